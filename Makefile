@@ -1,0 +1,97 @@
+# Melodic Mind — build, test and run.
+#   make run    install what is needed, build, run the main job on the default data
+#   make test   install what is needed, build, run every test (also under ASan/UBSan)
+#   make        build build/melodic and build/libmelodic.a
+#   make deps   install the Debian packages that the build, tests and scripts need
+#   make fuzz   build the libFuzzer targets and run each briefly
+#   make bench  run the side-by-side benchmark scripts (slow; not part of test)
+
+SHELL := /bin/bash
+CC ?= gcc
+BUILD ?= build
+PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+OPT ?= -O3 -march=native
+CFLAGS ?= $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC
+CPPFLAGS += -Isrc $(PKG_CFLAGS) -D_GNU_SOURCE
+LDLIBS += $(PKG_LIBS) -lm -lpthread
+LDFLAGS += -fopenmp
+
+# Debian packages: build, tests (cmocka), reference libraries for fixtures and benchmarks.
+DEB_BUILD := build-essential pkg-config libopenblas-dev libsndfile1-dev libfftw3-dev \
+             libhdf5-dev hdf5-tools libsoxr-dev libyaml-dev libcmocka-dev clang libclang-rt-14-dev
+DEB_PY := python3-numpy python3-scipy python3-h5py python3-torch python3-torchaudio \
+          python3-sklearn python3-xgboost python3-imblearn python3-matplotlib
+DEB_ALL := $(DEB_BUILD) $(DEB_PY)
+
+SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC := $(shell find src/cli -name '*.c' | sort)
+OBJ := $(SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIB := $(BUILD)/libmelodic.a
+BIN := $(BUILD)/melodic
+
+.PHONY: all deps run test test-unit test-asan fuzz bench clean weights format
+
+all: $(BIN) $(LIB)
+
+# Idempotent: only packages that are missing are installed.
+deps:
+	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=$$( [ $$(id -u) = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) test-unit
+	$(MAKE) test-asan
+	@echo "all test suites passed"
+
+test-unit: $(TESTS) $(BIN)
+	@MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)
+
+# The same suite built with AddressSanitizer and UBSan (no OpenMP to keep ASan quiet about the runtime).
+test-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fopenmp -fsanitize=address,undefined" build-asan/melodic $(TESTS:$(BUILD)/%=build-asan/%)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 MELODIC_ASAN=1 MELODIC_BIN=build-asan/melodic \
+	  tests/run_tests.sh $(TESTS:$(BUILD)/%=build-asan/%)
+
+run: deps
+	$(MAKE) all
+	scripts/run_main.sh
+
+fuzz: deps
+	scripts/fuzz.sh
+
+bench: all
+	scripts/bench_all.sh
+
+weights:
+	scripts/fetch_weights.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,61 @@
+/* audio.h — decode, down-mix, resample, trim, crop/pad, normalise.
+ *
+ * Decoding goes through libsndfile (WAV, FLAC, Ogg/Vorbis, MP3, ...),
+ * channels are averaged to mono, and libsoxr (high quality) resamples to the
+ * rate a front end wants. NaN or infinite samples are refused. Trimming
+ * follows librosa.effects.trim: frames of `frame_length` with `hop_length`,
+ * RMS in dB relative to the loudest frame, frames quieter than top_db below
+ * it dropped from both ends. All functions are thread-safe (no globals).
+ */
+#ifndef MM_AUDIO_H
+#define MM_AUDIO_H
+
+#include <stddef.h>
+#include "core/err.h"
+#include "io/cfg.h"
+
+typedef struct mm_audio_opts {
+    int target_sr;          /* resample to this rate; 0 keeps the file's rate */
+    int trim;               /* 1: librosa.effects.trim before anything else */
+    double trim_top_db;     /* 60 */
+    int trim_frame;         /* 2048 */
+    int trim_hop;           /* 512 */
+    double fixed_seconds;   /* > 0: crop or zero-pad to this length */
+    int fixed_center;       /* 0: keep/pad from the start; 1: centred crop/pad */
+    int peak_normalize;     /* 1: scale so that max |x| = 1 (silence left as is) */
+    double min_seconds;     /* shorter audio (after trim) is an error; 0 = any non-empty */
+} mm_audio_opts;
+
+void mm_audio_opts_default(mm_audio_opts *o);
+/* Read the keys trim, trim_top_db, trim_frame, trim_hop, fixed_seconds,
+ * fixed_center, peak_normalize, min_seconds from a map (unknown keys refused).
+ * target_sr is left untouched (the front end sets it). */
+int mm_audio_opts_from_cfg(const mm_cfg *map, mm_audio_opts *o, mm_err *err);
+/* YAML-ish one-line description for provenance attributes (static buffer-free: writes into buf). */
+const char *mm_audio_opts_describe(const mm_audio_opts *o, char *buf, size_t size);
+
+typedef struct mm_audio {
+    float *x;               /* (n) mono samples at sr, malloc'd */
+    size_t n;
+    int sr;
+    int orig_sr;            /* the file's rate */
+    int orig_channels;
+    double orig_seconds;    /* duration as decoded, before trim/crop */
+} mm_audio;
+
+/* Decode a file with the options above. Errors name the file. */
+int mm_audio_load(const char *path, const mm_audio_opts *o, mm_audio *out, mm_err *err);
+/* The same from bytes in memory (uploads); `name` is used in messages. */
+int mm_audio_load_memory(const void *data, size_t len, const char *name, const mm_audio_opts *o,
+                         mm_audio *out, mm_err *err);
+void mm_audio_free(mm_audio *a);
+
+/* Resample x (n at sr_in) to sr_out with soxr high quality; *y malloc'd. */
+int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size_t *ny,
+                mm_err *err);
+/* librosa.effects.trim bounds: [*start, *end) of the non-silent part;
+ * returns 0 and start == end when everything is silent. */
+void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop, size_t *start,
+                    size_t *end);
+
+#endif

@@ -1,0 +1,38 @@
+/* frontend.h — the log-mel front ends that the pretrained backbones expect.
+ *
+ *  MM_FE_CNN14      PANNs Cnn14: 32 kHz, n_fft 1024, hop 320, 64 mels 50–14000 Hz,
+ *                   periodic Hann, reflect-centred, slaney mel with slaney norm,
+ *                   10·log10(max(x, 1e-10)).
+ *  MM_FE_CNN14_16K  the same at 16 kHz, n_fft 512, hop 160, 64 mels 50–8000 Hz.
+ *  MM_FE_MN04       EfficientAT: 32 kHz, pre-emphasis 0.97, n_fft 1024, window 800
+ *                   (symmetric Hann centred), hop 320, 128 Kaldi mels 0–15000 Hz,
+ *                   (log(x + 1e-5) + 4.5) / 5.
+ * A front end is created once (plans, filterbanks) and then computes from
+ * many threads at once.
+ */
+#ifndef MM_FRONTEND_H
+#define MM_FRONTEND_H
+
+#include <stddef.h>
+#include "core/err.h"
+
+typedef enum { MM_FE_CNN14 = 0, MM_FE_CNN14_16K = 1, MM_FE_MN04 = 2 } mm_frontend_kind;
+
+typedef struct mm_frontend mm_frontend;
+
+/* Parse "cnn14" | "cnn14_16k" | "mn04". */
+int mm_frontend_kind_parse(const char *name, mm_frontend_kind *kind, mm_err *err);
+const char *mm_frontend_kind_name(mm_frontend_kind kind);
+
+int mm_frontend_create(mm_frontend_kind kind, mm_frontend **out, mm_err *err);
+void mm_frontend_free(mm_frontend *fe);
+int mm_frontend_sample_rate(const mm_frontend *fe);
+int mm_frontend_n_mels(const mm_frontend *fe);
+size_t mm_frontend_n_frames(const mm_frontend *fe, size_t n_samples);
+/* out: (n_frames, n_mels) log-mel, row-major. Thread-safe. */
+int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *out,
+                        mm_err *err);
+/* Settings as "key=value" lines for HDF5 attributes (writes into buf). */
+const char *mm_frontend_describe(const mm_frontend *fe, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,22 @@
+/* mel.h — mel filterbanks.
+ *
+ * Slaney/HTK filterbanks as librosa.filters.mel (and torchaudio's
+ * melscale_fbanks with mel_scale='slaney', norm='slaney'); Kaldi filterbanks
+ * as torchaudio.compliance.kaldi.get_mel_banks (used by EfficientAT).
+ * Matrices are (n_mels, n_bins) row-major, n_bins = n_fft/2 + 1.
+ */
+#ifndef MM_MEL_H
+#define MM_MEL_H
+
+#include "core/err.h"
+
+/* htk: 0 = Slaney mel scale (librosa default), 1 = HTK. norm_slaney: 1 = area
+ * normalisation 2/(f[m+2]-f[m]), 0 = none. *fb malloc'd. */
+int mm_mel_filterbank(int sr, int n_fft, int n_mels, double fmin, double fmax, int htk,
+                      int norm_slaney, float **fb, mm_err *err);
+/* Kaldi triangular banks in the mel domain (1127 ln(1 + f/700)), computed on
+ * n_fft/2 bins as torchaudio does, with a zero column appended for Nyquist. */
+int mm_mel_filterbank_kaldi(int sr, int n_fft, int n_mels, double fmin, double fmax,
+                            float **fb, mm_err *err);
+
+#endif

@@ -1,0 +1,656 @@
+/* cfg.c — YAML config trees over libyaml's document API. See cfg.h.
+ * Anchors and aliases are resolved by libyaml; tags are ignored. Scalars keep
+ * their text; typing happens in the getters so errors can quote the text. */
+#include "io/cfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#define MAX_INCLUDE_DEPTH 16
+
+static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
+
+static mm_cfg *node_new(mm_cfg_type t, const char *file, int line)
+{
+    mm_cfg *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->type = t;
+    c->file = xstrdup(file ? file : "<config>");
+    c->line = line;
+    return c;
+}
+
+void mm_cfg_free(mm_cfg *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) mm_cfg_free(c->items[i]);
+    free(c->items);
+    free(c->key);
+    free(c->value);
+    free(c->file);
+    free(c);
+}
+
+static int push(mm_cfg *parent, mm_cfg *child)
+{
+    mm_cfg **p = realloc(parent->items, (parent->n + 1) * sizeof *p);
+    if (!p) return -1;
+    parent->items = p;
+    parent->items[parent->n++] = child;
+    return 0;
+}
+
+mm_cfg *mm_cfg_clone(const mm_cfg *c)
+{
+    if (!c) return NULL;
+    mm_cfg *d = node_new(c->type, c->file, c->line);
+    if (!d) return NULL;
+    d->key = xstrdup(c->key);
+    d->value = xstrdup(c->value);
+    for (size_t i = 0; i < c->n; i++) {
+        mm_cfg *ch = mm_cfg_clone(c->items[i]);
+        if (!ch || push(d, ch)) { mm_cfg_free(ch); mm_cfg_free(d); return NULL; }
+    }
+    return d;
+}
+
+mm_cfg *mm_cfg_new_map(void) { return node_new(MM_CFG_MAP, "<command line>", 0); }
+
+const char *mm_cfg_where(const mm_cfg *node, char *buf, size_t size)
+{
+    if (!node) snprintf(buf, size, "<config>");
+    else if (node->line > 0) snprintf(buf, size, "%s:%d", node->file, node->line);
+    else snprintf(buf, size, "%s", node->file);
+    return buf;
+}
+
+/* ---- conversion from a libyaml document ---- */
+
+static mm_cfg *convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int depth,
+                       mm_err *err)
+{
+    if (depth > 64) {
+        mm_err_set(err, MM_EFORMAT, "%s: nesting deeper than 64 levels", file);
+        return NULL;
+    }
+    int line = (int)yn->start_mark.line + 1;
+    mm_cfg *c = NULL;
+    switch (yn->type) {
+    case YAML_SCALAR_NODE: {
+        const char *v = (const char *)yn->data.scalar.value;
+        int plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        if (plain && (!strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+                      !strcmp(v, "NULL") || v[0] == 0)) {
+            c = node_new(MM_CFG_NULL, file, line);
+        } else {
+            c = node_new(MM_CFG_SCALAR, file, line);
+            if (c) c->value = strdup(v);
+        }
+        break;
+    }
+    case YAML_SEQUENCE_NODE:
+        c = node_new(MM_CFG_SEQ, file, line);
+        if (!c) break;
+        for (yaml_node_item_t *it = yn->data.sequence.items.start;
+             it < yn->data.sequence.items.top; it++) {
+            mm_cfg *ch = convert(doc, yaml_document_get_node(doc, *it), file, depth + 1, err);
+            if (!ch || push(c, ch)) { mm_cfg_free(ch); mm_cfg_free(c); return NULL; }
+        }
+        break;
+    case YAML_MAPPING_NODE:
+        c = node_new(MM_CFG_MAP, file, line);
+        if (!c) break;
+        for (yaml_node_pair_t *p = yn->data.mapping.pairs.start;
+             p < yn->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            if (!k || k->type != YAML_SCALAR_NODE) {
+                mm_err_set(err, MM_EFORMAT, "%s:%d: map keys must be plain strings", file,
+                           k ? (int)k->start_mark.line + 1 : line);
+                mm_cfg_free(c);
+                return NULL;
+            }
+            const char *key = (const char *)k->data.scalar.value;
+            if (mm_cfg_child(c, key)) {
+                mm_err_set(err, MM_EFORMAT, "%s:%d: duplicate key '%s'", file,
+                           (int)k->start_mark.line + 1, key);
+                mm_cfg_free(c);
+                return NULL;
+            }
+            mm_cfg *ch = convert(doc, yaml_document_get_node(doc, p->value), file, depth + 1, err);
+            if (!ch) { mm_cfg_free(c); return NULL; }
+            ch->key = strdup(key);
+            if (push(c, ch)) { mm_cfg_free(ch); mm_cfg_free(c); return NULL; }
+        }
+        break;
+    default:
+        c = node_new(MM_CFG_NULL, file, line);
+    }
+    if (!c && err && !err->code) mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", file);
+    return c;
+}
+
+static int parse_yaml(const unsigned char *text, size_t len, const char *name, mm_cfg **out,
+                      mm_err *err)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser))
+        return mm_err_set(err, MM_ENOMEM, "%s: cannot initialise YAML parser", name);
+    yaml_parser_set_input_string(&parser, text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        int rc = mm_err_set(err, MM_EFORMAT, "%s:%d: YAML syntax error: %s%s%s", name,
+                            (int)parser.problem_mark.line + 1,
+                            parser.problem ? parser.problem : "unknown",
+                            parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return rc;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    mm_cfg *c;
+    if (!root) c = node_new(MM_CFG_MAP, name, 1);  /* empty document → empty map */
+    else c = convert(&doc, root, name, 0, err);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    if (!c) return err && err->code ? err->code : MM_ENOMEM;
+    *out = c;
+    return 0;
+}
+
+int mm_cfg_parse_string(const char *text, const char *name, mm_cfg **out, mm_err *err)
+{
+    return parse_yaml((const unsigned char *)text, strlen(text), name ? name : "<string>", out,
+                      err);
+}
+
+/* ---- includes and merging ---- */
+
+static mm_cfg *map_child_mut(mm_cfg *map, const char *key)
+{
+    if (!map || map->type != MM_CFG_MAP) return NULL;
+    for (size_t i = 0; i < map->n; i++)
+        if (map->items[i]->key && !strcmp(map->items[i]->key, key)) return map->items[i];
+    return NULL;
+}
+
+static void remove_child(mm_cfg *map, const char *key)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        if (map->items[i]->key && !strcmp(map->items[i]->key, key)) {
+            mm_cfg_free(map->items[i]);
+            memmove(map->items + i, map->items + i + 1, (map->n - i - 1) * sizeof *map->items);
+            map->n--;
+            return;
+        }
+    }
+}
+
+/* Merge src into dst (both maps): maps merge recursively, anything else replaces. */
+static int merge_into(mm_cfg *dst, const mm_cfg *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const mm_cfg *s = src->items[i];
+        mm_cfg *d = map_child_mut(dst, s->key);
+        if (d && d->type == MM_CFG_MAP && s->type == MM_CFG_MAP) {
+            if (merge_into(d, s)) return -1;
+        } else {
+            mm_cfg *cp = mm_cfg_clone(s);
+            if (!cp) return -1;
+            if (d) {
+                for (size_t j = 0; j < dst->n; j++)
+                    if (dst->items[j] == d) { mm_cfg_free(d); dst->items[j] = cp; break; }
+            } else if (push(dst, cp)) { mm_cfg_free(cp); return -1; }
+        }
+    }
+    return 0;
+}
+
+static int load_file_depth(const char *path, int depth, mm_cfg **out, mm_err *err);
+
+static int resolve_path(const char *base_file, const char *rel, char *buf, size_t size)
+{
+    if (rel[0] == '/') return snprintf(buf, size, "%s", rel) >= (int)size ? -1 : 0;
+    const char *slash = strrchr(base_file, '/');
+    int n;
+    if (slash) n = snprintf(buf, size, "%.*s/%s", (int)(slash - base_file), base_file, rel);
+    else n = snprintf(buf, size, "%s", rel);
+    return n >= (int)size ? -1 : 0;
+}
+
+/* Expand `include:` keys in every map of the tree, depth first. */
+static int expand_includes(mm_cfg *node, int depth, mm_err *err)
+{
+    if (node->type == MM_CFG_SEQ) {
+        for (size_t i = 0; i < node->n; i++)
+            if (expand_includes(node->items[i], depth, err)) return err->code;
+        return 0;
+    }
+    if (node->type != MM_CFG_MAP) return 0;
+    for (size_t i = 0; i < node->n; i++)
+        if (node->items[i]->key && strcmp(node->items[i]->key, "include") &&
+            expand_includes(node->items[i], depth, err))
+            return err->code;
+    mm_cfg *inc = map_child_mut(node, "include");
+    if (!inc) return 0;
+    char where[600];
+    mm_cfg_where(inc, where, sizeof where);
+    if (depth >= MAX_INCLUDE_DEPTH)
+        return mm_err_set(err, MM_EINVAL, "%s: includes nested deeper than %d (a cycle?)", where,
+                          MAX_INCLUDE_DEPTH);
+    mm_cfg *base = node_new(MM_CFG_MAP, node->file, node->line);
+    if (!base) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    size_t count = inc->type == MM_CFG_SEQ ? inc->n : 1;
+    for (size_t k = 0; k < count; k++) {
+        const mm_cfg *item = inc->type == MM_CFG_SEQ ? inc->items[k] : inc;
+        if (item->type != MM_CFG_SCALAR) {
+            mm_cfg_free(base);
+            return mm_err_set(err, MM_EINVAL, "%s: key 'include': expected a file name or a list of file names", where);
+        }
+        char path[4096];
+        if (resolve_path(item->file, item->value, path, sizeof path)) {
+            mm_cfg_free(base);
+            return mm_err_set(err, MM_EINVAL, "%s: include path too long", where);
+        }
+        mm_cfg *sub = NULL;
+        if (load_file_depth(path, depth + 1, &sub, err)) {
+            mm_cfg_free(base);
+            char w2[600];
+            if (depth > 0) return err->code;   /* name only the outermost include line */
+            return mm_err_prefix(err, "%s: included from here", mm_cfg_where(item, w2, sizeof w2));
+        }
+        if (sub->type != MM_CFG_MAP) {
+            mm_cfg_free(sub);
+            mm_cfg_free(base);
+            return mm_err_set(err, MM_EINVAL, "%s: included file '%s' is not a map", where, path);
+        }
+        int rc = merge_into(base, sub);
+        mm_cfg_free(sub);
+        if (rc) { mm_cfg_free(base); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    }
+    remove_child(node, "include");
+    /* node's own keys override: merge node into base, then move base's items into node */
+    if (merge_into(base, node)) { mm_cfg_free(base); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    for (size_t i = 0; i < node->n; i++) mm_cfg_free(node->items[i]);
+    free(node->items);
+    node->items = base->items;
+    node->n = base->n;
+    base->items = NULL;
+    base->n = 0;
+    mm_cfg_free(base);
+    return 0;
+}
+
+static int load_file_depth(const char *path, int depth, mm_cfg **out, mm_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return mm_err_set(err, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 14, len = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf) { fclose(f); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    size_t r;
+    while ((r = fread(buf + len, 1, cap - len, f)) > 0) {
+        len += r;
+        if (len == cap) {
+            if (cap > (64u << 20)) {
+                free(buf);
+                fclose(f);
+                return mm_err_set(err, MM_EFORMAT, "%s: config larger than 64 MB", path);
+            }
+            unsigned char *nb = realloc(buf, cap *= 2);
+            if (!nb) { free(buf); fclose(f); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+            buf = nb;
+        }
+    }
+    int ferr = ferror(f);
+    fclose(f);
+    if (ferr) { free(buf); return mm_err_set(err, MM_EIO, "%s: read error", path); }
+    mm_cfg *c = NULL;
+    int rc = parse_yaml(buf, len, path, &c, err);
+    free(buf);
+    if (rc) return rc;
+    if ((rc = expand_includes(c, depth, err))) { mm_cfg_free(c); return rc; }
+    *out = c;
+    return 0;
+}
+
+int mm_cfg_load_file(const char *path, mm_cfg **out, mm_err *err)
+{
+    return load_file_depth(path, 0, out, err);
+}
+
+/* ---- lookups ---- */
+
+const mm_cfg *mm_cfg_child(const mm_cfg *map, const char *key)
+{
+    return map_child_mut((mm_cfg *)map, key);
+}
+
+const mm_cfg *mm_cfg_find(const mm_cfg *root, const char *path)
+{
+    const mm_cfg *c = root;
+    char part[256];
+    while (c && *path) {
+        const char *dot = strchr(path, '.');
+        size_t len = dot ? (size_t)(dot - path) : strlen(path);
+        if (len >= sizeof part) return NULL;
+        memcpy(part, path, len);
+        part[len] = 0;
+        if (c->type == MM_CFG_MAP) c = mm_cfg_child(c, part);
+        else if (c->type == MM_CFG_SEQ) {
+            char *end;
+            long i = strtol(part, &end, 10);
+            c = (*end || i < 0 || (size_t)i >= c->n) ? NULL : c->items[i];
+        } else return NULL;
+        path += len + (dot ? 1 : 0);
+    }
+    return c;
+}
+
+static const char *keyname(const mm_cfg *node, const char *fallback)
+{
+    return node && node->key ? node->key : fallback;
+}
+
+int mm_cfg_scalar_int(const mm_cfg *node, const char *what, long *out, mm_err *err)
+{
+    char w[600];
+    if (!node || node->type != MM_CFG_SCALAR)
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected an integer", mm_cfg_where(node, w, sizeof w), what);
+    errno = 0;
+    char *end;
+    long v = strtol(node->value, &end, 10);
+    while (*end && isspace((unsigned char)*end)) end++;
+    if (errno || *end || end == node->value)
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected an integer, got '%s'",
+                          mm_cfg_where(node, w, sizeof w), what, node->value);
+    *out = v;
+    return 0;
+}
+
+int mm_cfg_scalar_double(const mm_cfg *node, const char *what, double *out, mm_err *err)
+{
+    char w[600];
+    if (!node || node->type != MM_CFG_SCALAR)
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected a number", mm_cfg_where(node, w, sizeof w), what);
+    errno = 0;
+    char *end;
+    double v = strtod(node->value, &end);
+    while (*end && isspace((unsigned char)*end)) end++;
+    if (errno || *end || end == node->value || !isfinite(v))
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected a finite number, got '%s'",
+                          mm_cfg_where(node, w, sizeof w), what, node->value);
+    *out = v;
+    return 0;
+}
+
+int mm_cfg_get_int(const mm_cfg *map, const char *key, long def, long min, long max, long *out,
+                   mm_err *err)
+{
+    const mm_cfg *c = map ? mm_cfg_child(map, key) : NULL;
+    if (!c || c->type == MM_CFG_NULL) { *out = def; return 0; }
+    long v;
+    int rc = mm_cfg_scalar_int(c, key, &v, err);
+    if (rc) return rc;
+    char w[600];
+    if (v < min || v > max) {
+        if (max == LONG_MAX)
+            return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected an integer >= %ld, got %ld",
+                              mm_cfg_where(c, w, sizeof w), key, min, v);
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected an integer in [%ld, %ld], got %ld",
+                          mm_cfg_where(c, w, sizeof w), key, min, max, v);
+    }
+    *out = v;
+    return 0;
+}
+
+int mm_cfg_get_double(const mm_cfg *map, const char *key, double def, double min, double max,
+                      double *out, mm_err *err)
+{
+    const mm_cfg *c = map ? mm_cfg_child(map, key) : NULL;
+    if (!c || c->type == MM_CFG_NULL) { *out = def; return 0; }
+    double v;
+    int rc = mm_cfg_scalar_double(c, key, &v, err);
+    if (rc) return rc;
+    char w[600];
+    if (v < min || v > max)
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected a number in [%g, %g], got %g",
+                          mm_cfg_where(c, w, sizeof w), key, min, max, v);
+    *out = v;
+    return 0;
+}
+
+int mm_cfg_get_bool(const mm_cfg *map, const char *key, int def, int *out, mm_err *err)
+{
+    const mm_cfg *c = map ? mm_cfg_child(map, key) : NULL;
+    if (!c || c->type == MM_CFG_NULL) { *out = def; return 0; }
+    char w[600];
+    if (c->type == MM_CFG_SCALAR) {
+        const char *v = c->value;
+        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") || !strcmp(v, "1")) { *out = 1; return 0; }
+        if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") || !strcmp(v, "0")) { *out = 0; return 0; }
+    }
+    return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected true or false, got '%s'",
+                      mm_cfg_where(c, w, sizeof w), key, c->value ? c->value : "(a map or list)");
+}
+
+int mm_cfg_get_str(const mm_cfg *map, const char *key, const char *def, const char **out,
+                   mm_err *err)
+{
+    const mm_cfg *c = map ? mm_cfg_child(map, key) : NULL;
+    if (!c || c->type == MM_CFG_NULL) { *out = def; return 0; }
+    char w[600];
+    if (c->type != MM_CFG_SCALAR)
+        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected a string, got a %s",
+                          mm_cfg_where(c, w, sizeof w), key, c->type == MM_CFG_MAP ? "map" : "list");
+    *out = c->value;
+    return 0;
+}
+
+int mm_cfg_get_choice(const mm_cfg *map, const char *key, const char *const *choices, int def,
+                      int *out, mm_err *err)
+{
+    const char *v;
+    int rc = mm_cfg_get_str(map, key, NULL, &v, err);
+    if (rc) return rc;
+    if (!v) { *out = def; return 0; }
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(v, choices[i])) { *out = i; return 0; }
+    char list[512] = "", w[600];
+    for (int i = 0; choices[i]; i++) {
+        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+        strncat(list, choices[i], sizeof list - strlen(list) - 1);
+    }
+    return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected one of %s, got '%s'",
+                      mm_cfg_where(mm_cfg_child(map, key), w, sizeof w), key, list, v);
+}
+
+int mm_cfg_check_keys(const mm_cfg *map, const char *what, const char *const *allowed,
+                      mm_err *err)
+{
+    if (!map || map->type == MM_CFG_NULL) return 0;
+    char w[600];
+    if (map->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "%s: '%s': expected a map of settings",
+                          mm_cfg_where(map, w, sizeof w), what);
+    for (size_t i = 0; i < map->n; i++) {
+        const char *k = map->items[i]->key;
+        int ok = 0;
+        for (int j = 0; allowed[j]; j++)
+            if (!strcmp(k, allowed[j])) { ok = 1; break; }
+        if (!ok) {
+            char list[768] = "";
+            for (int j = 0; allowed[j]; j++) {
+                strncat(list, j ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, allowed[j], sizeof list - strlen(list) - 1);
+            }
+            return mm_err_set(err, MM_EINVAL, "%s: unknown key '%s' in '%s' (expected one of: %s)",
+                              mm_cfg_where(map->items[i], w, sizeof w), k, what, list);
+        }
+    }
+    (void)keyname;
+    return 0;
+}
+
+/* ---- modification ---- */
+
+int mm_cfg_put(mm_cfg *map, const char *key, const mm_cfg *value, mm_err *err)
+{
+    if (!map || map->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "cannot set '%s': parent is not a map", key);
+    mm_cfg *cp = value ? mm_cfg_clone(value) : node_new(MM_CFG_NULL, "<command line>", 0);
+    if (!cp) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    free(cp->key);
+    cp->key = strdup(key);
+    for (size_t i = 0; i < map->n; i++)
+        if (!strcmp(map->items[i]->key, key)) {
+            mm_cfg_free(map->items[i]);
+            map->items[i] = cp;
+            return 0;
+        }
+    if (push(map, cp)) { mm_cfg_free(cp); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    return 0;
+}
+
+int mm_cfg_put_str(mm_cfg *map, const char *key, const char *value, mm_err *err)
+{
+    mm_cfg tmp = {.type = MM_CFG_SCALAR, .value = (char *)value, .file = "<command line>"};
+    return mm_cfg_put(map, key, &tmp, err);
+}
+
+int mm_cfg_set(mm_cfg *root, const char *assignment, mm_err *err)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment)
+        return mm_err_set(err, MM_EINVAL, "--set '%s': expected key.path=value", assignment);
+    size_t klen = (size_t)(eq - assignment);
+    char *path = strndup(assignment, klen);
+    if (!path) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    mm_cfg *val = NULL;
+    char name[300];
+    snprintf(name, sizeof name, "--set %s", path);
+    int rc = mm_cfg_parse_string(eq + 1, name, &val, err);
+    if (rc) { free(path); return rc; }
+    if (val->type == MM_CFG_MAP && val->n == 0) {     /* empty value parses as an empty doc */
+        mm_cfg_free(val);
+        val = node_new(MM_CFG_NULL, name, 0);
+    }
+    free(val->file);
+    val->file = strdup("<command line>");
+    val->line = 0;
+    mm_cfg *cur = root;
+    char *save = NULL, *tok = strtok_r(path, ".", &save);
+    while (tok) {
+        char *next = strtok_r(NULL, ".", &save);
+        if (!next) { rc = mm_cfg_put(cur, tok, val, err); break; }
+        mm_cfg *ch = NULL;
+        if (cur->type == MM_CFG_SEQ) {
+            char *end;
+            long i = strtol(tok, &end, 10);
+            if (*end || i < 0 || (size_t)i >= cur->n) {
+                rc = mm_err_set(err, MM_EINVAL, "--set %.*s: no item %s in the list", (int)klen, assignment, tok);
+                break;
+            }
+            ch = cur->items[i];
+        } else {
+            ch = map_child_mut(cur, tok);
+            if (!ch || (ch->type != MM_CFG_MAP && ch->type != MM_CFG_SEQ)) {
+                mm_cfg *m = node_new(MM_CFG_MAP, "<command line>", 0);
+                if (!m || mm_cfg_put(cur, tok, m, err)) { mm_cfg_free(m); rc = MM_ENOMEM; break; }
+                mm_cfg_free(m);
+                ch = map_child_mut(cur, tok);
+            }
+        }
+        cur = ch;
+        tok = next;
+    }
+    mm_cfg_free(val);
+    free(path);
+    return rc;
+}
+
+/* ---- emission ---- */
+
+typedef struct { char *buf; size_t len, cap; } sbuf;
+
+static int emit_handler(void *data, unsigned char *buffer, size_t size)
+{
+    sbuf *s = data;
+    if (s->len + size + 1 > s->cap) {
+        size_t nc = (s->len + size + 1) * 2;
+        char *nb = realloc(s->buf, nc);
+        if (!nb) return 0;
+        s->buf = nb;
+        s->cap = nc;
+    }
+    memcpy(s->buf + s->len, buffer, size);
+    s->len += size;
+    s->buf[s->len] = 0;
+    return 1;
+}
+
+static int emit_node(yaml_emitter_t *em, const mm_cfg *c)
+{
+    yaml_event_t ev;
+    switch (c->type) {
+    case MM_CFG_NULL:
+        yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)"null", 4, 1, 1, YAML_PLAIN_SCALAR_STYLE);
+        return yaml_emitter_emit(em, &ev);
+    case MM_CFG_SCALAR:
+        yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)c->value, (int)strlen(c->value),
+                                     1, 1, YAML_ANY_SCALAR_STYLE);
+        return yaml_emitter_emit(em, &ev);
+    case MM_CFG_SEQ:
+        yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_ANY_SEQUENCE_STYLE);
+        if (!yaml_emitter_emit(em, &ev)) return 0;
+        for (size_t i = 0; i < c->n; i++)
+            if (!emit_node(em, c->items[i])) return 0;
+        yaml_sequence_end_event_initialize(&ev);
+        return yaml_emitter_emit(em, &ev);
+    case MM_CFG_MAP:
+        yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE);
+        if (!yaml_emitter_emit(em, &ev)) return 0;
+        for (size_t i = 0; i < c->n; i++) {
+            yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)c->items[i]->key,
+                                         (int)strlen(c->items[i]->key), 1, 1, YAML_ANY_SCALAR_STYLE);
+            if (!yaml_emitter_emit(em, &ev)) return 0;
+            if (!emit_node(em, c->items[i])) return 0;
+        }
+        yaml_mapping_end_event_initialize(&ev);
+        return yaml_emitter_emit(em, &ev);
+    }
+    return 0;
+}
+
+char *mm_cfg_to_yaml(const mm_cfg *c)
+{
+    yaml_emitter_t em;
+    yaml_event_t ev;
+    sbuf s = {0};
+    if (!yaml_emitter_initialize(&em)) return NULL;
+    yaml_emitter_set_output(&em, emit_handler, &s);
+    yaml_emitter_set_unicode(&em, 1);
+    yaml_emitter_set_width(&em, 100);
+    int ok = yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) && yaml_emitter_emit(&em, &ev);
+    ok = ok && yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) && yaml_emitter_emit(&em, &ev);
+    ok = ok && emit_node(&em, c);
+    ok = ok && yaml_document_end_event_initialize(&ev, 1) && yaml_emitter_emit(&em, &ev);
+    ok = ok && yaml_stream_end_event_initialize(&ev) && yaml_emitter_emit(&em, &ev);
+    yaml_emitter_delete(&em);
+    if (!ok) { free(s.buf); return NULL; }
+    if (!s.buf) s.buf = strdup("");
+    return s.buf;
+}
+
+unsigned long long mm_cfg_hash(const mm_cfg *c)
+{
+    char *y = mm_cfg_to_yaml(c);
+    unsigned long long h = 1469598103934665603ULL;
+    for (const char *p = y ? y : ""; *p; p++) { h ^= (unsigned char)*p; h *= 1099511628211ULL; }
+    free(y);
+    return h;
+}

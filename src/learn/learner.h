@@ -1,0 +1,91 @@
+/* learner.h — the one interface every classifier implements.
+ *
+ * A learner is created from a hyperparameter map (validated before any
+ * training; unknown keys refused), fitted on a float32 feature matrix with
+ * int32 labels in [0, n_classes), and predicts class probabilities. The
+ * experiment runner, `melodic train/predict`, voting ensembles and the
+ * runtime drive every learner through this table, so a new learner plugs in
+ * by defining one `const mm_learner_vt mm_learner_<name>` (see registry.c).
+ *
+ * Threading: fit and predict may use up to n_threads OpenMP threads; results
+ * must be identical for any n_threads (randomness from mm_rng streams keyed
+ * by seed and unit, never by thread). A fitted learner is read-only during
+ * predict_proba, so predictions may run concurrently.
+ */
+#ifndef MM_LEARNER_H
+#define MM_LEARNER_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/err.h"
+#include "io/cfg.h"
+#include "io/h5.h"
+
+typedef struct mm_fit_data {
+    const float *X;        /* (n, d) row-major training features */
+    const int32_t *y;      /* (n) labels in [0, n_classes) */
+    size_t n, d;
+    int n_classes;
+    const float *X_val;    /* (n_val, d) validation features for early stopping, or NULL */
+    const int32_t *y_val;  /* (n_val) */
+    size_t n_val;
+} mm_fit_data;
+
+/* Per-epoch (or per-round) training history, owned by the learner. Arrays
+ * may be NULL when not measured (e.g. no validation set). */
+typedef struct mm_history {
+    size_t n;              /* epochs or boosting rounds recorded */
+    const float *train_loss, *train_acc, *val_loss, *val_acc;   /* (n) each */
+    long best;             /* index of the epoch kept (restore-best), -1 if none */
+} mm_history;
+
+typedef struct mm_learner_vt {
+    const char *name;         /* config name: "rf", "gbdt", "svm", "mlp", ... */
+    const char *summary;      /* one line for `melodic help models` */
+    int wants_validation;     /* 1: fit uses X_val (runner carves one from the training fold) */
+    /* Validate `params` (a map, or NULL for defaults) and make an unfitted state. */
+    int (*create)(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err);
+    int (*fit)(void *state, const mm_fit_data *data, mm_err *err);
+    /* proba: (n, n_classes) rows summing to 1. */
+    int (*predict_proba)(const void *state, const float *X, size_t n, float *proba, mm_err *err);
+    /* Write the fitted state into an (empty) HDF5 group / read it back. */
+    int (*save)(const void *state, hid_t group, mm_err *err);
+    int (*load)(hid_t group, int n_threads, void **state, mm_err *err);
+    /* Optional (may be NULL): training history of the last fit. */
+    const mm_history *(*history)(const void *state);
+    void (*free)(void *state);
+} mm_learner_vt;
+
+/* A created learner: its table, its state and the shapes it was fitted on. */
+typedef struct mm_learner {
+    const mm_learner_vt *vt;
+    void *state;
+    int n_classes;            /* 0 until fitted */
+    size_t n_features;        /* 0 until fitted */
+} mm_learner;
+
+/* Registry (registry.c). NULL when the name is unknown. */
+const mm_learner_vt *mm_learner_find(const char *name);
+/* The available learners, NULL-terminated. */
+const mm_learner_vt *const *mm_learner_list(void);
+
+int mm_learner_create(const char *name, const mm_cfg *params, uint64_t seed, int n_threads,
+                      mm_learner **out, mm_err *err);
+/* Checks data (finite values, labels in range, at least two classes present)
+ * before calling vt->fit. */
+int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err);
+int mm_learner_predict_proba(const mm_learner *l, const float *X, size_t n, size_t d,
+                             float *proba, mm_err *err);
+/* argmax of proba rows (ties → lowest class). */
+void mm_proba_argmax(const float *proba, size_t n, int n_classes, int32_t *y_pred);
+/* Save into group: attributes learner, n_classes, n_features, then vt->save. */
+int mm_learner_save(const mm_learner *l, hid_t group, mm_err *err);
+int mm_learner_load(hid_t group, int n_threads, mm_learner **out, mm_err *err);
+const mm_history *mm_learner_history(const mm_learner *l);
+void mm_learner_free(mm_learner *l);
+
+/* Shared check used by learners: every value finite. Names the row/column. */
+int mm_check_finite(const float *X, size_t n, size_t d, const char *what, mm_err *err);
+
+#endif

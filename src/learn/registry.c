@@ -1,0 +1,176 @@
+/* registry.c — the table of learners and the checks shared by all of them.
+ *
+ * Each learner module defines `const mm_learner_vt mm_learner_<name>`. They
+ * are declared weak here so that the registry links whatever modules exist
+ * in this build; a missing one is simply absent from the list. */
+#include "learn/learner.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WEAK __attribute__((weak))
+extern const mm_learner_vt mm_learner_rf WEAK;
+extern const mm_learner_vt mm_learner_gbdt WEAK;
+extern const mm_learner_vt mm_learner_svm WEAK;
+extern const mm_learner_vt mm_learner_mlp WEAK;
+extern const mm_learner_vt mm_learner_cnn1d WEAK;
+extern const mm_learner_vt mm_learner_voting WEAK;
+extern const mm_learner_vt mm_learner_logreg WEAK;
+extern const mm_learner_vt mm_learner_knn WEAK;
+
+const mm_learner_vt *const *mm_learner_list(void)
+{
+    static const mm_learner_vt *list[16];
+    static int done;
+    if (!done) {   /* idempotent; concurrent first calls write the same values */
+        const mm_learner_vt *all[] = {&mm_learner_rf, &mm_learner_gbdt, &mm_learner_svm,
+                                      &mm_learner_mlp, &mm_learner_cnn1d, &mm_learner_voting,
+                                      &mm_learner_logreg, &mm_learner_knn};
+        int k = 0;
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+            if (all[i]) list[k++] = all[i];
+        list[k] = NULL;
+        done = 1;
+    }
+    return list;
+}
+
+const mm_learner_vt *mm_learner_find(const char *name)
+{
+    for (const mm_learner_vt *const *p = mm_learner_list(); *p; p++)
+        if (!strcmp((*p)->name, name)) return *p;
+    return NULL;
+}
+
+int mm_check_finite(const float *X, size_t n, size_t d, const char *what, mm_err *err)
+{
+    for (size_t i = 0; i < n * d; i++)
+        if (!isfinite(X[i]))
+            return mm_err_set(err, MM_EDATA, "%s: row %zu, column %zu is %s; features must be finite",
+                              what, i / d, i % d, isnan(X[i]) ? "NaN" : "infinite");
+    return 0;
+}
+
+int mm_learner_create(const char *name, const mm_cfg *params, uint64_t seed, int n_threads,
+                      mm_learner **out, mm_err *err)
+{
+    const mm_learner_vt *vt = mm_learner_find(name);
+    if (!vt) {
+        char list[512] = "";
+        for (const mm_learner_vt *const *p = mm_learner_list(); *p; p++) {
+            strncat(list, p == mm_learner_list() ? "" : ", ", sizeof list - strlen(list) - 1);
+            strncat(list, (*p)->name, sizeof list - strlen(list) - 1);
+        }
+        return mm_err_set(err, MM_EINVAL, "unknown model '%s' (available: %s)", name, list);
+    }
+    mm_learner *l = mm_calloc(1, sizeof *l, err);
+    if (!l) return MM_ENOMEM;
+    l->vt = vt;
+    int rc = vt->create(params, seed, n_threads < 1 ? 1 : n_threads, &l->state, err);
+    if (rc) { free(l); return rc; }
+    *out = l;
+    return 0;
+}
+
+int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err)
+{
+    if (data->n == 0 || data->d == 0)
+        return mm_err_set(err, MM_EDATA, "%s: empty training set (%zu rows, %zu features)", l->vt->name, data->n, data->d);
+    if (data->n_classes < 2)
+        return mm_err_set(err, MM_EDATA, "%s: need at least 2 classes, got %d", l->vt->name, data->n_classes);
+    int rc = mm_check_finite(data->X, data->n, data->d, "training features", err);
+    if (rc) return rc;
+    if (data->X_val && (rc = mm_check_finite(data->X_val, data->n_val, data->d, "validation features", err)))
+        return rc;
+    int *seen = mm_calloc((size_t)data->n_classes, sizeof *seen, err);
+    if (!seen) return MM_ENOMEM;
+    int distinct = 0;
+    for (size_t i = 0; i < data->n; i++) {
+        int32_t y = data->y[i];
+        if (y < 0 || y >= data->n_classes) {
+            free(seen);
+            return mm_err_set(err, MM_EDATA, "%s: label %d at row %zu is outside [0, %d)", l->vt->name, y, i, data->n_classes);
+        }
+        if (!seen[y]++) distinct++;
+    }
+    free(seen);
+    if (distinct < 2)
+        return mm_err_set(err, MM_EDATA, "%s: the training set holds a single class; need at least 2", l->vt->name);
+    for (size_t i = 0; data->y_val && i < data->n_val; i++)
+        if (data->y_val[i] < 0 || data->y_val[i] >= data->n_classes)
+            return mm_err_set(err, MM_EDATA, "%s: validation label %d out of range", l->vt->name, data->y_val[i]);
+    rc = l->vt->fit(l->state, data, err);
+    if (rc) return rc;
+    l->n_classes = data->n_classes;
+    l->n_features = data->d;
+    return 0;
+}
+
+int mm_learner_predict_proba(const mm_learner *l, const float *X, size_t n, size_t d, float *proba,
+                             mm_err *err)
+{
+    if (!l->n_classes) return mm_err_set(err, MM_EINVAL, "%s: model is not fitted", l->vt->name);
+    if (d != l->n_features)
+        return mm_err_set(err, MM_EINVAL, "%s: model was trained on %zu features, got %zu", l->vt->name, l->n_features, d);
+    int rc = mm_check_finite(X, n, d, "features", err);
+    if (rc) return rc;
+    return l->vt->predict_proba(l->state, X, n, proba, err);
+}
+
+void mm_proba_argmax(const float *proba, size_t n, int k, int32_t *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (proba[i * k + c] > proba[i * k + best]) best = c;
+        y[i] = best;
+    }
+}
+
+int mm_learner_save(const mm_learner *l, hid_t g, mm_err *err)
+{
+    if (!l->n_classes) return mm_err_set(err, MM_EINVAL, "%s: cannot save an unfitted model", l->vt->name);
+    int rc = mm_h5_stamp_format(g, "melodic-model", 1, err);
+    if (!rc) rc = mm_h5_attr_set_str(g, "learner", l->vt->name, err);
+    if (!rc) rc = mm_h5_attr_set_i64(g, "n_classes", l->n_classes, err);
+    if (!rc) rc = mm_h5_attr_set_i64(g, "n_features", (int64_t)l->n_features, err);
+    if (!rc) rc = l->vt->save(l->state, g, err);
+    return rc;
+}
+
+int mm_learner_load(hid_t g, int n_threads, mm_learner **out, mm_err *err)
+{
+    int rc = mm_h5_check_format(g, "melodic-model", 1, NULL, err);
+    if (rc) return rc;
+    char *name = NULL;
+    int64_t k = 0, d = 0;
+    if ((rc = mm_h5_attr_get_str(g, "learner", &name, err))) return rc;
+    const mm_learner_vt *vt = mm_learner_find(name);
+    if (!vt) { rc = mm_err_set(err, MM_EFORMAT, "model file names unknown learner '%s'", name); free(name); return rc; }
+    free(name);
+    if ((rc = mm_h5_attr_get_i64(g, "n_classes", &k, err)) || (rc = mm_h5_attr_get_i64(g, "n_features", &d, err)))
+        return rc;
+    if (k < 2 || k > 100000 || d < 1 || d > 100000000)
+        return mm_err_set(err, MM_EFORMAT, "model file: implausible n_classes %lld or n_features %lld", (long long)k, (long long)d);
+    mm_learner *l = mm_calloc(1, sizeof *l, err);
+    if (!l) return MM_ENOMEM;
+    l->vt = vt;
+    if ((rc = vt->load(g, n_threads < 1 ? 1 : n_threads, &l->state, err))) { free(l); return rc; }
+    l->n_classes = (int)k;
+    l->n_features = (size_t)d;
+    *out = l;
+    return 0;
+}
+
+const mm_history *mm_learner_history(const mm_learner *l)
+{
+    return l && l->vt->history ? l->vt->history(l->state) : NULL;
+}
+
+void mm_learner_free(mm_learner *l)
+{
+    if (!l) return;
+    if (l->state) l->vt->free(l->state);
+    free(l);
+}
