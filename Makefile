@@ -38,6 +38,9 @@ BIN := $(BUILD)/melodic
 
 all: $(BIN) $(LIB)
 
+# Registries (learners, feature sets, commands) use weak symbols, so the
+# library is linked whole: every module in the build is listed.
+
 # Idempotent: only packages that are missing are installed.
 deps:
 	@missing=$$(for p in $(DEB_ALL); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -56,11 +59,11 @@ $(LIB): $(OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 test: deps
 	$(MAKE) all
