@@ -1,0 +1,59 @@
+/* util.c — see util.h. */
+#include "cli/util.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int mm_cli_fail(const char *cmd, const mm_err *err)
+{
+    fprintf(stderr, "melodic %s: %s\n", cmd, err && err->msg[0] ? err->msg : "failed");
+    return 1;
+}
+
+int mm_cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "melodic %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see 'melodic %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int mm_cli_default_threads(void)
+{
+    int n = omp_get_max_threads();
+    return n < 1 ? 1 : n;
+}
+
+long mm_cli_parse_long(const char *s, long min, long max)
+{
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < min || v > max) return -1;
+    return v;
+}
+
+int mm_cli_load_config(const char *path, char **sets, size_t n_sets, mm_cfg **out, mm_err *err)
+{
+    mm_cfg *c = NULL;
+    int rc = mm_cfg_load_file(path, &c, err);
+    if (rc) return rc;
+    if (c->type != MM_CFG_MAP) {
+        mm_cfg_free(c);
+        return mm_err_set(err, MM_EINVAL, "%s: expected a map of settings at the top level", path);
+    }
+    for (size_t i = 0; i < n_sets; i++)
+        if ((rc = mm_cfg_set(c, sets[i], err))) { mm_cfg_free(c); return rc; }
+    *out = c;
+    return 0;
+}
+
+int mm_cli_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }

@@ -1,0 +1,25 @@
+/* util.h — helpers shared by the subcommands: option parsing, config
+ * loading with --set overrides, thread counts. */
+#ifndef MM_CLI_UTIL_H
+#define MM_CLI_UTIL_H
+
+#include <stddef.h>
+#include "core/err.h"
+#include "io/cfg.h"
+
+/* Print "melodic <cmd>: <msg>" to stderr; returns 1 (the failure status). */
+int mm_cli_fail(const char *cmd, const mm_err *err);
+int mm_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Default thread count: $OMP_NUM_THREADS or the number of cores. */
+int mm_cli_default_threads(void);
+/* Parse a positive integer option value; returns -1 when invalid. */
+long mm_cli_parse_long(const char *s, long min, long max);
+
+/* Load a YAML config and apply `--set` assignments in order. */
+int mm_cli_load_config(const char *path, char **sets, size_t n_sets, mm_cfg **out, mm_err *err);
+
+/* Is this argument a help flag? */
+int mm_cli_is_help(const char *a);
+
+#endif

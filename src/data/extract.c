@@ -1,0 +1,222 @@
+/* extract.c — see extract.h. */
+#include "data/extract.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void mm_featsets_free(mm_featset_inst *sets, size_t n)
+{
+    if (!sets) return;
+    for (size_t i = 0; i < n; i++) {
+        if (sets[i].vt && sets[i].state) sets[i].vt->free(sets[i].state);
+        free(sets[i].label);
+    }
+    free(sets);
+}
+
+static int one_set(const mm_cfg *item, const char *model_root, mm_featset_inst *out, mm_err *err)
+{
+    char w[600];
+    const char *name = NULL;
+    const mm_cfg *params = NULL;
+    if (item->type == MM_CFG_SCALAR) name = item->value;
+    else if (item->type == MM_CFG_MAP) {
+        static const char *const keys[] = {"set", "params", NULL};
+        int rc = mm_cfg_check_keys(item, "features", keys, err);
+        if (rc) return rc;
+        if ((rc = mm_cfg_get_str(item, "set", NULL, &name, err))) return rc;
+        params = mm_cfg_child(item, "params");
+    }
+    if (!name)
+        return mm_err_set(err, MM_EINVAL, "%s: key 'features': expected a feature set name or {set: NAME, params: {...}}", mm_cfg_where(item, w, sizeof w));
+    const mm_featset_vt *vt = mm_featset_find(name);
+    if (!vt) {
+        char list[512] = "";
+        for (const mm_featset_vt *const *p = mm_featset_list(); *p; p++) {
+            strncat(list, list[0] ? ", " : "", sizeof list - strlen(list) - 1);
+            strncat(list, (*p)->name, sizeof list - strlen(list) - 1);
+        }
+        return mm_err_set(err, MM_EINVAL, "%s: unknown feature set '%s' (available: %s)", mm_cfg_where(item, w, sizeof w), name, list);
+    }
+    int rc = vt->create(params, model_root, &out->state, err);
+    if (rc) return rc;
+    out->vt = vt;
+    out->label = strdup(name);
+    return 0;
+}
+
+int mm_featsets_create(const mm_cfg *features, const char *model_root, mm_featset_inst **sets,
+                       size_t *n, mm_err *err)
+{
+    char w[600];
+    if (!features || features->type == MM_CFG_NULL)
+        return mm_err_set(err, MM_EINVAL, "%s: no 'features' given (e.g. features: logmel_stats)", mm_cfg_where(features, w, sizeof w));
+    size_t count = features->type == MM_CFG_SEQ ? features->n : 1;
+    if (count == 0) return mm_err_set(err, MM_EINVAL, "%s: 'features' is an empty list", mm_cfg_where(features, w, sizeof w));
+    mm_featset_inst *s = calloc(count, sizeof *s);
+    if (!s) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        int rc = one_set(features->type == MM_CFG_SEQ ? features->items[i] : features, model_root, &s[i], err);
+        if (rc) { mm_featsets_free(s, count); return rc; }
+    }
+    *sets = s;
+    *n = count;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+               const mm_extract_opts *o, mm_table **out, mm_err *err)
+{
+    size_t D = 0;
+    for (size_t s = 0; s < n_sets; s++) D += sets[s].vt->dim(sets[s].state);
+    if (D == 0) return mm_err_set(err, MM_EINVAL, "feature sets produce no features");
+    size_t n = ds->n;
+    float *X = malloc((n ? n : 1) * D * sizeof *X);
+    float *dur = calloc(n ? n : 1, sizeof *dur);
+    char **errs = calloc(n ? n : 1, sizeof *errs);
+    if (!X || !dur || !errs) { free(X); free(dur); free(errs); return mm_err_set(err, MM_ENOMEM, "out of memory for %zu × %zu features", n, D); }
+    volatile int stop = 0;
+    size_t done = 0;
+    double t0 = now_s(), last = 0;
+    int nth = o->n_threads < 1 ? 1 : o->n_threads;
+    openblas_set_num_threads(1);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+    for (size_t i = 0; i < n; i++) {
+        if (stop) continue;
+        mm_err e = {0};
+        size_t off = 0;
+        int rc = 0;
+        for (size_t s = 0; s < n_sets && !rc; s++) {
+            mm_audio_opts ao = o->audio;
+            ao.target_sr = sets[s].vt->sample_rate(sets[s].state);
+            mm_audio a = {0};
+            rc = mm_audio_load(ds->paths[i], &ao, &a, &e);
+            if (!rc) {
+                dur[i] = (float)a.orig_seconds;
+                rc = sets[s].vt->compute(sets[s].state, a.x, a.n, X + i * D + off, &e);
+                if (rc) mm_err_prefix(&e, "%s", ds->paths[i]);
+            }
+            mm_audio_free(&a);
+            off += sets[s].vt->dim(sets[s].state);
+        }
+        if (rc) {
+            errs[i] = strdup(e.msg[0] ? e.msg : "unknown error");
+            if (!o->skip_bad) stop = 1;
+        }
+        if (o->progress) {
+#pragma omp critical(mm_extract_progress)
+            {
+                done++;
+                double t = now_s();
+                if (t - last > 0.25 || done == n) {
+                    last = t;
+                    double rate = done / (t - t0 + 1e-9);
+                    fprintf(stderr, "\r%zu/%zu files  %.1f files/s  ETA %.0f s   ", done, n, rate, (n - done) / (rate + 1e-9));
+                    if (done == n) fputc('\n', stderr);
+                }
+            }
+        }
+    }
+    if (o->progress && done < n) fputc('\n', stderr);
+    int rc = 0;
+    size_t n_bad = 0;
+    for (size_t i = 0; i < n; i++) if (errs[i]) n_bad++;
+    if (n_bad && !o->skip_bad) {
+        for (size_t i = 0; i < n; i++)
+            if (errs[i]) { rc = mm_err_set(err, MM_EDATA, "%s (use --skip-bad to leave bad files out)", errs[i]); break; }
+    } else if (n_bad == n) {
+        rc = mm_err_set(err, MM_EDATA, "every file failed; first: %s", errs[0]);
+    }
+    mm_table *t = NULL;
+    if (!rc && !(t = calloc(1, sizeof *t))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+    if (!rc) {
+        size_t m = n - n_bad;
+        t->n = m;
+        t->d = D;
+        t->X = malloc((m ? m : 1) * D * sizeof *t->X);
+        t->labels = malloc((m ? m : 1) * sizeof *t->labels);
+        t->groups = malloc((m ? m : 1) * sizeof *t->groups);
+        t->paths = calloc(m + 1, sizeof *t->paths);
+        t->durations = malloc((m ? m : 1) * sizeof *t->durations);
+        t->feature_names = calloc(D, sizeof *t->feature_names);
+        t->label_names = calloc((size_t)ds->n_classes + 1, sizeof *t->label_names);
+        if (ds->artists) { t->artists = calloc(m + 1, sizeof *t->artists); t->titles = calloc(m + 1, sizeof *t->titles); }
+        if (n_bad) { t->skipped_paths = calloc(n_bad, sizeof(char *)); t->skipped_reasons = calloc(n_bad, sizeof(char *)); }
+        if (!t->X || !t->labels || !t->groups || !t->paths || !t->durations || !t->feature_names || !t->label_names ||
+            (n_bad && (!t->skipped_paths || !t->skipped_reasons)) || (ds->artists && (!t->artists || !t->titles)))
+            rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+    }
+    if (!rc) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (errs[i]) {
+                t->skipped_paths[t->n_skipped] = strdup(ds->paths[i]);
+                t->skipped_reasons[t->n_skipped++] = strdup(errs[i]);
+                continue;
+            }
+            memcpy(t->X + k * D, X + i * D, D * sizeof *X);
+            t->labels[k] = ds->labels[i];
+            t->groups[k] = ds->groups[i];
+            t->paths[k] = strdup(ds->paths[i]);
+            t->durations[k] = dur[i];
+            if (ds->artists) { t->artists[k] = strdup(ds->artists[i] ? ds->artists[i] : ""); t->titles[k] = strdup(ds->titles[i] ? ds->titles[i] : ""); }
+            k++;
+        }
+        size_t j = 0;
+        char setnames[512] = "";
+        for (size_t s = 0; s < n_sets; s++) {
+            size_t ds_ = sets[s].vt->dim(sets[s].state);
+            for (size_t q = 0; q < ds_; q++) {
+                const char *nm = sets[s].vt->feature_name(sets[s].state, q);
+                char buf[256];
+                if (n_sets > 1) snprintf(buf, sizeof buf, "%s/%s", sets[s].vt->name, nm);
+                else snprintf(buf, sizeof buf, "%s", nm);
+                t->feature_names[j++] = strdup(buf);
+            }
+            strncat(setnames, s ? "+" : "", sizeof setnames - strlen(setnames) - 1);
+            strncat(setnames, sets[s].vt->name, sizeof setnames - strlen(setnames) - 1);
+        }
+        t->n_classes = ds->n_classes;
+        for (int c = 0; c < ds->n_classes; c++) t->label_names[c] = strdup(ds->class_names[c]);
+        if (ds->n_group_ids) {
+            t->n_group_ids = ds->n_group_ids;
+            t->group_ids = malloc(ds->n_group_ids * sizeof *t->group_ids);
+            t->group_names = calloc(ds->n_group_ids, sizeof *t->group_names);
+            for (size_t g = 0; g < ds->n_group_ids && t->group_ids && t->group_names; g++) {
+                t->group_ids[g] = ds->group_ids[g];
+                t->group_names[g] = strdup(ds->group_names[g]);
+            }
+        }
+        if (ds->group_by) t->group_by = strdup(ds->group_by);
+        t->feature_set = strdup(setnames);
+        t->sample_rate = sets[0].vt->sample_rate(sets[0].state);
+        char settings[4096] = "", buf[1024];
+        snprintf(settings, sizeof settings, "audio: %s\n", mm_audio_opts_describe(&o->audio, buf, sizeof buf));
+        for (size_t s = 0; s < n_sets; s++) {
+            if (!sets[s].vt->describe) continue;
+            size_t l = strlen(settings);
+            snprintf(settings + l, sizeof settings - l, "%s: %s\n", sets[s].vt->name, sets[s].vt->describe(sets[s].state, buf, sizeof buf));
+        }
+        t->settings = strdup(settings);
+        if (o->config_yaml) t->config_yaml = strdup(o->config_yaml);
+    }
+    for (size_t i = 0; i < n; i++) free(errs[i]);
+    free(errs);
+    free(X);
+    free(dur);
+    if (rc) { mm_table_free(t); return rc; }
+    *out = t;
+    return 0;
+}

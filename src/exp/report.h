@@ -1,0 +1,56 @@
+/* report.h — from finished units to results.h5, summary.md and summary.json.
+ *
+ * Metrics per model and round (accuracy, balanced accuracy, macro precision,
+ * recall, F1, per-class report, confusion matrix) and their mean ± std over
+ * rounds (std with ddof 0); one-vs-rest ROC and precision-recall curves per
+ * class on the pooled out-of-fold predictions of the first repeat; t-SNE of
+ * the (standardised) feature table. Schema: README "Results".
+ */
+#ifndef MM_REPORT_H
+#define MM_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/err.h"
+#include "data/table.h"
+#include "eval/splits.h"
+#include "io/cfg.h"
+
+typedef struct mm_report_tsne_opts {
+    int enabled;            /* default 1 */
+    double perplexity;      /* 30 */
+    long max_points;        /* 3000: larger tables are subsampled (stratified, seeded) */
+    long n_iter;            /* 1000 */
+} mm_report_tsne_opts;
+
+int mm_report_tsne_opts_from_cfg(const mm_cfg *map, mm_report_tsne_opts *o, mm_err *err);
+
+typedef struct mm_report_unit {
+    int failed;
+    const char *error;
+    size_t n_test;
+    const int32_t *test_index, *y_true, *y_pred;
+    const float *proba;             /* (n_test, k) */
+    double fit_s, predict_s;
+    size_t n_hist;
+    const float *hist[4];           /* train_loss, train_acc, val_loss, val_acc */
+} mm_report_unit;
+
+typedef struct mm_report_input {
+    const char *name, *config_path, *config_yaml;
+    const mm_table *table;          /* labelled rows only */
+    const mm_split *split;
+    size_t n_models;                /* models then ensembles */
+    const char **model_names;       /* (n_models) */
+    const mm_report_unit *units;    /* (n_models, n_rounds) */
+    int leakage_allowed;
+    uint64_t seed;
+    const mm_report_tsne_opts *tsne;
+    int n_threads;
+} mm_report_input;
+
+/* Write DIR/results.h5, DIR/summary.md, DIR/summary.json (each atomically)
+ * and print the summary table on stdout unless quiet. */
+int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_err *err);
+
+#endif

@@ -1,0 +1,712 @@
+/* runner.c — the experiment runner; see runner.h.
+ *
+ * Order of work: validate everything (dataset/table, protocol, models,
+ * ensembles, leakage) → for each round: fit the scaler and SMOTE on the
+ * training part, then fit and predict every model (a unit), saving each
+ * unit to DIR/units/ → ensembles from their members' probabilities →
+ * metrics, curves, t-SNE → results.h5, summary.md, summary.json.
+ * Units run one after another, each learner using all threads, so results
+ * do not depend on the thread count.
+ */
+#include "exp/runner.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/paths.h"
+#include "core/rng.h"
+#include "data/extract.h"
+#include "data/table.h"
+#include "eval/splits.h"
+#include "exp/report.h"
+#include "io/h5.h"
+#include "learn/learner.h"
+#include "learn/scaler.h"
+#include "learn/smote.h"
+
+const char *const mm_experiment_keys[] = {
+    "name", "description", "seed", "table", "dataset", "features", "audio", "cache",
+    "data_root", "model_root", "protocol", "preprocessing", "models", "ensembles", "tsne",
+    "allow_group_leakage", "output", NULL};
+
+typedef struct model_spec {
+    const char *name;         /* row name in results */
+    const char *learner;      /* registry name */
+    const mm_cfg *params;
+    const mm_learner_vt *vt;
+    /* ensembles */
+    int is_ensemble;
+    size_t n_members;
+    int *members;             /* indices into specs */
+    double *weights;          /* (n_members) or NULL */
+    int hard;
+} model_spec;
+
+typedef struct prep_spec {
+    int scaler;               /* 1: standard scaler */
+    int smote;
+    const mm_cfg *smote_params;
+} prep_spec;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int mkdirs(const char *path, mm_err *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return mm_err_set(err, MM_EIO, "%s: cannot create folder: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return mm_err_set(err, MM_EIO, "%s: cannot create folder: %s", buf, strerror(errno));
+    return 0;
+}
+
+/* ---- config parsing ---- */
+
+static int parse_models(const mm_cfg *cfg, model_spec **out, size_t *n_out, size_t *n_models, mm_err *err)
+{
+    char w[600];
+    const mm_cfg *models = mm_cfg_child(cfg, "models");
+    const mm_cfg *ens = mm_cfg_child(cfg, "ensembles");
+    if (!models || models->type != MM_CFG_SEQ || models->n == 0)
+        return mm_err_set(err, MM_EINVAL, "%s: 'models' must be a non-empty list of {name, model, params}", mm_cfg_where(models ? models : cfg, w, sizeof w));
+    if (ens && ens->type != MM_CFG_SEQ && ens->type != MM_CFG_NULL)
+        return mm_err_set(err, MM_EINVAL, "%s: 'ensembles' must be a list of {name, members, voting, weights}", mm_cfg_where(ens, w, sizeof w));
+    size_t ne = ens && ens->type == MM_CFG_SEQ ? ens->n : 0;
+    model_spec *s = calloc(models->n + ne, sizeof *s);
+    if (!s) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    int rc = 0;
+    static const char *const mkeys[] = {"name", "model", "params", NULL};
+    for (size_t i = 0; i < models->n && !rc; i++) {
+        const mm_cfg *m = models->items[i];
+        if (m->type == MM_CFG_SCALAR) { s[i].name = s[i].learner = m->value; }
+        else {
+            if ((rc = mm_cfg_check_keys(m, "models", mkeys, err))) break;
+            if ((rc = mm_cfg_get_str(m, "model", NULL, &s[i].learner, err))) break;
+            if ((rc = mm_cfg_get_str(m, "name", s[i].learner, &s[i].name, err))) break;
+            s[i].params = mm_cfg_child(m, "params");
+        }
+        if (!s[i].learner) { rc = mm_err_set(err, MM_EINVAL, "%s: model entry needs 'model: NAME'", mm_cfg_where(m, w, sizeof w)); break; }
+        s[i].vt = mm_learner_find(s[i].learner);
+        if (!s[i].vt) {
+            mm_learner *tmp = NULL;
+            mm_learner_create(s[i].learner, NULL, 0, 1, &tmp, err);   /* for the list of names */
+            mm_learner_free(tmp);
+            rc = mm_err_prefix(err, "%s", mm_cfg_where(m, w, sizeof w));
+            break;
+        }
+        /* validate params now, before any work */
+        mm_learner *tmp = NULL;
+        if ((rc = mm_learner_create(s[i].learner, s[i].params, 0, 1, &tmp, err))) break;
+        mm_learner_free(tmp);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(s[j].name, s[i].name)) { rc = mm_err_set(err, MM_EINVAL, "%s: two models are named '%s'", mm_cfg_where(m, w, sizeof w), s[i].name); break; }
+    }
+    static const char *const ekeys[] = {"name", "members", "voting", "weights", NULL};
+    for (size_t e = 0; e < ne && !rc; e++) {
+        const mm_cfg *m = ens->items[e];
+        model_spec *x = &s[models->n + e];
+        x->is_ensemble = 1;
+        if ((rc = mm_cfg_check_keys(m, "ensembles", ekeys, err))) break;
+        if ((rc = mm_cfg_get_str(m, "name", "ensemble", &x->name, err))) break;
+        x->learner = "voting";
+        static const char *const votes[] = {"soft", "hard", NULL};
+        if ((rc = mm_cfg_get_choice(m, "voting", votes, 0, &x->hard, err))) break;
+        const mm_cfg *mem = mm_cfg_child(m, "members");
+        if (!mem || mem->type != MM_CFG_SEQ || mem->n < 2) { rc = mm_err_set(err, MM_EINVAL, "%s: ensemble '%s' needs 'members: [at least two model names]'", mm_cfg_where(m, w, sizeof w), x->name); break; }
+        x->n_members = mem->n;
+        x->members = calloc(mem->n, sizeof *x->members);
+        if (!x->members) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+        for (size_t k = 0; k < mem->n && !rc; k++) {
+            int found = -1;
+            for (size_t j = 0; j < models->n; j++)
+                if (mem->items[k]->value && !strcmp(s[j].name, mem->items[k]->value)) found = (int)j;
+            if (found < 0) rc = mm_err_set(err, MM_EINVAL, "%s: ensemble '%s': no model named '%s' in 'models'", mm_cfg_where(mem->items[k], w, sizeof w), x->name, mem->items[k]->value ? mem->items[k]->value : "?");
+            x->members[k] = found;
+        }
+        const mm_cfg *wt = mm_cfg_child(m, "weights");
+        if (!rc && wt && wt->type != MM_CFG_NULL) {
+            if (wt->type != MM_CFG_SEQ || wt->n != mem->n) { rc = mm_err_set(err, MM_EINVAL, "%s: ensemble '%s': 'weights' needs one number per member", mm_cfg_where(wt, w, sizeof w), x->name); break; }
+            x->weights = calloc(wt->n, sizeof *x->weights);
+            for (size_t k = 0; k < wt->n && !rc; k++) {
+                rc = mm_cfg_scalar_double(wt->items[k], "weights", &x->weights[k], err);
+                if (!rc && x->weights[k] < 0) rc = mm_err_set(err, MM_EINVAL, "%s: weights must be >= 0", mm_cfg_where(wt->items[k], w, sizeof w));
+            }
+        }
+        for (size_t j = 0; j < models->n + e && !rc; j++)
+            if (!strcmp(s[j].name, x->name)) rc = mm_err_set(err, MM_EINVAL, "%s: ensemble name '%s' is already used", mm_cfg_where(m, w, sizeof w), x->name);
+    }
+    if (rc) {
+        for (size_t i = 0; i < models->n + ne; i++) { free(s[i].members); free(s[i].weights); }
+        free(s);
+        return rc;
+    }
+    *out = s;
+    *n_out = models->n + ne;
+    *n_models = models->n;
+    return 0;
+}
+
+static int parse_prep(const mm_cfg *cfg, prep_spec *p, mm_err *err)
+{
+    const mm_cfg *m = mm_cfg_child(cfg, "preprocessing");
+    static const char *const keys[] = {"scaler", "smote", NULL};
+    int rc = mm_cfg_check_keys(m, "preprocessing", keys, err);
+    if (rc) return rc;
+    static const char *const scalers[] = {"none", "standard", NULL};
+    if ((rc = mm_cfg_get_choice(m, "scaler", scalers, 1, &p->scaler, err))) return rc;
+    const mm_cfg *sm = m ? mm_cfg_child(m, "smote") : NULL;
+    p->smote = 0;
+    p->smote_params = NULL;
+    if (sm && sm->type == MM_CFG_MAP) { p->smote = 1; p->smote_params = sm; }
+    else if (sm && sm->type == MM_CFG_SCALAR) {
+        if ((rc = mm_cfg_get_bool(m, "smote", 0, &p->smote, err))) return rc;
+    }
+    if (p->smote) {   /* validate now */
+        mm_smote_params sp = mm_smote_params_default();
+        if ((rc = mm_smote_params_from_cfg(p->smote_params, &sp, err))) return rc;
+        mm_smote_params_release(&sp);
+    }
+    return 0;
+}
+
+/* ---- the feature table ---- */
+
+static int get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err)
+{
+    const char *table = NULL, *data_root = NULL, *model_root = NULL, *cache = NULL;
+    int rc;
+    if ((rc = mm_cfg_get_str(cfg, "table", NULL, &table, err)) ||
+        (rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err)) ||
+        (rc = mm_cfg_get_str(cfg, "model_root", NULL, &model_root, err)) ||
+        (rc = mm_cfg_get_str(cfg, "cache", "build/cache", &cache, err)))
+        return rc;
+    char w[600];
+    if (table) {
+        if (mm_cfg_child(cfg, "dataset") || mm_cfg_child(cfg, "features"))
+            return mm_err_set(err, MM_EINVAL, "%s: give either 'table' or 'dataset' + 'features', not both", mm_cfg_where(mm_cfg_child(cfg, "table"), w, sizeof w));
+        return mm_table_read(table, out, err);
+    }
+    const mm_cfg *ds_cfg = mm_cfg_child(cfg, "dataset"), *fs_cfg = mm_cfg_child(cfg, "features");
+    if (!ds_cfg || !fs_cfg)
+        return mm_err_set(err, MM_EINVAL, "%s: an experiment needs 'table: FILE.h5' or 'dataset' and 'features'", o->config_path ? o->config_path : "config");
+    /* cache key: the parts of the config that determine the table */
+    mm_cfg *key = mm_cfg_new_map();
+    mm_cfg_put(key, "dataset", ds_cfg, err);
+    mm_cfg_put(key, "features", fs_cfg, err);
+    if (mm_cfg_child(cfg, "audio")) mm_cfg_put(key, "audio", mm_cfg_child(cfg, "audio"), err);
+    mm_cfg_put_str(key, "data_root", mm_data_root(data_root), err);
+    unsigned long long h = mm_cfg_hash(key);
+    char *key_yaml = mm_cfg_to_yaml(key);
+    mm_cfg_free(key);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/features-%016llx.h5", cache, h);
+    if (access(path, R_OK) == 0) {
+        mm_err e2 = {0};
+        if (mm_table_read(path, out, &e2) == 0) {
+            if (o->progress) fprintf(stderr, "features: cached %s\n", path);
+            free(key_yaml);
+            return 0;
+        }
+    }
+    mm_dataset *ds = NULL;
+    mm_featset_inst *fs = NULL;
+    size_t n_fs = 0;
+    mm_extract_opts eo = {0};
+    mm_audio_opts_default(&eo.audio);
+    rc = mm_audio_opts_from_cfg(mm_cfg_child(cfg, "audio"), &eo.audio, err);
+    if (!rc) rc = mm_dataset_load(ds_cfg, mm_data_root(data_root), &ds, err);
+    if (!rc) rc = mm_featsets_create(fs_cfg, mm_model_root(model_root), &fs, &n_fs, err);
+    if (!rc) rc = mkdirs(cache, err);
+    if (!rc) {
+        if (o->progress) fprintf(stderr, "features: extracting %zu clips → %s\n", ds->n, path);
+        eo.n_threads = o->n_threads;
+        eo.progress = o->progress && isatty(2);
+        eo.config_yaml = key_yaml;
+        rc = mm_extract(ds, fs, n_fs, &eo, out, err);
+    }
+    if (!rc) rc = mm_table_write(*out, path, err);
+    free(key_yaml);
+    mm_featsets_free(fs, n_fs);
+    mm_dataset_free(ds);
+    return rc;
+}
+
+/* ---- units ---- */
+
+typedef struct unit {
+    int done, failed;
+    char *error;
+    size_t n_test;
+    int32_t *test_index;     /* (n_test) row in the (labelled) table */
+    int32_t *y_true, *y_pred;
+    float *proba;            /* (n_test, k) */
+    double fit_s, predict_s;
+    size_t n_hist;
+    float *hist[4];          /* train_loss, train_acc, val_loss, val_acc (n_hist) or NULL */
+} unit;
+
+static const char *const hist_names[4] = {"train_loss", "train_acc", "val_loss", "val_acc"};
+
+static void unit_clear(unit *u)
+{
+    free(u->error);
+    free(u->test_index);
+    free(u->y_true);
+    free(u->y_pred);
+    free(u->proba);
+    for (int i = 0; i < 4; i++) free(u->hist[i]);
+    memset(u, 0, sizeof *u);
+}
+
+static void unit_path(char *buf, size_t size, const char *dir, const char *model, size_t round)
+{
+    snprintf(buf, size, "%s/units/%s__r%03zu.h5", dir, model, round);
+}
+
+static int unit_save(const unit *u, const char *path, unsigned long long cfg_hash, int k, mm_err *err)
+{
+    mm_h5_out o;
+    int rc = mm_h5_create(path, &o, err);
+    if (rc) return rc;
+    hid_t f = o.file;
+    char hs[32];
+    snprintf(hs, sizeof hs, "%016llx", cfg_hash);
+    rc = mm_h5_stamp_format(f, "melodic-unit", 1, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "config_hash", hs, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "failed", u->failed, err);
+    if (!rc && u->error) rc = mm_h5_attr_set_str(f, "error", u->error, err);
+    if (!rc && !u->failed) {
+        hsize_t n = u->n_test, d2[2] = {u->n_test, (hsize_t)k};
+        rc = mm_h5_write_i32(f, "test_index", u->test_index, 1, &n, err);
+        if (!rc) rc = mm_h5_write_i32(f, "y_true", u->y_true, 1, &n, err);
+        if (!rc) rc = mm_h5_write_i32(f, "y_pred", u->y_pred, 1, &n, err);
+        if (!rc) rc = mm_h5_write_f32(f, "proba", u->proba, 2, d2, err);
+        if (!rc) rc = mm_h5_attr_set_f64(f, "fit_seconds", u->fit_s, err);
+        if (!rc) rc = mm_h5_attr_set_f64(f, "predict_seconds", u->predict_s, err);
+        hsize_t nh = u->n_hist;
+        for (int i = 0; i < 4 && !rc; i++)
+            if (u->hist[i] && u->n_hist) {
+                char name[64];
+                snprintf(name, sizeof name, "history/%s", hist_names[i]);
+                rc = mm_h5_write_f32(f, name, u->hist[i], 1, &nh, err);
+            }
+    }
+    if (rc) { mm_h5_abort(&o); return rc; }
+    return mm_h5_commit(&o, err);
+}
+
+/* Load a finished unit; returns 0 on success, nonzero when absent/stale. */
+static int unit_load(unit *u, const char *path, unsigned long long cfg_hash, int k)
+{
+    if (access(path, R_OK) != 0) return -1;
+    hid_t f;
+    mm_err e = {0};
+    if (mm_h5_open_read(path, &f, &e)) return -1;
+    int rc = mm_h5_check_format(f, "melodic-unit", 1, NULL, &e);
+    char *hs = NULL, want[32];
+    snprintf(want, sizeof want, "%016llx", cfg_hash);
+    if (!rc) rc = mm_h5_attr_get_str(f, "config_hash", &hs, &e);
+    if (!rc && strcmp(hs, want)) rc = -1;
+    free(hs);
+    int64_t failed = 0;
+    if (!rc) rc = mm_h5_attr_get_i64(f, "failed", &failed, &e);
+    if (!rc && failed) {
+        u->failed = 1;
+        if (mm_h5_attr_get_str(f, "error", &u->error, &e)) u->error = strdup("failed");
+    } else if (!rc) {
+        hsize_t d[4];
+        int r;
+        rc = mm_h5_read_i32(f, "test_index", 1, &u->test_index, &r, d, &e);
+        if (!rc) { u->n_test = d[0]; rc = mm_h5_read_i32(f, "y_true", 1, &u->y_true, &r, d, &e); }
+        if (!rc) rc = mm_h5_read_i32(f, "y_pred", 1, &u->y_pred, &r, d, &e);
+        if (!rc) rc = mm_h5_read_f32(f, "proba", 2, &u->proba, &r, d, &e);
+        if (!rc && (d[0] != u->n_test || d[1] != (hsize_t)k)) rc = -1;
+        if (!rc) rc = mm_h5_attr_get_f64(f, "fit_seconds", &u->fit_s, &e);
+        if (!rc) rc = mm_h5_attr_get_f64(f, "predict_seconds", &u->predict_s, &e);
+        for (int i = 0; i < 4 && !rc; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "history/%s", hist_names[i]);
+            if (mm_h5_exists(f, name) && !mm_h5_read_f32(f, name, 1, &u->hist[i], &r, d, &e)) u->n_hist = d[0];
+        }
+    }
+    mm_h5_close(f);
+    if (rc) { unit_clear(u); return -1; }
+    u->done = 1;
+    return 0;
+}
+
+static void gather(const float *X, size_t d, const size_t *idx, size_t m, float *out)
+{
+    for (size_t i = 0; i < m; i++) memcpy(out + i * d, X + idx[i] * d, d * sizeof *X);
+}
+
+/* Prepared data of one round (after scaler and SMOTE). */
+typedef struct round_data {
+    size_t n_train, n_val, n_test;
+    float *Xtr, *Xva, *Xte;
+    int32_t *ytr, *yva;
+    size_t *te_idx;
+} round_data;
+
+static void round_free(round_data *r)
+{
+    free(r->Xtr); free(r->Xva); free(r->Xte); free(r->ytr); free(r->yva); free(r->te_idx);
+    memset(r, 0, sizeof *r);
+}
+
+static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const prep_spec *prep,
+                         uint64_t seed, round_data *r, mm_err *err)
+{
+    size_t n = t->n, d = t->d;
+    size_t *idx = malloc(n * sizeof *idx);
+    if (!idx) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    memset(r, 0, sizeof *r);
+    int rc = 0;
+    r->n_train = mm_split_indices(sp, round, MM_ROLE_TRAIN, idx);
+    r->Xtr = malloc((r->n_train + 1) * d * sizeof *r->Xtr);
+    r->ytr = malloc((r->n_train + 1) * sizeof *r->ytr);
+    if (!r->Xtr || !r->ytr) { free(idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    gather(t->X, d, idx, r->n_train, r->Xtr);
+    for (size_t i = 0; i < r->n_train; i++) r->ytr[i] = t->labels[idx[i]];
+    r->n_val = mm_split_indices(sp, round, MM_ROLE_VAL, idx);
+    r->Xva = malloc((r->n_val + 1) * d * sizeof *r->Xva);
+    r->yva = malloc((r->n_val + 1) * sizeof *r->yva);
+    if (!r->Xva || !r->yva) { free(idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    gather(t->X, d, idx, r->n_val, r->Xva);
+    for (size_t i = 0; i < r->n_val; i++) r->yva[i] = t->labels[idx[i]];
+    r->n_test = mm_split_indices(sp, round, MM_ROLE_TEST, idx);
+    r->Xte = malloc((r->n_test + 1) * d * sizeof *r->Xte);
+    r->te_idx = malloc((r->n_test + 1) * sizeof *r->te_idx);
+    if (!r->Xte || !r->te_idx) { free(idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    gather(t->X, d, idx, r->n_test, r->Xte);
+    memcpy(r->te_idx, idx, r->n_test * sizeof *idx);
+    free(idx);
+    if (r->n_train == 0 || r->n_test == 0)
+        return mm_err_set(err, MM_EINVAL, "round %zu has %zu training and %zu test samples; the protocol leaves a part empty", round, r->n_train, r->n_test);
+    if (prep->scaler) {
+        mm_scaler *sc = NULL;
+        rc = mm_scaler_fit(r->Xtr, r->n_train, d, &sc, err);
+        if (!rc) rc = mm_scaler_transform(sc, r->Xtr, r->n_train, d, err);
+        if (!rc && r->n_val) rc = mm_scaler_transform(sc, r->Xva, r->n_val, d, err);
+        if (!rc) rc = mm_scaler_transform(sc, r->Xte, r->n_test, d, err);
+        mm_scaler_free(sc);
+        if (rc) return rc;
+    }
+    if (prep->smote) {
+        mm_smote_params p = mm_smote_params_default();
+        if ((rc = mm_smote_params_from_cfg(prep->smote_params, &p, err))) return rc;
+        float *Xs = NULL;
+        int32_t *ys = NULL;
+        size_t ns = 0;
+        rc = mm_smote_resample(r->Xtr, r->ytr, r->n_train, d, t->n_classes, &p, seed ^ (0x5307eULL + round), &Xs, &ys, &ns, err);
+        mm_smote_params_release(&p);
+        if (rc) return mm_err_prefix(err, "SMOTE in round %zu", round);
+        free(r->Xtr);
+        free(r->ytr);
+        r->Xtr = Xs;
+        r->ytr = ys;
+        r->n_train = ns;
+    }
+    return 0;
+}
+
+static int run_unit(const model_spec *m, const mm_table *t, const round_data *r, uint64_t seed,
+                    size_t round, int n_threads, unit *u, mm_err *err)
+{
+    size_t d = t->d;
+    int k = t->n_classes;
+    mm_learner *l = NULL;
+    mm_err e = {0};
+    memset(u, 0, sizeof *u);
+    int rc = mm_learner_create(m->learner, m->params, seed + 1000003ULL * round, n_threads, &l, &e);
+    mm_fit_data fd = {.X = r->Xtr, .y = r->ytr, .n = r->n_train, .d = d, .n_classes = k,
+                      .X_val = r->n_val ? r->Xva : NULL, .y_val = r->n_val ? r->yva : NULL, .n_val = r->n_val};
+    double t0 = now_s();
+    if (!rc) rc = mm_learner_fit(l, &fd, &e);
+    double t1 = now_s();
+    u->proba = malloc((r->n_test + 1) * (size_t)k * sizeof *u->proba);
+    if (!rc && !u->proba) rc = mm_err_set(&e, MM_ENOMEM, "out of memory");
+    if (!rc) rc = mm_learner_predict_proba(l, r->Xte, r->n_test, d, u->proba, &e);
+    double t2 = now_s();
+    if (rc) {
+        u->failed = 1;
+        u->error = strdup(e.msg);
+        free(u->proba);
+        u->proba = NULL;
+    } else {
+        u->fit_s = t1 - t0;
+        u->predict_s = t2 - t1;
+        u->n_test = r->n_test;
+        u->test_index = malloc(r->n_test * sizeof *u->test_index);
+        u->y_true = malloc(r->n_test * sizeof *u->y_true);
+        u->y_pred = malloc(r->n_test * sizeof *u->y_pred);
+        if (!u->test_index || !u->y_true || !u->y_pred) { mm_learner_free(l); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+        for (size_t i = 0; i < r->n_test; i++) {
+            u->test_index[i] = (int32_t)r->te_idx[i];
+            u->y_true[i] = t->labels[r->te_idx[i]];
+        }
+        mm_proba_argmax(u->proba, r->n_test, k, u->y_pred);
+        const mm_history *h = mm_learner_history(l);
+        if (h && h->n) {
+            const float *src[4] = {h->train_loss, h->train_acc, h->val_loss, h->val_acc};
+            u->n_hist = h->n;
+            for (int i = 0; i < 4; i++)
+                if (src[i]) {
+                    u->hist[i] = malloc(h->n * sizeof(float));
+                    if (u->hist[i]) memcpy(u->hist[i], src[i], h->n * sizeof(float));
+                }
+        }
+    }
+    u->done = 1;
+    mm_learner_free(l);
+    return 0;
+}
+
+/* Ensemble of finished member units of one round: soft = weighted mean of
+ * probabilities; hard = weighted majority of predicted labels, ties broken
+ * by the summed probability. */
+static void ensemble_unit(const model_spec *m, unit *const *members, int k, unit *u)
+{
+    memset(u, 0, sizeof *u);
+    u->done = 1;
+    for (size_t j = 0; j < m->n_members; j++)
+        if (members[j]->failed) {
+            u->failed = 1;
+            char buf[600];
+            snprintf(buf, sizeof buf, "member failed: %s", members[j]->error ? members[j]->error : "?");
+            u->error = strdup(buf);
+            return;
+        }
+    const unit *a = members[0];
+    size_t n = a->n_test;
+    u->n_test = n;
+    u->test_index = malloc(n * sizeof *u->test_index);
+    u->y_true = malloc(n * sizeof *u->y_true);
+    u->y_pred = malloc(n * sizeof *u->y_pred);
+    u->proba = calloc(n * (size_t)k, sizeof *u->proba);
+    double *votes = calloc((size_t)k, sizeof *votes);
+    if (!u->test_index || !u->y_true || !u->y_pred || !u->proba || !votes) { free(votes); u->failed = 1; u->error = strdup("out of memory"); return; }
+    memcpy(u->test_index, a->test_index, n * sizeof *u->test_index);
+    memcpy(u->y_true, a->y_true, n * sizeof *u->y_true);
+    double wsum = 0;
+    for (size_t j = 0; j < m->n_members; j++) wsum += m->weights ? m->weights[j] : 1.0;
+    if (wsum <= 0) wsum = 1;
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < k; c++) {
+            double s = 0;
+            for (size_t j = 0; j < m->n_members; j++)
+                s += (m->weights ? m->weights[j] : 1.0) * members[j]->proba[i * k + c];
+            u->proba[i * k + c] = (float)(s / wsum);
+        }
+        if (!m->hard) {
+            mm_proba_argmax(u->proba + i * k, 1, k, &u->y_pred[i]);
+        } else {
+            for (int c = 0; c < k; c++) votes[c] = 0;
+            for (size_t j = 0; j < m->n_members; j++) votes[members[j]->y_pred[i]] += m->weights ? m->weights[j] : 1.0;
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (votes[c] > votes[best] || (votes[c] == votes[best] && u->proba[i * k + c] > u->proba[i * k + best])) best = c;
+            u->y_pred[i] = best;
+            /* hard voting's probability: the vote shares (for curves the soft mean is kept) */
+        }
+        for (size_t j = 0; j < m->n_members; j++) { u->fit_s += 0; }
+    }
+    for (size_t j = 0; j < m->n_members; j++) { u->fit_s += members[j]->fit_s; u->predict_s += members[j]->predict_s; }
+    free(votes);
+}
+
+/* ---- the run ---- */
+
+int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
+{
+    int rc = mm_cfg_check_keys(cfg, "experiment", mm_experiment_keys, err);
+    if (rc) return rc;
+    const char *name = NULL;
+    long seed_l = 0;
+    int allow_leak = 0;
+    if ((rc = mm_cfg_get_str(cfg, "name", "experiment", &name, err)) ||
+        (rc = mm_cfg_get_int(cfg, "seed", 0, 0, LONG_MAX, &seed_l, err)) ||
+        (rc = mm_cfg_get_bool(cfg, "allow_group_leakage", 0, &allow_leak, err)))
+        return rc;
+    uint64_t seed = (uint64_t)seed_l;
+    model_spec *specs = NULL;
+    size_t n_specs = 0, n_models = 0;
+    prep_spec prep = {0};
+    if ((rc = parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
+    if ((rc = parse_prep(cfg, &prep, err))) goto out_specs;
+    mm_report_tsne_opts tsne_o;
+    if ((rc = mm_report_tsne_opts_from_cfg(mm_cfg_child(cfg, "tsne"), &tsne_o, err))) goto out_specs;
+
+    /* protocol (validated before extraction) */
+    mm_split_params sp = mm_split_params_default();
+    const mm_cfg *proto = mm_cfg_child(cfg, "protocol");
+    if ((rc = mm_split_params_from_cfg(proto, &sp, err))) goto out_specs;
+    if (!mm_cfg_find(cfg, "protocol.seed")) sp.seed = seed;
+    int wants_val = 0;
+    for (size_t i = 0; i < n_models; i++) wants_val |= specs[i].vt->wants_validation;
+    if (wants_val && !mm_cfg_find(cfg, "protocol.val_fraction") && sp.val_fraction <= 0) sp.val_fraction = 0.1;
+
+    mm_table *full = NULL;
+    if ((rc = get_table(cfg, o, &full, err))) goto out_sp;
+    /* keep labelled rows only */
+    mm_table *t = full;
+    {
+        size_t m = 0;
+        for (size_t i = 0; i < full->n; i++) if (full->labels[i] >= 0) m++;
+        if (m < full->n) {
+            size_t k = 0;
+            for (size_t i = 0; i < full->n; i++) {
+                if (full->labels[i] < 0) continue;
+                memmove(full->X + k * full->d, full->X + i * full->d, full->d * sizeof *full->X);
+                full->labels[k] = full->labels[i];
+                full->groups[k] = full->groups[i];
+                char *p = full->paths[k]; full->paths[k] = full->paths[i]; full->paths[i] = p;
+                k++;
+            }
+            for (size_t i = m; i < full->n; i++) { free(full->paths[i]); full->paths[i] = NULL; }
+            if (full->artists) for (size_t i = 0; i < full->n; i++) { free(full->artists[i]); free(full->titles[i]); }
+            free(full->artists); free(full->titles);
+            full->artists = full->titles = NULL;
+            full->n = m;
+        }
+        if (t->n == 0) { rc = mm_err_set(err, MM_EINVAL, "the feature table has no labelled rows"); goto out_table; }
+        if (t->n_classes < 2) { rc = mm_err_set(err, MM_EINVAL, "the feature table has %d class; need at least 2", t->n_classes); goto out_table; }
+    }
+    int has_groups = 0;
+    for (size_t i = 0; i < t->n; i++) if (t->groups[i] >= 0) { has_groups = 1; break; }
+    mm_split *split = NULL;
+    if ((rc = mm_split_make(&sp, t->labels, has_groups ? t->groups : NULL, t->n, &split, err))) {
+        mm_err_prefix(err, "%s: protocol", o->config_path ? o->config_path : "config");
+        goto out_table;
+    }
+    int leak = 0;
+    if (has_groups) {
+        mm_err le = {0};
+        if (mm_split_check_leakage(split, t->groups, &le)) {
+            leak = 1;
+            if (!allow_leak) {
+                rc = mm_err_set(err, MM_EINVAL, "%s: this protocol puts a %s in both training and test data (%s); use a group protocol (group_kfold, stratified_group_kfold, logo, fixed) or set allow_group_leakage: true to run it anyway",
+                                o->config_path ? o->config_path : "config", t->group_by ? t->group_by : "group", le.msg);
+                goto out_split;
+            }
+        }
+    }
+
+    /* output folder */
+    char dir[PATH_MAX], units_dir[PATH_MAX + 16];
+    if (o->out_dir) snprintf(dir, sizeof dir, "%s", o->out_dir);
+    else snprintf(dir, sizeof dir, "results/runs/%s", name);
+    snprintf(units_dir, sizeof units_dir, "%s/units", dir);
+    if ((rc = mkdirs(units_dir, err))) goto out_split;
+    char *cfg_yaml = mm_cfg_to_yaml(cfg);
+    unsigned long long cfg_hash = mm_cfg_hash(cfg) ^ mm_table_fingerprint(t);
+
+    int k = t->n_classes;
+    size_t R = split->n_rounds;
+    unit *units = calloc(n_specs * R, sizeof *units);
+    if (!units) { free(cfg_yaml); rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto out_split; }
+    if (o->progress)
+        fprintf(stderr, "%s: %zu samples × %zu features, %d classes, %zu rounds, %zu models%s\n", name, t->n, t->d, k, R, n_specs, leak ? " (group leakage allowed)" : "");
+    size_t total = n_models * R, finished = 0;
+    double t_start = now_s();
+    for (size_t r = 0; r < R && !rc; r++) {
+        /* resume: load finished units of this round first */
+        int all_done = 1;
+        for (size_t m = 0; m < n_models; m++) {
+            char path[PATH_MAX + 64];
+            unit_path(path, sizeof path, dir, specs[m].name, r);
+            unit *u = &units[m * R + r];
+            if (!(o->resume && unit_load(u, path, cfg_hash, k) == 0)) all_done = 0;
+        }
+        round_data rd = {0};
+        if (!all_done && (rc = prepare_round(t, split, r, &prep, seed, &rd, err))) { round_free(&rd); break; }
+        for (size_t m = 0; m < n_models && !rc; m++) {
+            unit *u = &units[m * R + r];
+            if (!u->done) {
+                if (o->progress) {
+                    double el = now_s() - t_start;
+                    double eta = finished ? el / finished * (total - finished) : 0;
+                    fprintf(stderr, "[%zu/%zu] %s, round %zu/%zu (repeat %zu, fold %zu)  elapsed %.0f s, ETA %.0f s\n",
+                            finished + 1, total, specs[m].name, r + 1, R, r / split->n_folds + 1, r % split->n_folds + 1, el, eta);
+                }
+                if ((rc = run_unit(&specs[m], t, &rd, seed, r, o->n_threads, u, err))) break;
+                if (u->failed && o->progress) fprintf(stderr, "  %s failed: %s\n", specs[m].name, u->error);
+                char path[PATH_MAX + 64];
+                unit_path(path, sizeof path, dir, specs[m].name, r);
+                if ((rc = unit_save(u, path, cfg_hash, k, err))) break;
+            }
+            finished++;
+        }
+        round_free(&rd);
+        for (size_t e = n_models; e < n_specs && !rc; e++) {
+            unit *mem[64];
+            size_t nm = specs[e].n_members < 64 ? specs[e].n_members : 64;
+            for (size_t j = 0; j < nm; j++) mem[j] = &units[(size_t)specs[e].members[j] * R + r];
+            ensemble_unit(&specs[e], mem, k, &units[e * R + r]);
+        }
+    }
+    if (!rc) {
+        mm_report_input in = {
+            .name = name, .config_path = o->config_path, .config_yaml = cfg_yaml, .table = t, .split = split,
+            .n_models = n_specs, .leakage_allowed = leak, .seed = seed, .tsne = &tsne_o, .n_threads = o->n_threads,
+        };
+        const char **names = calloc(n_specs, sizeof *names);
+        mm_report_unit *ru = calloc(n_specs * R, sizeof *ru);
+        if (!names || !ru) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+        for (size_t m = 0; m < n_specs && !rc; m++) {
+            names[m] = specs[m].name;
+            for (size_t r = 0; r < R; r++) {
+                unit *u = &units[m * R + r];
+                mm_report_unit *x = &ru[m * R + r];
+                x->failed = u->failed;
+                x->error = u->error;
+                x->n_test = u->n_test;
+                x->test_index = u->test_index;
+                x->y_true = u->y_true;
+                x->y_pred = u->y_pred;
+                x->proba = u->proba;
+                x->fit_s = u->fit_s;
+                x->predict_s = u->predict_s;
+                x->n_hist = u->n_hist;
+                for (int i = 0; i < 4; i++) x->hist[i] = u->hist[i];
+            }
+        }
+        in.model_names = names;
+        in.units = ru;
+        if (!rc) rc = mm_report_write(&in, dir, o->quiet, err);
+        free(names);
+        free(ru);
+    }
+    for (size_t i = 0; i < n_specs * R; i++) unit_clear(&units[i]);
+    free(units);
+    free(cfg_yaml);
+out_split:
+    mm_split_free(split);
+out_table:
+    mm_table_free(full);
+out_sp:
+    mm_split_params_release(&sp);
+out_specs:
+    for (size_t i = 0; i < n_specs; i++) { free(specs[i].members); free(specs[i].weights); }
+    free(specs);
+    return rc;
+}

@@ -1,0 +1,186 @@
+/* test_dataset.c — dataset readers (RAVDESS names, folder + metadata, CSV
+ * manifests, label maps) and feature tables (HDF5 and CSV round trips). */
+#include "testutil.h"
+#include "data/dataset.h"
+#include "data/table.h"
+#include "io/cfg.h"
+
+static mm_cfg *parse(const char *text)
+{
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "test.yaml", &c, &e), 0);
+    return c;
+}
+
+static void test_ravdess_name(void **st)
+{
+    int m, c, e, i, s, r, a;
+    assert_int_equal(mm_ravdess_parse("03-01-05-02-01-02-17", &m, &c, &e, &i, &s, &r, &a), 0);
+    assert_int_equal(e, 5); assert_int_equal(i, 2); assert_int_equal(a, 17);
+    assert_string_equal(mm_ravdess_emotions[e], "angry");
+    assert_int_not_equal(mm_ravdess_parse("03-01-09-02-01-02-17", &m, &c, &e, &i, &s, &r, &a), 0);
+    assert_int_not_equal(mm_ravdess_parse("03-01-05-02-01-02", &m, &c, &e, &i, &s, &r, &a), 0);
+    assert_int_not_equal(mm_ravdess_parse("03-01-05-02-01-02-17x", &m, &c, &e, &i, &s, &r, &a), 0);
+}
+
+static void test_ravdess_real(void **st)
+{
+    const char *root = tu_data_root();
+    if (!root) skip();
+    mm_cfg *c = parse("dataset:\n  type: ravdess\n  root: ravdess\n  labels: {neutral: neutral, calm: neutral, happy: happy, sad: sad, angry: angry, fearful: fearful, disgust: disgust, surprised: surprised}\n");
+    mm_dataset *d = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), root, &d, &e), 0);
+    assert_int_equal(d->n, 1440);
+    assert_int_equal(d->n_classes, 7);
+    int64_t counts[7];
+    mm_dataset_class_counts(d, counts);
+    assert_string_equal(d->class_names[0], "neutral");
+    assert_int_equal(counts[0], 96 + 192);      /* calm merged into neutral */
+    for (int k = 1; k < 7; k++) assert_int_equal(counts[k], 192);
+    assert_int_equal(d->n_group_ids, 24);
+    assert_int_equal(d->group_ids[0], 1);
+    assert_int_equal(d->group_ids[23], 24);
+    assert_string_equal(d->group_by, "actor");
+    /* every clip's group is its actor number from the file name */
+    for (size_t i = 0; i < d->n; i++) {
+        const char *stem = strrchr(d->paths[i], '/') + 1;
+        assert_int_equal(d->groups[i], atoi(stem + 18));
+    }
+    mm_dataset_free(d);
+    mm_cfg_free(c);
+    /* a label map that names a label no clip has is an error naming it */
+    c = parse("dataset:\n  type: ravdess\n  root: ravdess\n  labels: {joy: happy}\n");
+    assert_int_not_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), root, &d, &e), 0);
+    assert_non_null(strstr(e.msg, "'joy'"));
+    mm_cfg_free(c);
+}
+
+static void test_music4q_real(void **st)
+{
+    const char *root = tu_data_root();
+    if (!root) skip();
+    mm_cfg *c = parse("dataset:\n  type: folder\n  root: music-4q\n  metadata: metadata.csv\n  key_column: song\n  group_by: artist\n");
+    mm_dataset *d = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), root, &d, &e), 0);
+    assert_int_equal(d->n, 900);
+    assert_int_equal(d->n_classes, 4);
+    assert_string_equal(d->class_names[0], "Q1");
+    assert_int_equal(d->n_group_ids, 662);
+    assert_non_null(d->artists);
+    int found = 0;
+    for (size_t i = 0; i < d->n; i++)
+        if (strstr(d->paths[i], "MT0000004637")) {
+            assert_string_equal(d->artists[i], "Charlie Poole");
+            assert_string_equal(d->class_names[d->labels[i]], "Q3");
+            found = 1;
+        }
+    assert_true(found);
+    mm_dataset_free(d);
+    mm_cfg_free(c);
+}
+
+static void test_manifest_and_errors(void **st)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/mm_ds_%d", (int)getpid());
+    tu_system("mkdir -p %s && printf 'path,label,group\\na.wav,sad,1\\nb.wav,happy,2\\nc.wav,sad,2\\n' > %s/m.csv", dir, dir);
+    char text[512];
+    snprintf(text, sizeof text, "dataset:\n  type: csv\n  manifest: %s/m.csv\n", dir);
+    mm_cfg *c = parse(text);
+    mm_dataset *d = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), NULL, &d, &e), 0);
+    assert_int_equal(d->n, 3);
+    assert_int_equal(d->n_classes, 2);
+    assert_string_equal(d->class_names[0], "happy");     /* sorted */
+    assert_int_equal(d->labels[0], 1);
+    assert_non_null(strstr(d->paths[0], "/a.wav"));
+    mm_dataset_free(d);
+    mm_cfg_free(c);
+    /* unknown key, bad type, missing folder: errors naming the key or path */
+    c = parse("dataset:\n  type: ravdess\n  root: nowhere\n  colour: red\n");
+    assert_int_not_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), "/tmp", &d, &e), 0);
+    assert_non_null(strstr(e.msg, "unknown key 'colour'"));
+    mm_cfg_free(c);
+    c = parse("dataset:\n  type: webdataset\n");
+    assert_int_not_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), "/tmp", &d, &e), 0);
+    assert_non_null(strstr(e.msg, "expected one of ravdess, folder, csv"));
+    mm_cfg_free(c);
+    c = parse("dataset:\n  type: ravdess\n  root: nowhere\n");
+    assert_int_not_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), "/tmp", &d, &e), 0);
+    assert_non_null(strstr(e.msg, "/tmp/nowhere"));
+    mm_cfg_free(c);
+    tu_system("printf 'path,label\\na.wav\\n' > %s/bad.csv", dir);
+    snprintf(text, sizeof text, "dataset:\n  type: csv\n  manifest: %s/bad.csv\n", dir);
+    c = parse(text);
+    assert_int_not_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), NULL, &d, &e), 0);
+    assert_non_null(strstr(e.msg, "bad.csv:2"));
+    mm_cfg_free(c);
+    tu_system("rm -rf %s", dir);
+}
+
+static void test_table_roundtrip(void **st)
+{
+    mm_table t = {0};
+    float X[6] = {1, 2, 3, 4, 5, 6};
+    char *fn[3] = {"a", "b", "c"}, *ln[2] = {"x", "y"}, *paths[2] = {"p1", "p2"}, *gn[2] = {"1", "2"};
+    int32_t labels[2] = {0, 1}, groups[2] = {1, 2}, gids[2] = {1, 2};
+    float dur[2] = {1.5f, 2.5f};
+    t.n = 2; t.d = 3; t.X = X; t.feature_names = fn; t.labels = labels; t.n_classes = 2;
+    t.label_names = ln; t.groups = groups; t.paths = paths; t.durations = dur;
+    t.n_group_ids = 2; t.group_ids = gids; t.group_names = gn;
+    t.config_yaml = "a: 1\n"; t.feature_set = "test"; t.sample_rate = 16000;
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/mm_table_%d.h5", (int)getpid());
+    mm_err e = {0};
+    assert_int_equal(mm_table_write(&t, path, &e), 0);
+    mm_table *r = NULL;
+    assert_int_equal(mm_table_read(path, &r, &e), 0);
+    assert_int_equal(r->n, 2); assert_int_equal(r->d, 3);
+    assert_memory_equal(r->X, X, sizeof X);
+    assert_string_equal(r->feature_names[2], "c");
+    assert_string_equal(r->label_names[1], "y");
+    assert_int_equal(r->groups[1], 2);
+    assert_string_equal(r->group_names[0], "1");
+    assert_int_equal(r->sample_rate, 16000);
+    assert_string_equal(r->config_yaml, "a: 1\n");
+    assert_true(mm_table_fingerprint(r) == mm_table_fingerprint(&t));
+    mm_table_free(r);
+    unlink(path);
+    /* CSV tables */
+    snprintf(path, sizeof path, "/tmp/mm_table_%d.csv", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs("label,group,f1,f2\nsad,3,0.5,1e-3\nhappy,4,-2,7\n", f);
+    fclose(f);
+    assert_int_equal(mm_table_read(path, &r, &e), 0);
+    assert_int_equal(r->n, 2); assert_int_equal(r->d, 2);
+    assert_string_equal(r->label_names[0], "happy");
+    assert_int_equal(r->labels[0], 1);
+    assert_int_equal(r->groups[1], 4);
+    assert_true(fabsf(r->X[1] - 1e-3f) < 1e-9f);
+    mm_table_free(r);
+    f = fopen(path, "w");
+    fputs("label,f1\nsad,abc\n", f);
+    fclose(f);
+    assert_int_not_equal(mm_table_read(path, &r, &e), 0);
+    assert_non_null(strstr(e.msg, ":2: column 'f1'"));
+    unlink(path);
+    /* a wrong-kind HDF5 file */
+    assert_int_not_equal(mm_table_read("tests/fixtures/does_not_exist.h5", &r, &e), 0);
+    assert_non_null(strstr(e.msg, "does_not_exist.h5"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ravdess_name),
+        cmocka_unit_test(test_ravdess_real),
+        cmocka_unit_test(test_music4q_real),
+        cmocka_unit_test(test_manifest_and_errors),
+        cmocka_unit_test(test_table_roundtrip),
+    };
+    return cmocka_run_group_tests_name("dataset", tests, NULL, NULL);
+}
