@@ -179,16 +179,23 @@ def gen_metrics(path):
                 g = c.create_group("class_%d" % k)
                 fpr, tpr, thr = roc_curve(yb, sc)
                 g["fpr"], g["tpr"], g["roc_thr"] = fpr, tpr, thr.astype(np.float64)
-                if 0 < yb.sum() < n:
+                if 0 < yb.sum() < len(yb):
                     auc[k] = roc_auc_score(yb, sc)
                 pre, rec, thr = precision_recall_curve(yb, sc)
                 g["pr_precision"], g["pr_recall"] = pre, rec
                 g["pr_thr"] = thr.astype(np.float64)
                 ap[k] = average_precision_score(yb, sc)
             c["auc"], c["ap"] = auc, ap
-            if all(0 < (yt == k).sum() < len(yt) for k in range(nc)) and nc > 2:
-                pp = p.astype(np.float64) / p.astype(np.float64).sum(1, keepdims=True)
-                c["macro_auc_ovr"] = roc_auc_score(yt, pp, multi_class="ovr", average="macro")
+            # multiclass macro AUC where sklearn defines it (every class present,
+            # rows summing to 1 within np.allclose)
+            macro = np.nan
+            if nc > 2:
+                try:
+                    macro = roc_auc_score(yt, p.astype(np.float64), multi_class="ovr",
+                                          average="macro")
+                except ValueError:
+                    pass
+            c["macro_auc_ovr"] = macro
 
 
 if __name__ == "__main__":
