@@ -179,10 +179,10 @@ int mm_cmd_predict(int argc, char **argv)
         size_t m = 0;
         for (size_t i = 0; i < t->n; i++) if (t->labels[i] >= 0) m++;
         if (m == t->n && t->n_classes == k) {
-            mm_metrics met;
+            mm_metrics *met = NULL;
             if (mm_metrics_compute(t->labels, yp, t->n, k, &met, &err) == 0) {
-                printf("accuracy %.4f  macro-F1 %.4f  (%zu rows)\n", met.accuracy, met.macro_f1, t->n);
-                mm_metrics_release(&met);
+                printf("accuracy %.4f  macro-F1 %.4f  (%zu rows)\n", met->accuracy, met->macro_f1, t->n);
+                mm_metrics_free(met);
             }
         }
     }

@@ -49,6 +49,12 @@ typedef struct mm_report_input {
     int n_threads;
 } mm_report_input;
 
+/* t-SNE of the standardised table (subsampled to max_points, stratified by
+ * label, seeded): *xy (n, 2), *labels and *index (row in the table), *kl the
+ * final KL divergence. report_tsne.c. */
+int mm_report_tsne(const mm_report_input *in, float **xy, int32_t **labels, int32_t **index,
+                   size_t *n, double *kl, mm_err *err);
+
 /* Write DIR/results.h5, DIR/summary.md, DIR/summary.json (each atomically)
  * and print the summary table on stdout unless quiet. */
 int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_err *err);
