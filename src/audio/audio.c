@@ -315,6 +315,9 @@ int mm_audio_load_memory(const void *data, size_t len, const char *name, const m
     if (!f) {
         int e = sf_error(NULL);
         const char *why = sf_strerror(NULL);
+        /* libsndfile often returns internal codes: classify sample-format problems by text. */
+        if (strstr(why, "unimplemented") || strstr(why, "nsupported") || strstr(why, "'fmt '"))
+            e = SF_ERR_UNSUPPORTED_ENCODING;
         switch (e) {
         case SF_ERR_UNRECOGNISED_FORMAT:
             return mm_err_set(err, MM_EFORMAT, "%s: not a recognised audio file; %s", name,
