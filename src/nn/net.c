@@ -1,0 +1,502 @@
+/* net.c — sequential network container (see net.h): shapes, one flat
+ * parameter vector, activations cached per layer for backward, inference in
+ * chunks with its own workspace, HDF5 save/load.
+ * Reference: Keras Sequential over channels-last tensors (layer semantics as
+ * in layers.h, batch-norm constants as PyTorch's). Leaves out branching
+ * graphs, recurrent layers and mixed precision. */
+#include "nn/net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/rng.h"
+#include "io/h5.h"
+
+#define MAX_LAYERS 64
+#define MAX_UNITS (1 << 20)
+#define MAX_KERNEL 4096
+#define MAX_PARAMS ((size_t)1 << 31)
+#define INFER_CHUNK 256
+
+typedef struct layer {
+    mm_net_spec s;
+    size_t in_len, in_ch, out_len, out_ch;
+    size_t pad_left;       /* conv / pool */
+    size_t p_off, w_n, b_n;/* params: first tensor (w_n) then second (b_n) at p_off */
+    size_t buf_off;        /* BN running mean (C) then var (C) */
+    /* training workspace, capacity cap rows of the batch */
+    float *out;            /* (cap, out_len, out_ch), or an alias of the input */
+    float *col;            /* conv: (cap * out_len, kernel * in_ch) */
+    int32_t *arg;          /* pool: (cap * out_len * out_ch) */
+    uint8_t *mask;         /* dropout: (cap * in_len * in_ch) */
+    float *mean, *invstd;  /* batch norm: (out_ch) each */
+} layer;
+
+struct mm_net {
+    size_t in_len, in_ch;
+    size_t n;              /* layers */
+    layer l[MAX_LAYERS];
+    int built;
+    size_t n_params, n_buffers;
+    float *params, *grads; /* (n_params) */
+    float *buffers;        /* (n_buffers) */
+    size_t cap;            /* batch capacity of the workspace */
+    size_t B;              /* rows of the last forward */
+    const float *X;        /* input of the last forward */
+    float *g0, *g1;        /* (cap * max activation) ping-pong gradients */
+    float *dcol;           /* (cap * max col) */
+};
+
+static const char *kind_name(int k)
+{
+    static const char *names[] = {"?", "dense", "conv1d", "batchnorm", "maxpool1d", "dropout",
+                                  "activation", "flatten"};
+    return k >= 1 && k <= 7 ? names[k] : "?";
+}
+
+int mm_net_create(size_t in_len, size_t in_ch, mm_net **out, mm_err *err)
+{
+    if (in_len < 1 || in_ch < 1 || in_len > MAX_PARAMS / in_ch)
+        return mm_err_set(err, MM_EINVAL, "network input: implausible shape (%zu, %zu)", in_len, in_ch);
+    mm_net *n = mm_calloc(1, sizeof *n, err);
+    if (!n) return MM_ENOMEM;
+    n->in_len = in_len;
+    n->in_ch = in_ch;
+    *out = n;
+    return 0;
+}
+
+static void free_workspace(mm_net *n)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        layer *L = &n->l[i];
+        if (L->s.kind != MM_NET_FLATTEN) free(L->out);
+        free(L->col); free(L->arg); free(L->mask);
+        L->out = NULL; L->col = NULL; L->arg = NULL; L->mask = NULL;
+    }
+    free(n->g0); free(n->g1); free(n->dcol);
+    n->g0 = n->g1 = n->dcol = NULL;
+    n->cap = 0;
+}
+
+void mm_net_free(mm_net *n)
+{
+    if (!n) return;
+    free_workspace(n);
+    for (size_t i = 0; i < n->n; i++) { free(n->l[i].mean); free(n->l[i].invstd); }
+    free(n->params); free(n->grads); free(n->buffers);
+    free(n);
+}
+
+int mm_net_add(mm_net *n, const mm_net_spec *s, mm_err *err)
+{
+    if (n->built) return mm_err_set(err, MM_EINVAL, "network: cannot add a layer after build");
+    if (n->n == MAX_LAYERS) return mm_err_set(err, MM_EINVAL, "network: more than %d layers", MAX_LAYERS);
+    size_t idx = n->n;
+    layer L = {.s = *s};
+    L.in_len = idx ? n->l[idx - 1].out_len : n->in_len;
+    L.in_ch = idx ? n->l[idx - 1].out_ch : n->in_ch;
+    L.out_len = L.in_len;
+    L.out_ch = L.in_ch;
+    const char *kn = kind_name(s->kind);
+#define BAD(...) do { mm_err_set(err, MM_EINVAL, __VA_ARGS__); \
+                      return mm_err_prefix(err, "layer %zu (%s)", idx, kn); } while (0)
+    switch (s->kind) {
+    case MM_NET_DENSE:
+        if (s->units < 1 || s->units > MAX_UNITS) BAD("units %d: expected an integer in [1, %d]", s->units, MAX_UNITS);
+        L.out_ch = (size_t)s->units;
+        L.w_n = L.out_ch * L.in_ch;
+        L.b_n = L.out_ch;
+        break;
+    case MM_NET_CONV1D:
+    case MM_NET_MAXPOOL1D:
+        if (s->kind == MM_NET_CONV1D && (s->units < 1 || s->units > MAX_UNITS))
+            BAD("filters %d: expected an integer in [1, %d]", s->units, MAX_UNITS);
+        if (s->kernel < 1 || s->kernel > MAX_KERNEL) BAD("kernel size %d: expected an integer in [1, %d]", s->kernel, MAX_KERNEL);
+        if (s->stride < 1 || s->stride > MAX_KERNEL) BAD("stride %d: expected an integer in [1, %d]", s->stride, MAX_KERNEL);
+        if (s->padding != MM_NN_PAD_SAME && s->padding != MM_NN_PAD_VALID) BAD("padding %d: expected same or valid", (int)s->padding);
+        mm_nn_window(L.in_len, (size_t)s->kernel, (size_t)s->stride, s->padding, &L.out_len, &L.pad_left);
+        if (L.out_len == 0) BAD("input length %zu is shorter than the window %d", L.in_len, s->kernel);
+        if (s->kind == MM_NET_CONV1D) {
+            L.out_ch = (size_t)s->units;
+            if (L.in_ch * (size_t)s->kernel > MAX_PARAMS / L.out_ch) BAD("too many weights");
+            L.w_n = L.out_ch * (size_t)s->kernel * L.in_ch;
+            L.b_n = L.out_ch;
+        }
+        break;
+    case MM_NET_BATCHNORM:
+        L.w_n = L.b_n = L.in_ch;
+        break;
+    case MM_NET_DROPOUT:
+        if (!(s->rate >= 0 && s->rate < 1)) BAD("rate %g: expected a number in [0, 1)", (double)s->rate);
+        break;
+    case MM_NET_ACT:
+        if ((int)s->act < MM_NN_ACT_IDENTITY || (int)s->act > MM_NN_ACT_HARDSWISH) BAD("unknown activation %d", (int)s->act);
+        break;
+    case MM_NET_FLATTEN:
+        L.out_ch = L.in_len * L.in_ch;
+        L.out_len = 1;
+        break;
+    default:
+        BAD("unknown layer kind %d", (int)s->kind);
+    }
+#undef BAD
+    if (L.out_len > MAX_PARAMS / L.out_ch || n->n_params + L.w_n + L.b_n > MAX_PARAMS)
+        return mm_err_set(err, MM_EINVAL, "layer %zu (%s): network too large", idx, kn);
+    L.p_off = n->n_params;
+    n->n_params += L.w_n + L.b_n;
+    if (s->kind == MM_NET_BATCHNORM) {
+        L.buf_off = n->n_buffers;
+        n->n_buffers += 2 * L.in_ch;
+    }
+    n->l[n->n++] = L;
+    return 0;
+}
+
+int mm_net_build(mm_net *n, mm_err *err)
+{
+    if (n->built) return 0;
+    if (!n->n) return mm_err_set(err, MM_EINVAL, "network: no layers");
+    const layer *last = &n->l[n->n - 1];
+    if (last->out_len != 1 || last->out_ch < 2)
+        return mm_err_set(err, MM_EINVAL, "network: must end in a flat vector of >= 2 logits, ends in (%zu, %zu)",
+                          last->out_len, last->out_ch);
+    n->params = mm_calloc(n->n_params, sizeof(float), err);
+    n->grads = n->params ? mm_calloc(n->n_params, sizeof(float), err) : NULL;
+    n->buffers = n->grads ? mm_calloc(n->n_buffers, sizeof(float), err) : NULL;
+    if (!n->buffers) return MM_ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        layer *L = &n->l[i];
+        if (L->s.kind != MM_NET_BATCHNORM) continue;
+        for (size_t c = 0; c < L->in_ch; c++) {
+            n->params[L->p_off + c] = 1;                 /* gamma */
+            n->buffers[L->buf_off + L->in_ch + c] = 1;   /* running var */
+        }
+        L->mean = mm_malloc(L->in_ch, sizeof(float), err);
+        L->invstd = L->mean ? mm_malloc(L->in_ch, sizeof(float), err) : NULL;
+        if (!L->invstd) return MM_ENOMEM;
+    }
+    n->built = 1;
+    return 0;
+}
+
+void mm_net_init(mm_net *n, mm_net_init_scheme scheme, uint64_t seed)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        layer *L = &n->l[i];
+        if (L->s.kind != MM_NET_DENSE && L->s.kind != MM_NET_CONV1D) continue;
+        size_t k = L->s.kind == MM_NET_CONV1D ? (size_t)L->s.kernel : 1;
+        double fan_in = (double)(k * L->in_ch), fan_out = (double)(k * L->out_ch);
+        double bw = scheme == MM_NET_INIT_TORCH ? 1 / sqrt(fan_in) : sqrt(6 / (fan_in + fan_out));
+        double bb = scheme == MM_NET_INIT_GLOROT ? 0 : bw;
+        mm_rng r;
+        mm_rng_seed(&r, seed, 0x1417, i);
+        float *w = n->params + L->p_off;
+        for (size_t j = 0; j < L->w_n; j++) w[j] = (float)((2 * mm_rng_uniform(&r) - 1) * bw);
+        for (size_t j = 0; j < L->b_n; j++) w[L->w_n + j] = (float)((2 * mm_rng_uniform(&r) - 1) * bb);
+    }
+}
+
+size_t mm_net_n_layers(const mm_net *n) { return n->n; }
+const mm_net_spec *mm_net_layer(const mm_net *n, size_t i) { return &n->l[i].s; }
+void mm_net_layer_shape(const mm_net *n, size_t i, size_t *len, size_t *ch)
+{
+    *len = n->l[i].out_len;
+    *ch = n->l[i].out_ch;
+}
+size_t mm_net_in_dim(const mm_net *n) { return n->in_len * n->in_ch; }
+size_t mm_net_out_dim(const mm_net *n) { return n->n ? n->l[n->n - 1].out_len * n->l[n->n - 1].out_ch : 0; }
+size_t mm_net_n_params(const mm_net *n) { return n->n_params; }
+float *mm_net_params(mm_net *n) { return n->params; }
+const float *mm_net_params_const(const mm_net *n) { return n->params; }
+float *mm_net_grads(mm_net *n) { return n->grads; }
+size_t mm_net_n_buffers(const mm_net *n) { return n->n_buffers; }
+float *mm_net_buffers(mm_net *n) { return n->buffers; }
+
+size_t mm_net_n_tensors(const mm_net *n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n->n; i++) k += n->l[i].w_n ? 2 : 0;
+    return k;
+}
+
+mm_net_tensor mm_net_tensor_at(const mm_net *n, size_t t)
+{
+    mm_net_tensor r = {0};
+    for (size_t i = 0; i < n->n; i++) {
+        const layer *L = &n->l[i];
+        if (!L->w_n) continue;
+        if (t < 2) {
+            int bn = L->s.kind == MM_NET_BATCHNORM;
+            r.layer = i;
+            r.name = t == 0 ? (bn ? "gamma" : "weight") : (bn ? "beta" : "bias");
+            r.offset = L->p_off + (t ? L->w_n : 0);
+            r.count = t ? L->b_n : L->w_n;
+            r.is_kernel = !bn && t == 0;
+            return r;
+        }
+        t -= 2;
+    }
+    return r;
+}
+
+/* Activation sizes per sample. */
+static size_t act_size(const layer *L) { return L->out_len * L->out_ch; }
+static size_t in_size(const layer *L) { return L->in_len * L->in_ch; }
+static size_t col_size(const layer *L)
+{
+    return L->s.kind == MM_NET_CONV1D ? L->out_len * (size_t)L->s.kernel * L->in_ch : 0;
+}
+
+static int reserve(mm_net *n, size_t B, mm_err *err)
+{
+    if (B <= n->cap) return 0;
+    free_workspace(n);
+    size_t gmax = n->in_len * n->in_ch, cmax = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        layer *L = &n->l[i];
+        if (act_size(L) > gmax) gmax = act_size(L);
+        if (col_size(L) > cmax) cmax = col_size(L);
+        if (L->s.kind != MM_NET_FLATTEN && !(L->out = mm_malloc(B, act_size(L) * sizeof(float), err)))
+            goto fail;
+        if (L->s.kind == MM_NET_CONV1D && !(L->col = mm_malloc(B, col_size(L) * sizeof(float), err)))
+            goto fail;
+        if (L->s.kind == MM_NET_MAXPOOL1D && !(L->arg = mm_malloc(B, act_size(L) * sizeof(int32_t), err)))
+            goto fail;
+        if (L->s.kind == MM_NET_DROPOUT && !(L->mask = mm_malloc(B, in_size(L), err)))
+            goto fail;
+    }
+    if (!(n->g0 = mm_malloc(B, gmax * sizeof(float), err)) || !(n->g1 = mm_malloc(B, gmax * sizeof(float), err)))
+        goto fail;
+    if (cmax && !(n->dcol = mm_malloc(B, cmax * sizeof(float), err))) goto fail;
+    n->cap = B;
+    return 0;
+fail:
+    free_workspace(n);
+    return MM_ENOMEM;
+}
+
+/* Eval-mode forward of one layer from x into y (y has room for B * act_size);
+ * col: conv workspace. Flatten and dropout copy. */
+static void eval_layer(const mm_net *n, const layer *L, size_t B, const float *x, float *y, float *col,
+                       int32_t *arg)
+{
+    const float *p = n->params + L->p_off;
+    size_t R = B * L->in_len;
+    switch (L->s.kind) {
+    case MM_NET_DENSE:
+        mm_nn_dense_forward_f(R, L->in_ch, L->out_ch, x, p, p + L->w_n, y);
+        break;
+    case MM_NET_CONV1D:
+        mm_nn_conv1d_forward_f(B, L->in_len, L->in_ch, L->out_ch, (size_t)L->s.kernel, (size_t)L->s.stride,
+                               L->pad_left, L->out_len, x, p, p + L->w_n, col, y);
+        break;
+    case MM_NET_BATCHNORM:
+        mm_nn_bn_forward_eval_f(R, L->in_ch, x, p, p + L->w_n, n->buffers + L->buf_off,
+                                n->buffers + L->buf_off + L->in_ch, MM_NET_BN_EPS, y);
+        break;
+    case MM_NET_MAXPOOL1D:
+        mm_nn_maxpool_forward_f(B, L->in_len, L->in_ch, (size_t)L->s.kernel, (size_t)L->s.stride, L->pad_left,
+                                L->out_len, x, y, arg);
+        break;
+    case MM_NET_ACT:
+        mm_nn_act_forward_f(L->s.act, B * in_size(L), x, y);
+        break;
+    default:   /* dropout (eval), flatten */
+        memcpy(y, x, B * in_size(L) * sizeof(float));
+        break;
+    }
+}
+
+int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t drop_seed, uint64_t step,
+                   const float **logits, mm_err *err)
+{
+    int rc = reserve(n, B, err);
+    if (rc) return rc;
+    n->B = B;
+    n->X = X;
+    const float *x = X;
+    for (size_t i = 0; i < n->n; i++) {
+        layer *L = &n->l[i];
+        float *p = n->params + L->p_off;
+        size_t R = B * L->in_len;
+        if (L->s.kind == MM_NET_FLATTEN) {
+            L->out = (float *)x;   /* alias: flatten is a no-op channels-last */
+        } else if (training && L->s.kind == MM_NET_BATCHNORM) {
+            mm_nn_bn_forward_train_f(R, L->in_ch, x, p, p + L->w_n, MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, L->out,
+                                     L->mean, L->invstd, n->buffers + L->buf_off,
+                                     n->buffers + L->buf_off + L->in_ch);
+        } else if (training && L->s.kind == MM_NET_DROPOUT) {
+            size_t per = in_size(L);
+#pragma omp parallel for schedule(static)
+            for (size_t b = 0; b < B; b++) {
+                mm_rng r;
+                mm_rng_seed(&r, drop_seed, step, ((uint64_t)i << 32) | b);
+                mm_nn_dropout_mask(per, L->s.rate, &r, L->mask + b * per);
+            }
+            mm_nn_dropout_forward_f(B * per, L->s.rate, L->mask, x, L->out);
+        } else {
+            eval_layer(n, L, B, x, L->out, L->col, L->arg);
+        }
+        x = L->out;
+    }
+    *logits = x;
+    return 0;
+}
+
+void mm_net_backward(mm_net *n, const float *dlogits)
+{
+    size_t B = n->B;
+    const float *dy = dlogits;
+    for (size_t i = n->n; i-- > 0;) {
+        layer *L = &n->l[i];
+        const float *x = i ? n->l[i - 1].out : n->X;
+        float *p = n->params + L->p_off, *g = n->grads + L->p_off;
+        float *dx = dy == n->g0 ? n->g1 : n->g0;
+        size_t R = B * L->in_len;
+        switch (L->s.kind) {
+        case MM_NET_DENSE:
+            mm_nn_dense_backward_f(R, L->in_ch, L->out_ch, x, p, dy, g, g + L->w_n, i ? dx : NULL);
+            break;
+        case MM_NET_CONV1D:
+            mm_nn_conv1d_backward_f(B, L->in_len, L->in_ch, L->out_ch, (size_t)L->s.kernel, (size_t)L->s.stride,
+                                    L->pad_left, L->out_len, L->col, p, dy, g, g + L->w_n, n->dcol, i ? dx : NULL);
+            break;
+        case MM_NET_BATCHNORM:
+            mm_nn_bn_backward_f(R, L->in_ch, x, p, L->mean, L->invstd, dy, g, g + L->w_n, dx);
+            break;
+        case MM_NET_MAXPOOL1D:
+            mm_nn_maxpool_backward_f(B, L->in_len, L->in_ch, L->out_len, L->arg, dy, dx);
+            break;
+        case MM_NET_ACT:
+            mm_nn_act_backward_f(L->s.act, B * in_size(L), x, L->out, dy, dx);
+            break;
+        case MM_NET_DROPOUT:
+            mm_nn_dropout_backward_f(B * in_size(L), L->s.rate, L->mask, dy, dx);
+            break;
+        default:   /* flatten: the gradient passes through unchanged */
+            continue;
+        }
+        dy = dx;
+    }
+}
+
+int mm_net_infer(const mm_net *n, const float *X, size_t rows, float *logits, mm_err *err)
+{
+    if (!n->built) return mm_err_set(err, MM_EINVAL, "network: not built");
+    size_t gmax = n->in_len * n->in_ch, cmax = 0, amax = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        const layer *L = &n->l[i];
+        if (act_size(L) > gmax) gmax = act_size(L);
+        if (col_size(L) > cmax) cmax = col_size(L);
+        if (L->s.kind == MM_NET_MAXPOOL1D && act_size(L) > amax) amax = act_size(L);
+    }
+    size_t chunk = rows < INFER_CHUNK ? rows : INFER_CHUNK;
+    if (!chunk) return 0;
+    float *a = mm_malloc(chunk, gmax * sizeof(float), err);
+    float *b = a ? mm_malloc(chunk, gmax * sizeof(float), err) : NULL;
+    float *col = b && cmax ? mm_malloc(chunk, cmax * sizeof(float), err) : NULL;
+    int32_t *arg = b && amax ? mm_malloc(chunk, amax * sizeof(int32_t), err) : NULL;
+    int rc = 0;
+    if (!b || (cmax && !col) || (amax && !arg)) { rc = MM_ENOMEM; goto done; }
+    size_t od = mm_net_out_dim(n);
+    for (size_t r0 = 0; r0 < rows; r0 += chunk) {
+        size_t B = rows - r0 < chunk ? rows - r0 : chunk;
+        const float *x = X + r0 * mm_net_in_dim(n);
+        float *cur = a;
+        for (size_t i = 0; i < n->n; i++) {
+            const layer *L = &n->l[i];
+            if (L->s.kind == MM_NET_FLATTEN || L->s.kind == MM_NET_DROPOUT) continue;   /* identities */
+            float *y = i + 1 == n->n ? logits + r0 * od : cur;
+            eval_layer(n, L, B, x, y, col, arg);
+            x = y;
+            cur = cur == a ? b : a;
+        }
+        if (x != logits + r0 * od) memcpy(logits + r0 * od, x, B * od * sizeof(float));
+    }
+done:
+    free(a); free(b); free(col); free(arg);
+    return rc;
+}
+
+/* Save format: attributes in_len, in_ch; "layers" int32 (n, 6): kind, units,
+ * kernel, stride, padding, act; "rates" float32 (n); "params" float32;
+ * "buffers" float32 (absent when empty). */
+int mm_net_save(const mm_net *n, hid_t g, mm_err *err)
+{
+    if (!n->built) return mm_err_set(err, MM_EINVAL, "network: not built");
+    int32_t spec[MAX_LAYERS * 6];
+    float rates[MAX_LAYERS];
+    for (size_t i = 0; i < n->n; i++) {
+        const mm_net_spec *s = &n->l[i].s;
+        int32_t *r = spec + 6 * i;
+        r[0] = s->kind; r[1] = s->units; r[2] = s->kernel; r[3] = s->stride; r[4] = s->padding; r[5] = s->act;
+        rates[i] = s->rate;
+    }
+    hsize_t d2[2] = {n->n, 6}, d1 = n->n, dp = n->n_params, db = n->n_buffers;
+    int rc = mm_h5_attr_set_i64(g, "in_len", (int64_t)n->in_len, err);
+    if (!rc) rc = mm_h5_attr_set_i64(g, "in_ch", (int64_t)n->in_ch, err);
+    if (!rc) rc = mm_h5_write_i32(g, "layers", spec, 2, d2, err);
+    if (!rc) rc = mm_h5_write_f32(g, "rates", rates, 1, &d1, err);
+    if (!rc) rc = mm_h5_write_f32(g, "params", n->params, 1, &dp, err);
+    if (!rc && n->n_buffers) rc = mm_h5_write_f32(g, "buffers", n->buffers, 1, &db, err);
+    return rc;
+}
+
+int mm_net_load(hid_t g, mm_net **out, mm_err *err)
+{
+    int64_t in_len = 0, in_ch = 0;
+    int32_t *spec = NULL;
+    float *rates = NULL, *params = NULL, *bufs = NULL;
+    mm_net *n = NULL;
+    int rank, rc;
+    hsize_t d[4];
+    if ((rc = mm_h5_attr_get_i64(g, "in_len", &in_len, err)) || (rc = mm_h5_attr_get_i64(g, "in_ch", &in_ch, err)))
+        return rc;
+    if (in_len < 1 || in_ch < 1 || in_len > (1 << 24) || in_ch > (1 << 24))
+        return mm_err_set(err, MM_EFORMAT, "network: implausible input shape (%lld, %lld)", (long long)in_len,
+                          (long long)in_ch);
+    if ((rc = mm_h5_read_i32(g, "layers", 2, &spec, &rank, d, err))) goto done;
+    if (d[1] != 6 || d[0] < 1 || d[0] > MAX_LAYERS) {
+        rc = mm_err_set(err, MM_EFORMAT, "network: dataset 'layers' has shape (%llu, %llu), expected (1..%d, 6)",
+                        (unsigned long long)d[0], (unsigned long long)d[1], MAX_LAYERS);
+        goto done;
+    }
+    size_t nl = (size_t)d[0];
+    if ((rc = mm_h5_read_f32(g, "rates", 1, &rates, &rank, d, err))) goto done;
+    if (d[0] != nl) { rc = mm_err_set(err, MM_EFORMAT, "network: 'rates' has %llu values for %zu layers", (unsigned long long)d[0], nl); goto done; }
+    if ((rc = mm_net_create((size_t)in_len, (size_t)in_ch, &n, err))) goto done;
+    for (size_t i = 0; i < nl; i++) {
+        const int32_t *r = spec + 6 * i;
+        mm_net_spec s = {.kind = (mm_net_kind)r[0], .units = r[1], .kernel = r[2], .stride = r[3],
+                         .padding = (mm_nn_padding)r[4], .act = (mm_nn_act)r[5], .rate = rates[i]};
+        if ((rc = mm_net_add(n, &s, err))) { rc = MM_EFORMAT; mm_err_prefix(err, "network file"); goto done; }
+    }
+    if ((rc = mm_net_build(n, err))) { rc = MM_EFORMAT; goto done; }
+    if ((rc = mm_h5_read_f32(g, "params", 1, &params, &rank, d, err))) goto done;
+    if (d[0] != n->n_params) {
+        rc = mm_err_set(err, MM_EFORMAT, "network: 'params' holds %llu values, the architecture needs %zu",
+                        (unsigned long long)d[0], n->n_params);
+        goto done;
+    }
+    memcpy(n->params, params, n->n_params * sizeof(float));
+    if (n->n_buffers) {
+        if ((rc = mm_h5_read_f32(g, "buffers", 1, &bufs, &rank, d, err))) goto done;
+        if (d[0] != n->n_buffers) {
+            rc = mm_err_set(err, MM_EFORMAT, "network: 'buffers' holds %llu values, the architecture needs %zu",
+                            (unsigned long long)d[0], n->n_buffers);
+            goto done;
+        }
+        memcpy(n->buffers, bufs, n->n_buffers * sizeof(float));
+    }
+    for (size_t i = 0; i < n->n_params; i++)
+        if (!isfinite(n->params[i])) { rc = mm_err_set(err, MM_EFORMAT, "network: parameter %zu is not finite", i); goto done; }
+    for (size_t i = 0; i < n->n_buffers; i++)
+        if (!isfinite(n->buffers[i])) { rc = mm_err_set(err, MM_EFORMAT, "network: buffer %zu is not finite", i); goto done; }
+    *out = n;
+    n = NULL;
+done:
+    free(spec); free(rates); free(params); free(bufs);
+    mm_net_free(n);
+    return rc;
+}
