@@ -1,0 +1,59 @@
+/* mobilenet.h — EfficientAT's AudioSet MobileNetV3 "mn04_as" (width 0.4), inference only.
+ *
+ * Reference: Schmid, Koutini & Widmer, ICASSP 2023, and fschmid56/EfficientAT
+ * (models/mn/model.py, block_types.py; se_dims 'c', se_agg max, se_r 4, head
+ * 'mlp', strides 2,2,2,2, no dilation). Input: the MM_FE_MN04 log-mel
+ * (frames, 128). Outputs: the 384-d embedding (mean over frequency and time
+ * of features.16's output, what the authors return as `features`) and the
+ * 527 AudioSet scores (sigmoid of classifier.5's logits). Batch norms are
+ * folded into the convolutions at load time. Leaves out: training, other
+ * widths, the attention and fully-convolutional heads.
+ *
+ * Any length: clips too short for the front end are zero-padded to 1025
+ * samples; clips of up to MM_MOBILENET_WINDOW frames (30 s) run in one pass,
+ * longer ones stream through windows of at most that many frames (each
+ * window's log-mel computed from its samples plus 640 samples of context, so
+ * frames are those of the whole clip), their pooled feature maps averaged
+ * with weights proportional to their time extent before the classifier.
+ * Memory is thus bounded by one 30 s window's activations (about 40 MB).
+ */
+#ifndef MM_MOBILENET_H
+#define MM_MOBILENET_H
+
+#include <stddef.h>
+#include "core/err.h"
+
+#define MM_MOBILENET_N_MELS 128
+#define MM_MOBILENET_EMB 384
+#define MM_MOBILENET_CLASSES 527
+#define MM_MOBILENET_SR 32000
+#define MM_MOBILENET_WINDOW 3000   /* frames per pass (30 s at hop 320) */
+
+typedef struct mm_mobilenet mm_mobilenet;   /* weights + front end, read-only after load */
+
+/* Load mn04 weights from an EfficientAT checkpoint (PyTorch zip format, top
+ * object the state dict). Every tensor's shape is checked against the
+ * architecture; missing or unexpected tensors are errors naming them.
+ * *out set only on success; free with mm_mobilenet_free (NULL is a no-op).
+ * A loaded model may be used from many threads at once. */
+int mm_mobilenet_load(const char *path, mm_mobilenet **out, mm_err *err);
+void mm_mobilenet_free(mm_mobilenet *m);
+
+/* Network on a log-mel: mel (n_frames, 128) frame-major, n_frames >= 1.
+ * pooled (384): mean over (freq, time) of the last feature map; *t_out (may
+ * be NULL) receives that map's time extent. parallel != 0 splits channels of
+ * depthwise convolutions over OpenMP threads (pass 0 inside a parallel
+ * region). Allocates its activations per call. */
+int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
+                      size_t *t_out, int parallel, mm_err *err);
+
+/* Classifier head: pooled (384) → scores (527, sigmoid); logits (527) may be NULL. */
+void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores, float *logits);
+
+/* Whole pipeline from mono audio x (n samples at 32 kHz): front end, windows
+ * as described above, network, head. emb (384) and scores (527) may each be
+ * NULL. Errors on n == 0 or non-finite output. */
+int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
+                             float *scores, int parallel, mm_err *err);
+
+#endif
