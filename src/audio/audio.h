@@ -16,7 +16,8 @@
 
 typedef struct mm_audio_opts {
     int target_sr;          /* resample to this rate; 0 keeps the file's rate */
-    int trim;               /* 1: librosa.effects.trim before anything else */
+    int trim;               /* 1: librosa.effects.trim at the target rate (after resampling,
+                               as librosa.load + trim), before min length, crop/pad, normalise */
     double trim_top_db;     /* 60 */
     int trim_frame;         /* 2048 */
     int trim_hop;           /* 512 */
@@ -43,18 +44,27 @@ typedef struct mm_audio {
     double orig_seconds;    /* duration as decoded, before trim/crop */
 } mm_audio;
 
-/* Decode a file with the options above. Errors name the file. */
+/* Decode a file with the options above (o NULL = defaults): decode → mean down-mix →
+ * refuse NaN/inf → resample to target_sr → trim → min_seconds → crop/pad → peak normalise.
+ * Errors name the file and what was expected: missing, empty, truncated, not audio,
+ * unsupported sample format, silent after trim, too short. *out written only on success;
+ * release with mm_audio_free. Thread-safe. */
 int mm_audio_load(const char *path, const mm_audio_opts *o, mm_audio *out, mm_err *err);
 /* The same from bytes in memory (uploads); `name` is used in messages. */
 int mm_audio_load_memory(const void *data, size_t len, const char *name, const mm_audio_opts *o,
                          mm_audio *out, mm_err *err);
 void mm_audio_free(mm_audio *a);
 
-/* Resample x (n at sr_in) to sr_out with soxr high quality; *y malloc'd. */
+/* Resample x (n at sr_in) to sr_out with soxr high quality; *y malloc'd, *ny =
+ * ceil(n·sr_out/sr_in) as torchaudio.functional.resample. Thread-safe. */
 int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size_t *ny,
                 mm_err *err);
-/* librosa.effects.trim bounds: [*start, *end) of the non-silent part;
- * returns 0 and start == end when everything is silent. */
+/* librosa.effects.trim bounds: [*start, *end) of the non-silent part.
+ * Exactly librosa's rule: frame RMS with centred zero-padded frames, a frame is
+ * kept when 20·log10(rms / max rms) > −top_db (amin 1e-5), start = first·hop,
+ * end = min(n, (last + 1)·hop). As in librosa an all-zero signal keeps [0, n)
+ * (mm_audio_load with trim refuses it as silent); start == end only for n == 0
+ * or bad frame/hop. Thread-safe; x is not modified. */
 void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop, size_t *start,
                     size_t *end);
 

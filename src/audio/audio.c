@@ -1,0 +1,480 @@
+/* audio.c — decode (libsndfile), down-mix, resample (libsoxr HQ), trim, crop/pad, normalise.
+ *
+ * Reference behaviour: decoding as torchaudio/soundfile (integer PCM scaled by 1/2^(bits-1)),
+ * down-mix as the mean over channels (torch.mean(dim=0)), trim bounds exactly as
+ * librosa.effects.trim 0.10 (feature.rms with center=True and zero padding, amplitude_to_db
+ * with ref=max and amin=1e-5, end = min(n, (last+1)·hop)). Files are read into memory and
+ * decoded through sf_open_virtual, so path and upload inputs share one code path.
+ * Leaves out: streaming decode, per-channel output, resampler choice (always SOXR_HQ).
+ */
+#include "audio/audio.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sndfile.h>
+#include <soxr.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Decoded audio longer than this is refused (bounds memory for hostile inputs). */
+#define MM_AUDIO_MAX_SECONDS 3600.0
+/* Larger files are refused before reading them into memory. */
+#define MM_AUDIO_MAX_FILE_BYTES ((size_t)1 << 31)
+
+void mm_audio_opts_default(mm_audio_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->target_sr = 0;
+    o->trim = 0;
+    o->trim_top_db = 60.0;
+    o->trim_frame = 2048;
+    o->trim_hop = 512;
+    o->fixed_seconds = 0.0;
+    o->fixed_center = 0;
+    o->peak_normalize = 0;
+    o->min_seconds = 0.0;
+}
+
+int mm_audio_opts_from_cfg(const mm_cfg *map, mm_audio_opts *o, mm_err *err)
+{
+    static const char *const keys[] = {"trim", "trim_top_db", "trim_frame", "trim_hop",
+                                       "fixed_seconds", "fixed_center", "peak_normalize",
+                                       "min_seconds", NULL};
+    int rc = mm_cfg_check_keys(map, "audio", keys, err);
+    if (rc) return rc;
+    mm_audio_opts t = *o;
+    long l;
+    if ((rc = mm_cfg_get_bool(map, "trim", t.trim, &t.trim, err))) return rc;
+    if ((rc = mm_cfg_get_double(map, "trim_top_db", t.trim_top_db, 1e-3, 300.0, &t.trim_top_db,
+                                err)))
+        return rc;
+    if ((rc = mm_cfg_get_int(map, "trim_frame", t.trim_frame, 2, 1 << 20, &l, err))) return rc;
+    t.trim_frame = (int)l;
+    if ((rc = mm_cfg_get_int(map, "trim_hop", t.trim_hop, 1, 1 << 20, &l, err))) return rc;
+    t.trim_hop = (int)l;
+    if ((rc = mm_cfg_get_double(map, "fixed_seconds", t.fixed_seconds, 0.0, MM_AUDIO_MAX_SECONDS,
+                                &t.fixed_seconds, err)))
+        return rc;
+    if ((rc = mm_cfg_get_bool(map, "fixed_center", t.fixed_center, &t.fixed_center, err)))
+        return rc;
+    if ((rc = mm_cfg_get_bool(map, "peak_normalize", t.peak_normalize, &t.peak_normalize, err)))
+        return rc;
+    if ((rc = mm_cfg_get_double(map, "min_seconds", t.min_seconds, 0.0, MM_AUDIO_MAX_SECONDS,
+                                &t.min_seconds, err)))
+        return rc;
+    *o = t;
+    return 0;
+}
+
+const char *mm_audio_opts_describe(const mm_audio_opts *o, char *buf, size_t size)
+{
+    if (!buf || !size) return buf;
+    snprintf(buf, size,
+             "{target_sr: %d, trim: %s, trim_top_db: %g, trim_frame: %d, trim_hop: %d, "
+             "fixed_seconds: %g, fixed_center: %s, peak_normalize: %s, min_seconds: %g, "
+             "resampler: soxr_hq, downmix: mean}",
+             o->target_sr, o->trim ? "true" : "false", o->trim_top_db, o->trim_frame, o->trim_hop,
+             o->fixed_seconds, o->fixed_center ? "true" : "false",
+             o->peak_normalize ? "true" : "false", o->min_seconds);
+    return buf;
+}
+
+void mm_audio_free(mm_audio *a)
+{
+    if (!a) return;
+    free(a->x);
+    a->x = NULL;
+    a->n = 0;
+}
+
+/* ---- trimming (librosa.effects.trim) ---- */
+
+void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop, size_t *start,
+                    size_t *end)
+{
+    *start = 0;
+    *end = 0;
+    if (n == 0 || frame < 1 || hop < 1) return;
+    /* feature.rms(center=True): pad frame//2 zeros each side, frames of `frame` every `hop`. */
+    size_t half = (size_t)frame / 2, padded = n + 2 * half;
+    if (padded < (size_t)frame) return;
+    size_t n_frames = 1 + (padded - (size_t)frame) / (size_t)hop;
+    /* Mean square per frame (the padding contributes zeros). */
+    double ref = 0;
+    double *ms = malloc(n_frames * sizeof *ms);
+    if (!ms) return;
+    for (size_t t = 0; t < n_frames; t++) {
+        /* frame t covers padded [t*hop, t*hop+frame) = original [t*hop-half, ...) */
+        long long a = (long long)(t * (size_t)hop) - (long long)half;
+        long long b = a + frame;
+        if (a < 0) a = 0;
+        if (b > (long long)n) b = (long long)n;
+        double s = 0;
+        for (long long i = a; i < b; i++) s += (double)x[i] * x[i];
+        ms[t] = s / frame;
+        if (ms[t] > ref) ref = ms[t];
+    }
+    /* amplitude_to_db(rms, ref=max, amin=1e-5): 10·log10(max(1e-10, rms²)) − 10·log10(max(1e-10,
+     * max_rms²)); a frame is non-silent when that is > −top_db. */
+    double ref_db = 10.0 * log10(ref > 1e-10 ? ref : 1e-10);
+    size_t first = n_frames, last = 0;
+    for (size_t t = 0; t < n_frames; t++) {
+        double db = 10.0 * log10(ms[t] > 1e-10 ? ms[t] : 1e-10) - ref_db;
+        if (db > -top_db) {
+            if (first == n_frames) first = t;
+            last = t;
+        }
+    }
+    free(ms);
+    if (first == n_frames) return;
+    size_t s = first * (size_t)hop, e = (last + 1) * (size_t)hop;
+    *start = s < n ? s : n;
+    *end = e < n ? e : n;
+}
+
+/* ---- resampling ---- */
+
+int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size_t *ny,
+                mm_err *err)
+{
+    if (sr_in <= 0 || sr_out <= 0)
+        return mm_err_set(err, MM_EINVAL, "resample: sample rates must be > 0, got %d -> %d", sr_in,
+                          sr_out);
+    /* Output length ceil(n·sr_out/sr_in), as torchaudio.functional.resample. */
+    size_t olen = (size_t)(((unsigned long long)n * (unsigned)sr_out + (unsigned)sr_in - 1) /
+                           (unsigned)sr_in);
+    float *out = mm_calloc(olen ? olen : 1, sizeof *out, err);
+    if (!out) return MM_ENOMEM;
+    if (sr_in == sr_out) {
+        if (n) memcpy(out, x, n * sizeof *out);
+    } else if (n) {
+        soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+        soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+        soxr_runtime_spec_t rt = soxr_runtime_spec(1);
+        size_t odone = 0;
+        soxr_error_t e = soxr_oneshot(sr_in, sr_out, 1, x, n, NULL, out, olen, &odone, &io, &q,
+                                      &rt);
+        if (e) {
+            free(out);
+            return mm_err_set(err, MM_EINVAL, "resample %d -> %d Hz failed: %s", sr_in, sr_out, e);
+        }
+        /* soxr may deliver a sample or two fewer: the rest stays zero (calloc). */
+    }
+    *y = out;
+    *ny = olen;
+    return 0;
+}
+
+/* ---- decoding ---- */
+
+typedef struct vio {
+    const unsigned char *data;
+    sf_count_t len, pos;
+} vio;
+
+static sf_count_t vio_len(void *u) { return ((vio *)u)->len; }
+
+static sf_count_t vio_seek(sf_count_t off, int whence, void *u)
+{
+    vio *v = u;
+    sf_count_t p = whence == SEEK_SET ? off : whence == SEEK_CUR ? v->pos + off : v->len + off;
+    if (p < 0) p = 0;
+    if (p > v->len) p = v->len;
+    v->pos = p;
+    return p;
+}
+
+static sf_count_t vio_read(void *ptr, sf_count_t count, void *u)
+{
+    vio *v = u;
+    if (count < 0) return 0;
+    sf_count_t left = v->len - v->pos;
+    if (count > left) count = left;
+    if (count > 0) memcpy(ptr, v->data + v->pos, (size_t)count);
+    v->pos += count;
+    return count;
+}
+
+static sf_count_t vio_write(const void *ptr, sf_count_t count, void *u)
+{
+    (void)ptr, (void)count, (void)u;
+    return 0;
+}
+
+static sf_count_t vio_tell(void *u) { return ((vio *)u)->pos; }
+
+/* A WAV whose data chunk claims more bytes than the file holds: libsndfile clamps the length
+ * and logs "data : N (should be M)"; we call that truncated. */
+static int wav_log_truncated(SNDFILE *f)
+{
+    char log[4096];
+    log[0] = 0;
+    sf_command(f, SFC_GET_LOG_INFO, log, sizeof log);
+    const char *p = strstr(log, "\ndata : ");
+    if (!p) return 0;
+    const char *eol = strchr(p + 1, '\n');
+    const char *s = strstr(p, "(should be");
+    return s && (!eol || s < eol);
+}
+
+/* resample → trim → min length → crop/pad → peak normalise, on a malloc'd mono buffer
+ * (ownership of x passes to this function). */
+static int postprocess(const char *name, float *x, size_t n, int sr, const mm_audio_opts *o,
+                       mm_audio *out, mm_err *err)
+{
+    int rc = 0;
+    if (o->target_sr > 0 && o->target_sr != sr) {
+        float *y;
+        size_t ny;
+        rc = mm_resample(x, n, sr, o->target_sr, &y, &ny, err);
+        free(x);
+        x = NULL;
+        if (rc) {
+            mm_err_prefix(err, "%s", name);
+            return rc;
+        }
+        x = y;
+        n = ny;
+        sr = o->target_sr;
+    }
+    if (o->trim) {
+        float peak = 0;
+        for (size_t i = 0; i < n; i++) peak = fmaxf(peak, fabsf(x[i]));
+        size_t s, e;
+        mm_trim_bounds(x, n, o->trim_top_db, o->trim_frame, o->trim_hop, &s, &e);
+        if (peak == 0 || e <= s) {
+            rc = mm_err_set(err, MM_EDATA,
+                            "%s: audio trims to nothing (all samples are silent); expected "
+                            "sound above -%g dB of the loudest frame",
+                            name, o->trim_top_db);
+            goto fail;
+        }
+        if (s > 0) memmove(x, x + s, (e - s) * sizeof *x);
+        n = e - s;
+    }
+    if (o->min_seconds > 0 && (double)n < o->min_seconds * sr) {
+        rc = mm_err_set(err, MM_EDATA, "%s: audio is %.3f s long%s; expected at least %g s", name,
+                        (double)n / sr, o->trim ? " after trimming silence" : "", o->min_seconds);
+        goto fail;
+    }
+    if (o->fixed_seconds > 0) {
+        size_t L = (size_t)llround(o->fixed_seconds * sr);
+        if (L == 0) L = 1;
+        float *y = mm_calloc(L, sizeof *y, err);
+        if (!y) {
+            rc = MM_ENOMEM;
+            goto fail;
+        }
+        if (n >= L) {
+            size_t off = o->fixed_center ? (n - L) / 2 : 0;
+            memcpy(y, x + off, L * sizeof *y);
+        } else {
+            size_t off = o->fixed_center ? (L - n) / 2 : 0;
+            memcpy(y + off, x, n * sizeof *y);
+        }
+        free(x);
+        x = y;
+        n = L;
+    }
+    if (o->peak_normalize) {
+        float peak = 0;
+        for (size_t i = 0; i < n; i++) peak = fmaxf(peak, fabsf(x[i]));
+        if (peak > 0)
+            for (size_t i = 0; i < n; i++) x[i] /= peak;
+    }
+    out->x = x;
+    out->n = n;
+    out->sr = sr;
+    return 0;
+fail:
+    free(x);
+    return rc;
+}
+
+static const char *const k_expect = "expected WAV, FLAC, Ogg/Vorbis or MP3 audio";
+
+int mm_audio_load_memory(const void *data, size_t len, const char *name, const mm_audio_opts *o,
+                         mm_audio *out, mm_err *err)
+{
+    if (!name) name = "<memory>";
+    mm_audio_opts defaults;
+    if (!o) {
+        mm_audio_opts_default(&defaults);
+        o = &defaults;
+    }
+    if (len == 0 || !data)
+        return mm_err_set(err, MM_EFORMAT, "%s: empty file (0 bytes); %s", name, k_expect);
+    vio v = {data, (sf_count_t)len, 0};
+    SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
+    SF_INFO si;
+    memset(&si, 0, sizeof si);
+    SNDFILE *f = sf_open_virtual(&io, SFM_READ, &si, &v);
+    if (!f) {
+        int e = sf_error(NULL);
+        const char *why = sf_strerror(NULL);
+        /* libsndfile often returns internal codes: classify sample-format problems by text. */
+        if (strstr(why, "unimplemented") || strstr(why, "nsupported") || strstr(why, "'fmt '"))
+            e = SF_ERR_UNSUPPORTED_ENCODING;
+        switch (e) {
+        case SF_ERR_UNRECOGNISED_FORMAT:
+            return mm_err_set(err, MM_EFORMAT, "%s: not a recognised audio file; %s", name,
+                              k_expect);
+        case SF_ERR_UNSUPPORTED_ENCODING:
+            return mm_err_set(err, MM_EFORMAT,
+                              "%s: unsupported sample format (libsndfile: %s); expected PCM, "
+                              "float, FLAC, Vorbis or MPEG samples",
+                              name, why);
+        case SF_ERR_MALFORMED_FILE:
+            return mm_err_set(err, MM_EFORMAT,
+                              "%s: malformed or truncated audio file (libsndfile: %s); %s", name,
+                              why, k_expect);
+        default:
+            return mm_err_set(err, MM_EFORMAT,
+                              "%s: cannot decode: truncated or corrupt audio (libsndfile: %s); %s",
+                              name, why, k_expect);
+        }
+    }
+    int rc = 0;
+    float *buf = NULL, *mono = NULL;
+    int ch = si.channels, sr = si.samplerate;
+    if (ch < 1 || ch > 64) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: %d channels; expected 1 to 64", name, ch);
+        goto done;
+    }
+    if (sr < 1 || sr > 1000000) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: sample rate %d Hz; expected 1 to 1000000", name, sr);
+        goto done;
+    }
+    /* Read in chunks rather than trusting the header's frame count. */
+    size_t max_frames = (size_t)(MM_AUDIO_MAX_SECONDS * sr);
+    size_t cap = 0, got = 0;
+    const size_t chunk = 16384;
+    for (;;) {
+        if (got + chunk > cap) {
+            size_t ncap = cap ? cap * 2 : (si.frames > 0 && (size_t)si.frames < max_frames
+                                               ? (size_t)si.frames + chunk
+                                               : 4 * chunk);
+            if (ncap < got + chunk) ncap = got + chunk;
+            float *nb = realloc(buf, ncap * (size_t)ch * sizeof *nb);
+            if (!nb) {
+                rc = mm_err_set(err, MM_ENOMEM, "%s: out of memory decoding %zu frames", name,
+                                ncap);
+                goto done;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        sf_count_t r = sf_readf_float(f, buf + got * (size_t)ch, (sf_count_t)chunk);
+        if (r <= 0) break;
+        got += (size_t)r;
+        if (got > max_frames) {
+            rc = mm_err_set(err, MM_EDATA, "%s: audio longer than %g s; expected shorter clips",
+                            name, MM_AUDIO_MAX_SECONDS);
+            goto done;
+        }
+    }
+    if (sf_error(f) != SF_ERR_NO_ERROR) {
+        rc = mm_err_set(err, MM_EFORMAT,
+                        "%s: decoding failed after %zu frames: truncated or corrupt audio "
+                        "(libsndfile: %s)",
+                        name, got, sf_strerror(f));
+        goto done;
+    }
+    int major = si.format & SF_FORMAT_TYPEMASK;
+    if (major != SF_FORMAT_MPEG && si.frames > 0 && si.frames != SF_COUNT_MAX &&
+        (sf_count_t)got < si.frames) {
+        rc = mm_err_set(err, MM_EFORMAT,
+                        "%s: truncated: the header promises %lld frames, only %zu could be "
+                        "decoded",
+                        name, (long long)si.frames, got);
+        goto done;
+    }
+    if ((major == SF_FORMAT_WAV || major == SF_FORMAT_WAVEX || major == SF_FORMAT_RF64) &&
+        wav_log_truncated(f)) {
+        rc = mm_err_set(err, MM_EFORMAT,
+                        "%s: truncated: the WAV data chunk is longer than the file (%zu frames "
+                        "present)",
+                        name, got);
+        goto done;
+    }
+    if (got == 0) {
+        rc = mm_err_set(err, MM_EDATA, "%s: no audio samples (0 frames); expected audio", name);
+        goto done;
+    }
+    for (size_t i = 0; i < got * (size_t)ch; i++)
+        if (!isfinite(buf[i])) {
+            rc = mm_err_set(err, MM_EDATA,
+                            "%s: sample %zu (channel %d) is %s; expected finite samples", name,
+                            i / (size_t)ch, (int)(i % (size_t)ch), isnan(buf[i]) ? "NaN" : "inf");
+            goto done;
+        }
+    /* Down-mix: mean over channels (sum in channel order, then divide, as torch.mean). */
+    if (ch == 1) {
+        mono = buf;
+        buf = NULL;
+        float *shrunk = realloc(mono, got * sizeof *mono);
+        if (shrunk) mono = shrunk;
+    } else {
+        mono = mm_malloc(got, sizeof *mono, err);
+        if (!mono) {
+            rc = MM_ENOMEM;
+            goto done;
+        }
+        for (size_t i = 0; i < got; i++) {
+            const float *p = buf + i * (size_t)ch;
+            float s = p[0];
+            for (int c = 1; c < ch; c++) s += p[c];
+            mono[i] = s / (float)ch;
+        }
+    }
+    mm_audio res = {0};
+    res.orig_sr = sr;
+    res.orig_channels = ch;
+    res.orig_seconds = (double)got / sr;
+    rc = postprocess(name, mono, got, sr, o, &res, err);
+    mono = NULL;
+    if (rc == 0) *out = res;
+done:
+    free(buf);
+    free(mono);
+    sf_close(f);
+    return rc;
+}
+
+int mm_audio_load(const char *path, const mm_audio_opts *o, mm_audio *out, mm_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return mm_err_set(err, MM_EIO, "%s: no such file; %s", path, k_expect);
+        return mm_err_set(err, MM_EIO, "%s: cannot access: %s", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode))
+        return mm_err_set(err, MM_EIO, "%s: not a regular file; %s", path, k_expect);
+    if (st.st_size == 0)
+        return mm_err_set(err, MM_EFORMAT, "%s: empty file (0 bytes); %s", path, k_expect);
+    if ((unsigned long long)st.st_size > MM_AUDIO_MAX_FILE_BYTES)
+        return mm_err_set(err, MM_EDATA, "%s: file of %lld bytes; expected at most %zu bytes",
+                          path, (long long)st.st_size, MM_AUDIO_MAX_FILE_BYTES);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return mm_err_set(err, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    size_t len = (size_t)st.st_size;
+    unsigned char *data = mm_malloc(len, 1, err);
+    if (!data) {
+        fclose(fp);
+        return MM_ENOMEM;
+    }
+    size_t r = fread(data, 1, len, fp);
+    int rerr = ferror(fp);
+    fclose(fp);
+    if (rerr || r == 0) {
+        free(data);
+        return mm_err_set(err, MM_EIO, "%s: read error after %zu of %zu bytes", path, r, len);
+    }
+    int rc = mm_audio_load_memory(data, r, path, o, out, err);
+    free(data);
+    return rc;
+}

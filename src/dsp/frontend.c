@@ -1,0 +1,206 @@
+/* frontend.c — log-mel front ends of the pretrained backbones (PANNs Cnn14, EfficientAT mn04).
+ *
+ * cnn14 / cnn14_16k match torchlibrosa's Spectrogram + LogmelFilterBank as PANNs uses them
+ * (periodic Hann, reflect-centred torch-style STFT, power, librosa slaney mel with slaney
+ * norm, 10·log10(max(x, 1e-10)), ref 1, top_db None). mn04 matches EfficientAT's
+ * AugmentMelSTFT in eval mode (pre-emphasis conv1d [-0.97, 1] without padding, symmetric
+ * Hann 800 centred in 1024, reflect-centred STFT, power, Kaldi banks 0–15000 Hz plus a zero
+ * Nyquist column, log(x + 1e-5), (x + 4.5)/5). The mel product walks each filter's non-zero
+ * band only. Leaves out: training-time augmentation (random fmin/fmax, masking).
+ */
+#include "dsp/frontend.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsp/mel.h"
+#include "dsp/stft.h"
+
+struct mm_frontend {
+    mm_frontend_kind kind;
+    int sr, n_fft, hop, win_length, n_mels, n_bins;
+    double fmin, fmax;
+    mm_stft *stft;
+    float *fb;      /* (n_mels, n_bins) filterbank */
+    int *band_lo;   /* (n_mels) first non-zero bin of each filter */
+    int *band_hi;   /* (n_mels) one past the last non-zero bin */
+};
+
+static const char *const k_names[] = {"cnn14", "cnn14_16k", "mn04"};
+
+int mm_frontend_kind_parse(const char *name, mm_frontend_kind *kind, mm_err *err)
+{
+    for (int i = 0; i < 3; i++)
+        if (name && !strcmp(name, k_names[i])) {
+            *kind = (mm_frontend_kind)i;
+            return 0;
+        }
+    return mm_err_set(err, MM_EINVAL, "front end '%s': expected one of cnn14, cnn14_16k, mn04",
+                      name ? name : "(null)");
+}
+
+const char *mm_frontend_kind_name(mm_frontend_kind kind)
+{
+    return (unsigned)kind < 3 ? k_names[kind] : "unknown";
+}
+
+void mm_frontend_free(mm_frontend *fe)
+{
+    if (!fe) return;
+    mm_stft_free(fe->stft);
+    free(fe->fb);
+    free(fe->band_lo);
+    free(fe->band_hi);
+    free(fe);
+}
+
+int mm_frontend_create(mm_frontend_kind kind, mm_frontend **out, mm_err *err)
+{
+    if ((unsigned)kind > MM_FE_MN04)
+        return mm_err_set(err, MM_EINVAL, "front end kind %d: expected cnn14, cnn14_16k or mn04",
+                          (int)kind);
+    mm_frontend *fe = mm_calloc(1, sizeof *fe, err);
+    if (!fe) return MM_ENOMEM;
+    fe->kind = kind;
+    int rc = 0;
+    float *win = NULL;
+    switch (kind) {
+    case MM_FE_CNN14:
+        fe->sr = 32000, fe->n_fft = 1024, fe->hop = 320, fe->win_length = 1024, fe->n_mels = 64;
+        fe->fmin = 50, fe->fmax = 14000;
+        break;
+    case MM_FE_CNN14_16K:
+        fe->sr = 16000, fe->n_fft = 512, fe->hop = 160, fe->win_length = 512, fe->n_mels = 64;
+        fe->fmin = 50, fe->fmax = 8000;
+        break;
+    case MM_FE_MN04:
+        fe->sr = 32000, fe->n_fft = 1024, fe->hop = 320, fe->win_length = 800, fe->n_mels = 128;
+        fe->fmin = 0, fe->fmax = 15000;
+        break;
+    }
+    fe->n_bins = fe->n_fft / 2 + 1;
+    if (kind == MM_FE_MN04) {
+        /* torch.stft pads a shorter window with zeros centred in n_fft: left (n_fft − win)/2. */
+        win = mm_calloc((size_t)fe->n_fft, sizeof *win, err);
+        if (!win) {
+            rc = MM_ENOMEM;
+            goto fail;
+        }
+        mm_window_hann(win + (fe->n_fft - fe->win_length) / 2, fe->win_length, 0);
+        rc = mm_mel_filterbank_kaldi(fe->sr, fe->n_fft, fe->n_mels, fe->fmin, fe->fmax, &fe->fb,
+                                     err);
+    } else {
+        rc = mm_mel_filterbank(fe->sr, fe->n_fft, fe->n_mels, fe->fmin, fe->fmax, 0, 1, &fe->fb,
+                               err);
+    }
+    if (rc) goto fail;
+    rc = mm_stft_create(fe->n_fft, fe->hop, win, 1, MM_PAD_REFLECT, &fe->stft, err);
+    if (rc) goto fail;
+    fe->band_lo = mm_malloc((size_t)fe->n_mels, sizeof *fe->band_lo, err);
+    fe->band_hi = mm_malloc((size_t)fe->n_mels, sizeof *fe->band_hi, err);
+    if (!fe->band_lo || !fe->band_hi) {
+        rc = MM_ENOMEM;
+        goto fail;
+    }
+    for (int m = 0; m < fe->n_mels; m++) {
+        const float *row = fe->fb + (size_t)m * fe->n_bins;
+        int lo = 0, hi = fe->n_bins;
+        while (lo < hi && row[lo] == 0.0f) lo++;
+        while (hi > lo && row[hi - 1] == 0.0f) hi--;
+        fe->band_lo[m] = lo;
+        fe->band_hi[m] = hi;
+    }
+    free(win);
+    *out = fe;
+    return 0;
+fail:
+    free(win);
+    mm_frontend_free(fe);
+    return rc;
+}
+
+int mm_frontend_sample_rate(const mm_frontend *fe) { return fe->sr; }
+int mm_frontend_n_mels(const mm_frontend *fe) { return fe->n_mels; }
+
+size_t mm_frontend_n_frames(const mm_frontend *fe, size_t n_samples)
+{
+    if (fe->kind == MM_FE_MN04) {
+        if (n_samples < 2) return 0;
+        n_samples -= 1;    /* the valid pre-emphasis convolution drops one sample */
+    }
+    return mm_stft_n_frames(fe->stft, n_samples);
+}
+
+int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *out, mm_err *err)
+{
+    const float *sig = x;
+    float *pre = NULL, *pow_ = NULL;
+    size_t m = n;
+    int rc = 0;
+    if (fe->kind == MM_FE_MN04) {
+        if (n < 2)
+            return mm_err_set(err, MM_EDATA, "front end mn04: %zu samples; expected at least 2",
+                              n);
+        /* conv1d with kernel [-0.97, 1]: y[i] = x[i+1] − 0.97·x[i], i < n − 1. */
+        m = n - 1;
+        pre = mm_malloc(m, sizeof *pre, err);
+        if (!pre) return MM_ENOMEM;
+        for (size_t i = 0; i < m; i++) pre[i] = x[i + 1] + (-0.97f) * x[i];
+        sig = pre;
+    }
+    size_t nf = mm_stft_n_frames(fe->stft, m);
+    int nb = fe->n_bins;
+    if (nf == 0) {
+        rc = mm_err_set(err, MM_EDATA, "front end %s: %zu samples give no frame",
+                        mm_frontend_kind_name(fe->kind), n);
+        goto done;
+    }
+    pow_ = mm_malloc(nf * (size_t)nb, sizeof *pow_, err);
+    if (!pow_) {
+        rc = MM_ENOMEM;
+        goto done;
+    }
+    rc = mm_stft_power(fe->stft, sig, m, pow_, err);
+    if (rc) {
+        mm_err_prefix(err, "front end %s", mm_frontend_kind_name(fe->kind));
+        goto done;
+    }
+    for (size_t t = 0; t < nf; t++) {
+        const float *p = pow_ + t * (size_t)nb;
+        float *o = out + t * (size_t)fe->n_mels;
+        for (int k = 0; k < fe->n_mels; k++) {
+            const float *w = fe->fb + (size_t)k * nb;
+            double s = 0;
+            for (int b = fe->band_lo[k]; b < fe->band_hi[k]; b++) s += (double)w[b] * p[b];
+            float v = (float)s;
+            if (fe->kind == MM_FE_MN04) {
+                /* (log(x + 1e-5) + 4.5) / 5, each step in float32 as torch */
+                float l = logf(v + 1e-5f);
+                o[k] = (l + 4.5f) / 5.0f;
+            } else {
+                /* power_to_db with ref 1, amin 1e-10, no top_db */
+                o[k] = 10.0f * log10f(v > 1e-10f ? v : 1e-10f);
+            }
+        }
+    }
+done:
+    free(pre);
+    free(pow_);
+    return rc;
+}
+
+const char *mm_frontend_describe(const mm_frontend *fe, char *buf, size_t size)
+{
+    if (!buf || !size) return buf;
+    int mn = fe->kind == MM_FE_MN04;
+    snprintf(buf, size,
+             "frontend=%s\nsample_rate=%d\nn_fft=%d\nhop=%d\nwin_length=%d\nwindow=%s\n"
+             "center=reflect\nn_mels=%d\nfmin=%g\nfmax=%g\nmel=%s\npreemphasis=%s\nlog=%s\n",
+             mm_frontend_kind_name(fe->kind), fe->sr, fe->n_fft, fe->hop, fe->win_length,
+             mn ? "hann_symmetric_centred" : "hann_periodic", fe->n_mels, fe->fmin, fe->fmax,
+             mn ? "kaldi+zero_nyquist" : "slaney_scale_slaney_norm", mn ? "0.97" : "none",
+             mn ? "(ln(x+1e-5)+4.5)/5" : "10*log10(max(x,1e-10))");
+    return buf;
+}

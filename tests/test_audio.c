@@ -1,0 +1,452 @@
+/* test_audio.c — decoding, down-mix, resampling, trimming, crop/pad and every bad-input error.
+ *
+ * Fixtures: the tiny files in tests/fixtures/audio/ ( from tests/fixtures/audio/gen_audio.c) and
+ * tests/fixtures/frontend_{trim,resample}.h5 (from tests/ref/gen_frontend.py: a numpy port of
+ * librosa.effects.trim, torchaudio/scipy resamplers). Real-data checks skip without data. */
+#include "testutil.h"
+
+#include "audio/audio.h"
+#include "io/cfg.h"
+#include "io/h5.h"
+
+#define FX "tests/fixtures/audio/"
+
+static float *read_f32(hid_t f, const char *name, size_t *n)
+{
+    mm_err e = {0};
+    float *d = NULL;
+    int r;
+    hsize_t dims[4];
+    if (mm_h5_read_f32(f, name, -1, &d, &r, dims, &e)) fail_msg("%s", e.msg);
+    size_t t = 1;
+    for (int i = 0; i < r; i++) t *= dims[i];
+    if (n) *n = t;
+    return d;
+}
+
+static int64_t read_i64_at(hid_t f, const char *name, size_t i)
+{
+    mm_err e = {0};
+    int64_t *d = NULL;
+    int r;
+    hsize_t dims[4];
+    if (mm_h5_read_i64(f, name, -1, &d, &r, dims, &e)) fail_msg("%s", e.msg);
+    int64_t v = d[i];
+    free(d);
+    return v;
+}
+
+static void load_ok(const char *path, const mm_audio_opts *o, mm_audio *a)
+{
+    mm_err e = {0};
+    int rc = mm_audio_load(path, o, a, &e);
+    if (rc) fail_msg("%s", e.msg);
+}
+
+/* The error message must name the file and contain `what`. */
+static void load_fails(const char *path, const mm_audio_opts *o, int code, const char *what)
+{
+    mm_err e = {0};
+    mm_audio a = {0};
+    int rc = mm_audio_load(path, o, &a, &e);
+    printf("  %s -> %s\n", path, rc ? e.msg : "(no error)");
+    assert_int_equal(rc, code);
+    assert_non_null(strstr(e.msg, path));
+    assert_non_null(strstr(e.msg, what));
+    assert_null(strchr(e.msg, '\n'));
+    assert_null(a.x);
+}
+
+static void test_decode_wav_stereo_downmix(void **st)
+{
+    (void)st;
+    mm_audio a = {0};
+    load_ok(FX "stereo.wav", NULL, &a);
+    assert_int_equal(a.sr, 8000);
+    assert_int_equal(a.orig_sr, 8000);
+    assert_int_equal(a.orig_channels, 2);
+    assert_int_equal(a.n, 2400);
+    /* mean of L = 0.5 sin(440), R = 0.25 sin(660); each channel is 16-bit (±0.5 LSB) */
+    double m = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        double l = 0.5 * sin(2 * M_PI * 440 * i / 8000.0), r = 0.25 * sin(2 * M_PI * 660 * i / 8000.0);
+        double d = fabs(a.x[i] - (l + r) / 2);
+        if (d > m) m = d;
+    }
+    /* libsndfile writes float as round(x·32767) and reads PCM16 as v/32768: up to ~1 LSB
+     * of scale error plus 0.5 LSB of rounding per channel, so allow 2 LSB. */
+    printf("  stereo.wav down-mix max |err| = %.3g (tolerance 2/32768: PCM16 write/read)\n", m);
+    assert_true(m <= 2.0 / 32768);
+    mm_audio_free(&a);
+}
+
+static double rms_mid(const float *x, size_t n)
+{
+    double s = 0;
+    size_t a = n / 4, b = 3 * n / 4;
+    for (size_t i = a; i < b; i++) s += (double)x[i] * x[i];
+    return sqrt(s / (double)(b - a));
+}
+
+static void test_decode_flac_ogg_mp3(void **st)
+{
+    (void)st;
+    mm_audio a = {0};
+    load_ok(FX "tone.flac", NULL, &a);
+    assert_int_equal(a.sr, 16000);
+    assert_int_equal(a.n, 4800);
+    double m = 0;
+    for (size_t i = 0; i < a.n; i++)
+        m = fmax(m, fabs(a.x[i] - 0.5 * sin(2 * M_PI * 440 * i / 16000.0)));
+    printf("  tone.flac max |err| = %.3g (lossless PCM16: <= 2/32768 as above)\n", m);
+    assert_true(m <= 2.0 / 32768);
+    mm_audio_free(&a);
+
+    /* Lossy codecs: length and level, not samples. 0.5·sin has RMS 0.3536. */
+    load_ok(FX "tone.ogg", NULL, &a);
+    assert_int_equal(a.sr, 22050);
+    assert_int_equal(a.n, 6615);
+    double r = rms_mid(a.x, a.n);
+    printf("  tone.ogg n=%zu rms=%.4f (expected 0.3536 ± 5%%)\n", a.n, r);
+    assert_true(fabs(r - 0.35355) < 0.05 * 0.35355);
+    mm_audio_free(&a);
+
+    load_ok(FX "tone.mp3", NULL, &a);
+    assert_int_equal(a.sr, 16000);
+    r = rms_mid(a.x, a.n);
+    printf("  tone.mp3 n=%zu rms=%.4f (expected n ≈ 4800, rms 0.3536 ± 10%%)\n", a.n, r);
+    assert_true(a.n >= 4000 && a.n <= 7200);
+    assert_true(fabs(r - 0.35355) < 0.10 * 0.35355);
+    mm_audio_free(&a);
+}
+
+static void test_load_memory_equals_file(void **st)
+{
+    (void)st;
+    const char *files[] = {FX "tone.flac", FX "tone.ogg", FX "tone.mp3", FX "stereo.wav"};
+    for (size_t k = 0; k < 4; k++) {
+        FILE *fp = fopen(files[k], "rb");
+        assert_non_null(fp);
+        static unsigned char buf[1 << 16];
+        size_t len = fread(buf, 1, sizeof buf, fp);
+        fclose(fp);
+        mm_audio_opts o;
+        mm_audio_opts_default(&o);
+        o.target_sr = 16000;
+        mm_audio a = {0}, b = {0};
+        mm_err e = {0};
+        load_ok(files[k], &o, &a);
+        assert_int_equal(mm_audio_load_memory(buf, len, "upload", &o, &b, &e), 0);
+        assert_int_equal(a.n, b.n);
+        assert_int_equal(b.sr, 16000);
+        assert_memory_equal(a.x, b.x, a.n * sizeof *a.x);
+        mm_audio_free(&a);
+        mm_audio_free(&b);
+    }
+    mm_err e = {0};
+    mm_audio b = {0};
+    assert_int_equal(mm_audio_load_memory("RIFFxxxx", 8, "upload.wav", NULL, &b, &e), MM_EFORMAT);
+    assert_non_null(strstr(e.msg, "upload.wav"));
+    assert_int_equal(mm_audio_load_memory("", 0, "upload.wav", NULL, &b, &e), MM_EFORMAT);
+    assert_non_null(strstr(e.msg, "empty"));
+}
+
+static void test_bad_inputs(void **st)
+{
+    (void)st;
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    load_fails(FX "does_not_exist.wav", &o, MM_EIO, "no such file");
+    load_fails(FX "empty.wav", &o, MM_EFORMAT, "empty file");
+    load_fails(FX "garbage.wav", &o, MM_EFORMAT, "not a recognised audio file");
+    load_fails(FX "truncated.flac", &o, MM_EFORMAT, "truncated");
+    load_fails(FX "truncated.wav", &o, MM_EFORMAT, "truncated");
+    load_fails(FX "badformat.aifc", &o, MM_EFORMAT, "unsupported sample format");
+    load_fails(FX "badformat.wav", &o, MM_EFORMAT, "unsupported sample format");
+    load_fails(FX "header_only.wav", &o, MM_EDATA, "no audio samples");
+    load_fails(FX "float_nan.wav", &o, MM_EDATA, "sample 50 (channel 0) is NaN");
+    load_fails("tests/fixtures", &o, MM_EIO, "not a regular file");
+    o.trim = 1;
+    load_fails(FX "silent.wav", &o, MM_EDATA, "trims to nothing");
+    o.trim = 0;
+    o.min_seconds = 1.0;
+    load_fails(FX "stereo.wav", &o, MM_EDATA, "expected at least 1 s");
+}
+
+static void test_trim_synthetic(void **st)
+{
+    (void)st;
+    mm_err e = {0};
+    hid_t f;
+    if (mm_h5_open_read("tests/fixtures/frontend_trim.h5", &f, &e)) fail_msg("%s", e.msg);
+    int64_t nsyn;
+    assert_int_equal(mm_h5_attr_get_i64(f, "n_synthetic", &nsyn, &e), 0);
+    for (int i = 0; i < nsyn; i++) {
+        char name[32];
+        size_t n;
+        snprintf(name, sizeof name, "sig%d", i);
+        float *x = read_f32(f, name, &n);
+        snprintf(name, sizeof name, "params%d", i);
+        double *p;
+        int r;
+        hsize_t d[4];
+        assert_int_equal(mm_h5_read_f64(f, name, 1, &p, &r, d, &e), 0);
+        snprintf(name, sizeof name, "bounds%d", i);
+        size_t s0 = (size_t)read_i64_at(f, name, 0), e0 = (size_t)read_i64_at(f, name, 1);
+        size_t s, en;
+        mm_trim_bounds(x, n, p[0], (int)p[1], (int)p[2], &s, &en);
+        printf("  sig%d (n=%zu, top_db %g, frame %d, hop %d): ours [%zu, %zu), librosa [%zu, %zu)\n",
+               i, n, p[0], (int)p[1], (int)p[2], s, en, s0, e0);
+        assert_int_equal(s, s0);
+        assert_int_equal(en, e0);
+        free(x);
+        free(p);
+    }
+    mm_h5_close(f);
+    /* all zeros: librosa keeps everything (every frame is 0 dB of a zero reference) */
+    float z[3000] = {0};
+    size_t s, en;
+    mm_trim_bounds(z, 3000, 60, 2048, 512, &s, &en);
+    assert_int_equal(s, 0);
+    assert_int_equal(en, 3000);
+    mm_trim_bounds(z, 0, 60, 2048, 512, &s, &en);
+    assert_int_equal(en, 0);
+}
+
+/* Real RAVDESS clips at 48 kHz: FLAC decodes bit-identically in libsndfile and torchaudio, so
+ * the decoded, down-mixed samples must be equal and the trim bounds identical. */
+static void test_real_ravdess_decode_and_trim(void **st)
+{
+    (void)st;
+    const char *root = tu_data_root();
+    if (!root) skip();
+    mm_err e = {0};
+    hid_t f;
+    if (mm_h5_open_read("tests/fixtures/frontend_trim.h5", &f, &e)) fail_msg("%s", e.msg);
+    const char *names[] = {"speech", "stereo"};
+    for (int k = 0; k < 2; k++) {
+        char key[64], *rel, path[1024];
+        snprintf(key, sizeof key, "%s_path", names[k]);
+        assert_int_equal(mm_h5_attr_get_str(f, key, &rel, &e), 0);
+        snprintf(path, sizeof path, "%s/%s", root, rel);
+        free(rel);
+        mm_audio a = {0};
+        load_ok(path, NULL, &a);
+        snprintf(key, sizeof key, "%s_n", names[k]);
+        assert_int_equal(a.n, (size_t)read_i64_at(f, key, 0));
+        snprintf(key, sizeof key, "%s_channels", names[k]);
+        assert_int_equal(a.orig_channels, (int)read_i64_at(f, key, 0));
+        snprintf(key, sizeof key, "%s_head", names[k]);
+        size_t nh;
+        float *head = read_f32(f, key, &nh);
+        double m = tu_max_abs_diff(a.x + 48000, head, nh);
+        printf("  %s: n=%zu ch=%d, decoded samples vs torchaudio max |diff| = %g (must be 0)\n",
+               names[k], a.n, a.orig_channels, m);
+        assert_true(m == 0);
+        free(head);
+        snprintf(key, sizeof key, "%s_bounds", names[k]);
+        size_t s, en, s0 = (size_t)read_i64_at(f, key, 0), e0 = (size_t)read_i64_at(f, key, 1);
+        mm_trim_bounds(a.x, a.n, 60, 2048, 512, &s, &en);
+        printf("  %s trim: ours [%zu, %zu), librosa [%zu, %zu)\n", names[k], s, en, s0, e0);
+        assert_int_equal(s, s0);
+        assert_int_equal(en, e0);
+        /* trim through the loader gives the same samples */
+        mm_audio_opts o;
+        mm_audio_opts_default(&o);
+        o.trim = 1;
+        mm_audio t = {0};
+        load_ok(path, &o, &t);
+        assert_int_equal(t.n, e0 - s0);
+        assert_memory_equal(t.x, a.x + s0, t.n * sizeof *t.x);
+        mm_audio_free(&t);
+        mm_audio_free(&a);
+    }
+    mm_h5_close(f);
+}
+
+static double snr_db(const float *ref, const float *y, size_t a, size_t b, double *maxdiff)
+{
+    double s = 0, d = 0, m = 0;
+    for (size_t i = a; i < b; i++) {
+        s += (double)ref[i] * ref[i];
+        double q = (double)y[i] - ref[i];
+        d += q * q;
+        if (fabs(q) > m) m = fabs(q);
+    }
+    *maxdiff = m;
+    return 10 * log10(s / (d > 0 ? d : 1e-300));
+}
+
+/* soxr HQ against torchaudio's windowed-sinc and scipy's polyphase resamplers on the same 48 kHz
+ * speech segment. The three filters differ (pass-band edge, stop-band, phase of the
+ * transition band), so the comparison is loose: SNR over the interior (edges excluded, where
+ * each resampler pads differently) must exceed 35 dB. Measured 43–49 dB. */
+static void test_resample_vs_references(void **st)
+{
+    (void)st;
+    mm_err e = {0};
+    hid_t f;
+    if (mm_h5_open_read("tests/fixtures/frontend_resample.h5", &f, &e)) fail_msg("%s", e.msg);
+    size_t n;
+    float *x = read_f32(f, "x48k", &n);
+    const int rates[2] = {16000, 32000};
+    const char *refs[2][2] = {{"torchaudio_16k", "scipy_16k"}, {"torchaudio_32k", "scipy_32k"}};
+    for (int k = 0; k < 2; k++) {
+        float *y;
+        size_t ny;
+        assert_int_equal(mm_resample(x, n, 48000, rates[k], &y, &ny, &e), 0);
+        for (int j = 0; j < 2; j++) {
+            size_t nr;
+            float *ref = read_f32(f, refs[k][j], &nr);
+            assert_int_equal(ny, nr);
+            size_t edge = (size_t)rates[k] / 100;   /* 10 ms */
+            double md, snr = snr_db(ref, y, edge, ny - edge, &md);
+            printf("  48k -> %d vs %s: SNR %.1f dB, max |diff| %.4f (peak %.3f)\n", rates[k],
+                   refs[k][j], snr, md, tu_max_abs(ref, nr));
+            assert_true(snr > 35.0);
+            free(ref);
+        }
+        free(y);
+    }
+    float *y;
+    size_t ny;
+    assert_int_equal(mm_resample(x, 10, 48000, 48000, &y, &ny, &e), 0);
+    assert_int_equal(ny, 10);
+    assert_memory_equal(x, y, 10 * sizeof *x);
+    free(y);
+    assert_int_equal(mm_resample(x, 10, 0, 16000, &y, &ny, &e), MM_EINVAL);
+    free(x);
+    mm_h5_close(f);
+}
+
+static void test_resample_on_load(void **st)
+{
+    (void)st;
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    o.target_sr = 16000;
+    mm_audio a = {0};
+    load_ok(FX "stereo.wav", &o, &a);
+    assert_int_equal(a.sr, 16000);
+    assert_int_equal(a.orig_sr, 8000);
+    assert_int_equal(a.n, 4800);
+    assert_true(fabs(a.orig_seconds - 0.3) < 1e-9);
+    mm_audio_free(&a);
+}
+
+static void test_crop_pad_normalize(void **st)
+{
+    (void)st;
+    mm_audio base = {0}, a = {0};
+    load_ok(FX "stereo.wav", NULL, &base);   /* 2400 samples at 8 kHz */
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    o.fixed_seconds = 0.5;                    /* pad to 4000 at the end */
+    load_ok(FX "stereo.wav", &o, &a);
+    assert_int_equal(a.n, 4000);
+    assert_memory_equal(a.x, base.x, 2400 * sizeof *a.x);
+    assert_true(a.x[2400] == 0 && a.x[3999] == 0);
+    mm_audio_free(&a);
+    o.fixed_center = 1;                       /* centred pad: 800 zeros each side */
+    load_ok(FX "stereo.wav", &o, &a);
+    assert_int_equal(a.n, 4000);
+    assert_memory_equal(a.x + 800, base.x, 2400 * sizeof *a.x);
+    assert_true(a.x[799] == 0 && a.x[3200] == 0);
+    mm_audio_free(&a);
+    o.fixed_seconds = 0.1;                    /* centred crop to 800: offset 800 */
+    load_ok(FX "stereo.wav", &o, &a);
+    assert_int_equal(a.n, 800);
+    assert_memory_equal(a.x, base.x + 800, 800 * sizeof *a.x);
+    mm_audio_free(&a);
+    o.fixed_center = 0;
+    o.peak_normalize = 1;
+    load_ok(FX "stereo.wav", &o, &a);
+    assert_int_equal(a.n, 800);
+    assert_true(fabs(tu_max_abs(a.x, a.n) - 1.0) < 1e-6);
+    mm_audio_free(&a);
+    mm_audio_free(&base);
+    mm_audio_free(NULL);
+}
+
+static void test_opts_from_cfg(void **st)
+{
+    (void)st;
+    mm_err e = {0};
+    mm_cfg *c;
+    assert_int_equal(mm_cfg_parse_string("trim: true\ntrim_top_db: 40\ntrim_frame: 1024\n"
+                                         "trim_hop: 256\nfixed_seconds: 2.5\nfixed_center: true\n"
+                                         "peak_normalize: true\nmin_seconds: 0.5\n",
+                                         "audio.yaml", &c, &e), 0);
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    o.target_sr = 16000;
+    assert_int_equal(mm_audio_opts_from_cfg(c, &o, &e), 0);
+    assert_int_equal(o.trim, 1);
+    assert_true(o.trim_top_db == 40);
+    assert_int_equal(o.trim_frame, 1024);
+    assert_int_equal(o.trim_hop, 256);
+    assert_true(o.fixed_seconds == 2.5);
+    assert_int_equal(o.fixed_center, 1);
+    assert_int_equal(o.peak_normalize, 1);
+    assert_true(o.min_seconds == 0.5);
+    assert_int_equal(o.target_sr, 16000);
+    char buf[512];
+    assert_non_null(strstr(mm_audio_opts_describe(&o, buf, sizeof buf), "trim_top_db: 40"));
+    mm_cfg_free(c);
+    assert_int_equal(mm_cfg_parse_string("trim: true\nbogus: 1\n", "audio.yaml", &c, &e), 0);
+    assert_int_not_equal(mm_audio_opts_from_cfg(c, &o, &e), 0);
+    printf("  %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "bogus"));
+    mm_cfg_free(c);
+    assert_int_equal(mm_cfg_parse_string("trim_hop: 0\n", "audio.yaml", &c, &e), 0);
+    mm_audio_opts_default(&o);
+    assert_int_not_equal(mm_audio_opts_from_cfg(c, &o, &e), 0);
+    printf("  %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "audio.yaml:1"));
+    assert_non_null(strstr(e.msg, "trim_hop"));
+    assert_int_equal(o.trim_hop, 512);        /* untouched on error */
+    mm_cfg_free(c);
+    assert_int_equal(mm_audio_opts_from_cfg(NULL, &o, &e), 0);
+}
+
+/* 4Q music is MP3 (libsndfile + mpg123), mostly stereo at 32 or 22.05 kHz. */
+static void test_real_mp3(void **st)
+{
+    (void)st;
+    const char *root = tu_data_root();
+    if (!root) skip();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/music-4q/Q1/MT0000040632.mp3", root);
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    o.target_sr = 16000;
+    mm_audio a = {0};
+    load_ok(path, &o, &a);
+    printf("  %s: %d Hz, %d ch, %.3f s -> %zu samples at 16 kHz\n", path, a.orig_sr,
+           a.orig_channels, a.orig_seconds, a.n);
+    assert_int_equal(a.orig_sr, 32000);
+    assert_int_equal(a.orig_channels, 2);
+    assert_true(a.orig_seconds > 9.9 && a.orig_seconds < 10.1);
+    assert_true(a.n > 158000 && a.n < 162000);
+    assert_true(rms_mid(a.x, a.n) > 0.01);
+    mm_audio_free(&a);
+}
+
+int main(void)
+{
+    mm_h5_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_wav_stereo_downmix),
+        cmocka_unit_test(test_decode_flac_ogg_mp3),
+        cmocka_unit_test(test_load_memory_equals_file),
+        cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_trim_synthetic),
+        cmocka_unit_test(test_real_ravdess_decode_and_trim),
+        cmocka_unit_test(test_resample_vs_references),
+        cmocka_unit_test(test_resample_on_load),
+        cmocka_unit_test(test_crop_pad_normalize),
+        cmocka_unit_test(test_opts_from_cfg),
+        cmocka_unit_test(test_real_mp3),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
