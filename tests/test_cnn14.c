@@ -210,7 +210,7 @@ static void check_network(mm_conv3x3_algo algo)
          * 576 terms with different summation orders (and Winograd transforms):
          * observed <= 5e-7; 1e-5 leaves 20x margin yet catches any wrong
          * layer, padding or pooling (those move outputs by > 1e-2). */
-        printf("%-8s %-17s frames %4llu  embedding max |err| %.3g  scores max |err| %.3g\n",
+        printf("%-8s %-16s frames %4llu  embedding max |err| %.3g  scores max |err| %.3g\n",
                mm_conv3x3_algo_name(algo), CLIPS[c], (unsigned long long)d[0], e1, e2);
         assert_true(e1 < 1e-5);
         assert_true(e2 < 1e-5);
@@ -224,6 +224,7 @@ static void check_network(mm_conv3x3_algo algo)
 
 static void test_network_im2col(void **state) { (void)state; check_network(MM_CONV3X3_IM2COL); }
 static void test_network_winograd(void **state) { (void)state; check_network(MM_CONV3X3_WINOGRAD); }
+static void test_network_auto(void **state) { (void)state; check_network(MM_CONV3X3_AUTO); }
 
 /* ---- error paths ---------------------------------------------------------------- */
 
@@ -334,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_conv3x3_winograd),
         cmocka_unit_test(test_network_im2col),
         cmocka_unit_test(test_network_winograd),
+        cmocka_unit_test(test_network_auto),
         cmocka_unit_test(test_bad_state_dict),
         cmocka_unit_test(test_bad_files_and_input),
     };

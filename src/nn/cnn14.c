@@ -10,7 +10,6 @@
  */
 #include "nn/cnn14.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +34,7 @@ struct mm_cnn14 {
 
 void mm_cnn14_params_default(mm_cnn14_params *p)
 {
-    p->algo = MM_CONV3X3_WINOGRAD;
+    p->algo = MM_CONV3X3_AUTO;
 }
 
 /* ---- building from a state dict ----------------------------------------- */
@@ -133,7 +132,8 @@ static int build_conv(mm_cnn14_lookup_fn lookup, void *ctx, const char *what, in
         fb[o] = (float)shift[o];
     }
     /* One input channel: K = 9, nothing for Winograd to save. */
-    rc = mm_conv3x3_create(fw, fb, cin, co, cin == 1 ? MM_CONV3X3_IM2COL : algo, out, err);
+    if (cin == 1 || (algo == MM_CONV3X3_AUTO && block == N_BLOCKS - 1)) algo = MM_CONV3X3_IM2COL;
+    rc = mm_conv3x3_create(fw, fb, cin, co, algo, out, err);
 done:
     free(scale);
     free(shift);
@@ -347,6 +347,22 @@ static void avg_pool2(const float *x, size_t c, size_t h, size_t w, float *y)
     }
 }
 
+/* y (n) = W (n × k) x + b; 8 partial sums per row (vectorisable, no BLAS:
+ * the global BLAS thread setting stays untouched). */
+static void linear(const float *w, const float *b, const float *x, size_t n, size_t k, float *y)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float *r = w + i * k;
+        float acc[8] = {0};
+        size_t j = 0;
+        for (; j + 8 <= k; j += 8)
+            for (int l = 0; l < 8; l++) acc[l] += r[j + (size_t)l] * x[j + (size_t)l];
+        float s = 0;
+        for (; j < k; j++) s += r[j] * x[j];
+        y[i] = b[i] + (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + s);
+    }
+}
+
 int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, int n_threads,
                      float *embedding, float *scores, mm_err *err)
 {
@@ -419,16 +435,11 @@ int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, in
         pooled[c] = mx + (float)(sum / (double)h);
     }
     float *e = pooled + C;
-    openblas_set_num_threads(1);
-    memcpy(e, m->fc1_b, m->emb * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m->emb, (int)C, 1.0f, m->fc1_w, (int)C, pooled,
-                1, 1.0f, e, 1);
+    linear(m->fc1_w, m->fc1_b, pooled, m->emb, C, e);
     for (size_t i = 0; i < m->emb; i++) e[i] = e[i] > 0.0f ? e[i] : 0.0f;
     if (embedding) memcpy(embedding, e, m->emb * sizeof(float));
     if (scores) {
-        memcpy(scores, m->fc2_b, m->n_classes * sizeof(float));
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m->n_classes, (int)m->emb, 1.0f, m->fc2_w,
-                    (int)m->emb, e, 1, 1.0f, scores, 1);
+        linear(m->fc2_w, m->fc2_b, e, m->n_classes, m->emb, scores);
         for (size_t i = 0; i < m->n_classes; i++) scores[i] = 1.0f / (1.0f + expf(-scores[i]));
     }
     free(a);

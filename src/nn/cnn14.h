@@ -32,8 +32,11 @@
 typedef struct mm_cnn14 mm_cnn14;
 
 typedef struct mm_cnn14_params {
-    mm_conv3x3_algo algo;   /* convolution algorithm for blocks 2–6 (block 1's
-                               first conv, one input channel, is always im2col) */
+    /* Convolution algorithm. MM_CONV3X3_AUTO (default): Winograd in blocks
+     * 1–5, im2col in block 6 (its weights are half the model; Winograd would
+     * need 16/9 of them for an image of only T/32 × 2 after five poolings).
+     * Block 1's first conv (one input channel) is always im2col. */
+    mm_conv3x3_algo algo;
 } mm_cnn14_params;
 
 void mm_cnn14_params_default(mm_cnn14_params *p);

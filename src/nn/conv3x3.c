@@ -1,44 +1,139 @@
 /* conv3x3.c — 3×3 / stride 1 / pad 1 convolution kernels for CNN14.
  *
- * Reference: torch.nn.functional.conv2d(x, w, bias, stride=1, padding=1)
- * on one image; checked against PyTorch through tests/test_cnn14.c.
- * im2col: out[:, rows] = W (cout × 9·cin) · col (9·cin × rows·w), tiles of
- * whole output rows so the column buffer stays bounded for any length.
+ * Reference: torch.nn.functional.conv2d(x, w, bias, stride=1, padding=1) on
+ * one image; checked against PyTorch through tests/test_cnn14.c.
+ * im2col: y[:, rows] = W (cout × 9·cin) · col (9·cin × rows·w) over tiles of
+ * whole output rows, so scratch stays bounded for any length.
  * Winograd F(2×2,3×3) (Lavin & Gray 2016): U = G g Gᵀ, V = Bᵀ d B,
- * M = U ⊙ V summed over cin as 16 sgemms, y = Aᵀ M A.
- * Leaves out: other kernel sizes, strides, batches.
+ * M = U ⊙ V summed over cin as 16 matrix products, y = Aᵀ M A.
+ * The products run on one packed GEMM: A (weights) packed at create time in
+ * 12-row panels, B (columns / transformed tiles) written directly in 32-column
+ * panels, a 12×32 AVX-512 micro-kernel chosen at run time (portable C
+ * otherwise). Leaves out: other kernel sizes, strides, batches.
  */
 #include "nn/conv3x3.h"
 
-#include <cblas.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct mm_conv3x3 {
-    mm_conv3x3_algo algo;
-    size_t cin, cout;
-    float *w;       /* im2col: (cout, cin·9); Winograd: (16, cout, cin) = U */
-    float *bias;    /* (cout) */
-};
+#define MR 12          /* rows of a packed A panel / micro-tile */
+#define NR 32          /* columns of a packed B panel / micro-tile */
+#define KC 128         /* k-block: a B panel slice (KC × NR) stays in L1 */
+#define ROUND_UP(x, m) (((x) + (m) - 1) / (m) * (m))
 
-/* Column-buffer budget per thread (floats) for im2col tiles and for the
- * transformed tiles of Winograd. */
+/* Scratch budget per thread (floats) for columns or transformed tiles. */
 #define COL_BUDGET ((size_t)1 << 21)
 #define TILE_MAX_COLS 2048
+
+struct mm_conv3x3 {
+    mm_conv3x3_algo algo;
+    size_t cin, cout, mp;   /* mp = cout rounded up to MR */
+    size_t k;               /* GEMM depth: 9·cin (im2col) or cin (Winograd) */
+    float *a;               /* im2col: packed (mp/MR, k, MR) of W (cout, 9·cin);
+                               Winograd: 16 such packings of U[e] (cout, cin) */
+    float *bias;            /* (cout) */
+};
 
 int mm_conv3x3_algo_parse(const char *name, mm_conv3x3_algo *algo, mm_err *err)
 {
     if (name && !strcmp(name, "im2col")) { *algo = MM_CONV3X3_IM2COL; return 0; }
     if (name && !strcmp(name, "winograd")) { *algo = MM_CONV3X3_WINOGRAD; return 0; }
-    return mm_err_set(err, MM_EINVAL, "conv algorithm '%s': expected im2col or winograd",
+    if (name && !strcmp(name, "auto")) { *algo = MM_CONV3X3_AUTO; return 0; }
+    return mm_err_set(err, MM_EINVAL, "conv algorithm '%s': expected im2col, winograd or auto",
                       name ? name : "(null)");
 }
 
 const char *mm_conv3x3_algo_name(mm_conv3x3_algo algo)
 {
-    return algo == MM_CONV3X3_WINOGRAD ? "winograd" : "im2col";
+    return algo == MM_CONV3X3_WINOGRAD ? "winograd" : algo == MM_CONV3X3_AUTO ? "auto" : "im2col";
 }
+
+/* ---- packed GEMM: C (mp × np, ldc) = A (mp × k) · B (k × np) ------------- */
+
+static void micro_c(size_t kc, const float *a, const float *b, float *c, size_t ldc, int acc)
+{
+    float t[MR][NR];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++) t[r][j] = acc ? c[(size_t)r * ldc + (size_t)j] : 0.0f;
+    for (size_t p = 0; p < kc; p++, a += MR, b += NR)
+        for (int r = 0; r < MR; r++) {
+            float ar = a[r];
+            for (int j = 0; j < NR; j++) t[r][j] += ar * b[j];
+        }
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < NR; j++) c[(size_t)r * ldc + (size_t)j] = t[r][j];
+}
+
+/* c[r][0..32) (+)= Σ_p a[p][r] · b[p][0..32): 24 zmm accumulators, B from L1,
+ * A broadcast from its packed panel. */
+__attribute__((target("avx512f")))
+static void micro_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int acc)
+{
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) {
+        c0[r] = acc ? _mm512_loadu_ps(c + (size_t)r * ldc) : _mm512_setzero_ps();
+        c1[r] = acc ? _mm512_loadu_ps(c + (size_t)r * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (size_t p = 0; p < kc; p++, a += MR, b += NR) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int r = 0; r < MR; r++) {
+            __m512 ar = _mm512_set1_ps(a[r]);
+            c0[r] = _mm512_fmadd_ps(ar, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(ar, b1, c1[r]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(c + (size_t)r * ldc, c0[r]);
+        _mm512_storeu_ps(c + (size_t)r * ldc + 16, c1[r]);
+    }
+}
+
+typedef void (*micro_fn)(size_t, const float *, const float *, float *, size_t, int);
+
+static micro_fn pick_micro(void)
+{
+    static micro_fn fn;
+    if (!fn) {
+        __builtin_cpu_init();
+        micro_fn f = __builtin_cpu_supports("avx512f") ? micro_avx512 : micro_c;
+        __atomic_store_n(&fn, f, __ATOMIC_RELEASE);
+    }
+    return fn;
+}
+
+/* Rows [i0, i1) (multiples of MR) of C = A·B; A packed (mp/MR, k, MR), B
+ * packed (np/NR, k, NR); C rows start at c (row i0 of C is c[0]). The sum
+ * over k runs in the same order whatever the row range. */
+static void gemm_packed(const float *a, const float *b, float *c, size_t i0, size_t i1,
+                        size_t np, size_t k, size_t ldc)
+{
+    micro_fn micro = pick_micro();
+    for (size_t pc = 0; pc < k; pc += KC) {
+        size_t kc = k - pc < KC ? k - pc : KC;
+        for (size_t j = 0; j < np; j += NR) {
+            const float *bp = b + j * k + pc * NR;
+            for (size_t i = i0; i < i1; i += MR)
+                micro(kc, a + i * k + pc * MR, bp, c + (i - i0) * ldc + j, ldc, pc > 0);
+        }
+    }
+}
+
+/* Pack W (m × k, row-major, leading dimension ldw) into (mp/MR, k, MR), zero rows past m. */
+static void pack_a(const float *w, size_t m, size_t k, size_t ldw, float *dst)
+{
+    size_t mp = ROUND_UP(m, MR);
+    for (size_t i = 0; i < mp; i += MR)
+        for (size_t p = 0; p < k; p++)
+            for (size_t r = 0; r < MR; r++)
+                dst[i * k + p * MR + r] = i + r < m ? w[(i + r) * ldw + p] : 0.0f;
+}
+
+/* ---- weights ------------------------------------------------------------ */
 
 /* U = G g Gᵀ for one 3×3 filter g; G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]. */
 static void wino_filter(const float *g, float u[16])
@@ -65,30 +160,41 @@ int mm_conv3x3_create(const float *w, const float *bias, size_t cin, size_t cout
 {
     if (!w || cin == 0 || cout == 0)
         return mm_err_set(err, MM_EINVAL, "conv3x3: empty weights (cin %zu, cout %zu)", cin, cout);
+    if (algo == MM_CONV3X3_AUTO) algo = cin == 1 ? MM_CONV3X3_IM2COL : MM_CONV3X3_WINOGRAD;
     if (algo != MM_CONV3X3_IM2COL && algo != MM_CONV3X3_WINOGRAD)
         return mm_err_set(err, MM_EINVAL, "conv3x3: unknown algorithm %d", (int)algo);
     mm_conv3x3 *c = mm_calloc(1, sizeof *c, err);
     if (!c) return MM_ENOMEM;
+    int wino = algo == MM_CONV3X3_WINOGRAD;
     c->algo = algo;
     c->cin = cin;
     c->cout = cout;
-    c->w = mm_malloc(cout * cin, algo == MM_CONV3X3_WINOGRAD ? 16 * sizeof(float)
-                                                             : 9 * sizeof(float), err);
+    c->mp = ROUND_UP(cout, MR);
+    c->k = wino ? cin : 9 * cin;
+    c->a = mm_malloc(c->mp * c->k, (wino ? 16 : 1) * sizeof(float), err);
     c->bias = mm_calloc(cout, sizeof(float), err);
-    if (!c->w || !c->bias) {
+    if (!c->a || !c->bias) {
         mm_conv3x3_free(c);
         return MM_ENOMEM;
     }
     if (bias) memcpy(c->bias, bias, cout * sizeof(float));
-    if (algo == MM_CONV3X3_IM2COL) {
-        memcpy(c->w, w, cout * cin * 9 * sizeof(float));
+    if (!wino) {
+        pack_a(w, cout, c->k, c->k, c->a);
     } else {
+        float *u = mm_malloc(cout * cin, 16 * sizeof(float), err);
+        if (!u) {
+            mm_conv3x3_free(c);
+            return MM_ENOMEM;
+        }
         for (size_t o = 0; o < cout; o++)
             for (size_t i = 0; i < cin; i++) {
-                float u[16];
-                wino_filter(w + (o * cin + i) * 9, u);
-                for (int e = 0; e < 16; e++) c->w[((size_t)e * cout + o) * cin + i] = u[e];
+                float t[16];
+                wino_filter(w + (o * cin + i) * 9, t);
+                for (int e = 0; e < 16; e++) u[((size_t)e * cout + o) * cin + i] = t[e];
             }
+        for (int e = 0; e < 16; e++)
+            pack_a(u + (size_t)e * cout * cin, cout, cin, cin, c->a + (size_t)e * c->mp * cin);
+        free(u);
     }
     *out = c;
     return 0;
@@ -97,7 +203,7 @@ int mm_conv3x3_create(const float *w, const float *bias, size_t cin, size_t cout
 void mm_conv3x3_free(mm_conv3x3 *c)
 {
     if (!c) return;
-    free(c->w);
+    free(c->a);
     free(c->bias);
     free(c);
 }
@@ -105,13 +211,30 @@ void mm_conv3x3_free(mm_conv3x3 *c)
 size_t mm_conv3x3_cin(const mm_conv3x3 *c) { return c->cin; }
 size_t mm_conv3x3_cout(const mm_conv3x3 *c) { return c->cout; }
 
+/* Split cout into blocks of whole MR panels when there are too few spatial
+ * tiles to feed every thread. Returns the number of blocks; block b covers
+ * panels [P·b/nb, P·(b+1)/nb). */
+static size_t n_cout_blocks(size_t mp, size_t n_tiles, int n_threads)
+{
+    if (n_threads <= 1 || n_tiles >= 4 * (size_t)n_threads) return 1;
+    size_t panels = mp / MR, nb = (size_t)n_threads * 2;
+    if (nb > panels) nb = panels;
+    return nb ? nb : 1;
+}
+
+static void block_rows(size_t mp, size_t b, size_t nb, size_t *i0, size_t *i1)
+{
+    size_t panels = mp / MR;
+    *i0 = panels * b / nb * MR;
+    *i1 = panels * (b + 1) / nb * MR;
+}
+
 /* ---- im2col ------------------------------------------------------------ */
 
 /* Output rows per tile: whole rows, about COL_BUDGET floats of columns. */
 static size_t im2col_rows(const mm_conv3x3 *c, size_t h, size_t w)
 {
-    size_t k = c->cin * 9;
-    size_t cols = COL_BUDGET / k;
+    size_t cols = COL_BUDGET / (c->k + c->mp);
     if (cols > TILE_MAX_COLS) cols = TILE_MAX_COLS;
     size_t rows = cols / w;
     if (rows < 1) rows = 1;
@@ -119,175 +242,187 @@ static size_t im2col_rows(const mm_conv3x3 *c, size_t h, size_t w)
     return rows;
 }
 
-/* col (cin·9, (r1-r0)·w): col[(i·9 + ky·3 + kx), (r-r0)·w + x] = in[i, r+ky-1, x+kx-1]. */
+/* Packed columns (np/NR, 9·cin, NR) of output rows [r0, r1): column
+ * q = (r - r0)·w + x, row (i·9 + ky·3 + kx) holds in[i, r+ky-1, x+kx-1]
+ * (zero outside the image and for q past the tile). */
 static void im2col_tile(const float *in, size_t cin, size_t h, size_t w, size_t r0, size_t r1,
-                        float *col)
+                        size_t np, float *col)
 {
-    size_t n = (r1 - r0) * w;
+    size_t n = (r1 - r0) * w, k = cin * 9;
     for (size_t i = 0; i < cin; i++) {
         const float *img = in + i * h * w;
         for (int ky = 0; ky < 3; ky++)
             for (int kx = 0; kx < 3; kx++) {
-                float *dst = col + (i * 9 + (size_t)(ky * 3 + kx)) * n;
-                for (size_t r = r0; r < r1; r++, dst += w) {
-                    long sr = (long)r + ky - 1;
-                    if (sr < 0 || sr >= (long)h) {
-                        memset(dst, 0, w * sizeof(float));
-                        continue;
+                size_t row = i * 9 + (size_t)(ky * 3 + kx);
+                for (size_t q = 0; q < np; q++) {
+                    float v = 0.0f;
+                    if (q < n) {
+                        long r = (long)(r0 + q / w) + ky - 1, x = (long)(q % w) + kx - 1;
+                        if (r >= 0 && r < (long)h && x >= 0 && x < (long)w)
+                            v = img[(size_t)r * w + (size_t)x];
                     }
-                    const float *src = img + (size_t)sr * w;
-                    /* dst[x] = src[x + kx - 1], zero outside. */
-                    if (kx == 1) {
-                        memcpy(dst, src, w * sizeof(float));
-                    } else if (kx == 0) {
-                        dst[0] = 0.0f;
-                        memcpy(dst + 1, src, (w - 1) * sizeof(float));
-                    } else {
-                        memcpy(dst, src + 1, (w - 1) * sizeof(float));
-                        dst[w - 1] = 0.0f;
-                    }
+                    col[(q / NR) * k * NR + row * NR + q % NR] = v;
                 }
             }
     }
 }
 
-static void bias_act(float *y, size_t ld, size_t rows, size_t n, const float *bias, int relu)
-{
-    for (size_t o = 0; o < rows; o++) {
-        float b = bias[o], *p = y + o * ld;
-        if (relu)
-            for (size_t j = 0; j < n; j++) { float v = p[j] + b; p[j] = v > 0.0f ? v : 0.0f; }
-        else
-            for (size_t j = 0; j < n; j++) p[j] += b;
-    }
-}
-
-/* Split cout into blocks when there are too few spatial tiles to feed every
- * thread; a block is a multiple of 16 rows. */
-static size_t n_cout_blocks(size_t cout, size_t n_tiles, int n_threads)
-{
-    if (n_threads <= 1 || n_tiles >= 4 * (size_t)n_threads) return 1;
-    size_t nb = (size_t)n_threads * 2;
-    while (nb > 1 && cout / nb < 16) nb--;
-    return nb;
-}
-
 static void forward_im2col(const mm_conv3x3 *c, const float *x, size_t h, size_t w, float *y,
                            int relu, int n_threads, float *work)
 {
-    size_t k = c->cin * 9, hw = h * w;
-    size_t rows = im2col_rows(c, h, w);
+    size_t hw = h * w, rows = im2col_rows(c, h, w);
     size_t n_tiles = (h + rows - 1) / rows;
-    size_t n_cb = n_cout_blocks(c->cout, n_tiles, n_threads);
-    size_t per_thread = k * rows * w;
+    size_t n_cb = n_cout_blocks(c->mp, n_tiles, n_threads);
+    size_t npmax = ROUND_UP(rows * w, NR);
+    size_t per_thread = (c->k + c->mp) * npmax;
     long n_items = (long)(n_tiles * n_cb);
 #pragma omp parallel num_threads(n_threads)
     {
-        openblas_set_num_threads(1);
         float *col = work + (size_t)omp_get_thread_num() * per_thread;
+        float *cb = col + c->k * npmax;   /* GEMM output rows of the block */
         size_t last_tile = (size_t)-1;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < n_items; it++) {
-            size_t t = (size_t)it / n_cb, b = (size_t)it % n_cb;
+            size_t t = (size_t)it / n_cb, b = (size_t)it % n_cb, i0, i1;
             size_t r0 = t * rows, r1 = r0 + rows < h ? r0 + rows : h, n = (r1 - r0) * w;
+            size_t np = ROUND_UP(n, NR);
             if (t != last_tile) {
-                im2col_tile(x, c->cin, h, w, r0, r1, col);
+                im2col_tile(x, c->cin, h, w, r0, r1, np, col);
                 last_tile = t;
             }
-            size_t o0 = c->cout * b / n_cb, o1 = c->cout * (b + 1) / n_cb;
-            float *yt = y + o0 * hw + r0 * w;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(o1 - o0), (int)n, (int)k,
-                        1.0f, c->w + o0 * k, (int)k, col, (int)n, 0.0f, yt, (int)hw);
-            bias_act(yt, hw, o1 - o0, n, c->bias + o0, relu);
+            block_rows(c->mp, b, n_cb, &i0, &i1);
+            gemm_packed(c->a, col, cb, i0, i1, np, c->k, np);
+            size_t o1 = i1 < c->cout ? i1 : c->cout;
+            for (size_t o = i0; o < o1; o++) {
+                const float *s = cb + (o - i0) * np;
+                float bo = c->bias[o], *d = y + o * hw + r0 * w;
+                if (relu)
+                    for (size_t j = 0; j < n; j++) { float v = s[j] + bo; d[j] = v > 0.0f ? v : 0.0f; }
+                else
+                    for (size_t j = 0; j < n; j++) d[j] = s[j] + bo;
+            }
         }
     }
 }
 
 /* ---- Winograd F(2×2, 3×3) --------------------------------------------- */
 
-/* Tiles per chunk: 16·(cin + cout)·tiles floats within the budget. */
+/* Tiles per chunk (a multiple of NR) within the scratch budget. */
 static size_t wino_chunk(const mm_conv3x3 *c, size_t n_tiles_total)
 {
-    size_t per = 16 * (c->cin + c->cout);
-    size_t t = (COL_BUDGET * 2) / per;
-    if (t < 16) t = 16;
-    if (t > 512) t = 512;
-    if (t > n_tiles_total) t = n_tiles_total;
-    return t;
+    size_t per = 16 * (c->cin + c->mp);
+    size_t t = (COL_BUDGET * 2) / per / NR * NR;
+    if (t < NR) t = NR;
+    if (t > 16 * NR) t = 16 * NR;
+    size_t all = ROUND_UP(n_tiles_total, NR);
+    return t < all ? t : all;
 }
 
-/* V[e][i][p] = (Bᵀ d B)[e] for input tiles p0..p0+np of channel i; tile p at
- * (2·ty - 1, 2·tx - 1) in the zero-padded image. Bᵀ = [1 0 -1 0; 0 1 1 0;
- * 0 -1 1 0; 0 1 0 -1]. */
+/* V[e] packed (np/NR, cin, NR) for tiles p0..p0+n (zero for q >= n up to np);
+ * tile p covers rows 2·ty-1 .. 2·ty+2 and columns 2·tx-1 .. 2·tx+2 of the
+ * zero-padded image. Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+ * Works on one panel of NR tiles at a time, lanes innermost, so that the
+ * arithmetic and the stores vectorise. */
 static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw, size_t p0,
-                       size_t np, float *v)
+                       size_t n, size_t np, float *v)
 {
-    size_t ld = cin * np;   /* stride between the 16 matrices */
-    for (size_t i = 0; i < cin; i++) {
-        const float *img = x + i * h * w;
-        for (size_t q = 0; q < np; q++) {
-            size_t p = p0 + q, ty = p / tw, tx = p % tw;
-            long y0 = 2 * (long)ty - 1, x0 = 2 * (long)tx - 1;
-            float d[4][4];
-            if (y0 >= 0 && x0 >= 0 && y0 + 4 <= (long)h && x0 + 4 <= (long)w) {
-                for (int a = 0; a < 4; a++)
-                    for (int b = 0; b < 4; b++) d[a][b] = img[(size_t)(y0 + a) * w + (size_t)(x0 + b)];
+    size_t ld = cin * np;   /* distance between the 16 matrices */
+    for (size_t j = 0; j < np; j += NR) {
+        /* Offsets of the lanes' top-left corners; -1 marks padding lanes. */
+        long y0[NR], x0[NR];
+        int interior = 1;
+        for (size_t l = 0; l < NR; l++) {
+            size_t q = j + l, p = p0 + q;
+            y0[l] = q < n ? 2 * (long)(p / tw) - 1 : -1000;
+            x0[l] = q < n ? 2 * (long)(p % tw) - 1 : -1000;
+            if (!(y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= (long)h && x0[l] + 4 <= (long)w))
+                interior = 0;
+        }
+        for (size_t i = 0; i < cin; i++) {
+            const float *img = x + i * h * w;
+            float d[4][4][NR];
+            if (interior) {
+                for (size_t l = 0; l < NR; l++) {
+                    const float *s = img + (size_t)y0[l] * w + (size_t)x0[l];
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++) d[a][b][l] = s[(size_t)a * w + (size_t)b];
+                }
             } else {
-                for (int a = 0; a < 4; a++)
-                    for (int b = 0; b < 4; b++) {
-                        long yy = y0 + a, xx = x0 + b;
-                        d[a][b] = (yy >= 0 && yy < (long)h && xx >= 0 && xx < (long)w)
-                                      ? img[(size_t)yy * w + (size_t)xx] : 0.0f;
-                    }
+                for (size_t l = 0; l < NR; l++)
+                    for (int a = 0; a < 4; a++)
+                        for (int b = 0; b < 4; b++) {
+                            long yy = y0[l] + a, xx = x0[l] + b;
+                            d[a][b][l] = (yy >= 0 && yy < (long)h && xx >= 0 && xx < (long)w)
+                                             ? img[(size_t)yy * w + (size_t)xx] : 0.0f;
+                        }
             }
-            float t[4][4];
-            for (int b = 0; b < 4; b++) {
-                t[0][b] = d[0][b] - d[2][b];
-                t[1][b] = d[1][b] + d[2][b];
-                t[2][b] = d[2][b] - d[1][b];
-                t[3][b] = d[1][b] - d[3][b];
-            }
-            float *dst = v + i * np + q;
+            float *dst = v + j * cin + i * NR;
             for (int a = 0; a < 4; a++) {
-                dst[(size_t)(a * 4 + 0) * ld] = t[a][0] - t[a][2];
-                dst[(size_t)(a * 4 + 1) * ld] = t[a][1] + t[a][2];
-                dst[(size_t)(a * 4 + 2) * ld] = t[a][2] - t[a][1];
-                dst[(size_t)(a * 4 + 3) * ld] = t[a][1] - t[a][3];
+                float t0[NR], t1[NR], t2[NR], t3[NR];
+                /* row a of Bᵀ d */
+                for (size_t l = 0; l < NR; l++) {
+                    float d0, d1, d2, d3;
+#define ROW(k) (a == 0 ? d[0][k][l] - d[2][k][l] : a == 1 ? d[1][k][l] + d[2][k][l] : \
+                a == 2 ? d[2][k][l] - d[1][k][l] : d[1][k][l] - d[3][k][l])
+                    d0 = ROW(0); d1 = ROW(1); d2 = ROW(2); d3 = ROW(3);
+#undef ROW
+                    t0[l] = d0 - d2;
+                    t1[l] = d1 + d2;
+                    t2[l] = d2 - d1;
+                    t3[l] = d1 - d3;
+                }
+                memcpy(dst + (size_t)(a * 4 + 0) * ld, t0, sizeof t0);
+                memcpy(dst + (size_t)(a * 4 + 1) * ld, t1, sizeof t1);
+                memcpy(dst + (size_t)(a * 4 + 2) * ld, t2, sizeof t2);
+                memcpy(dst + (size_t)(a * 4 + 3) * ld, t3, sizeof t3);
             }
         }
     }
 }
 
-/* y tile = Aᵀ M A, Aᵀ = [1 1 1 0; 0 1 -1 -1], plus bias, ReLU, cropped. */
-static void wino_output(const float *m, size_t o0, size_t o1, size_t np, size_t p0, size_t tw,
-                        size_t h, size_t w, const float *bias, int relu, float *y)
+/* y tile = Aᵀ M A + bias, Aᵀ = [1 1 1 0; 0 1 -1 -1], ReLU, cropped at the
+ * image edge. m: 16 matrices (rows i0..i1 of cout, np columns), ld apart.
+ * Lanes (tiles) innermost as in wino_input. */
+static void wino_output(const float *m, size_t i0, size_t i1, size_t cout, size_t n, size_t np,
+                        size_t p0, size_t tw, size_t h, size_t w, const float *bias, int relu,
+                        float *y)
 {
-    size_t cout_blk = o1 - o0, ld = cout_blk * np;
-    for (size_t o = 0; o < cout_blk; o++) {
-        float b = bias[o0 + o];
-        float *img = y + (o0 + o) * h * w;
-        for (size_t q = 0; q < np; q++) {
-            const float *s = m + o * np + q;
-            float mm[4][4];
-            for (int e = 0; e < 16; e++) mm[e / 4][e % 4] = s[(size_t)e * ld];
-            float t[2][4];
-            for (int b2 = 0; b2 < 4; b2++) {
-                t[0][b2] = mm[0][b2] + mm[1][b2] + mm[2][b2];
-                t[1][b2] = mm[1][b2] - mm[2][b2] - mm[3][b2];
-            }
-            float r[2][2];
-            for (int a = 0; a < 2; a++) {
-                r[a][0] = t[a][0] + t[a][1] + t[a][2] + b;
-                r[a][1] = t[a][1] - t[a][2] - t[a][3] + b;
-            }
-            size_t p = p0 + q, yy = 2 * (p / tw), xx = 2 * (p % tw);
-            for (int a = 0; a < 2; a++)
-                for (int c2 = 0; c2 < 2; c2++) {
-                    if (yy + (size_t)a >= h || xx + (size_t)c2 >= w) continue;
-                    float v = r[a][c2];
-                    if (relu && v < 0.0f) v = 0.0f;
-                    img[(yy + (size_t)a) * w + xx + (size_t)c2] = v;
+    size_t ld = (i1 - i0) * np, o1 = i1 < cout ? i1 : cout;
+    for (size_t o = i0; o < o1; o++) {
+        float b = bias[o];
+        float *img = y + o * h * w;
+        for (size_t j = 0; j < n; j += NR) {
+            const float *s = m + (o - i0) * np + j;
+            float r[2][2][NR];
+            for (size_t l = 0; l < NR; l++) {
+                float t[2][4];
+                for (int c2 = 0; c2 < 4; c2++) {
+                    float m0 = s[(size_t)(0 * 4 + c2) * ld + l], m1 = s[(size_t)(1 * 4 + c2) * ld + l];
+                    float m2 = s[(size_t)(2 * 4 + c2) * ld + l], m3 = s[(size_t)(3 * 4 + c2) * ld + l];
+                    t[0][c2] = m0 + m1 + m2;
+                    t[1][c2] = m1 - m2 - m3;
                 }
+                for (int a = 0; a < 2; a++) {
+                    float v0 = t[a][0] + t[a][1] + t[a][2] + b;
+                    float v1 = t[a][1] - t[a][2] - t[a][3] + b;
+                    if (relu) {
+                        v0 = v0 > 0.0f ? v0 : 0.0f;
+                        v1 = v1 > 0.0f ? v1 : 0.0f;
+                    }
+                    r[a][0][l] = v0;
+                    r[a][1][l] = v1;
+                }
+            }
+            size_t nl = n - j < NR ? n - j : NR;
+            for (size_t l = 0; l < nl; l++) {
+                size_t p = p0 + j + l, yy = 2 * (p / tw), xx = 2 * (p % tw);
+                for (int a = 0; a < 2; a++) {
+                    if (yy + (size_t)a >= h) continue;
+                    float *row = img + (yy + (size_t)a) * w + xx;
+                    row[0] = r[a][0][l];
+                    if (xx + 1 < w) row[1] = r[a][1][l];
+                }
+            }
         }
     }
 }
@@ -298,30 +433,29 @@ static void forward_winograd(const mm_conv3x3 *c, const float *x, size_t h, size
     size_t th = (h + 1) / 2, tw = (w + 1) / 2, n_tiles = th * tw;
     size_t chunk = wino_chunk(c, n_tiles);
     size_t n_chunks = (n_tiles + chunk - 1) / chunk;
-    size_t n_cb = n_cout_blocks(c->cout, n_chunks, n_threads);
-    size_t per_thread = 16 * (c->cin + c->cout) * chunk;
+    size_t n_cb = n_cout_blocks(c->mp, n_chunks, n_threads);
+    size_t per_thread = 16 * (c->cin + c->mp) * chunk;
     long n_items = (long)(n_chunks * n_cb);
 #pragma omp parallel num_threads(n_threads)
     {
-        openblas_set_num_threads(1);
         float *v = work + (size_t)omp_get_thread_num() * per_thread;
         float *m = v + 16 * c->cin * chunk;
         size_t last = (size_t)-1;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < n_items; it++) {
-            size_t ch = (size_t)it / n_cb, b = (size_t)it % n_cb;
-            size_t p0 = ch * chunk, np = p0 + chunk < n_tiles ? chunk : n_tiles - p0;
+            size_t ch = (size_t)it / n_cb, b = (size_t)it % n_cb, i0, i1;
+            size_t p0 = ch * chunk, n = p0 + chunk < n_tiles ? chunk : n_tiles - p0;
+            size_t np = ROUND_UP(n, NR);
             if (ch != last) {
-                wino_input(x, c->cin, h, w, tw, p0, np, v);
+                wino_input(x, c->cin, h, w, tw, p0, n, np, v);
                 last = ch;
             }
-            size_t o0 = c->cout * b / n_cb, o1 = c->cout * (b + 1) / n_cb, nb = o1 - o0;
+            block_rows(c->mp, b, n_cb, &i0, &i1);
+            size_t rows = i1 - i0;
             for (int e = 0; e < 16; e++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nb, (int)np,
-                            (int)c->cin, 1.0f, c->w + ((size_t)e * c->cout + o0) * c->cin,
-                            (int)c->cin, v + (size_t)e * c->cin * np, (int)np, 0.0f,
-                            m + (size_t)e * nb * np, (int)np);
-            wino_output(m, o0, o1, np, p0, tw, h, w, c->bias, relu, y);
+                gemm_packed(c->a + (size_t)e * c->mp * c->cin, v + (size_t)e * c->cin * np,
+                            m + (size_t)e * rows * np, i0, i1, np, c->cin, np);
+            wino_output(m, i0, i1, c->cout, n, np, p0, tw, h, w, c->bias, relu, y);
         }
     }
 }
@@ -331,9 +465,9 @@ size_t mm_conv3x3_workspace(const mm_conv3x3 *c, size_t h, size_t w, int n_threa
     if (n_threads < 1) n_threads = 1;
     if (c->algo == MM_CONV3X3_WINOGRAD) {
         size_t chunk = wino_chunk(c, ((h + 1) / 2) * ((w + 1) / 2));
-        return (size_t)n_threads * 16 * (c->cin + c->cout) * chunk;
+        return (size_t)n_threads * 16 * (c->cin + c->mp) * chunk;
     }
-    return (size_t)n_threads * c->cin * 9 * im2col_rows(c, h, w) * w;
+    return (size_t)n_threads * (c->k + c->mp) * ROUND_UP(im2col_rows(c, h, w) * w, NR);
 }
 
 void mm_conv3x3_forward(const mm_conv3x3 *c, const float *x, size_t h, size_t w, float *y,

@@ -4,8 +4,11 @@
  * (batch 1), followed by a per-output-channel bias (a BatchNorm folded in at
  * load time) and an optional ReLU. Two algorithms share one API:
  *   MM_CONV3X3_IM2COL    im2col over tiles of output rows + cblas_sgemm;
- *   MM_CONV3X3_WINOGRAD  Winograd F(2×2, 3×3): 16 sgemms in the transformed
- *                        domain, 2.25× fewer multiplications.
+ *   MM_CONV3X3_WINOGRAD  Winograd F(2×2, 3×3): 16 GEMMs in the transformed
+ *                        domain, 2.25× fewer multiplications (16/9 the
+ *                        weight memory).
+ * Both run on the packed GEMM in conv3x3.c (AVX-512 micro-kernel when the CPU
+ * has it, portable C otherwise), not on the system BLAS.
  * Leaves out: strides, dilation, groups, batches > 1.
  */
 #ifndef MM_CONV3X3_H
@@ -17,9 +20,10 @@
 typedef enum {
     MM_CONV3X3_IM2COL = 0,
     MM_CONV3X3_WINOGRAD = 1,
+    MM_CONV3X3_AUTO = 2,     /* Winograd, except im2col for one input channel */
 } mm_conv3x3_algo;
 
-/* Parse "im2col" | "winograd". */
+/* Parse "im2col" | "winograd" | "auto". */
 int mm_conv3x3_algo_parse(const char *name, mm_conv3x3_algo *algo, mm_err *err);
 const char *mm_conv3x3_algo_name(mm_conv3x3_algo algo);
 
@@ -41,8 +45,9 @@ size_t mm_conv3x3_workspace(const mm_conv3x3 *c, size_t h, size_t w, int n_threa
 
 /* y = relu?(conv(x) + bias). x: (cin, h, w), y: (cout, h, w), row-major,
  * must not overlap. work: mm_conv3x3_workspace(c, h, w, n_threads) floats.
- * n_threads >= 1 OpenMP threads (BLAS is set single-threaded inside);
- * the result does not depend on n_threads. Never fails for h, w >= 1. */
+ * n_threads >= 1 OpenMP threads; the result does not depend on n_threads
+ * (each output is summed in the same order whatever the partition). Never
+ * fails for h, w >= 1. */
 void mm_conv3x3_forward(const mm_conv3x3 *c, const float *x, size_t h, size_t w, float *y,
                         int relu, int n_threads, float *work);
 
