@@ -183,7 +183,6 @@ static int parse_prep(const mm_cfg *cfg, prep_spec *p, mm_err *err)
     if (p->smote) {   /* validate now */
         mm_smote_params sp = mm_smote_params_default();
         if ((rc = mm_smote_params_from_cfg(p->smote_params, &sp, err))) return rc;
-        mm_smote_params_release(&sp);
     }
     return 0;
 }
@@ -374,7 +373,7 @@ static void round_free(round_data *r)
 }
 
 static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const prep_spec *prep,
-                         uint64_t seed, round_data *r, mm_err *err)
+                         uint64_t seed, int n_threads, round_data *r, mm_err *err)
 {
     size_t n = t->n, d = t->d;
     size_t *idx = malloc(n * sizeof *idx);
@@ -414,11 +413,11 @@ static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, co
     if (prep->smote) {
         mm_smote_params p = mm_smote_params_default();
         if ((rc = mm_smote_params_from_cfg(prep->smote_params, &p, err))) return rc;
+        p.n_threads = n_threads;
         float *Xs = NULL;
         int32_t *ys = NULL;
         size_t ns = 0;
         rc = mm_smote_resample(r->Xtr, r->ytr, r->n_train, d, t->n_classes, &p, seed ^ (0x5307eULL + round), &Xs, &ys, &ns, err);
-        mm_smote_params_release(&p);
         if (rc) return mm_err_prefix(err, "SMOTE in round %zu", round);
         free(r->Xtr);
         free(r->ytr);
@@ -638,7 +637,7 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
             if (!(o->resume && unit_load(u, path, cfg_hash, k) == 0)) all_done = 0;
         }
         round_data rd = {0};
-        if (!all_done && (rc = prepare_round(t, split, r, &prep, seed, &rd, err))) { round_free(&rd); break; }
+        if (!all_done && (rc = prepare_round(t, split, r, &prep, seed, o->n_threads, &rd, err))) { round_free(&rd); break; }
         for (size_t m = 0; m < n_models && !rc; m++) {
             unit *u = &units[m * R + r];
             if (!u->done) {

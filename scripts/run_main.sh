@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make run`: the main job on the default data — the paper's Table II (speech,
+# RAVDESS) and Table III (music, 4Q) reproductions, each under the honest
+# group protocol and the random stratified split, then the figures.
+# RUN_EXPERIMENTS="a b" limits the list; MELODIC_THREADS sets -j.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=build/melodic
+j=${MELODIC_THREADS:-$(nproc)}
+exps=${RUN_EXPERIMENTS:-"table2_speech_mn04_speaker table2_speech_mn04_random table2_speech_cnn_speaker table2_speech_cnn_random table3_music_artist table3_music_random"}
+data=${MELODIC_DATA:-../shared/data}
+if [ ! -d "$data/ravdess" ] && [ ! -d data/ravdess ]; then
+  echo "make run: no data under $data or ./data — run scripts/fetch_data.sh (needs internet) or set MELODIC_DATA" >&2
+  exit 1
+fi
+done_list=()
+for e in $exps; do
+  echo "== $e"
+  $bin run "experiments/$e.yaml" -o "results/$e" -j "$j" --resume
+  done_list+=("results/$e")
+  rm -rf "results/$e/units"
+done
+if /usr/bin/python3 -c 'import matplotlib, h5py' 2>/dev/null; then
+  for d in "${done_list[@]}"; do /usr/bin/python3 scripts/plot_results.py "$d" || echo "plotting $d failed" >&2; done
+fi
+echo
+echo "Tables: results/*/summary.md (and summary.json); figures: results/*/fig_*.png; full results: results/*/results.h5"
+for d in "${done_list[@]}"; do echo "  $d/summary.md"; done
