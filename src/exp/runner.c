@@ -533,6 +533,29 @@ static void ensemble_unit(const model_spec *m, unit *const *members, int k, unit
     free(votes);
 }
 
+/* Make the split and refuse group leakage unless allowed. *out (may be NULL)
+ * receives the split. */
+static int check_protocol(const mm_split_params *sp, const int32_t *labels, const int32_t *groups,
+                          size_t n, const char *group_by, int allow_leak, const mm_run_opts *o,
+                          mm_split **out, mm_err *err)
+{
+    int has_groups = 0;
+    for (size_t i = 0; i < n; i++) if (groups[i] >= 0) { has_groups = 1; break; }
+    mm_split *split = NULL;
+    const char *cp = o->config_path ? o->config_path : "config";
+    int rc = mm_split_make(sp, labels, has_groups ? groups : NULL, n, &split, err);
+    if (rc) return mm_err_prefix(err, "%s: protocol", cp);
+    mm_err le = {0};
+    if (has_groups && !allow_leak && mm_split_check_leakage(split, groups, &le)) {
+        mm_split_free(split);
+        return mm_err_set(err, MM_EINVAL, "%s: this protocol puts the same %s in training and test data (%s); use a group protocol (group_kfold, stratified_group_kfold, logo, fixed) or set allow_group_leakage: true to run it anyway",
+                          cp, group_by ? group_by : "group", le.msg);
+    }
+    if (out) *out = split;
+    else mm_split_free(split);
+    return 0;
+}
+
 /* ---- the run ---- */
 
 int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
@@ -564,6 +587,18 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
     for (size_t i = 0; i < n_models; i++) wants_val |= specs[i].vt->wants_validation;
     if (wants_val && !mm_cfg_find(cfg, "protocol.val_fraction") && sp.val_fraction <= 0) sp.val_fraction = 0.1;
 
+    /* Check the protocol on the dataset's labels and groups before any
+     * extraction, so an impossible or leaking protocol fails at once. */
+    if (!mm_cfg_child(cfg, "table") && mm_cfg_child(cfg, "dataset")) {
+        const char *data_root = NULL;
+        mm_dataset *ds = NULL;
+        if ((rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err)) ||
+            (rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, err)))
+            goto out_sp;
+        rc = check_protocol(&sp, ds->labels, ds->groups, ds->n, ds->group_by, allow_leak, o, NULL, err);
+        mm_dataset_free(ds);
+        if (rc) goto out_sp;
+    }
     mm_table *full = NULL;
     if ((rc = get_table(cfg, o, &full, err))) goto out_sp;
     /* keep labelled rows only */
@@ -590,24 +625,14 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
         if (t->n == 0) { rc = mm_err_set(err, MM_EINVAL, "the feature table has no labelled rows"); goto out_table; }
         if (t->n_classes < 2) { rc = mm_err_set(err, MM_EINVAL, "the feature table has %d class; need at least 2", t->n_classes); goto out_table; }
     }
-    int has_groups = 0;
-    for (size_t i = 0; i < t->n; i++) if (t->groups[i] >= 0) { has_groups = 1; break; }
     mm_split *split = NULL;
-    if ((rc = mm_split_make(&sp, t->labels, has_groups ? t->groups : NULL, t->n, &split, err))) {
-        mm_err_prefix(err, "%s: protocol", o->config_path ? o->config_path : "config");
-        goto out_table;
-    }
     int leak = 0;
-    if (has_groups) {
+    if ((rc = check_protocol(&sp, t->labels, t->groups, t->n, t->group_by, allow_leak, o, &split, err))) goto out_table;
+    {
         mm_err le = {0};
-        if (mm_split_check_leakage(split, t->groups, &le)) {
-            leak = 1;
-            if (!allow_leak) {
-                rc = mm_err_set(err, MM_EINVAL, "%s: this protocol puts a %s in both training and test data (%s); use a group protocol (group_kfold, stratified_group_kfold, logo, fixed) or set allow_group_leakage: true to run it anyway",
-                                o->config_path ? o->config_path : "config", t->group_by ? t->group_by : "group", le.msg);
-                goto out_split;
-            }
-        }
+        int has_groups = 0;
+        for (size_t i = 0; i < t->n; i++) if (t->groups[i] >= 0) { has_groups = 1; break; }
+        leak = has_groups && mm_split_check_leakage(split, t->groups, &le) != 0;
     }
 
     /* output folder */

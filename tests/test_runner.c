@@ -1,0 +1,249 @@
+/* test_runner.c — the experiment runner end to end on a small synthetic
+ * table: results layout, metrics recomputed from the stored predictions,
+ * soft-voting ensembles, determinism across thread counts, --resume, the
+ * leakage guard, and errors before any work. */
+#include "testutil.h"
+#include "core/rng.h"
+#include "data/table.h"
+#include "exp/runner.h"
+#include "io/h5.h"
+
+static char dir[256], table_path[300];
+
+/* 240 rows, 3 classes, 12 groups (speakers), 6 informative features + noise. */
+static void make_table(void)
+{
+    size_t n = 240, d = 8;
+    mm_table t = {0};
+    t.n = n; t.d = d; t.n_classes = 3;
+    t.X = malloc(n * d * sizeof *t.X);
+    t.labels = malloc(n * sizeof *t.labels);
+    t.groups = malloc(n * sizeof *t.groups);
+    t.paths = calloc(n, sizeof *t.paths);
+    t.feature_names = calloc(d, sizeof *t.feature_names);
+    char *ln[3] = {"a", "b", "c"};
+    t.label_names = ln;
+    mm_rng r;
+    mm_rng_seed(&r, 7, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        t.labels[i] = (int32_t)(i % 3);
+        t.groups[i] = (int32_t)(1 + i % 12);
+        for (size_t j = 0; j < d; j++)
+            t.X[i * d + j] = (float)(mm_rng_normal(&r) + (j < 6 && j % 3 == (size_t)t.labels[i] ? 1.5 : 0) + 0.3 * t.groups[i] / 12.0);
+        char p[32];
+        snprintf(p, sizeof p, "clip%zu.wav", i);
+        t.paths[i] = strdup(p);
+    }
+    for (size_t j = 0; j < d; j++) { char f[16]; snprintf(f, sizeof f, "f%zu", j); t.feature_names[j] = strdup(f); }
+    t.group_by = "speaker";
+    mm_err e = {0};
+    assert_int_equal(mm_table_write(&t, table_path, &e), 0);
+    for (size_t i = 0; i < n; i++) free(t.paths[i]);
+    for (size_t j = 0; j < d; j++) free(t.feature_names[j]);
+    free(t.paths); free(t.feature_names); free(t.X); free(t.labels); free(t.groups);
+}
+
+static int setup(void **st)
+{
+    snprintf(dir, sizeof dir, "/tmp/mm_runner_%d", (int)getpid());
+    tu_system("rm -rf %s && mkdir -p %s", dir, dir);
+    snprintf(table_path, sizeof table_path, "%s/table.h5", dir);
+    make_table();
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    tu_system("rm -rf %s", dir);
+    return 0;
+}
+
+static int run(const char *extra, const char *out, int threads, int resume, mm_err *e)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: t\nseed: 3\ntable: %s\nprotocol: {kind: group_kfold, n_folds: 4}\n"
+             "preprocessing: {scaler: standard}\n"
+             "models:\n  - {name: forest, model: rf, params: {n_estimators: 30}}\n"
+             "  - {name: svm, model: svm, params: {C: 1.0}}\n"
+             "ensembles:\n  - {name: both, members: [forest, svm], voting: soft}\n"
+             "tsne: {enabled: false}\n%s",
+             table_path, extra);
+    mm_cfg *c = NULL;
+    int rc = mm_cfg_parse_string(text, "exp.yaml", &c, e);
+    if (rc) return rc;
+    mm_run_opts o = {.out_dir = out, .config_path = "exp.yaml", .n_threads = threads, .resume = resume, .quiet = 1};
+    rc = mm_experiment_run(c, &o, e);
+    mm_cfg_free(c);
+    return rc;
+}
+
+static float *read_proba(const char *out, const char *model, int round, hsize_t *dims)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/results.h5", out);
+    hid_t f;
+    mm_err e = {0};
+    assert_int_equal(mm_h5_open_read(p, &f, &e), 0);
+    snprintf(p, sizeof p, "models/%s/folds/%d/proba", model, round);
+    float *x = NULL;
+    int r;
+    assert_int_equal(mm_h5_read_f32(f, p, 2, &x, &r, dims, &e), 0);
+    mm_h5_close(f);
+    return x;
+}
+
+static void test_results_and_metrics(void **st)
+{
+    char out[300];
+    snprintf(out, sizeof out, "%s/run1", dir);
+    mm_err e = {0};
+    int rc = run("", out, 2, 0, &e);
+    if (rc) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    char p[512];
+    snprintf(p, sizeof p, "%s/results.h5", out);
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(p, &f, &e), 0);
+    assert_int_equal(mm_h5_check_format(f, "melodic-results", 1, NULL, &e), 0);
+    /* every sample tested exactly once in the first repeat; no group in two folds */
+    int32_t *fold = NULL, *groups = NULL;
+    int rk; hsize_t d[4];
+    assert_int_equal(mm_h5_read_i32(f, "protocol/fold_of_sample", 1, &fold, &rk, d, &e), 0);
+    assert_int_equal(mm_h5_read_i32(f, "dataset/groups", 1, &groups, &rk, d, &e), 0);
+    for (size_t i = 0; i < d[0]; i++) {
+        assert_true(fold[i] >= 0 && fold[i] < 4);
+        for (size_t j = 0; j < d[0]; j++) if (groups[i] == groups[j]) assert_int_equal(fold[i], fold[j]);
+    }
+    free(fold); free(groups);
+    /* accuracy per round recomputed from the stored predictions */
+    double *acc = NULL;
+    assert_int_equal(mm_h5_read_f64(f, "models/forest/metrics/accuracy", 1, &acc, &rk, d, &e), 0);
+    assert_int_equal(d[0], 4);
+    for (int r = 0; r < 4; r++) {
+        int32_t *yt, *yp;
+        hsize_t dd[4];
+        snprintf(p, sizeof p, "models/forest/folds/%d/y_true", r);
+        assert_int_equal(mm_h5_read_i32(f, p, 1, &yt, &rk, dd, &e), 0);
+        snprintf(p, sizeof p, "models/forest/folds/%d/y_pred", r);
+        assert_int_equal(mm_h5_read_i32(f, p, 1, &yp, &rk, dd, &e), 0);
+        size_t ok = 0;
+        for (size_t i = 0; i < dd[0]; i++) ok += yt[i] == yp[i];
+        assert_true(fabs(acc[r] - (double)ok / dd[0]) < 1e-12);
+        free(yt); free(yp);
+    }
+    /* the learners learn: well above chance (1/3) on this separable problem */
+    double mean = 0;
+    for (int r = 0; r < 4; r++) mean += acc[r] / 4;
+    assert_true(mean > 0.6);
+    free(acc);
+    assert_true(mm_h5_exists(f, "models/svm/roc/a/fpr"));
+    assert_true(mm_h5_exists(f, "models/both/pr/c/precision"));
+    mm_h5_close(f);
+    /* soft voting = mean of the members' probabilities */
+    for (int r = 0; r < 4; r++) {
+        hsize_t da[4], db[4], dc[4];
+        float *a = read_proba(out, "forest", r, da), *b = read_proba(out, "svm", r, db), *c = read_proba(out, "both", r, dc);
+        for (size_t i = 0; i < da[0] * da[1]; i++) assert_true(fabsf(c[i] - (a[i] + b[i]) / 2) < 1e-6f);
+        free(a); free(b); free(c);
+    }
+    snprintf(p, sizeof p, "%s/summary.md", out);
+    FILE *fp = fopen(p, "r");
+    assert_non_null(fp);
+    char buf[8192] = "";
+    size_t nr = fread(buf, 1, sizeof buf - 1, fp);
+    buf[nr] = 0;
+    fclose(fp);
+    assert_non_null(strstr(buf, "| forest |"));
+    assert_non_null(strstr(buf, "| both |"));
+    assert_non_null(strstr(buf, "group_kfold"));
+    snprintf(p, sizeof p, "%s/summary.json", out);
+    assert_int_equal(access(p, R_OK), 0);
+}
+
+static void test_deterministic_and_resume(void **st)
+{
+    char o1[300], o2[300];
+    snprintf(o1, sizeof o1, "%s/det1", dir);
+    snprintf(o2, sizeof o2, "%s/det2", dir);
+    mm_err e = {0};
+    assert_int_equal(run("", o1, 1, 0, &e), 0);
+    assert_int_equal(run("", o2, 2, 0, &e), 0);
+    for (int r = 0; r < 4; r++) {
+        hsize_t da[4], db[4];
+        float *a = read_proba(o1, "both", r, da), *b = read_proba(o2, "both", r, db);
+        assert_memory_equal(a, b, da[0] * da[1] * sizeof *a);
+        free(a); free(b);
+    }
+    /* resume: drop the results and one unit; the rest is reused, the results equal */
+    char p[512];
+    snprintf(p, sizeof p, "%s/results.h5", o1);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/units/svm__r002.h5", o1);
+    unlink(p);
+    assert_int_equal(tu_system("touch -d '2001-01-01' %s/units/forest__r000.h5", o1), 0);
+    assert_int_equal(run("", o1, 2, 1, &e), 0);
+    assert_int_equal(tu_system("test %s/units/forest__r000.h5 -ot %s/units/svm__r002.h5", o1, o1), 0);
+    for (int r = 0; r < 4; r++) {
+        hsize_t da[4], db[4];
+        float *a = read_proba(o1, "svm", r, da), *b = read_proba(o2, "svm", r, db);
+        assert_memory_equal(a, b, da[0] * da[1] * sizeof *a);
+        free(a); free(b);
+    }
+}
+
+static void test_leakage_guard(void **st)
+{
+    char out[300];
+    snprintf(out, sizeof out, "%s/leak", dir);
+    mm_err e = {0};
+    char text[4096];
+    snprintf(text, sizeof text, "name: t\ntable: %s\nprotocol: {kind: stratified_kfold, n_folds: 3, shuffle: true}\n"
+             "models: [rf]\ntsne: false\n", table_path);
+    mm_cfg *c = NULL;
+    assert_int_equal(mm_cfg_parse_string(text, "leak.yaml", &c, &e), 0);
+    mm_run_opts o = {.out_dir = out, .config_path = "leak.yaml", .n_threads = 1, .quiet = 1};
+    assert_int_not_equal(mm_experiment_run(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "same speaker in training and test"));
+    assert_non_null(strstr(e.msg, "allow_group_leakage"));
+    mm_err e2 = {0};
+    assert_int_equal(mm_cfg_set(c, "allow_group_leakage=true", &e2), 0);
+    assert_int_equal(mm_experiment_run(c, &o, &e2), 0);
+    char p[512];
+    snprintf(p, sizeof p, "grep -q 'Group leakage allowed' %s/summary.md", out);
+    assert_int_equal(tu_system("%s", p), 0);
+    mm_cfg_free(c);
+    /* errors before any work, naming what is wrong */
+    snprintf(text, sizeof text, "name: t\ntable: %s\nprotocol: {kind: group_kfold, n_folds: 20}\nmodels: [rf]\n", table_path);
+    assert_int_equal(mm_cfg_parse_string(text, "folds.yaml", &c, &e), 0);
+    assert_int_not_equal(mm_experiment_run(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "20"));
+    assert_non_null(strstr(e.msg, "12"));
+    mm_cfg_free(c);
+    snprintf(text, sizeof text, "name: t\ntable: %s\nmodels:\n  - {model: boosted_unicorn}\n", table_path);
+    assert_int_equal(mm_cfg_parse_string(text, "model.yaml", &c, &e), 0);
+    assert_int_not_equal(mm_experiment_run(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "model.yaml:4"));
+    assert_non_null(strstr(e.msg, "boosted_unicorn"));
+    mm_cfg_free(c);
+    snprintf(text, sizeof text, "name: t\ntable: %s\nmodels: [rf]\nprotocl: {}\n", table_path);
+    assert_int_equal(mm_cfg_parse_string(text, "key.yaml", &c, &e), 0);
+    assert_int_not_equal(mm_experiment_run(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "unknown key 'protocl'"));
+    mm_cfg_free(c);
+    snprintf(text, sizeof text, "name: t\ntable: %s/missing.h5\nmodels: [rf]\n", dir);
+    assert_int_equal(mm_cfg_parse_string(text, "miss.yaml", &c, &e), 0);
+    assert_int_not_equal(mm_experiment_run(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "missing.h5"));
+    mm_cfg_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_results_and_metrics),
+        cmocka_unit_test(test_deterministic_and_resume),
+        cmocka_unit_test(test_leakage_guard),
+    };
+    return cmocka_run_group_tests_name("runner", tests, setup, teardown);
+}
