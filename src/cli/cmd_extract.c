@@ -95,10 +95,10 @@ int mm_cmd_extract(int argc, char **argv)
     mm_extract_opts o = {0};
     mm_audio_opts_default(&o.audio);
     if ((rc = mm_audio_opts_from_cfg(mm_cfg_child(cfg, "audio"), &o.audio, &err))) goto fail;
+    if ((rc = mm_featsets_create(mm_cfg_child(cfg, "features"), mm_model_root(model_root), &fs, &n_fs, &err))) goto fail;
     if (cfg_path) {
         if ((rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, &err))) goto fail;
     } else if ((rc = mm_dataset_from_files(files, n_files, &ds, &err))) goto fail;
-    if ((rc = mm_featsets_create(mm_cfg_child(cfg, "features"), mm_model_root(model_root), &fs, &n_fs, &err))) goto fail;
     yaml = mm_cfg_to_yaml(cfg);
     o.n_threads = threads;
     o.skip_bad = skip_bad;

@@ -1,0 +1,164 @@
+/* test_cli.c — the melodic command line as a user meets it: help and
+ * version, and every bad input of the foundation issue giving a one-line
+ * error that names the file or key, a non-zero exit, and no output file. */
+#include "testutil.h"
+#include "io/h5.h"
+
+static char tmp[256];
+
+static int setup(void **st)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/mm_cli_%d", (int)getpid());
+    tu_system("rm -rf %s && mkdir -p %s", tmp, tmp);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    tu_system("rm -rf %s", tmp);
+    return 0;
+}
+
+/* Run melodic with args; returns exit status, stderr's text in err (one line expected). */
+static int mel(char *err, size_t size, const char *fmt, ...)
+{
+    char args[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    int rc = tu_system("%s %s > %s/out.txt 2> %s/err.txt", tu_bin(), args, tmp, tmp);
+    char p[300];
+    snprintf(p, sizeof p, "%s/err.txt", tmp);
+    FILE *f = fopen(p, "r");
+    size_t n = f ? fread(err, 1, size - 1, f) : 0;
+    err[n] = 0;
+    if (f) fclose(f);
+    return rc;
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+static void test_help_and_version(void **st)
+{
+    char e[4096];
+    assert_int_equal(mel(e, sizeof e, "--version"), 0);
+    assert_int_equal(mel(e, sizeof e, "help"), 0);
+    const char *cmds[] = {"extract", "spectrogram", "train", "predict", "run", "models"};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        assert_int_equal(mel(e, sizeof e, "%s --help", cmds[i]), 0);
+        assert_int_equal(mel(e, sizeof e, "help %s", cmds[i]), 0);
+    }
+    assert_int_equal(mel(e, sizeof e, "frobnicate"), 2);
+    assert_non_null(strstr(e, "unknown command 'frobnicate'"));
+    assert_int_equal(mel(e, sizeof e, "extract --bogus"), 2);
+    assert_non_null(strstr(e, "unknown option '--bogus'"));
+}
+
+static void expect_bad_file(const char *file, const char *extra, const char *needle)
+{
+    char e[4096], out[300];
+    snprintf(out, sizeof out, "%s/t.h5", tmp);
+    unlink(out);
+    int rc = mel(e, sizeof e, "extract --features logmel_stats %s %s -o %s", extra, file, out);
+    if (rc == 0 || !strstr(e, needle)) fprintf(stderr, "file %s: rc %d, stderr: %s\n", file, rc, e);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(e, file));          /* names the file */
+    assert_non_null(strstr(e, needle));        /* says what is wrong */
+    assert_int_equal(lines(e), 1);             /* one line */
+    assert_int_not_equal(access(out, F_OK), 0);   /* no output, not even partial */
+    char ls[400];
+    snprintf(ls, sizeof ls, "ls %s | grep -q tmp", tmp);
+    assert_int_not_equal(tu_system("%s", ls), 0);   /* no temporary left behind */
+}
+
+static void test_bad_audio(void **st)
+{
+    expect_bad_file("tests/fixtures/audio/does_not_exist.wav", "", "does_not_exist.wav");
+    expect_bad_file("tests/fixtures/audio/empty.wav", "", "empty.wav");
+    expect_bad_file("tests/fixtures/audio/header_only.wav", "", "header_only.wav");
+    expect_bad_file("tests/fixtures/audio/garbage.wav", "", "garbage.wav");
+    expect_bad_file("tests/fixtures/audio/badformat.wav", "", "badformat.wav");
+    expect_bad_file("tests/fixtures/audio/float_nan.wav", "", "float_nan.wav");
+    expect_bad_file("tests/fixtures/audio/silent.wav", "--trim", "silent.wav");
+}
+
+static void test_skip_bad(void **st)
+{
+    char e[4096], out[300];
+    snprintf(out, sizeof out, "%s/skip.h5", tmp);
+    assert_int_equal(mel(e, sizeof e, "extract --features logmel_stats --skip-bad tests/fixtures/audio/stereo.wav tests/fixtures/audio/garbage.wav -o %s", out), 0);
+    hid_t f;
+    mm_err err = {0};
+    assert_int_equal(mm_h5_open_read(out, &f, &err), 0);
+    char **paths; size_t n;
+    assert_int_equal(mm_h5_read_strings(f, "skipped/paths", &paths, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(paths[0], "garbage.wav"));
+    mm_h5_free_strings(paths, n);
+    float *X; int r; hsize_t d[4];
+    assert_int_equal(mm_h5_read_f32(f, "features", 2, &X, &r, d, &err), 0);
+    assert_int_equal(d[0], 1);
+    assert_int_equal(d[1], 128);
+    for (size_t i = 0; i < d[1]; i++) assert_true(isfinite(X[i]));
+    free(X);
+    mm_h5_close(f);
+}
+
+static void test_bad_config(void **st)
+{
+    char e[4096], cfg[300], out[300];
+    snprintf(cfg, sizeof cfg, "%s/c.yaml", tmp);
+    snprintf(out, sizeof out, "%s/c.h5", tmp);
+    FILE *f = fopen(cfg, "w");
+    fputs("dataset:\n  type: csv\n  manifest: m.csv\nfeatures: [logmel_stats]\naudio:\n  trim: maybe\n", f);
+    fclose(f);
+    assert_int_equal(mel(e, sizeof e, "extract %s -o %s", cfg, out), 1);
+    assert_non_null(strstr(e, "c.yaml:6"));
+    assert_non_null(strstr(e, "'trim'"));
+    assert_non_null(strstr(e, "true or false"));
+    assert_int_equal(mel(e, sizeof e, "extract %s -o %s --set audio.trim=true --set audio.trim_top_db=-3", cfg, out), 1);
+    assert_non_null(strstr(e, "trim_top_db"));
+    assert_int_equal(mel(e, sizeof e, "extract %s -o %s --set audio.trim=true --set audio.colour=blue", cfg, out), 1);
+    assert_non_null(strstr(e, "unknown key 'colour'"));
+    assert_int_equal(mel(e, sizeof e, "extract %s -o %s --set audio.trim=true --set features=[wavelets]", cfg, out), 1);
+    assert_non_null(strstr(e, "unknown feature set 'wavelets'"));
+    assert_int_equal(mel(e, sizeof e, "extract %s -o %s --set audio.trim=true", cfg, out), 1);
+    assert_non_null(strstr(e, "m.csv"));     /* the manifest is missing */
+    assert_int_equal(lines(e), 1);
+    assert_int_not_equal(access(out, F_OK), 0);
+}
+
+static void test_spectrogram(void **st)
+{
+    char e[4096], out[300];
+    snprintf(out, sizeof out, "%s/s.h5", tmp);
+    assert_int_equal(mel(e, sizeof e, "spectrogram tests/fixtures/audio/stereo.wav --frontend mn04 -o %s", out), 0);
+    hid_t f;
+    mm_err err = {0};
+    assert_int_equal(mm_h5_open_read(out, &f, &err), 0);
+    float *X; int r; hsize_t d[4];
+    assert_int_equal(mm_h5_read_f32(f, "logmel", 2, &X, &r, d, &err), 0);
+    assert_int_equal(d[1], 128);
+    free(X);
+    mm_h5_close(f);
+    assert_int_not_equal(mel(e, sizeof e, "spectrogram tests/fixtures/audio/stereo.wav --frontend vggish -o %s", out), 0);
+    assert_non_null(strstr(e, "vggish"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_and_version),
+        cmocka_unit_test(test_bad_audio),
+        cmocka_unit_test(test_skip_bad),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_spectrogram),
+    };
+    return cmocka_run_group_tests_name("cli", tests, setup, teardown);
+}
