@@ -165,6 +165,8 @@ static void test_bad_inputs(void **st)
     load_fails(FX "badformat.wav", &o, MM_EFORMAT, "unsupported sample format");
     load_fails(FX "header_only.wav", &o, MM_EDATA, "no audio samples");
     load_fails(FX "float_nan.wav", &o, MM_EDATA, "sample 50 (channel 0) is NaN");
+    /* found by fuzz_audio: a FLAC header promising 2.2e9 frames once made us allocate 61 GB */
+    load_fails(FX "huge_header.flac", &o, MM_EFORMAT, "truncated");
     load_fails("tests/fixtures", &o, MM_EIO, "not a regular file");
     o.trim = 1;
     load_fails(FX "silent.wav", &o, MM_EDATA, "trims to nothing");

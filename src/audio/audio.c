@@ -21,6 +21,8 @@
 
 /* Decoded audio longer than this is refused (bounds memory for hostile inputs). */
 #define MM_AUDIO_MAX_SECONDS 3600.0
+/* Decoded frames × channels above this are refused (1 GiB of float samples). */
+#define MM_AUDIO_MAX_SAMPLES ((size_t)1 << 28)
 /* Larger files are refused before reading them into memory. */
 #define MM_AUDIO_MAX_FILE_BYTES ((size_t)1 << 31)
 
@@ -151,12 +153,17 @@ int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size
     if (sr_in == sr_out) {
         if (n) memcpy(out, x, n * sizeof *out);
     } else if (n) {
+        /* soxr_create + one process call + flush: the same output as soxr_oneshot, which
+         * feeds its input in small pieces and is about twice as slow here. */
         soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
         soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
         soxr_runtime_spec_t rt = soxr_runtime_spec(1);
-        size_t odone = 0;
-        soxr_error_t e = soxr_oneshot(sr_in, sr_out, 1, x, n, NULL, out, olen, &odone, &io, &q,
-                                      &rt);
+        soxr_error_t e = NULL;
+        soxr_t rs = soxr_create(sr_in, sr_out, 1, &e, &io, &q, &rt);
+        size_t idone = 0, odone = 0, oflush = 0;
+        if (!e) e = soxr_process(rs, x, n, &idone, out, olen, &odone);
+        if (!e && odone < olen) e = soxr_process(rs, NULL, 0, NULL, out + odone, olen - odone, &oflush);
+        soxr_delete(rs);
         if (e) {
             free(out);
             return mm_err_set(err, MM_EINVAL, "resample %d -> %d Hz failed: %s", sr_in, sr_out, e);
@@ -348,16 +355,18 @@ int mm_audio_load_memory(const void *data, size_t len, const char *name, const m
         rc = mm_err_set(err, MM_EFORMAT, "%s: sample rate %d Hz; expected 1 to 1000000", name, sr);
         goto done;
     }
-    /* Read in chunks rather than trusting the header's frame count. */
+    /* Read in chunks and grow as samples actually arrive: the header's frame count is only
+     * a hint (capped at 2^20 frames) for the first allocation, never trusted for size. */
     size_t max_frames = (size_t)(MM_AUDIO_MAX_SECONDS * sr);
+    if (max_frames > MM_AUDIO_MAX_SAMPLES / (size_t)ch) max_frames = MM_AUDIO_MAX_SAMPLES / (size_t)ch;
     size_t cap = 0, got = 0;
     const size_t chunk = 16384;
     for (;;) {
         if (got + chunk > cap) {
-            size_t ncap = cap ? cap * 2 : (si.frames > 0 && (size_t)si.frames < max_frames
-                                               ? (size_t)si.frames + chunk
-                                               : 4 * chunk);
+            size_t hint = si.frames > 0 && si.frames < ((sf_count_t)1 << 20) ? (size_t)si.frames : 0;
+            size_t ncap = cap ? cap * 2 : hint + chunk;
             if (ncap < got + chunk) ncap = got + chunk;
+            if (ncap > max_frames + chunk) ncap = max_frames + chunk;
             float *nb = realloc(buf, ncap * (size_t)ch * sizeof *nb);
             if (!nb) {
                 rc = mm_err_set(err, MM_ENOMEM, "%s: out of memory decoding %zu frames", name,
@@ -371,8 +380,11 @@ int mm_audio_load_memory(const void *data, size_t len, const char *name, const m
         if (r <= 0) break;
         got += (size_t)r;
         if (got > max_frames) {
-            rc = mm_err_set(err, MM_EDATA, "%s: audio longer than %g s; expected shorter clips",
-                            name, MM_AUDIO_MAX_SECONDS);
+            rc = mm_err_set(err, MM_EDATA,
+                            "%s: audio longer than %.0f s (%d channels at %d Hz); expected at "
+                            "most %g s and %zu samples",
+                            name, (double)max_frames / sr, ch, sr, MM_AUDIO_MAX_SECONDS,
+                            MM_AUDIO_MAX_SAMPLES);
             goto done;
         }
     }

@@ -1,0 +1,28 @@
+#!/usr/bin/python3
+"""bench_frontend_ref.py — reference side of scripts/bench_frontend: torchaudio.load +
+torchaudio.functional.resample + MelSpectrogram (Cnn14_16k settings, slaney) + dB, per file.
+usage: bench_frontend_ref.py LIST THREADS"""
+import sys
+import time
+
+import torch
+import torchaudio
+
+files = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+torch.set_num_threads(int(sys.argv[2]))
+mel = torchaudio.transforms.MelSpectrogram(16000, n_fft=512, hop_length=160, f_min=50.0,
+                                           f_max=8000.0, n_mels=64, power=2.0, center=True,
+                                           pad_mode="reflect", norm="slaney", mel_scale="slaney")
+means = []
+t0 = time.perf_counter()
+with torch.inference_mode():
+    for f in files:
+        w, sr = torchaudio.load(f)
+        w = w.mean(dim=0)
+        if sr != 16000:
+            w = torchaudio.functional.resample(w, sr, 16000)
+        lm = 10.0 * torch.log10(torch.clamp(mel(w), min=1e-10))
+        means.append(float(lm.mean()))
+dt = time.perf_counter() - t0
+print(f"clips {len(files)} seconds {dt:.3f} clips_per_s {len(files) / dt:.1f} "
+      f"mean_logmel_db {sum(means) / len(means):.4f}")
