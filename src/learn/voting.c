@@ -1,0 +1,297 @@
+/* voting.c — voting ensemble learner and probability combination.
+ *
+ * Reference: scikit-learn 1.2 VotingClassifier (soft: weighted mean of
+ * predict_proba; hard: weighted bincount of predictions). Hard-vote ties are
+ * broken by summed probability here (sklearn: lowest class). Members are fitted
+ * one after another, each with all threads. Left out: flatten_transform,
+ * per-member feature subsets; members never receive a validation split.
+ */
+#include "learn/voting.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/rng.h"
+#include "learn/learner.h"
+
+int mm_voting_combine(const float *const *probas, size_t n_models, size_t n, int k,
+                      const double *weights, int hard, float *out, mm_err *err)
+{
+    if (n_models == 0) return mm_err_set(err, MM_EINVAL, "voting: no members to combine");
+    if (k < 1) return mm_err_set(err, MM_EINVAL, "voting: %d classes", k);
+    double W = 0;
+    for (size_t j = 0; j < n_models; j++) {
+        double w = weights ? weights[j] : 1.0;
+        if (!isfinite(w) || w < 0)
+            return mm_err_set(err, MM_EINVAL, "voting: weight %zu is %g; expected a finite number >= 0", j, w);
+        W += w;
+    }
+    if (!(W > 0)) return mm_err_set(err, MM_EINVAL, "voting: the weights sum to 0");
+    double *sum = malloc((size_t)k * sizeof *sum), *votes = malloc((size_t)k * sizeof *votes);
+    if (!sum || !votes) { free(sum); free(votes); return mm_err_set(err, MM_ENOMEM, "voting: out of memory"); }
+    for (size_t i = 0; i < n; i++) {
+        for (int c = 0; c < k; c++) sum[c] = votes[c] = 0;
+        for (size_t j = 0; j < n_models; j++) {
+            double w = weights ? weights[j] : 1.0;
+            const float *p = probas[j] + i * (size_t)k;
+            int best = 0;
+            for (int c = 0; c < k; c++) {
+                sum[c] += w * p[c];
+                if (p[c] > p[best]) best = c;
+            }
+            votes[best] += w;
+        }
+        float *o = out + i * (size_t)k;
+        if (!hard) {
+            for (int c = 0; c < k; c++) o[c] = (float)(sum[c] / W);
+            continue;
+        }
+        int win = 0;
+        for (int c = 1; c < k; c++)
+            if (votes[c] > votes[win] || (votes[c] == votes[win] && sum[c] > sum[win])) win = c;
+        double share_w = votes[win] / W;
+        for (int c = 0; c < k; c++) {
+            double s = votes[c] / W;
+            if (c != win && votes[c] == votes[win] && s > 0) {   /* tied rival: hand the winner a sliver */
+                double delta = 1e-5 * s;
+                s -= delta;
+                share_w += delta;
+            }
+            o[c] = (float)s;
+        }
+        o[win] = (float)share_w;
+    }
+    free(sum);
+    free(votes);
+    return 0;
+}
+
+/* ----------------------------------------------------------- learner table */
+
+extern const mm_learner_vt mm_learner_voting;
+
+typedef struct voting_state {
+    size_t m;                 /* members */
+    mm_learner **members;     /* (m) */
+    double *weights;          /* (m) or NULL for equal */
+    int hard;
+    size_t d;                 /* features (after fit/load) */
+    int k;                    /* classes (after fit/load) */
+} voting_state;
+
+static void vs_free(void *state)
+{
+    voting_state *s = state;
+    if (!s) return;
+    for (size_t j = 0; s->members && j < s->m; j++) mm_learner_free(s->members[j]);
+    free(s->members);
+    free(s->weights);
+    free(s);
+}
+
+static int vs_create(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err)
+{
+    static const char *const keys[] = {"estimators", "voting", "weights", NULL};
+    static const char *const ekeys[] = {"model", "params", "name", NULL};
+    static const char *const votes[] = {"soft", "hard", NULL};
+    char w[600];
+    int rc = mm_cfg_check_keys(params, "voting params", keys, err);
+    if (rc) return rc;
+    const mm_cfg *est = params ? mm_cfg_child(params, "estimators") : NULL;
+    if (!est || est->type != MM_CFG_SEQ || est->n == 0)
+        return mm_err_set(err, MM_EINVAL, "%s: key 'estimators': expected a non-empty list of {model: NAME, params: {...}}",
+                          est ? mm_cfg_where(est, w, sizeof w) : params ? mm_cfg_where(params, w, sizeof w) : "voting");
+    voting_state *s = mm_calloc(1, sizeof *s, err);
+    if (!s) return MM_ENOMEM;
+    if ((rc = mm_cfg_get_choice(params, "voting", votes, 0, &s->hard, err))) goto fail;
+    s->m = est->n;
+    s->members = mm_calloc(s->m, sizeof *s->members, err);
+    if (!s->members) { rc = MM_ENOMEM; goto fail; }
+    const mm_cfg *wt = mm_cfg_child(params, "weights");
+    if (wt && wt->type != MM_CFG_NULL) {
+        if (wt->type != MM_CFG_SEQ || wt->n != s->m) {
+            rc = mm_err_set(err, MM_EINVAL, "%s: key 'weights': expected a list of %zu numbers (one per estimator)",
+                            mm_cfg_where(wt, w, sizeof w), s->m);
+            goto fail;
+        }
+        s->weights = mm_calloc(s->m, sizeof *s->weights, err);
+        if (!s->weights) { rc = MM_ENOMEM; goto fail; }
+        double tot = 0;
+        for (size_t j = 0; j < s->m; j++) {
+            if ((rc = mm_cfg_scalar_double(wt->items[j], "weights", &s->weights[j], err))) goto fail;
+            if (s->weights[j] < 0) {
+                rc = mm_err_set(err, MM_EINVAL, "%s: key 'weights': expected numbers >= 0, got %g",
+                                mm_cfg_where(wt->items[j], w, sizeof w), s->weights[j]);
+                goto fail;
+            }
+            tot += s->weights[j];
+        }
+        if (!(tot > 0)) { rc = mm_err_set(err, MM_EINVAL, "%s: key 'weights': the weights sum to 0", mm_cfg_where(wt, w, sizeof w)); goto fail; }
+    }
+    for (size_t j = 0; j < s->m; j++) {
+        const mm_cfg *e = est->items[j];
+        const char *model = NULL;
+        if (e->type != MM_CFG_MAP) {
+            rc = mm_err_set(err, MM_EINVAL, "%s: estimators[%zu]: expected a map {model: NAME, params: {...}}",
+                            mm_cfg_where(e, w, sizeof w), j);
+            goto fail;
+        }
+        if ((rc = mm_cfg_check_keys(e, "estimators", ekeys, err)) || (rc = mm_cfg_get_str(e, "model", NULL, &model, err)))
+            goto fail;
+        if (!model) { rc = mm_err_set(err, MM_EINVAL, "%s: estimators[%zu]: missing key 'model'", mm_cfg_where(e, w, sizeof w), j); goto fail; }
+        /* a distinct, reproducible seed per member */
+        mm_rng r;
+        mm_rng_seed(&r, seed, 0x766f7465, j);
+        if ((rc = mm_learner_create(model, mm_cfg_child(e, "params"), mm_rng_u64(&r), n_threads, &s->members[j], err))) {
+            mm_err_prefix(err, "estimators[%zu] (%s)", j, model);
+            goto fail;
+        }
+    }
+    *state = s;
+    return 0;
+fail:
+    vs_free(s);
+    return rc;
+}
+
+static int vs_fit(void *state, const mm_fit_data *data, mm_err *err)
+{
+    voting_state *s = state;
+    for (size_t j = 0; j < s->m; j++) {
+        int rc = mm_learner_fit(s->members[j], data, err);
+        if (rc) return mm_err_prefix(err, "voting member %zu (%s)", j, s->members[j]->vt->name), rc;
+    }
+    s->d = data->d;
+    s->k = data->n_classes;
+    return 0;
+}
+
+static int vs_predict(const void *state, const float *X, size_t n, float *proba, mm_err *err)
+{
+    const voting_state *s = state;
+    if (!s->k) return mm_err_set(err, MM_EINVAL, "voting: model is not fitted");
+    float **p = mm_calloc(s->m, sizeof *p, err);
+    if (!p) return MM_ENOMEM;
+    int rc = 0;
+    for (size_t j = 0; j < s->m && !rc; j++) {
+        p[j] = mm_malloc(n ? n : 1, (size_t)s->k * sizeof **p, err);
+        if (!p[j]) rc = MM_ENOMEM;
+        else if ((rc = mm_learner_predict_proba(s->members[j], X, n, s->d, p[j], err)))
+            mm_err_prefix(err, "voting member %zu (%s)", j, s->members[j]->vt->name);
+    }
+    if (!rc) rc = mm_voting_combine((const float *const *)p, s->m, n, s->k, s->weights, s->hard, proba, err);
+    for (size_t j = 0; j < s->m; j++) free(p[j]);
+    free(p);
+    return rc;
+}
+
+static int vs_save(const void *state, hid_t g, mm_err *err)
+{
+    const voting_state *s = state;
+    int rc = mm_h5_attr_set_str(g, "kind", "voting", err);
+    if (!rc) rc = mm_h5_attr_set_str(g, "voting", s->hard ? "hard" : "soft", err);
+    if (!rc) rc = mm_h5_attr_set_i64(g, "n_estimators", (int64_t)s->m, err);
+    if (!rc && s->weights) {
+        hsize_t dm[1] = {s->m};
+        rc = mm_h5_write_f64(g, "weights", s->weights, 1, dm, err);
+    }
+    for (size_t j = 0; j < s->m && !rc; j++) {
+        char name[64];
+        snprintf(name, sizeof name, "estimator_%zu", j);
+        hid_t sub = mm_h5_group(g, name, err);
+        if (sub < 0) return err && err->code ? err->code : MM_EIO;
+        rc = mm_learner_save(s->members[j], sub, err);
+        H5Gclose(sub);
+    }
+    return rc;
+}
+
+static int vs_load(hid_t g, int n_threads, void **state, mm_err *err)
+{
+    char *kind = NULL, *vote = NULL;
+    int rc = mm_h5_attr_get_str(g, "kind", &kind, err);
+    if (rc) return rc;
+    if (strcmp(kind, "voting")) {
+        rc = mm_err_set(err, MM_EFORMAT, "voting model: group holds a '%s', expected a voting ensemble", kind);
+        free(kind);
+        return rc;
+    }
+    free(kind);
+    int64_t m;
+    if ((rc = mm_h5_attr_get_str(g, "voting", &vote, err))) return rc;
+    int hard = !strcmp(vote, "hard");
+    if (!hard && strcmp(vote, "soft")) {
+        rc = mm_err_set(err, MM_EFORMAT, "voting model: voting is '%s', expected soft or hard", vote);
+        free(vote);
+        return rc;
+    }
+    free(vote);
+    if ((rc = mm_h5_attr_get_i64(g, "n_estimators", &m, err))) return rc;
+    if (m < 1 || m > 1000) return mm_err_set(err, MM_EFORMAT, "voting model: implausible n_estimators %lld", (long long)m);
+    voting_state *s = mm_calloc(1, sizeof *s, err);
+    if (!s) return MM_ENOMEM;
+    s->hard = hard;
+    s->m = (size_t)m;
+    s->members = mm_calloc(s->m, sizeof *s->members, err);
+    if (!s->members) { rc = MM_ENOMEM; goto fail; }
+    if (mm_h5_exists(g, "weights")) {
+        int r;
+        hsize_t dm[4];
+        if ((rc = mm_h5_read_f64(g, "weights", 1, &s->weights, &r, dm, err))) goto fail;
+        double tot = 0;
+        int bad = dm[0] != s->m;
+        for (size_t j = 0; !bad && j < s->m; j++) {
+            bad |= !isfinite(s->weights[j]) || s->weights[j] < 0;
+            tot += s->weights[j];
+        }
+        if (bad || !(tot > 0)) {
+            rc = mm_err_set(err, MM_EFORMAT, "voting model: 'weights' must hold %zu finite numbers >= 0 with a positive sum", s->m);
+            goto fail;
+        }
+    }
+    for (size_t j = 0; j < s->m; j++) {
+        char name[64];
+        snprintf(name, sizeof name, "estimator_%zu", j);
+        hid_t sub = mm_h5_open_group(g, name, err);
+        if (sub < 0) { rc = err && err->code ? err->code : MM_EFORMAT; goto fail; }
+        rc = mm_learner_load(sub, n_threads, &s->members[j], err);
+        H5Gclose(sub);
+        if (rc) { mm_err_prefix(err, "voting member %zu", j); goto fail; }
+        if (j && (s->members[j]->n_classes != s->k || s->members[j]->n_features != s->d)) {
+            rc = mm_err_set(err, MM_EFORMAT, "voting model: member %zu has %d classes and %zu features, member 0 %d and %zu",
+                            j, s->members[j]->n_classes, s->members[j]->n_features, s->k, s->d);
+            goto fail;
+        }
+        s->k = s->members[j]->n_classes;
+        s->d = s->members[j]->n_features;
+    }
+    *state = s;
+    return 0;
+fail:
+    vs_free(s);
+    return rc;
+}
+
+size_t mm_voting_n_members(const mm_learner *l)
+{
+    return l && l->vt == &mm_learner_voting && l->state ? ((const voting_state *)l->state)->m : 0;
+}
+
+const mm_learner *mm_voting_member(const mm_learner *l, size_t j)
+{
+    return j < mm_voting_n_members(l) ? ((const voting_state *)l->state)->members[j] : NULL;
+}
+
+const mm_learner_vt mm_learner_voting = {
+    .name = "voting",
+    .summary = "soft or hard voting over any learners (estimators: [{model, params}], weights)",
+    .wants_validation = 0,
+    .create = vs_create,
+    .fit = vs_fit,
+    .predict_proba = vs_predict,
+    .save = vs_save,
+    .load = vs_load,
+    .history = NULL,
+    .free = vs_free,
+};
