@@ -177,12 +177,89 @@ static void test_errors(void **st)
     mm_cfg_free(c);
 }
 
+
+/* `melodic tsne` end to end on a small table, and its error messages. */
+static void test_cli(void **st)
+{
+    (void)st;
+    hid_t f = fixture();
+    size_t n, d;
+    float *X = read_f32(f, "X", &n, &d);
+    mm_h5_close(f);
+    n = 120;
+    int32_t lab[120];
+    for (size_t i = 0; i < n; i++) lab[i] = (int32_t)(i % 3);
+    char in[256], out[256], log[256];
+    snprintf(in, sizeof in, "/tmp/mm_tsne_in_%d.h5", (int)getpid());
+    snprintf(out, sizeof out, "/tmp/mm_tsne_out_%d.h5", (int)getpid());
+    snprintf(log, sizeof log, "/tmp/mm_tsne_err_%d.txt", (int)getpid());
+    mm_h5_out o;
+    mm_err e = {0};
+    hsize_t dims[2] = {n, d}, n1 = n;
+    assert_int_equal(mm_h5_create(in, &o, &e), 0);
+    assert_int_equal(mm_h5_write_f32(o.file, "features", X, 2, dims, &e), 0);
+    assert_int_equal(mm_h5_write_i32(o.file, "labels", lab, 1, &n1, &e), 0);
+    assert_int_equal(mm_h5_commit(&o, &e), 0);
+    assert_int_equal(tu_system("%s tsne %s -o %s --perplexity 10 --threads 2 --set n_iter=300 "
+                               ">/dev/null", tu_bin(), in, out), 0);
+    hid_t g;
+    assert_int_equal(mm_h5_open_read(out, &g, &e), 0);
+    size_t m, two;
+    float *xy = read_f32(g, "tsne/xy", &m, &two);
+    assert_int_equal(m, n);
+    assert_int_equal(two, 2);
+    for (size_t i = 0; i < 2 * n; i++) assert_true(isfinite(xy[i]));
+    int32_t *l2;
+    int r;
+    hsize_t dd[4];
+    assert_int_equal(mm_h5_read_i32(g, "tsne/labels", 1, &l2, &r, dd, &e), 0);
+    assert_memory_equal(l2, lab, n * sizeof *lab);
+    hid_t gt = mm_h5_open_group(g, "tsne", &e);
+    double kl;
+    assert_int_equal(mm_h5_attr_get_f64(gt, "kl", &kl, &e), 0);
+    assert_true(kl > 0 && kl < 5);
+    H5Gclose(gt);
+    mm_h5_close(g);
+    free(xy); free(l2);
+    /* errors: one line naming the problem, exit status 1 or 2 */
+    const struct { const char *args; int status; const char *msg; } bad[] = {
+        {"/nonexistent.h5 -o /tmp/x.h5", 1, "/nonexistent.h5"},
+        {"IN --set perplexty=3 -o OUT", 2, "unknown key 'perplexty'"},
+        {"IN --perplexity 500 -o OUT", 1, "perplexity 500 must be in (0, number of samples = 120)"},
+        {"IN", 2, "needs a TABLE.h5 and -o OUT.h5"},
+        {"IN -o OUT --bogus", 2, "unknown option '--bogus'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char args[512], *p = args;
+        const char *s = bad[i].args;
+        while (*s && p < args + sizeof args - 300) {
+            if (!strncmp(s, "IN", 2)) { p += sprintf(p, "%s", in); s += 2; }
+            else if (!strncmp(s, "OUT", 3)) { p += sprintf(p, "%s.bad", out); s += 3; }
+            else *p++ = *s++;
+        }
+        *p = 0;
+        int st2 = tu_system("%s tsne %s 2>%s >/dev/null", tu_bin(), args, log);
+        char line[1024] = "";
+        FILE *fp = fopen(log, "r");
+        assert_non_null(fp);
+        if (!fgets(line, sizeof line, fp)) line[0] = 0;
+        fclose(fp);
+        printf("melodic tsne %s -> %d: %s", bad[i].args, st2, line);
+        assert_int_equal(st2, bad[i].status);
+        assert_non_null(strstr(line, "melodic tsne: "));
+        assert_non_null(strstr(line, bad[i].msg));
+    }
+    unlink(in); unlink(out); unlink(log);
+    free(X);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pieces_match_sklearn),
         cmocka_unit_test(test_kl_within_5_percent_and_deterministic),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests_name("tsne", tests, NULL, NULL);
 }
