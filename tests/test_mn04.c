@@ -7,6 +7,7 @@
 #include "testutil.h"
 #include "audio/audio.h"
 #include "dsp/frontend.h"
+#include "features/featset.h"
 #include "io/h5.h"
 #include "nn/conv2d.h"
 #include "nn/mobilenet.h"
@@ -225,6 +226,86 @@ static void test_load_errors(void **st)
     mm_mobilenet_free(NULL);
 }
 
+/* Feature set mn04_embedding: same vector as the network API, bad params refused. */
+static void test_featset(void **st)
+{
+    (void)st;
+    const mm_featset_vt *fs = mm_featset_find("mn04_embedding");
+    assert_non_null(fs);
+    mm_err e = {0};
+    mm_cfg *bad;
+    void *state = NULL;
+    assert_int_equal(mm_cfg_parse_string("weight: x.pt\n", "p.yaml", &bad, &e), 0);
+    assert_int_not_equal(fs->create(bad, NULL, &state, &e), 0);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "weight"));
+    mm_cfg_free(bad);
+    assert_int_equal(mm_cfg_parse_string("weights: tests/fixtures/pt/small.pt\n", "p.yaml", &bad,
+                                         &e), 0);
+    assert_int_not_equal(fs->create(bad, NULL, &state, &e), 0);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "small.pt"));
+    mm_cfg_free(bad);
+    if (!g_net) skip();
+    assert_int_equal(fs->create(NULL, tu_model_root(), &state, &e), 0);
+    assert_int_equal(fs->sample_rate(state), 32000);
+    assert_int_equal(fs->dim(state), 384);
+    assert_string_equal(fs->feature_name(state, 383), "mn04_emb_383");
+    float x[16000], a[384], b[384];
+    for (int i = 0; i < 16000; i++) x[i] = (float)sin(0.05 * i) * 0.1f;
+    assert_int_equal(fs->compute(state, x, 16000, a, &e), 0);
+    assert_int_equal(mm_mobilenet_embed_audio(g_net, x, 16000, b, NULL, 0, &e), 0);
+    assert_memory_equal(a, b, sizeof a);
+    fs->free(state);
+}
+
+/* melodic embed and melodic tag end to end on the stereo RAVDESS clip. */
+static void test_cli(void **st)
+{
+    (void)st;
+    const char *dr = tu_data_root();
+    if (!g_net || !dr) skip();
+    char out[256], clip[1024];
+    snprintf(out, sizeof out, "/tmp/mm_embed_%d.h5", (int)getpid());
+    snprintf(clip, sizeof clip, "%s/ravdess/Actor_01/03-01-02-01-01-02-01.flac", dr);
+    assert_int_equal(tu_system("%s embed --model mn04 -j 2 %s %s -o %s", tu_bin(), clip, clip,
+                               out), 0);
+    mm_err e = {0};
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    float *emb, *sc;
+    int r;
+    hsize_t d[4];
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &emb, &r, d, &e), 0);
+    assert_int_equal(d[0], 2);
+    assert_int_equal(d[1], 384);
+    assert_memory_equal(emb, emb + 384, 384 * sizeof *emb);   /* same clip, same vector */
+    assert_int_equal(mm_h5_read_f32(f, "scores", 2, &sc, &r, d, &e), 0);
+    assert_int_equal(d[1], 527);
+    assert_int_equal(argmax(sc, 527), 0);
+    char **paths;
+    size_t np;
+    assert_int_equal(mm_h5_read_strings(f, "paths", &paths, &np, &e), 0);
+    assert_string_equal(paths[1], clip);
+    mm_h5_free_strings(paths, np);
+    free(emb), free(sc);
+    mm_h5_close(f);
+    unlink(out);
+    char txt[256];
+    snprintf(txt, sizeof txt, "/tmp/mm_tag_%d.txt", (int)getpid());
+    assert_int_equal(tu_system("%s tag -k 3 %s > %s", tu_bin(), clip, txt), 0);
+    assert_int_equal(tu_system("sed -n 2p %s | grep -q '^  Speech '", txt), 0);
+    assert_int_equal(tu_system("test $(wc -l < %s) -eq 4", txt), 0);
+    unlink(txt);
+    /* errors: unknown model (usage, 2), missing file and bad weights (1), no partial output */
+    assert_int_equal(tu_system("%s embed --model nope %s 2>/dev/null", tu_bin(), clip), 2);
+    assert_int_equal(tu_system("%s embed %s missing.wav -o %s 2>/dev/null", tu_bin(), clip, out), 1);
+    assert_int_not_equal(access(out, F_OK), 0);
+    assert_int_equal(tu_system("%s tag --weights tests/fixtures/pt/legacy.pt %s 2>/dev/null",
+                               tu_bin(), clip), 1);
+    assert_int_equal(tu_system("%s embed --help > /dev/null", tu_bin()), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -232,6 +313,8 @@ int main(void)
         cmocka_unit_test(test_pipeline_vs_reference),
         cmocka_unit_test(test_long_and_short_inputs),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_featset),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
