@@ -6,6 +6,8 @@
  * ../shared/models (the weights) is absent. */
 #include "testutil.h"
 #include "audio/audio.h"
+#include "dsp/frontend.h"
+#include "features/featset.h"
 #include "io/h5.h"
 #include "nn/conv2d.h"
 #include "nn/mobilenet.h"
@@ -89,10 +91,230 @@ static void test_network_vs_reference(void **st)
     mm_h5_close(f);
 }
 
+/* Full pipeline: decode with libsndfile, mono, soxr to 32 kHz, crop as the
+ * reference did, C front end, network. The reference decoded with sox and
+ * resampled with torchaudio's sinc filter, so inputs differ slightly (mostly
+ * near the 16 kHz band edge, and MP3 decoder delay handling). Metric: max |Δ|
+ * of the 527 scores; tolerance 0.03, and the same top-1 class. */
+static void test_pipeline_vs_reference(void **st)
+{
+    (void)st;
+    const char *dr = tu_data_root();
+    if (!g_net || !dr) skip();
+    mm_err e = {0};
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(FIX, &f, &e), 0);
+    for (int k = 0; k < 3; k++) {
+        char n[64], path[1024], *rel;
+        snprintf(n, sizeof n, "clip%d", k);
+        hid_t g = mm_h5_open_group(f, n, &e);
+        assert_true(g >= 0);
+        int64_t start, len;
+        assert_int_equal(mm_h5_attr_get_str(g, "path", &rel, &e), 0);
+        assert_int_equal(mm_h5_attr_get_i64(g, "start", &start, &e), 0);
+        assert_int_equal(mm_h5_attr_get_i64(g, "length", &len, &e), 0);
+        snprintf(path, sizeof path, "%s/%s", dr, rel);
+        float *sc;
+        int r;
+        hsize_t d[4];
+        assert_int_equal(mm_h5_read_f32(g, "scores", 1, &sc, &r, d, &e), 0);
+        mm_audio_opts o;
+        mm_audio_opts_default(&o);
+        o.target_sr = MM_MOBILENET_SR;
+        mm_audio a;
+        if (mm_audio_load(path, &o, &a, &e)) fail_msg("%s", e.msg);
+        assert_true((size_t)(start + len) <= a.n);
+        float emb[384], scores[527];
+        assert_int_equal(mm_mobilenet_embed_audio(g_net, a.x + start, (size_t)len, emb, scores,
+                                                  0, &e), 0);
+        double ds = tu_max_abs_diff(scores, sc, 527);
+        printf("# %s: pipeline max|d| scores %.2e, top-1 %d (%.3f) vs reference %d (%.3f)\n",
+               rel, ds, argmax(scores, 527), scores[argmax(scores, 527)], argmax(sc, 527),
+               sc[argmax(sc, 527)]);
+        assert_true(ds < 0.03);
+        assert_int_equal(argmax(scores, 527), argmax(sc, 527));
+        mm_audio_free(&a);
+        free(rel), free(sc);
+        H5Gclose(g);
+    }
+    mm_h5_close(f);
+}
+
+/* Long input: 70 s (7000 frames) streams through 3 windows of 2334/2334/2332
+ * frames, each framed from its own samples plus context. Check 1 (exact
+ * framing): the same windows cut from the whole-clip log-mel, pooled and
+ * weighted by time extent, agree to 1e-5 (float32 front-end noise only).
+ * Check 2 (approximation): one pass over the whole map differs more, since
+ * channel SE gates are means over the whole window and the receptive field
+ * crosses window borders; reported, bounded loosely by 0.25 of max ~1. */
+static void test_long_and_short_inputs(void **st)
+{
+    (void)st;
+    if (!g_net) skip();
+    mm_err e = {0};
+    size_t n = 70 * 32000;
+    float *x = malloc(n * sizeof *x);
+    uint64_t s = 12345;
+    for (size_t i = 0; i < n; i++) {   /* a tone sweep plus a little LCG noise */
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        double t = (double)i / 32000;
+        x[i] = (float)(0.3 * sin(2 * M_PI * (200 + 20 * t) * t) +
+                       0.05 * ((double)(s >> 11) / 9007199254740992.0 - 0.5));
+    }
+    float emb[384], scores[527], whole[384];
+    assert_int_equal(mm_mobilenet_embed_audio(g_net, x, n, emb, scores, 1, &e), 0);
+    /* one pass over the whole log-mel for comparison */
+    mm_frontend *fe;
+    assert_int_equal(mm_frontend_create(MM_FE_MN04, &fe, &e), 0);
+    size_t nf = mm_frontend_n_frames(fe, n);
+    float *mel = malloc(nf * 128 * sizeof *mel);
+    assert_int_equal(mm_frontend_compute(fe, x, n, mel, &e), 0);
+    assert_int_equal(mm_mobilenet_pool(g_net, mel, nf, whole, NULL, 1, &e), 0);
+    double d = tu_max_abs_diff(emb, whole, 384);
+    printf("# 70 s (%zu frames): windowed vs whole-map embedding max|d| %.2e (max %.2f)\n", nf,
+           d, tu_max_abs(whole, 384));
+    assert_true(d < 0.25);
+    double acc[384] = {0}, wsum = 0;
+    size_t per = (nf + 2) / 3;
+    for (size_t f0 = 0; f0 < nf; f0 += per) {
+        size_t nw = f0 + per <= nf ? per : nf - f0, t_out;
+        float p[384];
+        assert_int_equal(mm_mobilenet_pool(g_net, mel + f0 * 128, nw, p, &t_out, 1, &e), 0);
+        for (int c = 0; c < 384; c++) acc[c] += (double)p[c] * (double)t_out;
+        wsum += (double)t_out;
+    }
+    for (int c = 0; c < 384; c++) whole[c] = (float)(acc[c] / wsum);
+    d = tu_max_abs_diff(emb, whole, 384);
+    printf("# windowed from samples vs windows cut from the whole log-mel: max|d| %.2e\n", d);
+    assert_true(d < 1e-5);
+    for (int k = 0; k < 527; k++) assert_true(scores[k] >= 0 && scores[k] <= 1);
+    /* short inputs: 1, 100 and 600 samples are padded and still give finite outputs */
+    size_t shorts[3] = {1, 100, 600};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mm_mobilenet_embed_audio(g_net, x, shorts[i], emb, scores, 0, &e), 0);
+        for (int k = 0; k < 384; k++) assert_true(isfinite(emb[k]));
+    }
+    assert_int_equal(mm_mobilenet_embed_audio(g_net, x, 0, emb, scores, 0, &e), MM_EDATA);
+    /* a single frame is a valid network input */
+    assert_int_equal(mm_mobilenet_pool(g_net, mel, 1, whole, NULL, 0, &e), 0);
+    assert_int_equal(mm_mobilenet_pool(g_net, mel, 0, whole, NULL, 0, &e), MM_EINVAL);
+    /* non-finite input is refused, not propagated */
+    mel[5] = NAN;
+    assert_int_equal(mm_mobilenet_pool(g_net, mel, 10, whole, NULL, 0, &e), MM_EDATA);
+    assert_non_null(strstr(e.msg, "not finite"));
+    mm_frontend_free(fe);
+    free(mel);
+    free(x);
+}
+
+/* Wrong checkpoints: errors name the file and tensor. */
+static void test_load_errors(void **st)
+{
+    (void)st;
+    mm_mobilenet *m = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_mobilenet_load("tests/fixtures/pt/small.pt", &m, &e), MM_EFORMAT);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "tensor 'features.0.0.weight' missing"));
+    assert_int_equal(mm_mobilenet_load("tests/fixtures/pt/wrong_mn04.pt", &m, &e), MM_EFORMAT);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "expected shape [8, 1, 3, 3], got [8, 1, 5, 5]"));
+    assert_int_equal(mm_mobilenet_load("tests/fixtures/pt/legacy.pt", &m, &e), MM_EFORMAT);
+    assert_non_null(strstr(e.msg, "legacy"));
+    assert_int_equal(mm_mobilenet_load("no/such.pt", &m, &e), MM_EIO);
+    assert_null(m);
+    mm_mobilenet_free(NULL);
+}
+
+/* Feature set mn04_embedding: same vector as the network API, bad params refused. */
+static void test_featset(void **st)
+{
+    (void)st;
+    const mm_featset_vt *fs = mm_featset_find("mn04_embedding");
+    assert_non_null(fs);
+    mm_err e = {0};
+    mm_cfg *bad;
+    void *state = NULL;
+    assert_int_equal(mm_cfg_parse_string("weight: x.pt\n", "p.yaml", &bad, &e), 0);
+    assert_int_not_equal(fs->create(bad, NULL, &state, &e), 0);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "weight"));
+    mm_cfg_free(bad);
+    assert_int_equal(mm_cfg_parse_string("weights: tests/fixtures/pt/small.pt\n", "p.yaml", &bad,
+                                         &e), 0);
+    assert_int_not_equal(fs->create(bad, NULL, &state, &e), 0);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "small.pt"));
+    mm_cfg_free(bad);
+    if (!g_net) skip();
+    assert_int_equal(fs->create(NULL, tu_model_root(), &state, &e), 0);
+    assert_int_equal(fs->sample_rate(state), 32000);
+    assert_int_equal(fs->dim(state), 384);
+    assert_string_equal(fs->feature_name(state, 383), "mn04_emb_383");
+    float x[16000], a[384], b[384];
+    for (int i = 0; i < 16000; i++) x[i] = (float)sin(0.05 * i) * 0.1f;
+    assert_int_equal(fs->compute(state, x, 16000, a, &e), 0);
+    assert_int_equal(mm_mobilenet_embed_audio(g_net, x, 16000, b, NULL, 0, &e), 0);
+    assert_memory_equal(a, b, sizeof a);
+    fs->free(state);
+}
+
+/* melodic embed and melodic tag end to end on the stereo RAVDESS clip. */
+static void test_cli(void **st)
+{
+    (void)st;
+    const char *dr = tu_data_root();
+    if (!g_net || !dr) skip();
+    char out[256], clip[1024];
+    snprintf(out, sizeof out, "/tmp/mm_embed_%d.h5", (int)getpid());
+    snprintf(clip, sizeof clip, "%s/ravdess/Actor_01/03-01-02-01-01-02-01.flac", dr);
+    assert_int_equal(tu_system("%s embed --model mn04 -j 2 %s %s -o %s", tu_bin(), clip, clip,
+                               out), 0);
+    mm_err e = {0};
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    float *emb, *sc;
+    int r;
+    hsize_t d[4];
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &emb, &r, d, &e), 0);
+    assert_int_equal(d[0], 2);
+    assert_int_equal(d[1], 384);
+    assert_memory_equal(emb, emb + 384, 384 * sizeof *emb);   /* same clip, same vector */
+    assert_int_equal(mm_h5_read_f32(f, "scores", 2, &sc, &r, d, &e), 0);
+    assert_int_equal(d[1], 527);
+    assert_int_equal(argmax(sc, 527), 0);
+    char **paths;
+    size_t np;
+    assert_int_equal(mm_h5_read_strings(f, "paths", &paths, &np, &e), 0);
+    assert_string_equal(paths[1], clip);
+    mm_h5_free_strings(paths, np);
+    free(emb), free(sc);
+    mm_h5_close(f);
+    unlink(out);
+    char txt[256];
+    snprintf(txt, sizeof txt, "/tmp/mm_tag_%d.txt", (int)getpid());
+    assert_int_equal(tu_system("%s tag -k 3 %s > %s", tu_bin(), clip, txt), 0);
+    assert_int_equal(tu_system("sed -n 2p %s | grep -q '^  Speech '", txt), 0);
+    assert_int_equal(tu_system("test $(wc -l < %s) -eq 4", txt), 0);
+    unlink(txt);
+    /* errors: unknown model (usage, 2), missing file and bad weights (1), no partial output */
+    assert_int_equal(tu_system("%s embed --model nope %s 2>/dev/null", tu_bin(), clip), 2);
+    assert_int_equal(tu_system("%s embed %s missing.wav -o %s 2>/dev/null", tu_bin(), clip, out), 1);
+    assert_int_not_equal(access(out, F_OK), 0);
+    assert_int_equal(tu_system("%s tag --weights tests/fixtures/pt/legacy.pt %s 2>/dev/null",
+                               tu_bin(), clip), 1);
+    assert_int_equal(tu_system("%s embed --help > /dev/null", tu_bin()), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_network_vs_reference),
+        cmocka_unit_test(test_pipeline_vs_reference),
+        cmocka_unit_test(test_long_and_short_inputs),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_featset),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -24,7 +24,7 @@ void mm_act_apply(float *x, size_t n, mm_act act)
     case MM_ACT_NONE:
         break;
     case MM_ACT_RELU:
-        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];   /* NaN stays NaN */
         break;
     case MM_ACT_HARDSWISH:
         for (size_t i = 0; i < n; i++) {

@@ -279,6 +279,10 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
         return mm_err_set(err, MM_EINVAL, "mn04: %zu frames; expected 1 .. 16777216",
                           n_frames);
     int F = MM_MOBILENET_N_MELS, T = (int)n_frames;
+    for (size_t i = 0; i < n_frames * (size_t)F; i++)
+        if (!isfinite(mel[i]))
+            return mm_err_set(err, MM_EDATA, "mn04: log-mel value %zu (frame %zu) is not finite",
+                              i, i / (size_t)F);
     /* Plan: the largest map over all layers sizes the four work buffers. */
     int h = mm_conv2d_out_size(F, 3, 2, 1), w = mm_conv2d_out_size(T, 3, 2, 1);
     size_t maxsz = (size_t)F * T, stem_cols = (size_t)9 * h * w;

@@ -9,6 +9,7 @@ C test can recompute them without a second fixture:
   nested.pt  {'model': state dict, 'iteration': 7, 'lr': 0.5, 'optimizer': {...}}
              as PANNs checkpoints are laid out
   legacy.pt  the same as small.pt in torch's legacy (non-zip) format
+  wrong_mn04.pt  an mn04-like state dict whose stem conv is 5x5 (shape check)
 """
 import collections
 import os
@@ -43,6 +44,8 @@ def main():
                                                         "weight_decay": None}]}}
     torch.save(ck, os.path.join(OUT, "nested.pt"))
     torch.save(sd, os.path.join(OUT, "legacy.pt"), _use_new_zipfile_serialization=False)
+    torch.save({"features.0.0.weight": torch.zeros(8, 1, 5, 5)},
+               os.path.join(OUT, "wrong_mn04.pt"))
     for f in sorted(os.listdir(OUT)):
         print(f, os.path.getsize(os.path.join(OUT, f)))
 

@@ -1,0 +1,238 @@
+/* cmd_embed.c — `melodic embed --model mn04 [--weights FILE] [-j N] [--trim] IN... [-o OUT.h5]`.
+ *
+ * Pretrained-backbone embeddings of audio files: each file is decoded, averaged to
+ * mono, resampled (soxr HQ) to the model's rate and run through the network.
+ * With -o, writes atomically /embedding (N x D float32), /scores (N x 527 AudioSet
+ * sigmoid scores), /paths (N strings) and provenance attributes; without -o, prints
+ * one tab-separated line per file (path, then the D embedding values). Files run in
+ * parallel (-j, OpenBLAS kept single-threaded then); output order is input order.
+ * The model table below is shared with `melodic tag` (cli/embed_models.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <omp.h>
+
+#include "audio/audio.h"
+#include "cli/cli.h"
+#include "cli/embed_models.h"
+#include "core/paths.h"
+#include "io/h5.h"
+#include "nn/mobilenet.h"
+
+void openblas_set_num_threads(int);
+
+/* ---- model table ------------------------------------------------------ */
+
+static int mn04_load(const char *w, void **net, mm_err *err)
+{
+    return mm_mobilenet_load(w, (mm_mobilenet **)net, err);
+}
+static int mn04_run(const void *net, const float *x, size_t n, float *emb, float *scores,
+                    int parallel, mm_err *err)
+{
+    return mm_mobilenet_embed_audio(net, x, n, emb, scores, parallel, err);
+}
+static void mn04_free(void *net) { mm_mobilenet_free(net); }
+
+static const mm_embed_model MODELS[] = {
+    {"mn04", "efficientat/mn04_as_mAP_432.pt", MM_MOBILENET_SR, MM_MOBILENET_EMB,
+     MM_MOBILENET_CLASSES, mn04_load, mn04_run, mn04_free},
+};
+
+const mm_embed_model *mm_embed_model_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++)
+        if (name && !strcmp(name, MODELS[i].name)) return &MODELS[i];
+    return NULL;
+}
+
+const char *mm_embed_model_names(void)
+{
+    static char buf[256];
+    if (!buf[0])
+        for (size_t i = 0; i < sizeof MODELS / sizeof *MODELS; i++) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, sizeof buf - l, "%s%s", i ? ", " : "", MODELS[i].name);
+        }
+    return buf;
+}
+
+void mm_embed_weights_path(const mm_embed_model *m, const char *weights, char *buf, size_t size)
+{
+    const char *root = mm_model_root(NULL);
+    if (!weights) mm_path_join(buf, size, root, m->default_weights);
+    else if (weights[0] == '/' || access(weights, F_OK) == 0) snprintf(buf, size, "%s", weights);
+    else mm_path_join(buf, size, root, weights);
+}
+
+/* ---- command ---------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: melodic embed --model NAME [--weights FILE] [-j N] [--trim] IN... [-o OUT.h5]\n"
+            "\n"
+            "Embeddings and AudioSet scores of audio files from a pretrained backbone.\n"
+            "Each file is decoded (WAV, FLAC, Ogg, MP3), averaged to mono and resampled\n"
+            "to the model's rate; clips of any length are accepted.\n"
+            "\n"
+            "  --model NAME      backbone: %s (default mn04)\n"
+            "  --weights FILE    checkpoint (default <model_root>/<model's file>)\n"
+            "  -o, --output OUT  HDF5 output: /embedding (N x D), /scores (N x 527), /paths;\n"
+            "                    without it, print 'path<TAB>e_0 ... e_D-1' per file\n"
+            "  -j, --jobs N      files processed in parallel (default: OpenMP threads)\n"
+            "  --trim            trim leading/trailing silence (librosa rule, top_db 60)\n"
+            "  -h, --help        this help\n",
+            mm_embed_model_names());
+}
+
+static int need_arg(int i, int argc, const char *opt)
+{
+    if (i + 1 >= argc) {
+        fprintf(stderr, "melodic embed: %s needs a value\n", opt);
+        return 0;
+    }
+    return 1;
+}
+
+int mm_cmd_embed(int argc, char **argv)
+{
+    const char *model = "mn04", *weights = NULL, *outp = NULL;
+    int jobs = omp_get_max_threads(), trim = 0;
+    const char **in = calloc((size_t)argc, sizeof *in);
+    size_t n_in = 0;
+    if (!in) {
+        fprintf(stderr, "melodic embed: out of memory\n");
+        return 1;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(in);
+            return 0;
+        } else if (!strcmp(a, "--model")) {
+            if (!need_arg(i, argc, a)) goto usage_err;
+            model = argv[++i];
+        } else if (!strcmp(a, "--weights")) {
+            if (!need_arg(i, argc, a)) goto usage_err;
+            weights = argv[++i];
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (!need_arg(i, argc, a)) goto usage_err;
+            outp = argv[++i];
+        } else if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
+            if (!need_arg(i, argc, a)) goto usage_err;
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 1024) {
+                fprintf(stderr, "melodic embed: %s: expected an integer 1..1024, got '%s'\n", a,
+                        argv[i]);
+                goto usage_err;
+            }
+            jobs = (int)v;
+        } else if (!strcmp(a, "--trim")) {
+            trim = 1;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "melodic embed: unknown option '%s' (see --help)\n", a);
+            goto usage_err;
+        } else {
+            in[n_in++] = a;
+        }
+    }
+    const mm_embed_model *m = mm_embed_model_find(model);
+    if (!m) {
+        fprintf(stderr, "melodic embed: --model '%s': expected one of %s\n", model,
+                mm_embed_model_names());
+        goto usage_err;
+    }
+    if (!n_in) {
+        fprintf(stderr, "melodic embed: no input files (see --help)\n");
+        goto usage_err;
+    }
+    char wpath[1024];
+    mm_embed_weights_path(m, weights, wpath, sizeof wpath);
+    mm_err err = {0};
+    void *net = NULL;
+    float *emb = NULL, *sc = NULL;
+    int ret = 1;
+    if (m->load(wpath, &net, &err)) {
+        fprintf(stderr, "melodic embed: %s\n", err.msg);
+        free(in);
+        return 1;
+    }
+    emb = malloc(n_in * (size_t)m->emb_dim * sizeof *emb);
+    sc = malloc(n_in * (size_t)m->n_classes * sizeof *sc);
+    int *rc = calloc(n_in, sizeof *rc);
+    mm_err *errs = calloc(n_in, sizeof *errs);
+    if (!emb || !sc || !rc || !errs) {
+        fprintf(stderr, "melodic embed: out of memory for %zu files\n", n_in);
+        goto done;
+    }
+    if (jobs > (int)n_in) jobs = (int)n_in;
+    if (jobs > 1) openblas_set_num_threads(1);
+    volatile int stop = 0;
+#pragma omp parallel for schedule(dynamic) num_threads(jobs)
+    for (size_t i = 0; i < n_in; i++) {
+        if (stop) continue;
+        mm_audio_opts o;
+        mm_audio_opts_default(&o);
+        o.target_sr = m->sample_rate;
+        o.trim = trim;
+        mm_audio a = {0};
+        rc[i] = mm_audio_load(in[i], &o, &a, &errs[i]);
+        if (!rc[i]) {
+            rc[i] = m->run(net, a.x, a.n, emb + i * m->emb_dim, sc + i * m->n_classes,
+                           jobs == 1, &errs[i]);
+            if (rc[i]) mm_err_prefix(&errs[i], "%s", in[i]);
+        }
+        mm_audio_free(&a);
+        if (rc[i]) stop = 1;
+    }
+    for (size_t i = 0; i < n_in; i++)
+        if (rc[i]) {
+            fprintf(stderr, "melodic embed: %s\n", errs[i].msg);
+            goto done;
+        }
+    if (!outp) {
+        for (size_t i = 0; i < n_in; i++) {
+            printf("%s", in[i]);
+            for (int k = 0; k < m->emb_dim; k++) printf("%c%.7g", k ? ' ' : '\t', emb[i * m->emb_dim + k]);
+            printf("\n");
+        }
+        ret = 0;
+        goto done;
+    }
+    mm_h5_out h5;
+    if (mm_h5_create(outp, &h5, &err)) {
+        fprintf(stderr, "melodic embed: %s\n", err.msg);
+        goto done;
+    }
+    hsize_t de[2] = {n_in, (hsize_t)m->emb_dim}, ds[2] = {n_in, (hsize_t)m->n_classes};
+    int r = mm_h5_stamp_format(h5.file, "melodic-embedding", 1, &err);
+    if (!r) r = mm_h5_write_f32(h5.file, "embedding", emb, 2, de, &err);
+    if (!r) r = mm_h5_write_f32(h5.file, "scores", sc, 2, ds, &err);
+    if (!r) r = mm_h5_write_strings(h5.file, "paths", in, n_in, &err);
+    if (!r) r = mm_h5_attr_set_str(h5.file, "model", m->name, &err);
+    if (!r) r = mm_h5_attr_set_str(h5.file, "weights", wpath, &err);
+    if (!r) r = mm_h5_attr_set_i64(h5.file, "sample_rate", m->sample_rate, &err);
+    if (!r) r = mm_h5_attr_set_i64(h5.file, "trim", trim, &err);
+    if (r) {
+        mm_h5_abort(&h5);
+        fprintf(stderr, "melodic embed: %s\n", err.msg);
+        goto done;
+    }
+    if (mm_h5_commit(&h5, &err)) {
+        fprintf(stderr, "melodic embed: %s\n", err.msg);
+        goto done;
+    }
+    ret = 0;
+done:
+    m->free(net);
+    free(emb), free(sc), free(rc), free(errs), free(in);
+    return ret;
+usage_err:
+    free(in);
+    return 2;
+}
