@@ -14,6 +14,8 @@
 #include "nn/cnn14.h"
 #include "nn/conv3x3.h"
 #include "core/rng.h"
+#include "features/featset.h"
+#include "io/cfg.h"
 
 #define W_PATH "tests/fixtures/cnn14_w2_weights.h5"
 #define PT_PATH "tests/fixtures/pt_cnn14/cnn14_w2.pth"
@@ -441,6 +443,86 @@ static void test_bad_files_and_input(void **state)
     mm_cnn14_free(m);
 }
 
+/* ---- feature sets: front end + network, end to end ---------------------------- */
+
+static void check_featset(const char *set, const char *group, int sr)
+{
+    const mm_featset_vt *vt = mm_featset_find(set);
+    assert_non_null(vt);
+    mm_cfg *params = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_cfg_parse_string("weights: " PT_PATH "\n", "params", &params, &err), 0);
+    void *st = NULL;
+    int rc = vt->create(params, ".", &st, &err);
+    if (rc) printf("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(vt->sample_rate(st), sr);
+    assert_int_equal(vt->dim(st), 64);
+    assert_non_null(vt->feature_name(st, 63));
+    assert_null(vt->feature_name(st, 64));
+    char desc[4096];
+    assert_non_null(strstr(vt->describe(st, desc, sizeof desc), "cnn14_w2.pth"));
+
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(IO_PATH, &f, &err), 0);
+    char name[128];
+    float *wave, *ref;
+    int rank;
+    hsize_t dw[4], de[4];
+    snprintf(name, sizeof name, "%s/wave", group);
+    assert_int_equal(mm_h5_read_f32(f, name, 1, &wave, &rank, dw, &err), 0);
+    snprintf(name, sizeof name, "%s/embedding", group);
+    assert_int_equal(mm_h5_read_f32(f, name, 1, &ref, &rank, de, &err), 0);
+    mm_h5_close(f);
+    float out[64];
+    rc = vt->compute(st, wave, dw[0], out, &err);
+    if (rc) printf("%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    double e = tu_max_abs_diff(out, ref, 64);
+    /* Metric: max absolute error of the embedding (|max| ~ 1). The front end
+     * (ours: FFTW; reference: torchaudio's MelSpectrogram with slaney mels,
+     * equal to torchlibrosa) differs by ~1e-4 dB on the log-mel, which bn0
+     * divides by ~20 dB: observed ~1e-6; tolerance 1e-4. */
+    printf("%-20s %-18s %5llu samples: embedding max |err| %.3g\n", set, group,
+           (unsigned long long)dw[0], e);
+    assert_true(e < 1e-4);
+    /* Empty clips are refused. */
+    assert_int_equal(vt->compute(st, wave, 0, out, &err), MM_EDATA);
+    free(wave);
+    free(ref);
+    vt->free(st);
+    mm_cfg_free(params);
+}
+
+static void test_featsets(void **state)
+{
+    (void)state;
+    check_featset("cnn14_embedding", "featset_32k_0.2s", 32000);
+    check_featset("cnn14_16k_embedding", "featset_16k_1s", 16000);
+}
+
+static void test_featset_errors(void **state)
+{
+    (void)state;
+    const mm_featset_vt *vt = mm_featset_find("cnn14_embedding");
+    assert_non_null(vt);
+    mm_cfg *params = NULL;
+    mm_err err = {0};
+    void *st = NULL;
+    assert_int_equal(mm_cfg_parse_string("weights: panns/none.pth\n", "p.yaml", &params, &err), 0);
+    assert_int_equal(vt->create(params, "/nonexistent_models", &st, &err), MM_EIO);
+    printf("expected error: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "/nonexistent_models/panns/none.pth"));
+    assert_non_null(strstr(err.msg, "make weights"));
+    mm_cfg_free(params);
+    assert_int_equal(mm_cfg_parse_string("weight: x.pth\n", "p.yaml", &params, &err), 0);
+    assert_true(vt->create(params, ".", &st, &err) < 0);
+    printf("expected error: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "weight"));
+    assert_null(st);
+    mm_cfg_free(params);
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -454,6 +536,8 @@ int main(void)
         cmocka_unit_test(test_network_pth),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_full_width),
+        cmocka_unit_test(test_featsets),
+        cmocka_unit_test(test_featset_errors),
         cmocka_unit_test(test_bad_state_dict),
         cmocka_unit_test(test_bad_files_and_input),
     };

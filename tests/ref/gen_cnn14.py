@@ -210,6 +210,23 @@ def main():
             g.create_dataset('scores', data=scores[0].numpy().astype(np.float32))
             print('%-18s frames %4d  emb |max| %.4f  scores %.4f..%.4f' % (
                 name, lm.shape[0], emb.abs().max(), scores.min(), scores.max()))
+        # Feature sets end to end (front end + network) from a stored waveform,
+        # so that decoding and resampling stay out of the comparison: PANNs on
+        # the clip zero-padded to the 32 frames the network needs.
+        for name, sr, n_fft, hop, fmax, sec, off in (
+                ('featset_32k_0.2s', 32000, 1024, 320, 14000.0, 0.2, 1.2),
+                ('featset_16k_1s', 16000, 512, 160, 8000.0, 1.0, 1.0)):
+            x = load_clip(rav, sr, sec, off)
+            need = 31 * hop          # 1 + n // hop >= 32 frames (centred STFT)
+            xp = torch.cat([x, torch.zeros(max(0, need - x.shape[0]))])
+            lm = logmel(xp, sr, n_fft, hop, fmax)
+            with torch.no_grad():
+                emb, _ = model(lm[None])
+            g = f.create_group(name)
+            g.attrs['sample_rate'] = sr
+            g.create_dataset('wave', data=x.numpy().astype(np.float32))
+            g.create_dataset('embedding', data=emb[0].numpy().astype(np.float32))
+            print('%-18s samples %5d frames %d' % (name, x.shape[0], lm.shape[0]))
 
 
 if __name__ == '__main__':
