@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "io/h5.h"
+#include "io/ptload.h"
 
 #define N_BLOCKS 6
 #define BN_EPS 1e-5
@@ -317,6 +318,40 @@ static int load_h5(const char *path, const mm_cnn14_params *params, mm_cnn14 **o
     return rc;
 }
 
+/* ---- PyTorch checkpoints (src/io/ptload) ------------------------------------ */
+
+static int pt_lookup(void *ctx, const char *name, mm_cnn14_tensor *t, mm_err *err)
+{
+    const mm_pt_tensor *x = mm_pt_find(ctx, name);
+    if (!x) return mm_err_set(err, MM_EFORMAT, "tensor '%s' missing", name);
+    if (x->dtype != MM_PT_F32 && x->dtype != MM_PT_F16 && x->dtype != MM_PT_BF16 &&
+        x->dtype != MM_PT_F64)
+        return mm_err_set(err, MM_EFORMAT, "tensor '%s': dtype %s, expected floating point",
+                          name, mm_pt_dtype_name(x->dtype));
+    if (x->ndim > 4)
+        return mm_err_set(err, MM_EFORMAT, "tensor '%s': %d dimensions, expected at most 4",
+                          name, x->ndim);
+    t->data = x->data;
+    t->rank = x->ndim;
+    for (int i = 0; i < 4; i++) t->shape[i] = i < x->ndim ? x->shape[i] : 0;
+    return 0;
+}
+
+/* PANNs checkpoints hold {'model': state_dict, 'iteration': ...}; a bare
+ * state dict is accepted too (its top level then holds the tensors). */
+static int load_pt(const char *path, const mm_cnn14_params *params, mm_cnn14 **out, mm_err *err)
+{
+    mm_pt *pt = NULL;
+    int rc = mm_pt_open(path, &pt, err);
+    if (rc < 0) return rc;
+    size_t n = 0;
+    rc = mm_pt_state_dict(pt, NULL, &n, err);
+    if (rc == 0 && n == 0) rc = mm_pt_state_dict(pt, "model", &n, err);
+    if (rc == 0) rc = mm_cnn14_build(pt_lookup, pt, path, params, out, err);
+    mm_pt_free(pt);
+    return rc;
+}
+
 int mm_cnn14_load(const char *path, const mm_cnn14_params *params, mm_cnn14 **out, mm_err *err)
 {
     FILE *fp = fopen(path, "rb");
@@ -325,10 +360,8 @@ int mm_cnn14_load(const char *path, const mm_cnn14_params *params, mm_cnn14 **ou
     size_t got = fread(magic, 1, sizeof magic, fp);
     fclose(fp);
     if (got == 8 && !memcmp(magic, "\x89HDF\r\n\x1a\n", 8)) return load_h5(path, params, out, err);
-    if (got >= 4 && !memcmp(magic, "PK\x03\x04", 4))
-        return mm_err_set(err, MM_EFORMAT, "%s: PyTorch checkpoints need src/io/ptload "
-                          "(not in this build yet)", path);
-    return mm_err_set(err, MM_EFORMAT, "%s: not a PyTorch zip checkpoint nor an HDF5 file", path);
+    /* Anything else goes to ptload, which recognises zip and legacy files. */
+    return load_pt(path, params, out, err);
 }
 
 /* ---- forward -------------------------------------------------------------- */

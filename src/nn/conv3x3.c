@@ -95,15 +95,18 @@ static void micro_avx512(size_t kc, const float *a, const float *b, float *c, si
 
 typedef void (*micro_fn)(size_t, const float *, const float *, float *, size_t, int);
 
+static int use_simd = 1;
+
+int mm_conv3x3_use_simd(int enable)
+{
+    return __atomic_exchange_n(&use_simd, enable ? 1 : 0, __ATOMIC_ACQ_REL);
+}
+
 static micro_fn pick_micro(void)
 {
-    static micro_fn fn;
-    if (!fn) {
-        __builtin_cpu_init();
-        micro_fn f = __builtin_cpu_supports("avx512f") ? micro_avx512 : micro_c;
-        __atomic_store_n(&fn, f, __ATOMIC_RELEASE);
-    }
-    return fn;
+    if (!__atomic_load_n(&use_simd, __ATOMIC_ACQUIRE)) return micro_c;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? micro_avx512 : micro_c;
 }
 
 /* Rows [i0, i1) (multiples of MR) of C = A·B; A packed (mp/MR, k, MR), B

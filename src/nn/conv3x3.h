@@ -27,6 +27,11 @@ typedef enum {
 int mm_conv3x3_algo_parse(const char *name, mm_conv3x3_algo *algo, mm_err *err);
 const char *mm_conv3x3_algo_name(mm_conv3x3_algo algo);
 
+/* Micro-kernel selection, process-wide: 1 (default) uses AVX-512 when the
+ * CPU has it, 0 forces the portable C kernel (tests compare both). Returns
+ * the previous setting. Not meant to be switched while convolutions run. */
+int mm_conv3x3_use_simd(int enable);
+
 /* Prepared weights of one layer (opaque, read-only after create: one
  * instance may run on many threads at once). */
 typedef struct mm_conv3x3 mm_conv3x3;

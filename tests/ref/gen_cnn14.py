@@ -14,7 +14,9 @@ Writes (run from the repository root with /usr/bin/python3):
       torch.save({'iteration': ..., 'model': state_dict}, path) (zip format)
   tests/fixtures/cnn14_w2_weights.h5    the same state dict, one dataset per key
   tests/fixtures/cnn14_io.h5            log-mel inputs and reference outputs
-Also usable as a module: make_model(widths, ...) for the full-width check.
+With --full DIR: a full-width random checkpoint and one reference output in
+DIR (for the full-width test and the benchmark; never committed).
+Also usable as a module: make_model(widths, ...), save_panns(...).
 """
 import os
 import sys
@@ -136,7 +138,32 @@ def load_clip(path, sr, seconds=None, offset=0.0):
     return x
 
 
+def full_check(outdir, frames=101, seed=7):
+    """Full-width check data (not committed): a PANNs-format checkpoint of a
+    full-width Cnn14 with random weights, plus front-end tensors as the
+    official checkpoints carry them, and one random log-mel input with
+    PyTorch's outputs, into outdir/cnn14_full.pth and outdir/cnn14_full_io.h5."""
+    import h5py
+    os.makedirs(outdir, exist_ok=True)
+    torch.manual_seed(seed)
+    model = make_model(WIDTHS_FULL, seed=seed)
+    front = {'spectrogram_extractor.stft.conv_real.weight': torch.zeros(513, 1, 1024),
+             'spectrogram_extractor.stft.conv_imag.weight': torch.zeros(513, 1, 1024),
+             'logmel_extractor.melW': torch.zeros(513, 64)}
+    save_panns(model, os.path.join(outdir, 'cnn14_full.pth'), front)
+    g = torch.Generator().manual_seed(seed + 1)
+    lm = -60.0 + 20.0 * torch.randn((frames, 64), generator=g)
+    with torch.no_grad():
+        emb, scores = model(lm[None])
+    with h5py.File(os.path.join(outdir, 'cnn14_full_io.h5'), 'w') as f:
+        f.create_dataset('logmel', data=lm.numpy())
+        f.create_dataset('embedding', data=emb[0].numpy())
+        f.create_dataset('scores', data=scores[0].numpy())
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == '--full':
+        return full_check(sys.argv[2])
     torch.manual_seed(0)
     root = os.path.dirname(os.path.abspath(__file__)) + '/../..'
     data = os.environ.get('MELODIC_DATA') or os.path.join(root, '..', 'shared', 'data')
@@ -183,6 +210,23 @@ def main():
             g.create_dataset('scores', data=scores[0].numpy().astype(np.float32))
             print('%-18s frames %4d  emb |max| %.4f  scores %.4f..%.4f' % (
                 name, lm.shape[0], emb.abs().max(), scores.min(), scores.max()))
+        # Feature sets end to end (front end + network) from a stored waveform,
+        # so that decoding and resampling stay out of the comparison: PANNs on
+        # the clip zero-padded to the 32 frames the network needs.
+        for name, sr, n_fft, hop, fmax, sec, off in (
+                ('featset_32k_0.2s', 32000, 1024, 320, 14000.0, 0.2, 1.2),
+                ('featset_16k_1s', 16000, 512, 160, 8000.0, 1.0, 1.0)):
+            x = load_clip(rav, sr, sec, off)
+            need = 31 * hop          # 1 + n // hop >= 32 frames (centred STFT)
+            xp = torch.cat([x, torch.zeros(max(0, need - x.shape[0]))])
+            lm = logmel(xp, sr, n_fft, hop, fmax)
+            with torch.no_grad():
+                emb, _ = model(lm[None])
+            g = f.create_group(name)
+            g.attrs['sample_rate'] = sr
+            g.create_dataset('wave', data=x.numpy().astype(np.float32))
+            g.create_dataset('embedding', data=emb[0].numpy().astype(np.float32))
+            print('%-18s samples %5d frames %d' % (name, x.shape[0], lm.shape[0]))
 
 
 if __name__ == '__main__':
