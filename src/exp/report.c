@@ -350,7 +350,7 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
     int32_t *tlab = NULL, *tidx = NULL;
     size_t tn = 0;
     double tkl = NAN;
-    if (!rc && in->tsne && in->tsne->enabled && mm_report_tsne) rc = mm_report_tsne(in, &txy, &tlab, &tidx, &tn, &tkl, err);
+    if (!rc && in->tsne && in->tsne->enabled) rc = mm_report_tsne(in, &txy, &tlab, &tidx, &tn, &tkl, err);
     char path[PATH_MAX];
     if (!rc) {
         snprintf(path, sizeof path, "%s/results.h5", dir);

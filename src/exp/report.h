@@ -53,7 +53,7 @@ typedef struct mm_report_input {
  * label, seeded): *xy (n, 2), *labels and *index (row in the table), *kl the
  * final KL divergence. report_tsne.c. */
 int mm_report_tsne(const mm_report_input *in, float **xy, int32_t **labels, int32_t **index,
-                   size_t *n, double *kl, mm_err *err) __attribute__((weak));  /* TODO(t-SNE lands): drop weak */
+                   size_t *n, double *kl, mm_err *err);
 
 /* Write DIR/results.h5, DIR/summary.md, DIR/summary.json (each atomically)
  * and print the summary table on stdout unless quiet. */
