@@ -66,9 +66,9 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 test: deps
-	$(MAKE) all
-	$(MAKE) test-unit
-	$(MAKE) test-asan
+	$(MAKE) -j2 all
+	$(MAKE) -j2 test-unit
+	$(MAKE) -j2 test-asan
 	@echo "all test suites passed"
 
 test-unit: $(TESTS) $(BIN)
@@ -82,7 +82,7 @@ test-asan:
 	  tests/run_tests.sh $(TESTS:$(BUILD)/%=build-asan/%)
 
 run: deps
-	$(MAKE) all
+	$(MAKE) -j2 all
 	scripts/run_main.sh
 
 fuzz: deps
