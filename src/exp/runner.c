@@ -9,6 +9,7 @@
  * do not depend on the thread count.
  */
 #include "exp/runner.h"
+#include "exp/spec.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -37,25 +38,6 @@ const char *const mm_experiment_keys[] = {
     "data_root", "model_root", "protocol", "preprocessing", "models", "ensembles", "tsne",
     "allow_group_leakage", "output", NULL};
 
-typedef struct model_spec {
-    const char *name;         /* row name in results */
-    const char *learner;      /* registry name */
-    const mm_cfg *params;
-    const mm_learner_vt *vt;
-    /* ensembles */
-    int is_ensemble;
-    size_t n_members;
-    int *members;             /* indices into specs */
-    double *weights;          /* (n_members) or NULL */
-    int hard;
-} model_spec;
-
-typedef struct prep_spec {
-    int scaler;               /* 1: standard scaler */
-    int smote;
-    const mm_cfg *smote_params;
-} prep_spec;
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -81,7 +63,7 @@ static int mkdirs(const char *path, mm_err *err)
 
 /* ---- config parsing ---- */
 
-static int parse_models(const mm_cfg *cfg, model_spec **out, size_t *n_out, size_t *n_models, mm_err *err)
+int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, size_t *n_models, mm_err *err)
 {
     char w[600];
     const mm_cfg *models = mm_cfg_child(cfg, "models");
@@ -91,7 +73,7 @@ static int parse_models(const mm_cfg *cfg, model_spec **out, size_t *n_out, size
     if (ens && ens->type != MM_CFG_SEQ && ens->type != MM_CFG_NULL)
         return mm_err_set(err, MM_EINVAL, "%s: 'ensembles' must be a list of {name, members, voting, weights}", mm_cfg_where(ens, w, sizeof w));
     size_t ne = ens && ens->type == MM_CFG_SEQ ? ens->n : 0;
-    model_spec *s = calloc(models->n + ne, sizeof *s);
+    mm_exp_model *s = calloc(models->n + ne, sizeof *s);
     if (!s) return mm_err_set(err, MM_ENOMEM, "out of memory");
     int rc = 0;
     static const char *const mkeys[] = {"name", "model", "params", NULL};
@@ -123,7 +105,7 @@ static int parse_models(const mm_cfg *cfg, model_spec **out, size_t *n_out, size
     static const char *const ekeys[] = {"name", "members", "voting", "weights", NULL};
     for (size_t e = 0; e < ne && !rc; e++) {
         const mm_cfg *m = ens->items[e];
-        model_spec *x = &s[models->n + e];
+        mm_exp_model *x = &s[models->n + e];
         x->is_ensemble = 1;
         if ((rc = mm_cfg_check_keys(m, "ensembles", ekeys, err))) break;
         if ((rc = mm_cfg_get_str(m, "name", "ensemble", &x->name, err))) break;
@@ -165,7 +147,7 @@ static int parse_models(const mm_cfg *cfg, model_spec **out, size_t *n_out, size
     return 0;
 }
 
-static int parse_prep(const mm_cfg *cfg, prep_spec *p, mm_err *err)
+int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
 {
     const mm_cfg *m = mm_cfg_child(cfg, "preprocessing");
     static const char *const keys[] = {"scaler", "smote", NULL};
@@ -189,7 +171,7 @@ static int parse_prep(const mm_cfg *cfg, prep_spec *p, mm_err *err)
 
 /* ---- the feature table ---- */
 
-static int get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err)
+int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err)
 {
     const char *table = NULL, *data_root = NULL, *model_root = NULL, *cache = NULL;
     int rc;
@@ -372,7 +354,7 @@ static void round_free(round_data *r)
     memset(r, 0, sizeof *r);
 }
 
-static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const prep_spec *prep,
+static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const mm_exp_prep *prep,
                          uint64_t seed, int n_threads, round_data *r, mm_err *err)
 {
     size_t n = t->n, d = t->d;
@@ -428,7 +410,7 @@ static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, co
     return 0;
 }
 
-static int run_unit(const model_spec *m, const mm_table *t, const round_data *r, uint64_t seed,
+static int run_unit(const mm_exp_model *m, const mm_table *t, const round_data *r, uint64_t seed,
                     size_t round, int n_threads, unit *u, mm_err *err)
 {
     size_t d = t->d;
@@ -483,7 +465,7 @@ static int run_unit(const model_spec *m, const mm_table *t, const round_data *r,
 /* Ensemble of finished member units of one round: soft = weighted mean of
  * probabilities; hard = weighted majority of predicted labels, ties broken
  * by the summed probability. */
-static void ensemble_unit(const model_spec *m, unit *const *members, int k, unit *u)
+static void ensemble_unit(const mm_exp_model *m, unit *const *members, int k, unit *u)
 {
     memset(u, 0, sizeof *u);
     u->done = 1;
@@ -570,11 +552,11 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
         (rc = mm_cfg_get_bool(cfg, "allow_group_leakage", 0, &allow_leak, err)))
         return rc;
     uint64_t seed = (uint64_t)seed_l;
-    model_spec *specs = NULL;
+    mm_exp_model *specs = NULL;
     size_t n_specs = 0, n_models = 0;
-    prep_spec prep = {0};
-    if ((rc = parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
-    if ((rc = parse_prep(cfg, &prep, err))) goto out_specs;
+    mm_exp_prep prep = {0};
+    if ((rc = mm_exp_parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
+    if ((rc = mm_exp_parse_prep(cfg, &prep, err))) goto out_specs;
     mm_report_tsne_opts tsne_o;
     if ((rc = mm_report_tsne_opts_from_cfg(mm_cfg_child(cfg, "tsne"), &tsne_o, err))) goto out_specs;
 
@@ -600,7 +582,7 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
         if (rc) goto out_sp;
     }
     mm_table *full = NULL;
-    if ((rc = get_table(cfg, o, &full, err))) goto out_sp;
+    if ((rc = mm_exp_get_table(cfg, o, &full, err))) goto out_sp;
     /* keep labelled rows only */
     mm_table *t = full;
     {
@@ -730,7 +712,12 @@ out_table:
 out_sp:
     mm_split_params_release(&sp);
 out_specs:
-    for (size_t i = 0; i < n_specs; i++) { free(specs[i].members); free(specs[i].weights); }
-    free(specs);
+    mm_exp_models_free(specs, n_specs);
     return rc;
+}
+
+void mm_exp_models_free(mm_exp_model *m, size_t n)
+{
+    for (size_t i = 0; m && i < n; i++) { free(m[i].members); free(m[i].weights); }
+    free(m);
 }

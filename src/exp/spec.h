@@ -1,0 +1,44 @@
+/* spec.h — parts of an experiment config shared by the runner and export:
+ * the models and ensembles, the preprocessing, and the feature table. */
+#ifndef MM_EXP_SPEC_H
+#define MM_EXP_SPEC_H
+
+#include <stddef.h>
+#include "core/err.h"
+#include "data/table.h"
+#include "exp/runner.h"
+#include "io/cfg.h"
+#include "learn/learner.h"
+
+typedef struct mm_exp_model {
+    const char *name;         /* row name in results */
+    const char *learner;      /* registry name */
+    const mm_cfg *params;
+    const mm_learner_vt *vt;
+    /* ensembles */
+    int is_ensemble;
+    size_t n_members;
+    int *members;             /* indices into specs */
+    double *weights;          /* (n_members) or NULL */
+    int hard;
+} mm_exp_model;
+
+typedef struct mm_exp_prep {
+    int scaler;               /* 1: standard scaler */
+    int smote;
+    const mm_cfg *smote_params;
+} mm_exp_prep;
+
+/* Parse `models:` and `ensembles:` (models first, then ensembles in *out;
+ * n_models = number of plain models). Parameters are validated by creating
+ * each learner once. Free with mm_exp_models_free. */
+int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, size_t *n_models,
+                        mm_err *err);
+void mm_exp_models_free(mm_exp_model *m, size_t n);
+/* Parse `preprocessing:` (scaler, smote). */
+int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
+/* The experiment's feature table: `table:` or the cached extraction of
+ * `dataset` + `features` (+ `audio`). */
+int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err);
+
+#endif

@@ -1,0 +1,484 @@
+/* bundle.c — model bundles: export (refit on all data) and load/classify.
+ * See bundle.h; layout in README "Model bundles". */
+#include "runtime/bundle.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audio/audio.h"
+#include "core/paths.h"
+#include "core/sha256.h"
+#include "data/extract.h"
+#include "eval/splits.h"
+#include "exp/spec.h"
+#include "io/h5.h"
+#include "learn/learner.h"
+#include "learn/scaler.h"
+#include "learn/smote.h"
+
+struct mm_bundle {
+    char *path;
+    char *model_name;
+    mm_featset_inst *sets;
+    size_t n_sets;
+    size_t dim;
+    mm_audio_opts audio;
+    mm_scaler *scaler;         /* or NULL */
+    mm_learner *learner;
+    char **labels;
+    size_t n_labels;
+    char *metrics;
+    char *tmp_weights[8];      /* extracted embedded weights, removed on free */
+};
+
+/* "weights=PATH" line of a feature set's describe() text, or "" when none. */
+static void featset_weights(const mm_featset_inst *s, char *out, size_t size)
+{
+    out[0] = 0;
+    if (!s->vt->describe) return;
+    char buf[4096];
+    const char *d = s->vt->describe(s->state, buf, sizeof buf);
+    const char *p = strstr(d, "weights=");
+    if (!p || (p != d && p[-1] != '\n')) return;
+    p += 8;
+    size_t n = strcspn(p, "\n");
+    if (n >= size) n = size - 1;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+static int write_bytes_file(const char *path, mm_h5_out *o, const char *name, mm_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return mm_err_set(err, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    if (sz < 0 || sz > (1L << 31)) { fclose(f); return mm_err_set(err, MM_EIO, "%s: cannot embed (size)", path); }
+    uint8_t *buf = malloc((size_t)sz + 1);
+    if (!buf) { fclose(f); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    size_t got = fread(buf, 1, (size_t)sz, f);
+    fclose(f);
+    int rc = got == (size_t)sz ? mm_h5_write_u8(o->file, name, buf, got, err) : mm_err_set(err, MM_EIO, "%s: read error", path);
+    free(buf);
+    return rc;
+}
+
+static mm_cfg *voting_params(const mm_exp_model *specs, const mm_exp_model *e, mm_err *err)
+{
+    mm_cfg *p = mm_cfg_new_map();
+    char text[256];
+    int rc = mm_cfg_put_str(p, "voting", e->hard ? "hard" : "soft", err);
+    mm_cfg *est = NULL;
+    snprintf(text, sizeof text, "[]");
+    rc = rc ? rc : mm_cfg_parse_string("estimators: []", "voting", &est, err);
+    if (rc) { mm_cfg_free(p); mm_cfg_free(est); return NULL; }
+    mm_cfg *seq = (mm_cfg *)mm_cfg_child(est, "estimators");
+    for (size_t j = 0; j < e->n_members; j++) {
+        const mm_exp_model *m = &specs[e->members[j]];
+        mm_cfg *item = mm_cfg_new_map();
+        mm_cfg_put_str(item, "model", m->learner, err);
+        mm_cfg_put_str(item, "name", m->name, err);
+        if (m->params) mm_cfg_put(item, "params", m->params, err);
+        mm_cfg **ni = realloc(seq->items, (seq->n + 1) * sizeof *ni);
+        if (!ni) { mm_cfg_free(item); mm_cfg_free(p); mm_cfg_free(est); return NULL; }
+        seq->items = ni;
+        seq->items[seq->n++] = item;
+    }
+    mm_cfg_put(p, "estimators", seq, err);
+    if (e->weights) {
+        char wl[1024] = "[";
+        for (size_t j = 0; j < e->n_members; j++) {
+            size_t l = strlen(wl);
+            snprintf(wl + l, sizeof wl - l, "%s%g", j ? ", " : "", e->weights[j]);
+        }
+        strncat(wl, "]", sizeof wl - strlen(wl) - 1);
+        char as[1100];
+        snprintf(as, sizeof as, "weights=%s", wl);
+        mm_cfg_set(p, as, err);
+    }
+    mm_cfg_free(est);
+    return p;
+}
+
+int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *err)
+{
+    if (!mm_cfg_child(cfg, "dataset") || !mm_cfg_child(cfg, "features"))
+        return mm_err_set(err, MM_EINVAL, "%s: export needs 'dataset' and 'features' (a bare feature table has no audio pipeline to export)",
+                          o->config_path ? o->config_path : "config");
+    int rc = mm_cfg_check_keys(cfg, "experiment", mm_experiment_keys, err);
+    if (rc) return rc;
+    mm_exp_model *specs = NULL;
+    size_t n_specs = 0, n_models = 0;
+    mm_exp_prep prep = {0};
+    if ((rc = mm_exp_parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
+    const mm_exp_model *spec = NULL;
+    for (size_t i = 0; i < n_specs; i++)
+        if (!strcmp(specs[i].name, o->model)) spec = &specs[i];
+    if (!spec) {
+        char list[1024] = "";
+        for (size_t i = 0; i < n_specs; i++) {
+            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+            strncat(list, specs[i].name, sizeof list - strlen(list) - 1);
+        }
+        rc = mm_err_set(err, MM_EINVAL, "%s: no model or ensemble named '%s' (the experiment has: %s)",
+                        o->config_path ? o->config_path : "config", o->model, list);
+        mm_exp_models_free(specs, n_specs);
+        return rc;
+    }
+    const char *name = NULL, *model_root = NULL;
+    long seed_l = 0;
+    if ((rc = mm_exp_parse_prep(cfg, &prep, err)) || (rc = mm_cfg_get_str(cfg, "name", "experiment", &name, err)) ||
+        (rc = mm_cfg_get_int(cfg, "seed", 0, 0, LONG_MAX, &seed_l, err)) ||
+        (rc = mm_cfg_get_str(cfg, "model_root", NULL, &model_root, err))) {
+        mm_exp_models_free(specs, n_specs);
+        return rc;
+    }
+    mm_cfg *vparams = NULL;
+    const char *learner_name = spec->learner;
+    const mm_cfg *params = spec->params;
+    int wants_val = 0;
+    if (spec->is_ensemble) {
+        if (!(vparams = voting_params(specs, spec, err))) { mm_exp_models_free(specs, n_specs); return err->code ? err->code : MM_ENOMEM; }
+        params = vparams;
+        for (size_t j = 0; j < spec->n_members; j++) wants_val |= specs[spec->members[j]].vt->wants_validation;
+    } else wants_val = spec->vt->wants_validation;
+
+    mm_run_opts ro = {.config_path = o->config_path, .n_threads = o->n_threads, .progress = o->progress};
+    mm_table *t = NULL;
+    mm_featset_inst *fs = NULL;
+    size_t n_fs = 0;
+    mm_learner *l = NULL;
+    mm_scaler *sc = NULL;
+    mm_split *split = NULL;
+    float *Xtr = NULL, *Xva = NULL;
+    int32_t *ytr = NULL, *yva = NULL;
+    size_t *idx = NULL;
+    char *cfg_yaml = NULL;
+    mm_h5_out out = {.file = -1};
+    size_t ntr = 0, nva = 0;
+    if ((rc = mm_learner_create(learner_name, params, (uint64_t)seed_l, o->n_threads, &l, err))) goto done;
+    if ((rc = mm_exp_get_table(cfg, &ro, &t, err))) goto done;
+    if ((rc = mm_featsets_create(mm_cfg_child(cfg, "features"), mm_model_root(model_root), &fs, &n_fs, err))) goto done;
+    /* labelled rows; all train, a validation part carved by group when the learner wants one */
+    size_t n = 0;
+    for (size_t i = 0; i < t->n; i++) if (t->labels[i] >= 0) n++;
+    if (!(split = calloc(1, sizeof *split)) || !(split->role = malloc(t->n + 1))) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
+    split->n = t->n;
+    split->n_folds = split->n_repeats = split->n_rounds = 1;
+    int has_groups = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        split->role[i] = t->labels[i] >= 0 ? MM_ROLE_TRAIN : MM_ROLE_NONE;
+        if (t->groups[i] >= 0) has_groups = 1;
+    }
+    if (wants_val && (rc = mm_split_carve_validation(split, t->labels, has_groups ? t->groups : NULL, 0.1, (uint64_t)seed_l, err))) goto done;
+    idx = malloc((t->n + 1) * sizeof *idx);
+    Xtr = malloc((t->n + 1) * t->d * sizeof *Xtr);
+    ytr = malloc((t->n + 1) * sizeof *ytr);
+    Xva = malloc((t->n + 1) * t->d * sizeof *Xva);
+    yva = malloc((t->n + 1) * sizeof *yva);
+    if (!idx || !Xtr || !ytr || !Xva || !yva) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
+    ntr = mm_split_indices(split, 0, MM_ROLE_TRAIN, idx);
+    for (size_t i = 0; i < ntr; i++) { memcpy(Xtr + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xtr); ytr[i] = t->labels[idx[i]]; }
+    nva = mm_split_indices(split, 0, MM_ROLE_VAL, idx);
+    for (size_t i = 0; i < nva; i++) { memcpy(Xva + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xva); yva[i] = t->labels[idx[i]]; }
+    if (prep.scaler) {
+        if ((rc = mm_scaler_fit(Xtr, ntr, t->d, &sc, err)) || (rc = mm_scaler_transform(sc, Xtr, ntr, t->d, err)) ||
+            (nva && (rc = mm_scaler_transform(sc, Xva, nva, t->d, err))))
+            goto done;
+    }
+    if (prep.smote) {
+        mm_smote_params sp = mm_smote_params_default();
+        float *Xs = NULL;
+        int32_t *ys = NULL;
+        size_t ns = 0;
+        if ((rc = mm_smote_params_from_cfg(prep.smote_params, &sp, err))) goto done;
+        sp.n_threads = o->n_threads;
+        if ((rc = mm_smote_resample(Xtr, ytr, ntr, t->d, t->n_classes, &sp, (uint64_t)seed_l, &Xs, &ys, &ns, err))) goto done;
+        free(Xtr); free(ytr);
+        Xtr = Xs; ytr = ys; ntr = ns;
+    }
+    if (o->progress) fprintf(stderr, "export: fitting %s (%s) on %zu rows%s\n", o->model, learner_name, ntr, nva ? " (+ validation part)" : "");
+    mm_fit_data fd = {.X = Xtr, .y = ytr, .n = ntr, .d = t->d, .n_classes = t->n_classes,
+                      .X_val = nva ? Xva : NULL, .y_val = nva ? yva : NULL, .n_val = nva};
+    if ((rc = mm_learner_fit(l, &fd, err))) goto done;
+
+    /* write */
+    if ((rc = mm_h5_create(o->out_path, &out, err))) goto done;
+    hid_t f = out.file;
+    char ts[64], fp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)mm_table_fingerprint(t));
+    cfg_yaml = mm_cfg_to_yaml(cfg);
+    char *feat_yaml = mm_cfg_to_yaml(mm_cfg_child(cfg, "features"));
+    char *audio_yaml = mm_cfg_child(cfg, "audio") ? mm_cfg_to_yaml(mm_cfg_child(cfg, "audio")) : strdup("{}\n");
+    rc = mm_h5_stamp_format(f, MM_BUNDLE_FORMAT, MM_BUNDLE_VERSION, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "model", o->model, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "learner", learner_name, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "experiment", name, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "created", ts, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "git_commit", o->git_commit ? o->git_commit : "unknown", err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "melodic_version", "0.1.0", err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "data_fingerprint", fp, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "n_train", (int64_t)ntr, err);
+    if (!rc) rc = mm_h5_write_text(f, "config", cfg_yaml ? cfg_yaml : "", err);
+    if (!rc) rc = mm_h5_write_text(f, "pipeline/features", feat_yaml ? feat_yaml : "", err);
+    if (!rc) rc = mm_h5_write_text(f, "pipeline/audio", audio_yaml ? audio_yaml : "{}", err);
+    free(feat_yaml);
+    free(audio_yaml);
+    const char *mroot = mm_model_root(model_root);
+    for (size_t s = 0; s < n_fs && !rc; s++) {
+        char wpath[PATH_MAX], g[64], hex[65];
+        featset_weights(&fs[s], wpath, sizeof wpath);
+        if (!wpath[0]) continue;
+        if ((rc = mm_sha256_file(wpath, hex, err))) break;
+        size_t lr = strlen(mroot);
+        const char *rel = (!strncmp(wpath, mroot, lr) && wpath[lr] == '/') ? wpath + lr + 1 : wpath;
+        snprintf(g, sizeof g, "pipeline/weights/%zu", s);
+        hid_t gg = mm_h5_group(f, g, err);
+        if (gg < 0) { rc = err->code; break; }
+        rc = mm_h5_attr_set_str(gg, "set", fs[s].vt->name, err);
+        if (!rc) rc = mm_h5_attr_set_str(gg, "path", rel, err);
+        if (!rc) rc = mm_h5_attr_set_str(gg, "sha256", hex, err);
+        H5Gclose(gg);
+        if (!rc && o->embed_weights) {
+            snprintf(g, sizeof g, "pipeline/weights/%zu/data", s);
+            rc = write_bytes_file(wpath, &out, g, err);
+        }
+    }
+    if (!rc && sc) {
+        hid_t g = mm_h5_group(f, "scaler", err);
+        rc = g < 0 ? err->code : mm_scaler_save(sc, g, err);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc) {
+        hid_t g = mm_h5_group(f, "model", err);
+        rc = g < 0 ? err->code : mm_learner_save(l, g, err);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc) rc = mm_h5_write_strings(f, "label_names", (const char *const *)t->label_names, (size_t)t->n_classes, err);
+    if (!rc) rc = mm_h5_write_strings(f, "feature_names", (const char *const *)t->feature_names, t->d, err);
+    if (!rc) {   /* cross-validated metrics, when the experiment has been run */
+        char sp[PATH_MAX];
+        if (o->results_dir) snprintf(sp, sizeof sp, "%s/summary.json", o->results_dir);
+        else snprintf(sp, sizeof sp, "results/runs/%s/summary.json", name);
+        FILE *mf = fopen(sp, "r");
+        if (mf) {
+            char *buf = malloc(1 << 20);
+            size_t got = buf ? fread(buf, 1, (1 << 20) - 1, mf) : 0;
+            fclose(mf);
+            if (buf) { buf[got] = 0; rc = mm_h5_write_text(f, "metrics", buf, err); }
+            free(buf);
+        }
+    }
+    if (rc) mm_h5_abort(&out);
+    else rc = mm_h5_commit(&out, err);
+done:
+    free(cfg_yaml);
+    free(idx); free(Xtr); free(ytr); free(Xva); free(yva);
+    mm_split_free(split);
+    mm_scaler_free(sc);
+    mm_learner_free(l);
+    mm_featsets_free(fs, n_fs);
+    mm_table_free(t);
+    mm_cfg_free(vparams);
+    mm_exp_models_free(specs, n_specs);
+    return rc;
+}
+
+/* ---- loading ---- */
+
+void mm_bundle_free(mm_bundle *b)
+{
+    if (!b) return;
+    mm_featsets_free(b->sets, b->n_sets);
+    mm_scaler_free(b->scaler);
+    mm_learner_free(b->learner);
+    mm_h5_free_strings(b->labels, b->n_labels);
+    for (int i = 0; i < 8; i++) if (b->tmp_weights[i]) { unlink(b->tmp_weights[i]); free(b->tmp_weights[i]); }
+    free(b->metrics);
+    free(b->model_name);
+    free(b->path);
+    free(b);
+}
+
+/* Resolve feature set s's weights: embedded bytes → a private temporary
+ * file; else <model_root>/<path>. The SHA-256 must match the bundle's. */
+static int resolve_weights(mm_bundle *b, hid_t f, size_t s, const char *model_root, char *out, size_t size,
+                           mm_err *err)
+{
+    char g[64];
+    snprintf(g, sizeof g, "pipeline/weights/%zu", s);
+    hid_t gg = mm_h5_open_group(f, g, err);
+    if (gg < 0) return err->code;
+    char *rel = NULL, *want = NULL;
+    int rc = mm_h5_attr_get_str(gg, "path", &rel, err);
+    if (!rc) rc = mm_h5_attr_get_str(gg, "sha256", &want, err);
+    H5Gclose(gg);
+    char hex[65];
+    snprintf(g, sizeof g, "pipeline/weights/%zu/data", s);
+    if (!rc && mm_h5_exists(f, g)) {
+        uint8_t *data = NULL;
+        size_t n = 0;
+        rc = mm_h5_read_u8(f, g, &data, &n, err);
+        if (!rc) {
+            mm_sha256 h;
+            mm_sha256_init(&h);
+            mm_sha256_update(&h, data, n);
+            mm_sha256_hex(&h, hex);
+            if (strcmp(hex, want)) rc = mm_err_set(err, MM_EFORMAT, "%s: embedded weights for '%s' fail their SHA-256 check (the bundle is corrupt)", b->path, rel);
+        }
+        if (!rc && s < 8) {
+            char tmpl[] = "/tmp/melodic-weights-XXXXXX";
+            int fd = mkstemp(tmpl);
+            if (fd < 0 || write(fd, data, n) != (ssize_t)n) rc = mm_err_set(err, MM_EIO, "cannot write a temporary weights file: %s", strerror(errno));
+            if (fd >= 0) close(fd);
+            b->tmp_weights[s] = strdup(tmpl);
+            snprintf(out, size, "%s", tmpl);
+        }
+        free(data);
+    } else if (!rc) {
+        mm_path_join(out, size, model_root, rel);
+        if (access(out, R_OK) != 0)
+            rc = mm_err_set(err, MM_EIO, "%s: backbone weights '%s' not found under the model root '%s' (set MELODIC_MODELS, or export with --embed-weights)", b->path, rel, model_root);
+        else if (!(rc = mm_sha256_file(out, hex, err)) && strcmp(hex, want))
+            rc = mm_err_set(err, MM_EFORMAT, "%s: backbone weights %s have SHA-256 %.12s…, the bundle was trained with %.12s… (different weights)", b->path, out, hex, want);
+    }
+    free(rel);
+    free(want);
+    return rc;
+}
+
+int mm_bundle_open(const char *path, const char *model_root_in, int n_threads, mm_bundle **out, mm_err *err)
+{
+    hid_t f;
+    int rc = mm_h5_open_read(path, &f, err);
+    if (rc) return rc;
+    mm_bundle *b = calloc(1, sizeof *b);
+    if (!b) { mm_h5_close(f); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    b->path = strdup(path);
+    const char *model_root = mm_model_root(model_root_in);
+    char *feat_yaml = NULL, *audio_yaml = NULL;
+    mm_cfg *feat = NULL, *audio = NULL;
+    rc = mm_h5_check_format(f, MM_BUNDLE_FORMAT, MM_BUNDLE_VERSION, NULL, err);
+    if (!rc) rc = mm_h5_attr_get_str(f, "model", &b->model_name, err);
+    if (!rc) rc = mm_h5_read_text(f, "pipeline/features", &feat_yaml, err);
+    if (!rc) rc = mm_h5_read_text(f, "pipeline/audio", &audio_yaml, err);
+    if (!rc) rc = mm_cfg_parse_string(feat_yaml, "bundle features", &feat, err);
+    if (!rc) rc = mm_cfg_parse_string(audio_yaml, "bundle audio", &audio, err);
+    if (!rc) {
+        mm_audio_opts_default(&b->audio);
+        rc = mm_audio_opts_from_cfg(audio->type == MM_CFG_MAP && audio->n ? audio : NULL, &b->audio, err);
+    }
+    /* feature sets, with weights resolved and checked */
+    if (!rc) {
+        size_t count = feat->type == MM_CFG_SEQ ? feat->n : 1;
+        mm_cfg *seq = NULL;
+        rc = mm_cfg_parse_string("features: []", "bundle", &seq, err);
+        mm_cfg *list = rc ? NULL : (mm_cfg *)mm_cfg_child(seq, "features");
+        for (size_t s = 0; s < count && !rc; s++) {
+            const mm_cfg *item = feat->type == MM_CFG_SEQ ? feat->items[s] : feat;
+            mm_cfg *m = mm_cfg_new_map();
+            if (item->type == MM_CFG_SCALAR) mm_cfg_put_str(m, "set", item->value, err);
+            else { mm_cfg_free(m); m = mm_cfg_clone(item); }
+            char g[64];
+            snprintf(g, sizeof g, "pipeline/weights/%zu", s);
+            if (mm_h5_exists(f, g)) {
+                char wpath[PATH_MAX];
+                rc = resolve_weights(b, f, s, model_root, wpath, sizeof wpath, err);
+                if (!rc) {
+                    char as[PATH_MAX + 32];
+                    snprintf(as, sizeof as, "params.weights=%s", wpath);
+                    rc = mm_cfg_set(m, as, err);
+                }
+            }
+            mm_cfg **ni = realloc(list->items, (list->n + 1) * sizeof *ni);
+            if (!ni) { mm_cfg_free(m); rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+            list->items = ni;
+            list->items[list->n++] = m;
+        }
+        if (!rc) rc = mm_featsets_create(list, model_root, &b->sets, &b->n_sets, err);
+        mm_cfg_free(seq);
+    }
+    for (size_t s = 0; !rc && s < b->n_sets; s++) b->dim += b->sets[s].vt->dim(b->sets[s].state);
+    if (!rc && mm_h5_exists(f, "scaler")) {
+        hid_t g = mm_h5_open_group(f, "scaler", err);
+        rc = g < 0 ? err->code : mm_scaler_load(g, &b->scaler, err);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc) {
+        hid_t g = mm_h5_open_group(f, "model", err);
+        rc = g < 0 ? err->code : mm_learner_load(g, n_threads, &b->learner, err);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc) rc = mm_h5_read_strings(f, "label_names", &b->labels, &b->n_labels, err);
+    if (!rc && (int)b->n_labels != b->learner->n_classes)
+        rc = mm_err_set(err, MM_EFORMAT, "%s: %zu label names for a %d-class model", path, b->n_labels, b->learner->n_classes);
+    if (!rc && b->dim != b->learner->n_features)
+        rc = mm_err_set(err, MM_EFORMAT, "%s: the feature pipeline gives %zu values, the model expects %zu", path, b->dim, b->learner->n_features);
+    if (!rc && mm_h5_exists(f, "metrics")) mm_h5_read_text(f, "metrics", &b->metrics, err);
+    mm_h5_close(f);
+    free(feat_yaml);
+    free(audio_yaml);
+    mm_cfg_free(feat);
+    mm_cfg_free(audio);
+    if (rc) {
+        mm_err_prefix(err, "%s", path);
+        mm_bundle_free(b);
+        return rc;
+    }
+    *out = b;
+    return 0;
+}
+
+int mm_bundle_n_classes(const mm_bundle *b) { return (int)b->n_labels; }
+const char *mm_bundle_class_name(const mm_bundle *b, int k) { return k >= 0 && (size_t)k < b->n_labels ? b->labels[k] : "?"; }
+size_t mm_bundle_dim(const mm_bundle *b) { return b->dim; }
+const char *mm_bundle_model_name(const mm_bundle *b) { return b->model_name; }
+const char *mm_bundle_metrics(const mm_bundle *b) { return b->metrics; }
+
+static int classify(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
+                    float *proba, float *embedding, double *seconds, mm_err *err)
+{
+    float *x = malloc((b->dim + 1) * sizeof *x);
+    if (!x) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    size_t off = 0;
+    int rc = 0;
+    for (size_t s = 0; s < b->n_sets && !rc; s++) {
+        mm_audio_opts ao = b->audio;
+        ao.target_sr = b->sets[s].vt->sample_rate(b->sets[s].state);
+        mm_audio a = {0};
+        rc = path ? mm_audio_load(path, &ao, &a, err) : mm_audio_load_memory(data, len, name, &ao, &a, err);
+        if (!rc) {
+            if (seconds) *seconds = a.orig_seconds;
+            rc = b->sets[s].vt->compute(b->sets[s].state, a.x, a.n, x + off, err);
+        }
+        mm_audio_free(&a);
+        off += b->sets[s].vt->dim(b->sets[s].state);
+    }
+    if (!rc && b->scaler) rc = mm_scaler_transform(b->scaler, x, 1, b->dim, err);
+    if (!rc) rc = mm_learner_predict_proba(b->learner, x, 1, b->dim, proba, err);
+    if (!rc && embedding) memcpy(embedding, x, b->dim * sizeof *x);
+    free(x);
+    return rc;
+}
+
+int mm_bundle_classify_file(const mm_bundle *b, const char *path, float *proba, float *embedding,
+                            double *seconds, mm_err *err)
+{
+    return classify(b, path, NULL, 0, NULL, proba, embedding, seconds, err);
+}
+
+int mm_bundle_classify_memory(const mm_bundle *b, const void *data, size_t len, const char *name,
+                              float *proba, float *embedding, double *seconds, mm_err *err)
+{
+    return classify(b, NULL, data, len, name ? name : "upload", proba, embedding, seconds, err);
+}

@@ -1,0 +1,61 @@
+/* bundle.h — exported model bundles: everything needed to turn audio into
+ * class probabilities, in one HDF5 file (format "melodic-bundle", v1).
+ *
+ * An export refits the named model (or ensemble, as a voting learner) with
+ * its preprocessing on all of an experiment's labelled data and writes: the
+ * feature pipeline (feature-set config, audio settings, backbone weights'
+ * file name and SHA-256 — or the weights themselves), the scaler, the model,
+ * label names, the experiment's cross-validated metrics when its summary
+ * exists, and provenance (resolved config, git commit, date, data
+ * fingerprint). Layout: README "Model bundles".
+ * Opening checks every part; a truncated, tampered or wrong-kind file, or
+ * backbone weights whose checksum differs, is an error. A loaded bundle is
+ * read-only: classify from many threads at once.
+ */
+#ifndef MM_BUNDLE_H
+#define MM_BUNDLE_H
+
+#include <stddef.h>
+#include "core/err.h"
+#include "io/cfg.h"
+
+#define MM_BUNDLE_FORMAT "melodic-bundle"
+#define MM_BUNDLE_VERSION 1
+
+typedef struct mm_bundle_export_opts {
+    const char *model;          /* name of a model or ensemble in the experiment */
+    const char *out_path;
+    const char *config_path;    /* for provenance */
+    const char *results_dir;    /* where summary.json may be (NULL: results/runs/<name>) */
+    const char *git_commit;     /* or NULL */
+    int embed_weights;          /* copy backbone weights into the bundle */
+    int n_threads;
+    int progress;
+} mm_bundle_export_opts;
+
+int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *err);
+
+typedef struct mm_bundle mm_bundle;
+
+/* model_root: where backbone weights are looked up (NULL: the default root). */
+int mm_bundle_open(const char *path, const char *model_root, int n_threads, mm_bundle **out,
+                   mm_err *err);
+void mm_bundle_free(mm_bundle *b);
+
+int mm_bundle_n_classes(const mm_bundle *b);
+const char *mm_bundle_class_name(const mm_bundle *b, int k);
+/* Dimension of the scaled feature vector (the "embedding" used for similarity). */
+size_t mm_bundle_dim(const mm_bundle *b);
+const char *mm_bundle_model_name(const mm_bundle *b);
+/* summary.json text of the experiment the bundle came from, or NULL. */
+const char *mm_bundle_metrics(const mm_bundle *b);
+
+/* Classify a file / encoded audio bytes: proba (n_classes); embedding
+ * (mm_bundle_dim, may be NULL) receives the scaled features; *seconds (may
+ * be NULL) the decoded duration. Thread-safe. */
+int mm_bundle_classify_file(const mm_bundle *b, const char *path, float *proba, float *embedding,
+                            double *seconds, mm_err *err);
+int mm_bundle_classify_memory(const mm_bundle *b, const void *data, size_t len, const char *name,
+                              float *proba, float *embedding, double *seconds, mm_err *err);
+
+#endif
