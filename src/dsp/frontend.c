@@ -157,18 +157,22 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
                         mm_frontend_kind_name(fe->kind), n);
         goto done;
     }
-    pow_ = mm_malloc(nf * (size_t)nb, sizeof *pow_, err);
+    /* Blocks of frames: STFT power into a small buffer that stays in cache, then mel + log. */
+    const size_t block = 32;
+    pow_ = mm_malloc(block * (size_t)nb, sizeof *pow_, err);
     if (!pow_) {
         rc = MM_ENOMEM;
         goto done;
     }
-    rc = mm_stft_power(fe->stft, sig, m, pow_, err);
-    if (rc) {
-        mm_err_prefix(err, "front end %s", mm_frontend_kind_name(fe->kind));
-        goto done;
-    }
     for (size_t t = 0; t < nf; t++) {
-        const float *p = pow_ + t * (size_t)nb;
+        if (t % block == 0) {
+            rc = mm_stft_power_frames(fe->stft, sig, m, t, t + block, pow_, err);
+            if (rc) {
+                mm_err_prefix(err, "front end %s", mm_frontend_kind_name(fe->kind));
+                goto done;
+            }
+        }
+        const float *p = pow_ + (t % block) * (size_t)nb;
         float *o = out + t * (size_t)fe->n_mels;
         for (int k = 0; k < fe->n_mels; k++) {
             const float *w = fe->fb + (size_t)k * nb;
