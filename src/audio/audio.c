@@ -412,7 +412,14 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
         rc = mm_err_set(err, MM_EDATA, "%s: no audio samples (0 frames); expected audio", name);
         goto done;
     }
-    for (size_t i = 0; i < got * (size_t)ch; i++)
+    /* x·0 is NaN exactly for NaN and ±inf: a branch-free pass the compiler vectorises, then
+     * the slow search only when something was found. */
+    unsigned bad = 0;
+    for (size_t i = 0; i < got * (size_t)ch; i++) {
+        float z = buf[i] * 0.0f;
+        bad |= z != z;
+    }
+    for (size_t i = 0; bad && i < got * (size_t)ch; i++)
         if (!isfinite(buf[i])) {
             rc = mm_err_set(err, MM_EDATA,
                             "%s: sample %zu (channel %d) is %s; expected finite samples", name,

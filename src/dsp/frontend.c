@@ -184,8 +184,10 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
                 float l = logf(v + 1e-5f);
                 o[k] = (l + 4.5f) / 5.0f;
             } else {
-                /* power_to_db with ref 1, amin 1e-10, no top_db */
-                o[k] = 10.0f * log10f(v > 1e-10f ? v : 1e-10f);
+                /* power_to_db with ref 1, amin 1e-10, no top_db: 10·log10(x) computed as
+                 * (10/ln 10)·ln(x) — glibc's logf is several times faster than log10f and
+                 * the two differ by ~1e-6 dB. */
+                o[k] = 4.34294481903251828f * logf(v > 1e-10f ? v : 1e-10f);
             }
         }
     }
