@@ -173,6 +173,10 @@ static void test_bad_inputs(void **st)
     o.trim = 0;
     o.min_seconds = 1.0;
     load_fails(FX "stereo.wav", &o, MM_EDATA, "expected at least 1 s");
+    mm_audio_opts_default(&o);
+    o.trim = 1;
+    o.trim_hop = 0;
+    load_fails(FX "stereo.wav", &o, MM_EINVAL, "bad audio options");
 }
 
 /* +inf is refused like NaN: float_nan.wav with its NaN bytes replaced by +inf, from memory. */

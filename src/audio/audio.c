@@ -343,6 +343,18 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
     int rc = 0;
     float *buf = NULL, *mono = NULL;
     int ch = si.channels, sr = si.samplerate;
+    if (o->target_sr < 0 || o->target_sr > 1000000 ||
+        (o->trim && (o->trim_frame < 1 || o->trim_hop < 1 || !(o->trim_top_db > 0))) ||
+        !(o->fixed_seconds >= 0 && o->fixed_seconds <= MM_AUDIO_MAX_SECONDS) ||
+        !(o->min_seconds >= 0)) {
+        rc = mm_err_set(err, MM_EINVAL,
+                        "%s: bad audio options (target_sr %d, trim_frame %d, trim_hop %d, "
+                        "trim_top_db %g, fixed_seconds %g, min_seconds %g); expected target_sr "
+                        "0..1000000, frame and hop >= 1, top_db > 0, lengths >= 0",
+                        name, o->target_sr, o->trim_frame, o->trim_hop, o->trim_top_db,
+                        o->fixed_seconds, o->min_seconds);
+        goto done;
+    }
     if (ch < 1 || ch > 64) {
         rc = mm_err_set(err, MM_EFORMAT, "%s: %d channels; expected 1 to 64", name, ch);
         goto done;
