@@ -173,6 +173,34 @@ static void test_bad_inputs(void **st)
     o.trim = 0;
     o.min_seconds = 1.0;
     load_fails(FX "stereo.wav", &o, MM_EDATA, "expected at least 1 s");
+    mm_audio_opts_default(&o);
+    o.trim = 1;
+    o.trim_hop = 0;
+    load_fails(FX "stereo.wav", &o, MM_EINVAL, "bad audio options");
+}
+
+/* +inf is refused like NaN: float_nan.wav with its NaN bytes replaced by +inf, from memory. */
+static void test_inf_sample_refused(void **st)
+{
+    (void)st;
+    FILE *fp = fopen(FX "float_nan.wav", "rb");
+    assert_non_null(fp);
+    unsigned char buf[4096];
+    size_t len = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    int found = 0;
+    for (size_t i = 0; i + 4 <= len; i++)
+        if (buf[i] == 0 && buf[i + 1] == 0 && buf[i + 2] == 0xc0 && buf[i + 3] == 0x7f) {
+            buf[i + 2] = 0x80;   /* 0x7fc00000 (NaN) → 0x7f800000 (+inf) */
+            found = 1;
+            break;
+        }
+    assert_true(found);
+    mm_audio a = {0};
+    mm_err e = {0};
+    assert_int_equal(mm_audio_load_memory(buf, len, "inf.wav", NULL, &a, &e), MM_EDATA);
+    printf("  %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "inf.wav: sample 50 (channel 0) is inf"));
 }
 
 static void test_trim_synthetic(void **st)
@@ -442,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_decode_flac_ogg_mp3),
         cmocka_unit_test(test_load_memory_equals_file),
         cmocka_unit_test(test_bad_inputs),
+        cmocka_unit_test(test_inf_sample_refused),
         cmocka_unit_test(test_trim_synthetic),
         cmocka_unit_test(test_real_ravdess_decode_and_trim),
         cmocka_unit_test(test_resample_vs_references),

@@ -23,8 +23,6 @@
 #define MM_AUDIO_MAX_SECONDS 3600.0
 /* Decoded frames × channels above this are refused (1 GiB of float samples). */
 #define MM_AUDIO_MAX_SAMPLES ((size_t)1 << 28)
-/* Larger files are refused before reading them into memory. */
-#define MM_AUDIO_MAX_FILE_BYTES ((size_t)1 << 31)
 
 void mm_audio_opts_default(mm_audio_opts *o)
 {
@@ -303,50 +301,60 @@ fail:
 
 static const char *const k_expect = "expected WAV, FLAC, Ogg/Vorbis or MP3 audio";
 
-int mm_audio_load_memory(const void *data, size_t len, const char *name, const mm_audio_opts *o,
-                         mm_audio *out, mm_err *err)
+/* One-line message for a failed sf_open*. libsndfile keeps the reason of a failed open in a
+ * global, so under concurrent failures the wording may come from another thread's file; the
+ * file name and the failure itself are always this call's. */
+static int open_error(const char *name, mm_err *err)
 {
-    if (!name) name = "<memory>";
+    int e = sf_error(NULL);
+    const char *why = sf_strerror(NULL);
+    /* libsndfile often returns internal codes: classify sample-format problems by text. */
+    if (strstr(why, "unimplemented") || strstr(why, "nsupported") || strstr(why, "'fmt '"))
+        e = SF_ERR_UNSUPPORTED_ENCODING;
+    switch (e) {
+    case SF_ERR_UNRECOGNISED_FORMAT:
+        return mm_err_set(err, MM_EFORMAT, "%s: not a recognised audio file; %s", name, k_expect);
+    case SF_ERR_UNSUPPORTED_ENCODING:
+        return mm_err_set(err, MM_EFORMAT,
+                          "%s: unsupported sample format (libsndfile: %s); expected PCM, float, "
+                          "FLAC, Vorbis or MPEG samples",
+                          name, why);
+    case SF_ERR_MALFORMED_FILE:
+        return mm_err_set(err, MM_EFORMAT,
+                          "%s: malformed or truncated audio file (libsndfile: %s); %s", name, why,
+                          k_expect);
+    default:
+        return mm_err_set(err, MM_EFORMAT,
+                          "%s: cannot decode: truncated or corrupt audio (libsndfile: %s); %s",
+                          name, why, k_expect);
+    }
+}
+
+/* Decode an open SNDFILE (closed here) into *out. */
+static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_audio_opts *o,
+                  mm_audio *out, mm_err *err)
+{
+    SF_INFO si = *sip;
     mm_audio_opts defaults;
     if (!o) {
         mm_audio_opts_default(&defaults);
         o = &defaults;
     }
-    if (len == 0 || !data)
-        return mm_err_set(err, MM_EFORMAT, "%s: empty file (0 bytes); %s", name, k_expect);
-    vio v = {data, (sf_count_t)len, 0};
-    SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
-    SF_INFO si;
-    memset(&si, 0, sizeof si);
-    SNDFILE *f = sf_open_virtual(&io, SFM_READ, &si, &v);
-    if (!f) {
-        int e = sf_error(NULL);
-        const char *why = sf_strerror(NULL);
-        /* libsndfile often returns internal codes: classify sample-format problems by text. */
-        if (strstr(why, "unimplemented") || strstr(why, "nsupported") || strstr(why, "'fmt '"))
-            e = SF_ERR_UNSUPPORTED_ENCODING;
-        switch (e) {
-        case SF_ERR_UNRECOGNISED_FORMAT:
-            return mm_err_set(err, MM_EFORMAT, "%s: not a recognised audio file; %s", name,
-                              k_expect);
-        case SF_ERR_UNSUPPORTED_ENCODING:
-            return mm_err_set(err, MM_EFORMAT,
-                              "%s: unsupported sample format (libsndfile: %s); expected PCM, "
-                              "float, FLAC, Vorbis or MPEG samples",
-                              name, why);
-        case SF_ERR_MALFORMED_FILE:
-            return mm_err_set(err, MM_EFORMAT,
-                              "%s: malformed or truncated audio file (libsndfile: %s); %s", name,
-                              why, k_expect);
-        default:
-            return mm_err_set(err, MM_EFORMAT,
-                              "%s: cannot decode: truncated or corrupt audio (libsndfile: %s); %s",
-                              name, why, k_expect);
-        }
-    }
     int rc = 0;
     float *buf = NULL, *mono = NULL;
     int ch = si.channels, sr = si.samplerate;
+    if (o->target_sr < 0 || o->target_sr > 1000000 ||
+        (o->trim && (o->trim_frame < 1 || o->trim_hop < 1 || !(o->trim_top_db > 0))) ||
+        !(o->fixed_seconds >= 0 && o->fixed_seconds <= MM_AUDIO_MAX_SECONDS) ||
+        !(o->min_seconds >= 0)) {
+        rc = mm_err_set(err, MM_EINVAL,
+                        "%s: bad audio options (target_sr %d, trim_frame %d, trim_hop %d, "
+                        "trim_top_db %g, fixed_seconds %g, min_seconds %g); expected target_sr "
+                        "0..1000000, frame and hop >= 1, top_db > 0, lengths >= 0",
+                        name, o->target_sr, o->trim_frame, o->trim_hop, o->trim_top_db,
+                        o->fixed_seconds, o->min_seconds);
+        goto done;
+    }
     if (ch < 1 || ch > 64) {
         rc = mm_err_set(err, MM_EFORMAT, "%s: %d channels; expected 1 to 64", name, ch);
         goto done;
@@ -416,7 +424,14 @@ int mm_audio_load_memory(const void *data, size_t len, const char *name, const m
         rc = mm_err_set(err, MM_EDATA, "%s: no audio samples (0 frames); expected audio", name);
         goto done;
     }
-    for (size_t i = 0; i < got * (size_t)ch; i++)
+    /* x·0 is NaN exactly for NaN and ±inf: a branch-free pass the compiler vectorises, then
+     * the slow search only when something was found. */
+    unsigned bad = 0;
+    for (size_t i = 0; i < got * (size_t)ch; i++) {
+        float z = buf[i] * 0.0f;
+        bad |= z != z;
+    }
+    for (size_t i = 0; bad && i < got * (size_t)ch; i++)
         if (!isfinite(buf[i])) {
             rc = mm_err_set(err, MM_EDATA,
                             "%s: sample %zu (channel %d) is %s; expected finite samples", name,
@@ -456,6 +471,21 @@ done:
     return rc;
 }
 
+int mm_audio_load_memory(const void *data, size_t len, const char *name, const mm_audio_opts *o,
+                         mm_audio *out, mm_err *err)
+{
+    if (!name) name = "<memory>";
+    if (len == 0 || !data)
+        return mm_err_set(err, MM_EFORMAT, "%s: empty file (0 bytes); %s", name, k_expect);
+    vio v = {data, (sf_count_t)len, 0};
+    SF_VIRTUAL_IO io = {vio_len, vio_seek, vio_read, vio_write, vio_tell};
+    SF_INFO si;
+    memset(&si, 0, sizeof si);
+    SNDFILE *f = sf_open_virtual(&io, SFM_READ, &si, &v);
+    if (!f) return open_error(name, err);
+    return decode(f, &si, name, o, out, err);
+}
+
 int mm_audio_load(const char *path, const mm_audio_opts *o, mm_audio *out, mm_err *err)
 {
     struct stat st;
@@ -468,25 +498,10 @@ int mm_audio_load(const char *path, const mm_audio_opts *o, mm_audio *out, mm_er
         return mm_err_set(err, MM_EIO, "%s: not a regular file; %s", path, k_expect);
     if (st.st_size == 0)
         return mm_err_set(err, MM_EFORMAT, "%s: empty file (0 bytes); %s", path, k_expect);
-    if ((unsigned long long)st.st_size > MM_AUDIO_MAX_FILE_BYTES)
-        return mm_err_set(err, MM_EDATA, "%s: file of %lld bytes; expected at most %zu bytes",
-                          path, (long long)st.st_size, MM_AUDIO_MAX_FILE_BYTES);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return mm_err_set(err, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t len = (size_t)st.st_size;
-    unsigned char *data = mm_malloc(len, 1, err);
-    if (!data) {
-        fclose(fp);
-        return MM_ENOMEM;
-    }
-    size_t r = fread(data, 1, len, fp);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr || r == 0) {
-        free(data);
-        return mm_err_set(err, MM_EIO, "%s: read error after %zu of %zu bytes", path, r, len);
-    }
-    int rc = mm_audio_load_memory(data, r, path, o, out, err);
-    free(data);
-    return rc;
+    /* Decode straight from the file (no copy); same checks as the memory path. */
+    SF_INFO si;
+    memset(&si, 0, sizeof si);
+    SNDFILE *f = sf_open(path, SFM_READ, &si);
+    if (!f) return open_error(path, err);
+    return decode(f, &si, path, o, out, err);
 }

@@ -20,16 +20,21 @@ typedef enum { MM_FE_CNN14 = 0, MM_FE_CNN14_16K = 1, MM_FE_MN04 = 2 } mm_fronten
 
 typedef struct mm_frontend mm_frontend;
 
-/* Parse "cnn14" | "cnn14_16k" | "mn04". */
+/* Parse "cnn14" | "cnn14_16k" | "mn04" (MM_EINVAL naming the value otherwise). */
 int mm_frontend_kind_parse(const char *name, mm_frontend_kind *kind, mm_err *err);
 const char *mm_frontend_kind_name(mm_frontend_kind kind);
 
+/* Builds the filterbank and the FFT plan (plan creation is serialised internally, but
+ * create/free are meant to be called from one thread). *out owned by the caller. */
 int mm_frontend_create(mm_frontend_kind kind, mm_frontend **out, mm_err *err);
-void mm_frontend_free(mm_frontend *fe);
-int mm_frontend_sample_rate(const mm_frontend *fe);
+void mm_frontend_free(mm_frontend *fe);      /* NULL is a no-op */
+int mm_frontend_sample_rate(const mm_frontend *fe);   /* input rate the front end expects */
 int mm_frontend_n_mels(const mm_frontend *fe);
+/* Frames for n_samples input samples (1 + n/hop; mn04: 1 + (n−1)/hop); 0 when none. */
 size_t mm_frontend_n_frames(const mm_frontend *fe, size_t n_samples);
-/* out: (n_frames, n_mels) log-mel, row-major. Thread-safe. */
+/* x: (n) mono samples at mm_frontend_sample_rate. out: caller-allocated (n_frames, n_mels)
+ * log-mel, row-major. MM_EDATA when n is too short for one reflect-padded frame
+ * (n <= n_fft/2, as torch refuses it). Thread-safe: many threads may share one front end. */
 int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *out,
                         mm_err *err);
 /* Settings as "key=value" lines for HDF5 attributes (writes into buf). */

@@ -13,6 +13,7 @@
 #include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,8 +112,8 @@ static inline float padded_at(const float *x, long long n, long long i, mm_pad_m
     return (i >= 0 && i < n) ? x[i] : 0.0f;
 }
 
-static int stft_run(const mm_stft *s, const float *x, size_t n, float *out, int magnitude,
-                    mm_err *err)
+static int stft_run(const mm_stft *s, const float *x, size_t n, size_t t0, size_t t1,
+                    float *out, int magnitude, mm_err *err)
 {
     size_t nf = mm_stft_n_frames(s, n);
     int half = s->center ? s->n_fft / 2 : 0;
@@ -124,6 +125,10 @@ static int stft_run(const mm_stft *s, const float *x, size_t n, float *out, int 
                           "stft: %zu samples is too short for reflect padding of %d; expected "
                           "more than %d samples",
                           n, half, half);
+    if (t1 > nf) t1 = nf;
+    if (t0 >= t1)
+        return mm_err_set(err, MM_EINVAL, "stft: frame range [%zu, %zu) outside [0, %zu)", t0,
+                          t1, nf);
     int N = s->n_fft, nb = s->n_bins;
     float *fr = fftwf_malloc((size_t)N * sizeof *fr);
     fftwf_complex *sp = fftwf_malloc((size_t)nb * sizeof *sp);
@@ -133,7 +138,7 @@ static int stft_run(const mm_stft *s, const float *x, size_t n, float *out, int 
         return mm_err_set(err, MM_ENOMEM, "stft: out of memory");
     }
     const float *w = s->window;
-    for (size_t t = 0; t < nf; t++) {
+    for (size_t t = t0; t < t1; t++) {
         long long a = (long long)(t * (size_t)s->hop) - half;
         if (a >= 0 && a + N <= (long long)n) {
             const float *xs = x + a;
@@ -142,7 +147,7 @@ static int stft_run(const mm_stft *s, const float *x, size_t n, float *out, int 
             for (int i = 0; i < N; i++) fr[i] = padded_at(x, (long long)n, a + i, s->pad) * w[i];
         }
         fftwf_execute_dft_r2c(s->plan, fr, sp);
-        float *row = out + t * (size_t)nb;
+        float *row = out + (t - t0) * (size_t)nb;
         if (magnitude)
             for (int k = 0; k < nb; k++) row[k] = sqrtf(sp[k][0] * sp[k][0] + sp[k][1] * sp[k][1]);
         else
@@ -155,10 +160,16 @@ static int stft_run(const mm_stft *s, const float *x, size_t n, float *out, int 
 
 int mm_stft_power(const mm_stft *s, const float *x, size_t n, float *out, mm_err *err)
 {
-    return stft_run(s, x, n, out, 0, err);
+    return stft_run(s, x, n, 0, SIZE_MAX, out, 0, err);
 }
 
 int mm_stft_magnitude(const mm_stft *s, const float *x, size_t n, float *out, mm_err *err)
 {
-    return stft_run(s, x, n, out, 1, err);
+    return stft_run(s, x, n, 0, SIZE_MAX, out, 1, err);
+}
+
+int mm_stft_power_frames(const mm_stft *s, const float *x, size_t n, size_t t0, size_t t1,
+                         float *out, mm_err *err)
+{
+    return stft_run(s, x, n, t0, t1, out, 0, err);
 }

@@ -24,9 +24,14 @@ void mm_stft_free(mm_stft *s);
 int mm_stft_n_fft(const mm_stft *s);
 int mm_stft_n_bins(const mm_stft *s);                /* n_fft/2 + 1 */
 size_t mm_stft_n_frames(const mm_stft *s, size_t n);  /* 0 if n is too short (no center) */
-/* out: (n_frames, n_bins) |X|^2 (power) or |X| (magnitude). */
+/* out: (n_frames, n_bins) |X|^2 (power) or |X| (magnitude). Errors (MM_EDATA) when n
+ * gives no frame, or with reflect padding when n <= n_fft/2 (torch refuses it too). */
 int mm_stft_power(const mm_stft *s, const float *x, size_t n, float *out, mm_err *err);
 int mm_stft_magnitude(const mm_stft *s, const float *x, size_t n, float *out, mm_err *err);
+/* Frames [t0, min(t1, n_frames)) only, into out ((t1 − t0), n_bins) power: lets callers
+ * stream through a long signal with a small buffer. t0 must be < n_frames. Thread-safe. */
+int mm_stft_power_frames(const mm_stft *s, const float *x, size_t n, size_t t0, size_t t1,
+                         float *out, mm_err *err);
 
 /* Hann window of length n: periodic (torch default, librosa 'hann') or symmetric. */
 void mm_window_hann(float *w, int n, int periodic);
