@@ -9,8 +9,9 @@ tests/fixtures/trees_cart.h5  exact CART: DecisionTreeClassifier (= a forest of
     states (so feature-order tie-breaking cannot matter).
 tests/fixtures/trees_gbdt.h5  exact boosting: XGBClassifier(tree_method='hist')
     with few distinct feature values (< max_bin, so the quantile cuts are the
-    values themselves), predict_proba for short runs, first-round gradient and
-    hessian sums.
+    values themselves), predict_proba for short runs on off-grid test points;
+    and 10 rounds on breast_cancer (more distinct values than max_bin, fewer rows
+    than 8 * max_bin so XGBoost's sketch is exact) to check the quantile cuts.
 tests/fixtures/trees_acc.h5   accuracy of RandomForestClassifier (mean over
     random states 0..4) and XGBClassifier on sk_datasets.h5.
 """
@@ -89,10 +90,17 @@ with h5py.File(F + "trees_gbdt.h5", "w") as f:
         for k, v in kw.items():
             g.attrs[k] = v
         print("gbdt %-24s trees %d" % (name, len(m.get_booster().get_dump())))
-    # first round gradient / hessian sums at the initial margin (base_score 0.5)
-    p = np.full(400, 0.5, np.float32)
-    f["grad_sum_binary"] = np.float64(np.sum((p - yb).astype(np.float64)))
-    f["hess_sum_binary"] = np.float64(np.sum(p * (1 - p)))
+    # more distinct values than bins: the quantile cuts (sketch pruning) must match too
+    with h5py.File(F + "sk_datasets.h5", "r") as src:
+        Xa, ya = src["breast_cancer/X_train"][:], src["breast_cancer/y_train"][:]
+        Xb = src["breast_cancer/X_test"][:]
+    for name, kw in (("bc_10r", dict(n_estimators=10)),):
+        m = xgb.XGBClassifier(tree_method="hist", n_jobs=1, random_state=0, **kw).fit(Xa, ya)
+        g = f.create_group(name)
+        g["proba"] = m.predict_proba(Xb).astype(np.float32)
+        for k, v in kw.items():
+            g.attrs[k] = v
+        print("gbdt %-24s (breast_cancer)" % name)
 
 # ---- accuracy parity on the shared datasets ----
 with h5py.File(F + "sk_datasets.h5", "r") as src, h5py.File(F + "trees_acc.h5", "w") as f:
