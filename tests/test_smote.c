@@ -271,7 +271,7 @@ static void test_errors(void **st)
     expect_cfg_error("k_neighbors: 0", "s.yaml:1: key 'k_neighbors': expected an integer in [1, 1000000], got 0");
     expect_cfg_error("sampling_strategy: most", "key 'sampling_strategy': expected one of auto");
     expect_cfg_error("sampling_strategy: {a: 3}", "class 'a' is not an integer");
-    expect_cfg_error("sampling_strategy: {1: -3}", "expected a count >= 0, got -3");
+    expect_cfg_error("sampling_strategy: {1: -3}", "expected a count in [0, 2147483647], got -3");
     expect_cfg_error("sampling_strategy: [1, 2]", "got a list");
     expect_cfg_error("ratio: 1", "unknown key 'ratio'");
     float X[20];
@@ -293,6 +293,9 @@ static void test_errors(void **st)
     p = params_yaml("sampling_strategy: {0: 5}");
     assert_int_equal(mm_smote_resample(X, y, 10, 2, 2, &p, 0, &Xo, &yo, &no, &e), MM_EINVAL);
     assert_non_null(strstr(e.msg, "asks for 5 samples of class 0, which already has 7"));
+    p = params_yaml("sampling_strategy: {0: 2000000000, 1: 2000000000}");
+    assert_int_equal(mm_smote_resample(X, y, 10, 2, 2, &p, 0, &Xo, &yo, &no, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "too many"));
     p = params_yaml("sampling_strategy: {2: 9}");
     assert_int_equal(mm_smote_resample(X, y, 10, 2, 3, &p, 0, &Xo, &yo, &no, &e), MM_EDATA);
     assert_non_null(strstr(e.msg, "class 2, which is not present"));

@@ -51,7 +51,7 @@ static int n_labels(const int32_t *y, size_t n)
  * support-vector counts per class within 1 (a bound vector at alpha ≈ 0). */
 static void test_decision_vs_sklearn(void **st)
 {
-    const char *cases[] = {"binary_rbf", "binary_linear", "binary_poly", "multi_rbf"};
+    const char *cases[] = {"binary_rbf", "binary_linear", "binary_poly", "binary_sigmoid", "multi_rbf", "multi_balanced"};
     hid_t f;
     mm_err e = {0};
     assert_int_equal(mm_h5_open_read(REF, &f, &e), 0);
@@ -63,8 +63,10 @@ static void test_decision_vs_sklearn(void **st)
         mm_svm_params p = mm_svm_params_default();
         p.probability = 0;
         assert_int_equal(mm_h5_attr_get_str(g, "kernel", &kern, &e), 0);
-        p.kernel = !strcmp(kern, "linear") ? MM_SVM_LINEAR : !strcmp(kern, "poly") ? MM_SVM_POLY : MM_SVM_RBF;
+        p.kernel = !strcmp(kern, "linear") ? MM_SVM_LINEAR : !strcmp(kern, "poly") ? MM_SVM_POLY
+                 : !strcmp(kern, "sigmoid") ? MM_SVM_SIGMOID : MM_SVM_RBF;
         free(kern);
+        p.class_weight_balanced = H5Aexists(g, "class_weight") > 0;
         assert_int_equal(mm_h5_attr_get_f64(g, "C", &p.C, &e), 0);
         if (p.kernel != MM_SVM_LINEAR) {
             assert_int_equal(mm_h5_attr_get_f64(g, "gamma", &p.gamma, &e), 0);
@@ -73,9 +75,10 @@ static void test_decision_vs_sklearn(void **st)
         if (p.kernel == MM_SVM_POLY) {
             int64_t deg;
             assert_int_equal(mm_h5_attr_get_i64(g, "degree", &deg, &e), 0);
-            assert_int_equal(mm_h5_attr_get_f64(g, "coef0", &p.coef0, &e), 0);
             p.degree = (int)deg;
         }
+        if (p.kernel == MM_SVM_POLY || p.kernel == MM_SVM_SIGMOID)
+            assert_int_equal(mm_h5_attr_get_f64(g, "coef0", &p.coef0, &e), 0);
         double *ref;
         int32_t *nsv_ref;
         int r;
@@ -372,6 +375,18 @@ static void test_data_errors_and_options(void **st)
         assert_non_null(strstr(e.msg, "trained on 2 features, got 4"));
         mm_svm_free(m);
     }
+    /* tiny classes with probability on: folds without one class use LIBSVM's
+     * constant decision values; the result is still a distribution */
+    int32_t yt[6] = {0, 1, 1, 2, 2, 2};
+    p = mm_svm_params_default();
+    assert_int_equal(mm_svm_train(X, yt, 6, 2, 3, &p, 0, 2, &m, &e), 0);
+    float pr[18];
+    assert_int_equal(mm_svm_predict_proba(m, X, 6, 2, pr, &e), 0);
+    for (int i = 0; i < 6; i++) {
+        float s = pr[i * 3] + pr[i * 3 + 1] + pr[i * 3 + 2];
+        assert_true(fabsf(s - 1) < 1e-4 && pr[i * 3] >= 0 && pr[i * 3 + 1] >= 0 && pr[i * 3 + 2] >= 0);
+    }
+    mm_svm_free(m);
 }
 
 /* Coupling (Wu, Lin, Weng 2004): with consistent pairwise r_ij = p_i/(p_i+p_j)

@@ -215,6 +215,56 @@ static void test_config_errors(void **st)
     expect_error("{estimators: [{model: svm}], n_jobs: 2}", "unknown key 'n_jobs'");
 }
 
+/* Members of other kinds, when this build has them (rf, gbdt): the ensemble
+ * trains, rows are distributions and a save/load round trip is identical. */
+static void test_mixed_learners_when_available(void **st)
+{
+    const char *others[] = {"rf", "gbdt"};
+    int any = 0;
+    set s;
+    load_proba_set(&s);
+    for (int o = 0; o < 2; o++) {
+        if (!mm_learner_find(others[o])) continue;
+        any = 1;
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, "voting: hard\nestimators: [{model: %s}, {model: svm}, {model: svm, params: {kernel: linear}}]\n",
+                 others[o]);
+        mm_cfg *cfg;
+        mm_err e = {0};
+        assert_int_equal(mm_cfg_parse_string(yaml, "mix.yaml", &cfg, &e), 0);
+        mm_learner *l, *l2;
+        assert_int_equal(mm_learner_create("voting", cfg, 3, 2, &l, &e), 0);
+        mm_fit_data fd = {.X = s.Xtr, .y = s.ytr, .n = s.ntr, .d = s.d, .n_classes = 3};
+        assert_int_equal(mm_learner_fit(l, &fd, &e), 0);
+        float *p = malloc(s.nte * 3 * sizeof *p), *q = malloc(s.nte * 3 * sizeof *q);
+        assert_int_equal(mm_learner_predict_proba(l, s.Xte, s.nte, s.d, p, &e), 0);
+        for (size_t i = 0; i < s.nte; i++) assert_true(fabs(p[i * 3] + p[i * 3 + 1] + p[i * 3 + 2] - 1) < 1e-5);
+        char path[256];
+        snprintf(path, sizeof path, "/tmp/mm_voting_mix_%d.h5", (int)getpid());
+        mm_h5_out out;
+        assert_int_equal(mm_h5_create(path, &out, &e), 0);
+        hid_t g = mm_h5_group(out.file, "m", &e);
+        assert_int_equal(mm_learner_save(l, g, &e), 0);
+        H5Gclose(g);
+        assert_int_equal(mm_h5_commit(&out, &e), 0);
+        hid_t f;
+        assert_int_equal(mm_h5_open_read(path, &f, &e), 0);
+        g = mm_h5_open_group(f, "m", &e);
+        assert_int_equal(mm_learner_load(g, 1, &l2, &e), 0);
+        H5Gclose(g);
+        mm_h5_close(f);
+        unlink(path);
+        assert_int_equal(mm_learner_predict_proba(l2, s.Xte, s.nte, s.d, q, &e), 0);
+        assert_memory_equal(p, q, s.nte * 3 * sizeof *p);
+        printf("  voting over %s + svm + svm(linear): trained, saved and reloaded\n", others[o]);
+        free(p); free(q);
+        mm_learner_free(l); mm_learner_free(l2);
+        mm_cfg_free(cfg);
+    }
+    free(s.Xtr); free(s.Xte); free(s.ytr);
+    if (!any) skip();
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -223,6 +273,7 @@ int main(void)
         cmocka_unit_test(test_combine_hard),
         cmocka_unit_test(test_learner_matches_members_and_roundtrip),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_mixed_learners_when_available),
     };
     return cmocka_run_group_tests_name("voting", tests, NULL, NULL);
 }

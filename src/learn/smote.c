@@ -50,8 +50,8 @@ int mm_smote_params_from_cfg(const mm_cfg *map, mm_smote_params *out, mm_err *er
                                   mm_cfg_where(it, w, sizeof w), it->key, MM_SMOTE_MAX_CLASSES);
             long v;
             if ((rc = mm_cfg_scalar_int(it, it->key, &v, err))) return rc;
-            if (v < 0)
-                return mm_err_set(err, MM_EINVAL, "%s: key 'sampling_strategy': class %ld: expected a count >= 0, got %ld",
+            if (v < 0 || v > 0x7fffffff)
+                return mm_err_set(err, MM_EINVAL, "%s: key 'sampling_strategy': class %ld: expected a count in [0, 2147483647], got %ld",
                                   mm_cfg_where(it, w, sizeof w), c, v);
             p.target[c] = v;
         }
@@ -189,6 +189,8 @@ int mm_smote_resample(const float *X, const int32_t *y, size_t n, size_t d, int 
     if ((rc = mm_smote_plan(y, n, n_classes, p, add, err))) return rc;
     size_t total = n;
     for (int c = 0; c < n_classes; c++) total += add[c];
+    if (total > 0x7fffffff || total > ((size_t)1 << 38) / d)
+        return mm_err_set(err, MM_EINVAL, "smote: the sampling strategy asks for %zu rows of %zu features; too many", total, d);
     for (size_t i = 0; i < n; i++) count[y[i]]++;
     int k = p->k_neighbors;
     for (int c = 0; c < n_classes; c++)

@@ -4,7 +4,7 @@ scikit-learn 1.2.1 (SVC wraps LIBSVM 3.x; StandardScaler). Run from the repo
 root with /usr/bin/python3; writes tests/fixtures/svm_ref.h5 (float32 inputs).
 
 Groups:
-  /binary_<kernel>, /multi_rbf : X_train, y_train, X_test, params (attrs),
+  /binary_<kernel>, /multi_rbf, /multi_balanced : X_train, y_train, X_test, params (attrs),
       dec (n_test, n_pairs) LIBSVM one-vs-one decision values (positive = the
       lower class; sklearn's binary decision_function is negated back),
       n_support (per class)
@@ -24,10 +24,10 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/svm_ref.h5"
 DATA = "tests/fixtures/sk_datasets.h5"
 
 
-def problem(n, d, k, seed):
+def problem(n, d, k, seed, weights=None):
     X, y = make_classification(n_samples=n, n_features=d, n_informative=min(d, 4), n_redundant=0,
                                n_classes=k, n_clusters_per_class=1, flip_y=0.05, class_sep=1.0,
-                               random_state=seed)
+                               weights=weights, random_state=seed)
     X = X.astype(np.float32)
     ntr = n * 3 // 4
     return X[:ntr], y[:ntr].astype(np.int32), X[ntr:], y[ntr:].astype(np.int32)
@@ -44,9 +44,12 @@ with h5py.File(OUT, "w") as f:
     cases = [("binary_rbf", 2, dict(kernel="rbf", C=2.0, gamma=0.15)),
              ("binary_linear", 2, dict(kernel="linear", C=0.5)),
              ("binary_poly", 2, dict(kernel="poly", C=1.0, gamma=0.2, degree=3, coef0=1.0)),
-             ("multi_rbf", 4, dict(kernel="rbf", C=3.0, gamma=0.1))]
+             ("binary_sigmoid", 2, dict(kernel="sigmoid", C=1.0, gamma=0.05, coef0=-0.5)),
+             ("multi_rbf", 4, dict(kernel="rbf", C=3.0, gamma=0.1)),
+             ("multi_balanced", 3, dict(kernel="rbf", C=2.0, gamma=0.2, class_weight="balanced"))]
     for name, k, params in cases:
-        Xtr, ytr, Xte, yte = problem(200, 6, k, 7 + k)
+        w = [0.6, 0.3, 0.1] if "balanced" in name else None
+        Xtr, ytr, Xte, yte = problem(200, 6, k, 7 + k, w)
         clf = SVC(decision_function_shape="ovo", shrinking=True, tol=1e-3, **params)
         clf.fit(Xtr.astype(np.float64), ytr)
         g = f.create_group(name)
