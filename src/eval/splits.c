@@ -365,7 +365,7 @@ static int group_list(const mm_cfg *map, const char *key, int32_t **out, size_t 
             b = strtol(s, &end, 10);
             if (errno || end == s || b < a) goto bad;
         }
-        if (*end || a < INT32_MIN || b > INT32_MAX || b - a > 10000000) goto bad;
+        if (*end || a < INT32_MIN || b > INT32_MAX || b - a > 1000000) goto bad;
         for (long g = a; g <= b; g++) {
             if (m == cap) {
                 cap = cap ? 2 * cap : 32;
