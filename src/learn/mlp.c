@@ -1,0 +1,161 @@
+/* mlp.c — the `mlp` learner: a multi-layer perceptron trained with Adam.
+ *
+ * Reference: scikit-learn's MLPClassifier (hidden_layer_sizes, activation,
+ * alpha as the L2 penalty alpha/(2B)·||W||² per batch, batch_size 'auto' =
+ * min(200, n), learning_rate_init, max_iter epochs, n_iter_no_change, tol,
+ * Glorot-uniform weights and biases). Differences, by choice: early_stopping
+ * defaults to true (the experiment runner supplies a validation split; the
+ * best epoch is restored as scikit-learn does), optional dropout and batch
+ * norm (Dense → BatchNorm → activation → Dropout), Adam's eps inside the
+ * bias-corrected denominator (PyTorch's form). Leaves out sgd/lbfgs solvers.
+ */
+#include "learn/learner.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "nn/net.h"
+#include "nn/train.h"
+
+#define MAX_HIDDEN 16
+
+typedef struct mlp {
+    mm_train_params tp;
+    long hidden[MAX_HIDDEN];
+    size_t n_hidden;
+    mm_nn_act act;
+    double dropout;
+    int batch_norm;
+    mm_net_init_scheme init;
+    mm_net *net;          /* NULL until fitted or loaded */
+    mm_train_log log;
+    mm_history hist;
+} mlp;
+
+static const mm_train_keys keys = {"max_iter", "learning_rate_init", "n_iter_no_change"};
+static const char *const acts[] = {"identity", "relu", "tanh", "gelu", "hardswish", NULL};
+static const char *const inits[] = {"glorot", "sklearn", "torch", NULL};
+
+static void mlp_free(void *st)
+{
+    mlp *m = st;
+    if (!m) return;
+    mm_net_free(m->net);
+    mm_train_log_free(&m->log);
+    free(m);
+}
+
+static int mlp_create(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err)
+{
+    static const char *const own[] = {"hidden_layer_sizes", "activation", "dropout", "batch_norm", "init",
+                                      "max_iter", "learning_rate_init", "n_iter_no_change", NULL};
+    const char *allowed[64];
+    size_t k = 0;
+    for (size_t i = 0; own[i]; i++) allowed[k++] = own[i];
+    for (size_t i = 0; mm_train_cfg_keys[i]; i++) allowed[k++] = mm_train_cfg_keys[i];
+    allowed[k] = NULL;
+    int rc = mm_cfg_check_keys(params, "mlp", allowed, err);
+    if (rc) return rc;
+    mlp *m = mm_calloc(1, sizeof *m, err);
+    if (!m) return MM_ENOMEM;
+    m->log.best = -1;
+    m->tp = mm_train_params_default();
+    m->tp.alpha = 1e-4;
+    m->tp.early_stopping = 1;
+    m->tp.seed = seed;
+    m->tp.n_threads = n_threads;
+    int c, b;
+    double dr;
+    static const long def_hidden[] = {100};
+    if ((rc = mm_train_params_from_cfg(params, &keys, &m->tp, err)) ||
+        (rc = mm_train_cfg_int_list(params, "hidden_layer_sizes", def_hidden, 1, 1, 1 << 16, m->hidden, MAX_HIDDEN,
+                                    &m->n_hidden, err)) ||
+        (rc = mm_cfg_get_choice(params, "activation", acts, MM_NN_ACT_RELU, &c, err)))
+        goto fail;
+    m->act = (mm_nn_act)c;
+    if ((rc = mm_cfg_get_double(params, "dropout", 0, 0, 0.95, &dr, err)) ||
+        (rc = mm_cfg_get_bool(params, "batch_norm", 0, &b, err)) ||
+        (rc = mm_cfg_get_choice(params, "init", inits, MM_NET_INIT_SKLEARN, &c, err)))
+        goto fail;
+    m->dropout = dr;
+    m->batch_norm = b;
+    m->init = (mm_net_init_scheme)c;
+    *state = m;
+    return 0;
+fail:
+    mlp_free(m);
+    return rc;
+}
+
+static int mlp_fit(void *st, const mm_fit_data *data, mm_err *err)
+{
+    mlp *m = st;
+    mm_net *net = NULL;
+    int rc = mm_net_create(1, data->d, &net, err);
+    for (size_t i = 0; !rc && i < m->n_hidden; i++) {
+        rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DENSE, .units = (int)m->hidden[i]}, err);
+        if (!rc && m->batch_norm) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_BATCHNORM}, err);
+        if (!rc) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_ACT, .act = m->act}, err);
+        if (!rc && m->dropout > 0)
+            rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DROPOUT, .rate = (float)m->dropout}, err);
+    }
+    if (!rc) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DENSE, .units = data->n_classes}, err);
+    if (!rc) rc = mm_net_build(net, err);
+    if (rc) { mm_net_free(net); return mm_err_prefix(err, "mlp"); }
+    mm_net_init(net, m->init, m->tp.seed);
+    mm_train_log log;
+    rc = mm_train_fit(net, &m->tp, data, &log, err);
+    if (rc) { mm_net_free(net); return mm_err_prefix(err, "mlp"); }
+    mm_net_free(m->net);
+    mm_train_log_free(&m->log);
+    m->net = net;
+    m->log = log;
+    m->hist = (mm_history){.n = log.n, .train_loss = log.train_loss, .train_acc = log.train_acc,
+                           .val_loss = log.val_loss, .val_acc = log.val_acc, .best = log.best};
+    return 0;
+}
+
+static int mlp_predict_proba(const void *st, const float *X, size_t n, float *proba, mm_err *err)
+{
+    const mlp *m = st;
+    if (!m->net) return mm_err_set(err, MM_EINVAL, "mlp: model is not fitted");
+    return mm_net_predict_proba(m->net, X, n, proba, err);
+}
+
+static int mlp_save(const void *st, hid_t g, mm_err *err)
+{
+    const mlp *m = st;
+    if (!m->net) return mm_err_set(err, MM_EINVAL, "mlp: model is not fitted");
+    return mm_net_save(m->net, g, err);
+}
+
+static int mlp_load(hid_t g, int n_threads, void **state, mm_err *err)
+{
+    mlp *m = mm_calloc(1, sizeof *m, err);
+    if (!m) return MM_ENOMEM;
+    m->tp = mm_train_params_default();
+    m->tp.n_threads = n_threads;
+    m->log.best = -1;
+    int rc = mm_net_load(g, &m->net, err);
+    if (rc) { free(m); return mm_err_prefix(err, "mlp"); }
+    *state = m;
+    return 0;
+}
+
+static const mm_history *mlp_history(const void *st)
+{
+    const mlp *m = st;
+    return m->log.n ? &m->hist : NULL;
+}
+
+const mm_learner_vt mm_learner_mlp = {
+    .name = "mlp",
+    .summary = "multi-layer perceptron, Adam, scikit-learn MLPClassifier defaults (alpha, auto batch, early stopping)",
+    .wants_validation = 1,
+    .create = mlp_create,
+    .fit = mlp_fit,
+    .predict_proba = mlp_predict_proba,
+    .save = mlp_save,
+    .load = mlp_load,
+    .history = mlp_history,
+    .free = mlp_free,
+};
