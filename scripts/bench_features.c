@@ -3,8 +3,9 @@
  * Decodes every clip listed in a file (mm_audio_load, resampled to the feature
  * set's rate, libsoxr), then times the feature set over all clips with
  * OpenMP (one clip per iteration, dynamic schedule) at the requested thread
- * count. Prints one line "decode_s=... features_s=... clips=... dim=..." and
- * writes the feature matrix (clips x dim float32, raw) when a path is given.
+ * count. Prints one line "decode_s=... features_s=... clips=... dim=...",
+ * writes the feature matrix (clips x dim float32, raw) when a path is given,
+ * and the decoded audio when a second path is given.
  * Built and run by the Python script; not part of the library.
  */
 #include <omp.h>
@@ -26,7 +27,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: bench_features FEATSET THREADS LISTFILE [OUT.f32]\n");
+        fprintf(stderr, "usage: bench_features FEATSET THREADS LISTFILE [OUT.f32 [AUDIO.bin]]\n");
         return 2;
     }
     const mm_featset_vt *vt = mm_featset_find(argv[1]);
@@ -89,6 +90,17 @@ int main(int argc, char **argv)
             fwrite(out, sizeof *out, n * dim, of);
             fclose(of);
         }
+    }
+    if (argc > 5) {
+        /* decoded audio, for the numpy side to run on the very same samples:
+         * per clip an int64 length, then that many float32 samples */
+        FILE *af = fopen(argv[5], "wb");
+        for (size_t i = 0; af && i < n; i++) {
+            long long len = (long long)a[i].n;
+            fwrite(&len, sizeof len, 1, af);
+            if (a[i].n) fwrite(a[i].x, sizeof(float), a[i].n, af);
+        }
+        if (af) fclose(af);
     }
     for (size_t i = 0; i < n; i++) {
         mm_audio_free(&a[i]);

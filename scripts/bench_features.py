@@ -44,18 +44,30 @@ def build_driver():
     return exe
 
 
-def run_engine(exe, featset, threads, files, dim_out=None):
+def run_engine(exe, featset, threads, files, want_audio=False):
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as lf:
         lf.write("\n".join(files) + "\n")
     out = tempfile.mktemp(suffix=".f32")
-    r = subprocess.run([exe, featset, str(threads), lf.name, out], capture_output=True, text=True)
+    args = [exe, featset, str(threads), lf.name, out]
+    if want_audio:
+        args.append(tempfile.mktemp(suffix=".bin"))
+    r = subprocess.run(args, capture_output=True, text=True)
     os.unlink(lf.name)
     if r.returncode != 0:
         sys.exit(f"engine failed: {r.stderr.strip()}")
     kv = dict(tok.split("=") for tok in r.stdout.split())
     vec = np.fromfile(out, dtype=np.float32).reshape(len(files), int(kv["dim"]))
     os.unlink(out)
-    return float(kv["decode_s"]), float(kv["features_s"]), vec
+    audio = None
+    if want_audio:
+        raw = open(args[-1], "rb").read()
+        os.unlink(args[-1])
+        audio, off = [], 0
+        for _ in files:
+            n = int(np.frombuffer(raw, dtype=np.int64, count=1, offset=off)[0])
+            audio.append(np.frombuffer(raw, dtype=np.float32, count=n, offset=off + 8).copy())
+            off += 8 + 4 * n
+    return float(kv["decode_s"]), float(kv["features_s"]), vec, audio
 
 
 def load(path):
@@ -110,18 +122,24 @@ def main():
         allf = files if a.engine_clips <= 0 else files[:a.engine_clips]
         for threads in (1, 2):
             nd, nt, nv = run_numpy(featset, threads, sub)
-            ed, et, ev = run_engine(exe, featset, threads, sub)
+            ed, et, ev, audio = run_engine(exe, featset, threads, sub, want_audio=threads == 1)
             print(f"{featset:12} {'numpy':7} {threads:3d} {len(sub):5d} {nd:9.2f} {nt:10.2f}"
                   f" {1000 * nt / len(sub):8.2f}")
             print(f"{featset:12} {'engine':7} {threads:3d} {len(sub):5d} {ed:9.2f} {et:10.2f}"
-                  f" {1000 * et / len(sub):8.2f} {nt / et:7.1f}x")
+                  f" {1000 * et / len(sub):8.2f} {nt / et:7.1f}x   decode+features"
+                  f" {(nd + nt) / (ed + et):.1f}x")
             if threads == 1:
-                d = np.abs(ev - nv) / np.maximum(1.0, np.abs(nv))
+                # agreement on identical samples (the engine's decoded audio; untimed)
+                same = np.stack([np_features((featset, y)) for y in audio])
+                d = np.abs(ev - same) / np.maximum(1.0, np.abs(same))
                 j = np.unravel_index(np.argmax(d), d.shape)
-                print(f"{'':12} max |engine - numpy| / max(1, |numpy|) = {d.max():.3g}"
+                print(f"{'':12} same audio: max |engine - numpy| / max(1, |numpy|) = {d.max():.3g}"
                       f" (clip {j[0]}, dim {j[1]}); median {np.median(d):.2g}")
+                d = np.abs(ev - nv) / np.maximum(1.0, np.abs(nv))
+                print(f"{'':12} own decoders (soxr vs torchaudio resampling): max {d.max():.3g},"
+                      f" median {np.median(d):.2g}")
             if len(allf) != len(sub):
-                ed, et, _ = run_engine(exe, featset, threads, allf)
+                ed, et, _, _ = run_engine(exe, featset, threads, allf)
                 print(f"{featset:12} {'engine':7} {threads:3d} {len(allf):5d} {ed:9.2f} {et:10.2f}"
                       f" {1000 * et / len(allf):8.2f}")
         sys.stdout.flush()

@@ -831,9 +831,14 @@ int mm_feats_compute(const mm_feats *f, const float *x, size_t n, unsigned what,
 {
     const mm_feats_params *p = &f->p;
     if (!n) return mm_err_set(err, MM_EDATA, "features: empty clip (0 samples)");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!isfinite(x[i]))
             return mm_err_set(err, MM_EDATA, "features: sample %zu is not finite", i);
+        /* larger samples overflow float32 power spectra into inf/NaN features */
+        if (fabsf(x[i]) > 1e8f)
+            return mm_err_set(err, MM_EDATA, "features: sample %zu is %g: expected audio "
+                              "samples with |x| <= 1e8 (decoders give [-1, 1])", i, x[i]);
+    }
     if (what & MM_FEAT_TEMPO) what |= MM_FEAT_ONSET;
     if (what & (MM_FEAT_ONSET | MM_FEAT_MFCC)) what |= MM_FEAT_MEL;
     const unsigned need_mag = MM_FEAT_CONTRAST | MM_FEAT_CENTROID | MM_FEAT_BANDWIDTH |

@@ -88,7 +88,8 @@ size_t mm_feats_n_frames(const mm_feats *f, size_t n_samples);
 
 /* Compute the features in `what` for x (n mono samples at sample_rate, all
  * finite). n >= 1: clips shorter than n_fft are zero-padded by the centring,
- * as librosa does; n == 0 or non-finite samples are refused. Thread-safe
+ * as librosa does; n == 0, non-finite samples and |x| > 1e8 (which would
+ * overflow float32 spectra) are refused (MM_EDATA). Thread-safe
  * (f is read only); no OpenMP inside. *out written only on success. */
 int mm_feats_compute(const mm_feats *f, const float *x, size_t n, unsigned what,
                      mm_feats_frames *out, mm_err *err);
