@@ -537,6 +537,13 @@ static void test_errors(void **st)
     assert_int_equal(mm_feats_compute(f, x, 4096, MM_FEAT_ALL, &fr, &e), MM_EDATA);
     assert_non_null(strstr(e.msg, "sample 1000 is not finite"));
     assert_null(fr.mel);
+    x[1000] = 3e9f;
+    assert_int_equal(mm_feats_compute(f, x, 4096, MM_FEAT_ALL, &fr, &e), MM_EDATA);
+    assert_non_null(strstr(e.msg, "sample 1000 is 3e+09"));
+    x[1000] = 1e8f; /* the largest accepted: every feature still finite */
+    assert_int_equal(mm_feats_compute(f, x, 4096, MM_FEAT_ALL, &fr, &e), 0);
+    assert_all_finite(&fr);
+    mm_feats_frames_free(&fr);
     mm_feats_free(f);
     mm_feats_free(NULL);
     mm_feats_frames_free(NULL);

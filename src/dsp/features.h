@@ -88,7 +88,8 @@ size_t mm_feats_n_frames(const mm_feats *f, size_t n_samples);
 
 /* Compute the features in `what` for x (n mono samples at sample_rate, all
  * finite). n >= 1: clips shorter than n_fft are zero-padded by the centring,
- * as librosa does; n == 0 or non-finite samples are refused. Thread-safe
+ * as librosa does; n == 0, non-finite samples and |x| > 1e8 (which would
+ * overflow float32 spectra) are refused (MM_EDATA). Thread-safe
  * (f is read only); no OpenMP inside. *out written only on success. */
 int mm_feats_compute(const mm_feats *f, const float *x, size_t n, unsigned what,
                      mm_feats_frames *out, mm_err *err);
@@ -124,9 +125,10 @@ void mm_feat_rolloff(const float *S, size_t n_frames, int n_fft, int sr, double 
  * fmin * 2^(n_bands-1) < sr/2 (checked by mm_feats_params_check). Returns 0 or MM_ENOMEM. */
 int mm_feat_contrast(const float *S, size_t n_frames, int n_fft, int sr, double fmin,
                      int n_bands, double quantile, float *out, mm_err *err);
-/* Zero-crossing rate (edge-padded centred frames) and RMS (zero-padded centred
- * frames) of x: out (1 + n / hop). */
-void mm_feat_zcr(const float *x, size_t n, int frame, int hop, float *out);
+/* Zero-crossing rate (edge-padded centred frames; |x| <= 1e-10 counts as 0)
+ * and RMS (zero-padded centred frames) of x, n >= 1, frame even: out
+ * (1 + n / hop). mm_feat_zcr returns 0 or MM_ENOMEM (scratch of n + frame ints). */
+int mm_feat_zcr(const float *x, size_t n, int frame, int hop, float *out, mm_err *err);
 void mm_feat_rms(const float *x, size_t n, int frame, int hop, float *out);
 /* Onset strength from a dB mel spectrogram (n_frames, n_mels): mean over mels
  * of max(0, S[t] - S[t-lag]), shifted right by lag + n_fft/(2 hop). out: (n_frames). */
