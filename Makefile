@@ -32,11 +32,13 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB := $(BUILD)/libmelodic.a
+SO := $(BUILD)/libmelodic.so
 BIN := $(BUILD)/melodic
+PREFIX ?= /usr/local
 
-.PHONY: all deps run test test-unit test-asan fuzz bench clean weights format
+.PHONY: all deps run test test-unit test-asan fuzz bench clean weights format install
 
-all: $(BIN) $(LIB)
+all: $(BIN) $(LIB) $(SO)
 
 # Registries (learners, feature sets, commands) use weak symbols, so the
 # library is linked whole: every module in the build is listed.
@@ -57,6 +59,21 @@ $(BUILD)/obj/%.o: %.c
 $(LIB): $(OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+$(SO): $(OBJ)
+	$(CC) -shared -Wl,-soname,libmelodic.so.0 $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)
+
+# make install PREFIX=DIR: the melodic command, src/melodic.h, the static and
+# shared libraries and a pkg-config file (melodic.pc).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/melodic
+	install -m 644 src/melodic.h $(DESTDIR)$(PREFIX)/include/melodic.h
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmelodic.a
+	install -m 755 $(SO) $(DESTDIR)$(PREFIX)/lib/libmelodic.so.0
+	ln -sf libmelodic.so.0 $(DESTDIR)$(PREFIX)/lib/libmelodic.so
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1.0|' -e 's|@REQUIRES@|$(PKGS)|' \
+	  scripts/melodic.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/melodic.pc
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
