@@ -22,7 +22,7 @@ LDFLAGS += -fopenmp
 DEB_BUILD := build-essential pkg-config libopenblas-dev libsndfile1-dev libfftw3-dev \
              libhdf5-dev hdf5-tools libsoxr-dev libyaml-dev libcmocka-dev clang libclang-rt-14-dev
 DEB_PY := python3-numpy python3-scipy python3-h5py python3-torch python3-torchaudio \
-          python3-sklearn python3-xgboost python3-imblearn python3-matplotlib
+          python3-sklearn python3-xgboost python3-imblearn python3-matplotlib python3-yaml
 DEB_ALL := $(DEB_BUILD) $(DEB_PY)
 
 SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
