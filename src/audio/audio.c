@@ -1,11 +1,11 @@
 /* audio.c — decode (libsndfile), down-mix, resample (libsoxr HQ), trim, crop/pad, normalise.
  *
- * Reference behaviour: decoding as torchaudio/soundfile (integer PCM scaled by 1/2^(bits-1)),
- * down-mix as the mean over channels (torch.mean(dim=0)), trim bounds exactly as
- * librosa.effects.trim 0.10 (feature.rms with center=True and zero padding, amplitude_to_db
- * with ref=max and amin=1e-5, end = min(n, (last+1)·hop)). Files are read into memory and
- * decoded through sf_open_virtual, so path and upload inputs share one code path.
- * Leaves out: streaming decode, per-channel output, resampler choice (always SOXR_HQ).
+ * Matches: torchaudio/soundfile decoding (PCM scaled by 1/2^(bits-1)), torch.mean(dim=0)
+ * down-mix, torchaudio's resampled length ceil(n·out/in), and librosa 0.10 effects.trim bounds
+ * exactly (rms with centred zero-padded frames, amplitude_to_db ref=max amin=1e-5, end =
+ * min(n, (last+1)·hop)). Paths go through sf_open, uploads through sf_open_virtual, both
+ * through one decode with the same checks. Leaves out: streaming, per-channel output,
+ * a choice of resampler (always SOXR_HQ).
  */
 #include "audio/audio.h"
 

@@ -1,12 +1,11 @@
 /* frontend.c — log-mel front ends of the pretrained backbones (PANNs Cnn14, EfficientAT mn04).
  *
- * cnn14 / cnn14_16k match torchlibrosa's Spectrogram + LogmelFilterBank as PANNs uses them
- * (periodic Hann, reflect-centred torch-style STFT, power, librosa slaney mel with slaney
- * norm, 10·log10(max(x, 1e-10)), ref 1, top_db None). mn04 matches EfficientAT's
- * AugmentMelSTFT in eval mode (pre-emphasis conv1d [-0.97, 1] without padding, symmetric
- * Hann 800 centred in 1024, reflect-centred STFT, power, Kaldi banks 0–15000 Hz plus a zero
- * Nyquist column, log(x + 1e-5), (x + 4.5)/5). The mel product walks each filter's non-zero
- * band only. Leaves out: training-time augmentation (random fmin/fmax, masking).
+ * cnn14 / cnn14_16k match torchlibrosa Spectrogram + LogmelFilterBank as PANNs uses them:
+ * periodic Hann, reflect-centred STFT, power, librosa slaney mel, 10·log10(max(x, 1e-10)).
+ * mn04 matches EfficientAT AugmentMelSTFT in eval mode: conv1d pre-emphasis [-0.97, 1]
+ * (n−1 samples), symmetric Hann 800 centred in 1024, reflect-centred STFT, power, Kaldi mel
+ * 0–15000 Hz + zero Nyquist column, (ln(x + 1e-5) + 4.5)/5. STFT blocks of 32 frames, mel
+ * over each filter's non-zero band. Leaves out: training-time augmentation.
  */
 #include "dsp/frontend.h"
 

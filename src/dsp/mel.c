@@ -1,13 +1,10 @@
-/* mel.c — mel filterbank matrices.
+/* mel.c — mel filterbank matrices (n_mels × n_fft/2+1), computed in double, stored float32.
  *
- * Slaney/HTK banks as librosa.filters.mel (= torchaudio.functional.melscale_fbanks with
- * mel_scale='slaney', norm='slaney'): n_mels + 2 points equally spaced on the mel scale
- * between fmin and fmax, triangles evaluated at the rfft bin frequencies k·sr/n_fft,
- * optional area normalisation 2 / (f[m+2] − f[m]). Kaldi banks as
- * torchaudio.compliance.kaldi.get_mel_banks without VTLN warping: triangles in the mel
- * domain 1127·ln(1 + f/700) on n_fft/2 bins, plus the zero Nyquist column EfficientAT adds.
- * Computed in double and stored as float32. Leaves out: VTLN warping, norm=None variants
- * beyond the flag, HTK-with-slaney-norm quirks of old torchaudio.
+ * Slaney/HTK banks as librosa.filters.mel = torchaudio melscale_fbanks(mel_scale='slaney',
+ * norm='slaney'): n_mels+2 points equally spaced in mel between fmin and fmax, triangles at
+ * the rfft bin frequencies k·sr/n_fft, optional area norm 2/(f[m+2] − f[m]). Kaldi banks as
+ * torchaudio.compliance.kaldi.get_mel_banks: triangles in 1127·ln(1 + f/700) on n_fft/2
+ * bins plus the zero Nyquist column EfficientAT pads. Leaves out: VTLN warping.
  */
 #include "dsp/mel.h"
 

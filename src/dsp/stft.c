@@ -1,12 +1,11 @@
 /* stft.c — short-time Fourier transform (power / magnitude) on FFTW3 single precision.
  *
- * Matches torch.stft(center, pad_mode, window, onesided, return_complex) framing and
- * librosa's: frame t is the padded signal [t·hop, t·hop + n_fft), multiplied by the
- * n_fft-long window, real-to-complex FFT, |X|² summed in float32 as (re² + im²).
- * One FFTW plan per object (FFTW_ESTIMATE, so results do not depend on timing), made
- * under a mutex because FFTW's planner is not thread-safe; executed with the new-array
- * interface on per-call buffers, so computing is thread-safe. Leaves out: complex
- * output, normalisation, inverse STFT.
+ * Matches torch.stft framing: frame t is the (reflect/zero) padded signal [t·hop, t·hop +
+ * n_fft) times the n_fft-long window, r2c FFT, power re² + im² in float32. One plan per
+ * object (FFTW_ESTIMATE: reproducible, no timing-dependent plan), created under a mutex
+ * since FFTW's planner is not thread-safe, executed with the new-array interface on
+ * per-call buffers so that computing is thread-safe. Leaves out: complex output,
+ * normalisation, inverse STFT.
  */
 #include "dsp/stft.h"
 
