@@ -465,6 +465,16 @@ size_t mm_split_indices(const mm_split *s, size_t round, int role, size_t *idx)
     return m;
 }
 
+void mm_split_test_folds(const mm_split *s, size_t repeat, int32_t *fold)
+{
+    for (size_t i = 0; i < s->n; i++) fold[i] = -1;
+    for (size_t f = s->n_folds; f-- > 0;) {
+        const uint8_t *r = s->role + (repeat * s->n_folds + f) * s->n;
+        for (size_t i = 0; i < s->n; i++)
+            if (r[i] == MM_ROLE_TEST) fold[i] = (int32_t)f;
+    }
+}
+
 /* Validation part of one round: whole groups, or stratified samples. */
 static int carve_round(uint8_t *role, size_t n, const int32_t *y, const int32_t *groups,
                        double fraction, mm_rng *rng, size_t round, mm_err *err)

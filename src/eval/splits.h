@@ -98,6 +98,11 @@ void mm_split_free(mm_split *s);
  * for s->n); returns their count. */
 size_t mm_split_indices(const mm_split *s, size_t round, int role, size_t *idx);
 
+/* fold[i] (n values) = the fold of `repeat` in which sample i is tested,
+ * -1 when it is tested in none of them (fixed splits: unused, train and
+ * validation samples). If a sample were tested twice the first fold wins. */
+void mm_split_test_folds(const mm_split *s, size_t repeat, int32_t *fold);
+
 /* Carve validation parts out of every round's training part (see
  * mm_split_make); callable on any split. */
 int mm_split_carve_validation(mm_split *s, const int32_t *y, const int32_t *groups,

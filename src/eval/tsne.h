@@ -10,6 +10,12 @@
  * sklearn's stopping rules (checked every 50 iterations). Deterministic for
  * given inputs whatever the thread count. Leaves out: 3-D output, other
  * metrics, the exact O(N^2) method, degrees of freedom other than 1.
+ *
+ * Threading: every function is reentrant (no globals) and uses up to
+ * n_threads OpenMP threads; BLAS/LAPACK (kNN DGEMM, PCA DSYRK/DSYEV) is
+ * called outside parallel regions, so call mm_tsne_run from one thread, or
+ * set openblas_set_num_threads(1) first when calling it inside your own
+ * parallel region. Memory: O(N * 3 * perplexity) for P, O(N) per iteration.
  */
 #ifndef MM_TSNE_H
 #define MM_TSNE_H
