@@ -6,8 +6,9 @@
  * and sort orders (npcompat.c) so that unshuffled folds are identical.
  * Differences: shuffles use mm_rng; StratifiedGroupKFold's shuffle permutes
  * the group order (sklearn 1.2 permutes the count rows but not their group
- * ids, a bug fixed in 1.3); fewer members in a class than folds is an error
- * here, a warning in sklearn.
+ * ids: scikit-learn PR #32540); fewer members in a class than folds, and an
+ * empty stratified-group fold (sklearn issue #34828: 1-ulp ties when groups
+ * are few), are errors here, a warning / a silent empty fold in sklearn.
  */
 #include "eval/splits.h"
 
@@ -287,6 +288,15 @@ int mm_split_stratified_group_kfold(const int32_t *y, const int32_t *groups, siz
         size_t f = best_fold(ypf, k, nc, cnt, ypg + g * nc, row);
         for (size_t c = 0; c < nc; c++) ypf[f * nc + c] += ypg[g * nc + c];
         g2f[g] = f;
+    }
+    for (size_t f = 0; f < k; f++) {
+        size_t g;
+        for (g = 0; g < ng && g2f[g] != f; g++) {}
+        if (g == ng) {
+            rc = mm_err_set(err, MM_EINVAL, "%s: fold %zu received no group (%zu groups for "
+                            "n_folds=%zu); use fewer folds", what, f, ng, k);
+            goto done;
+        }
     }
     for (size_t i = 0; i < n; i++) fold[i] = (int32_t)g2f[ginv[i]];
     rc = 0;
