@@ -1,14 +1,10 @@
 /* splits.c — fold assignment, protocols, validation carving, leakage check.
- *
- * Reference: scikit-learn 1.2.1 model_selection/_split.py (GroupKFold,
- * StratifiedKFold._make_test_folds, StratifiedGroupKFold and its
- * _find_best_fold, LeaveOneGroupOut), re-implemented with NumPy's summation
- * and sort orders (npcompat.c) so that unshuffled folds are identical.
- * Differences: shuffles use mm_rng; StratifiedGroupKFold's shuffle permutes
- * the group order (sklearn 1.2 permutes the count rows but not their group
- * ids: scikit-learn PR #32540); fewer members in a class than folds, and an
- * empty stratified-group fold (sklearn issue #34828: 1-ulp ties when groups
- * are few), are errors here, a warning / a silent empty fold in sklearn.
+ * Reference: scikit-learn 1.2.1 model_selection/_split.py, re-implemented
+ * with NumPy's summation and sort orders (npcompat.c) so unshuffled folds are
+ * identical. Differences: shuffles use mm_rng; a shuffled StratifiedGroupKFold
+ * permutes the groups (sklearn 1.2 desynchronises rows and ids, PR #32540);
+ * a class smaller than n_folds and an empty stratified-group fold (sklearn
+ * issue #34828) are errors here (sklearn: a warning, a silent empty fold).
  */
 #include "eval/splits.h"
 

@@ -1,13 +1,9 @@
-/* tsne.c — Barnes–Hut t-SNE (2-D) after scikit-learn 1.2.1.
- *
- * Reference: sklearn/manifold/_t_sne.py (TSNE._fit, _joint_probabilities_nn,
- * _gradient_descent), _utils.pyx (_binary_search_perplexity),
- * _barnes_hut_tsne.pyx (gradient, KL estimate) and neighbors/_quad_tree.pyx
- * (tree built by inserting points in index order, box max enlarged by
- * 1e-3, summaries where width^2 / dist^2 < theta^2, self skipped), all
- * re-implemented. Differences: exact kNN by blocked DGEMM, PCA by LAPACK
- * dsyev (sklearn: randomized SVD), double accumulators where sklearn uses
- * float. Leaves out: 3-D, non-Euclidean metrics, the exact method.
+/* tsne.c — Barnes–Hut t-SNE (2-D) after scikit-learn 1.2.1: _t_sne.py
+ * (_fit, _joint_probabilities_nn, _gradient_descent), _utils.pyx (binary
+ * search), _barnes_hut_tsne.pyx (gradient, KL estimate), _quad_tree.pyx
+ * (insertion order, enlarged box, width^2/dist^2 < theta^2 summaries).
+ * Differences: exact kNN by blocked DGEMM, PCA by LAPACK dsyev (sklearn:
+ * randomized SVD), double accumulators. Leaves out 3-D and other metrics.
  */
 #include "eval/tsne.h"
 
