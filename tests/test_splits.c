@@ -163,9 +163,22 @@ static void test_shuffled_invariants(void **st)
         mm_rng_seed(&r1, seed, 0, 0);
         assert_int_equal(mm_split_stratified_group_kfold(y, g, N, K, &r1, f1, &e), 0);
         assert_int_equal(mm_split_folds_leak(f1, g, N), 0);
-        int used[K] = {0};
-        for (size_t i = 0; i < N; i++) used[f1[i]]++;
+        int used[K] = {0}, pc[K][8] = {{0}};
+        for (size_t i = 0; i < N; i++) {
+            used[f1[i]]++;
+            pc[f1[i]][y[i]]++;
+        }
         for (int k = 0; k < K; k++) assert_true(used[k] > 0);
+        /* every speaker has the same class mix: folds differ by at most one
+         * speaker's share of a class (8 clips) */
+        for (int c = 0; c < 8; c++) {
+            int lo = N, hi = 0;
+            for (int k = 0; k < K; k++) {
+                if (pc[k][c] < lo) lo = pc[k][c];
+                if (pc[k][c] > hi) hi = pc[k][c];
+            }
+            assert_true(hi - lo <= 8);
+        }
     }
     /* shuffling changes something */
     mm_rng r;
