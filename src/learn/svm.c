@@ -1,13 +1,11 @@
 /* svm.c — C-SVC by SMO (LIBSVM's algorithm), one-vs-one, Platt probabilities.
  *
- * Reference: LIBSVM 3.x svm.cpp as wrapped by scikit-learn 1.2 SVC: Solver with
- * WSS2 (Fan, Chen, Lin 2005), shrinking with gradient reconstruction, LRU
- * column cache, rho from free vectors, svm_binary_svc_probability (5 folds),
- * sigmoid_train / sigmoid_predict and multiclass_probability. Kernels are
- * evaluated in float32 dot products (LIBSVM: double) and cached as float as
- * LIBSVM does. When the whole n×n kernel fits in cache_size it is computed
- * once and shared by every subproblem. Left out: nu-SVC, one-class, SVR,
- * precomputed kernels, per-class weight maps (only 'balanced').
+ * Reference: LIBSVM 3.x svm.cpp under scikit-learn 1.2 SVC: Solver with WSS2,
+ * shrinking + gradient reconstruction, LRU column cache, rho from free vectors,
+ * svm_binary_svc_probability, sigmoid_train, multiclass_probability. Kernels
+ * use float32 dot products (LIBSVM: double); when the n×n kernel fits in
+ * cache_size it is computed once for all subproblems. Left out: nu-SVC, SVR,
+ * one-class, precomputed kernels, class-weight maps (only 'balanced').
  */
 #include "learn/svm.h"
 
