@@ -73,8 +73,9 @@ static inline double kval(const kctx *kc, size_t a, size_t b)
 {
     if (kc->K) return kc->K[a * kc->n + b];
     float dot = dotf(kc->X + a * kc->d, kc->X + b * kc->d, kc->d);
-    return kfun(kc->kernel, kc->degree, kc->gamma, kc->coef0, dot, kc->sq ? kc->sq[a] : 0,
-                kc->sq ? kc->sq[b] : 0);
+    /* rounded to float as the cached values are, so both cache modes agree bit for bit */
+    return (float)kfun(kc->kernel, kc->degree, kc->gamma, kc->coef0, dot, kc->sq ? kc->sq[a] : 0,
+                       kc->sq ? kc->sq[b] : 0);
 }
 
 /* ------------------------------------------------------------------ solver */
