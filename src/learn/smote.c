@@ -4,7 +4,7 @@
  * strategies as imblearn's check_sampling_strategy (counts from np.unique, so
  * ties for majority and minority go to the lower class), classes
  * generated in increasing order, new = x + u (x_nn − x). Distances by sgemm
- * (‖q‖² − 2 q·x + ‖x‖²) in blocks. Differs: a row's own index is excluded
+ * (‖q‖² − 2 q·x + ‖x‖² on centred rows) in blocks. Differs: a row's own index is excluded
  * rather than dropping the first neighbour column (same unless rows are
  * duplicated); the random streams are ours. Left out: float ratios, SMOTE-NC.
  */
@@ -143,12 +143,27 @@ int mm_smote_knn(const float *X, size_t n, size_t d, int k, int n_threads, int32
     float *D = mm_malloc((size_t)nt * bm, n * sizeof *D, err);
     float *bd = mm_malloc((size_t)nt * k, sizeof *bd, err);
     int32_t *bi = mm_malloc((size_t)nt * k, sizeof *bi, err);
-    if (!sq || !D || !bd || !bi) { free(sq); free(D); free(bd); free(bi); return MM_ENOMEM; }
+    float *Xc = mm_malloc(n, d * sizeof *Xc, err);
+    double *mean = mm_calloc(d, sizeof *mean, err);
+    if (!sq || !D || !bd || !bi || !Xc || !mean) {
+        free(sq); free(D); free(bd); free(bi); free(Xc); free(mean);
+        return MM_ENOMEM;
+    }
+    /* centre first: distances are unchanged and ‖x‖² − 2 q·x no longer
+     * cancels catastrophically for features far from 0 */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) mean[j] += X[i * d + j];
+    for (size_t j = 0; j < d; j++) mean[j] /= (double)n;
     for (size_t i = 0; i < n; i++) {
         double s = 0;
-        for (size_t j = 0; j < d; j++) s += (double)X[i * d + j] * X[i * d + j];
+        for (size_t j = 0; j < d; j++) {
+            float v = (float)(X[i * d + j] - mean[j]);
+            Xc[i * d + j] = v;
+            s += (double)v * v;
+        }
         sq[i] = (float)s;
     }
+    X = Xc;
     int old_blas = openblas_get_num_threads();
     openblas_set_num_threads(1);   /* one BLAS thread per OpenMP thread: same result for any count */
     size_t nblk = (n + bm - 1) / bm;
@@ -171,7 +186,7 @@ int mm_smote_knn(const float *X, size_t n, size_t d, int k, int n_threads, int32
         }
     }
     openblas_set_num_threads(old_blas);
-    free(sq); free(D); free(bd); free(bi);
+    free(sq); free(D); free(bd); free(bi); free(Xc); free(mean);
     return 0;
 }
 
