@@ -167,6 +167,40 @@ static void test_cache_modes_and_shrinking(void **st)
     cache_modes_on("binary_linear", MM_SVM_LINEAR, 2);
 }
 
+/* RBF on features far from the origin (raw, unscaled): rows are centred
+ * before ‖a‖² + ‖b‖² − 2a·b, so shifting every feature by 1e4 changes the
+ * decision values only through the float32 rounding of the shifted inputs
+ * (about 1e-3 absolute): within 0.01 · scale of the unshifted model. */
+static void test_rbf_far_from_origin(void **st)
+{
+    hid_t f;
+    mm_err e = {0};
+    assert_int_equal(mm_h5_open_read(REF, &f, &e), 0);
+    set s;
+    load_set(f, "multi_rbf", &s);
+    mm_h5_close(f);
+    mm_svm_params p = mm_svm_params_default();
+    p.probability = 0;
+    p.gamma_mode = MM_SVM_GAMMA_VALUE;
+    p.gamma = 0.1;
+    mm_svm *m0, *m1;
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 0, 1, &m0, &e), 0);
+    size_t np = mm_svm_n_pairs(m0);
+    double *a = malloc(s.nte * np * sizeof *a), *b = malloc(s.nte * np * sizeof *b);
+    assert_int_equal(mm_svm_decision(m0, s.Xte, s.nte, s.d, a, &e), 0);
+    for (size_t i = 0; i < s.ntr * s.d; i++) s.Xtr[i] += 1e4f;
+    for (size_t i = 0; i < s.nte * s.d; i++) s.Xte[i] += 1e4f;
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 0, 1, &m1, &e), 0);
+    assert_int_equal(mm_svm_decision(m1, s.Xte, s.nte, s.d, b, &e), 0);
+    double err = 0, sc = 1;
+    for (size_t i = 0; i < s.nte * np; i++) { err = fmax(err, fabs(a[i] - b[i])); sc = fmax(sc, fabs(a[i])); }
+    printf("  shifted by 1e4: max |dec - dec_unshifted| = %.2e (scale %.2f)\n", err, sc);
+    assert_true(err <= 0.01 * sc);
+    free(a); free(b);
+    mm_svm_free(m0); mm_svm_free(m1);
+    free_set(&s);
+}
+
 /* Platt probabilities vs SVC(probability=True). LIBSVM shuffles the internal
  * 5-fold CV with its own rand() (seeded by random_state), we with mm_rng, so
  * the sigmoids are fitted on different held-out decision values: compare
@@ -430,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decision_vs_sklearn),
         cmocka_unit_test(test_cache_modes_and_shrinking),
+        cmocka_unit_test(test_rbf_far_from_origin),
         cmocka_unit_test(test_proba_vs_sklearn),
         cmocka_unit_test(test_accuracy_sk_datasets),
         cmocka_unit_test(test_threads_and_save_load),

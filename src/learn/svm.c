@@ -582,6 +582,8 @@ struct mm_svm {
     size_t n_sv, d;
     float *sv;           /* (n_sv, d) support vectors grouped by class */
     float *sv_sq;        /* (n_sv) squared norms */
+    float *center;       /* (d) RBF only: training column means, subtracted from every row
+                          * (and stored SVs) so ‖a‖² + ‖b‖² − 2a·b does not cancel; else NULL */
     double *coef;        /* (m-1, n_sv) LIBSVM sv_coef layout */
     double *rho;         /* (m(m-1)/2) */
     double *probA, *probB;   /* (m(m-1)/2) or NULL */
@@ -775,7 +777,7 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
         return mm_err_set(err, MM_EDATA, "svm: the training set holds a single class; need at least 2");
     }
     mm_svm *M = NULL;
-    float *sq = NULL, *K = NULL;
+    float *sq = NULL, *K = NULL, *Xw = NULL;
     pairdata *pd = NULL;
     task *tasks = NULL;
     int *cls_of = NULL, *order = NULL;
@@ -837,9 +839,19 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
     kctx kc = {.X = X, .n = n, .d = d, .kernel = p->kernel, .degree = p->degree, .gamma = M->gamma,
                .coef0 = p->coef0};
     if (p->kernel == MM_SVM_RBF) {
+        /* RBF is translation invariant: work on centred rows */
+        M->center = mm_malloc(d, sizeof *M->center, err);
+        Xw = mm_malloc(n, d * sizeof *Xw, err);
+        double *mu = mm_calloc(d, sizeof *mu, err);
         sq = mm_malloc(n, sizeof *sq, err);
-        if (!sq) goto done;
-        for (size_t i = 0; i < n; i++) sq[i] = dotf(X + i * d, X + i * d, d);
+        if (!M->center || !Xw || !mu || !sq) { free(mu); goto done; }
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) mu[j] += X[i * d + j];
+        for (size_t j = 0; j < d; j++) M->center[j] = (float)(mu[j] / (double)n);
+        free(mu);
+        for (size_t i = 0; i < n * d; i++) Xw[i] = X[i] - M->center[i % d];
+        for (size_t i = 0; i < n; i++) sq[i] = dotf(Xw + i * d, Xw + i * d, d);
+        kc.X = Xw;
         kc.sq = sq;
     }
     /* the whole kernel fits in the cache budget: compute it once (rows in parallel) */
@@ -929,8 +941,8 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
                 int r = order[i];
                 svpos[r] = -1;
                 if (!nonzero[r]) continue;
-                memcpy(M->sv + s * d, X + (size_t)r * d, d * sizeof *M->sv);
-                M->sv_sq[s] = dotf(X + (size_t)r * d, X + (size_t)r * d, d);
+                memcpy(M->sv + s * d, kc.X + (size_t)r * d, d * sizeof *M->sv);
+                M->sv_sq[s] = dotf(M->sv + s * d, M->sv + s * d, d);
                 svpos[r] = (int)s++;
             }
     }
@@ -954,7 +966,7 @@ done:
         free(pd[q].rows); free(pd[q].y); free(pd[q].perm); free(pd[q].cvdec); free(pd[q].coef);
     }
     free(pd); free(tasks); free(count); free(cls_of); free(order); free(cstart); free(nonzero);
-    free(sq); free(K);
+    free(sq); free(K); free(Xw);
     if (M) svm_alloc_fail(M);
     return rc;
 }
@@ -963,9 +975,13 @@ done:
 
 size_t mm_svm_n_pairs(const mm_svm *m) { return (size_t)m->m * (size_t)(m->m - 1) / 2; }
 
-/* Decision values of one row into dec (n_pairs); kv is scratch (n_sv). */
-static void decide_row(const mm_svm *M, const float *x, double *kv, double *dec)
+/* Decision values of one row into dec (n_pairs); kv (n_sv) and xc (d) are scratch. */
+static void decide_row(const mm_svm *M, const float *x, double *kv, float *xc, double *dec)
 {
+    if (M->center) {
+        for (size_t j = 0; j < M->d; j++) xc[j] = x[j] - M->center[j];
+        x = xc;
+    }
     double xsq = M->kernel == MM_SVM_RBF ? dotf(x, x, M->d) : 0;
     for (size_t s = 0; s < M->n_sv; s++) {
         float dot = dotf(x, M->sv + s * M->d, M->d);
@@ -993,16 +1009,17 @@ static int predict_any(const mm_svm *M, const float *X, size_t n, size_t d, int 
     int nt = M->n_threads < 1 ? 1 : M->n_threads, m = M->m;
     size_t np = mm_svm_n_pairs(M);
     /* per-thread scratch: kernel values, decision values, pairwise r (m, m), p (m) */
-    size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1;
+    size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1 + (M->d + 1) / 2;
     double *scratch = mm_malloc((size_t)nt, per * sizeof(double), err);
     if (!scratch) return MM_ENOMEM;
     #pragma omp parallel num_threads(nt)
     {
         double *kv = scratch + (size_t)omp_get_thread_num() * per;
         double *dec = kv + M->n_sv, *r = dec + np, *pr = r + (size_t)m * m;
+        float *xc = (float *)(pr + m + 1);   /* (d) */
         #pragma omp for schedule(static)
         for (size_t i = 0; i < n; i++) {
-            decide_row(M, X + i * d, kv, dec);
+            decide_row(M, X + i * d, kv, xc, dec);
             if (what == OUT_DEC) { memcpy((double *)out + i * np, dec, np * sizeof *dec); continue; }
             float *prow = what == OUT_PROBA ? (float *)out + i * (size_t)M->n_classes : NULL;
             if (what == OUT_LABEL || !M->probA) {
@@ -1073,7 +1090,7 @@ void mm_svm_free(mm_svm *m)
 {
     if (!m) return;
     free(m->classes); free(m->nsv); free(m->start); free(m->sv); free(m->sv_sq);
-    free(m->coef); free(m->rho); free(m->probA); free(m->probB);
+    free(m->coef); free(m->rho); free(m->probA); free(m->probB); free(m->center);
     free(m);
 }
 
@@ -1096,7 +1113,11 @@ int mm_svm_save(const mm_svm *M, hid_t g, mm_err *err)
     if (!rc) rc = mm_h5_attr_set_i64(g, "probability", M->probA != NULL, err);
     if (!rc) rc = mm_h5_write_i32(g, "classes", M->classes, 1, dm, err);
     if (!rc) rc = mm_h5_write_i32(g, "n_support", M->nsv, 1, dm, err);
-    if (!rc && M->n_sv) rc = mm_h5_write_f32(g, "support_vectors", M->sv, 2, dsv, err);
+    if (!rc && M->n_sv) rc = mm_h5_write_f32(g, "support_vectors", M->sv, 2, dsv, err);   /* minus center */
+    if (!rc && M->center) {
+        hsize_t dd[1] = {M->d};
+        rc = mm_h5_write_f32(g, "center", M->center, 1, dd, err);
+    }
     if (!rc && M->n_sv) rc = mm_h5_write_f64(g, "dual_coef", M->coef, 2, dc, err);
     if (!rc) rc = mm_h5_write_f64(g, "rho", M->rho, 1, dp, err);
     if (!rc && M->probA) rc = mm_h5_write_f64(g, "probA", M->probA, 1, dp, err);
@@ -1179,6 +1200,14 @@ int mm_svm_load(hid_t g, int n_threads, mm_svm **out, mm_err *err)
         }
         for (size_t i = 0; i < tot * (size_t)(M->m - 1); i++)
             if (!isfinite(M->coef[i])) { rc = mm_err_set(err, MM_EFORMAT, "svm model: non-finite dual coefficient"); goto fail; }
+    }
+    if (M->kernel == MM_SVM_RBF) {
+        if ((rc = mm_h5_read_f32(g, "center", 1, &M->center, &r, dims, err))) goto fail;
+        if (dims[0] != M->d) {
+            rc = mm_err_set(err, MM_EFORMAT, "svm model: 'center' has %llu values, expected %zu", (unsigned long long)dims[0], M->d);
+            goto fail;
+        }
+        if ((rc = mm_check_finite(M->center, 1, M->d, "svm model: center", err))) { rc = MM_EFORMAT; goto fail; }
     }
     M->sv_sq = mm_malloc(tot ? tot : 1, sizeof *M->sv_sq, err);
     if (!M->sv_sq) { rc = MM_ENOMEM; goto fail; }
