@@ -167,7 +167,7 @@ int mm_smote_knn(const float *X, size_t n, size_t d, int k, int n_threads, int32
     int old_blas = openblas_get_num_threads();
     openblas_set_num_threads(1);   /* one BLAS thread per OpenMP thread: same result for any count */
     size_t nblk = (n + bm - 1) / bm;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nblk > 1)
     for (size_t b = 0; b < nblk; b++) {
         int tid = omp_get_thread_num();
         float *Db = D + (size_t)tid * bm * n, *tbd = bd + (size_t)tid * k;
@@ -232,7 +232,7 @@ int mm_smote_resample(const float *X, const int32_t *y, size_t n, size_t d, int 
         if ((rc = mm_smote_knn(Xc, nc, d, k, p->n_threads, nn, err))) goto fail;
         size_t m = add[c], nblk = (m + GEN_BLOCK - 1) / GEN_BLOCK;
         float *dst = Xo + pos * d;
-        #pragma omp parallel for schedule(static) num_threads(p->n_threads > 0 ? p->n_threads : omp_get_max_threads())
+        #pragma omp parallel for schedule(static) num_threads(p->n_threads > 0 ? p->n_threads : omp_get_max_threads()) if (nblk > 1)
         for (size_t b = 0; b < nblk; b++) {
             mm_rng r;
             mm_rng_seed(&r, seed, (uint64_t)c, b);

@@ -856,11 +856,12 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
     }
     /* the whole kernel fits in the cache budget: compute it once (rows in parallel) */
     if ((double)n * n * sizeof(float) <= p->cache_size * (1 << 20) && (K = malloc(n * n * sizeof *K))) {
-        #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads)
+        int big = (double)n * n * d > 2e7;   /* below this, threads cost more than they save */
+        #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads) if (big)
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j <= i; j++) K[i * n + j] = (float)kval(&kc, i, j);
         /* mirror the lower triangle, in 64×64 tiles for locality */
-        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (big)
         for (size_t ib = 0; ib < n; ib += 64)
             for (size_t jb = ib; jb < n; jb += 64)
                 for (size_t i = ib; i < ib + 64 && i < n; i++)
@@ -1016,7 +1017,7 @@ static int predict_any(const mm_svm *M, const float *X, size_t n, size_t d, int 
     size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1 + (M->d + 1) / 2;
     double *scratch = mm_malloc((size_t)nt, per * sizeof(double), err);
     if (!scratch) return MM_ENOMEM;
-    #pragma omp parallel num_threads(nt)
+    #pragma omp parallel num_threads(nt) if ((double)n * (M->n_sv + 1) * d > 2e6)
     {
         double *kv = scratch + (size_t)omp_get_thread_num() * per;
         double *dec = kv + M->n_sv, *r = dec + np, *pr = r + (size_t)m * m;
