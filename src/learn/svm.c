@@ -749,8 +749,6 @@ done:
     free(rows); free(y); free(coef);
 }
 
-static void svm_alloc_fail(mm_svm *m) { mm_svm_free(m); }
-
 int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_classes,
                  const mm_svm_params *p, uint64_t seed, int n_threads, mm_svm **out, mm_err *err)
 {
@@ -966,13 +964,12 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
     M = NULL;
     rc = 0;
 done:
-    if (rc == MM_ENOMEM && err && !err->code) mm_err_set(err, MM_ENOMEM, "svm: out of memory");
     for (int q = 0; pd && q < npairs; q++) {
         free(pd[q].rows); free(pd[q].y); free(pd[q].perm); free(pd[q].cvdec); free(pd[q].coef);
     }
     free(pd); free(tasks); free(count); free(cls_of); free(order); free(cstart); free(nonzero);
     free(sq); free(K); free(Xw);
-    if (M) svm_alloc_fail(M);
+    mm_svm_free(M);
     return rc;
 }
 
