@@ -908,7 +908,9 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
                 tasks[t++] = (task){q, -1, 0};
             }
     }
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    /* small problems finish in milliseconds: a thread team costs more than it saves */
+    int parallel = (double)n * n * d * (p->probability ? 5 : 1) > 1e8;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (parallel)
     for (int t = 0; t < ntasks; t++) run_task(&kc, &pd[tasks[t].pair], &tasks[t], p);
     for (int t = 0; t < ntasks; t++)
         if (tasks[t].rc) {
