@@ -658,6 +658,42 @@ static void test_kernels(void **st)
     free(d);
 }
 
+/* compute is called from many threads at once by the extractor: results from
+ * 2 threads equal the serial ones bit for bit. */
+static void test_threads_deterministic(void **st)
+{
+    const mm_featset_vt *vt = mm_featset_find("music_paper");
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string("stats: [mean, std, skew, delta_std]\ntuning: estimate\n",
+                                         "t.yaml", &c, &e), 0);
+    void *s = NULL;
+    assert_int_equal(vt->create(c, NULL, &s, &e), 0);
+    enum { N = 6 };
+    size_t n = 22050 * 2, dim = vt->dim(s);
+    float *x[N], *serial = malloc(N * dim * sizeof(float)), *par = malloc(N * dim * sizeof(float));
+    mm_rng r;
+    for (int i = 0; i < N; i++) {
+        x[i] = tone(n, 220.0 * (i + 1), 0.3, 22050);
+        mm_rng_seed(&r, 11, (uint64_t)i, 0);
+        for (size_t j = 0; j < n; j++) x[i][j] += (float)(0.01 * mm_rng_normal(&r));
+        assert_int_equal(vt->compute(s, x[i], n, serial + i * dim, &e), 0);
+    }
+    int bad = 0;
+#pragma omp parallel for num_threads(2) schedule(dynamic) reduction(+ : bad)
+    for (int i = 0; i < N; i++) {
+        mm_err le = {0};
+        bad += vt->compute(s, x[i], n, par + i * dim, &le) != 0;
+    }
+    assert_int_equal(bad, 0);
+    assert_memory_equal(serial, par, N * dim * sizeof(float));
+    for (int i = 0; i < N; i++) free(x[i]);
+    free(serial);
+    free(par);
+    vt->free(s);
+    mm_cfg_free(c);
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -674,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_noise_contrast),
         cmocka_unit_test(test_silence_and_short),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_threads_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
