@@ -627,6 +627,9 @@ static void test_pool(void **st)
     assert_true(fabsf(o[0] - 3.0f) < 1e-5);
     assert_int_equal(mm_pool_compute(MM_POOL_DELTA_MEAN, x, 1, 2, 2, o, &e), 0);
     assert_true(o[0] == 0.0f);
+    assert_int_equal(mm_pool_compute(MM_POOL_MEAN, x, 0, 2, 2, o, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "0 frames"));
+    assert_int_equal(mm_pool_compute(MM_POOL_MEAN, x, 3, 2, 1, o, &e), MM_EINVAL);
     /* right-skewed series */
     float y[5] = {0, 0, 0, 0, 10};
     assert_int_equal(mm_pool_compute(MM_POOL_SKEW, y, 5, 1, 1, o, &e), 0);

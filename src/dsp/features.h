@@ -121,7 +121,9 @@ float *mm_feat_dct_matrix(int n_out, int n_in, mm_err *err);
 int mm_feat_chroma_filterbank(int sr, int n_fft, int n_chroma, double tuning, float **fb,
                               mm_err *err);
 /* librosa.estimate_tuning(S=S, sr, n_fft, bins_per_octave): piptrack (150–4000 Hz,
- * threshold 0.1), magnitudes above their median, 0.01-bin histogram. 0 when no pitch. */
+ * threshold 0.1), magnitudes above their median, 0.01-bin histogram. Returns
+ * the tuning in [-0.5, 0.5); 0 when no pitch is found (as librosa) or when its
+ * scratch memory cannot be had. */
 double mm_feat_estimate_tuning(const float *S, size_t n_frames, int n_fft, int sr,
                                int bins_per_octave);
 /* Spectral centroid / bandwidth (p = 2, norm) / roll-off of magnitude frames. out: (n_frames). */
