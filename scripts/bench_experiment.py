@@ -52,10 +52,14 @@ def main():
     y = f["dataset/labels"][:]
     # the cached table with these rows
     X = None
+    feats = cfg["features"] if isinstance(cfg["features"], list) else [cfg["features"]]
+    want = "+".join(f if isinstance(f, str) else f["set"] for f in feats)
     for c in sorted(glob.glob(os.path.join(root, "build/cache/*.h5")), key=os.path.getmtime, reverse=True):
         t = h5py.File(c, "r")
+        fs = t.attrs.get("feature_set", b"")
+        fs = fs.decode() if isinstance(fs, bytes) else str(fs)
         tp = [p.decode() for p in t["paths"][:]]
-        if len(tp) >= n and set(paths) <= set(tp):
+        if fs == want and len(tp) >= n and set(paths) <= set(tp):
             idx = {p: i for i, p in enumerate(tp)}
             X = t["features"][:][[idx[p] for p in paths]]
             break
