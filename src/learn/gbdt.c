@@ -302,7 +302,9 @@ typedef struct gb_work {
     gb_pair **pool;         /* free histograms */
     size_t pool_n, pool_cap;
     gb_item *stack;         /* (2 * max_depth + 4) */
-    uint32_t *srt;          /* (d, n) per-feature row lists sorted by bin (small nodes) */
+    uint32_t *srt;          /* (d, SPARSE_ROWS) per-feature row lists sorted by bin, for the
+                               small subtree being grown; position p holds row slot base + p */
+    size_t srt_base;        /* first row slot of that subtree */
     uint8_t *flag;          /* (n) 1 when the row goes left at the current split */
     int oom;
 } gb_work;
@@ -344,7 +346,7 @@ static int work_alloc(gb_work *W, size_t n, size_t d, int max_depth)
     W->feats = malloc(d * sizeof *W->feats);
     W->fbest = malloc(d * sizeof *W->fbest);
     W->stack = malloc((2 * (size_t)max_depth + 4) * sizeof *W->stack);
-    W->srt = malloc(n * d * sizeof *W->srt);
+    W->srt = malloc((size_t)SPARSE_ROWS * d * sizeof *W->srt);
     W->flag = malloc(n);
     if (!W->rows || !W->tmp || !W->feats || !W->fbest || !W->stack || !W->srt || !W->flag) {
         work_free(W);
@@ -425,8 +427,9 @@ static void eval_split(const gb_ctx *C, gb_work *W, const gb_pair *hist, double 
  * reached, each feature's rows are sorted by bin once (stable: ascending rows
  * within a bin, the order a histogram build sums them in); its descendants
  * inherit the order by stable partition, so their searches are linear scans
- * of occupied bins. Lists live in W->srt: feature slot j, positions of the
- * node's rows [start, end). */
+ * of occupied bins. Depth-first growth finishes one small subtree before the
+ * next starts, so one buffer W->srt (feature slot j, row slots relative to
+ * the subtree's first, W->srt_base) serves them all. */
 static void presort_rows(const gb_ctx *C, gb_work *W, size_t start, size_t end, int inner)
 {
     const gb_bins *B = C->B;
@@ -438,7 +441,7 @@ static void presort_rows(const gb_ctx *C, gb_work *W, size_t start, size_t end, 
         const uint8_t *bf = B->bin + (size_t)W->feats[j] * n;
         for (size_t k = 0; k < m; k++) keys[k] = (uint64_t)bf[rows[k]] << 32 | k;
         mm_tree_sort_keys(keys, tmp, m, 1);
-        uint32_t *lst = W->srt + j * n + start;
+        uint32_t *lst = W->srt + j * SPARSE_ROWS;
         for (size_t k = 0; k < m; k++) lst[k] = rows[(uint32_t)keys[k]];
     }
 }
@@ -446,12 +449,12 @@ static void presort_rows(const gb_ctx *C, gb_work *W, size_t start, size_t end, 
 /* Split each sorted list of [start, end) stably: rows with flag set first. */
 static void partition_sorted(const gb_ctx *C, gb_work *W, size_t start, size_t end, int inner)
 {
-    const size_t n = C->B->n, m = end - start;
+    const size_t m = end - start;
     const uint8_t *flag = W->flag;
     #pragma omp parallel for num_threads(inner) schedule(dynamic, 8) if (inner > 1 && m * W->nf >= 65536)
     for (size_t j = 0; j < W->nf; j++) {
         uint32_t right[SPARSE_ROWS];
-        uint32_t *lst = W->srt + j * n + start;
+        uint32_t *lst = W->srt + j * SPARSE_ROWS + (start - W->srt_base);
         size_t a = 0, r = 0;
         for (size_t k = 0; k < m; k++) {
             uint32_t row = lst[k];
@@ -474,7 +477,7 @@ static void eval_split_sorted(const gb_ctx *C, gb_work *W, const gb_gh *gh, size
         uint32_t f = W->feats[j];
         uint32_t nb = B->off[f + 1] - B->off[f];
         const uint8_t *bf = B->bin + (size_t)f * n;
-        const uint32_t *lst = W->srt + j * n + start;
+        const uint32_t *lst = W->srt + j * SPARSE_ROWS + (start - W->srt_base);
         gb_best b = {.loss = 0.0f, .found = 0, .feature = f};
         double GL = 0, HL = 0;
         size_t k = 0;
@@ -574,7 +577,10 @@ static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round
             if (it.hist) {
                 eval_split(C, W, it.hist, it.G, it.H, it.end - it.start, inner, &b);
             } else {
-                if (!it.sorted) presort_rows(C, W, it.start, it.end, inner);
+                if (!it.sorted) {
+                    W->srt_base = it.start;
+                    presort_rows(C, W, it.start, it.end, inner);
+                }
                 it.sorted = 1;
                 eval_split_sorted(C, W, gh, it.start, it.end, it.G, it.H, inner, &b);
             }
