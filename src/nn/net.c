@@ -328,7 +328,7 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
                                      n->buffers + L->buf_off + L->in_ch);
         } else if (training && L->s.kind == MM_NET_DROPOUT) {
             size_t per = in_size(L);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * per > 65536)
             for (size_t b = 0; b < B; b++) {
                 mm_rng r;
                 mm_rng_seed(&r, drop_seed, step, ((uint64_t)i << 32) | b);
