@@ -20,7 +20,7 @@
 typedef struct mn04_state {
     mm_mobilenet *net;
     char weights[1024];
-    char names[MM_MOBILENET_EMB][16];   /* "mn04_emb_<i>" */
+    char names[MM_MOBILENET_EMB][24];   /* "mn04_emb_<i>" */
 } mn04_state;
 
 static void mn04_free(void *st)

@@ -107,19 +107,11 @@ static void dw_row_clipped(const float *x, int h, int w_, const float *wk, float
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
-static inline v8f ld8(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* Even elements of p[0..15]: p[0], p[2], ..., p[14]. */
-static inline v8f ld8_even(const float *p)
-{
-    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
-    return __builtin_shuffle(ld8(p), ld8(p + 8), even);
-}
+/* Unaligned load of 8 floats, and of the even elements p[0], p[2], ..., p[14]
+ * (macros, not functions: vector-returning functions change the ABI without AVX). */
+#define LD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define LD8_EVEN(p) __builtin_shuffle(LD8(p), LD8((p) + 8), k_even)
+static const v8i k_even = {0, 2, 4, 6, 8, 10, 12, 14};
 
 /* One channel: y (ho, wo) = x (h, w_) ⋆ k x k taps + bias. The interior of each
  * row is done 16 outputs at a time, kept in two vector registers over all taps
@@ -147,13 +139,13 @@ static void dw_channel(const float *x, int h, int w_, const float *wk, float bia
                 const float *wr = wk + ky * k;
                 if (stride == 1) {
                     for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * ld8(xr + kx);
-                        a1 += wr[kx] * ld8(xr + kx + 8);
+                        a0 += wr[kx] * LD8(xr + kx);
+                        a1 += wr[kx] * LD8(xr + kx + 8);
                     }
                 } else {
                     for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * ld8_even(xr + kx);
-                        a1 += wr[kx] * ld8_even(xr + kx + 16);
+                        a0 += wr[kx] * LD8_EVEN(xr + kx);
+                        a1 += wr[kx] * LD8_EVEN(xr + kx + 16);
                     }
                 }
             }
