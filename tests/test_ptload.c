@@ -192,6 +192,21 @@ static void test_zip64_and_deflated(void **st)
     const mm_pt_tensor *t = mm_pt_find(pt, "offset_view");
     assert_true(t->data[3] == 10.0f);
     mm_pt_free(pt);
+    /* saturate the classic end record so that only the zip64 one is usable */
+    size_t len;
+    unsigned char *b = slurp(FIX "zip64.pt", &len);
+    size_t p = len - 22;
+    while (p > 0 && memcmp(b + p, "PK\5\6", 4)) p--;
+    assert_true(p > 0);
+    memset(b + p + 8, 0xff, 12);
+    assert_int_equal(mm_pt_open_memory(b, len, "z64.pt", &pt, &e), 0);
+    assert_int_equal(mm_pt_state_dict(pt, NULL, &n, &e), 0);
+    assert_int_equal(n, 9);
+    mm_pt_free(pt);
+    b[p - 20] ^= 1;    /* break the zip64 locator: a clean error */
+    assert_int_equal(mm_pt_open_memory(b, len, "z64.pt", &pt, &e), MM_EFORMAT);
+    assert_non_null(strstr(e.msg, "zip64"));
+    free(b);
     assert_int_equal(mm_pt_open(FIX "deflated.pt", &pt, &e), MM_EFORMAT);
     printf("# %s\n", e.msg);
     assert_non_null(strstr(e.msg, "compressed"));
