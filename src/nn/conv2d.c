@@ -1,10 +1,11 @@
 /* conv2d.c — pointwise, depthwise and dense 2-D convolutions (see conv2d.h).
  *
  * Matches torch.nn.Conv2d (cross-correlation, zero padding, groups 1 or C)
- * up to float32 summation order. Pointwise = one cblas_sgemm; depthwise =
- * per output row, one pass per kernel tap over the valid column range (the
- * inner loop is contiguous for stride 1 and vectorises); dense = im2col +
- * sgemm (as darknet). Leaves out: dilation, grouped convs other than depthwise.
+ * up to float32 summation order. Pointwise = one cblas_sgemm then bias and
+ * activation in one pass; depthwise = zero-padded copy of each channel, then
+ * 16 outputs at a time held in two 8-float vectors over all k·k taps
+ * (stride 2 loads pairs and keeps the even lanes); dense = im2col + sgemm (as
+ * darknet). Leaves out: dilation, grouped convs other than depthwise.
  */
 #include "nn/conv2d.h"
 

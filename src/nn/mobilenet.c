@@ -8,6 +8,8 @@
  * "max" over one concurrent SE is the identity), 1x1 project, residual when
  * stride 1 and in == out; final 1x1 conv to 384 + BN + hardswish; head
  * mean-pool → Linear 384→512 → hardswish → Linear 512→527. BN eps 0.001.
+ * Leaves out: dropout (inference), other widths and heads, batching (one clip
+ * per call; callers parallelise over clips).
  */
 #include "nn/mobilenet.h"
 
