@@ -355,9 +355,26 @@ static void test_cli(void **st)
     assert_int_equal(mm_h5_read_strings(f, "paths", &paths, &np, &e), 0);
     assert_string_equal(paths[1], clip);
     mm_h5_free_strings(paths, np);
-    free(emb), free(sc);
     mm_h5_close(f);
+    /* one thread or two: the same bits (parallelism is over files only) */
+    char mp3[1024];
+    snprintf(mp3, sizeof mp3, "%s/music-4q/Q1/MT0000040632.mp3", dr);
+    assert_int_equal(tu_system("%s embed -j 1 %s %s -o %s", tu_bin(), clip, mp3, out), 0);
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    float *e1, *e2;
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &e1, &r, d, &e), 0);
+    mm_h5_close(f);
+    assert_memory_equal(e1, emb, 384 * sizeof *emb);
+    assert_int_equal(tu_system("%s embed -j 2 %s %s -o %s", tu_bin(), clip, mp3, out), 0);
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &e2, &r, d, &e), 0);
+    mm_h5_close(f);
+    assert_memory_equal(e1, e2, 2 * 384 * sizeof *e1);
+    free(e1), free(e2), free(emb), free(sc);
     unlink(out);
+    /* without -o: one line per file, the path then 384 values */
+    assert_int_equal(tu_system("test \"$(%s embed %s | awk -F'\\t' '{print NF, split($2, a, \" \")}')\" = "
+                               "\"2 384\"", tu_bin(), clip), 0);
     char txt[256];
     snprintf(txt, sizeof txt, "/tmp/mm_tag_%d.txt", (int)getpid());
     assert_int_equal(tu_system("%s tag -k 3 %s > %s", tu_bin(), clip, txt), 0);
