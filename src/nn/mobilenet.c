@@ -8,6 +8,8 @@
  * "max" over one concurrent SE is the identity), 1x1 project, residual when
  * stride 1 and in == out; final 1x1 conv to 384 + BN + hardswish; head
  * mean-pool → Linear 384→512 → hardswish → Linear 512→527. BN eps 0.001.
+ * Leaves out: dropout (inference), other widths and heads, batching (one clip
+ * per call; callers parallelise over clips).
  */
 #include "nn/mobilenet.h"
 
@@ -252,8 +254,14 @@ static void se_apply(const se *s, float *x, size_t hw)
     float g[1024], h[256];
     for (int c = 0; c < s->c; c++) {
         const float *xc = x + (size_t)c * hw;
+        /* 8 float partial sums (vectorisable), combined in double: fixed order */
+        float part[8] = {0};
+        size_t i = 0;
+        for (; i + 8 <= hw; i += 8)
+            for (int j = 0; j < 8; j++) part[j] += xc[i + j];
         double acc = 0;
-        for (size_t i = 0; i < hw; i++) acc += xc[i];
+        for (int j = 0; j < 8; j++) acc += part[j];
+        for (; i < hw; i++) acc += xc[i];
         g[c] = (float)(acc / (double)hw);
     }
     for (int j = 0; j < s->s; j++) {

@@ -1,0 +1,177 @@
+#!/usr/bin/python3
+"""bench_mn04.py — EfficientAT mn04: our engine (build/melodic embed) vs the PyTorch reference.
+
+Run from the repository root with /usr/bin/python3 after `make`. Both sides do the
+same work per file: decode, average to mono, resample to 32 kHz, EfficientAT log-mel,
+network, embedding + 527 sigmoid scores. The PyTorch side is tests/ref/gen_mn04.py's
+architecture with the same checkpoint (torchaudio sox_io decode, sinc resampler).
+  1. latency: one 10 s 4Q clip processed --reps times, one file at a time, with 1 and
+     2 threads (torch: set_num_threads, intra-op; the engine parallelises over files
+     only, so one file runs single-threaded whatever the thread count)
+     → ms per 10 s clip and real-time factor (processing time / audio time)
+  2. throughput: all RAVDESS clips (--limit N for fewer), engine with -j 1 / -j 2
+     (files in parallel), torch with 1 / 2 intra-op threads → clips/s and the ratio
+  3. peak memory (max RSS) of each run, from /usr/bin/time -v
+  0. network alone: 1000 random log-mel frames (10 s) through the network, engine
+     (scripts/bench_mn04_net.c, compiled here against build/libmelodic.a; with N
+     threads: OpenMP over depthwise channels, OpenBLAS N threads) vs torch
+OPENBLAS_CORETYPE is set to Haswell when unset (as in the project environment;
+without it OpenBLAS falls back to its Prescott kernels on this virtual CPU).
+Usage: /usr/bin/python3 scripts/bench_mn04.py [--limit N] [--reps R] [--threads 1,2]
+       [--skip-latency]
+"""
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+DATA = os.environ.get("MELODIC_DATA", os.path.join(ROOT, "..", "shared", "data"))
+MODELS = os.environ.get("MELODIC_MODELS", os.path.join(ROOT, "..", "shared", "models"))
+BIN = os.path.join(ROOT, "build", "melodic")
+CLIP10 = os.path.join(DATA, "music-4q", "Q1", "MT0000040632.mp3")
+
+
+def timed(cmd, env=None):
+    """Run cmd under /usr/bin/time -v; return (seconds, max RSS MiB, stdout)."""
+    t0 = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=env)
+    dt = time.perf_counter() - t0
+    if p.returncode:
+        sys.exit(f"failed: {' '.join(cmd[:4])}...: {p.stderr[-500:]}")
+    rss = 0
+    for line in p.stderr.splitlines():
+        if "Maximum resident set size" in line:
+            rss = int(line.split(":")[1]) / 1024
+    return dt, rss, p.stdout
+
+
+def engine(files, threads, jobs, out):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    dt, rss, _ = timed([BIN, "embed", "--model", "mn04", "-j", str(jobs), "-o", out] + files, env)
+    return dt, rss
+
+
+TORCH_CODE = r"""
+import sys, time, torch, torchaudio
+sys.path.insert(0, {ref!r})
+import gen_mn04 as g
+torch.set_num_threads({threads})
+net = g.MN04().eval()
+net.load_state_dict(torch.load({weights!r}, map_location="cpu"), strict=True)
+files = open({lst!r}).read().split("\n")
+with torch.no_grad():
+    for f in files:
+        w = g.load_clip(f)
+        logits, emb = net(g.logmel(w)[None, None])
+        torch.sigmoid(logits)
+"""
+
+
+def torch_run(files, threads):
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as lst:
+        lst.write("\n".join(files))
+    code = TORCH_CODE.format(ref=os.path.join(ROOT, "tests", "ref"), threads=threads,
+                             weights=os.path.join(MODELS, "efficientat", "mn04_as_mAP_432.pt"),
+                             lst=lst.name)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    # one-file run measures start-up (imports, model load) to subtract
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as one:
+        one.write(files[0])
+    dt0, _, _ = timed(["/usr/bin/python3", "-c", code.replace(lst.name, one.name)], env)
+    dt, rss, _ = timed(["/usr/bin/python3", "-c", code], env)
+    os.unlink(lst.name)
+    os.unlink(one.name)
+    return dt, dt0, rss
+
+
+NET_TORCH = r"""
+import sys, time, torch
+sys.path.insert(0, {ref!r})
+import gen_mn04 as g
+torch.set_num_threads({threads})
+net = g.MN04().eval()
+net.load_state_dict(torch.load({weights!r}, map_location="cpu"), strict=True)
+x = torch.rand(1, 1, 128, 1000) * 2 - 1
+with torch.no_grad():
+    net(x)
+    t = time.perf_counter()
+    for _ in range({reps}):
+        torch.sigmoid(net(x)[0])
+print("ms_per_clip %.3f" % ((time.perf_counter() - t) / {reps} * 1000))
+"""
+
+
+def network_alone(reps, threads):
+    exe = os.path.join(tempfile.gettempdir(), f"bench_mn04_net_{os.getpid()}")
+    libs = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas", "sndfile", "fftw3f",
+                           "hdf5", "soxr", "yaml-0.1"], capture_output=True, text=True).stdout.split()
+    subprocess.run(["gcc", "-O2", "-fopenmp", "-I" + os.path.join(ROOT, "src"),
+                    os.path.join(HERE, "bench_mn04_net.c"), "-o", exe, "-Wl,--whole-archive",
+                    os.path.join(ROOT, "build", "libmelodic.a"), "-Wl,--no-whole-archive"] +
+                   libs + ["-lm"], check=True)
+    weights = os.path.join(MODELS, "efficientat", "mn04_as_mAP_432.pt")
+    print(f"# network alone: 1000 frames (10 s), {reps} passes")
+    print(f"{'side':8s} {'threads':>7s} {'ms/10s clip':>12s}")
+    for th in threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(th), OPENBLAS_NUM_THREADS=str(th))
+        e = subprocess.run([exe, weights, str(reps), "1"], capture_output=True, text=True,
+                           env=env, check=True).stdout.split()[1]
+        code = NET_TORCH.format(ref=os.path.join(ROOT, "tests", "ref"), threads=th,
+                                weights=weights, reps=reps)
+        t = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                           env=env, check=True).stdout.split()[1]
+        print(f"{'engine':8s} {th:7d} {float(e):12.1f}")
+        print(f"{'pytorch':8s} {th:7d} {float(t):12.1f}")
+        print(f"{'ratio':8s} {th:7d} {float(t) / float(e):12.2f}x")
+    os.unlink(exe)
+
+
+def main():
+    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--limit", type=int, default=0, help="RAVDESS clips (0 = all 1440)")
+    ap.add_argument("--reps", type=int, default=20, help="repetitions of the 10 s clip")
+    ap.add_argument("--threads", default="1,2", help="thread counts, e.g. 1,2")
+    ap.add_argument("--skip-latency", action="store_true")
+    a = ap.parse_args()
+    if not os.path.exists(BIN):
+        sys.exit("build/melodic missing: run make first")
+    out = tempfile.mktemp(suffix=".h5")
+    threads = [int(t) for t in a.threads.split(",")]
+    network_alone(a.reps, threads)
+    if not a.skip_latency:
+        print(f"# latency: {os.path.basename(CLIP10)} (10 s) x {a.reps}, one file at a time")
+        print(f"{'side':8s} {'threads':>7s} {'ms/10s clip':>12s} {'RTF':>8s} {'maxRSS MiB':>10s}")
+    lat = {}
+    for th in ([] if a.skip_latency else threads):
+        e1, _ = engine([CLIP10], th, 1, out)                 # start-up + one clip
+        e, rss = engine([CLIP10] * (a.reps + 1), th, 1, out)
+        ms = (e - e1) / a.reps * 1000
+        t, t0, trss = torch_run([CLIP10] * (a.reps + 1), th)
+        tms = (t - t0) / a.reps * 1000
+        lat[th] = (ms, tms)
+        print(f"{'engine':8s} {th:7d} {ms:12.1f} {ms / 10000:8.4f} {rss:10.0f}")
+        print(f"{'pytorch':8s} {th:7d} {tms:12.1f} {tms / 10000:8.4f} {trss:10.0f}")
+        print(f"{'ratio':8s} {th:7d} {tms / ms:12.2f}x")
+    files = sorted(glob.glob(os.path.join(DATA, "ravdess", "Actor_*", "*.flac")))
+    if a.limit:
+        files = files[:a.limit]
+    print(f"# throughput: {len(files)} RAVDESS clips (decode + resample + front end + network)")
+    print(f"{'side':8s} {'threads':>7s} {'seconds':>8s} {'clips/s':>8s} {'maxRSS MiB':>10s}")
+    for th in threads:
+        e, rss = engine(files, th, th, out)
+        t, t0, trss = torch_run(files, th)
+        print(f"{'engine':8s} {th:7d} {e:8.1f} {len(files) / e:8.1f} {rss:10.0f}")
+        print(f"{'pytorch':8s} {th:7d} {t:8.1f} {len(files) / t:8.1f} {trss:10.0f}")
+        print(f"{'ratio':8s} {th:7d} {t / e:8.2f}x (wall time incl. start-up on both sides)")
+    if os.path.exists(out):
+        os.unlink(out)
+
+
+if __name__ == "__main__":
+    main()
