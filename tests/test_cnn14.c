@@ -90,6 +90,35 @@ static void test_conv3x3_im2col(void **state)
     check_conv(MM_CONV3X3_IM2COL, 64, 48, 40, 6);
 }
 
+/* Scratch is bounded for long inputs: a 3-hour clip needs no more than a
+ * 10-second one (only the activations grow with length). */
+static void test_conv3x3_workspace_bounded(void **state)
+{
+    (void)state;
+    static float w[128 * 64 * 9];
+    const mm_conv3x3_algo algos[] = {MM_CONV3X3_IM2COL, MM_CONV3X3_WINOGRAD};
+    for (int a = 0; a < 2; a++) {
+        mm_conv3x3 *c = NULL;
+        mm_err err = {0};
+        assert_int_equal(mm_conv3x3_create(w, NULL, 64, 128, algos[a], &c, &err), 0);
+        size_t w10 = mm_conv3x3_workspace(c, 1001, 64, 2);
+        size_t w3h = mm_conv3x3_workspace(c, 1080001, 64, 2);
+        printf("%s workspace floats: 10 s %zu, 3 h %zu\n", mm_conv3x3_algo_name(algos[a]), w10, w3h);
+        assert_true(w3h == w10);
+        mm_conv3x3_free(c);
+    }
+    /* Unknown algorithm and empty shapes are refused. */
+    mm_conv3x3 *c = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_conv3x3_create(w, NULL, 0, 4, MM_CONV3X3_IM2COL, &c, &err), MM_EINVAL);
+    assert_int_equal(mm_conv3x3_create(w, NULL, 4, 4, (mm_conv3x3_algo)7, &c, &err), MM_EINVAL);
+    mm_conv3x3_algo al;
+    assert_int_equal(mm_conv3x3_algo_parse("fft", &al, &err), MM_EINVAL);
+    printf("expected error: %s\n", err.msg);
+    assert_int_equal(mm_conv3x3_algo_parse("winograd", &al, &err), 0);
+    assert_int_equal(al, MM_CONV3X3_WINOGRAD);
+}
+
 static void test_conv3x3_portable(void **state)
 {
     (void)state;
@@ -530,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_conv3x3_im2col),
         cmocka_unit_test(test_conv3x3_winograd),
         cmocka_unit_test(test_conv3x3_portable),
+        cmocka_unit_test(test_conv3x3_workspace_bounded),
         cmocka_unit_test(test_network_im2col),
         cmocka_unit_test(test_network_winograd),
         cmocka_unit_test(test_network_auto),

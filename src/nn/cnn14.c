@@ -481,3 +481,81 @@ int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, in
     free(pooled);
     return 0;
 }
+
+/* ---- audio in ------------------------------------------------------------------ */
+
+struct mm_cnn14_clip {
+    mm_frontend *fe;
+    mm_cnn14 *net;
+};
+
+int mm_cnn14_clip_load(const char *weights, mm_frontend_kind kind, mm_cnn14_clip **out,
+                       mm_err *err)
+{
+    mm_cnn14_clip *c = mm_calloc(1, sizeof *c, err);
+    if (!c) return MM_ENOMEM;
+    int rc = mm_frontend_create(kind, &c->fe, err);
+    if (rc == 0) rc = mm_cnn14_load(weights, NULL, &c->net, err);
+    if (rc == 0 && mm_cnn14_n_mels(c->net) != (size_t)mm_frontend_n_mels(c->fe))
+        rc = mm_err_set(err, MM_EFORMAT, "%s: network expects %zu mel bins, front end %s gives %d",
+                        weights, mm_cnn14_n_mels(c->net), mm_frontend_kind_name(kind),
+                        mm_frontend_n_mels(c->fe));
+    if (rc) {
+        mm_cnn14_clip_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void mm_cnn14_clip_free(mm_cnn14_clip *c)
+{
+    if (!c) return;
+    mm_frontend_free(c->fe);
+    mm_cnn14_free(c->net);
+    free(c);
+}
+
+int mm_cnn14_clip_sample_rate(const mm_cnn14_clip *c) { return mm_frontend_sample_rate(c->fe); }
+const mm_cnn14 *mm_cnn14_clip_net(const mm_cnn14_clip *c) { return c->net; }
+const mm_frontend *mm_cnn14_clip_frontend(const mm_cnn14_clip *c) { return c->fe; }
+
+int mm_cnn14_clip_run(const mm_cnn14_clip *c, const float *x, size_t n, int n_threads,
+                      float *embedding, float *scores, mm_err *err)
+{
+    if (n == 0) return mm_err_set(err, MM_EDATA, "cnn14: empty clip (0 samples)");
+    /* Smallest length giving MM_CNN14_MIN_FRAMES frames (frames grow with n). */
+    size_t need = n;
+    if (mm_frontend_n_frames(c->fe, n) < MM_CNN14_MIN_FRAMES) {
+        size_t lo = n, hi = n;
+        while (mm_frontend_n_frames(c->fe, hi) < MM_CNN14_MIN_FRAMES) {
+            lo = hi;
+            hi *= 2;
+        }
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (mm_frontend_n_frames(c->fe, mid) < MM_CNN14_MIN_FRAMES) lo = mid;
+            else hi = mid;
+        }
+        need = hi;
+    }
+    const float *sig = x;
+    float *padded = NULL, *lm = NULL;
+    int rc = 0;
+    if (need > n) {
+        if (!(padded = mm_calloc(need, sizeof *padded, err))) return MM_ENOMEM;
+        memcpy(padded, x, n * sizeof *x);
+        sig = padded;
+    }
+    size_t nf = mm_frontend_n_frames(c->fe, need), M = (size_t)mm_frontend_n_mels(c->fe);
+    if (!(lm = mm_malloc(nf * M, sizeof *lm, err))) {
+        rc = MM_ENOMEM;
+        goto done;
+    }
+    if ((rc = mm_frontend_compute(c->fe, sig, need, lm, err))) goto done;
+    rc = mm_cnn14_forward(c->net, lm, nf, n_threads, embedding, scores, err);
+done:
+    free(padded);
+    free(lm);
+    return rc;
+}
