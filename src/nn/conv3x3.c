@@ -469,6 +469,63 @@ static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw
     }
 }
 
+/* Aᵀ M A + bias (+ReLU) for 16 lanes of one output channel; s points at
+ * lane 0 of matrix e = 0 (matrices ld apart). Uniform: the 16 tiles are
+ * consecutive in one tile row starting at image (yy, xx), so each output row
+ * is written as 32 contiguous floats (cropped at the image's right edge and
+ * bottom); otherwise lane by lane. */
+__attribute__((target("avx512f")))
+static void wino_output16_avx512(const float *s, size_t ld, float bias, int relu, int uniform,
+                                 size_t nl, const size_t *yy, const size_t *xx, size_t h,
+                                 size_t w, float *img)
+{
+    __m512 m[4][4];
+    for (int e = 0; e < 16; e++) m[e / 4][e % 4] = _mm512_loadu_ps(s + (size_t)e * ld);
+    __m512 t[2][4];
+    for (int c = 0; c < 4; c++) {
+        t[0][c] = _mm512_add_ps(_mm512_add_ps(m[0][c], m[1][c]), m[2][c]);
+        t[1][c] = _mm512_sub_ps(_mm512_sub_ps(m[1][c], m[2][c]), m[3][c]);
+    }
+    __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+    __m512 r[2][2];
+    for (int a = 0; a < 2; a++) {
+        r[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[a][0], t[a][1]), t[a][2]), b);
+        r[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[a][1], t[a][2]), t[a][3]), b);
+        if (relu) {
+            r[a][0] = _mm512_max_ps(r[a][0], zero);
+            r[a][1] = _mm512_max_ps(r[a][1], zero);
+        }
+    }
+    if (uniform) {
+        const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                             15, 31);
+        size_t ncol = w - xx[0] < 32 ? w - xx[0] : 32;    /* columns inside the image */
+        __mmask16 k0 = ncol >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncol) - 1u);
+        __mmask16 k1 = ncol >= 32 ? (__mmask16)0xffff
+                                  : ncol > 16 ? (__mmask16)((1u << (ncol - 16)) - 1u) : 0;
+        for (int a = 0; a < 2; a++) {
+            if (yy[0] + (size_t)a >= h) continue;
+            float *row = img + (yy[0] + (size_t)a) * w + xx[0];
+            _mm512_mask_storeu_ps(row, k0, _mm512_permutex2var_ps(r[a][0], lo, r[a][1]));
+            _mm512_mask_storeu_ps(row + 16, k1, _mm512_permutex2var_ps(r[a][0], hi, r[a][1]));
+        }
+        return;
+    }
+    float o[2][2][16];
+    for (int a = 0; a < 2; a++) {
+        _mm512_storeu_ps(o[a][0], r[a][0]);
+        _mm512_storeu_ps(o[a][1], r[a][1]);
+    }
+    for (size_t l = 0; l < nl; l++)
+        for (int a = 0; a < 2; a++) {
+            if (yy[l] + (size_t)a >= h) continue;
+            float *row = img + (yy[l] + (size_t)a) * w + xx[l];
+            row[0] = o[a][0][l];
+            if (xx[l] + 1 < w) row[1] = o[a][1][l];
+        }
+}
+
 /* y tile = Aᵀ M A + bias, Aᵀ = [1 1 1 0; 0 1 -1 -1], ReLU, cropped at the
  * image edge. m: 16 matrices (rows i0..i1 of cout, np columns), ld apart.
  * Lanes (tiles) innermost as in wino_input. */
@@ -477,6 +534,23 @@ static void wino_output(const float *m, size_t i0, size_t i1, size_t cout, size_
                         float *y)
 {
     size_t ld = (i1 - i0) * np, o1 = i1 < cout ? i1 : cout;
+    if (have_avx512()) {
+        for (size_t j = 0; j < n; j += 16) {
+            size_t nl = n - j < 16 ? n - j : 16, yy[16], xx[16];
+            for (size_t l = 0; l < nl; l++) {
+                size_t p = p0 + j + l;
+                yy[l] = 2 * (p / tw);
+                xx[l] = 2 * (p % tw);
+            }
+            int uniform = nl == 16;
+            for (size_t l = 1; uniform && l < 16; l++)
+                if (yy[l] != yy[0] || xx[l] != xx[0] + 2 * l) uniform = 0;
+            for (size_t o = i0; o < o1; o++)
+                wino_output16_avx512(m + (o - i0) * np + j, ld, bias[o], relu, uniform, nl, yy, xx,
+                                     h, w, y + o * h * w);
+        }
+        return;
+    }
     for (size_t o = i0; o < o1; o++) {
         float b = bias[o];
         float *img = y + o * h * w;
