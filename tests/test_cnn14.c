@@ -271,6 +271,49 @@ static void test_network_im2col(void **state) { (void)state; check_network(MM_CO
 static void test_network_winograd(void **state) { (void)state; check_network(MM_CONV3X3_WINOGRAD); }
 static void test_network_auto(void **state) { (void)state; check_network(MM_CONV3X3_AUTO); }
 
+/* Concurrent forwards on one model (as the feature sets run: many clips at
+ * once, one thread each; more callers than pooled workspaces) give the same
+ * outputs, bit for bit, as serial ones. */
+static void test_concurrent_forwards(void **state)
+{
+    (void)state;
+    mm_cnn14 *m = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_cnn14_load(W_PATH, NULL, &m, &err), 0);
+    enum { NC = sizeof CLIPS / sizeof *CLIPS, NJ = 3 * NC };
+    float *lm[NC];
+    hsize_t d[NC][4];
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(IO_PATH, &f, &err), 0);
+    for (int c = 0; c < NC; c++) {
+        char name[128];
+        int rank;
+        snprintf(name, sizeof name, "%s/logmel", CLIPS[c]);
+        assert_int_equal(mm_h5_read_f32(f, name, 2, &lm[c], &rank, d[c], &err), 0);
+    }
+    mm_h5_close(f);
+    static float ser[NC][527], par[NJ][527];
+    for (int c = 0; c < NC; c++)
+        assert_int_equal(mm_cnn14_forward(m, lm[c], d[c][0], 1, NULL, ser[c], &err), 0);
+    int fails = 0;
+#pragma omp parallel for schedule(dynamic) num_threads(6) reduction(+ : fails)
+    for (int j = 0; j < NJ; j++) {
+        mm_err e2 = {0};
+        int c = j % NC;
+        if (mm_cnn14_forward(m, lm[c], d[c][0], 1, NULL, par[j], &e2) != 0) fails++;
+    }
+    assert_int_equal(fails, 0);
+    double md = 0;
+    for (int j = 0; j < NJ; j++) {
+        double e = tu_max_abs_diff(par[j], ser[j % NC], 527);
+        if (e > md) md = e;
+    }
+    printf("concurrent vs serial forwards: max |diff| %g\n", md);
+    assert_true(md == 0.0);
+    for (int c = 0; c < NC; c++) free(lm[c]);
+    mm_cnn14_free(m);
+}
+
 /* The same network from the checkpoint saved as PANNs saves one
  * ({'iteration', 'model': state_dict} through torch.save). */
 static void test_network_pth(void **state) { (void)state; check_network_file(PT_PATH, MM_CONV3X3_AUTO); }
@@ -564,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_network_winograd),
         cmocka_unit_test(test_network_auto),
         cmocka_unit_test(test_network_pth),
+        cmocka_unit_test(test_concurrent_forwards),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_full_width),
         cmocka_unit_test(test_featsets),

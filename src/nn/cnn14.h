@@ -14,7 +14,9 @@
  * no frame). Here such inputs are padded at the end with rows of -100 dB,
  * the log-mel of digital silence (10·log10(1e-10)), up to 32 frames.
  * Memory: one forward holds one clip's activations (two buffers of
- * width1 × frames × mels floats) plus bounded conv scratch.
+ * width1 × frames × mels floats) plus bounded conv scratch. The model keeps
+ * up to 4 such workspaces (the largest sizes seen, for concurrent callers)
+ * between calls to spare re-faulting fresh pages; mm_cnn14_free releases them.
  * Leaves out: the front end (src/dsp/frontend.h), training, the other PANNs
  * models.
  */
@@ -82,8 +84,9 @@ double mm_cnn14_macs(const mm_cnn14 *m, size_t n_frames);
 /* logmel: (n_frames, n_mels) row-major, as mm_frontend_compute writes it.
  * embedding: (embedding_dim) or NULL; scores: (n_classes) or NULL.
  * n_threads >= 1 threads inside this call (use 1 when calling from several
- * threads at once); results do not depend on it. Thread-safe: the model is
- * read-only. Errors: n_frames == 0, non-finite input, out of memory. */
+ * threads at once); results do not depend on it. Thread-safe: weights are
+ * read-only and the workspace pool is locked. Errors: n_frames == 0,
+ * non-finite input, out of memory. */
 int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, int n_threads,
                      float *embedding, float *scores, mm_err *err);
 

@@ -535,20 +535,24 @@ static void wino_output(const float *m, size_t i0, size_t i1, size_t cout, size_
 {
     size_t ld = (i1 - i0) * np, o1 = i1 < cout ? i1 : cout;
     if (have_avx512()) {
-        for (size_t j = 0; j < n; j += 16) {
-            size_t nl = n - j < 16 ? n - j : 16, yy[16], xx[16];
-            for (size_t l = 0; l < nl; l++) {
-                size_t p = p0 + j + l;
-                yy[l] = 2 * (p / tw);
-                xx[l] = 2 * (p % tw);
-            }
-            int uniform = nl == 16;
-            for (size_t l = 1; uniform && l < 16; l++)
-                if (yy[l] != yy[0] || xx[l] != xx[0] + 2 * l) uniform = 0;
-            for (size_t o = i0; o < o1; o++)
-                wino_output16_avx512(m + (o - i0) * np + j, ld, bias[o], relu, uniform, nl, yy, xx,
-                                     h, w, y + o * h * w);
+        /* Output positions of the chunk's tiles, and which 16-lane groups are
+         * uniform (n <= 16·NR tiles per chunk, see wino_chunk). */
+        size_t yy[16 * NR], xx[16 * NR];
+        int uni[NR];
+        for (size_t q = 0; q < n; q++) {
+            yy[q] = 2 * ((p0 + q) / tw);
+            xx[q] = 2 * ((p0 + q) % tw);
         }
+        for (size_t j = 0; j < n; j += 16) {
+            int u = n - j >= 16;
+            for (size_t l = 1; u && l < 16; l++)
+                if (yy[j + l] != yy[j] || xx[j + l] != xx[j] + 2 * l) u = 0;
+            uni[j / 16] = u;
+        }
+        for (size_t o = i0; o < o1; o++)
+            for (size_t j = 0; j < n; j += 16)
+                wino_output16_avx512(m + (o - i0) * np + j, ld, bias[o], relu, uni[j / 16],
+                                     n - j < 16 ? n - j : 16, yy + j, xx + j, h, w, y + o * h * w);
         return;
     }
     for (size_t o = i0; o < o1; o++) {
