@@ -9,11 +9,17 @@
  * The products run on one packed GEMM: A (weights) packed at create time in
  * 12-row panels, B (columns / transformed tiles) written directly in 32-column
  * panels, a 12×32 AVX-512 micro-kernel chosen at run time (portable C
- * otherwise). Leaves out: other kernel sizes, strides, batches.
+ * otherwise); the Winograd transforms have AVX-512 paths too (x86-64 only).
+ * Leaves out: other kernel sizes, strides, batches.
  */
 #include "nn/conv3x3.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#define MM_X86 1
+#else
+#define MM_X86 0
+#endif
 #include <stdint.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -69,6 +75,7 @@ static void micro_c(size_t kc, const float *a, const float *b, float *c, size_t 
 
 /* c[r][0..32) (+)= Σ_p a[p][r] · b[p][0..32): 24 zmm accumulators, B from L1,
  * A broadcast from its packed panel. */
+#if MM_X86
 __attribute__((target("avx512f")))
 static void micro_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int acc)
 {
@@ -93,6 +100,7 @@ static void micro_avx512(size_t kc, const float *a, const float *b, float *c, si
         _mm512_storeu_ps(c + (size_t)r * ldc + 16, c1[r]);
     }
 }
+#endif
 
 typedef void (*micro_fn)(size_t, const float *, const float *, float *, size_t, int);
 
@@ -105,14 +113,21 @@ int mm_conv3x3_use_simd(int enable)
 
 static int have_avx512(void)
 {
+#if MM_X86
     if (!__atomic_load_n(&use_simd, __ATOMIC_ACQUIRE)) return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
 }
 
 static micro_fn pick_micro(void)
 {
-    return have_avx512() ? micro_avx512 : micro_c;
+#if MM_X86
+    if (have_avx512()) return micro_avx512;
+#endif
+    return micro_c;
 }
 
 /* Rows [i0, i1) (multiples of MR) of C = A·B; A packed (mp/MR, k, MR), B
@@ -340,6 +355,7 @@ static size_t wino_pad_floats(size_t cin, size_t chunk, size_t tw)
  * consecutive in one tile row (uniform), each 4×4 block row is read with
  * four contiguous loads and even/odd permutes; otherwise with gathers.
  * Lanes >= nl are zero. Results go to dst[e·ld + l], e = 4·a + b. */
+#if MM_X86
 __attribute__((target("avx512f")))
 static void wino_input16_avx512(const float *img, const int32_t *off, int uniform, size_t nl,
                                 size_t wp, float *dst, size_t ld)
@@ -382,6 +398,7 @@ static void wino_input16_avx512(const float *img, const int32_t *off, int unifor
         _mm512_storeu_ps(dst + (size_t)(a * 4 + 3) * ld, _mm512_maskz_mov_ps(live, v3));
     }
 }
+#endif
 
 /* V[e] packed (np/NR, cin, NR) for tiles p0..p0+n (zero for q >= n up to np);
  * tile p = (ty, tx) covers rows 2·ty-1 .. 2·ty+2 and columns 2·tx-1 .. 2·tx+2
@@ -408,6 +425,7 @@ static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw
         }
     }
     int simd = have_avx512();
+    (void)simd;
     for (size_t j = 0; j < np; j += NR) {
         size_t off[NR];     /* top-left corner of each lane's 4×4 tile in pad */
         size_t nl = n > j ? (n - j < NR ? n - j : NR) : 0;
@@ -415,6 +433,7 @@ static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw
             size_t p = p0 + j + (l < nl ? l : 0);
             off[l] = 2 * (p / tw - ty0) * wp + 2 * (p % tw);
         }
+#if MM_X86
         if (simd) {
             /* Two halves of 16 lanes; uniform = 16 live tiles, consecutive in one row. */
             int32_t o32[NR];
@@ -434,6 +453,7 @@ static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw
                 }
             continue;
         }
+#endif
         for (size_t i = 0; i < cin; i++) {
             const float *img = pad + i * rows * wp;
             float d[4][4][NR];
@@ -474,6 +494,7 @@ static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw
  * consecutive in one tile row starting at image (yy, xx), so each output row
  * is written as 32 contiguous floats (cropped at the image's right edge and
  * bottom); otherwise lane by lane. */
+#if MM_X86
 __attribute__((target("avx512f")))
 static void wino_output16_avx512(const float *s, size_t ld, float bias, int relu, int uniform,
                                  size_t nl, const size_t *yy, const size_t *xx, size_t h,
@@ -525,6 +546,7 @@ static void wino_output16_avx512(const float *s, size_t ld, float bias, int relu
             if (xx[l] + 1 < w) row[1] = o[a][1][l];
         }
 }
+#endif
 
 /* y tile = Aᵀ M A + bias, Aᵀ = [1 1 1 0; 0 1 -1 -1], ReLU, cropped at the
  * image edge. m: 16 matrices (rows i0..i1 of cout, np columns), ld apart.
@@ -534,6 +556,7 @@ static void wino_output(const float *m, size_t i0, size_t i1, size_t cout, size_
                         float *y)
 {
     size_t ld = (i1 - i0) * np, o1 = i1 < cout ? i1 : cout;
+#if MM_X86
     if (have_avx512()) {
         /* Output positions of the chunk's tiles, and which 16-lane groups are
          * uniform (n <= 16·NR tiles per chunk, see wino_chunk). */
@@ -555,6 +578,7 @@ static void wino_output(const float *m, size_t i0, size_t i1, size_t cout, size_
                                      n - j < 16 ? n - j : 16, yy + j, xx + j, h, w, y + o * h * w);
         return;
     }
+#endif
     for (size_t o = i0; o < o1; o++) {
         float b = bias[o];
         float *img = y + o * h * w;
