@@ -409,6 +409,7 @@ static int load_pt(const char *path, const mm_cnn14_params *params, mm_cnn14 **o
 
 int mm_cnn14_load(const char *path, const mm_cnn14_params *params, mm_cnn14 **out, mm_err *err)
 {
+    if (!path || !*path) return mm_err_set(err, MM_EINVAL, "cnn14: no checkpoint path given");
     FILE *fp = fopen(path, "rb");
     if (!fp) return mm_err_set(err, MM_EIO, "%s: cannot open", path);
     unsigned char magic[8] = {0};
