@@ -10,6 +10,7 @@
  */
 #include "testutil.h"
 
+#include "audio/audio.h"
 #include "io/h5.h"
 #include "nn/cnn14.h"
 #include "nn/conv3x3.h"
@@ -595,6 +596,49 @@ static void test_featset_errors(void **state)
     mm_cfg_free(params);
 }
 
+/* The official checkpoints, when `make weights` has put them under the model
+ * root (skipped otherwise): they load through ptload, and a RAVDESS sentence
+ * is tagged "Speech" (AudioSet class 0) with the highest score. */
+static void test_official_weights(void **state)
+{
+    (void)state;
+    const char *models = tu_model_root(), *data = tu_data_root();
+    const char *files[2] = {"panns/Cnn14_mAP=0.431.pth", "panns/Cnn14_16k_mAP=0.438.pth"};
+    const mm_frontend_kind kinds[2] = {MM_FE_CNN14, MM_FE_CNN14_16K};
+    int ran = 0;
+    for (int k = 0; k < 2 && models && data; k++) {
+        char path[1024], clip[1024];
+        snprintf(path, sizeof path, "%s/%s", models, files[k]);
+        if (access(path, R_OK) != 0) continue;
+        mm_cnn14_clip *c = NULL;
+        mm_err err = {0};
+        int rc = mm_cnn14_clip_load(path, kinds[k], &c, &err);
+        if (rc) printf("%s\n", err.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(mm_cnn14_embedding_dim(mm_cnn14_clip_net(c)), 2048);
+        assert_int_equal(mm_cnn14_n_classes(mm_cnn14_clip_net(c)), 527);
+        snprintf(clip, sizeof clip, "%s/ravdess/Actor_01/03-01-05-01-01-01-01.flac", data);
+        mm_audio_opts o;
+        mm_audio_opts_default(&o);
+        o.target_sr = mm_cnn14_clip_sample_rate(c);
+        mm_audio a;
+        assert_int_equal(mm_audio_load(clip, &o, &a, &err), 0);
+        static float emb[2048], sc[527];
+        assert_int_equal(mm_cnn14_clip_run(c, a.x, a.n, 2, emb, sc, &err), 0);
+        int best = 0;
+        for (int i = 1; i < 527; i++) if (sc[i] > sc[best]) best = i;
+        printf("%s: top class %d (score %.3f), Speech %.3f\n", files[k], best, sc[best], sc[0]);
+        assert_int_equal(best, 0);
+        mm_audio_free(&a);
+        mm_cnn14_clip_free(c);
+        ran++;
+    }
+    if (!ran) {
+        printf("official PANNs checkpoints not under the model root (make weights): skipped\n");
+        skip();
+    }
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -610,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_forwards),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_full_width),
+        cmocka_unit_test(test_official_weights),
         cmocka_unit_test(test_featsets),
         cmocka_unit_test(test_featset_errors),
         cmocka_unit_test(test_bad_state_dict),
