@@ -112,8 +112,12 @@ typedef int v8i __attribute__((vector_size(32)));
 /* Unaligned load of 8 floats, and of the even elements p[0], p[2], ..., p[14]
  * (macros, not functions: vector-returning functions change the ABI without AVX). */
 #define LD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#if defined(__clang__)   /* clang (libFuzzer builds) spells the shuffle differently */
+#define LD8_EVEN(p) __builtin_shufflevector(LD8(p), LD8((p) + 8), 0, 2, 4, 6, 8, 10, 12, 14)
+#else
 #define LD8_EVEN(p) __builtin_shuffle(LD8(p), LD8((p) + 8), k_even)
 static const v8i k_even = {0, 2, 4, 6, 8, 10, 12, 14};
+#endif
 
 /* One channel: y (ho, wo) = x (h, w_) ⋆ k x k taps + bias. The interior of each
  * row is done 16 outputs at a time, kept in two vector registers over all taps
