@@ -70,10 +70,12 @@ def run(fs):
         torch.sigmoid(logits)
 with torch.no_grad():
     run(files[:1])                      # warm-up
-    t = time.perf_counter()
+    ts = []
     for _ in range({reps}):
+        t = time.perf_counter()
         run(files)
-print("ms_per_clip %.3f" % ((time.perf_counter() - t) / {reps} / len(files) * 1000))
+        ts.append((time.perf_counter() - t) / len(files) * 1000)
+print("ms_per_clip %.3f min %.3f" % (sum(ts) / len(ts), min(ts)))
 """
 
 
@@ -87,7 +89,8 @@ def torch_run(files, threads, reps=1):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     dt, rss, out = timed(["/usr/bin/python3", "-c", code], env)
     os.unlink(lst.name)
-    return dt, float(out.split()[1]), rss
+    v = out.split()
+    return dt, (float(v[1]), float(v[3])), rss
 
 
 NET_TORCH = r"""
@@ -100,10 +103,12 @@ net.load_state_dict(torch.load({weights!r}, map_location="cpu"), strict=True)
 x = torch.rand(1, 1, 128, 1000) * 2 - 1
 with torch.no_grad():
     net(x)
-    t = time.perf_counter()
+    ts = []
     for _ in range({reps}):
+        t = time.perf_counter()
         torch.sigmoid(net(x)[0])
-print("ms_per_clip %.3f" % ((time.perf_counter() - t) / {reps} * 1000))
+        ts.append((time.perf_counter() - t) * 1000)
+print("ms_per_clip %.3f min %.3f" % (sum(ts) / len(ts), min(ts)))
 """
 
 
@@ -122,23 +127,25 @@ def engine_inproc(exe, reps, threads, parallel, files=()):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     weights = os.path.join(MODELS, "efficientat", "mn04_as_mAP_432.pt")
     dt, rss, out = timed([exe, weights, str(reps), str(parallel)] + list(files), env)
-    return float(out.split()[1]), rss
+    v = out.split()
+    return (float(v[1]), float(v[3])), rss
 
 
 def network_alone(exe, reps, threads):
     weights = os.path.join(MODELS, "efficientat", "mn04_as_mAP_432.pt")
     print(f"# network alone: 1000 frames (10 s), {reps} passes, in-process timing")
-    print(f"{'side':8s} {'threads':>7s} {'ms/10s clip':>12s}")
+    print(f"{'side':8s} {'threads':>7s} {'mean ms':>9s} {'min ms':>9s}")
     for th in threads:
         e, _ = engine_inproc(exe, reps, th, 1)
         env = dict(os.environ, OMP_NUM_THREADS=str(th))
         code = NET_TORCH.format(ref=os.path.join(ROOT, "tests", "ref"), threads=th,
                                 weights=weights, reps=reps)
-        t = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
-                           env=env, check=True).stdout.split()[1]
-        print(f"{'engine':8s} {th:7d} {e:12.1f}")
-        print(f"{'pytorch':8s} {th:7d} {float(t):12.1f}")
-        print(f"{'ratio':8s} {th:7d} {float(t) / e:12.2f}x")
+        v = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                           env=env, check=True).stdout.split()
+        t = (float(v[1]), float(v[3]))
+        print(f"{'engine':8s} {th:7d} {e[0]:9.1f} {e[1]:9.1f}")
+        print(f"{'pytorch':8s} {th:7d} {t[0]:9.1f} {t[1]:9.1f}")
+        print(f"{'ratio':8s} {th:7d} {t[0] / e[0]:8.2f}x {t[1] / e[1]:8.2f}x")
 
 
 def main():
@@ -158,13 +165,15 @@ def main():
     if not a.skip_latency:
         print(f"# latency: {os.path.basename(CLIP10)} (10 s) x {a.reps}, decode + resample + "
               "front end + network, in-process timing")
-        print(f"{'side':8s} {'threads':>7s} {'ms/10s clip':>12s} {'RTF':>8s} {'maxRSS MiB':>10s}")
+        print(f"{'side':8s} {'threads':>7s} {'mean ms':>9s} {'min ms':>9s} {'RTF(min)':>9s} "
+              f"{'maxRSS MiB':>10s}")
     for th in ([] if a.skip_latency else threads):
         ms, rss = engine_inproc(exe, a.reps, th, 0, [CLIP10])
         _, tms, trss = torch_run([CLIP10], th, a.reps)
-        print(f"{'engine':8s} {th:7d} {ms:12.1f} {ms / 10000:8.4f} {rss:10.0f}")
-        print(f"{'pytorch':8s} {th:7d} {tms:12.1f} {tms / 10000:8.4f} {trss:10.0f}")
-        print(f"{'ratio':8s} {th:7d} {tms / ms:12.2f}x")
+        print(f"{'engine':8s} {th:7d} {ms[0]:9.1f} {ms[1]:9.1f} {ms[1] / 10000:9.4f} {rss:10.0f}")
+        print(f"{'pytorch':8s} {th:7d} {tms[0]:9.1f} {tms[1]:9.1f} {tms[1] / 10000:9.4f} "
+              f"{trss:10.0f}")
+        print(f"{'ratio':8s} {th:7d} {tms[0] / ms[0]:8.2f}x {tms[1] / ms[1]:8.2f}x")
     os.unlink(exe)
     files = sorted(glob.glob(os.path.join(DATA, "ravdess", "Actor_*", "*.flac")))
     if a.limit:
@@ -176,7 +185,7 @@ def main():
     for th in threads:
         e, rss = engine(files, th, th, out)
         t, tms, trss = torch_run(files, th)
-        tl = tms * len(files) / 1000
+        tl = tms[0] * len(files) / 1000
         print(f"{'engine':8s} {th:7d} {e:8.1f} {len(files) / e:8.1f} {rss:10.0f}")
         print(f"{'pytorch':8s} {th:7d} {t:8.1f} {len(files) / t:8.1f} {trss:10.0f}   "
               f"[loop {tl:.1f} s, {len(files) / tl:.1f} clips/s]")
