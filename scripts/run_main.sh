@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/melodic
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}   # as this machine kind documents (see Makefile)
 j=${MELODIC_THREADS:-$(nproc)}
 exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random table2_speech_cnn_speaker table2_speech_cnn_random"}
 data=${MELODIC_DATA:-../shared/data}
