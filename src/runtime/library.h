@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/err.h"
+#include "io/h5.h"
 #include "runtime/bundle.h"
 #include "runtime/va.h"
 
@@ -47,6 +48,8 @@ typedef struct mm_library mm_library;
  * finite, quadrants 1..4); errors name the file and dataset. *out owned by
  * caller (mm_library_free). Reads HDF5: call from one thread at a time. */
 int mm_library_open(const char *path, mm_library **out, mm_err *err);
+/* The same from an open HDF5 file or group (`name` is used in messages). */
+int mm_library_read(hid_t loc, const char *name, mm_library **out, mm_err *err);
 void mm_library_free(mm_library *l);
 
 size_t mm_library_size(const mm_library *l);
@@ -83,7 +86,8 @@ typedef struct mm_library_index_params {
                                        NULL: wav flac mp3 ogg oga opus aif aiff */
     int reuse;              /* 1: reuse unchanged tracks of an existing out_path (default 1) */
     int n_threads;          /* OpenMP threads over files (≤ 0: default) */
-    /* Called from the indexing thread after each file (may be NULL): done/total. */
+    /* Called after each file, one call at a time (under a lock, from any of the
+       indexing threads; may be NULL): done/total. */
     void (*progress)(void *ctx, size_t done, size_t total, const char *path);
     void *progress_ctx;
 } mm_library_index_params;

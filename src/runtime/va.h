@@ -1,4 +1,4 @@
-/* va.h — emotions on the valence–arousal plane (format of configs/recommend/*.yaml).
+/* va.h — emotions on the valence–arousal plane (format: configs/recommend/default.yaml).
  *
  * Every emotion word (speech labels such as happy, sad; music labels such as
  * MER500's romantic) gets a point (valence, arousal) in [-1, 1]² taken from a
