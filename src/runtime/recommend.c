@@ -48,7 +48,7 @@ void mm_recommend_params_default(mm_recommend_params *p)
     p->n = 10;
     p->seed = 0;
     p->lambda = 0.7;
-    p->w_confidence = 0.5;
+    p->w_confidence = 1.0;
     p->w_like = 0.5;
     p->w_artist = 0.15;
     p->w_skip = 0.1;
