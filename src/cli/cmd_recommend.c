@@ -1,0 +1,283 @@
+/* cmd_recommend.c — `melodic recommend`: voice → emotion → playlist.
+ *
+ * Classifies a voice recording with a speech bundle, maps its probabilities
+ * onto the valence–arousal plane (configs/recommend/default.yaml) and asks
+ * the recommender for a playlist from an indexed library; optional per-user
+ * feedback (SQLite). Also records feedback (--feedback) and runs batches of
+ * probability vectors from HDF5 (--batch, for scripts/bench_congruence.py).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/util.h"
+#include "io/h5.h"
+#include "runtime/bundle.h"
+#include "runtime/recommend.h"
+
+#define DEFAULT_CONFIG "configs/recommend/default.yaml"
+
+static const char *usage =
+    "usage: melodic recommend --speech SPEECH.h5 --library LIBRARY.h5 VOICE [-n N]\n"
+    "                         [--policy match|regulate] [--target WORD|V,A] [--user ID]\n"
+    "                         [--db FILE] [--json] [--seed S] [--lambda L] [--config FILE]\n"
+    "       melodic recommend --db FILE --user ID --feedback like|skip|dislike --track ID|PATH\n"
+    "                         [--library LIBRARY.h5]\n"
+    "       melodic recommend --library LIBRARY.h5 --batch PROBA.h5 -o OUT.h5 [options]\n"
+    "\n"
+    "Recognises the emotion in VOICE with the speech bundle and recommends N tracks (default\n"
+    "10) of the library. match (the paper's policy): music of the listener's quadrant of the\n"
+    "valence–arousal plane, nearest and most confidently classified first. regulate (iso\n"
+    "principle): starts at the listener's state and moves step by step to a calm–positive\n"
+    "target (--target an emotion word of the config or 'valence,arousal' in [-1, 1]).\n"
+    "No track twice, no artist twice in a row, diversity by maximal marginal relevance\n"
+    "(--lambda, 1 = off); one reason per track. With --user and --db, disliked tracks never\n"
+    "return and liked tracks and artists rank higher; --feedback records such an event.\n"
+    "--batch reads /proba (N, labels) and /labels from PROBA.h5 and writes /tracks (N, n),\n"
+    "library indices, -1 padded.\n"
+    "  --config FILE  emotions, merges, target and recommend defaults (default " DEFAULT_CONFIG ")\n";
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void print_result(const mm_recommender *r, const mm_library *lib, const mm_rec_result *res,
+                         const float *proba, int json)
+{
+    int k = mm_recommender_n_labels(r);
+    if (json) {
+        printf("{\"policy\": \"%s\", \"listener\": {\"label\": ", mm_policy_name(res->policy));
+        json_str(stdout, mm_recommender_label(r, res->top_label));
+        printf(", \"confidence\": %.4f, \"valence\": %.4f, \"arousal\": %.4f, \"quadrant\": %d, \"proba\": {",
+               res->top_proba, res->listener.valence, res->listener.arousal, res->listener_quadrant);
+        for (int c = 0; c < k; c++) {
+            printf("%s", c ? ", " : "");
+            json_str(stdout, mm_recommender_label(r, c));
+            printf(": %.4f", proba[c]);
+        }
+        printf("}}, \"target\": {\"valence\": %.4f, \"arousal\": %.4f}, \"note\": ", res->target.valence,
+               res->target.arousal);
+        json_str(stdout, res->note);
+        printf(", \"tracks\": [");
+        for (size_t i = 0; i < res->n; i++) {
+            const mm_library_track *t = mm_library_track_at(lib, res->items[i].track);
+            printf("%s\n  {\"rank\": %zu, \"id\": ", i ? "," : "", i + 1);
+            json_str(stdout, t->id);
+            printf(", \"path\": ");
+            json_str(stdout, t->path);
+            printf(", \"artist\": ");
+            json_str(stdout, t->artist);
+            printf(", \"title\": ");
+            json_str(stdout, t->title);
+            printf(", \"label\": ");
+            json_str(stdout, mm_library_class_name(lib, t->top_class));
+            printf(", \"confidence\": %.4f, \"quadrant\": %d, \"valence\": %.4f, \"arousal\": %.4f, "
+                   "\"filled\": %s, \"reason\": ",
+                   t->confidence, t->quadrant, t->va.valence, t->va.arousal, res->items[i].filled ? "true" : "false");
+            json_str(stdout, res->items[i].reason);
+            printf("}");
+        }
+        printf("\n]}\n");
+        return;
+    }
+    printf("listener: %s %.0f%% → valence %+.2f, arousal %+.2f (Q%d); policy %s\n",
+           mm_recommender_label(r, res->top_label), 100.0 * res->top_proba, res->listener.valence,
+           res->listener.arousal, res->listener_quadrant, mm_policy_name(res->policy));
+    printf("%s\n", res->note);
+    for (size_t i = 0; i < res->n; i++) {
+        const mm_library_track *t = mm_library_track_at(lib, res->items[i].track);
+        printf("%2zu. %s — %s  [%s %.2f]  %s\n    %s\n", i + 1, t->artist[0] ? t->artist : "(unknown artist)",
+               t->title, mm_library_class_name(lib, t->top_class), t->confidence, t->path, res->items[i].reason);
+    }
+}
+
+/* "valence,arousal" or an emotion word of the table. */
+static int parse_target(const char *s, const mm_va_table *va, mm_va *out, mm_err *err)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end != s && *end == ',') {
+        char *e2;
+        double a = strtod(end + 1, &e2);
+        if (*e2 || e2 == end + 1 || v < -1 || v > 1 || a < -1 || a > 1)
+            return mm_err_set(err, MM_EINVAL, "--target '%s': expected valence,arousal in [-1, 1]", s);
+        out->valence = (float)v;
+        out->arousal = (float)a;
+        return 0;
+    }
+    if (mm_va_lookup(va, s, out, NULL))
+        return mm_err_set(err, MM_EINVAL, "--target '%s': not an emotion of the config (or valence,arousal)", s);
+    return 0;
+}
+
+static int run_batch(const mm_library *lib, const mm_va_table *va, const char *batch, const char *out,
+                     const mm_recommend_params *p, mm_feedback *fb, mm_err *err)
+{
+    hid_t f;
+    int rc = mm_h5_open_read(batch, &f, err);
+    if (rc) return rc;
+    float *proba = NULL;
+    char **labels = NULL;
+    size_t nl = 0;
+    int rank;
+    hsize_t dims[4];
+    int32_t *tr = NULL;
+    mm_recommender *r = NULL;
+    if ((rc = mm_h5_read_f32(f, "proba", 2, &proba, &rank, dims, err))) goto done;
+    if ((rc = mm_h5_read_strings(f, "labels", &labels, &nl, err))) goto done;
+    if (dims[1] != nl) { rc = mm_err_set(err, MM_EFORMAT, "%s: proba has %llu columns but %zu labels", batch, (unsigned long long)dims[1], nl); goto done; }
+    if ((rc = mm_recommender_create(lib, va, (const char *const *)labels, (int)nl, &r, err))) goto done;
+    size_t n = dims[0];
+    if (!(tr = mm_malloc(n ? n * p->n : 1, sizeof *tr, err))) { rc = MM_ENOMEM; goto done; }
+    for (size_t i = 0; i < n * p->n; i++) tr[i] = -1;
+    for (size_t i = 0; i < n && !rc; i++) {
+        mm_rec_result res;
+        if ((rc = mm_recommend(r, proba + i * nl, p, fb, &res, err))) { mm_err_prefix(err, "%s: row %zu", batch, i); break; }
+        for (size_t j = 0; j < res.n; j++) tr[i * p->n + j] = (int32_t)res.items[j].track;
+        mm_rec_result_free(&res);
+    }
+    if (rc) goto done;
+    mm_h5_out o;
+    if ((rc = mm_h5_create(out, &o, err))) goto done;
+    hsize_t d[2] = {n, p->n};
+    if ((rc = mm_h5_write_i32(o.file, "tracks", tr, 2, d, err))) { mm_h5_abort(&o); goto done; }
+    rc = mm_h5_commit(&o, err);
+done:
+    mm_h5_close(f);
+    free(proba);
+    if (labels) mm_h5_free_strings(labels, nl);
+    free(tr);
+    mm_recommender_free(r);
+    return rc;
+}
+
+int mm_cmd_recommend(int argc, char **argv)
+{
+    const char *speech = NULL, *library = NULL, *voice = NULL, *config = NULL, *db = NULL, *user = NULL;
+    const char *policy = NULL, *target = NULL, *feedback = NULL, *track = NULL, *batch = NULL, *out = NULL;
+    long n = -1, seed = -1;
+    double lambda = -1;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int more = i + 1 < argc;
+        if (mm_cli_is_help(a)) { fputs(usage, stdout); return 0; }
+        else if (!strcmp(a, "--speech") && more) speech = argv[++i];
+        else if (!strcmp(a, "--library") && more) library = argv[++i];
+        else if (!strcmp(a, "--config") && more) config = argv[++i];
+        else if (!strcmp(a, "--db") && more) db = argv[++i];
+        else if (!strcmp(a, "--user") && more) user = argv[++i];
+        else if (!strcmp(a, "--policy") && more) policy = argv[++i];
+        else if (!strcmp(a, "--target") && more) target = argv[++i];
+        else if (!strcmp(a, "--feedback") && more) feedback = argv[++i];
+        else if (!strcmp(a, "--track") && more) track = argv[++i];
+        else if (!strcmp(a, "--batch") && more) batch = argv[++i];
+        else if (!strcmp(a, "-o") && more) out = argv[++i];
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "-n") && more) {
+            if ((n = mm_cli_parse_long(argv[++i], 1, 1000)) < 0)
+                return mm_cli_usage("recommend", "-n expects a number of tracks 1..1000, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--seed") && more) {
+            if ((seed = mm_cli_parse_long(argv[++i], 0, 0x7fffffffffffffffL)) < 0)
+                return mm_cli_usage("recommend", "--seed expects an integer >= 0, got '%s'", argv[i]);
+        } else if (!strcmp(a, "--lambda") && more) {
+            char *end;
+            lambda = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(lambda >= 0 && lambda <= 1))
+                return mm_cli_usage("recommend", "--lambda expects a number in [0, 1], got '%s'", argv[i]);
+        } else if (a[0] == '-' && a[1]) return mm_cli_usage("recommend", "unknown option '%s'", a);
+        else if (!voice) voice = a;
+        else return mm_cli_usage("recommend", "unexpected argument '%s'", a);
+    }
+    mm_err err = {0};
+    int rc = 0;
+    mm_feedback *fb = NULL;
+    mm_library *lib = NULL;
+
+    if (feedback) {   /* record one event */
+        mm_feedback_action act;
+        if (!db || !user || !track) return mm_cli_usage("recommend", "--feedback needs --db FILE, --user ID and --track ID");
+        if (mm_feedback_action_parse(feedback, &act, &err)) return mm_cli_usage("recommend", "%s", err.msg);
+        const char *id = track, *artist = NULL;
+        if (library) {
+            if ((rc = mm_library_open(library, &lib, &err))) return mm_cli_fail("recommend", &err);
+            long t = mm_library_find(lib, track);
+            if (t < 0) {
+                mm_err_set(&err, MM_EINVAL, "%s: no track with id or path '%s'", library, track);
+                mm_library_free(lib);
+                return mm_cli_fail("recommend", &err);
+            }
+            id = mm_library_track_at(lib, (size_t)t)->id;
+            artist = mm_library_track_at(lib, (size_t)t)->artist;
+        }
+        if (!(rc = mm_feedback_open(db, &fb, &err))) rc = mm_feedback_record(fb, user, id, artist, act, &err);
+        if (!rc) fprintf(stderr, "recorded %s of %s for %s\n", feedback, id, user);
+        mm_feedback_close(fb);
+        mm_library_free(lib);
+        return rc ? mm_cli_fail("recommend", &err) : 0;
+    }
+
+    if (!library) return mm_cli_usage("recommend", "expected --library LIBRARY.h5");
+    if (batch && !out) return mm_cli_usage("recommend", "--batch needs -o OUT.h5");
+    if (!batch && (!speech || !voice)) return mm_cli_usage("recommend", "expected --speech SPEECH.h5 and a VOICE recording");
+    if (db && !user) return mm_cli_usage("recommend", "--db needs --user ID");
+
+    mm_cfg *cfg = NULL;
+    mm_va_table *va = NULL;
+    mm_bundle *sb = NULL;
+    mm_recommender *r = NULL;
+    float *proba = NULL;
+    const char **labels = NULL;
+    mm_recommend_params p;
+    mm_recommend_params_default(&p);
+    if ((rc = mm_cli_load_config(config ? config : DEFAULT_CONFIG, NULL, 0, &cfg, &err))) goto done;
+    static const char *const top_keys[] = {"include", "scale", "emotions", "merges", "target", "recommend", NULL};
+    if ((rc = mm_cfg_check_keys(cfg, config ? config : DEFAULT_CONFIG, top_keys, &err))) goto done;
+    if ((rc = mm_va_table_from_cfg(cfg, &va, &err))) goto done;
+    if ((rc = mm_recommend_params_from_cfg(mm_cfg_child(cfg, "recommend"), va, &p, &err))) goto done;
+    if (policy && (rc = mm_policy_parse(policy, &p.policy, &err))) goto done;
+    if (target) {
+        if ((rc = parse_target(target, va, &p.target, &err))) goto done;
+        p.has_target = 1;
+    }
+    if (n > 0) p.n = (size_t)n;
+    if (seed >= 0) p.seed = (uint64_t)seed;
+    if (lambda >= 0) p.lambda = lambda;
+    p.user = user;
+    if ((rc = mm_library_open(library, &lib, &err))) goto done;
+    if (db && (rc = mm_feedback_open(db, &fb, &err))) goto done;
+    if (batch) {
+        rc = run_batch(lib, va, batch, out, &p, fb, &err);
+        goto done;
+    }
+    if ((rc = mm_bundle_open(speech, NULL, mm_cli_default_threads(), &sb, &err))) goto done;
+    int k = mm_bundle_n_classes(sb);
+    proba = mm_malloc((size_t)k, sizeof *proba, &err);
+    labels = mm_malloc((size_t)k, sizeof *labels, &err);
+    if (!proba || !labels) { rc = MM_ENOMEM; goto done; }
+    for (int c = 0; c < k; c++) labels[c] = mm_bundle_class_name(sb, c);
+    if ((rc = mm_recommender_create(lib, va, labels, k, &r, &err))) goto done;
+    if ((rc = mm_bundle_classify_file(sb, voice, proba, NULL, NULL, &err))) goto done;
+    mm_rec_result res;
+    if ((rc = mm_recommend(r, proba, &p, fb, &res, &err))) goto done;
+    print_result(r, lib, &res, proba, json);
+    mm_rec_result_free(&res);
+done:
+    mm_recommender_free(r);
+    mm_bundle_free(sb);
+    mm_feedback_close(fb);
+    mm_library_free(lib);
+    mm_va_table_free(va);
+    mm_cfg_free(cfg);
+    free(proba);
+    free(labels);
+    return rc ? mm_cli_fail("recommend", &err) : 0;
+}

@@ -1,0 +1,357 @@
+/* feedback.c — like / skip / dislike events per user in SQLite (WAL).
+ *
+ * One append-only table of events; a user's preferences are folded from
+ * their events in order (latest like/dislike wins, skips counted). Every
+ * value reaches SQLite through bound parameters of statements prepared once
+ * at open. Leaves out expiry of old events and cross-user statistics.
+ */
+#include "runtime/feedback.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FB_FORMAT "melodic-feedback"
+#define FB_VERSION "1"
+#define FB_MAX_ID 256
+
+struct mm_feedback {
+    sqlite3 *db;
+    sqlite3_stmt *ins;      /* INSERT an event */
+    sqlite3_stmt *sel;      /* SELECT a user's events in order */
+    pthread_mutex_t lock;
+    char *path;
+};
+
+int mm_feedback_action_parse(const char *s, mm_feedback_action *out, mm_err *err)
+{
+    if (s && !strcmp(s, "like")) { *out = MM_FEEDBACK_LIKE; return 0; }
+    if (s && !strcmp(s, "skip")) { *out = MM_FEEDBACK_SKIP; return 0; }
+    if (s && !strcmp(s, "dislike")) { *out = MM_FEEDBACK_DISLIKE; return 0; }
+    return mm_err_set(err, MM_EINVAL, "feedback action '%s': expected like, skip or dislike",
+                      s ? s : "(null)");
+}
+
+const char *mm_feedback_action_name(mm_feedback_action a)
+{
+    switch (a) {
+    case MM_FEEDBACK_LIKE: return "like";
+    case MM_FEEDBACK_SKIP: return "skip";
+    case MM_FEEDBACK_DISLIKE: return "dislike";
+    }
+    return "?";
+}
+
+static int db_fail(mm_err *err, sqlite3 *db, const char *path, const char *what)
+{
+    return mm_err_set(err, MM_EIO, "%s: %s: %s", path, what, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* Run one statement without parameters (schema and pragmas only). */
+static int exec_plain(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* 1 when a table named `name` exists, 0 when not, < 0 on error. */
+static int has_table(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) > 0 : -1;
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int count_tables(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    return r;
+}
+
+void mm_feedback_close(mm_feedback *fb)
+{
+    if (!fb) return;
+    sqlite3_finalize(fb->ins);
+    sqlite3_finalize(fb->sel);
+    sqlite3_close(fb->db);
+    pthread_mutex_destroy(&fb->lock);
+    free(fb->path);
+    free(fb);
+}
+
+int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
+{
+    if (!path || !*path) return mm_err_set(err, MM_EINVAL, "feedback database: empty path");
+    mm_feedback *fb = mm_calloc(1, sizeof *fb, err);
+    if (!fb) return MM_ENOMEM;
+    pthread_mutex_init(&fb->lock, NULL);
+    int rc = 0;
+    if (!(fb->path = strdup(path))) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto fail; }
+    if (sqlite3_open_v2(path, &fb->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = db_fail(err, fb->db, path, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(fb->db, 5000);
+    /* The first read tells a database from another kind of file. */
+    int n_tables = count_tables(fb->db);
+    if (n_tables < 0) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: not a SQLite database (%s)", path, sqlite3_errmsg(fb->db));
+        goto fail;
+    }
+    int meta = has_table(fb->db, "melodic_meta");
+    if (n_tables > 0 && meta != 1) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: a SQLite database of another kind (no melodic_meta table)", path);
+        goto fail;
+    }
+    if (exec_plain(fb->db, "PRAGMA journal_mode=WAL") != SQLITE_OK ||
+        exec_plain(fb->db, "PRAGMA synchronous=NORMAL") != SQLITE_OK) {
+        rc = db_fail(err, fb->db, path, "cannot switch to WAL");
+        goto fail;
+    }
+    if (exec_plain(fb->db,
+                   "BEGIN;"
+                   "CREATE TABLE IF NOT EXISTS melodic_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                   "INSERT OR IGNORE INTO melodic_meta VALUES('format','" FB_FORMAT "'),('version','" FB_VERSION "');"
+                   "CREATE TABLE IF NOT EXISTS events(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " user TEXT NOT NULL, track TEXT NOT NULL, artist TEXT NOT NULL DEFAULT '',"
+                   " action INTEGER NOT NULL CHECK(action IN (1,2,3)), ts INTEGER NOT NULL);"
+                   "CREATE INDEX IF NOT EXISTS events_user ON events(user, id);"
+                   "COMMIT;") != SQLITE_OK) {
+        rc = db_fail(err, fb->db, path, "cannot create the schema");
+        exec_plain(fb->db, "ROLLBACK");
+        goto fail;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(fb->db, "SELECT key, value FROM melodic_meta WHERE key IN ('format','version')",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(err, fb->db, path, "cannot read melodic_meta");
+        goto fail;
+    }
+    int ok_format = 0, ok_version = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        const char *v = (const char *)sqlite3_column_text(st, 1);
+        if (k && v && !strcmp(k, "format")) ok_format = !strcmp(v, FB_FORMAT);
+        if (k && v && !strcmp(k, "version")) ok_version = !strcmp(v, FB_VERSION);
+    }
+    sqlite3_finalize(st);
+    if (!ok_format || !ok_version) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: not a %s v%s database", path, FB_FORMAT, FB_VERSION);
+        goto fail;
+    }
+    if (sqlite3_prepare_v2(fb->db, "INSERT INTO events(user, track, artist, action, ts) VALUES(?1,?2,?3,?4,?5)",
+                           -1, &fb->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "SELECT track, artist, action FROM events WHERE user=?1 ORDER BY id",
+                           -1, &fb->sel, NULL) != SQLITE_OK) {
+        rc = db_fail(err, fb->db, path, "cannot prepare statements");
+        goto fail;
+    }
+    *out = fb;
+    return 0;
+fail:
+    mm_feedback_close(fb);
+    return rc;
+}
+
+static int check_id(const char *what, const char *s, int may_be_empty, mm_err *err)
+{
+    if (!s || !*s) {
+        if (may_be_empty) return 0;
+        return mm_err_set(err, MM_EINVAL, "feedback: %s is empty", what);
+    }
+    size_t n = strlen(s);
+    if (n > FB_MAX_ID)
+        return mm_err_set(err, MM_EINVAL, "feedback: %s is %zu bytes long, at most %d allowed", what, n, FB_MAX_ID);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return mm_err_set(err, MM_EINVAL, "feedback: %s contains a control character", what);
+    return 0;
+}
+
+int mm_feedback_record(mm_feedback *fb, const char *user, const char *track_id,
+                       const char *artist, mm_feedback_action a, mm_err *err)
+{
+    int rc;
+    if ((rc = check_id("user id", user, 0, err))) return rc;
+    if ((rc = check_id("track id", track_id, 0, err))) return rc;
+    if ((rc = check_id("artist", artist, 1, err))) return rc;
+    if (a != MM_FEEDBACK_LIKE && a != MM_FEEDBACK_SKIP && a != MM_FEEDBACK_DISLIKE)
+        return mm_err_set(err, MM_EINVAL, "feedback: action %d: expected like, skip or dislike", (int)a);
+    pthread_mutex_lock(&fb->lock);
+    sqlite3_reset(fb->ins);
+    sqlite3_clear_bindings(fb->ins);
+    sqlite3_bind_text(fb->ins, 1, user, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(fb->ins, 2, track_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(fb->ins, 3, artist ? artist : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(fb->ins, 4, (int)a);
+    sqlite3_bind_int64(fb->ins, 5, (sqlite3_int64)time(NULL));
+    int s = sqlite3_step(fb->ins);
+    if (s != SQLITE_DONE) rc = db_fail(err, fb->db, fb->path, "cannot record feedback");
+    sqlite3_reset(fb->ins);
+    pthread_mutex_unlock(&fb->lock);
+    return rc;
+}
+
+void mm_feedback_prefs_free(mm_feedback_prefs *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->n_tracks; i++) free(p->track_ids[i]);
+    for (size_t i = 0; i < p->n_artists; i++) free(p->artists[i]);
+    free(p->track_ids);
+    free(p->state);
+    free(p->skips);
+    free(p->artists);
+    free(p->artist_likes);
+    memset(p, 0, sizeof *p);
+}
+
+/* One event while folding. */
+typedef struct fb_event {
+    char *track, *artist;
+    int action;
+    size_t order;
+} fb_event;
+
+static int ev_cmp(const void *a, const void *b)
+{
+    const fb_event *x = a, *y = b;
+    int c = strcmp(x->track, y->track);
+    if (c) return c;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int mm_feedback_prefs_get(mm_feedback *fb, const char *user, mm_feedback_prefs *out, mm_err *err)
+{
+    int rc = check_id("user id", user, 0, err);
+    if (rc) return rc;
+    fb_event *ev = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&fb->lock);
+    sqlite3_reset(fb->sel);
+    sqlite3_clear_bindings(fb->sel);
+    sqlite3_bind_text(fb->sel, 1, user, -1, SQLITE_TRANSIENT);
+    int s;
+    while ((s = sqlite3_step(fb->sel)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 64;
+            fb_event *ne = realloc(ev, nc * sizeof *ne);
+            if (!ne) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+            ev = ne;
+            cap = nc;
+        }
+        const char *t = (const char *)sqlite3_column_text(fb->sel, 0);
+        const char *a = (const char *)sqlite3_column_text(fb->sel, 1);
+        ev[n].track = strdup(t ? t : "");
+        ev[n].artist = strdup(a ? a : "");
+        ev[n].action = sqlite3_column_int(fb->sel, 2);
+        ev[n].order = n;
+        n++;
+        if (!ev[n - 1].track || !ev[n - 1].artist) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+    }
+    if (!rc && s != SQLITE_DONE) rc = db_fail(err, fb->db, fb->path, "cannot read feedback");
+    sqlite3_reset(fb->sel);
+    pthread_mutex_unlock(&fb->lock);
+
+    mm_feedback_prefs p = {0};
+    if (rc) goto done;
+    if (n) qsort(ev, n, sizeof *ev, ev_cmp);
+    size_t n_tr = 0;
+    for (size_t i = 0; i < n; i++) if (i == 0 || strcmp(ev[i].track, ev[i - 1].track)) n_tr++;
+    p.track_ids = calloc(n_tr ? n_tr : 1, sizeof *p.track_ids);
+    p.state = calloc(n_tr ? n_tr : 1, sizeof *p.state);
+    p.skips = calloc(n_tr ? n_tr : 1, sizeof *p.skips);
+    char **liked_artists = calloc(n_tr ? n_tr : 1, sizeof *liked_artists);
+    size_t n_liked = 0;
+    if (!p.track_ids || !p.state || !p.skips || !liked_artists) {
+        free(liked_artists);
+        rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int state = 0, skips = 0;
+        const char *artist = "";
+        for (; j < n && !strcmp(ev[j].track, ev[i].track); j++) {
+            if (ev[j].action == MM_FEEDBACK_LIKE) state = 1;
+            else if (ev[j].action == MM_FEEDBACK_DISLIKE) state = -1;
+            else if (ev[j].action == MM_FEEDBACK_SKIP) skips++;
+            if (ev[j].artist[0]) artist = ev[j].artist;
+        }
+        size_t k = p.n_tracks++;
+        p.track_ids[k] = ev[i].track;
+        ev[i].track = NULL;   /* moved */
+        p.state[k] = state;
+        p.skips[k] = skips;
+        if (state == 1 && artist[0]) liked_artists[n_liked++] = (char *)artist;
+        i = j;
+    }
+    qsort(liked_artists, n_liked, sizeof *liked_artists, str_cmp);
+    size_t n_ar = 0;
+    for (size_t i = 0; i < n_liked; i++) if (i == 0 || strcmp(liked_artists[i], liked_artists[i - 1])) n_ar++;
+    p.artists = calloc(n_ar ? n_ar : 1, sizeof *p.artists);
+    p.artist_likes = calloc(n_ar ? n_ar : 1, sizeof *p.artist_likes);
+    if (!p.artists || !p.artist_likes) {
+        free(liked_artists);
+        rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n_liked; i++) {
+        if (i == 0 || strcmp(liked_artists[i], liked_artists[i - 1])) {
+            if (!(p.artists[p.n_artists++] = strdup(liked_artists[i]))) {
+                free(liked_artists);
+                rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+                goto done;
+            }
+        }
+        p.artist_likes[p.n_artists - 1]++;
+    }
+    free(liked_artists);
+done:
+    for (size_t i = 0; i < n; i++) { free(ev[i].track); free(ev[i].artist); }
+    free(ev);
+    if (rc) { mm_feedback_prefs_free(&p); return rc; }
+    *out = p;
+    return 0;
+}
+
+static long bsearch_str(char *const *arr, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(arr[mid], key);
+        if (!c) return (long)mid;
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    return -1;
+}
+
+int mm_feedback_prefs_track(const mm_feedback_prefs *p, const char *track_id, int *skips)
+{
+    long i = p && track_id ? bsearch_str(p->track_ids, p->n_tracks, track_id) : -1;
+    if (skips) *skips = i >= 0 ? p->skips[i] : 0;
+    return i >= 0 ? p->state[i] : 0;
+}
+
+int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist)
+{
+    if (!p || !artist || !*artist) return 0;
+    long i = bsearch_str(p->artists, p->n_artists, artist);
+    return i >= 0 ? p->artist_likes[i] : 0;
+}

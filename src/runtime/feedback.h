@@ -1,0 +1,63 @@
+/* feedback.h — per-user like / skip / dislike, stored in SQLite.
+ *
+ * Events are appended to one table (user, track id, artist, action, time)
+ * in a database opened in WAL mode, so they survive restarts and readers do
+ * not block the writer. Only prepared statements with bound parameters
+ * touch the database. A user's state per track is its latest like/dislike
+ * (a later like undoes a dislike and vice versa) plus its skip count; an
+ * artist counts as liked while one of its tracks is liked.
+ * One connection per store guarded by a mutex: a store may be shared by
+ * all threads of a server.
+ */
+#ifndef MM_FEEDBACK_H
+#define MM_FEEDBACK_H
+
+#include <stddef.h>
+#include "core/err.h"
+
+typedef enum {
+    MM_FEEDBACK_LIKE = 1,
+    MM_FEEDBACK_SKIP = 2,
+    MM_FEEDBACK_DISLIKE = 3,
+} mm_feedback_action;
+
+/* "like" / "skip" / "dislike" → action; 0 on success, MM_EINVAL otherwise
+ * (message names the value and the choices). */
+int mm_feedback_action_parse(const char *s, mm_feedback_action *out, mm_err *err);
+const char *mm_feedback_action_name(mm_feedback_action a);
+
+typedef struct mm_feedback mm_feedback;
+
+/* Open or create the database at path (schema created if missing; a file
+ * that is not a SQLite database or has another schema is an error naming
+ * it). *out owned by caller (mm_feedback_close). */
+int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err);
+/* Closes the connection (NULL is a no-op). Not while other threads use it. */
+void mm_feedback_close(mm_feedback *fb);
+
+/* Record an event. user and track_id: non-empty, ≤ 256 bytes, no control
+ * characters; artist may be NULL or "". Thread-safe. */
+int mm_feedback_record(mm_feedback *fb, const char *user, const char *track_id,
+                       const char *artist, mm_feedback_action a, mm_err *err);
+
+/* A user's current preferences (a snapshot). Arrays malloc'd; release with
+ * mm_feedback_prefs_free. */
+typedef struct mm_feedback_prefs {
+    size_t n_tracks;
+    char **track_ids;       /* (n_tracks) sorted by strcmp */
+    int *state;             /* (n_tracks) +1 liked, -1 disliked, 0 neither */
+    int *skips;             /* (n_tracks) skip count */
+    size_t n_artists;
+    char **artists;         /* (n_artists) sorted; artists with a liked track */
+    int *artist_likes;      /* (n_artists) number of their liked tracks */
+} mm_feedback_prefs;
+
+int mm_feedback_prefs_get(mm_feedback *fb, const char *user, mm_feedback_prefs *out,
+                          mm_err *err);
+void mm_feedback_prefs_free(mm_feedback_prefs *p);
+/* Lookups in a snapshot (binary search): state (+1/-1/0) and skips of a
+ * track, likes of an artist (0 when absent or artist NULL/""). */
+int mm_feedback_prefs_track(const mm_feedback_prefs *p, const char *track_id, int *skips);
+int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist);
+
+#endif

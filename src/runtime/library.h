@@ -1,0 +1,125 @@
+/* library.h — the indexed music library (HDF5 format "melodic-library", v1).
+ *
+ * `melodic index` runs a music bundle over a folder or a manifest and keeps,
+ * per track: path, artist and title (metadata CSV, else the file's tags, else
+ * the file name), duration, class probabilities, a valence–arousal estimate,
+ * the embedding (the bundle's scaled feature vector) for similarity, the
+ * content hash used as the track id, and the annotated label when the folder
+ * layout gives one (<root>/<label>/<file>, e.g. 4Q's Q1..Q4) for evaluation.
+ * Re-indexing into an existing library reuses tracks whose size, mtime and
+ * SHA-256 are unchanged and drops files that disappeared; unreadable files
+ * are listed with their reasons.
+ * Layout: attributes format, format_version, model, bundle_sha256, source,
+ * created; /classes/names (K), /classes/va (K, 2); /tracks/{path, id,
+ * artist, title, true_label} strings (N), size, mtime (i64, N), duration
+ * (f64, N), proba (N, K), embedding (N, D), va (N, 2), confidence (N) f32,
+ * quadrant, top_class (i32, N); /failed/{path, reason} strings when any.
+ * A loaded library is read-only: share it between threads.
+ */
+#ifndef MM_LIBRARY_H
+#define MM_LIBRARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/err.h"
+#include "io/h5.h"
+#include "runtime/bundle.h"
+#include "runtime/va.h"
+
+#define MM_LIBRARY_FORMAT "melodic-library"
+#define MM_LIBRARY_VERSION 1
+
+/* One track, as stored. Strings are never NULL ("" when unknown). */
+typedef struct mm_library_track {
+    char *path;             /* as indexed (absolute or relative to the cwd of `melodic index`) */
+    char *id;               /* hex SHA-256 of the file's bytes (64 chars): the track id */
+    char *artist;
+    char *title;
+    char *true_label;       /* annotated label (folder name or manifest column), "" when none */
+    int64_t size;           /* bytes */
+    int64_t mtime;          /* seconds since the epoch */
+    double duration;        /* seconds, as decoded */
+    float *proba;           /* (n_classes) music model probabilities */
+    float *embedding;       /* (dim) scaled feature vector */
+    mm_va va;               /* Σ p_k · point(class k) */
+    int top_class;          /* argmax proba (lowest index on ties) */
+    int quadrant;           /* 1..4: quadrant of the top class's point */
+    float confidence;       /* proba[top_class] */
+} mm_library_track;
+
+typedef struct mm_library mm_library;
+
+/* Open a library file; checks format, shapes and value ranges (probabilities
+ * finite, quadrants 1..4); errors name the file and dataset. *out owned by
+ * caller (mm_library_free). Reads HDF5: call from one thread at a time. */
+int mm_library_open(const char *path, mm_library **out, mm_err *err);
+/* The same from an open HDF5 file or group (`name` is used in messages). */
+int mm_library_read(hid_t loc, const char *name, mm_library **out, mm_err *err);
+void mm_library_free(mm_library *l);
+
+size_t mm_library_size(const mm_library *l);
+int mm_library_n_classes(const mm_library *l);
+const char *mm_library_class_name(const mm_library *l, int k);
+/* Points of the classes as used at indexing time. */
+mm_va mm_library_class_va(const mm_library *l, int k);
+size_t mm_library_dim(const mm_library *l);
+/* Track i (< size); NULL when out of range. The pointer lives as long as l. */
+const mm_library_track *mm_library_track_at(const mm_library *l, size_t i);
+/* Index of the track with this id (or path), or -1. */
+long mm_library_find(const mm_library *l, const char *id_or_path);
+/* Files that could not be indexed, with one-line reasons. */
+size_t mm_library_n_failed(const mm_library *l);
+int mm_library_failed(const mm_library *l, size_t i, const char **path, const char **reason);
+/* Name of the bundle's model and the bundle's SHA-256 (hex) at indexing time. */
+const char *mm_library_model_name(const mm_library *l);
+const char *mm_library_bundle_sha256(const mm_library *l);
+
+/* Build a library in memory from tracks (deep-copied; va, top_class,
+ * quadrant and confidence are recomputed from proba and class_va). For tests
+ * and tools; n_classes ≥ 1, dim ≥ 1. */
+int mm_library_from_tracks(const mm_library_track *tracks, size_t n, int n_classes,
+                           const char *const *class_names, const mm_va *class_va, size_t dim,
+                           mm_library **out, mm_err *err);
+/* Write atomically (temp file + rename). */
+int mm_library_save(const mm_library *l, const char *path, mm_err *err);
+
+typedef struct mm_library_index_params {
+    const char *metadata;   /* metadata CSV (artist, title joined on the file stem via
+                               key_column); NULL: <DIR>/metadata.csv when present */
+    const char *key_column; /* NULL: "song" if the CSV has it, else "stem", "file", "path" */
+    const char *const *extensions;  /* NULL-terminated, lower case without dot;
+                                       NULL: wav flac mp3 ogg oga opus aif aiff */
+    int reuse;              /* 1: reuse unchanged tracks of an existing out_path (default 1) */
+    int n_threads;          /* OpenMP threads over files (≤ 0: default) */
+    /* Called after each file, one call at a time (under a lock, from any of the
+       indexing threads; may be NULL): done/total. */
+    void (*progress)(void *ctx, size_t done, size_t total, const char *path);
+    void *progress_ctx;
+} mm_library_index_params;
+
+void mm_library_index_params_default(mm_library_index_params *p);
+
+typedef struct mm_library_index_stats {
+    size_t n_files;         /* audio files found */
+    size_t n_indexed;       /* tracks in the new library */
+    size_t n_new;           /* classified this time (new or changed) */
+    size_t n_unchanged;     /* reused from the previous library */
+    size_t n_removed;       /* in the previous library, gone now */
+    size_t n_failed;        /* listed with reasons */
+} mm_library_index_stats;
+
+/* Index `source` (a folder, searched recursively, or a manifest CSV with a
+ * `path` column and optional artist, title, label columns; relative paths
+ * are taken from the manifest's folder) with bundle b (opened from
+ * bundle_path, whose SHA-256 is recorded: a different bundle re-classifies
+ * everything) and write out_path atomically. va maps the bundle's classes
+ * to points (Q1..Q4 need no table; other label sets need their words in
+ * it); an unmapped class is an error before any file is read. Unreadable
+ * files are not fatal. Parallel over files, result independent of thread
+ * count. stats may be NULL. */
+int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_table *va,
+                     const char *source, const char *out_path,
+                     const mm_library_index_params *p, mm_library_index_stats *stats,
+                     mm_err *err);
+
+#endif
