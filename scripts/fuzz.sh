@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-20}
 out=build-fuzz
 mkdir -p "$out"
-PKG="openblas sndfile fftw3f hdf5 soxr yaml-0.1"
+PKG="$(grep "^PKGS :=" Makefile | cut -d= -f2)"
 CFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Isrc -D_GNU_SOURCE -fopenmp=libgomp $(pkg-config --cflags $PKG)"
 objs=()
 for f in $(find src -name '*.c' ! -path 'src/cli/*' | sort); do
