@@ -894,15 +894,44 @@ int mm_gbdt_predict_proba(const mm_gbdt *m, const float *X, size_t n, float *pro
     const int G = m->G, K = m->K;
     const size_t d = m->d, R = m->n_rounds;
     if (n_threads < 1) n_threads = 1;
-    #pragma omp parallel for num_threads(n_threads) schedule(static) if (n * R * (size_t)G > 20000)
-    for (size_t i = 0; i < n; i++) {
-        float mg[G];
-        for (int g = 0; g < G; g++) mg[g] = m->base;
-        for (size_t r = 0; r < R; r++)
-            for (int g = 0; g < G; g++)
-                mg[g] += tree_predict(m->nodes + m->offsets[r * G + g], X + i * d);
-        margin_to_proba(mg, G, proba + i * K);
+    /* Rows go through each tree 64 at a time in lockstep (one level per pass),
+     * so their independent node loads overlap; each row still adds the trees
+     * in index order, the order training used. */
+    enum { BLK = 64 };
+    const size_t nblk = (n + BLK - 1) / BLK;
+    int fail = 0;
+    #pragma omp parallel num_threads(n_threads) if (n * R * (size_t)G > 20000)
+    {
+        float *mg = malloc((size_t)BLK * (size_t)G * sizeof *mg);
+        if (!mg) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp for schedule(static)
+        for (size_t b = 0; b < nblk; b++) {
+            if (!mg) continue;
+            size_t i0 = b * BLK, nb = n - i0 < BLK ? n - i0 : BLK;
+            for (size_t i = 0; i < nb * (size_t)G; i++) mg[i] = m->base;
+            for (size_t t = 0; t < R * (size_t)G; t++) {
+                const gb_node *nodes = m->nodes + m->offsets[t];
+                const int g = (int)(t % (size_t)G);
+                int32_t at[BLK] = {0};
+                for (int moved = 1; moved;) {
+                    moved = 0;
+                    for (size_t i = 0; i < nb; i++) {
+                        const gb_node *nd = &nodes[at[i]];
+                        if (nd->feature < 0) continue;
+                        at[i] = nd->left + (int32_t)!(X[(i0 + i) * d + nd->feature] < nd->thr);   /* setcc, no branch */
+                        moved = 1;
+                    }
+                }
+                for (size_t i = 0; i < nb; i++) mg[i * G + g] += nodes[at[i]].value;
+            }
+            for (size_t i = 0; i < nb; i++) margin_to_proba(mg + i * G, G, proba + (i0 + i) * K);
+        }
+        free(mg);
     }
+    if (fail) return mm_err_set(err, MM_ENOMEM, "gbdt: out of memory predicting");
     return 0;
 }
 

@@ -656,14 +656,24 @@ int mm_rf_predict_proba(const mm_rf *m, const float *X, size_t n, float *proba, 
             for (size_t t = 0; t < T; t++) {
                 const rf_node *nodes = m->nodes + m->offsets[t];
                 const float *value = m->value + (size_t)m->offsets[t] * K;
-                for (size_t i = i0; i < i1; i++) {
-                    const float *x = X + i * d;
-                    int32_t j = 0;
-                    while (nodes[j].feature >= 0)
-                        j = (double)x[nodes[j].feature] <= nodes[j].thr ? nodes[j].left : nodes[j].left + 1;
-                    const float *v = value + (size_t)j * K;
-                    double *a = acc + (i - i0) * K;
-                    for (int k = 0; k < K; k++) a[k] += v[k];
+                /* 64 rows in lockstep, one level per pass: their loads overlap */
+                for (size_t s0 = i0; s0 < i1; s0 += 64) {
+                    size_t s1 = s0 + 64 < i1 ? s0 + 64 : i1;
+                    int32_t at[64] = {0};
+                    for (int moved = 1; moved;) {
+                        moved = 0;
+                        for (size_t i = s0; i < s1; i++) {
+                            const rf_node *nd = &nodes[at[i - s0]];
+                            if (nd->feature < 0) continue;
+                            at[i - s0] = nd->left + (int32_t)!((double)X[i * d + nd->feature] <= nd->thr);
+                            moved = 1;
+                        }
+                    }
+                    for (size_t i = s0; i < s1; i++) {
+                        const float *v = value + (size_t)at[i - s0] * K;
+                        double *a = acc + (i - i0) * K;
+                        for (int k = 0; k < K; k++) a[k] += v[k];
+                    }
                 }
             }
             for (size_t i = i0; i < i1; i++)
