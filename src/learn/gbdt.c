@@ -565,9 +565,11 @@ static int tree_add_pair(gb_tree *T)
     return 0;
 }
 
-/* Grow one tree on gradient pairs gh (n) for tree (round, group). */
+/* Grow one tree on gradient pairs gh (n) for tree (round, group). When margin
+ * is not NULL (no row sampling: every row reaches a leaf of this tree), each
+ * leaf adds its value to margin[row * n_groups + group] of its rows. */
 static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round, int group, int inner,
-                      gb_tree *T)
+                      gb_tree *T, float *margin, int n_groups)
 {
     const gb_bins *B = C->B;
     const size_t n = B->n, d = B->d, total = B->off[d];
@@ -629,7 +631,12 @@ static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round
                 eval_split_sorted(C, W, gh, it.start, it.end, it.G, it.H, inner, &b);
             }
         }
-        if (!b.found || !(b.loss > RT_EPS) || b.loss < C->gamma) { hist_put(W, it.hist); continue; }
+        if (!b.found || !(b.loss > RT_EPS) || b.loss < C->gamma) {
+            hist_put(W, it.hist);
+            if (margin)
+                for (size_t k = it.start; k < it.end; k++) margin[(size_t)W->rows[k] * n_groups + group] += nd->value;
+            continue;
+        }
         /* stable partition: bin <= b.bin goes left */
         const uint8_t *bf = B->bin + (size_t)b.feature * n;
         size_t a = it.start, r = 0;
@@ -820,15 +827,17 @@ int mm_gbdt_train(const mm_gbdt_params *p, const float *X, const int32_t *y, siz
         #pragma omp parallel for num_threads(outer) schedule(dynamic, 1) if (outer > 1)
         for (int g = 0; g < G; g++) {
             gb_work *W = &works[omp_get_thread_num()];
-            if (build_tree(&C, W, gh + (size_t)g * n, r, g, inner, &trees[r * G + g])) {
+            if (build_tree(&C, W, gh + (size_t)g * n, r, g, inner, &trees[r * G + g],
+                           p->subsample < 1 ? NULL : margin, G)) {
                 #pragma omp atomic write
                 fail = 1;
             }
         }
         if (fail) { mm_err_set(err, MM_ENOMEM, "gbdt: out of memory growing trees"); goto done; }
-        /* margins: training rows through the bins, validation rows through the thresholds */
+        /* margins: with row sampling the training rows go through the bins (else
+         * the leaves added them), validation rows through the thresholds */
         #pragma omp parallel for num_threads(n_threads) schedule(static) if (n * (size_t)G > 20000)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < (p->subsample < 1 ? n : 0); i++)
             for (int g = 0; g < G; g++) {
                 const gb_tree *T = &trees[r * G + g];
                 int32_t j = 0;
