@@ -785,6 +785,9 @@ int mm_gbdt_train(const mm_gbdt_params *p, const float *X, const int32_t *y, siz
         if (y[i] < 0 || y[i] >= K)
             return mm_err_set(err, MM_EDATA, "gbdt: label %d at row %zu is outside [0, %d)", y[i], i, K);
     if (!Xv || !yv) nv = 0;
+    if (p->early_stopping_rounds > 0 && nv == 0)
+        return mm_err_set(err, MM_EINVAL, "gbdt: early_stopping_rounds = %d needs a validation set, none given",
+                          p->early_stopping_rounds);
     for (size_t i = 0; i < nv; i++)
         if (yv[i] < 0 || yv[i] >= K)
             return mm_err_set(err, MM_EDATA, "gbdt: validation label %d at row %zu is outside [0, %d)", yv[i], i, K);

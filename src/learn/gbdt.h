@@ -59,7 +59,8 @@ int mm_gbdt_params_from_cfg(const mm_cfg *map, mm_gbdt_params *out, mm_err *err)
 
 /* Fit on X (n, d) finite float32 with y (n) in [0, n_classes), n_classes >= 2.
  * X_val (n_val, d) / y_val may be NULL; with them the per-round validation
- * loss is recorded and, if early_stopping_rounds > 0, used to stop early.
+ * loss is recorded and, if early_stopping_rounds > 0, used to stop early
+ * (early stopping without a validation set is an MM_EINVAL error).
  * Uses up to n_threads threads. *out owned by the caller (mm_gbdt_free). */
 int mm_gbdt_train(const mm_gbdt_params *p, const float *X, const int32_t *y, size_t n, size_t d,
                   int n_classes, const float *X_val, const int32_t *y_val, size_t n_val,
