@@ -197,6 +197,11 @@ static void test_early_stopping(void **st)
     assert_int_equal(mm_gbdt_n_rounds(m), (size_t)h.best + 1);
     for (size_t r = 0; r < h.n; r++) assert_true(h.val_loss[r] >= h.val_loss[h.best]);
     for (size_t r = (size_t)h.best + 1; r < h.n; r++) assert_true(h.val_loss[r] > h.val_loss[h.best] || r > (size_t)h.best);
+    /* early stopping without a validation set is refused */
+    mm_gbdt *m0 = NULL;
+    assert_int_equal(mm_gbdt_train(&p, t.Xtr, t.ytr, t.ntr, t.d, 2, NULL, NULL, 0, 0, 2, &m0, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "needs a validation set"));
+    assert_null(m0);
     /* without early stopping the validation loss is still recorded, all rounds kept */
     p.early_stopping_rounds = 0;
     p.n_estimators = 20;

@@ -300,6 +300,46 @@ static void test_save_load(void **st)
     table_free(&t);
 }
 
+/* Every max_features form trains a usable forest on wine (13 features), and
+ * forms that resolve to the same count give the same forest: sqrt = log2 = 3
+ * (floor(sqrt 13) = floor(log2 13) = 3), all = null = 13; 0.5 gives 6. */
+static void test_max_features_forms(void **st)
+{
+    (void)st;
+    table t;
+    load_sk("wine", &t);
+    const char *forms[] = {"sqrt", "log2", "3", "0.5", "all", "null", "13"};
+    const size_t nf = sizeof forms / sizeof *forms, sz = t.nte * t.K * sizeof(float);
+    float *all = malloc(nf * sz);
+    for (size_t k = 0; k < nf; k++) {
+        float *proba = all + k * t.nte * t.K;
+        char text[128];
+        snprintf(text, sizeof text, "n_estimators: 25\nmax_features: %s\n", forms[k]);
+        mm_cfg *c = yaml(text);
+        mm_err e = {0};
+        mm_learner *l = NULL;
+        assert_int_equal(mm_learner_create("rf", c, 1, 2, &l, &e), 0);
+        mm_fit_data fd = {.X = t.Xtr, .y = t.ytr, .n = t.ntr, .d = t.d, .n_classes = t.K};
+        assert_int_equal(mm_learner_fit(l, &fd, &e), 0);
+        assert_int_equal(mm_learner_predict_proba(l, t.Xte, t.nte, t.d, proba, &e), 0);
+        double acc = accuracy(proba, t.yte, t.nte, t.K);
+        printf("  max_features %-5s accuracy %.1f%%\n", forms[k], acc);
+        assert_true(acc >= 85.0);
+        mm_learner_free(l);
+        mm_cfg_free(c);
+    }
+#define P(k) (all + (k) * t.nte * t.K)
+    assert_memory_equal(P(0), P(1), sz);        /* sqrt == log2 */
+    assert_memory_equal(P(0), P(2), sz);        /* == 3 */
+    assert_memory_equal(P(4), P(5), sz);        /* all == null */
+    assert_memory_equal(P(4), P(6), sz);        /* == 13 */
+    assert_true(memcmp(P(0), P(4), sz) != 0);   /* 3 != 13 */
+    assert_true(memcmp(P(3), P(4), sz) != 0);   /* 6 != 13 */
+#undef P
+    free(all);
+    table_free(&t);
+}
+
 /* Parameter errors name file:line and key; data errors are refused. */
 static void test_errors(void **st)
 {
@@ -367,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_accuracy_parity),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_max_features_forms),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests_name("rf", tests, NULL, NULL);

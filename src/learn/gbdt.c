@@ -306,6 +306,7 @@ typedef struct gb_work {
                                small subtree being grown; position p holds row slot base + p */
     size_t srt_base;        /* first row slot of that subtree */
     uint8_t *flag;          /* (n) 1 when the row goes left at the current split */
+    gb_gh *ghn;             /* (n) gradient pairs of the node being histogrammed */
     int oom;
 } gb_work;
 
@@ -334,7 +335,7 @@ static void work_free(gb_work *W)
 {
     for (size_t i = 0; i < W->pool_n; i++) free(W->pool[i]);
     free(W->pool); free(W->rows); free(W->tmp); free(W->feats); free(W->fbest); free(W->stack);
-    free(W->srt); free(W->flag);
+    free(W->srt); free(W->flag); free(W->ghn);
     memset(W, 0, sizeof *W);
 }
 
@@ -348,31 +349,56 @@ static int work_alloc(gb_work *W, size_t n, size_t d, int max_depth)
     W->stack = malloc((2 * (size_t)max_depth + 4) * sizeof *W->stack);
     W->srt = malloc((size_t)SPARSE_ROWS * d * sizeof *W->srt);
     W->flag = malloc(n);
-    if (!W->rows || !W->tmp || !W->feats || !W->fbest || !W->stack || !W->srt || !W->flag) {
+    W->ghn = malloc(n * sizeof *W->ghn);
+    if (!W->rows || !W->tmp || !W->feats || !W->fbest || !W->stack || !W->srt || !W->flag || !W->ghn) {
         work_free(W);
         return -1;
     }
     return 0;
 }
 
-/* Sum gradient pairs of rows[start, end) per bin, for the tree's features. */
-static void hist_build(const gb_ctx *C, const gb_work *W, const gb_gh *gh, size_t start, size_t end,
+/* Sum gradient pairs of rows[start, end) per bin, for the tree's features.
+ * The node's pairs are first gathered contiguously; features go four at a
+ * time so each row's pair is loaded once per block. Every bin still sums its
+ * rows in row order (the same sums for any blocking or thread count). */
+static void hist_build(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t start, size_t end,
                        gb_pair *hist, int inner)
 {
     const gb_bins *B = C->B;
-    const size_t n = B->n;
-    const uint32_t *rows = W->rows;
-    #pragma omp parallel for num_threads(inner) schedule(dynamic, 4) if (inner > 1 && (end - start) * W->nf >= 65536)
-    for (size_t j = 0; j < W->nf; j++) {
-        uint32_t f = W->feats[j];
-        gb_pair *h = hist + B->off[f];
-        memset(h, 0, (B->off[f + 1] - B->off[f]) * sizeof *h);
-        const uint8_t *bf = B->bin + (size_t)f * n;
-        for (size_t k = start; k < end; k++) {
-            uint32_t r = rows[k];
-            gb_pair *e = h + bf[r];
-            e->g += gh[r].g;
-            e->h += gh[r].h;
+    const size_t n = B->n, m = end - start;
+    const uint32_t *rows = W->rows + start;
+    gb_gh *ghn = W->ghn;
+    for (size_t k = 0; k < m; k++) ghn[k] = gh[rows[k]];
+    const size_t nblk = (W->nf + 3) / 4;
+    #pragma omp parallel for num_threads(inner) schedule(dynamic, 1) if (inner > 1 && m * W->nf >= 65536)
+    for (size_t jb = 0; jb < nblk; jb++) {
+        size_t j0 = jb * 4, j1 = j0 + 4 < W->nf ? j0 + 4 : W->nf;
+        gb_pair *h[4];
+        const uint8_t *bf[4];
+        for (size_t j = j0; j < j1; j++) {
+            uint32_t f = W->feats[j];
+            h[j - j0] = hist + B->off[f];
+            memset(h[j - j0], 0, (B->off[f + 1] - B->off[f]) * sizeof(gb_pair));
+            bf[j - j0] = B->bin + (size_t)f * n;
+        }
+        if (j1 - j0 == 4) {
+            for (size_t k = 0; k < m; k++) {
+                uint32_t r = rows[k];
+                double g = ghn[k].g, hh = ghn[k].h;
+                gb_pair *e0 = h[0] + bf[0][r], *e1 = h[1] + bf[1][r];
+                gb_pair *e2 = h[2] + bf[2][r], *e3 = h[3] + bf[3][r];
+                e0->g += g; e0->h += hh;
+                e1->g += g; e1->h += hh;
+                e2->g += g; e2->h += hh;
+                e3->g += g; e3->h += hh;
+            }
+        } else {
+            for (size_t j = 0; j < j1 - j0; j++)
+                for (size_t k = 0; k < m; k++) {
+                    gb_pair *e = h[j] + bf[j][rows[k]];
+                    e->g += ghn[k].g;
+                    e->h += ghn[k].h;
+                }
         }
     }
 }
@@ -404,17 +430,35 @@ static void eval_split(const gb_ctx *C, gb_work *W, const gb_pair *hist, double 
         const gb_pair *h = hist + B->off[f];
         uint32_t nb = B->off[f + 1] - B->off[f];
         gb_best b = {.loss = 0.0f, .found = 0, .feature = f};
+        /* prefix sums, then every candidate's loss change in a vectorisable pass,
+         * then the first strict maximum (an empty bin repeats its predecessor's
+         * loss exactly, so it never wins) */
+        double GLa[256], HLa[256];
+        float loss[256];
         double GL = 0, HL = 0;
-        for (uint32_t k = 0; k + 1 < nb; k++) {
-            if (h[k].h == 0 && h[k].g == 0) continue;     /* empty bin: same split as before */
+        const uint32_t nc = nb - 1;                       /* the last bin cannot split */
+        for (uint32_t k = 0; k < nc; k++) {
             GL += h[k].g;
             HL += h[k].h;
-            double GR = G - GL, HR = H - HL;
-            if (HL < mcw) continue;
-            if (HR < mcw) break;
-            float loss = (float)(gain_of(GL, HL, C->lambda) + gain_of(GR, HR, C->lambda)) - root;
-            if (loss > b.loss) { b.loss = loss; b.found = 1; b.bin = k; b.GL = GL; b.HL = HL; }
+            GLa[k] = GL;
+            HLa[k] = HL;
         }
+        const double lam = (double)C->lambda;
+        double ql[256], qr[256];
+        for (uint32_t k = 0; k < nc; k++) {                /* the divisions, vectorised */
+            double gr = G - GLa[k];
+            ql[k] = GLa[k] * GLa[k] / (HLa[k] + lam);
+            qr[k] = gr * gr / ((H - HLa[k]) + lam);
+        }
+        for (uint32_t k = 0; k < nc; k++) {
+            double hl = HLa[k], hr = H - hl;
+            float sl = hl <= 0 ? 0.0f : (float)ql[k];
+            float sr = hr <= 0 ? 0.0f : (float)qr[k];
+            float l = (sl + sr) - root;
+            loss[k] = (hl >= mcw && hr >= mcw) ? l : -INFINITY;
+        }
+        for (uint32_t k = 0; k < nc; k++)
+            if (loss[k] > b.loss) { b.loss = loss[k]; b.found = 1; b.bin = k; b.GL = GLa[k]; b.HL = HLa[k]; }
         W->fbest[j] = b;
     }
     best->found = 0;
@@ -521,9 +565,11 @@ static int tree_add_pair(gb_tree *T)
     return 0;
 }
 
-/* Grow one tree on gradient pairs gh (n) for tree (round, group). */
+/* Grow one tree on gradient pairs gh (n) for tree (round, group). When margin
+ * is not NULL (no row sampling: every row reaches a leaf of this tree), each
+ * leaf adds its value to margin[row * n_groups + group] of its rows. */
 static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round, int group, int inner,
-                      gb_tree *T)
+                      gb_tree *T, float *margin, int n_groups)
 {
     const gb_bins *B = C->B;
     const size_t n = B->n, d = B->d, total = B->off[d];
@@ -585,7 +631,12 @@ static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round
                 eval_split_sorted(C, W, gh, it.start, it.end, it.G, it.H, inner, &b);
             }
         }
-        if (!b.found || !(b.loss > RT_EPS) || b.loss < C->gamma) { hist_put(W, it.hist); continue; }
+        if (!b.found || !(b.loss > RT_EPS) || b.loss < C->gamma) {
+            hist_put(W, it.hist);
+            if (margin)
+                for (size_t k = it.start; k < it.end; k++) margin[(size_t)W->rows[k] * n_groups + group] += nd->value;
+            continue;
+        }
         /* stable partition: bin <= b.bin goes left */
         const uint8_t *bf = B->bin + (size_t)b.feature * n;
         size_t a = it.start, r = 0;
@@ -734,6 +785,9 @@ int mm_gbdt_train(const mm_gbdt_params *p, const float *X, const int32_t *y, siz
         if (y[i] < 0 || y[i] >= K)
             return mm_err_set(err, MM_EDATA, "gbdt: label %d at row %zu is outside [0, %d)", y[i], i, K);
     if (!Xv || !yv) nv = 0;
+    if (p->early_stopping_rounds > 0 && nv == 0)
+        return mm_err_set(err, MM_EINVAL, "gbdt: early_stopping_rounds = %d needs a validation set, none given",
+                          p->early_stopping_rounds);
     for (size_t i = 0; i < nv; i++)
         if (yv[i] < 0 || yv[i] >= K)
             return mm_err_set(err, MM_EDATA, "gbdt: validation label %d at row %zu is outside [0, %d)", yv[i], i, K);
@@ -776,15 +830,17 @@ int mm_gbdt_train(const mm_gbdt_params *p, const float *X, const int32_t *y, siz
         #pragma omp parallel for num_threads(outer) schedule(dynamic, 1) if (outer > 1)
         for (int g = 0; g < G; g++) {
             gb_work *W = &works[omp_get_thread_num()];
-            if (build_tree(&C, W, gh + (size_t)g * n, r, g, inner, &trees[r * G + g])) {
+            if (build_tree(&C, W, gh + (size_t)g * n, r, g, inner, &trees[r * G + g],
+                           p->subsample < 1 ? NULL : margin, G)) {
                 #pragma omp atomic write
                 fail = 1;
             }
         }
         if (fail) { mm_err_set(err, MM_ENOMEM, "gbdt: out of memory growing trees"); goto done; }
-        /* margins: training rows through the bins, validation rows through the thresholds */
+        /* margins: with row sampling the training rows go through the bins (else
+         * the leaves added them), validation rows through the thresholds */
         #pragma omp parallel for num_threads(n_threads) schedule(static) if (n * (size_t)G > 20000)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < (p->subsample < 1 ? n : 0); i++)
             for (int g = 0; g < G; g++) {
                 const gb_tree *T = &trees[r * G + g];
                 int32_t j = 0;
@@ -850,15 +906,44 @@ int mm_gbdt_predict_proba(const mm_gbdt *m, const float *X, size_t n, float *pro
     const int G = m->G, K = m->K;
     const size_t d = m->d, R = m->n_rounds;
     if (n_threads < 1) n_threads = 1;
-    #pragma omp parallel for num_threads(n_threads) schedule(static) if (n * R * (size_t)G > 20000)
-    for (size_t i = 0; i < n; i++) {
-        float mg[G];
-        for (int g = 0; g < G; g++) mg[g] = m->base;
-        for (size_t r = 0; r < R; r++)
-            for (int g = 0; g < G; g++)
-                mg[g] += tree_predict(m->nodes + m->offsets[r * G + g], X + i * d);
-        margin_to_proba(mg, G, proba + i * K);
+    /* Rows go through each tree 64 at a time in lockstep (one level per pass),
+     * so their independent node loads overlap; each row still adds the trees
+     * in index order, the order training used. */
+    enum { BLK = 64 };
+    const size_t nblk = (n + BLK - 1) / BLK;
+    int fail = 0;
+    #pragma omp parallel num_threads(n_threads) if (n * R * (size_t)G > 20000)
+    {
+        float *mg = malloc((size_t)BLK * (size_t)G * sizeof *mg);
+        if (!mg) {
+            #pragma omp atomic write
+            fail = 1;
+        }
+        #pragma omp for schedule(static)
+        for (size_t b = 0; b < nblk; b++) {
+            if (!mg) continue;
+            size_t i0 = b * BLK, nb = n - i0 < BLK ? n - i0 : BLK;
+            for (size_t i = 0; i < nb * (size_t)G; i++) mg[i] = m->base;
+            for (size_t t = 0; t < R * (size_t)G; t++) {
+                const gb_node *nodes = m->nodes + m->offsets[t];
+                const int g = (int)(t % (size_t)G);
+                int32_t at[BLK] = {0};
+                for (int moved = 1; moved;) {
+                    moved = 0;
+                    for (size_t i = 0; i < nb; i++) {
+                        const gb_node *nd = &nodes[at[i]];
+                        if (nd->feature < 0) continue;
+                        at[i] = nd->left + (int32_t)!(X[(i0 + i) * d + nd->feature] < nd->thr);   /* setcc, no branch */
+                        moved = 1;
+                    }
+                }
+                for (size_t i = 0; i < nb; i++) mg[i * G + g] += nodes[at[i]].value;
+            }
+            for (size_t i = 0; i < nb; i++) margin_to_proba(mg + i * G, G, proba + (i0 + i) * K);
+        }
+        free(mg);
     }
+    if (fail) return mm_err_set(err, MM_ENOMEM, "gbdt: out of memory predicting");
     return 0;
 }
 

@@ -7,10 +7,13 @@
  * and min_child_weight, leaf weight -G / (H + lambda) times learning_rate,
  * split test `x < cut`, logistic loss for two classes (base margin 0) and
  * softmax for more (one tree per class per round, base margin 0.5).
- * Histograms: the smaller child is built, its sibling is parent minus child.
- * Left out: reg_alpha, max_delta_step, sample weights, missing values,
- * categorical splits, lossguide growth, XGBoost's exact sketch when a feature
- * has more than max_bin distinct values (cuts are then plain rank quantiles).
+ * Histograms: the smaller child is built, its sibling is parent minus child;
+ * nodes with fewer than 256 rows are searched from row lists sorted by bin.
+ * When a feature has more distinct values than max_bin, the cuts come from
+ * the exact weighted summary pruned by rank as XGBoost prunes its sketch:
+ * identical to XGBoost while its sketch is exact (fewer than 8 * max_bin
+ * rows), close to it beyond. Left out: reg_alpha, max_delta_step, sample
+ * weights, missing values, categorical splits, lossguide growth.
  *
  * Deterministic for a seed whatever the thread count: tree (round, class)
  * draws its row and column samples from mm_rng(seed, round, class), and
@@ -56,7 +59,8 @@ int mm_gbdt_params_from_cfg(const mm_cfg *map, mm_gbdt_params *out, mm_err *err)
 
 /* Fit on X (n, d) finite float32 with y (n) in [0, n_classes), n_classes >= 2.
  * X_val (n_val, d) / y_val may be NULL; with them the per-round validation
- * loss is recorded and, if early_stopping_rounds > 0, used to stop early.
+ * loss is recorded and, if early_stopping_rounds > 0, used to stop early
+ * (early stopping without a validation set is an MM_EINVAL error).
  * Uses up to n_threads threads. *out owned by the caller (mm_gbdt_free). */
 int mm_gbdt_train(const mm_gbdt_params *p, const float *X, const int32_t *y, size_t n, size_t d,
                   int n_classes, const float *X_val, const int32_t *y_val, size_t n_val,

@@ -158,7 +158,6 @@ typedef struct rf_data {
                                 plus 1 when that value is within FEATURE_THRESHOLD of the
                                 next smaller one (so the scan rarely needs the values) */
     const float *vals;       /* (d, n) distinct values of feature f, ascending, in row f */
-    const uint32_t *nuniq;   /* (d) distinct values per feature */
     const double *cw;        /* (K) class weights */
     const mm_rf_params *p;
     size_t mtry;             /* features to visit per node */
@@ -347,9 +346,8 @@ static void find_split(const rf_data *D, rf_work *W, mm_rng *rng, size_t start, 
     }
 }
 
-static int tree_add_pair(rf_tree *T, int K, size_t d)
+static int tree_add_pair(rf_tree *T, int K)
 {
-    (void)d;
     if (T->n + 2 > T->cap) {
         size_t cap = T->cap ? T->cap * 2 : 64;
         rf_node *nn = realloc(T->nodes, cap * sizeof *nn);
@@ -386,7 +384,7 @@ static void build_tree(const rf_data *D, rf_work *W, size_t t, rf_tree *T)
     }
     for (size_t f = 0; f < d; f++) W->feat[f] = (uint32_t)f;
     T->n = 0;
-    if (tree_add_pair(T, K, d)) { T->failed = 1; return; }
+    if (tree_add_pair(T, K)) { T->failed = 1; return; }
     T->n = 1;                       /* the root alone */
     size_t sp = 0;
     W->stack[sp++] = (struct rf_item){0, m, 0, 0};
@@ -427,7 +425,7 @@ static void build_tree(const rf_data *D, rf_work *W, size_t t, rf_tree *T)
         T->imp[s.feature] += wn * imp - wl * impurity(cl, wl, K, D->p->criterion) -
                              wr * impurity(cr, wr, K, D->p->criterion);
         size_t child = T->n;
-        if (tree_add_pair(T, K, d) || child > INT32_MAX - 2) { T->failed = 1; return; }
+        if (child > INT32_MAX - 2 || tree_add_pair(T, K)) { T->failed = 1; return; }
         nd = &T->nodes[it.id];           /* realloc may have moved it */
         nd->feature = (int32_t)s.feature;
         nd->left = (int32_t)child;
@@ -469,9 +467,9 @@ static int work_alloc(rf_work *W, size_t n, size_t d, int K)
     return 0;
 }
 
-/* Rank every feature: codes (d, n) and distinct values (d, n). */
+/* Rank every feature: codes (d, n) (see rf_data) and distinct values (d, n). */
 static int rank_features(const float *X, size_t n, size_t d, uint32_t *codes, float *vals,
-                         uint32_t *nuniq, int n_threads)
+                         int n_threads)
 {
     int fail = 0;
     #pragma omp parallel num_threads(n_threads)
@@ -498,7 +496,6 @@ static int rank_features(const float *X, size_t n, size_t d, uint32_t *codes, fl
                 }
                 c[row] = 2 * u + close_bit;
             }
-            nuniq[f] = u + 1;
         }
         free(keys);
         free(tmp);
@@ -547,13 +544,12 @@ int mm_rf_train(const mm_rf_params *p, const float *X, const int32_t *y, size_t 
     if (n_threads < 1) n_threads = 1;
     uint32_t *codes = mm_malloc(n * d, sizeof *codes, err);
     float *vals = mm_malloc(n * d, sizeof *vals, err);
-    uint32_t *nuniq = mm_malloc(d, sizeof *nuniq, err);
     double *cw = mm_malloc((size_t)K, sizeof *cw, err);
     rf_tree *trees = mm_calloc((size_t)p->n_estimators, sizeof *trees, err);
     mm_rf *m = mm_calloc(1, sizeof *m, err);
     rc = MM_ENOMEM;
-    if (!codes || !vals || !nuniq || !cw || !trees || !m) goto done;
-    if (rank_features(X, n, d, codes, vals, nuniq, n_threads)) {
+    if (!codes || !vals || !cw || !trees || !m) goto done;
+    if (rank_features(X, n, d, codes, vals, n_threads)) {
         mm_err_set(err, MM_ENOMEM, "rf: out of memory ranking features");
         goto done;
     }
@@ -565,7 +561,7 @@ int mm_rf_train(const mm_rf_params *p, const float *X, const int32_t *y, size_t 
     for (int k = 0; k < K; k++)
         cw[k] = p->class_weight_balanced && count[k] ? (double)n / ((double)present * (double)count[k]) : 1.0;
     free(count);
-    rf_data D = {.y = y, .n = n, .d = d, .K = K, .codes = codes, .vals = vals, .nuniq = nuniq,
+    rf_data D = {.y = y, .n = n, .d = d, .K = K, .codes = codes, .vals = vals,
                  .cw = cw, .p = p, .mtry = resolve_mtry(p, d),
                  .max_depth = p->max_depth < 0 ? INT_MAX : p->max_depth, .seed = seed};
     int fail = 0;
@@ -626,7 +622,7 @@ done:
             free(trees[t].nodes); free(trees[t].value); free(trees[t].imp);
         }
     free(trees);
-    free(codes); free(vals); free(nuniq); free(cw);
+    free(codes); free(vals); free(cw);
     mm_rf_free(m);
     return rc;
 }
@@ -660,14 +656,24 @@ int mm_rf_predict_proba(const mm_rf *m, const float *X, size_t n, float *proba, 
             for (size_t t = 0; t < T; t++) {
                 const rf_node *nodes = m->nodes + m->offsets[t];
                 const float *value = m->value + (size_t)m->offsets[t] * K;
-                for (size_t i = i0; i < i1; i++) {
-                    const float *x = X + i * d;
-                    int32_t j = 0;
-                    while (nodes[j].feature >= 0)
-                        j = (double)x[nodes[j].feature] <= nodes[j].thr ? nodes[j].left : nodes[j].left + 1;
-                    const float *v = value + (size_t)j * K;
-                    double *a = acc + (i - i0) * K;
-                    for (int k = 0; k < K; k++) a[k] += v[k];
+                /* 64 rows in lockstep, one level per pass: their loads overlap */
+                for (size_t s0 = i0; s0 < i1; s0 += 64) {
+                    size_t s1 = s0 + 64 < i1 ? s0 + 64 : i1;
+                    int32_t at[64] = {0};
+                    for (int moved = 1; moved;) {
+                        moved = 0;
+                        for (size_t i = s0; i < s1; i++) {
+                            const rf_node *nd = &nodes[at[i - s0]];
+                            if (nd->feature < 0) continue;
+                            at[i - s0] = nd->left + (int32_t)!((double)X[i * d + nd->feature] <= nd->thr);
+                            moved = 1;
+                        }
+                    }
+                    for (size_t i = s0; i < s1; i++) {
+                        const float *v = value + (size_t)at[i - s0] * K;
+                        double *a = acc + (i - i0) * K;
+                        for (int k = 0; k < K; k++) a[k] += v[k];
+                    }
                 }
             }
             for (size_t i = i0; i < i1; i++)
