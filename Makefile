@@ -5,6 +5,8 @@
 #   make deps   install the Debian packages that the build, tests and scripts need
 #   make fuzz   build the libFuzzer targets and run each briefly
 #   make bench  run the side-by-side benchmark scripts (slow; not part of test)
+#   make serve  build the default models if missing, then start the web server (scripts/serve.sh)
+#   make test-browser  the web page in chromium (part of test; skips without the data)
 
 SHELL := /bin/bash
 CC ?= gcc
@@ -37,7 +39,7 @@ SO := $(BUILD)/libmelodic.so
 BIN := $(BUILD)/melodic
 PREFIX ?= /usr/local
 
-.PHONY: all deps run test test-unit test-asan fuzz bench clean weights format install
+.PHONY: all deps run test test-unit test-asan test-browser fuzz bench clean weights format install serve
 
 all: $(BIN) $(LIB) $(SO)
 
@@ -87,7 +89,16 @@ test: deps
 	$(MAKE) -j2 all
 	$(MAKE) -j2 test-unit
 	$(MAKE) -j2 test-asan
+	$(MAKE) test-browser
 	@echo "all test suites passed"
+
+# The page in Debian's chromium through playwright-core (installs chromium and
+# the npm package on first use; exits 0 with a message when the data is absent).
+test-browser: all
+	tests/browser/run.sh
+
+serve: all
+	scripts/serve.sh $(SERVE_ARGS)
 
 test-unit: $(TESTS) $(BIN)
 	@MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)
