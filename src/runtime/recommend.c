@@ -48,7 +48,7 @@ void mm_recommend_params_default(mm_recommend_params *p)
     p->n = 10;
     p->seed = 0;
     p->lambda = 0.7;
-    p->w_confidence = 0.5;
+    p->w_confidence = 1.0;
     p->w_like = 0.5;
     p->w_artist = 0.15;
     p->w_skip = 0.1;
@@ -188,6 +188,23 @@ typedef struct cand {
     int liked, artist_likes, skips;
 } cand;
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Number of values ≤ v in sorted a[0..n). */
+static size_t count_le(const float *a, size_t n, float v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] <= v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
 static int same_artist(const mm_library_track *a, const mm_library_track *b)
 {
     return a && b && a->artist[0] && b->artist[0] && !strcmp(a->artist, b->artist);
@@ -249,13 +266,15 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     mm_feedback_prefs prefs = {0};
     int have_prefs = 0;
     cand *c = NULL;
+    float *td_sorted = NULL;    /* (n tracks) regulate: distances to the target, sorted */
     if (fb && p.user && p.user[0]) {
         if ((rc = mm_feedback_prefs_get(fb, p.user, &prefs, err))) return rc;
         have_prefs = 1;
     }
     c = mm_calloc(n_tr ? n_tr : 1, sizeof *c, err);
+    td_sorted = mm_malloc(n_tr ? n_tr : 1, sizeof *td_sorted, err);
     res.items = mm_calloc(p.n, sizeof *res.items, err);
-    if (!c || !res.items) { rc = MM_ENOMEM; goto done; }
+    if (!c || !td_sorted || !res.items) { rc = MM_ENOMEM; goto done; }
     if (p.policy == MM_POLICY_REGULATE && !p.has_target && !r->has_target) {
         rc = mm_err_set(err, MM_EINVAL, "recommend: policy regulate needs a target (params.target or the config's)");
         goto done;
@@ -295,6 +314,15 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
         /* Tiers, best first: 0 fits every rule; then the rules are relaxed
          * one by one (match: quadrant; regulate: monotone approach; last:
          * artist twice in a row). */
+        /* regulate: a track qualifies when no farther from the target than
+         * the previous one and when enough tracks at most as far remain for
+         * the slots after it (so the approach never runs dry). */
+        size_t n_td = 0, remaining = want - slot - 1;
+        if (p.policy == MM_POLICY_REGULATE) {
+            for (size_t i = 0; i < n_tr; i++)
+                if (!c[i].excluded) td_sorted[n_td++] = mm_va_dist(mm_library_track_at(lib, i)->va, res.target);
+            qsort(td_sorted, n_td, sizeof *td_sorted, cmp_float);
+        }
         long best = -1;
         int best_tier = 99;
         double best_score = -INFINITY, best_rel = 0, best_dist = 0;
@@ -302,9 +330,13 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
             if (c[i].excluded) continue;
             const mm_library_track *t = mm_library_track_at(lib, i);
             double dist = mm_va_dist(way, t->va);
-            int rule1 = p.policy == MM_POLICY_MATCH
-                            ? c[i].in_quadrant
-                            : mm_va_dist(t->va, res.target) <= prev_target_dist + 1e-6;
+            int rule1;
+            if (p.policy == MM_POLICY_MATCH) {
+                rule1 = c[i].in_quadrant;
+            } else {
+                float td = mm_va_dist(t->va, res.target);
+                rule1 = td <= prev_target_dist + 1e-6 && count_le(td_sorted, n_td, td) - 1 >= remaining;
+            }
             int artist_ok = !same_artist(prev, t);
             int tier = artist_ok ? (rule1 ? 0 : 1) : (rule1 ? 2 : 3);
             if (tier > best_tier) continue;
@@ -378,6 +410,7 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     copy_line(res.note, sizeof res.note, line);
 done:
     free(c);
+    free(td_sorted);
     if (have_prefs) mm_feedback_prefs_free(&prefs);
     if (rc) { free(res.items); return rc; }
     *out = res;
