@@ -157,6 +157,8 @@ def main():
     print(f"clip {os.path.relpath(a.clip, ROOT)}: {secs:.2f} s, {len(body)} bytes WAV; "
           f"{os.cpu_count()} cores; ours with {a.threads} workers", flush=True)
     counts = [(1, a.requests // 2), (4, a.requests), (16, 2 * a.requests)]
+    # the machine's OpenBLAS needs its core type named (else a slow generic kernel); both servers get it
+    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = {}
     port = free_port()
@@ -169,7 +171,7 @@ def main():
     if not a.no_ref:
         port = free_port()
         p = start(["/usr/bin/python3", os.path.join(ROOT, "scripts/ref_server_flask.py"), "--speech", a.speech,
-                   "--library", a.library, "--port", str(port)], port)
+                   "--library", a.library, "--port", str(port)], port, dict(os.environ))
         try:
             res["flask"] = bench("flask", port, body, a.requests, counts)
         finally:
