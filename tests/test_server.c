@@ -629,6 +629,8 @@ static void test_error_codes(void **st)
 {
     const char *wavct = "Content-Type: audio/wav\r\n";
     assert_int_equal(status_of("GET", "/nothing/here", NULL, NULL, 0), 404);
+    assert_int_equal(status_of("GET", "/api/health", NULL, "a body", 6), 200);   /* a GET body is ignored */
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: text/html\r\n", "<p>", 3), 415);
     assert_int_equal(status_of("GET", "/api/healthz", NULL, NULL, 0), 404);
     assert_int_equal(status_of("GET", "/api/emotion", NULL, NULL, 0), 405);
     assert_int_equal(status_of("DELETE", "/api/health", NULL, NULL, 0), 405);

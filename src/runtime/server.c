@@ -52,6 +52,7 @@ typedef struct req {
     size_t len, cap;
     int status;                 /* decided error status (while still reading the body), 0 = none */
     char msg[512];              /* its message */
+    int answered;               /* a response was queued on the first call */
     int queued, done;           /* handed to a worker / worker finished */
     struct MHD_Connection *conn;
     /* parameters of /api/recommend, checked before queuing */
@@ -522,6 +523,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         snprintf(r->url, sizeof r->url, "%s", url);
         int post_route;
         r->route = route_of(url, &post_route);
+        r->answered = 1;   /* every return below queues a response, except the POST that waits for its body */
         int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), is_post = !strcmp(method, "POST");
         if (r->route == R_NONE) return send_error(c, 404, "no such resource: %.200s", url);
         if ((post_route && !is_post) || (!post_route && !is_get)) {
@@ -555,7 +557,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return send_error(c, 415, "unsupported Content-Type '%.80s': send audio (audio/wav, audio/flac, audio/ogg, "
                                       "audio/mpeg, application/octet-stream) or multipart/form-data with field 'audio'", ct);
         }
-        if (declared > 0 && (r->body = malloc((size_t)declared))) r->cap = (size_t)declared;
+        /* room for the declared body, but not more than 1 MB before it arrives */
+        size_t want = declared > 0 ? (size_t)declared : 0;
+        if (want > (1u << 20)) want = 1u << 20;
+        if (want && (r->body = malloc(want))) r->cap = want;
+        r->answered = 0;
+        return MHD_YES;
+    }
+    if (r->answered) {   /* already answered (an error before the body): ignore the rest */
+        *upload_size = 0;
         return MHD_YES;
     }
     if (*upload_size) {   /* a piece of the body */
