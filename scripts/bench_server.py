@@ -43,7 +43,7 @@ def wav_bytes(path):
     x, sr = torchaudio.load(path)
     x = x.mean(0).numpy()
     b = io.BytesIO()
-    wavfile.write(b, sr, (np.clip(x, -1, 1) * 32767).astype(np.int16))
+    wavfile.write(b, sr, np.clip(np.round(x * 32768), -32768, 32767).astype(np.int16))
     return b.getvalue(), len(x) / sr
 
 

@@ -33,6 +33,19 @@ function check(cond, what) {
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  // keep a copy of the first recording the page uploads ($UPLOAD_COPY), to check its WAV encoding
+  await page.addInitScript(() => {
+    const orig = window.fetch;
+    window.fetch = async (u, o) => {
+      if (!window.__upload && o && o.body instanceof Blob && String(u).includes('/api/recommend')) {
+        const b = new Uint8Array(await o.body.arrayBuffer());
+        let s = '';
+        for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode.apply(null, b.subarray(i, i + 8192));
+        window.__upload = btoa(s);
+      }
+      return orig(u, o);
+    };
+  });
   try {
     await page.goto(url, { waitUntil: 'load' });
     await page.waitForFunction(() => document.querySelectorAll('#dots circle').length > 0, null, { timeout: 20000 });
@@ -51,6 +64,10 @@ function check(cond, what) {
     check(await page.locator('#listener').count() === 1, "the listener's point is on the plane");
     const items = await page.locator('#playlist li').count();
     check(items > 0, `playlist of ${items} tracks`);
+    if (process.env.UPLOAD_COPY) {
+      const b64 = await page.evaluate(() => window.__upload || '');
+      require('fs').writeFileSync(process.env.UPLOAD_COPY, Buffer.from(b64, 'base64'));
+    }
     const reason = (await page.textContent('#playlist li .reason')).trim();
     check(reason.length > 0, `first track has a reason: "${reason}"`);
 

@@ -97,7 +97,7 @@ import sys, numpy as np, torchaudio
 from scipy.io import wavfile
 x, sr = torchaudio.load(sys.argv[1])
 x = x.mean(0).numpy()
-wavfile.write(sys.argv[2], sr, (np.clip(x, -1, 1) * 32767).astype(np.int16))
+wavfile.write(sys.argv[2], sr, np.clip(np.round(x * 32768), -32768, 32767).astype(np.int16))
 EOF
 
 # --- server on a free port ---
@@ -114,5 +114,5 @@ for _ in $(seq 1 300); do
 done
 [ -n "$url" ] || { cat "$log"; echo "test-browser: no address from the server"; exit 1; }
 echo "test-browser: $url (speech $speech, library $library)"
-node tests/browser/page.test.js "$url" "$voice" results/web_screenshot.png
+UPLOAD_COPY=$work/uploaded.wav node tests/browser/page.test.js "$url" "$voice" results/web_screenshot.png
 echo "test-browser: passed"

@@ -212,8 +212,9 @@ function encodeWav(chunks, rate) {
   let o = 44;
   for (const c of chunks) {
     for (let i = 0; i < c.length; i++, o += 2) {
-      const s = Math.max(-1, Math.min(1, c[i]));
-      v.setInt16(o, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+      // round to nearest: x·32768, as 16-bit decoders divide by 32768 (a quantisation that
+      // truncated would shift the noise floor, which moves the silence-trimming bounds)
+      v.setInt16(o, Math.max(-32768, Math.min(32767, Math.round(c[i] * 32768))), true);
     }
   }
   return new Blob([buf], { type: 'audio/wav' });
