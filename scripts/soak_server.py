@@ -75,6 +75,7 @@ def main():
     ap.add_argument("-n", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=300)
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build/melodic"), help="e.g. build-asan/melodic")
     a = ap.parse_args()
     wav, _ = wav_bytes(a.clip)
     rng = random.Random(1)
@@ -82,7 +83,7 @@ def main():
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     port = free_port()
     db = f"/tmp/mm_soak_{os.getpid()}.sqlite"
-    p = subprocess.Popen([os.path.join(ROOT, "build/melodic"), "serve", "--speech", a.speech, "--library", a.library,
+    p = subprocess.Popen([a.bin, "serve", "--speech", a.speech, "--library", a.library,
                           "--port", str(port), "--threads", "2", "--db", db, "--quiet", "--max-upload", "2"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -159,11 +160,18 @@ def main():
         print(f"{a.n} requests in {wall:.1f} s ({a.n / wall:.0f} req/s) from {a.threads} threads; "
               f"wrong or lost: {bad}; server alive: {alive}; RSS after warm-up {rss0 / 1024:.1f} MB, "
               f"half-way {rss_mid / 1024:.1f} MB, end {rss1 / 1024:.1f} MB ({growth:+.1f}%)")
-        ok = bad == 0 and alive and growth < 10
+        stop(p)
+        err = p.stderr.read().decode(errors="replace")
+        if p.returncode != 0 or "ERROR" in err or "runtime error" in err:
+            print(f"server exit status {p.returncode}; stderr:\n{err[-4000:]}")
+        clean = p.returncode == 0 and "runtime error" not in err
+        print(f"server stopped cleanly: {clean}")
+        ok = bad == 0 and alive and growth < 10 and clean
         print("soak: " + ("passed" if ok else "FAILED"))
         return 0 if ok else 1
     finally:
-        stop(p)
+        if p.poll() is None:
+            stop(p)
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(db + suffix):
                 os.remove(db + suffix)
