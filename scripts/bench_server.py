@@ -103,17 +103,25 @@ def run_load(port, body, clients, total):
     return np.array(lat), time.perf_counter() - t0, errors[0]
 
 
-def bench(name, port, body, n_lat, counts):
+def cpu_s(pid):
+    """user + system CPU seconds of a process and its threads."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench(name, port, body, n_lat, counts, pid):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     for _ in range(5):
         st, data = post(conn, body)
         assert st == 200, (name, st, data[:200])
     conn.close()
     out = {"answer": json.loads(data)}
+    c0 = cpu_s(pid)
     lat, wall, err = run_load(port, body, 1, n_lat)
+    out["cpu_ms"] = 1e3 * (cpu_s(pid) - c0) / n_lat
     out["p50"], out["p99"] = np.percentile(lat, 50) * 1e3, np.percentile(lat, 99) * 1e3
-    print(f"{name:>8}: 1 client, {n_lat} requests: p50 {out['p50']:.1f} ms, p99 {out['p99']:.1f} ms, errors {err}",
-          flush=True)
+    print(f"{name:>8}: 1 client, {n_lat} requests: p50 {out['p50']:.1f} ms, p99 {out['p99']:.1f} ms, "
+          f"server CPU {out['cpu_ms']:.1f} ms/request, errors {err}", flush=True)
     for c, total in counts:
         lat, wall, err = run_load(port, body, c, total)
         out[c] = total / wall
@@ -165,7 +173,7 @@ def main():
     p = start([os.path.join(ROOT, "build/melodic"), "serve", "--speech", a.speech, "--library", a.library,
                "--port", str(port), "--threads", str(a.threads), "--db", "none", "--quiet"], port, env)
     try:
-        res["melodic"] = bench("melodic", port, body, a.requests, counts)
+        res["melodic"] = bench("melodic", port, body, a.requests, counts, p.pid)
     finally:
         stop(p)
     if not a.no_ref:
@@ -173,7 +181,7 @@ def main():
         p = start(["/usr/bin/python3", os.path.join(ROOT, "scripts/ref_server_flask.py"), "--speech", a.speech,
                    "--library", a.library, "--port", str(port)], port, dict(os.environ))
         try:
-            res["flask"] = bench("flask", port, body, a.requests, counts)
+            res["flask"] = bench("flask", port, body, a.requests, counts, p.pid)
         finally:
             stop(p)
         m, f = res["melodic"], res["flask"]
@@ -182,6 +190,8 @@ def main():
         same = len({t["id"] for t in m["answer"]["tracks"]} & {t["id"] for t in f["answer"]["tracks"]})
         print(f"answers: melodic {m['answer']['emotion']}, flask {f['answer']['emotion']}; "
               f"max |proba diff| {d:.4f}; {same}/10 tracks in common", flush=True)
+        print(f"server CPU per request: melodic {m['cpu_ms']:.1f} ms, flask {f['cpu_ms']:.1f} ms, "
+              f"ratio {f['cpu_ms'] / m['cpu_ms']:.2f}x (independent of other load on the machine)")
         print(f"p50 at 1 client: melodic {m['p50']:.1f} ms, flask {f['p50']:.1f} ms, ratio {f['p50'] / m['p50']:.2f}x "
               f"(target >= 3x)")
         for c in (1, 4, 16):
