@@ -9,6 +9,10 @@
 #   make test-browser  the web page in chromium (part of test; skips without the data)
 
 SHELL := /bin/bash
+# This machine kind documents OPENBLAS_CORETYPE=Haswell in its environment (older
+# OpenBLAS builds misbehave on AVX-512); where it is missing OpenBLAS 0.3.21 falls
+# back to its slow Prescott kernels, so make supplies it — an existing value wins.
+export OPENBLAS_CORETYPE ?= Haswell
 CC ?= gcc
 BUILD ?= build
 PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1 sqlite3 libmicrohttpd jansson

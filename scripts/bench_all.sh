@@ -4,10 +4,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/bench
-for b in scripts/bench_*; do
-  case "$b" in *.c|*.h|*_driver*|*bench_all.sh) continue ;; esac
-  [ -x "$b" ] || continue
-  name=$(basename "$b"); name=${name%.*}
+for name in bench_frontend bench_features bench_trees bench_svm bench_tsne bench_nn bench_mn04 \
+            bench_cnn14 bench_experiment bench_congruence bench_server bench_mpi; do
+  b=$(ls scripts/$name scripts/$name.py scripts/$name.sh 2>/dev/null | head -1)
+  [ -n "$b" ] || continue
   echo "== $name"
-  "$b" 2>&1 | tee "build/bench/$name.txt" || echo "$name failed" >&2
+  case "$b" in *.py) /usr/bin/python3 "$b" ;; *) bash "$b" ;; esac 2>&1 | tee "build/bench/$name.txt" \
+    || echo "$name failed" >&2
 done

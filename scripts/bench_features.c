@@ -12,10 +12,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "audio/audio.h"
 #include "features/featset.h"
+
+/* CPU seconds of the whole process (all threads): less sensitive than wall
+ * time to other jobs on a shared machine. */
+static double cpu_now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + 1e-6 * ru.ru_utime.tv_usec + ru.ru_stime.tv_sec +
+           1e-6 * ru.ru_stime.tv_usec;
+}
 
 static double now(void)
 {
@@ -33,7 +44,8 @@ int main(int argc, char **argv)
     const mm_featset_vt *vt = mm_featset_find(argv[1]);
     int threads = atoi(argv[2]);
     if (!vt || threads < 1) {
-        fprintf(stderr, "bench_features: unknown feature set '%s' or bad thread count\n", argv[1]);
+        fprintf(stderr, "bench_features: unknown feature set '%s' or bad thread count '%s'\n",
+                argv[1], argv[2]);
         return 2;
     }
     FILE *lf = fopen(argv[3], "r");
@@ -72,7 +84,7 @@ int main(int argc, char **argv)
             failed++;
         }
     }
-    double t1 = now();
+    double t1 = now(), c1 = cpu_now();
 #pragma omp parallel for schedule(dynamic) num_threads(threads) reduction(+ : failed)
     for (size_t i = 0; i < n; i++) {
         mm_err le = {0};
@@ -81,9 +93,9 @@ int main(int argc, char **argv)
             failed++;
         }
     }
-    double t2 = now();
-    printf("decode_s=%.4f features_s=%.4f clips=%zu dim=%zu failed=%d\n", t1 - t0, t2 - t1, n,
-           dim, failed);
+    double t2 = now(), c2 = cpu_now();
+    printf("decode_s=%.4f features_s=%.4f features_cpu_s=%.4f clips=%zu dim=%zu failed=%d\n",
+           t1 - t0, t2 - t1, c2 - c1, n, dim, failed);
     if (argc > 4) {
         FILE *of = fopen(argv[4], "wb");
         if (of) {

@@ -8,7 +8,9 @@ tests/ref/gen_features.py (2 threads = 2 worker processes). Both sides decode
 and resample to 22050 Hz first (libsndfile+soxr / torchaudio); the timed part
 is feature extraction from decoded audio, decoding is reported apart. The
 numpy side is slow, so it runs on a subset (--numpy-clips, default 200); the
-engine runs on the same subset (for the ratio) and on all clips.
+engine runs on the same subset (for the ratio) and on all clips. Wall time and
+CPU time (all threads / worker processes) are both printed: on a shared
+machine the CPU-time ratio is the steadier one.
 Also prints the largest difference between the two sides' vectors on the
 subset (resamplers differ slightly, so expect small, not zero, differences).
 Usage: /usr/bin/python3 scripts/bench_features.py [--numpy-clips N] [--engine-clips N]
@@ -67,7 +69,7 @@ def run_engine(exe, featset, threads, files, want_audio=False):
             n = int(np.frombuffer(raw, dtype=np.int64, count=1, offset=off)[0])
             audio.append(np.frombuffer(raw, dtype=np.float32, count=n, offset=off + 8).copy())
             off += 8 + 4 * n
-    return float(kv["decode_s"]), float(kv["features_s"]), vec, audio
+    return float(kv["decode_s"]), float(kv["features_s"]), vec, audio, float(kv["features_cpu_s"])
 
 
 def load(path):
@@ -88,14 +90,20 @@ def np_features(args):
     return ref.speech_162(y, SR)
 
 
+def np_features_timed(args):
+    t = time.process_time()
+    v = np_features(args)
+    return v, time.process_time() - t
+
+
 def run_numpy(featset, threads, files):
     t0 = time.perf_counter()
     with mp.Pool(threads) as pool:
         ys = pool.map(load, files, chunksize=4)
         t1 = time.perf_counter()
-        vecs = pool.map(np_features, [(featset, y) for y in ys], chunksize=4)
+        res = pool.map(np_features_timed, [(featset, y) for y in ys], chunksize=4)
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, np.stack(vecs)
+    return t1 - t0, t2 - t1, np.stack([v for v, _ in res]), sum(c for _, c in res)
 
 
 def main():
@@ -112,7 +120,7 @@ def main():
     }
     exe = build_driver()
     print(f"{'set':12} {'side':7} {'thr':>3} {'clips':>5} {'decode s':>9} {'features s':>10}"
-          f" {'ms/clip':>8} {'speed-up':>8}")
+          f" {'ms/clip':>8} {'cpu ms/clip':>11} {'speed-up (wall, cpu)':>22}")
     for featset, files in sets.items():
         if not files:
             print(f"{featset}: no data under {data}, skipped")
@@ -121,13 +129,13 @@ def main():
         sub = sorted(rng.choice(files, size=min(a.numpy_clips, len(files)), replace=False))
         allf = files if a.engine_clips <= 0 else files[:a.engine_clips]
         for threads in (1, 2):
-            nd, nt, nv = run_numpy(featset, threads, sub)
-            ed, et, ev, audio = run_engine(exe, featset, threads, sub, want_audio=threads == 1)
+            nd, nt, nv, nc = run_numpy(featset, threads, sub)
+            ed, et, ev, audio, ec = run_engine(exe, featset, threads, sub, want_audio=threads == 1)
             print(f"{featset:12} {'numpy':7} {threads:3d} {len(sub):5d} {nd:9.2f} {nt:10.2f}"
-                  f" {1000 * nt / len(sub):8.2f}")
+                  f" {1000 * nt / len(sub):8.2f} {1000 * nc / len(sub):11.2f}")
             print(f"{featset:12} {'engine':7} {threads:3d} {len(sub):5d} {ed:9.2f} {et:10.2f}"
-                  f" {1000 * et / len(sub):8.2f} {nt / et:7.1f}x   decode+features"
-                  f" {(nd + nt) / (ed + et):.1f}x")
+                  f" {1000 * et / len(sub):8.2f} {1000 * ec / len(sub):11.2f}"
+                  f" {nt / et:9.1f}x {nc / ec:6.1f}x   decode+features (wall) {(nd + nt) / (ed + et):.1f}x")
             if threads == 1:
                 # agreement on identical samples (the engine's decoded audio; untimed)
                 same = np.stack([np_features((featset, y)) for y in audio])
@@ -139,9 +147,9 @@ def main():
                 print(f"{'':12} own decoders (soxr vs torchaudio resampling): max {d.max():.3g},"
                       f" median {np.median(d):.2g}")
             if len(allf) != len(sub):
-                ed, et, _, _ = run_engine(exe, featset, threads, allf)
+                ed, et, _, _, ec = run_engine(exe, featset, threads, allf)
                 print(f"{featset:12} {'engine':7} {threads:3d} {len(allf):5d} {ed:9.2f} {et:10.2f}"
-                      f" {1000 * et / len(allf):8.2f}")
+                      f" {1000 * et / len(allf):8.2f} {1000 * ec / len(allf):11.2f}")
         sys.stdout.flush()
 
 

@@ -151,6 +151,38 @@ static void test_spectrogram(void **st)
     assert_non_null(strstr(e, "vggish"));
 }
 
+/* The same table whatever the thread count (files run in parallel). */
+static void test_extract_deterministic(void **st)
+{
+    char e[4096];
+    const char *files = "tests/fixtures/audio/stereo.wav tests/fixtures/audio/tone.flac tests/fixtures/audio/tone.ogg tests/fixtures/audio/tone.mp3";
+    char list[1024] = "";
+    /* use whichever of the small fixture files exist */
+    char buf[256];
+    const char *p = files;
+    while (sscanf(p, "%255s", buf) == 1) {
+        if (access(buf, R_OK) == 0) { strcat(list, buf); strcat(list, " "); }
+        p = strstr(p, buf) + strlen(buf);
+    }
+    assert_int_equal(mel(e, sizeof e, "extract --features logmel_stats,mfcc_stats -j 1 %s -o %s/d1.h5", list, tmp), 0);
+    assert_int_equal(mel(e, sizeof e, "extract --features logmel_stats,mfcc_stats -j 2 %s -o %s/d2.h5", list, tmp), 0);
+    hid_t f1, f2;
+    mm_err err = {0};
+    assert_int_equal(mm_h5_open_read(strcat(strcpy(buf, tmp), "/d1.h5"), &f1, &err), 0);
+    assert_int_equal(mm_h5_open_read(strcat(strcpy(buf, tmp), "/d2.h5"), &f2, &err), 0);
+    float *a, *b; int r; hsize_t da[4], db[4];
+    assert_int_equal(mm_h5_read_f32(f1, "features", 2, &a, &r, da, &err), 0);
+    assert_int_equal(mm_h5_read_f32(f2, "features", 2, &b, &r, db, &err), 0);
+    assert_true(da[0] >= 1 && da[0] == db[0] && da[1] == db[1]);
+    assert_memory_equal(a, b, da[0] * da[1] * sizeof *a);
+    char **names; size_t nn;
+    assert_int_equal(mm_h5_read_strings(f1, "feature_names", &names, &nn, &err), 0);
+    assert_non_null(strstr(names[0], "logmel_stats/"));   /* several sets: names prefixed by set */
+    mm_h5_free_strings(names, nn);
+    free(a); free(b);
+    mm_h5_close(f1); mm_h5_close(f2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_skip_bad),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_spectrogram),
+        cmocka_unit_test(test_extract_deterministic),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -10,6 +10,7 @@
  */
 #include "testutil.h"
 
+#include "audio/audio.h"
 #include "io/h5.h"
 #include "nn/cnn14.h"
 #include "nn/conv3x3.h"
@@ -88,6 +89,35 @@ static void test_conv3x3_im2col(void **state)
     check_conv(MM_CONV3X3_IM2COL, 3, 5, 7, 5);
     check_conv(MM_CONV3X3_IM2COL, 16, 32, 1, 1);
     check_conv(MM_CONV3X3_IM2COL, 64, 48, 40, 6);
+}
+
+/* Scratch is bounded for long inputs: a 3-hour clip needs no more than a
+ * 10-second one (only the activations grow with length). */
+static void test_conv3x3_workspace_bounded(void **state)
+{
+    (void)state;
+    static float w[128 * 64 * 9];
+    const mm_conv3x3_algo algos[] = {MM_CONV3X3_IM2COL, MM_CONV3X3_WINOGRAD};
+    for (int a = 0; a < 2; a++) {
+        mm_conv3x3 *c = NULL;
+        mm_err err = {0};
+        assert_int_equal(mm_conv3x3_create(w, NULL, 64, 128, algos[a], &c, &err), 0);
+        size_t w10 = mm_conv3x3_workspace(c, 1001, 64, 2);
+        size_t w3h = mm_conv3x3_workspace(c, 1080001, 64, 2);
+        printf("%s workspace floats: 10 s %zu, 3 h %zu\n", mm_conv3x3_algo_name(algos[a]), w10, w3h);
+        assert_true(w3h == w10);
+        mm_conv3x3_free(c);
+    }
+    /* Unknown algorithm and empty shapes are refused. */
+    mm_conv3x3 *c = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_conv3x3_create(w, NULL, 0, 4, MM_CONV3X3_IM2COL, &c, &err), MM_EINVAL);
+    assert_int_equal(mm_conv3x3_create(w, NULL, 4, 4, (mm_conv3x3_algo)7, &c, &err), MM_EINVAL);
+    mm_conv3x3_algo al;
+    assert_int_equal(mm_conv3x3_algo_parse("fft", &al, &err), MM_EINVAL);
+    printf("expected error: %s\n", err.msg);
+    assert_int_equal(mm_conv3x3_algo_parse("winograd", &al, &err), 0);
+    assert_int_equal(al, MM_CONV3X3_WINOGRAD);
 }
 
 static void test_conv3x3_portable(void **state)
@@ -241,6 +271,49 @@ static void check_network(mm_conv3x3_algo algo) { check_network_file(W_PATH, alg
 static void test_network_im2col(void **state) { (void)state; check_network(MM_CONV3X3_IM2COL); }
 static void test_network_winograd(void **state) { (void)state; check_network(MM_CONV3X3_WINOGRAD); }
 static void test_network_auto(void **state) { (void)state; check_network(MM_CONV3X3_AUTO); }
+
+/* Concurrent forwards on one model (as the feature sets run: many clips at
+ * once, one thread each; more callers than pooled workspaces) give the same
+ * outputs, bit for bit, as serial ones. */
+static void test_concurrent_forwards(void **state)
+{
+    (void)state;
+    mm_cnn14 *m = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_cnn14_load(W_PATH, NULL, &m, &err), 0);
+    enum { NC = sizeof CLIPS / sizeof *CLIPS, NJ = 3 * NC };
+    float *lm[NC];
+    hsize_t d[NC][4];
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(IO_PATH, &f, &err), 0);
+    for (int c = 0; c < NC; c++) {
+        char name[128];
+        int rank;
+        snprintf(name, sizeof name, "%s/logmel", CLIPS[c]);
+        assert_int_equal(mm_h5_read_f32(f, name, 2, &lm[c], &rank, d[c], &err), 0);
+    }
+    mm_h5_close(f);
+    static float ser[NC][527], par[NJ][527];
+    for (int c = 0; c < NC; c++)
+        assert_int_equal(mm_cnn14_forward(m, lm[c], d[c][0], 1, NULL, ser[c], &err), 0);
+    int fails = 0;
+#pragma omp parallel for schedule(dynamic) num_threads(6) reduction(+ : fails)
+    for (int j = 0; j < NJ; j++) {
+        mm_err e2 = {0};
+        int c = j % NC;
+        if (mm_cnn14_forward(m, lm[c], d[c][0], 1, NULL, par[j], &e2) != 0) fails++;
+    }
+    assert_int_equal(fails, 0);
+    double md = 0;
+    for (int j = 0; j < NJ; j++) {
+        double e = tu_max_abs_diff(par[j], ser[j % NC], 527);
+        if (e > md) md = e;
+    }
+    printf("concurrent vs serial forwards: max |diff| %g\n", md);
+    assert_true(md == 0.0);
+    for (int c = 0; c < NC; c++) free(lm[c]);
+    mm_cnn14_free(m);
+}
 
 /* The same network from the checkpoint saved as PANNs saves one
  * ({'iteration', 'model': state_dict} through torch.save). */
@@ -523,6 +596,49 @@ static void test_featset_errors(void **state)
     mm_cfg_free(params);
 }
 
+/* The official checkpoints, when `make weights` has put them under the model
+ * root (skipped otherwise): they load through ptload, and a RAVDESS sentence
+ * is tagged "Speech" (AudioSet class 0) with the highest score. */
+static void test_official_weights(void **state)
+{
+    (void)state;
+    const char *models = tu_model_root(), *data = tu_data_root();
+    const char *files[2] = {"panns/Cnn14_mAP=0.431.pth", "panns/Cnn14_16k_mAP=0.438.pth"};
+    const mm_frontend_kind kinds[2] = {MM_FE_CNN14, MM_FE_CNN14_16K};
+    int ran = 0;
+    for (int k = 0; k < 2 && models && data; k++) {
+        char path[1024], clip[1024];
+        snprintf(path, sizeof path, "%s/%s", models, files[k]);
+        if (access(path, R_OK) != 0) continue;
+        mm_cnn14_clip *c = NULL;
+        mm_err err = {0};
+        int rc = mm_cnn14_clip_load(path, kinds[k], &c, &err);
+        if (rc) printf("%s\n", err.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(mm_cnn14_embedding_dim(mm_cnn14_clip_net(c)), 2048);
+        assert_int_equal(mm_cnn14_n_classes(mm_cnn14_clip_net(c)), 527);
+        snprintf(clip, sizeof clip, "%s/ravdess/Actor_01/03-01-05-01-01-01-01.flac", data);
+        mm_audio_opts o;
+        mm_audio_opts_default(&o);
+        o.target_sr = mm_cnn14_clip_sample_rate(c);
+        mm_audio a;
+        assert_int_equal(mm_audio_load(clip, &o, &a, &err), 0);
+        static float emb[2048], sc[527];
+        assert_int_equal(mm_cnn14_clip_run(c, a.x, a.n, 2, emb, sc, &err), 0);
+        int best = 0;
+        for (int i = 1; i < 527; i++) if (sc[i] > sc[best]) best = i;
+        printf("%s: top class %d (score %.3f), Speech %.3f\n", files[k], best, sc[best], sc[0]);
+        assert_int_equal(best, 0);
+        mm_audio_free(&a);
+        mm_cnn14_clip_free(c);
+        ran++;
+    }
+    if (!ran) {
+        printf("official PANNs checkpoints not under the model root (make weights): skipped\n");
+        skip();
+    }
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -530,12 +646,15 @@ int main(void)
         cmocka_unit_test(test_conv3x3_im2col),
         cmocka_unit_test(test_conv3x3_winograd),
         cmocka_unit_test(test_conv3x3_portable),
+        cmocka_unit_test(test_conv3x3_workspace_bounded),
         cmocka_unit_test(test_network_im2col),
         cmocka_unit_test(test_network_winograd),
         cmocka_unit_test(test_network_auto),
         cmocka_unit_test(test_network_pth),
+        cmocka_unit_test(test_concurrent_forwards),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_full_width),
+        cmocka_unit_test(test_official_weights),
         cmocka_unit_test(test_featsets),
         cmocka_unit_test(test_featset_errors),
         cmocka_unit_test(test_bad_state_dict),

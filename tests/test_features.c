@@ -2,7 +2,8 @@
  * feature sets music_paper, speech_162, mfcc_stats against
  * tests/fixtures/features.h5 (tests/ref/gen_features.py: a numpy port of
  * librosa 0.10.2 run on a RAVDESS excerpt and a 4Q excerpt resampled to
- * 22050 Hz; the waveforms are stored so both sides see the same samples),
+ * 22050 Hz, and a RAVDESS excerpt at 16 kHz with n_fft 1024, hop 256, 64
+ * mels, 13 MFCCs; the waveforms are stored so both sides see the same samples),
  * plus analytic signals: a 440 Hz tone, click tracks, white noise, silence,
  * a clip shorter than one frame, and the error paths.
  */
@@ -98,11 +99,30 @@ static void check_clip(hid_t h, const char *group)
     snprintf(path, sizeof path, "%s/y", group);
     size_t n;
     float *y = read_f32(h, path, &n);
-    mm_feats *f = make_feats(NULL);
+    /* optional non-default settings: [sample_rate, n_fft, hop, n_mels, n_mfcc] */
+    mm_feats_params p;
+    mm_feats_params_default(&p);
+    snprintf(path, sizeof path, "%s/params", group);
+    if (mm_h5_exists(h, path)) {
+        int32_t *pv = NULL;
+        int rank;
+        hsize_t dims[4];
+        mm_err pe = {0};
+        assert_int_equal(mm_h5_read_i32(h, path, 1, &pv, &rank, dims, &pe), 0);
+        assert_int_equal(dims[0], 5);
+        p.sample_rate = pv[0];
+        p.n_fft = pv[1];
+        p.hop_length = pv[2];
+        p.n_mels = pv[3];
+        p.n_mfcc = pv[4];
+        free(pv);
+    }
+    mm_feats *f = make_feats(&p);
     mm_feats_frames fr;
     mm_err e = {0};
     assert_int_equal(mm_feats_compute(f, y, n, MM_FEAT_ALL, &fr, &e), 0);
-    printf("%s: %zu samples, %zu frames\n", group, n, fr.n_frames);
+    printf("%s: %zu samples at %d Hz (n_fft %d, hop %d, %d mels, %d MFCCs), %zu frames\n", group,
+           n, p.sample_rate, p.n_fft, p.hop_length, p.n_mels, p.n_mfcc, fr.n_frames);
     struct { const char *name; const float *ours; size_t dim; double tol; } cases[] = {
         {"mel_db", fr.mel_db, fr.n_mels, 0.05},    {"mfcc", fr.mfcc, fr.n_mfcc, 0.05},
         {"chroma", fr.chroma, fr.n_chroma, 1e-4},  {"contrast", fr.contrast, fr.n_contrast, 0.05},
@@ -134,7 +154,7 @@ static void check_clip(hid_t h, const char *group)
     ref = read_f32(h, path, &m);
     size_t bad;
     double mx = compare("rolloff", fr.rolloff, ref, m, 1e-3, &bad);
-    assert_true(mx <= 22050.0 / 2048 + 1e-3);
+    assert_true(mx <= (double)p.sample_rate / p.n_fft + 1e-3);
     assert_true(bad * 50 <= m);
     free(ref);
     /* tempo */
@@ -146,8 +166,6 @@ static void check_clip(hid_t h, const char *group)
     mm_feats_free(f);
 
     /* estimated tuning: the same histogram bin (0.01 of a chroma bin) */
-    mm_feats_params p;
-    mm_feats_params_default(&p);
     p.estimate_tuning = 1;
     f = make_feats(&p);
     assert_int_equal(mm_feats_compute(f, y, n, MM_FEAT_CHROMA, &fr, &e), 0);
@@ -174,6 +192,7 @@ static void test_fixture_clips(void **st)
     if (mm_h5_open_read(FIXTURE, &h, &e)) fail_msg("%s", e.msg);
     check_clip(h, "speech");
     check_clip(h, "music");
+    check_clip(h, "speech16k");
     mm_h5_close(h);
 }
 
@@ -608,6 +627,9 @@ static void test_pool(void **st)
     assert_true(fabsf(o[0] - 3.0f) < 1e-5);
     assert_int_equal(mm_pool_compute(MM_POOL_DELTA_MEAN, x, 1, 2, 2, o, &e), 0);
     assert_true(o[0] == 0.0f);
+    assert_int_equal(mm_pool_compute(MM_POOL_MEAN, x, 0, 2, 2, o, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "0 frames"));
+    assert_int_equal(mm_pool_compute(MM_POOL_MEAN, x, 3, 2, 1, o, &e), MM_EINVAL);
     /* right-skewed series */
     float y[5] = {0, 0, 0, 0, 10};
     assert_int_equal(mm_pool_compute(MM_POOL_SKEW, y, 5, 1, 1, o, &e), 0);
@@ -639,6 +661,42 @@ static void test_kernels(void **st)
     free(d);
 }
 
+/* compute is called from many threads at once by the extractor: results from
+ * 2 threads equal the serial ones bit for bit. */
+static void test_threads_deterministic(void **st)
+{
+    const mm_featset_vt *vt = mm_featset_find("music_paper");
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string("stats: [mean, std, skew, delta_std]\ntuning: estimate\n",
+                                         "t.yaml", &c, &e), 0);
+    void *s = NULL;
+    assert_int_equal(vt->create(c, NULL, &s, &e), 0);
+    enum { N = 6 };
+    size_t n = 22050 * 2, dim = vt->dim(s);
+    float *x[N], *serial = malloc(N * dim * sizeof(float)), *par = malloc(N * dim * sizeof(float));
+    mm_rng r;
+    for (int i = 0; i < N; i++) {
+        x[i] = tone(n, 220.0 * (i + 1), 0.3, 22050);
+        mm_rng_seed(&r, 11, (uint64_t)i, 0);
+        for (size_t j = 0; j < n; j++) x[i][j] += (float)(0.01 * mm_rng_normal(&r));
+        assert_int_equal(vt->compute(s, x[i], n, serial + i * dim, &e), 0);
+    }
+    int bad = 0;
+#pragma omp parallel for num_threads(2) schedule(dynamic) reduction(+ : bad)
+    for (int i = 0; i < N; i++) {
+        mm_err le = {0};
+        bad += vt->compute(s, x[i], n, par + i * dim, &le) != 0;
+    }
+    assert_int_equal(bad, 0);
+    assert_memory_equal(serial, par, N * dim * sizeof(float));
+    for (int i = 0; i < N; i++) free(x[i]);
+    free(serial);
+    free(par);
+    vt->free(s);
+    mm_cfg_free(c);
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -655,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_noise_contrast),
         cmocka_unit_test(test_silence_and_short),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_threads_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

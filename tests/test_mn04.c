@@ -207,6 +207,73 @@ static void test_long_and_short_inputs(void **st)
     free(x);
 }
 
+/* Naive double-precision convolution (torch.nn.Conv2d semantics, groups 1 or c). */
+static void conv_ref(const float *x, int cin, int h, int w, const float *wt, const float *b,
+                     int cout, int k, int s, int p, int depthwise, float *y)
+{
+    int ho = (h + 2 * p - k) / s + 1, wo = (w + 2 * p - k) / s + 1;
+    for (int o = 0; o < cout; o++)
+        for (int oy = 0; oy < ho; oy++)
+            for (int ox = 0; ox < wo; ox++) {
+                double a = b[o];
+                for (int ci = depthwise ? o : 0; ci < (depthwise ? o + 1 : cin); ci++)
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++) {
+                            int iy = oy * s + ky - p, ix = ox * s + kx - p;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                            const float *wk = wt + ((size_t)o * (depthwise ? 1 : cin) +
+                                                    (depthwise ? 0 : ci)) * k * k;
+                            a += (double)wk[ky * k + kx] * x[((size_t)ci * h + iy) * w + ix];
+                        }
+                y[((size_t)o * ho + oy) * wo + ox] = (float)a;
+            }
+}
+
+/* Depthwise (vector path and the clipped path used for stride 3) and dense
+ * kernels against conv_ref on shapes from 1x1 maps to widths past one vector
+ * block. Metric: max |Δ|; tolerance 1e-5 (values O(1), sums of <= 75 float32
+ * products against a double reference). */
+static void test_conv_kernels(void **st)
+{
+    (void)st;
+    const int shapes[][5] = {   /* h, w, k, stride, channels */
+        {1, 1, 3, 1, 3},  {4, 12, 5, 1, 5}, {4, 12, 5, 2, 5}, {7, 33, 3, 2, 4},
+        {9, 50, 5, 1, 3}, {6, 17, 3, 1, 2}, {8, 40, 3, 3, 3}, {3, 70, 5, 2, 2},
+    };
+    uint64_t r = 99;
+    double worst = 0;
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
+        int h = shapes[t][0], w = shapes[t][1], k = shapes[t][2], s = shapes[t][3],
+            c = shapes[t][4], p = (k - 1) / 2;
+        int ho = mm_conv2d_out_size(h, k, s, p), wo = mm_conv2d_out_size(w, k, s, p);
+        size_t nx = (size_t)c * h * w, nwt = (size_t)c * c * k * k, ny = (size_t)c * ho * wo;
+        float *x = malloc(nx * 4), *wt = malloc(nwt * 4), *b = malloc((size_t)c * 4);
+        float *y = malloc(ny * 4), *yr = malloc(ny * 4);
+        float *scr = malloc(mm_conv2d_dense_scratch(c, h, w, k, s, p) * 4 + 4);
+        float *all[3] = {x, wt, b};
+        size_t cnt[3] = {nx, nwt, (size_t)c};
+        for (int a = 0; a < 3; a++)
+            for (size_t i = 0; i < cnt[a]; i++) {
+                r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+                all[a][i] = (float)((double)(r >> 11) / 9007199254740992.0 * 2 - 1);
+            }
+        mm_conv2d_depthwise(x, c, h, w, wt, b, k, s, p, MM_ACT_NONE, y, t % 2);
+        conv_ref(x, c, h, w, wt, b, c, k, s, p, 1, yr);
+        double d1 = tu_max_abs_diff(y, yr, ny);
+        mm_conv2d_dense(x, c, h, w, wt, b, c, k, s, p, MM_ACT_NONE, y, scr);
+        conv_ref(x, c, h, w, wt, b, c, k, s, p, 0, yr);
+        double d2 = tu_max_abs_diff(y, yr, ny);
+        if (d1 > worst) worst = d1;
+        if (d2 > worst) worst = d2;
+        assert_true(d1 < 1e-5 && d2 < 1e-5);
+        free(x), free(wt), free(b), free(y), free(yr), free(scr);
+    }
+    printf("# conv kernels vs double reference: max|d| %.2e\n", worst);
+    float a[6] = {-4, -3, -1, 0, 2, 4}, hs[6] = {-0.0f, -0.0f, -1.0f / 3, 0, 5.0f / 3, 4};
+    mm_act_apply(a, 6, MM_ACT_HARDSWISH);
+    assert_true(tu_max_abs_diff(a, hs, 6) < 1e-7);
+}
+
 /* Wrong checkpoints: errors name the file and tensor. */
 static void test_load_errors(void **st)
 {
@@ -288,9 +355,26 @@ static void test_cli(void **st)
     assert_int_equal(mm_h5_read_strings(f, "paths", &paths, &np, &e), 0);
     assert_string_equal(paths[1], clip);
     mm_h5_free_strings(paths, np);
-    free(emb), free(sc);
     mm_h5_close(f);
+    /* one thread or two: the same bits (parallelism is over files only) */
+    char mp3[1024];
+    snprintf(mp3, sizeof mp3, "%s/music-4q/Q1/MT0000040632.mp3", dr);
+    assert_int_equal(tu_system("%s embed -j 1 %s %s -o %s", tu_bin(), clip, mp3, out), 0);
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    float *e1, *e2;
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &e1, &r, d, &e), 0);
+    mm_h5_close(f);
+    assert_memory_equal(e1, emb, 384 * sizeof *emb);
+    assert_int_equal(tu_system("%s embed -j 2 %s %s -o %s", tu_bin(), clip, mp3, out), 0);
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &e2, &r, d, &e), 0);
+    mm_h5_close(f);
+    assert_memory_equal(e1, e2, 2 * 384 * sizeof *e1);
+    free(e1), free(e2), free(emb), free(sc);
     unlink(out);
+    /* without -o: one line per file, the path then 384 values */
+    assert_int_equal(tu_system("test \"$(%s embed %s | awk -F'\\t' '{print NF, split($2, a, \" \")}')\" = "
+                               "\"2 384\"", tu_bin(), clip), 0);
     char txt[256];
     snprintf(txt, sizeof txt, "/tmp/mm_tag_%d.txt", (int)getpid());
     assert_int_equal(tu_system("%s tag -k 3 %s > %s", tu_bin(), clip, txt), 0);
@@ -309,6 +393,7 @@ static void test_cli(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_kernels),
         cmocka_unit_test(test_network_vs_reference),
         cmocka_unit_test(test_pipeline_vs_reference),
         cmocka_unit_test(test_long_and_short_inputs),

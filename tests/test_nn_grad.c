@@ -10,6 +10,7 @@
  * ~ 1e-16 / h = 1e-10, so 1e-6 fails only on a wrong formula. */
 #include "testutil.h"
 #include "nn/layers.h"
+#include "nn/sgemm.h"
 #include "core/rng.h"
 
 #define H 1e-6
@@ -279,6 +280,49 @@ static void test_softmax_xent(void **st)
     assert_true(fabs(l - (log(exp(1) + exp(2) + exp(3)) - 3)) < 1e-12);
 }
 
+/* mm_sgemm (the float product under every dense/conv kernel) against a
+ * double-precision reference, all four transpose cases, sizes off the 8 x 32
+ * tile and across K blocks (256) and N blocks (512). Metric: max |C - ref| /
+ * (max |ref| * sqrt(K)); tol 1e-6 (float rounding grows ~sqrt(K) eps). */
+static void test_sgemm(void **st)
+{
+    const size_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {8, 32, 8}, {19, 70, 300}, {65, 530, 263}, {3, 1030, 17}};
+    for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                for (int beta = 0; beta < 2; beta++) {
+                    size_t M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
+                    size_t lda = ta ? M + 3 : K + 2, ldb = tb ? K + 1 : N + 5, ldc = N + 4;
+                    float *A = malloc((ta ? K : M) * lda * sizeof *A), *B = malloc((tb ? N : K) * ldb * sizeof *B);
+                    float *C = malloc(M * ldc * sizeof *C);
+                    double *ref = malloc(M * N * sizeof *ref);
+                    for (size_t i = 0; i < (ta ? K : M) * lda; i++) A[i] = (float)(2 * mm_rng_uniform(&rng) - 1);
+                    for (size_t i = 0; i < (tb ? N : K) * ldb; i++) B[i] = (float)(2 * mm_rng_uniform(&rng) - 1);
+                    for (size_t i = 0; i < M * ldc; i++) C[i] = (float)(2 * mm_rng_uniform(&rng) - 1);
+                    double m = 0;
+                    for (size_t i = 0; i < M; i++)
+                        for (size_t j = 0; j < N; j++) {
+                            double acc = beta ? C[i * ldc + j] : 0;
+                            for (size_t k = 0; k < K; k++)
+                                acc += (double)(ta ? A[k * lda + i] : A[i * lda + k]) *
+                                       (tb ? B[j * ldb + k] : B[k * ldb + j]);
+                            ref[i * N + j] = acc;
+                            if (fabs(acc) > m) m = fabs(acc);
+                        }
+                    float pad = C[ldc - 1];   /* a value past column N must stay untouched */
+                    mm_sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, A, lda, B,
+                             ldb, (float)beta, C, ldc);
+                    double e = 0;
+                    for (size_t i = 0; i < M; i++)
+                        for (size_t j = 0; j < N; j++) e = fmax(e, fabs(C[i * ldc + j] - ref[i * N + j]));
+                    e /= fmax(m, 1e-30) * sqrt((double)K);
+                    if (e > 1e-6) fail_msg("sgemm %zux%zux%zu ta %d tb %d beta %d: rel err %.3g", M, N, K, ta, tb, beta, e);
+                    assert_true(C[ldc - 1] == pad);
+                    free(A); free(B); free(C); free(ref);
+                }
+    printf("  sgemm: 6 shapes x 4 transpose cases x beta 0/1 within 1e-6 of a double reference\n");
+}
+
 int main(void)
 {
     mm_rng_seed(&rng, 12345, 0, 0);
@@ -286,7 +330,7 @@ int main(void)
         cmocka_unit_test(test_dense),       cmocka_unit_test(test_activations),
         cmocka_unit_test(test_dropout),     cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_conv1d),      cmocka_unit_test(test_maxpool),
-        cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_softmax_xent), cmocka_unit_test(test_sgemm),
     };
     return cmocka_run_group_tests_name("nn_grad", tests, NULL, NULL);
 }

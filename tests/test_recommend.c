@@ -82,6 +82,10 @@ static void test_va_config(void **st)
     const char *const speech8[8] = {"angry", "calm", "disgust", "fearful", "happy", "neutral", "sad", "surprised"};
     assert_int_equal(mm_va_label_points(va, speech8, 8, pts, NULL), 0);
     assert_true(fabsf(pts[5].valence + 0.062f) < 1e-5f && fabsf(pts[5].arousal + 0.632f) < 1e-5f);
+    /* MER500's five labels (capitalised as released) are in the table too */
+    const char *const mer[5] = {"Devotional", "Happy", "Party", "Romantic", "Sad"};
+    assert_int_equal(mm_va_label_points(va, mer, 5, pts, NULL), 0);
+    assert_true(fabsf(pts[3].valence - 0.872f) < 1e-5f && fabsf(pts[3].arousal - 0.062f) < 1e-5f);
     /* target: calm */
     mm_va t = mm_va_table_target(va);
     assert_true(fabsf(t.valence - 0.75f) < 1e-6f && fabsf(t.arousal + 0.8f) < 1e-6f);

@@ -275,7 +275,9 @@ static void test_save_load(void **st)
     assert_int_equal(mm_h5_attr_set_str(g, "kind", "gbdt", &e), 0);
     H5Gclose(g);
     mm_h5_close(f);
-    assert_int_equal(mm_rf_load(-1, &(mm_rf *){NULL}, &e) != 0, 1);
+    mm_rf *none = NULL;
+    assert_int_not_equal(mm_rf_load(-1, &none, &e), 0);      /* an invalid HDF5 handle */
+    assert_null(none);
     assert_int_equal(mm_h5_open_read(path, &f, &e), 0);
     g = mm_h5_open_group(f, "model", &e);
     mm_rf *m = NULL;

@@ -141,6 +141,13 @@ static void test_segment_invariant_and_knn(void **st)
         brute_knn(Xc, m, d, k, nn);
         assert_int_equal(mm_smote_knn(Xc, m, d, k, 2, nn2, &e), 0);
         assert_memory_equal(nn, nn2, m * k * sizeof *nn);
+        /* far from the origin (raw, unscaled features): still the exact neighbours */
+        float *Xf = malloc(m * d * sizeof *Xf);
+        for (size_t i = 0; i < m * d; i++) Xf[i] = Xc[i] + 2e4f;
+        brute_knn(Xf, m, d, k, nn);
+        assert_int_equal(mm_smote_knn(Xf, m, d, k, 1, nn2, &e), 0);
+        assert_memory_equal(nn, nn2, m * k * sizeof *nn);
+        free(Xf);
         for (size_t s = n; s < no; s++) {
             if (yo[s] != c) continue;
             const float *z = Xo + s * d;

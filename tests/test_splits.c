@@ -163,9 +163,22 @@ static void test_shuffled_invariants(void **st)
         mm_rng_seed(&r1, seed, 0, 0);
         assert_int_equal(mm_split_stratified_group_kfold(y, g, N, K, &r1, f1, &e), 0);
         assert_int_equal(mm_split_folds_leak(f1, g, N), 0);
-        int used[K] = {0};
-        for (size_t i = 0; i < N; i++) used[f1[i]]++;
+        int used[K] = {0}, pc[K][8] = {{0}};
+        for (size_t i = 0; i < N; i++) {
+            used[f1[i]]++;
+            pc[f1[i]][y[i]]++;
+        }
         for (int k = 0; k < K; k++) assert_true(used[k] > 0);
+        /* every speaker has the same class mix: folds differ by at most one
+         * speaker's share of a class (8 clips) */
+        for (int c = 0; c < 8; c++) {
+            int lo = N, hi = 0;
+            for (int k = 0; k < K; k++) {
+                if (pc[k][c] < lo) lo = pc[k][c];
+                if (pc[k][c] > hi) hi = pc[k][c];
+            }
+            assert_true(hi - lo <= 8);
+        }
     }
     /* shuffling changes something */
     mm_rng r;
@@ -299,6 +312,25 @@ static void test_protocols_and_leakage(void **st)
     assert_int_equal(s->n_rounds, 24);
     assert_int_equal(mm_split_find_leak(s, g, NULL, NULL, NULL, NULL), 0);
     mm_split_free(s);
+    /* repeats: reproducible for a seed, different between repeats; test
+     * folds per repeat cover every sample once */
+    p = mm_split_params_default();
+    p.kind = MM_SPLIT_STRATIFIED_GROUP_KFOLD;
+    p.shuffle = 1;
+    p.repeats = 3;
+    p.seed = 42;
+    mm_split *s2;
+    assert_int_equal(mm_split_make(&p, y, g, N, &s, &e), 0);
+    assert_int_equal(mm_split_make(&p, y, g, N, &s2, &e), 0);
+    assert_memory_equal(s->role, s2->role, s->n_rounds * N);
+    static int32_t fa[N], fb[N];
+    mm_split_test_folds(s, 0, fa);
+    mm_split_test_folds(s, 1, fb);
+    assert_true(count_diff(fa, fb, N) > 0);
+    for (size_t i = 0; i < N; i++) assert_true(fa[i] >= 0 && fa[i] < 5);
+    assert_int_equal(mm_split_folds_leak(fa, g, N), 0);
+    mm_split_free(s);
+    mm_split_free(s2);
     /* leak on raw fold ids */
     int32_t fold[4] = {0, 1, 1, 1}, gg[4] = {5, 5, 6, 6};
     assert_int_equal(mm_split_folds_leak(fold, gg, 4), 1);

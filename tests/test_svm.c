@@ -119,7 +119,59 @@ static void test_decision_vs_sklearn(void **st)
  * give the same solution: kernels are computed by the same float code, so the
  * SMO path is identical; tolerance 1e-9 (identical in practice). Also without
  * shrinking, which changes the path: within 0.01 as above. */
+static void cache_modes_on(const char *grp, int kernel, int k)
+{
+    hid_t f;
+    mm_err e = {0};
+    assert_int_equal(mm_h5_open_read(REF, &f, &e), 0);
+    set s;
+    load_set(f, grp, &s);
+    mm_h5_close(f);
+    mm_svm_params p = mm_svm_params_default();
+    p.probability = 0;
+    p.kernel = kernel;
+    p.C = 3;
+    mm_svm *full, *lru, *noshr;
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, k, &p, 1, 1, &full, &e), 0);
+    p.cache_size = 0.001;   /* 1 kB: below n², and below 2 columns → LIBSVM's 2·l floor */
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, k, &p, 1, 1, &lru, &e), 0);
+    p.cache_size = 200;
+    p.shrinking = 0;
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, k, &p, 1, 1, &noshr, &e), 0);
+    size_t np = mm_svm_n_pairs(full);
+    double *a = malloc(s.nte * np * sizeof *a), *b = malloc(s.nte * np * sizeof *b), *c = malloc(s.nte * np * sizeof *c);
+    assert_int_equal(mm_svm_decision(full, s.Xte, s.nte, s.d, a, &e), 0);
+    assert_int_equal(mm_svm_decision(lru, s.Xte, s.nte, s.d, b, &e), 0);
+    assert_int_equal(mm_svm_decision(noshr, s.Xte, s.nte, s.d, c, &e), 0);
+    double d1 = 0, d2 = 0, sc = 1;
+    for (size_t i = 0; i < s.nte * np; i++) {
+        d1 = fmax(d1, fabs(a[i] - b[i]));
+        d2 = fmax(d2, fabs(a[i] - c[i]));
+        sc = fmax(sc, fabs(a[i]));
+    }
+    printf("  %-14s full kernel vs LRU cache: %.2e; shrinking vs not: %.2e (scale %.2f)\n", grp, d1, d2, sc);
+    assert_true(d1 == 0);
+    assert_true(d2 <= 0.005 * sc);
+    free(a); free(b); free(c);
+    mm_svm_free(full); mm_svm_free(lru); mm_svm_free(noshr);
+    free_set(&s);
+}
+
+/* The LRU column cache (with shrinking swaps) and the precomputed kernel must
+ * give the same solution bit for bit: kernel values are computed and rounded
+ * by the same code, so the SMO path is identical. Without shrinking the path
+ * changes: within the tolerance of the sklearn comparison (0.005 · scale). */
 static void test_cache_modes_and_shrinking(void **st)
+{
+    cache_modes_on("multi_rbf", MM_SVM_RBF, 4);
+    cache_modes_on("binary_linear", MM_SVM_LINEAR, 2);
+}
+
+/* RBF on features far from the origin (raw, unscaled): rows are centred
+ * before ‖a‖² + ‖b‖² − 2a·b, so shifting every feature by 1e4 changes the
+ * decision values only through the float32 rounding of the shifted inputs
+ * (about 1e-3 absolute): within 0.01 · scale of the unshifted model. */
+static void test_rbf_far_from_origin(void **st)
 {
     hid_t f;
     mm_err e = {0};
@@ -129,29 +181,23 @@ static void test_cache_modes_and_shrinking(void **st)
     mm_h5_close(f);
     mm_svm_params p = mm_svm_params_default();
     p.probability = 0;
-    p.C = 3;
-    mm_svm *full, *lru, *noshr;
-    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 1, 1, &full, &e), 0);
-    p.cache_size = 0.001;   /* 1 kB: below n², and below 2 columns → LIBSVM's 2·l floor */
-    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 1, 1, &lru, &e), 0);
-    p.cache_size = 200;
-    p.shrinking = 0;
-    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 1, 1, &noshr, &e), 0);
-    size_t np = mm_svm_n_pairs(full);
-    double *a = malloc(s.nte * np * sizeof *a), *b = malloc(s.nte * np * sizeof *b), *c = malloc(s.nte * np * sizeof *c);
-    assert_int_equal(mm_svm_decision(full, s.Xte, s.nte, s.d, a, &e), 0);
-    assert_int_equal(mm_svm_decision(lru, s.Xte, s.nte, s.d, b, &e), 0);
-    assert_int_equal(mm_svm_decision(noshr, s.Xte, s.nte, s.d, c, &e), 0);
-    double d1 = 0, d2 = 0;
-    for (size_t i = 0; i < s.nte * np; i++) {
-        d1 = fmax(d1, fabs(a[i] - b[i]));
-        d2 = fmax(d2, fabs(a[i] - c[i]));
-    }
-    printf("  full kernel vs LRU cache: %.2e; shrinking vs not: %.2e\n", d1, d2);
-    assert_true(d1 <= 1e-9);
-    assert_true(d2 <= 0.01);
-    free(a); free(b); free(c);
-    mm_svm_free(full); mm_svm_free(lru); mm_svm_free(noshr);
+    p.gamma_mode = MM_SVM_GAMMA_VALUE;
+    p.gamma = 0.1;
+    mm_svm *m0, *m1;
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 0, 1, &m0, &e), 0);
+    size_t np = mm_svm_n_pairs(m0);
+    double *a = malloc(s.nte * np * sizeof *a), *b = malloc(s.nte * np * sizeof *b);
+    assert_int_equal(mm_svm_decision(m0, s.Xte, s.nte, s.d, a, &e), 0);
+    for (size_t i = 0; i < s.ntr * s.d; i++) s.Xtr[i] += 1e4f;
+    for (size_t i = 0; i < s.nte * s.d; i++) s.Xte[i] += 1e4f;
+    assert_int_equal(mm_svm_train(s.Xtr, s.ytr, s.ntr, s.d, 4, &p, 0, 1, &m1, &e), 0);
+    assert_int_equal(mm_svm_decision(m1, s.Xte, s.nte, s.d, b, &e), 0);
+    double err = 0, sc = 1;
+    for (size_t i = 0; i < s.nte * np; i++) { err = fmax(err, fabs(a[i] - b[i])); sc = fmax(sc, fabs(a[i])); }
+    printf("  shifted by 1e4: max |dec - dec_unshifted| = %.2e (scale %.2f)\n", err, sc);
+    assert_true(err <= 0.01 * sc);
+    free(a); free(b);
+    mm_svm_free(m0); mm_svm_free(m1);
     free_set(&s);
 }
 
@@ -418,6 +464,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decision_vs_sklearn),
         cmocka_unit_test(test_cache_modes_and_shrinking),
+        cmocka_unit_test(test_rbf_far_from_origin),
         cmocka_unit_test(test_proba_vs_sklearn),
         cmocka_unit_test(test_accuracy_sk_datasets),
         cmocka_unit_test(test_threads_and_save_load),

@@ -153,6 +153,11 @@ static void test_errors(void **st)
     assert_int_equal(mm_tsne_run(X, 1, 3, &p, xy, NULL, &e), MM_EINVAL);
     assert_int_equal(mm_tsne_run(X, 10, 1, &p, xy, NULL, &e), MM_EINVAL);
     assert_non_null(strstr(e.msg, "at least 2 features"));
+    /* all samples identical: PCA init is degenerate, said so */
+    float same[10 * 3];
+    for (int i = 0; i < 30; i++) same[i] = 1.5f;
+    assert_int_equal(mm_tsne_run(same, 10, 3, &p, xy, NULL, &e), MM_EDATA);
+    assert_non_null(strstr(e.msg, "degenerate"));
     /* tiny input works (random init, 250 + few iterations) */
     p.init = MM_TSNE_INIT_RANDOM;
     p.n_iter = 300;

@@ -5,7 +5,7 @@
  * With -o, writes atomically /embedding (N x D float32), /scores (N x 527 AudioSet
  * sigmoid scores), /paths (N strings) and provenance attributes; without -o, prints
  * one tab-separated line per file (path, then the D embedding values). Files run in
- * parallel (-j, OpenBLAS kept single-threaded then); output order is input order.
+ * parallel (-j), each single-threaded (OpenBLAS too); output order is input order.
  * The model table below is shared with `melodic tag` (cli/embed_models.h).
  */
 #include <stdio.h>
@@ -171,7 +171,11 @@ int mm_cmd_embed(int argc, char **argv)
         goto done;
     }
     if (jobs > (int)n_in) jobs = (int)n_in;
-    if (jobs > 1) openblas_set_num_threads(1);
+    /* Parallelism is over files only: the per-layer sgemm calls are small, and
+     * threading inside the network (OpenBLAS threads, OpenMP per depthwise
+     * layer) was measured 8-30x slower than one thread on a loaded 2-core
+     * machine (spinning threads at ~50 barriers per clip). */
+    openblas_set_num_threads(1);
     volatile int stop = 0;
 #pragma omp parallel for schedule(dynamic) num_threads(jobs)
     for (size_t i = 0; i < n_in; i++) {
@@ -183,8 +187,8 @@ int mm_cmd_embed(int argc, char **argv)
         mm_audio a = {0};
         rc[i] = mm_audio_load(in[i], &o, &a, &errs[i]);
         if (!rc[i]) {
-            rc[i] = m->run(net, a.x, a.n, emb + i * m->emb_dim, sc + i * m->n_classes,
-                           jobs == 1, &errs[i]);
+            rc[i] = m->run(net, a.x, a.n, emb + i * m->emb_dim, sc + i * m->n_classes, 0,
+                           &errs[i]);
             if (rc[i]) mm_err_prefix(&errs[i], "%s", in[i]);
         }
         mm_audio_free(&a);

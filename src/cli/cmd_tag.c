@@ -17,6 +17,8 @@
 #include "cli/embed_models.h"
 #include "core/paths.h"
 
+void openblas_set_num_threads(int);
+
 /* Parse "index,mid,display_name" lines (display_name possibly quoted with
  * commas inside, "" for a quote). names[i] malloc'd; refuses gaps, bad indices
  * and a count other than n. */
@@ -168,13 +170,14 @@ int mm_cmd_tag(int argc, char **argv)
         goto done;
     }
     ret = 0;
+    openblas_set_num_threads(1);   /* small sgemm calls: threads cost more than they give */
     for (size_t i = 0; i < n_in; i++) {
         mm_audio_opts o;
         mm_audio_opts_default(&o);
         o.target_sr = m->sample_rate;
         mm_audio a = {0};
         int r = mm_audio_load(in[i], &o, &a, &err);
-        if (!r && (r = m->run(net, a.x, a.n, NULL, sc, 1, &err))) mm_err_prefix(&err, "%s", in[i]);
+        if (!r && (r = m->run(net, a.x, a.n, NULL, sc, 0, &err))) mm_err_prefix(&err, "%s", in[i]);
         mm_audio_free(&a);
         if (r) {   /* report and go on with the other files; exit status 1 at the end */
             fprintf(stderr, "melodic tag: %s\n", err.msg);

@@ -879,9 +879,9 @@ int mm_feats_compute(const mm_feats *f, const float *x, size_t n, unsigned what,
             const float *s = pw + t * nb;
             for (int m = 0; m < p->n_mels; m++) {
                 const float *w = f->mel_fb + (size_t)m * nb;
-                double acc = 0;
-                for (int k = f->mel_lo[m]; k < f->mel_hi[m]; k++) acc += (double)w[k] * s[k];
-                r.mel[t * r.n_mels + m] = (float)acc;
+                double sum = 0;  /* slaney triangles: only their non-zero span */
+                for (int k = f->mel_lo[m]; k < f->mel_hi[m]; k++) sum += (double)w[k] * s[k];
+                r.mel[t * r.n_mels + m] = (float)sum;
             }
         }
         memcpy(r.mel_db, r.mel, nf * r.n_mels * sizeof(float));

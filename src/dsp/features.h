@@ -79,11 +79,15 @@ typedef struct mm_feats_frames {
 
 typedef struct mm_feats mm_feats;
 
-/* Build plans and filterbanks for p (copied). Call from one thread (FFTW
- * planning). *out owned by the caller: mm_feats_free. */
+/* Check p (mm_feats_params_check), then build the STFT plan, mel, DCT and
+ * chroma matrices and the tempogram FFT plans (p is copied). Call from one
+ * thread (FFTW planning). *out owned by the caller: mm_feats_free (NULL is a
+ * no-op). */
 int mm_feats_create(const mm_feats_params *p, mm_feats **out, mm_err *err);
 void mm_feats_free(mm_feats *f);
+/* The parameters f was made with (owned by f). */
 const mm_feats_params *mm_feats_get_params(const mm_feats *f);
+/* Frames for n_samples samples: 1 + n_samples / hop_length (centred). */
 size_t mm_feats_n_frames(const mm_feats *f, size_t n_samples);
 
 /* Compute the features in `what` for x (n mono samples at sample_rate, all
@@ -93,11 +97,13 @@ size_t mm_feats_n_frames(const mm_feats *f, size_t n_samples);
  * (f is read only); no OpenMP inside. *out written only on success. */
 int mm_feats_compute(const mm_feats *f, const float *x, size_t n, unsigned what,
                      mm_feats_frames *out, mm_err *err);
+/* Free the arrays of fr and zero it (NULL is a no-op). */
 void mm_feats_frames_free(mm_feats_frames *fr);
 
-/* librosa.feature.tempo from an onset envelope (n_frames): mean autocorrelation
- * tempogram (Hann window of tempo_ac_size seconds, linear-ramp centred), times
- * the log-normal prior, best lag below tempo_max_bpm. Thread-safe. */
+/* librosa.feature.tempo from an onset envelope (n_frames >= 1): mean
+ * autocorrelation tempogram (Hann window of floor(tempo_ac_size * sr) / hop
+ * frames, linear-ramp centred, each frame max-normalised), plus the log-normal
+ * prior, best lag below tempo_max_bpm. *bpm written on success. Thread-safe. */
 int mm_feats_tempo(const mm_feats *f, const float *onset, size_t n_frames, double *bpm,
                    mm_err *err);
 
@@ -107,13 +113,17 @@ int mm_feats_tempo(const mm_feats *f, const float *onset, size_t n_frames, doubl
 /* In place: 10 log10(max(amin, x)) - 10 log10(max(amin, ref)), then floored at
  * max - top_db over all n values (top_db < 0: no floor). */
 void mm_feat_power_to_db(float *x, size_t n, double ref, double amin, double top_db);
-/* DCT-II orthonormal matrix (n_out, n_in) as scipy.fft.dct(norm='ortho'); malloc'd. */
+/* DCT-II orthonormal matrix (n_out, n_in) as scipy.fft.dct(norm='ortho');
+ * malloc'd (caller frees), NULL with err set when out of memory. */
 float *mm_feat_dct_matrix(int n_out, int n_in, mm_err *err);
-/* librosa.filters.chroma (ctroct 5, octwidth 2, norm 2, base C): (n_chroma, n_bins), malloc'd. */
+/* librosa.filters.chroma (ctroct 5, octwidth 2, norm 2, base C) with `tuning`
+ * in fractions of a bin: *fb (n_chroma, n_bins) malloc'd on success (caller frees). */
 int mm_feat_chroma_filterbank(int sr, int n_fft, int n_chroma, double tuning, float **fb,
                               mm_err *err);
 /* librosa.estimate_tuning(S=S, sr, n_fft, bins_per_octave): piptrack (150–4000 Hz,
- * threshold 0.1), magnitudes above their median, 0.01-bin histogram. 0 when no pitch. */
+ * threshold 0.1), magnitudes above their median, 0.01-bin histogram. Returns
+ * the tuning in [-0.5, 0.5); 0 when no pitch is found (as librosa) or when its
+ * scratch memory cannot be had. */
 double mm_feat_estimate_tuning(const float *S, size_t n_frames, int n_fft, int sr,
                                int bins_per_octave);
 /* Spectral centroid / bandwidth (p = 2, norm) / roll-off of magnitude frames. out: (n_frames). */

@@ -66,6 +66,10 @@ int mm_pool_compute(mm_pool_stat s, const float *x, size_t n_frames, size_t dim,
                     float *out, mm_err *err)
 {
     size_t n = n_frames;
+    if (n == 0 || stride < dim)
+        return mm_err_set(err, MM_EINVAL, "pool %s: %zu frames with stride %zu for %zu values: "
+                          "expected >= 1 frame and stride >= dim", mm_pool_stat_name(s), n,
+                          stride, dim);
     if (s == MM_POOL_DELTA_MEAN || s == MM_POOL_DELTA_STD) {
         double *d = mm_malloc(n, sizeof *d, err);
         if (!d) return MM_ENOMEM;

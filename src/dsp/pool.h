@@ -28,7 +28,8 @@ int mm_pool_stat_parse(const char *name, mm_pool_stat *out, mm_err *err);
 const char *mm_pool_stat_name(mm_pool_stat s);
 
 /* out[d] = stat over t of x[t * stride + d], for d < dim (stride >= dim).
- * n_frames >= 1. Delta stats need scratch: returns MM_ENOMEM on failure, else 0. */
+ * Returns 0; MM_EINVAL for n_frames == 0 or stride < dim; MM_ENOMEM when the
+ * delta stats cannot get their scratch (n doubles). out written only on success. */
 int mm_pool_compute(mm_pool_stat s, const float *x, size_t n_frames, size_t dim, size_t stride,
                     float *out, mm_err *err);
 

@@ -1,11 +1,8 @@
 /* curves.c — ROC and precision-recall curves, AUC and average precision.
- *
- * Reference: scikit-learn 1.2.1 metrics/_ranking.py: _binary_clf_curve
- * (scores sorted decreasing, one point per distinct score: cumulative true
- * positives, false positives = rank + 1 - tp), roc_curve's dropping of
- * collinear points (second differences of fps and tps both zero), auc by
- * np.trapz and average precision as -sum(diff(recall) * precision[:-1]),
- * with NumPy's pairwise sums. Checked by tests/test_metrics.c.
+ * Reference: scikit-learn 1.2.1 metrics/_ranking.py (_binary_clf_curve: one
+ * point per distinct score; roc_curve's collinear-point dropping; auc by
+ * np.trapz; AP = -sum(diff(recall) * precision[:-1])), with NumPy's pairwise
+ * sums. Checked by tests/test_metrics.c. Leaves out sample weights.
  */
 #include "eval/curves.h"
 

@@ -1,11 +1,8 @@
-/* curves.h — one-vs-rest ROC and precision-recall curves from scores.
- *
- * Matches scikit-learn 1.2.1: roc_curve(drop_intermediate=True) with its
- * first threshold max(score) + 1, roc_auc_score (trapezoids on that curve),
- * precision_recall_curve and average_precision_score (step integral, no
- * interpolation). Tied scores form one threshold, as in sklearn. Scores are
- * float32 (e.g. a column of predicted probabilities), compared as float32.
- * Leaves out: sample weights, max_fpr, pos_label other than a class id.
+/* curves.h — one-vs-rest ROC and precision-recall curves from float32 scores.
+ * Matches scikit-learn 1.2.1 roc_curve (drop_intermediate=True, first
+ * threshold max + 1), roc_auc_score, precision_recall_curve and
+ * average_precision_score, tied scores forming one threshold. Leaves out:
+ * sample weights, max_fpr, pos_label other than a class id.
  */
 #ifndef MM_CURVES_H
 #define MM_CURVES_H

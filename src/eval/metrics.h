@@ -1,10 +1,7 @@
 /* metrics.h — classification metrics from labels, and mean ± std over folds.
- *
- * Matches scikit-learn 1.2.1 with zero_division=0: accuracy_score,
- * balanced_accuracy_score (adjusted=False), precision_recall_fscore_support
- * (per class, macro and weighted) and confusion_matrix, including NumPy's
- * pairwise summation order, so values agree to the last bit or so.
- * Curves (ROC, precision-recall) are in curves.h. Leaves out: sample
+ * Matches scikit-learn 1.2.1 (zero_division=0): accuracy, balanced accuracy,
+ * precision/recall/F1 per class, macro and weighted, confusion matrix, in
+ * NumPy's summation order. Curves are in curves.h. Leaves out: sample
  * weights, multilabel targets, beta != 1.
  */
 #ifndef MM_METRICS_H

@@ -29,9 +29,6 @@ double mm_np_pairwise_sum(const double *x, size_t n)
     return mm_np_pairwise_sum(x, n2) + mm_np_pairwise_sum(x + n2, n - n2);
 }
 
-/* Top-level reductions add the pairwise sum to the identity 0.0: for a
- * block of >= 8 values that is 0 + s, which equals s except for -0.0. */
-
 static void swap_idx(size_t *a, size_t *b)
 {
     size_t t = *a;

@@ -1,12 +1,9 @@
-/* npcompat.h — the few NumPy 1.24 numerics whose rounding or tie order the
- * evaluation code must reproduce to match scikit-learn bit for bit.
- *
- * Reference: numpy/core/src/umath/loops_utils.h (pairwise summation used by
- * np.sum/np.mean/np.std along a contiguous axis) and
- * numpy/core/src/npysort/quicksort.cpp + heapsort.cpp (np.argsort's default
- * introsort, which is not stable: sklearn's GroupKFold depends on its order
- * for equal group sizes). Leaves out: the AVX-512 sorts of NumPy >= 1.25
- * (NumPy 1.24's argsort of int64 does not use them), other dtypes.
+/* npcompat.h — NumPy 1.24 numerics whose rounding or tie order sklearn's
+ * results depend on: pairwise summation (np.sum/mean/std along a contiguous
+ * axis), np.argsort's default introsort (unstable: GroupKFold's order for
+ * equal group sizes) and stable mergesort. Reference: numpy/core/src/umath/
+ * loops_utils.h, npysort/quicksort.cpp, heapsort.cpp. Leaves out the AVX-512
+ * sorts of NumPy >= 1.25 and other dtypes.
  */
 #ifndef MM_NPCOMPAT_H
 #define MM_NPCOMPAT_H

@@ -1,13 +1,10 @@
 /* splits.c — fold assignment, protocols, validation carving, leakage check.
- *
- * Reference: scikit-learn 1.2.1 model_selection/_split.py (GroupKFold,
- * StratifiedKFold._make_test_folds, StratifiedGroupKFold and its
- * _find_best_fold, LeaveOneGroupOut), re-implemented with NumPy's summation
- * and sort orders (npcompat.c) so that unshuffled folds are identical.
- * Differences: shuffles use mm_rng; StratifiedGroupKFold's shuffle permutes
- * the group order (sklearn 1.2 permutes the count rows but not their group
- * ids, a bug fixed in 1.3); fewer members in a class than folds is an error
- * here, a warning in sklearn.
+ * Reference: scikit-learn 1.2.1 model_selection/_split.py, re-implemented
+ * with NumPy's summation and sort orders (npcompat.c) so unshuffled folds are
+ * identical. Differences: shuffles use mm_rng; a shuffled StratifiedGroupKFold
+ * permutes the groups (sklearn 1.2 desynchronises rows and ids, PR #32540);
+ * a class smaller than n_folds and an empty stratified-group fold (sklearn
+ * issue #34828) are errors here (sklearn: a warning, a silent empty fold).
  */
 #include "eval/splits.h"
 
@@ -288,6 +285,15 @@ int mm_split_stratified_group_kfold(const int32_t *y, const int32_t *groups, siz
         for (size_t c = 0; c < nc; c++) ypf[f * nc + c] += ypg[g * nc + c];
         g2f[g] = f;
     }
+    for (size_t f = 0; f < k; f++) {
+        size_t g;
+        for (g = 0; g < ng && g2f[g] != f; g++) {}
+        if (g == ng) {
+            rc = mm_err_set(err, MM_EINVAL, "%s: fold %zu received no group (%zu groups for "
+                            "n_folds=%zu); use fewer folds", what, f, ng, k);
+            goto done;
+        }
+    }
     for (size_t i = 0; i < n; i++) fold[i] = (int32_t)g2f[ginv[i]];
     rc = 0;
 done:
@@ -463,6 +469,16 @@ size_t mm_split_indices(const mm_split *s, size_t round, int role, size_t *idx)
     for (size_t i = 0; i < s->n; i++)
         if (r[i] == role) idx[m++] = i;
     return m;
+}
+
+void mm_split_test_folds(const mm_split *s, size_t repeat, int32_t *fold)
+{
+    for (size_t i = 0; i < s->n; i++) fold[i] = -1;
+    for (size_t f = s->n_folds; f-- > 0;) {
+        const uint8_t *r = s->role + (repeat * s->n_folds + f) * s->n;
+        for (size_t i = 0; i < s->n; i++)
+            if (r[i] == MM_ROLE_TEST) fold[i] = (int32_t)f;
+    }
 }
 
 /* Validation part of one round: whole groups, or stratified samples. */

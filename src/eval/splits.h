@@ -1,13 +1,9 @@
 /* splits.h — evaluation protocols: which samples train, validate and test.
- *
- * Matches scikit-learn 1.2: GroupKFold (groups by size, descending, each to
- * the currently lightest fold, NumPy's argsort tie order), StratifiedKFold
- * (round-robin per-class allocation, classes in order of first appearance),
- * StratifiedGroupKFold (std-of-class-ratios greedy) and LeaveOneGroupOut,
- * exactly when unshuffled. Shuffling draws from mm_rng (seed, repeat), so it
- * keeps sklearn's invariants but not its NumPy streams. Also: a fixed split
- * by group lists, repeats, a validation part carved from each training part,
- * and a leakage check. Leaves out: sample weights, KFold without classes.
+ * Exactly scikit-learn 1.2 when unshuffled: GroupKFold, StratifiedKFold,
+ * StratifiedGroupKFold, LeaveOneGroupOut. Shuffles draw from mm_rng (seed,
+ * repeat): sklearn's invariants, not its NumPy streams. Also: fixed splits
+ * by group lists, repeats, validation carved from training parts, leakage
+ * check. Leaves out: sample weights, plain KFold, time-series splits.
  */
 #ifndef MM_SPLITS_H
 #define MM_SPLITS_H
@@ -97,6 +93,11 @@ void mm_split_free(mm_split *s);
 /* The indices (ascending) of samples with `role` in round r into idx (room
  * for s->n); returns their count. */
 size_t mm_split_indices(const mm_split *s, size_t round, int role, size_t *idx);
+
+/* fold[i] (n values) = the fold of `repeat` in which sample i is tested,
+ * -1 when it is tested in none of them (fixed splits: unused, train and
+ * validation samples). If a sample were tested twice the first fold wins. */
+void mm_split_test_folds(const mm_split *s, size_t repeat, int32_t *fold);
 
 /* Carve validation parts out of every round's training part (see
  * mm_split_make); callable on any split. */

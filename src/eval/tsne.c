@@ -1,13 +1,9 @@
-/* tsne.c — Barnes–Hut t-SNE (2-D) after scikit-learn 1.2.1.
- *
- * Reference: sklearn/manifold/_t_sne.py (TSNE._fit, _joint_probabilities_nn,
- * _gradient_descent), _utils.pyx (_binary_search_perplexity),
- * _barnes_hut_tsne.pyx (gradient, KL estimate) and neighbors/_quad_tree.pyx
- * (tree built by inserting points in index order, box max enlarged by
- * 1e-3, summaries where width^2 / dist^2 < theta^2, self skipped), all
- * re-implemented. Differences: exact kNN by blocked DGEMM, PCA by LAPACK
- * dsyev (sklearn: randomized SVD), double accumulators where sklearn uses
- * float. Leaves out: 3-D, non-Euclidean metrics, the exact method.
+/* tsne.c — Barnes–Hut t-SNE (2-D) after scikit-learn 1.2.1: _t_sne.py
+ * (_fit, _joint_probabilities_nn, _gradient_descent), _utils.pyx (binary
+ * search), _barnes_hut_tsne.pyx (gradient, KL estimate), _quad_tree.pyx
+ * (insertion order, enlarged box, width^2/dist^2 < theta^2 summaries).
+ * Differences: exact kNN by blocked DGEMM, PCA by LAPACK dsyev (sklearn:
+ * randomized SVD), double accumulators. Leaves out 3-D and other metrics.
  */
 #include "eval/tsne.h"
 
@@ -419,25 +415,31 @@ static void qt_repulse(const qtree *t, size_t cid, const float p[2], float theta
 typedef struct tsne_ws {
     qtree tree;
     double *neg;      /* (n, 2) repulsive forces (unnormalised) */
+    double *pos;      /* (n, 2) attractive forces */
     double *sumq;     /* (n) each point's share of Z */
-    double *errs;     /* (n) each row's KL terms */
+    double *errs;     /* (n) each row's sum of p log(p / (q Z)) */
+    double *psum;     /* (n) each row's sum of p */
 } tsne_ws;
 
 static void ws_free(tsne_ws *w)
 {
     free(w->tree.nodes);
     free(w->neg);
+    free(w->pos);
     free(w->sumq);
     free(w->errs);
+    free(w->psum);
 }
 
 static int ws_alloc(tsne_ws *w, size_t n)
 {
     memset(w, 0, sizeof *w);
     w->neg = malloc(2 * n * sizeof *w->neg);
+    w->pos = malloc(2 * n * sizeof *w->pos);
     w->sumq = malloc(n * sizeof *w->sumq);
     w->errs = malloc(n * sizeof *w->errs);
-    if (!w->neg || !w->sumq || !w->errs) {
+    w->psum = malloc(n * sizeof *w->psum);
+    if (!w->neg || !w->pos || !w->sumq || !w->errs || !w->psum) {
         ws_free(w);
         return -1;
     }
@@ -446,7 +448,11 @@ static int ws_alloc(tsne_ws *w, size_t n)
 
 /* grad = 4 (sum_j p_ij q_ij (y_i - y_j) - sum_j q_ij^2 Z (y_i - y_j) / Z),
  * with q_ij Z = 1 / (1 + |y_i - y_j|^2); val: P values (maybe
- * exaggerated). Returns the KL estimate or NaN; -INFINITY on failure. */
+ * exaggerated). One parallel pass per point (attraction, and repulsion via
+ * the tree), so a single barrier per iteration; Z enters afterwards:
+ * KL = sum p log(p / qZ) + log(Z) sum p (sklearn clamps q/Z at FLT_MIN,
+ * which no q/Z reaches for N < 1e18). Returns the KL estimate or NaN;
+ * -INFINITY on failure. */
 static double gradient_ws(tsne_ws *w, const mm_tsne_p *P, const float *val, const float *Y,
                           double angle, int compute_error, int nt, float *grad)
 {
@@ -461,33 +467,35 @@ static double gradient_ws(tsne_ws *w, const mm_tsne_p *P, const float *val, cons
         w->neg[2 * i] = f[0];
         w->neg[2 * i + 1] = f[1];
         w->sumq[i] = s;
-    }
-    double Z = 0;
-    for (size_t i = 0; i < n; i++) Z += w->sumq[i];    /* fixed order: thread-count independent */
-    if (Z < DBL_EPSILON) Z = DBL_EPSILON;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        double f[2] = {0, 0}, e = 0;
+        double a[2] = {0, 0}, e = 0, ps = 0;
         for (int64_t k = P->indptr[i]; k < P->indptr[i + 1]; k++) {
             size_t j = (size_t)P->indices[k];
             float dx = Y[2 * i] - Y[2 * j], dy = Y[2 * i + 1] - Y[2 * j + 1];
             float q = 1.0f / (1.0f + (dx * dx + dy * dy));
             double pij = val[k];
             if (compute_error) {
-                double qn = q / Z;
-                e += pij * log((pij > FLT_MIN ? pij : FLT_MIN) / (qn > FLT_MIN ? qn : FLT_MIN));
+                e += pij * log((pij > FLT_MIN ? pij : FLT_MIN) / q);
+                ps += pij;
             }
-            f[0] += pij * q * dx;
-            f[1] += pij * q * dy;
+            a[0] += pij * q * dx;
+            a[1] += pij * q * dy;
         }
+        w->pos[2 * i] = a[0];
+        w->pos[2 * i + 1] = a[1];
         w->errs[i] = e;
-        grad[2 * i] = 4.0f * (float)(f[0] - w->neg[2 * i] / Z);
-        grad[2 * i + 1] = 4.0f * (float)(f[1] - w->neg[2 * i + 1] / Z);
+        w->psum[i] = ps;
     }
+    double Z = 0;
+    for (size_t i = 0; i < n; i++) Z += w->sumq[i];    /* fixed order: thread-count independent */
+    if (Z < DBL_EPSILON) Z = DBL_EPSILON;
+    for (size_t i = 0; i < 2 * n; i++) grad[i] = 4.0f * (float)(w->pos[i] - w->neg[i] / Z);
     if (!compute_error) return NAN;
-    double kl = 0;
-    for (size_t i = 0; i < n; i++) kl += w->errs[i];
-    return kl;
+    double kl = 0, ps = 0;
+    for (size_t i = 0; i < n; i++) {
+        kl += w->errs[i];
+        ps += w->psum[i];
+    }
+    return kl + log(Z) * ps;
 }
 
 double mm_tsne_gradient(const mm_tsne_p *P, const float *Y, double angle, int compute_error,

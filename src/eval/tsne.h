@@ -1,15 +1,17 @@
-/* tsne.h — Barnes–Hut t-SNE to 2-D, following scikit-learn 1.2.1's TSNE.
- *
- * Defaults as sklearn 1.2: perplexity 30 on k = min(N-1, 3*perplexity+1)
- * exact nearest neighbours (squared Euclidean), per-point binary search of
- * the Gaussian precision, P symmetrised and normalised (sparse), PCA
- * initialisation scaled so that std(Y[:,0]) = 1e-4, learning rate 'auto' =
- * max(N / early_exaggeration / 4, 50), early exaggeration 12 for 250
- * iterations with momentum 0.5, then momentum 0.8 up to 1000 iterations,
- * gains (+0.2 / x0.8, min 0.01), Barnes–Hut quadtree with angle 0.5, and
- * sklearn's stopping rules (checked every 50 iterations). Deterministic for
- * given inputs whatever the thread count. Leaves out: 3-D output, other
- * metrics, the exact O(N^2) method, degrees of freedom other than 1.
+/* tsne.h — Barnes–Hut t-SNE to 2-D, following scikit-learn 1.2.1's TSNE
+ * defaults and stopping rules (see mm_tsne_params). Deterministic for given
+ * inputs whatever the thread count; every function is reentrant. Leaves
+ * out: 3-D output, other metrics, the exact method, dof != 1.
+ */
+/* Threading: up to n_threads OpenMP threads; BLAS/LAPACK (kNN DGEMM, PCA
+ * DSYRK/DSYEV) runs outside parallel regions, so inside your own parallel
+ * region call openblas_set_num_threads(1) first. Memory: O(N * 3 *
+ * perplexity) for P. Pipeline: k = min(N-1, 3*perplexity+1) exact
+ * neighbours, per-point binary search of the Gaussian precision, P
+ * symmetrised and normalised; PCA init scaled to std(Y[:,0]) = 1e-4;
+ * learning rate 'auto' = max(N / early_exaggeration / 4, 50); exaggeration
+ * 12 for 250 iterations at momentum 0.5, then momentum 0.8 up to 1000;
+ * gains +0.2 / x0.8 (min 0.01); angle 0.5; checks every 50 iterations.
  */
 #ifndef MM_TSNE_H
 #define MM_TSNE_H

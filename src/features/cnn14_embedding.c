@@ -3,12 +3,11 @@
  * The 2048-d PANNs embedding (fc1 + ReLU of Cnn14 / Cnn14_16k, see
  * nn/cnn14.h) of a clip: the PANNs log-mel front end (dsp/frontend.h, 32 kHz
  * or 16 kHz) then the network, as PANNs' inference does on the whole clip
- * (batch 1). Param `weights`: the checkpoint, relative to the model root
- * (defaults panns/Cnn14_mAP=0.431.pth, panns/Cnn14_16k_mAP=0.438.pth; `make
- * weights` downloads them). Clips shorter than 32 frames (0.31 s) are
- * zero-padded at the end to 32 frames, where PANNs itself fails.
- * Leaves out: the 527 AudioSet scores (mm_cnn14_forward gives them), framewise
- * outputs, sliding windows.
+ * (batch 1), through mm_cnn14_clip_run. Param `weights`: the checkpoint,
+ * relative to the model root (defaults panns/Cnn14_mAP=0.431.pth,
+ * panns/Cnn14_16k_mAP=0.438.pth; `make weights` downloads them). Clips shorter
+ * than 32 frames (0.31 s) are zero-padded at the end to 32 frames, where PANNs
+ * itself fails. Leaves out: the 527 AudioSet scores, framewise outputs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +15,12 @@
 #include <unistd.h>
 
 #include "core/paths.h"
-#include "dsp/frontend.h"
 #include "features/featset.h"
 #include "nn/cnn14.h"
 
 typedef struct c14_state {
     const char *set;       /* feature-set name (static) */
-    mm_frontend *fe;
-    mm_cnn14 *net;
+    mm_cnn14_clip *clip;
     char weights[4096];    /* resolved checkpoint path */
     char **names;          /* (dim) feature names */
     size_t dim;
@@ -33,8 +30,7 @@ static void c14_free(void *st)
 {
     c14_state *s = st;
     if (!s) return;
-    mm_frontend_free(s->fe);
-    mm_cnn14_free(s->net);
+    mm_cnn14_clip_free(s->clip);
     if (s->names)
         for (size_t i = 0; i < s->dim; i++) free(s->names[i]);
     free(s->names);
@@ -59,15 +55,11 @@ static int c14_create_kind(const char *set, mm_frontend_kind kind, const char *d
                         "the PANNs checkpoints, or set key 'weights')", set, s->weights);
         goto fail;
     }
-    if ((rc = mm_frontend_create(kind, &s->fe, err))) goto fail;
-    if ((rc = mm_cnn14_load(s->weights, NULL, &s->net, err))) goto fail;
-    if (mm_cnn14_n_mels(s->net) != (size_t)mm_frontend_n_mels(s->fe)) {
-        rc = mm_err_set(err, MM_EFORMAT, "%s: %s: network expects %zu mel bins, front end %s "
-                        "gives %d", set, s->weights, mm_cnn14_n_mels(s->net),
-                        mm_frontend_kind_name(kind), mm_frontend_n_mels(s->fe));
+    if ((rc = mm_cnn14_clip_load(s->weights, kind, &s->clip, err))) {
+        mm_err_prefix(err, "%s", set);
         goto fail;
     }
-    s->dim = mm_cnn14_embedding_dim(s->net);
+    s->dim = mm_cnn14_embedding_dim(mm_cnn14_clip_net(s->clip));
     s->names = mm_calloc(s->dim, sizeof *s->names, err);
     if (!s->names) { rc = MM_ENOMEM; goto fail; }
     for (size_t i = 0; i < s->dim; i++) {
@@ -94,7 +86,7 @@ static int c14_16k_create(const mm_cfg *params, const char *model_root, void **s
                            "panns/Cnn14_16k_mAP=0.438.pth", params, model_root, state, err);
 }
 
-static int c14_sample_rate(const void *st) { return mm_frontend_sample_rate(((const c14_state *)st)->fe); }
+static int c14_sample_rate(const void *st) { return mm_cnn14_clip_sample_rate(((const c14_state *)st)->clip); }
 static size_t c14_dim(const void *st) { return ((const c14_state *)st)->dim; }
 
 static const char *c14_feature_name(const void *st, size_t i)
@@ -103,50 +95,25 @@ static const char *c14_feature_name(const void *st, size_t i)
     return i < s->dim ? s->names[i] : NULL;
 }
 
+/* Called from many threads at once: one thread inside each call. */
 static int c14_compute(const void *st, const float *x, size_t n, float *out, mm_err *err)
 {
     const c14_state *s = st;
-    if (n == 0) return mm_err_set(err, MM_EDATA, "%s: empty clip (0 samples)", s->set);
-    /* Smallest length giving MM_CNN14_MIN_FRAMES frames (frames grow with n). */
-    size_t need = n;
-    if (mm_frontend_n_frames(s->fe, n) < MM_CNN14_MIN_FRAMES) {
-        size_t lo = n, hi = n;
-        while (mm_frontend_n_frames(s->fe, hi) < MM_CNN14_MIN_FRAMES) { lo = hi; hi *= 2; }
-        while (hi - lo > 1) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (mm_frontend_n_frames(s->fe, mid) < MM_CNN14_MIN_FRAMES) lo = mid; else hi = mid;
-        }
-        need = hi;
-    }
-    const float *sig = x;
-    float *padded = NULL, *lm = NULL;
-    int rc = 0;
-    if (need > n) {
-        if (!(padded = mm_calloc(need, sizeof *padded, err))) return MM_ENOMEM;
-        memcpy(padded, x, n * sizeof *x);
-        sig = padded;
-    }
-    size_t nf = mm_frontend_n_frames(s->fe, need);
-    size_t M = (size_t)mm_frontend_n_mels(s->fe);
-    if (!(lm = mm_malloc(nf * M, sizeof *lm, err))) { rc = MM_ENOMEM; goto done; }
-    if ((rc = mm_frontend_compute(s->fe, sig, need, lm, err))) goto done;
-    rc = mm_cnn14_forward(s->net, lm, nf, 1, out, NULL, err);
+    int rc = mm_cnn14_clip_run(s->clip, x, n, 1, out, NULL, err);
     if (rc) mm_err_prefix(err, "%s", s->set);
-done:
-    free(padded);
-    free(lm);
     return rc;
 }
 
 static const char *c14_describe(const void *st, char *buf, size_t size)
 {
     const c14_state *s = st;
+    const mm_cnn14 *net = mm_cnn14_clip_net(s->clip);
     char fe[1024];
-    mm_frontend_describe(s->fe, fe, sizeof fe);
+    mm_frontend_describe(mm_cnn14_clip_frontend(s->clip), fe, sizeof fe);
     snprintf(buf, size, "%s\nweights=%s\nwidths=%zu,%zu,%zu,%zu,%zu,%zu\nembedding=fc1+relu\n"
-             "short_clips=zero-padded to %d frames", fe, s->weights, mm_cnn14_width(s->net, 0),
-             mm_cnn14_width(s->net, 1), mm_cnn14_width(s->net, 2), mm_cnn14_width(s->net, 3),
-             mm_cnn14_width(s->net, 4), mm_cnn14_width(s->net, 5), MM_CNN14_MIN_FRAMES);
+             "short_clips=zero-padded to %d frames", fe, s->weights, mm_cnn14_width(net, 0),
+             mm_cnn14_width(net, 1), mm_cnn14_width(net, 2), mm_cnn14_width(net, 3),
+             mm_cnn14_width(net, 4), mm_cnn14_width(net, 5), MM_CNN14_MIN_FRAMES);
     return buf;
 }
 

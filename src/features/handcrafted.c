@@ -1,21 +1,25 @@
 /* handcrafted.c — the feature sets music_paper, speech_162 and mfcc_stats.
  *
- * Frame-wise librosa features (dsp/features.h) pooled per clip (dsp/pool.h).
- * music_paper: the paper's music features (MFCC, chroma, spectral contrast,
- * centroid, bandwidth, roll-off, ZCR, RMS, tempo); speech_162: the Kaggle
- * RAVDESS recipe behind the paper's 1-D CNN (mean ZCR, chroma_stft(S=|STFT|),
- * MFCC, RMS, mel); mfcc_stats: MFCC mean and std. All at 22050 Hz by default
- * (librosa.load's rate). Leaves out loading/trimming (the caller's audio
- * options) and combining with embeddings (done by the extractor).
- *
- * Layout: blocks in a fixed order, and inside a block one run of `dim` values
- * per statistic in the configured order, e.g. music_paper with [mean, std]:
+ * librosa 0.10.2 frame-wise features (dsp/features.h) pooled per clip
+ * (dsp/pool.h), at 22050 Hz (librosa.load's default rate). speech_162 follows
+ * the Kaggle RAVDESS recipe behind the paper's 1-D CNN: means of ZCR,
+ * chroma_stft(S=|STFT|), MFCC, RMS and the mel power spectrogram. Leaves out
+ * loading/trimming (the caller's audio options) and combining with embeddings.
+ */
+
+/* Layout: blocks in a fixed order; inside a block one run of `dim` values per
+ * statistic, in the configured order. music_paper with [mean, std] (89 values):
  *   mfcc_mean_0..19, mfcc_std_0..19, chroma_mean_C..B, chroma_std_C..B,
  *   contrast_mean_0..6, contrast_std_0..6, centroid_mean, centroid_std,
  *   bandwidth_mean, bandwidth_std, rolloff_mean, rolloff_std, zcr_mean, zcr_std,
- *   rms_mean, rms_std, tempo                                   (89 values)
- * speech_162 with [mean]: zcr_mean, chroma_mean_C..B, mfcc_mean_0..19,
- *   rms_mean, mel_mean_0..127                                  (162 values)
+ *   rms_mean, rms_std, tempo
+ * speech_162 with [mean] (162 values): zcr_mean, chroma_mean_C..B,
+ *   mfcc_mean_0..19, rms_mean, mel_mean_0..127
+ * mfcc_stats with [mean, std]: mfcc_mean_0..n-1, mfcc_std_0..n-1
+ * Config keys (unknown keys refused): sample_rate, n_fft, hop_length, n_mels,
+ * n_mfcc, stats (list of mean, std, min, max, skew, delta_mean, delta_std),
+ * tuning (number in [-0.5, 0.5) or "estimate"), chroma_power (1 or 2; 2 for
+ * music_paper/mfcc_stats as chroma_stft(y=...), 1 for speech_162 as the recipe).
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,7 +20,7 @@
 typedef struct mn04_state {
     mm_mobilenet *net;
     char weights[1024];
-    char names[MM_MOBILENET_EMB][16];   /* "mn04_emb_<i>" */
+    char names[MM_MOBILENET_EMB][24];   /* "mn04_emb_<i>" */
 } mn04_state;
 
 static void mn04_free(void *st)
@@ -79,7 +79,7 @@ static const char *mn04_feature_name(const void *st, size_t i)
 static int mn04_compute(const void *st, const float *x, size_t n, float *out, mm_err *err)
 {
     const mn04_state *s = st;
-    return mm_mobilenet_embed_audio(s->net, x, n, out, NULL, 1, err);
+    return mm_mobilenet_embed_audio(s->net, x, n, out, NULL, 0, err);   /* callers thread over clips */
 }
 
 static const char *mn04_describe(const void *st, char *buf, size_t size)

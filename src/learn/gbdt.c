@@ -25,6 +25,7 @@
 #define RT_EPS 1e-6f        /* XGBoost kRtEps: smallest loss change that counts as a split */
 #define HESS_EPS 1e-16f     /* floor on hessians, as XGBoost's objectives */
 #define LOSS_EPS 1e-16      /* clip of probabilities in logloss / mlogloss */
+#define SPARSE_ROWS 256     /* nodes with fewer rows are searched without a histogram */
 
 typedef struct gb_node {
     float thr;          /* go left when x < thr */
@@ -282,7 +283,8 @@ typedef struct gb_item {
     int depth;
     int32_t id;
     double G, H;
-    gb_pair *hist;      /* NULL when the node is at max_depth */
+    gb_pair *hist;      /* NULL when searched without one (few rows) or at max_depth */
+    int sorted;         /* W->srt holds this node's sorted row lists */
 } gb_item;
 
 typedef struct gb_best {
@@ -300,6 +302,10 @@ typedef struct gb_work {
     gb_pair **pool;         /* free histograms */
     size_t pool_n, pool_cap;
     gb_item *stack;         /* (2 * max_depth + 4) */
+    uint32_t *srt;          /* (d, SPARSE_ROWS) per-feature row lists sorted by bin, for the
+                               small subtree being grown; position p holds row slot base + p */
+    size_t srt_base;        /* first row slot of that subtree */
+    uint8_t *flag;          /* (n) 1 when the row goes left at the current split */
     int oom;
 } gb_work;
 
@@ -328,6 +334,7 @@ static void work_free(gb_work *W)
 {
     for (size_t i = 0; i < W->pool_n; i++) free(W->pool[i]);
     free(W->pool); free(W->rows); free(W->tmp); free(W->feats); free(W->fbest); free(W->stack);
+    free(W->srt); free(W->flag);
     memset(W, 0, sizeof *W);
 }
 
@@ -339,7 +346,12 @@ static int work_alloc(gb_work *W, size_t n, size_t d, int max_depth)
     W->feats = malloc(d * sizeof *W->feats);
     W->fbest = malloc(d * sizeof *W->fbest);
     W->stack = malloc((2 * (size_t)max_depth + 4) * sizeof *W->stack);
-    if (!W->rows || !W->tmp || !W->feats || !W->fbest || !W->stack) { work_free(W); return -1; }
+    W->srt = malloc((size_t)SPARSE_ROWS * d * sizeof *W->srt);
+    W->flag = malloc(n);
+    if (!W->rows || !W->tmp || !W->feats || !W->fbest || !W->stack || !W->srt || !W->flag) {
+        work_free(W);
+        return -1;
+    }
     return 0;
 }
 
@@ -411,6 +423,88 @@ static void eval_split(const gb_ctx *C, gb_work *W, const gb_pair *hist, double 
         if (W->fbest[j].found && W->fbest[j].loss > best->loss) *best = W->fbest[j];
 }
 
+/* Nodes with few rows are searched without a histogram. When such a node is
+ * reached, each feature's rows are sorted by bin once (stable: ascending rows
+ * within a bin, the order a histogram build sums them in); its descendants
+ * inherit the order by stable partition, so their searches are linear scans
+ * of occupied bins. Depth-first growth finishes one small subtree before the
+ * next starts, so one buffer W->srt (feature slot j, row slots relative to
+ * the subtree's first, W->srt_base) serves them all. */
+static void presort_rows(const gb_ctx *C, gb_work *W, size_t start, size_t end, int inner)
+{
+    const gb_bins *B = C->B;
+    const size_t n = B->n, m = end - start;
+    const uint32_t *rows = W->rows + start;
+    #pragma omp parallel for num_threads(inner) schedule(dynamic, 8) if (inner > 1 && m * W->nf >= 65536)
+    for (size_t j = 0; j < W->nf; j++) {
+        uint64_t keys[SPARSE_ROWS], tmp[SPARSE_ROWS];
+        const uint8_t *bf = B->bin + (size_t)W->feats[j] * n;
+        for (size_t k = 0; k < m; k++) keys[k] = (uint64_t)bf[rows[k]] << 32 | k;
+        mm_tree_sort_keys(keys, tmp, m, 1);
+        uint32_t *lst = W->srt + j * SPARSE_ROWS;
+        for (size_t k = 0; k < m; k++) lst[k] = rows[(uint32_t)keys[k]];
+    }
+}
+
+/* Split each sorted list of [start, end) stably: rows with flag set first. */
+static void partition_sorted(const gb_ctx *C, gb_work *W, size_t start, size_t end, int inner)
+{
+    const size_t m = end - start;
+    const uint8_t *flag = W->flag;
+    #pragma omp parallel for num_threads(inner) schedule(dynamic, 8) if (inner > 1 && m * W->nf >= 65536)
+    for (size_t j = 0; j < W->nf; j++) {
+        uint32_t right[SPARSE_ROWS];
+        uint32_t *lst = W->srt + j * SPARSE_ROWS + (start - W->srt_base);
+        size_t a = 0, r = 0;
+        for (size_t k = 0; k < m; k++) {
+            uint32_t row = lst[k];
+            if (flag[row]) lst[a++] = row; else right[r++] = row;
+        }
+        memcpy(lst + a, right, r * sizeof *right);
+    }
+}
+
+/* The split search of eval_split over the sorted lists of a small node. */
+static void eval_split_sorted(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t start, size_t end,
+                              double G, double H, int inner, gb_best *best)
+{
+    const gb_bins *B = C->B;
+    const size_t n = B->n, m = end - start;
+    const float root = gain_of(G, H, C->lambda);
+    const double mcw = C->mcw;
+    #pragma omp parallel for num_threads(inner) schedule(dynamic, 8) if (inner > 1 && m * W->nf >= 65536)
+    for (size_t j = 0; j < W->nf; j++) {
+        uint32_t f = W->feats[j];
+        uint32_t nb = B->off[f + 1] - B->off[f];
+        const uint8_t *bf = B->bin + (size_t)f * n;
+        const uint32_t *lst = W->srt + j * SPARSE_ROWS + (start - W->srt_base);
+        gb_best b = {.loss = 0.0f, .found = 0, .feature = f};
+        double GL = 0, HL = 0;
+        size_t k = 0;
+        while (k < m) {
+            uint32_t bin = bf[lst[k]];
+            if (bin + 1 >= nb) break;                     /* the last bin cannot split */
+            double bg = 0, bh = 0;
+            for (; k < m && bf[lst[k]] == bin; k++) {
+                bg += gh[lst[k]].g;
+                bh += gh[lst[k]].h;
+            }
+            GL += bg;
+            HL += bh;
+            double GR = G - GL, HR = H - HL;
+            if (HL < mcw) continue;
+            if (HR < mcw) break;
+            float loss = (float)(gain_of(GL, HL, C->lambda) + gain_of(GR, HR, C->lambda)) - root;
+            if (loss > b.loss) { b.loss = loss; b.found = 1; b.bin = bin; b.GL = GL; b.HL = HL; }
+        }
+        W->fbest[j] = b;
+    }
+    best->found = 0;
+    best->loss = 0.0f;
+    for (size_t j = 0; j < W->nf; j++)
+        if (W->fbest[j].found && W->fbest[j].loss > best->loss) *best = W->fbest[j];
+}
+
 static int tree_add_pair(gb_tree *T)
 {
     if (T->n + 2 > T->cap) {
@@ -466,29 +560,44 @@ static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round
     if (tree_add_pair(T)) return -1;
     T->n = 1;
     gb_pair *root = NULL;
-    if (p->max_depth > 0 && m > 0) {
+    if (m >= SPARSE_ROWS) {
         root = hist_get(W, total);
         if (!root) return -1;
         hist_build(C, W, gh, 0, m, root, inner);
     }
     size_t sp = 0;
-    W->stack[sp++] = (gb_item){0, m, 0, 0, G, H, root};
+    W->stack[sp++] = (gb_item){0, m, 0, 0, G, H, root, 0};
     while (sp) {
         gb_item it = W->stack[--sp];
         gb_node *nd = &T->nodes[it.id];
         *nd = (gb_node){0, -1, -1, C->eta * weight_of(it.G, it.H, C->lambda, C->mcw)};
         T->sbin[it.id] = 0;
         gb_best b = {0};
-        if (it.hist) eval_split(C, W, it.hist, it.G, it.H, it.end - it.start, inner, &b);
+        if (it.depth < p->max_depth && it.end > it.start) {
+            if (it.hist) {
+                eval_split(C, W, it.hist, it.G, it.H, it.end - it.start, inner, &b);
+            } else {
+                if (!it.sorted) {
+                    W->srt_base = it.start;
+                    presort_rows(C, W, it.start, it.end, inner);
+                }
+                it.sorted = 1;
+                eval_split_sorted(C, W, gh, it.start, it.end, it.G, it.H, inner, &b);
+            }
+        }
         if (!b.found || !(b.loss > RT_EPS) || b.loss < C->gamma) { hist_put(W, it.hist); continue; }
         /* stable partition: bin <= b.bin goes left */
         const uint8_t *bf = B->bin + (size_t)b.feature * n;
         size_t a = it.start, r = 0;
         for (size_t k = it.start; k < it.end; k++) {
             uint32_t row = W->rows[k];
-            if (bf[row] <= b.bin) W->rows[a++] = row; else W->tmp[r++] = row;
+            int go_left = bf[row] <= b.bin;
+            W->flag[row] = (uint8_t)go_left;
+            if (go_left) W->rows[a++] = row; else W->tmp[r++] = row;
         }
         memcpy(W->rows + a, W->tmp, r * sizeof *W->rows);
+        int sorted = it.sorted && it.depth + 1 < p->max_depth;
+        if (sorted) partition_sorted(C, W, it.start, it.end, inner);
         size_t child = T->n;
         if (child > INT32_MAX - 2 || tree_add_pair(T)) { hist_put(W, it.hist); return -1; }
         nd = &T->nodes[it.id];
@@ -497,10 +606,15 @@ static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round
         nd->thr = B->cut[B->off[b.feature] + b.bin];
         nd->value = 0;
         T->sbin[it.id] = (uint8_t)b.bin;
+        /* children searched with a histogram need one: build the smaller child and
+         * subtract it from the parent for the other; a lone dense child reuses
+         * the parent's buffer */
         gb_pair *hl = NULL, *hr = NULL;
-        if (it.depth + 1 < p->max_depth) {
-            /* build the smaller child, subtract it from the parent for the other */
-            int left_small = a - it.start <= it.end - a;
+        size_t ml = a - it.start, mr = it.end - a;
+        int deeper = it.depth + 1 < p->max_depth;
+        int dl = deeper && ml >= SPARSE_ROWS, dr = deeper && mr >= SPARSE_ROWS;
+        if (dl && dr) {
+            int left_small = ml <= mr;
             gb_pair *small = hist_get(W, total);
             if (!small) { hist_put(W, it.hist); return -1; }
             if (left_small) hist_build(C, W, gh, it.start, a, small, inner);
@@ -515,11 +629,16 @@ static int build_tree(const gb_ctx *C, gb_work *W, const gb_gh *gh, size_t round
             }
             hl = left_small ? small : big;
             hr = left_small ? big : small;
+        } else if (dl || dr) {
+            if (dl) hist_build(C, W, gh, it.start, a, it.hist, inner);
+            else hist_build(C, W, gh, a, it.end, it.hist, inner);
+            hl = dl ? it.hist : NULL;
+            hr = dr ? it.hist : NULL;
         } else {
             hist_put(W, it.hist);
         }
-        W->stack[sp++] = (gb_item){a, it.end, it.depth + 1, (int32_t)child + 1, it.G - b.GL, it.H - b.HL, hr};
-        W->stack[sp++] = (gb_item){it.start, a, it.depth + 1, (int32_t)child, b.GL, b.HL, hl};
+        W->stack[sp++] = (gb_item){a, it.end, it.depth + 1, (int32_t)child + 1, it.G - b.GL, it.H - b.HL, hr, sorted};
+        W->stack[sp++] = (gb_item){it.start, a, it.depth + 1, (int32_t)child, b.GL, b.HL, hl, sorted};
     }
     return W->oom ? -1 : 0;
 }

@@ -154,7 +154,9 @@ typedef struct rf_data {
     const int32_t *y;        /* (n) */
     size_t n, d;
     int K;
-    const uint32_t *codes;   /* (d, n) rank of X[i, f] among feature f's distinct values */
+    const uint32_t *codes;   /* (d, n) 2 * rank of X[i, f] among feature f's distinct values,
+                                plus 1 when that value is within FEATURE_THRESHOLD of the
+                                next smaller one (so the scan rarely needs the values) */
     const float *vals;       /* (d, n) distinct values of feature f, ascending, in row f */
     const uint32_t *nuniq;   /* (d) distinct values per feature */
     const double *cw;        /* (K) class weights */
@@ -211,7 +213,7 @@ static double impurity(const double *c, double w, int K, mm_rf_criterion crit)
 }
 
 /* scikit-learn's proxy: -w_r * impurity_r - w_l * impurity_l (larger is better). */
-static double proxy_gain(const double *cl, double wl, const double *ct, double wn, int K,
+static inline __attribute__((always_inline)) double proxy_gain(const double *cl, double wl, const double *ct, double wn, int K,
                          mm_rf_criterion crit)
 {
     double wr = wn - wl;
@@ -238,21 +240,25 @@ static int code_bytes(uint32_t maxcode)
     return maxcode < 256u ? 1 : maxcode < 65536u ? 2 : maxcode < 16777216u ? 3 : 4;
 }
 
-/* Consider the boundary before value vnext, given the left side so far. */
-static inline void consider(rf_split *best, const rf_data *D, const double *cl, double wl, size_t nl,
-                            size_t m, const double *ct, double wn, float vprev, float vnext,
-                            uint32_t f, uint32_t prev_code)
+/* Consider the boundary between present codes cp < cn of feature f, given the
+ * left side so far. Values are read only when cn is flagged close to its
+ * predecessor or the split wins (they are the cache misses of the scan). */
+static inline __attribute__((always_inline)) void
+consider(rf_split *best, const rf_data *D, const double *cl, double wl, size_t nl, size_t m,
+         const double *ct, double wn, const float *v, uint32_t cp, uint32_t cn, uint32_t f)
 {
     size_t msl = (size_t)D->p->min_samples_leaf;
-    if (nl < msl || m - nl < msl || !(vnext > vprev + FEATURE_THRESHOLD)) return;
+    if (nl < msl || m - nl < msl) return;
+    if ((cn & 1) && !(v[cn >> 1] > v[cp >> 1] + FEATURE_THRESHOLD)) return;
     double g = proxy_gain(cl, wl, ct, wn, D->K, D->p->criterion);
     if (g > best->proxy) {
+        float vprev = v[cp >> 1], vnext = v[cn >> 1];
         double thr = vprev / 2.0 + vnext / 2.0;
         if (thr == vnext || isinf(thr)) thr = vprev;
         best->found = 1;
         best->proxy = g;
         best->feature = f;
-        best->code = prev_code;
+        best->code = cp;
         best->thr = thr;
     }
 }
@@ -283,7 +289,7 @@ static void find_split(const rf_data *D, rf_work *W, mm_rng *rng, size_t start, 
             lo = c < lo ? c : lo;
             hi = c > hi ? c : hi;
         }
-        if (v[hi] <= v[lo] + FEATURE_THRESHOLD) continue;     /* constant in this node */
+        if (hi == lo || ((hi & 1) && v[hi >> 1] <= v[lo >> 1] + FEATURE_THRESHOLD)) continue;  /* constant */
         visited++;
         uint32_t span = hi - lo + 1;
         int nb = code_bytes(hi - lo);
@@ -308,7 +314,7 @@ static void find_split(const rf_data *D, rf_work *W, mm_rng *rng, size_t start, 
                 if (!cnt[c]) continue;
                 if (have) {
                     if (m - nl < (size_t)D->p->min_samples_leaf) break;
-                    consider(best, D, cl, wl, nl, m, ct, wn, v[lo + prev], v[lo + c], f, lo + prev);
+                    consider(best, D, cl, wl, nl, m, ct, wn, v, lo + prev, lo + c, f);
                 }
                 const double *hc = h + (size_t)c * K;
                 for (int k = 0; k < K; k++) { cl[k] += hc[k]; wl += hc[k]; }
@@ -327,7 +333,7 @@ static void find_split(const rf_data *D, rf_work *W, mm_rng *rng, size_t start, 
                 uint32_t c = (uint32_t)(keys[i] >> 32);
                 if (i > 0) {
                     if (m - nl < (size_t)D->p->min_samples_leaf) break;
-                    consider(best, D, cl, wl, nl, m, ct, wn, v[lo + prev], v[lo + c], f, lo + prev);
+                    consider(best, D, cl, wl, nl, m, ct, wn, v, lo + prev, lo + c, f);
                 }
                 for (; i < m && (uint32_t)(keys[i] >> 32) == c; i++) {
                     uint32_t p = (uint32_t)keys[i];
@@ -480,14 +486,17 @@ static int rank_features(const float *X, size_t n, size_t d, uint32_t *codes, fl
             if (!keys || !tmp) continue;
             for (size_t i = 0; i < n; i++) keys[i] = (uint64_t)mm_tree_float_key(X[i * d + f]) << 32 | i;
             mm_tree_sort_keys(keys, tmp, n, 4);
-            uint32_t u = 0;
+            uint32_t u = 0, close_bit = 0;
             float *v = vals + f * n;
             uint32_t *c = codes + f * n;
             for (size_t i = 0; i < n; i++) {
                 uint32_t row = (uint32_t)keys[i];
                 if (i > 0 && (keys[i] >> 32) != (keys[i - 1] >> 32)) u++;
-                if (i == 0 || (keys[i] >> 32) != (keys[i - 1] >> 32)) v[u] = X[(size_t)row * d + f] == 0.0f ? 0.0f : X[(size_t)row * d + f];
-                c[row] = u;
+                if (i == 0 || (keys[i] >> 32) != (keys[i - 1] >> 32)) {
+                    v[u] = X[(size_t)row * d + f] == 0.0f ? 0.0f : X[(size_t)row * d + f];
+                    close_bit = u > 0 && !(v[u] > v[u - 1] + FEATURE_THRESHOLD);
+                }
+                c[row] = 2 * u + close_bit;
             }
             nuniq[f] = u + 1;
         }
@@ -527,7 +536,7 @@ int mm_rf_train(const mm_rf_params *p, const float *X, const int32_t *y, size_t 
     if (rc) return rc;
     if (n < 1 || d < 1 || K < 1)
         return mm_err_set(err, MM_EINVAL, "rf: empty training set (%zu rows, %zu features, %d classes)", n, d, K);
-    if (n > UINT32_MAX - 2 || d > UINT32_MAX)
+    if (n > UINT32_MAX / 2 - 2 || d > UINT32_MAX)
         return mm_err_set(err, MM_EINVAL, "rf: training set too large (%zu rows, %zu features)", n, d);
     if (p->max_features == MM_RF_MAXF_COUNT && p->max_features_value > (double)d)
         return mm_err_set(err, MM_EINVAL, "rf: max_features must be <= the %zu features, got %g", d,
@@ -631,21 +640,42 @@ int mm_rf_predict_proba(const mm_rf *m, const float *X, size_t n, float *proba, 
     const int K = m->n_classes;
     const size_t d = m->d, T = m->n_trees;
     if (n_threads < 1) n_threads = 1;
-    #pragma omp parallel for schedule(static) num_threads(n_threads) if (n * T > 20000)
-    for (size_t i = 0; i < n; i++) {
-        double acc[K];
-        memset(acc, 0, sizeof acc);
-        const float *x = X + i * d;
-        for (size_t t = 0; t < T; t++) {
-            const rf_node *nodes = m->nodes + m->offsets[t];
-            int32_t j = 0;
-            while (nodes[j].feature >= 0)
-                j = (double)x[nodes[j].feature] <= nodes[j].thr ? nodes[j].left : nodes[j].left + 1;
-            const float *v = m->value + ((size_t)m->offsets[t] + (size_t)j) * K;
-            for (int k = 0; k < K; k++) acc[k] += v[k];
+    /* Trees outermost within a block of rows, so that one tree stays in cache
+     * while the block walks it; each row still sums trees in index order. */
+    const size_t BLOCK = 512;
+    const size_t nblocks = (n + BLOCK - 1) / BLOCK;
+    int fail = 0;
+    #pragma omp parallel num_threads(n_threads) if (n * T > 20000)
+    {
+        double *acc = malloc(BLOCK * (size_t)K * sizeof *acc);
+        if (!acc) {
+            #pragma omp atomic write
+            fail = 1;
         }
-        for (int k = 0; k < K; k++) proba[i * K + k] = (float)(acc[k] / (double)T);
+        #pragma omp for schedule(dynamic, 1)
+        for (size_t blk = 0; blk < nblocks; blk++) {
+            if (!acc) continue;
+            size_t i0 = blk * BLOCK, i1 = i0 + BLOCK < n ? i0 + BLOCK : n;
+            memset(acc, 0, (i1 - i0) * (size_t)K * sizeof *acc);
+            for (size_t t = 0; t < T; t++) {
+                const rf_node *nodes = m->nodes + m->offsets[t];
+                const float *value = m->value + (size_t)m->offsets[t] * K;
+                for (size_t i = i0; i < i1; i++) {
+                    const float *x = X + i * d;
+                    int32_t j = 0;
+                    while (nodes[j].feature >= 0)
+                        j = (double)x[nodes[j].feature] <= nodes[j].thr ? nodes[j].left : nodes[j].left + 1;
+                    const float *v = value + (size_t)j * K;
+                    double *a = acc + (i - i0) * K;
+                    for (int k = 0; k < K; k++) a[k] += v[k];
+                }
+            }
+            for (size_t i = i0; i < i1; i++)
+                for (int k = 0; k < K; k++) proba[i * K + k] = (float)(acc[(i - i0) * K + k] / (double)T);
+        }
+        free(acc);
     }
+    if (fail) return mm_err_set(err, MM_ENOMEM, "rf: out of memory predicting");
     return 0;
 }
 

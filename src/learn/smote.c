@@ -4,7 +4,7 @@
  * strategies as imblearn's check_sampling_strategy (counts from np.unique, so
  * ties for majority and minority go to the lower class), classes
  * generated in increasing order, new = x + u (x_nn − x). Distances by sgemm
- * (‖q‖² − 2 q·x + ‖x‖²) in blocks. Differs: a row's own index is excluded
+ * (‖q‖² − 2 q·x + ‖x‖² on centred rows) in blocks. Differs: a row's own index is excluded
  * rather than dropping the first neighbour column (same unless rows are
  * duplicated); the random streams are ours. Left out: float ratios, SMOTE-NC.
  */
@@ -143,16 +143,31 @@ int mm_smote_knn(const float *X, size_t n, size_t d, int k, int n_threads, int32
     float *D = mm_malloc((size_t)nt * bm, n * sizeof *D, err);
     float *bd = mm_malloc((size_t)nt * k, sizeof *bd, err);
     int32_t *bi = mm_malloc((size_t)nt * k, sizeof *bi, err);
-    if (!sq || !D || !bd || !bi) { free(sq); free(D); free(bd); free(bi); return MM_ENOMEM; }
+    float *Xc = mm_malloc(n, d * sizeof *Xc, err);
+    double *mean = mm_calloc(d, sizeof *mean, err);
+    if (!sq || !D || !bd || !bi || !Xc || !mean) {
+        free(sq); free(D); free(bd); free(bi); free(Xc); free(mean);
+        return MM_ENOMEM;
+    }
+    /* centre first: distances are unchanged and ‖x‖² − 2 q·x no longer
+     * cancels catastrophically for features far from 0 */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++) mean[j] += X[i * d + j];
+    for (size_t j = 0; j < d; j++) mean[j] /= (double)n;
     for (size_t i = 0; i < n; i++) {
         double s = 0;
-        for (size_t j = 0; j < d; j++) s += (double)X[i * d + j] * X[i * d + j];
+        for (size_t j = 0; j < d; j++) {
+            float v = (float)(X[i * d + j] - mean[j]);
+            Xc[i * d + j] = v;
+            s += (double)v * v;
+        }
         sq[i] = (float)s;
     }
+    X = Xc;
     int old_blas = openblas_get_num_threads();
     openblas_set_num_threads(1);   /* one BLAS thread per OpenMP thread: same result for any count */
     size_t nblk = (n + bm - 1) / bm;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nblk > 1)
     for (size_t b = 0; b < nblk; b++) {
         int tid = omp_get_thread_num();
         float *Db = D + (size_t)tid * bm * n, *tbd = bd + (size_t)tid * k;
@@ -171,7 +186,7 @@ int mm_smote_knn(const float *X, size_t n, size_t d, int k, int n_threads, int32
         }
     }
     openblas_set_num_threads(old_blas);
-    free(sq); free(D); free(bd); free(bi);
+    free(sq); free(D); free(bd); free(bi); free(Xc); free(mean);
     return 0;
 }
 
@@ -217,7 +232,7 @@ int mm_smote_resample(const float *X, const int32_t *y, size_t n, size_t d, int 
         if ((rc = mm_smote_knn(Xc, nc, d, k, p->n_threads, nn, err))) goto fail;
         size_t m = add[c], nblk = (m + GEN_BLOCK - 1) / GEN_BLOCK;
         float *dst = Xo + pos * d;
-        #pragma omp parallel for schedule(static) num_threads(p->n_threads > 0 ? p->n_threads : omp_get_max_threads())
+        #pragma omp parallel for schedule(static) num_threads(p->n_threads > 0 ? p->n_threads : omp_get_max_threads()) if (nblk > 1)
         for (size_t b = 0; b < nblk; b++) {
             mm_rng r;
             mm_rng_seed(&r, seed, (uint64_t)c, b);

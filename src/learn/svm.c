@@ -1,13 +1,11 @@
 /* svm.c — C-SVC by SMO (LIBSVM's algorithm), one-vs-one, Platt probabilities.
  *
- * Reference: LIBSVM 3.x svm.cpp as wrapped by scikit-learn 1.2 SVC: Solver with
- * WSS2 (Fan, Chen, Lin 2005), shrinking with gradient reconstruction, LRU
- * column cache, rho from free vectors, svm_binary_svc_probability (5 folds),
- * sigmoid_train / sigmoid_predict and multiclass_probability. Kernels are
- * evaluated in float32 dot products (LIBSVM: double) and cached as float as
- * LIBSVM does. When the whole n×n kernel fits in cache_size it is computed
- * once and shared by every subproblem. Left out: nu-SVC, one-class, SVR,
- * precomputed kernels, per-class weight maps (only 'balanced').
+ * Reference: LIBSVM 3.x svm.cpp under scikit-learn 1.2 SVC: Solver with WSS2,
+ * shrinking + gradient reconstruction, LRU column cache, rho from free vectors,
+ * svm_binary_svc_probability, sigmoid_train, multiclass_probability. Kernels
+ * use float32 dot products (LIBSVM: double); when the n×n kernel fits in
+ * cache_size it is computed once for all subproblems. Left out: nu-SVC, SVR,
+ * one-class, precomputed kernels, class-weight maps (only 'balanced').
  */
 #include "learn/svm.h"
 
@@ -75,8 +73,9 @@ static inline double kval(const kctx *kc, size_t a, size_t b)
 {
     if (kc->K) return kc->K[a * kc->n + b];
     float dot = dotf(kc->X + a * kc->d, kc->X + b * kc->d, kc->d);
-    return kfun(kc->kernel, kc->degree, kc->gamma, kc->coef0, dot, kc->sq ? kc->sq[a] : 0,
-                kc->sq ? kc->sq[b] : 0);
+    /* rounded to float as the cached values are, so both cache modes agree bit for bit */
+    return (float)kfun(kc->kernel, kc->degree, kc->gamma, kc->coef0, dot, kc->sq ? kc->sq[a] : 0,
+                       kc->sq ? kc->sq[b] : 0);
 }
 
 /* ------------------------------------------------------------------ solver */
@@ -583,6 +582,8 @@ struct mm_svm {
     size_t n_sv, d;
     float *sv;           /* (n_sv, d) support vectors grouped by class */
     float *sv_sq;        /* (n_sv) squared norms */
+    float *center;       /* (d) RBF only: training column means, subtracted from every row
+                          * (and stored SVs) so ‖a‖² + ‖b‖² − 2a·b does not cancel; else NULL */
     double *coef;        /* (m-1, n_sv) LIBSVM sv_coef layout */
     double *rho;         /* (m(m-1)/2) */
     double *probA, *probB;   /* (m(m-1)/2) or NULL */
@@ -748,8 +749,6 @@ done:
     free(rows); free(y); free(coef);
 }
 
-static void svm_alloc_fail(mm_svm *m) { mm_svm_free(m); }
-
 int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_classes,
                  const mm_svm_params *p, uint64_t seed, int n_threads, mm_svm **out, mm_err *err)
 {
@@ -776,7 +775,7 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
         return mm_err_set(err, MM_EDATA, "svm: the training set holds a single class; need at least 2");
     }
     mm_svm *M = NULL;
-    float *sq = NULL, *K = NULL;
+    float *sq = NULL, *K = NULL, *Xw = NULL;
     pairdata *pd = NULL;
     task *tasks = NULL;
     int *cls_of = NULL, *order = NULL;
@@ -838,18 +837,33 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
     kctx kc = {.X = X, .n = n, .d = d, .kernel = p->kernel, .degree = p->degree, .gamma = M->gamma,
                .coef0 = p->coef0};
     if (p->kernel == MM_SVM_RBF) {
+        /* RBF is translation invariant: work on centred rows */
+        M->center = mm_malloc(d, sizeof *M->center, err);
+        Xw = mm_malloc(n, d * sizeof *Xw, err);
+        double *mu = mm_calloc(d, sizeof *mu, err);
         sq = mm_malloc(n, sizeof *sq, err);
-        if (!sq) goto done;
-        for (size_t i = 0; i < n; i++) sq[i] = dotf(X + i * d, X + i * d, d);
+        if (!M->center || !Xw || !mu || !sq) { free(mu); goto done; }
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < d; j++) mu[j] += X[i * d + j];
+        for (size_t j = 0; j < d; j++) M->center[j] = (float)(mu[j] / (double)n);
+        free(mu);
+        for (size_t i = 0; i < n * d; i++) Xw[i] = X[i] - M->center[i % d];
+        for (size_t i = 0; i < n; i++) sq[i] = dotf(Xw + i * d, Xw + i * d, d);
+        kc.X = Xw;
         kc.sq = sq;
     }
     /* the whole kernel fits in the cache budget: compute it once (rows in parallel) */
     if ((double)n * n * sizeof(float) <= p->cache_size * (1 << 20) && (K = malloc(n * n * sizeof *K))) {
-        #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads)
+        int big = (double)n * n * d > 2e7;   /* below this, threads cost more than they save */
+        #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads) if (big)
         for (size_t i = 0; i < n; i++)
             for (size_t j = 0; j <= i; j++) K[i * n + j] = (float)kval(&kc, i, j);
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = i + 1; j < n; j++) K[i * n + j] = K[j * n + i];
+        /* mirror the lower triangle, in 64×64 tiles for locality */
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (big)
+        for (size_t ib = 0; ib < n; ib += 64)
+            for (size_t jb = ib; jb < n; jb += 64)
+                for (size_t i = ib; i < ib + 64 && i < n; i++)
+                    for (size_t j = jb > i + 1 ? jb : i + 1; j < jb + 64 && j < n; j++) K[i * n + j] = K[j * n + i];
         kc.K = K;
     }
     /* pairs and their tasks */
@@ -894,7 +908,9 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
                 tasks[t++] = (task){q, -1, 0};
             }
     }
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+    /* small problems finish in milliseconds: a thread team costs more than it saves */
+    int parallel = (double)n * n * d * (p->probability ? 5 : 1) > 1e8;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (parallel)
     for (int t = 0; t < ntasks; t++) run_task(&kc, &pd[tasks[t].pair], &tasks[t], p);
     for (int t = 0; t < ntasks; t++)
         if (tasks[t].rc) {
@@ -930,8 +946,8 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
                 int r = order[i];
                 svpos[r] = -1;
                 if (!nonzero[r]) continue;
-                memcpy(M->sv + s * d, X + (size_t)r * d, d * sizeof *M->sv);
-                M->sv_sq[s] = dotf(X + (size_t)r * d, X + (size_t)r * d, d);
+                memcpy(M->sv + s * d, kc.X + (size_t)r * d, d * sizeof *M->sv);
+                M->sv_sq[s] = dotf(M->sv + s * d, M->sv + s * d, d);
                 svpos[r] = (int)s++;
             }
     }
@@ -950,13 +966,12 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
     M = NULL;
     rc = 0;
 done:
-    if (rc == MM_ENOMEM && err && !err->code) mm_err_set(err, MM_ENOMEM, "svm: out of memory");
     for (int q = 0; pd && q < npairs; q++) {
         free(pd[q].rows); free(pd[q].y); free(pd[q].perm); free(pd[q].cvdec); free(pd[q].coef);
     }
     free(pd); free(tasks); free(count); free(cls_of); free(order); free(cstart); free(nonzero);
-    free(sq); free(K);
-    if (M) svm_alloc_fail(M);
+    free(sq); free(K); free(Xw);
+    mm_svm_free(M);
     return rc;
 }
 
@@ -964,9 +979,13 @@ done:
 
 size_t mm_svm_n_pairs(const mm_svm *m) { return (size_t)m->m * (size_t)(m->m - 1) / 2; }
 
-/* Decision values of one row into dec (n_pairs); kv is scratch (n_sv). */
-static void decide_row(const mm_svm *M, const float *x, double *kv, double *dec)
+/* Decision values of one row into dec (n_pairs); kv (n_sv) and xc (d) are scratch. */
+static void decide_row(const mm_svm *M, const float *x, double *kv, float *xc, double *dec)
 {
+    if (M->center) {
+        for (size_t j = 0; j < M->d; j++) xc[j] = x[j] - M->center[j];
+        x = xc;
+    }
     double xsq = M->kernel == MM_SVM_RBF ? dotf(x, x, M->d) : 0;
     for (size_t s = 0; s < M->n_sv; s++) {
         float dot = dotf(x, M->sv + s * M->d, M->d);
@@ -994,16 +1013,17 @@ static int predict_any(const mm_svm *M, const float *X, size_t n, size_t d, int 
     int nt = M->n_threads < 1 ? 1 : M->n_threads, m = M->m;
     size_t np = mm_svm_n_pairs(M);
     /* per-thread scratch: kernel values, decision values, pairwise r (m, m), p (m) */
-    size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1;
+    size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1 + (M->d + 1) / 2;
     double *scratch = mm_malloc((size_t)nt, per * sizeof(double), err);
     if (!scratch) return MM_ENOMEM;
-    #pragma omp parallel num_threads(nt)
+    #pragma omp parallel num_threads(nt) if ((double)n * (M->n_sv + 1) * d > 2e6)
     {
         double *kv = scratch + (size_t)omp_get_thread_num() * per;
         double *dec = kv + M->n_sv, *r = dec + np, *pr = r + (size_t)m * m;
+        float *xc = (float *)(pr + m + 1);   /* (d) */
         #pragma omp for schedule(static)
         for (size_t i = 0; i < n; i++) {
-            decide_row(M, X + i * d, kv, dec);
+            decide_row(M, X + i * d, kv, xc, dec);
             if (what == OUT_DEC) { memcpy((double *)out + i * np, dec, np * sizeof *dec); continue; }
             float *prow = what == OUT_PROBA ? (float *)out + i * (size_t)M->n_classes : NULL;
             if (what == OUT_LABEL || !M->probA) {
@@ -1074,7 +1094,7 @@ void mm_svm_free(mm_svm *m)
 {
     if (!m) return;
     free(m->classes); free(m->nsv); free(m->start); free(m->sv); free(m->sv_sq);
-    free(m->coef); free(m->rho); free(m->probA); free(m->probB);
+    free(m->coef); free(m->rho); free(m->probA); free(m->probB); free(m->center);
     free(m);
 }
 
@@ -1097,7 +1117,11 @@ int mm_svm_save(const mm_svm *M, hid_t g, mm_err *err)
     if (!rc) rc = mm_h5_attr_set_i64(g, "probability", M->probA != NULL, err);
     if (!rc) rc = mm_h5_write_i32(g, "classes", M->classes, 1, dm, err);
     if (!rc) rc = mm_h5_write_i32(g, "n_support", M->nsv, 1, dm, err);
-    if (!rc && M->n_sv) rc = mm_h5_write_f32(g, "support_vectors", M->sv, 2, dsv, err);
+    if (!rc && M->n_sv) rc = mm_h5_write_f32(g, "support_vectors", M->sv, 2, dsv, err);   /* minus center */
+    if (!rc && M->center) {
+        hsize_t dd[1] = {M->d};
+        rc = mm_h5_write_f32(g, "center", M->center, 1, dd, err);
+    }
     if (!rc && M->n_sv) rc = mm_h5_write_f64(g, "dual_coef", M->coef, 2, dc, err);
     if (!rc) rc = mm_h5_write_f64(g, "rho", M->rho, 1, dp, err);
     if (!rc && M->probA) rc = mm_h5_write_f64(g, "probA", M->probA, 1, dp, err);
@@ -1180,6 +1204,14 @@ int mm_svm_load(hid_t g, int n_threads, mm_svm **out, mm_err *err)
         }
         for (size_t i = 0; i < tot * (size_t)(M->m - 1); i++)
             if (!isfinite(M->coef[i])) { rc = mm_err_set(err, MM_EFORMAT, "svm model: non-finite dual coefficient"); goto fail; }
+    }
+    if (M->kernel == MM_SVM_RBF) {
+        if ((rc = mm_h5_read_f32(g, "center", 1, &M->center, &r, dims, err))) goto fail;
+        if (dims[0] != M->d) {
+            rc = mm_err_set(err, MM_EFORMAT, "svm model: 'center' has %llu values, expected %zu", (unsigned long long)dims[0], M->d);
+            goto fail;
+        }
+        if ((rc = mm_check_finite(M->center, 1, M->d, "svm model: center", err))) { rc = MM_EFORMAT; goto fail; }
     }
     M->sv_sq = mm_malloc(tot ? tot : 1, sizeof *M->sv_sq, err);
     if (!M->sv_sq) { rc = MM_ENOMEM; goto fail; }

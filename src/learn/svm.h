@@ -1,18 +1,10 @@
 /* svm.h — C-support vector classification (LIBSVM's C-SVC) with Platt probabilities.
  *
- * Training is SMO with the second-order working-set selection of Fan, Chen
- * and Lin (2005), shrinking and a kernel cache, one-vs-one over the classes,
- * as in LIBSVM 3.x (which scikit-learn's SVC wraps). Probabilities follow
- * LIBSVM: per pair, decision values from an internal 5-fold cross-validation
- * are fitted by a sigmoid (Platt, with Lin, Lin and Weng's Newton method),
- * then pairwise probabilities are coupled (Wu, Lin and Weng 2004, method 2).
- * Hyperparameters carry scikit-learn's names and defaults, except that
- * probability defaults to true.
- *
- * Threading: training solves the one-vs-one pairs (and the cross-validation
- * folds) in parallel on up to n_threads threads; each unit draws randomness
- * from its own mm_rng stream, so results do not depend on the thread count.
- * A trained model is read-only during prediction.
+ * SMO with Fan-Chen-Lin second-order working sets, shrinking and a kernel
+ * cache, one-vs-one over classes, as LIBSVM 3.x (wrapped by scikit-learn's
+ * SVC); probabilities from a sigmoid fitted on internal 5-fold CV decision
+ * values, then pairwise coupling. Parameters carry sklearn's names and
+ * defaults, except probability (true here). Left out: nu-SVC, SVR, one-class.
  */
 #ifndef MM_SVM_H
 #define MM_SVM_H
@@ -49,6 +41,11 @@ mm_svm_params mm_svm_params_default(void);
 int mm_svm_params_from_cfg(const mm_cfg *map, mm_svm_params *p, mm_err *err);
 
 typedef struct mm_svm mm_svm;
+
+/* Threading: training solves the one-vs-one pairs and cross-validation folds
+ * in parallel on up to n_threads threads, each drawing from its own mm_rng
+ * stream, so results do not depend on the thread count. A trained model is
+ * read-only during prediction (concurrent predictions are safe). */
 
 /* Train on X (n, d), y (n) in [0, n_classes). At least two classes must be
  * present; classes absent from y get probability 0. Refuses non-finite

@@ -1,13 +1,10 @@
 /* voting.h — soft / hard voting over any registered learners.
  *
- * Behaviour of scikit-learn's VotingClassifier: soft voting averages the
- * members' class probabilities with optional weights; hard voting takes the
- * weighted majority of the members' predicted classes, here with ties broken
- * by the weighted sum of probabilities (then the lower class). The learner
- * `mm_learner_voting` builds its members through mm_learner_create, so any
- * registered learner (another voting ensemble included) can be a member.
- * Default voting is soft (scikit-learn's default is hard), matching the
- * experiment runner's ensembles.
+ * As scikit-learn's VotingClassifier: soft averages the members' probabilities
+ * (optional weights), hard takes the weighted majority of predicted classes,
+ * ties broken here by summed probability. `mm_learner_voting` creates members
+ * through mm_learner_create (nested ensembles work). Default voting is soft
+ * (sklearn: hard), as the experiment runner's ensembles.
  */
 #ifndef MM_VOTING_H
 #define MM_VOTING_H

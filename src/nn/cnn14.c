@@ -11,6 +11,7 @@
 #include "nn/cnn14.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,15 @@
 
 #define N_BLOCKS 6
 #define BN_EPS 1e-5
+#define N_SLOTS 4     /* forward workspaces kept between calls */
+
+/* A forward's scratch (activations + conv workspace), kept for reuse so that
+ * repeated calls do not page-fault fresh memory each time. */
+typedef struct ws_slot {
+    float *buf;
+    size_t cap;       /* floats */
+    int busy;
+} ws_slot;
 
 struct mm_cnn14 {
     size_t n_mels;                /* M: mel bins bn0 normalises (64) */
@@ -31,6 +41,8 @@ struct mm_cnn14 {
     float *fc1_b;                 /* (emb) */
     float *fc2_w;                 /* (n_classes, emb) */
     float *fc2_b;                 /* (n_classes) */
+    pthread_mutex_t lock;         /* guards slots */
+    ws_slot slots[N_SLOTS];       /* reusable forward workspaces */
 };
 
 void mm_cnn14_params_default(mm_cnn14_params *p)
@@ -163,6 +175,7 @@ int mm_cnn14_build(mm_cnn14_lookup_fn lookup, void *ctx, const char *what,
     double *s = NULL, *b = NULL;
     mm_cnn14 *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
+    pthread_mutex_init(&m->lock, NULL);
 
     /* bn0 over mel bins: size from its weight. */
     int64_t want1[1] = {-1};
@@ -244,7 +257,49 @@ void mm_cnn14_free(mm_cnn14 *m)
     free(m->fc1_b);
     free(m->fc2_w);
     free(m->fc2_b);
+    for (int i = 0; i < N_SLOTS; i++) free(m->slots[i].buf);
+    pthread_mutex_destroy(&m->lock);
     free(m);
+}
+
+/* Take a workspace of at least `need` floats: a free pooled one (grown if
+ * needed) or, when all are busy, a private one (*slot = -1). */
+static float *ws_get(mm_cnn14 *m, size_t need, int *slot, mm_err *err)
+{
+    int pick = -1;
+    pthread_mutex_lock(&m->lock);
+    for (int i = 0; i < N_SLOTS && pick < 0; i++)
+        if (!m->slots[i].busy && m->slots[i].cap >= need) pick = i;
+    for (int i = 0; i < N_SLOTS && pick < 0; i++)
+        if (!m->slots[i].busy) pick = i;
+    if (pick >= 0) m->slots[pick].busy = 1;
+    pthread_mutex_unlock(&m->lock);
+    *slot = pick;
+    if (pick < 0) return mm_malloc(need, sizeof(float), err);
+    ws_slot *w = &m->slots[pick];
+    if (w->cap < need) {
+        free(w->buf);
+        w->cap = 0;
+        if (!(w->buf = mm_malloc(need, sizeof(float), err))) {
+            pthread_mutex_lock(&m->lock);
+            w->busy = 0;
+            pthread_mutex_unlock(&m->lock);
+            return NULL;
+        }
+        w->cap = need;
+    }
+    return w->buf;
+}
+
+static void ws_put(mm_cnn14 *m, float *buf, int slot)
+{
+    if (slot < 0) {
+        free(buf);
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->slots[slot].busy = 0;
+    pthread_mutex_unlock(&m->lock);
 }
 
 size_t mm_cnn14_n_mels(const mm_cnn14 *m) { return m->n_mels; }
@@ -354,6 +409,7 @@ static int load_pt(const char *path, const mm_cnn14_params *params, mm_cnn14 **o
 
 int mm_cnn14_load(const char *path, const mm_cnn14_params *params, mm_cnn14 **out, mm_err *err)
 {
+    if (!path || !*path) return mm_err_set(err, MM_EINVAL, "cnn14: no checkpoint path given");
     FILE *fp = fopen(path, "rb");
     if (!fp) return mm_err_set(err, MM_EIO, "%s: cannot open", path);
     unsigned char magic[8] = {0};
@@ -423,15 +479,11 @@ int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, in
             if (k < N_BLOCKS - 1) { h /= 2; w /= 2; }
         }
     }
-    float *a = mm_malloc(act, sizeof(float), err);
-    float *b = mm_malloc(act, sizeof(float), err);
-    float *ws = mm_malloc(work, sizeof(float), err);
     size_t C = m->width[N_BLOCKS - 1];
-    float *pooled = mm_malloc(C + m->emb, sizeof(float), err);
-    if (!a || !b || !ws || !pooled) {
-        free(a); free(b); free(ws); free(pooled);
-        return MM_ENOMEM;
-    }
+    int slot;
+    float *mem = ws_get((mm_cnn14 *)m, 2 * act + work + C + m->emb, &slot, err);
+    if (!mem) return MM_ENOMEM;
+    float *a = mem, *b = a + act, *ws = b + act, *pooled = ws + work;
 
     /* bn0 per mel bin, on the (T, M) image of one channel; padded rows are
      * silence normalised by the same bn0. */
@@ -475,9 +527,84 @@ int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, in
         linear(m->fc2_w, m->fc2_b, e, m->n_classes, m->emb, scores);
         for (size_t i = 0; i < m->n_classes; i++) scores[i] = 1.0f / (1.0f + expf(-scores[i]));
     }
-    free(a);
-    free(b);
-    free(ws);
-    free(pooled);
+    ws_put((mm_cnn14 *)m, mem, slot);
     return 0;
+}
+
+/* ---- audio in ------------------------------------------------------------------ */
+
+struct mm_cnn14_clip {
+    mm_frontend *fe;
+    mm_cnn14 *net;
+};
+
+int mm_cnn14_clip_load(const char *weights, mm_frontend_kind kind, mm_cnn14_clip **out,
+                       mm_err *err)
+{
+    mm_cnn14_clip *c = mm_calloc(1, sizeof *c, err);
+    if (!c) return MM_ENOMEM;
+    int rc = mm_frontend_create(kind, &c->fe, err);
+    if (rc == 0) rc = mm_cnn14_load(weights, NULL, &c->net, err);
+    if (rc == 0 && mm_cnn14_n_mels(c->net) != (size_t)mm_frontend_n_mels(c->fe))
+        rc = mm_err_set(err, MM_EFORMAT, "%s: network expects %zu mel bins, front end %s gives %d",
+                        weights, mm_cnn14_n_mels(c->net), mm_frontend_kind_name(kind),
+                        mm_frontend_n_mels(c->fe));
+    if (rc) {
+        mm_cnn14_clip_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void mm_cnn14_clip_free(mm_cnn14_clip *c)
+{
+    if (!c) return;
+    mm_frontend_free(c->fe);
+    mm_cnn14_free(c->net);
+    free(c);
+}
+
+int mm_cnn14_clip_sample_rate(const mm_cnn14_clip *c) { return mm_frontend_sample_rate(c->fe); }
+const mm_cnn14 *mm_cnn14_clip_net(const mm_cnn14_clip *c) { return c->net; }
+const mm_frontend *mm_cnn14_clip_frontend(const mm_cnn14_clip *c) { return c->fe; }
+
+int mm_cnn14_clip_run(const mm_cnn14_clip *c, const float *x, size_t n, int n_threads,
+                      float *embedding, float *scores, mm_err *err)
+{
+    if (n == 0) return mm_err_set(err, MM_EDATA, "cnn14: empty clip (0 samples)");
+    /* Smallest length giving MM_CNN14_MIN_FRAMES frames (frames grow with n). */
+    size_t need = n;
+    if (mm_frontend_n_frames(c->fe, n) < MM_CNN14_MIN_FRAMES) {
+        size_t lo = n, hi = n;
+        while (mm_frontend_n_frames(c->fe, hi) < MM_CNN14_MIN_FRAMES) {
+            lo = hi;
+            hi *= 2;
+        }
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (mm_frontend_n_frames(c->fe, mid) < MM_CNN14_MIN_FRAMES) lo = mid;
+            else hi = mid;
+        }
+        need = hi;
+    }
+    const float *sig = x;
+    float *padded = NULL, *lm = NULL;
+    int rc = 0;
+    if (need > n) {
+        if (!(padded = mm_calloc(need, sizeof *padded, err))) return MM_ENOMEM;
+        memcpy(padded, x, n * sizeof *x);
+        sig = padded;
+    }
+    size_t nf = mm_frontend_n_frames(c->fe, need), M = (size_t)mm_frontend_n_mels(c->fe);
+    if (!(lm = mm_malloc(nf * M, sizeof *lm, err))) {
+        rc = MM_ENOMEM;
+        goto done;
+    }
+    if ((rc = mm_frontend_compute(c->fe, sig, need, lm, err))) goto done;
+    rc = mm_cnn14_forward(c->net, lm, nf, n_threads, embedding, scores, err);
+done:
+    free(padded);
+    free(lm);
+    return rc;
 }

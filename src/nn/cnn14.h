@@ -14,7 +14,9 @@
  * no frame). Here such inputs are padded at the end with rows of -100 dB,
  * the log-mel of digital silence (10·log10(1e-10)), up to 32 frames.
  * Memory: one forward holds one clip's activations (two buffers of
- * width1 × frames × mels floats) plus bounded conv scratch.
+ * width1 × frames × mels floats) plus bounded conv scratch. The model keeps
+ * up to 4 such workspaces (the largest sizes seen, for concurrent callers)
+ * between calls to spare re-faulting fresh pages; mm_cnn14_free releases them.
  * Leaves out: the front end (src/dsp/frontend.h), training, the other PANNs
  * models.
  */
@@ -24,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/err.h"
+#include "dsp/frontend.h"
 #include "nn/conv3x3.h"
 
 #define MM_CNN14_MIN_FRAMES 32
@@ -81,9 +84,34 @@ double mm_cnn14_macs(const mm_cnn14 *m, size_t n_frames);
 /* logmel: (n_frames, n_mels) row-major, as mm_frontend_compute writes it.
  * embedding: (embedding_dim) or NULL; scores: (n_classes) or NULL.
  * n_threads >= 1 threads inside this call (use 1 when calling from several
- * threads at once); results do not depend on it. Thread-safe: the model is
- * read-only. Errors: n_frames == 0, non-finite input, out of memory. */
+ * threads at once); results do not depend on it. Thread-safe: weights are
+ * read-only and the workspace pool is locked. Errors: n_frames == 0,
+ * non-finite input, out of memory. */
 int mm_cnn14_forward(const mm_cnn14 *m, const float *logmel, size_t n_frames, int n_threads,
                      float *embedding, float *scores, mm_err *err);
+
+/* ---- audio in: front end + network ---------------------------------------- */
+
+/* A checkpoint with the PANNs front end it expects (MM_FE_CNN14 for
+ * Cnn14_mAP=0.431.pth, MM_FE_CNN14_16K for Cnn14_16k_mAP=0.438.pth). Opaque;
+ * read-only after load, so runs may be concurrent. */
+typedef struct mm_cnn14_clip mm_cnn14_clip;
+
+/* Load `weights` (as mm_cnn14_load, default params) and create the front end;
+ * the network's mel bins must match the front end's (64). */
+int mm_cnn14_clip_load(const char *weights, mm_frontend_kind kind, mm_cnn14_clip **out,
+                       mm_err *err);
+void mm_cnn14_clip_free(mm_cnn14_clip *c);
+int mm_cnn14_clip_sample_rate(const mm_cnn14_clip *c);
+const mm_cnn14 *mm_cnn14_clip_net(const mm_cnn14_clip *c);
+const mm_frontend *mm_cnn14_clip_frontend(const mm_cnn14_clip *c);
+
+/* Mono audio x (n samples at the front end's rate, n >= 1) → embedding
+ * (embedding_dim) and scores (n_classes), either may be NULL. The whole clip
+ * is one input, as PANNs' inference does; clips shorter than
+ * MM_CNN14_MIN_FRAMES frames are zero-padded at the end to that many frames
+ * (PANNs itself fails on them). n_threads as in mm_cnn14_forward. */
+int mm_cnn14_clip_run(const mm_cnn14_clip *c, const float *x, size_t n, int n_threads,
+                      float *embedding, float *scores, mm_err *err);
 
 #endif

@@ -1,15 +1,17 @@
 /* conv2d.c — pointwise, depthwise and dense 2-D convolutions (see conv2d.h).
  *
  * Matches torch.nn.Conv2d (cross-correlation, zero padding, groups 1 or C)
- * up to float32 summation order. Pointwise = one cblas_sgemm; depthwise =
- * per output row, one pass per kernel tap over the valid column range (the
- * inner loop is contiguous for stride 1 and vectorises); dense = im2col +
- * sgemm (as darknet). Leaves out: dilation, grouped convs other than depthwise.
+ * up to float32 summation order. Pointwise = one cblas_sgemm then bias and
+ * activation in one pass; depthwise = zero-padded copy of each channel, then
+ * 16 outputs at a time held in two 8-float vectors over all k·k taps
+ * (stride 2 loads pairs and keeps the even lanes); dense = im2col + sgemm (as
+ * darknet). Leaves out: dilation, grouped convs other than depthwise.
  */
 #include "nn/conv2d.h"
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int mm_conv2d_out_size(int n, int k, int stride, int pad)
@@ -107,19 +109,15 @@ static void dw_row_clipped(const float *x, int h, int w_, const float *wk, float
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 
-static inline v8f ld8(const float *p)
-{
-    v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* Even elements of p[0..15]: p[0], p[2], ..., p[14]. */
-static inline v8f ld8_even(const float *p)
-{
-    const v8i even = {0, 2, 4, 6, 8, 10, 12, 14};
-    return __builtin_shuffle(ld8(p), ld8(p + 8), even);
-}
+/* Unaligned load of 8 floats, and of the even elements p[0], p[2], ..., p[14]
+ * (macros, not functions: vector-returning functions change the ABI without AVX). */
+#define LD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
+#if defined(__clang__)   /* clang (libFuzzer builds) spells the shuffle differently */
+#define LD8_EVEN(p) __builtin_shufflevector(LD8(p), LD8((p) + 8), 0, 2, 4, 6, 8, 10, 12, 14)
+#else
+#define LD8_EVEN(p) __builtin_shuffle(LD8(p), LD8((p) + 8), k_even)
+static const v8i k_even = {0, 2, 4, 6, 8, 10, 12, 14};
+#endif
 
 /* One channel: y (ho, wo) = x (h, w_) ⋆ k x k taps + bias. The interior of each
  * row is done 16 outputs at a time, kept in two vector registers over all taps
@@ -147,13 +145,13 @@ static void dw_channel(const float *x, int h, int w_, const float *wk, float bia
                 const float *wr = wk + ky * k;
                 if (stride == 1) {
                     for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * ld8(xr + kx);
-                        a1 += wr[kx] * ld8(xr + kx + 8);
+                        a0 += wr[kx] * LD8(xr + kx);
+                        a1 += wr[kx] * LD8(xr + kx + 8);
                     }
                 } else {
                     for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * ld8_even(xr + kx);
-                        a1 += wr[kx] * ld8_even(xr + kx + 16);
+                        a0 += wr[kx] * LD8_EVEN(xr + kx);
+                        a1 += wr[kx] * LD8_EVEN(xr + kx + 16);
                     }
                 }
             }
@@ -165,16 +163,83 @@ static void dw_channel(const float *x, int h, int w_, const float *wk, float bia
     }
 }
 
+/* Padded-plane geometry for one channel: rows h + 2·pad, columns wide enough for
+ * whole 16-output blocks (plus the extra column the stride-2 loads touch). */
+static void dw_geom(int h, int w_, int k, int stride, int pad, int wo, int *hp, int *wp, int *wb)
+{
+    *wb = (wo + 15) / 16 * 16;
+    int need = (*wb - 1) * stride + k + (stride == 2);
+    *hp = h + 2 * pad;
+    *wp = w_ + 2 * pad > need ? w_ + 2 * pad : need;
+}
+
+/* One channel through a zero-padded copy P (hp, wp): every output is a full
+ * k x k sum with no clipping, 16 at a time into row (wb), then copied out.
+ * Zero taps add exact zeros, so values equal those of dw_channel. */
+static void dw_channel_padded(const float *x, int h, int w_, const float *wk, float bias, int k,
+                              int stride, int pad, int ho, int wo, float *y, float *P, float *row)
+{
+    int hp, wp, wb;
+    dw_geom(h, w_, k, stride, pad, wo, &hp, &wp, &wb);
+    /* zero only the border: pad rows, and left/right margins of the data rows */
+    memset(P, 0, (size_t)pad * wp * sizeof *P);
+    memset(P + (size_t)(pad + h) * wp, 0, (size_t)(hp - pad - h) * wp * sizeof *P);
+    for (int iy = 0; iy < h; iy++) {
+        float *pr = P + (size_t)(iy + pad) * wp;
+        memset(pr, 0, (size_t)pad * sizeof *P);
+        memcpy(pr + pad, x + (size_t)iy * w_, (size_t)w_ * sizeof *P);
+        memset(pr + pad + w_, 0, (size_t)(wp - pad - w_) * sizeof *P);
+    }
+    for (int oy = 0; oy < ho; oy++) {
+        for (int ox = 0; ox < wb; ox += 16) {
+            v8f a0 = {bias, bias, bias, bias, bias, bias, bias, bias}, a1 = a0;
+            for (int ky = 0; ky < k; ky++) {
+                const float *pr = P + (size_t)(oy * stride + ky) * wp + (size_t)ox * stride;
+                const float *wr = wk + ky * k;
+                if (stride == 1) {
+                    for (int kx = 0; kx < k; kx++) {
+                        a0 += wr[kx] * LD8(pr + kx);
+                        a1 += wr[kx] * LD8(pr + kx + 8);
+                    }
+                } else {
+                    for (int kx = 0; kx < k; kx++) {
+                        a0 += wr[kx] * LD8_EVEN(pr + kx);
+                        a1 += wr[kx] * LD8_EVEN(pr + kx + 16);
+                    }
+                }
+            }
+            memcpy(row + ox, &a0, sizeof a0);
+            memcpy(row + ox + 8, &a1, sizeof a1);
+        }
+        memcpy(y + (size_t)oy * wo, row, (size_t)wo * sizeof *y);
+    }
+}
+
 void mm_conv2d_depthwise(const float *x, int c, int h, int w_, const float *w, const float *b,
                          int k, int stride, int pad, mm_act act, float *y, int parallel)
 {
     int ho = mm_conv2d_out_size(h, k, stride, pad), wo = mm_conv2d_out_size(w_, k, stride, pad);
     size_t in_plane = (size_t)h * w_, out_plane = (size_t)ho * wo;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int ch = 0; ch < c; ch++) {
-        dw_channel(x + ch * in_plane, h, w_, w + (size_t)ch * k * k, b ? b[ch] : 0.0f, k, stride,
-                   pad, ho, wo, y + ch * out_plane);
-        mm_act_apply(y + ch * out_plane, out_plane, act);
+    int hp, wp, wb;
+    dw_geom(h, w_, k, stride, pad, wo, &hp, &wp, &wb);
+    int padded = stride <= 2;
+#pragma omp parallel if (parallel)
+    {
+        /* per-thread scratch; without it (allocation failed) the clipped path runs */
+        float *P = padded ? malloc(((size_t)hp * wp + (size_t)wb) * sizeof *P) : NULL;
+#pragma omp for schedule(static)
+        for (int ch = 0; ch < c; ch++) {
+            const float *xc = x + ch * in_plane;
+            float *yc = y + ch * out_plane;
+            float bias = b ? b[ch] : 0.0f;
+            if (P)
+                dw_channel_padded(xc, h, w_, w + (size_t)ch * k * k, bias, k, stride, pad, ho, wo,
+                                  yc, P, P + (size_t)hp * wp);
+            else
+                dw_channel(xc, h, w_, w + (size_t)ch * k * k, bias, k, stride, pad, ho, wo, yc);
+            mm_act_apply(yc, out_plane, act);
+        }
+        free(P);
     }
 }
 

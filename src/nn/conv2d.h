@@ -2,7 +2,7 @@
  *
  * The building blocks of the pretrained CNN backbones: pointwise (1x1)
  * convolution as one sgemm, depthwise k x k convolution as direct loops
- * vectorised over the width, and a general grouped-free k x k convolution
+ * vectorised over the width, and a dense (groups = 1) k x k convolution
  * as im2col + sgemm. Padding is symmetric zero padding as torch.nn.Conv2d
  * (padding = pad on each side); bias and activation are fused after the sum.
  * All kernels are single-threaded unless stated, keep no state and may be
@@ -34,9 +34,11 @@ void mm_conv2d_pointwise(const float *x, int cin, size_t hw, const float *w, con
 
 /* Depthwise: y[c] = act(x[c] ⋆ w[c] + b[c]) for each of c channels.
  * x (c, h, w_), w (c, k, k), b (c) or NULL, y (c, ho, wo) with ho/wo from
- * mm_conv2d_out_size; no scratch (borders are handled by clipping each tap's
- * column range). Channels are independent: with parallel != 0 they are split
- * over OpenMP threads (results do not depend on the thread count). */
+ * mm_conv2d_out_size. Each channel is copied into a zero-padded plane (one
+ * malloc per thread and call; if that fails, a slower clipped loop is used,
+ * same values) so that every output runs the vectorised loop. Channels are
+ * independent: with parallel != 0 they are split over OpenMP threads
+ * (results do not depend on the thread count). */
 void mm_conv2d_depthwise(const float *x, int c, int h, int w_, const float *w, const float *b,
                          int k, int stride, int pad, mm_act act, float *y, int parallel);
 

@@ -9,11 +9,18 @@
  * The products run on one packed GEMM: A (weights) packed at create time in
  * 12-row panels, B (columns / transformed tiles) written directly in 32-column
  * panels, a 12×32 AVX-512 micro-kernel chosen at run time (portable C
- * otherwise). Leaves out: other kernel sizes, strides, batches.
+ * otherwise); the Winograd transforms have AVX-512 paths too (x86-64 only).
+ * Leaves out: other kernel sizes, strides, batches.
  */
 #include "nn/conv3x3.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#define MM_X86 1
+#else
+#define MM_X86 0
+#endif
+#include <stdint.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +75,7 @@ static void micro_c(size_t kc, const float *a, const float *b, float *c, size_t 
 
 /* c[r][0..32) (+)= Σ_p a[p][r] · b[p][0..32): 24 zmm accumulators, B from L1,
  * A broadcast from its packed panel. */
+#if MM_X86
 __attribute__((target("avx512f")))
 static void micro_avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc, int acc)
 {
@@ -92,6 +100,7 @@ static void micro_avx512(size_t kc, const float *a, const float *b, float *c, si
         _mm512_storeu_ps(c + (size_t)r * ldc + 16, c1[r]);
     }
 }
+#endif
 
 typedef void (*micro_fn)(size_t, const float *, const float *, float *, size_t, int);
 
@@ -102,11 +111,23 @@ int mm_conv3x3_use_simd(int enable)
     return __atomic_exchange_n(&use_simd, enable ? 1 : 0, __ATOMIC_ACQ_REL);
 }
 
+static int have_avx512(void)
+{
+#if MM_X86
+    if (!__atomic_load_n(&use_simd, __ATOMIC_ACQUIRE)) return 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
 static micro_fn pick_micro(void)
 {
-    if (!__atomic_load_n(&use_simd, __ATOMIC_ACQUIRE)) return micro_c;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? micro_avx512 : micro_c;
+#if MM_X86
+    if (have_avx512()) return micro_avx512;
+#endif
+    return micro_c;
 }
 
 /* Rows [i0, i1) (multiples of MR) of C = A·B; A packed (mp/MR, k, MR), B
@@ -321,48 +342,133 @@ static size_t wino_chunk(const mm_conv3x3 *c, size_t n_tiles_total)
     return t < all ? t : all;
 }
 
+/* Floats of the zero-padded input rows one chunk of `chunk` tiles needs:
+ * cin × rows × (2·tw + 2), rows = 2·(tile rows spanned) + 2. */
+static size_t wino_pad_floats(size_t cin, size_t chunk, size_t tw)
+{
+    size_t tile_rows = chunk / tw + 2;
+    return cin * (2 * tile_rows + 2) * (2 * tw + 2);
+}
+
+/* Bᵀ d B for 16 lanes (tiles) of one channel, d gathered from the padded
+ * rows: lane l's tile starts at img[off[l]]. When the 16 tiles are
+ * consecutive in one tile row (uniform), each 4×4 block row is read with
+ * four contiguous loads and even/odd permutes; otherwise with gathers.
+ * Lanes >= nl are zero. Results go to dst[e·ld + l], e = 4·a + b. */
+#if MM_X86
+__attribute__((target("avx512f")))
+static void wino_input16_avx512(const float *img, const int32_t *off, int uniform, size_t nl,
+                                size_t wp, float *dst, size_t ld)
+{
+    __m512 d[4][4];
+    __mmask16 live = nl >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nl) - 1u);
+    if (uniform) {
+        const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24,
+                                               26, 28, 30);
+        const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25,
+                                              27, 29, 31);
+        for (int a = 0; a < 4; a++) {
+            const float *r = img + off[0] + (size_t)a * wp;
+            __m512 x0 = _mm512_loadu_ps(r), x1 = _mm512_loadu_ps(r + 16);
+            __m512 y0 = _mm512_loadu_ps(r + 2), y1 = _mm512_loadu_ps(r + 18);
+            d[a][0] = _mm512_permutex2var_ps(x0, even, x1);
+            d[a][1] = _mm512_permutex2var_ps(x0, odd, x1);
+            d[a][2] = _mm512_permutex2var_ps(y0, even, y1);
+            d[a][3] = _mm512_permutex2var_ps(y0, odd, y1);
+        }
+    } else {
+        __m512i base = _mm512_loadu_si512(off);
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++) {
+                __m512i idx = _mm512_add_epi32(base, _mm512_set1_epi32((int)((size_t)a * wp) + b));
+                d[a][b] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, img, 4);
+            }
+    }
+    for (int b = 0; b < 4; b++) {
+        __m512 t0 = _mm512_sub_ps(d[0][b], d[2][b]), t1 = _mm512_add_ps(d[1][b], d[2][b]);
+        __m512 t2 = _mm512_sub_ps(d[2][b], d[1][b]), t3 = _mm512_sub_ps(d[1][b], d[3][b]);
+        d[0][b] = t0; d[1][b] = t1; d[2][b] = t2; d[3][b] = t3;
+    }
+    for (int a = 0; a < 4; a++) {
+        __m512 v0 = _mm512_sub_ps(d[a][0], d[a][2]), v1 = _mm512_add_ps(d[a][1], d[a][2]);
+        __m512 v2 = _mm512_sub_ps(d[a][2], d[a][1]), v3 = _mm512_sub_ps(d[a][1], d[a][3]);
+        _mm512_storeu_ps(dst + (size_t)(a * 4 + 0) * ld, _mm512_maskz_mov_ps(live, v0));
+        _mm512_storeu_ps(dst + (size_t)(a * 4 + 1) * ld, _mm512_maskz_mov_ps(live, v1));
+        _mm512_storeu_ps(dst + (size_t)(a * 4 + 2) * ld, _mm512_maskz_mov_ps(live, v2));
+        _mm512_storeu_ps(dst + (size_t)(a * 4 + 3) * ld, _mm512_maskz_mov_ps(live, v3));
+    }
+}
+#endif
+
 /* V[e] packed (np/NR, cin, NR) for tiles p0..p0+n (zero for q >= n up to np);
- * tile p covers rows 2·ty-1 .. 2·ty+2 and columns 2·tx-1 .. 2·tx+2 of the
- * zero-padded image. Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
- * Works on one panel of NR tiles at a time, lanes innermost, so that the
- * arithmetic and the stores vectorise. */
+ * tile p = (ty, tx) covers rows 2·ty-1 .. 2·ty+2 and columns 2·tx-1 .. 2·tx+2
+ * of the zero-padded image. Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+ * The input rows the chunk spans are first copied with their zero border
+ * into pad (so the gathers need no bounds checks), then each panel of NR
+ * tiles is transformed with lanes innermost, so that the arithmetic and the
+ * stores vectorise. */
 static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw, size_t p0,
-                       size_t n, size_t np, float *v)
+                       size_t n, size_t np, float *v, float *pad)
 {
     size_t ld = cin * np;   /* distance between the 16 matrices */
-    for (size_t j = 0; j < np; j += NR) {
-        /* Offsets of the lanes' top-left corners; -1 marks padding lanes. */
-        long y0[NR], x0[NR];
-        int interior = 1;
-        for (size_t l = 0; l < NR; l++) {
-            size_t q = j + l, p = p0 + q;
-            y0[l] = q < n ? 2 * (long)(p / tw) - 1 : -1000;
-            x0[l] = q < n ? 2 * (long)(p % tw) - 1 : -1000;
-            if (!(y0[l] >= 0 && x0[l] >= 0 && y0[l] + 4 <= (long)h && x0[l] + 4 <= (long)w))
-                interior = 0;
+    size_t ty0 = p0 / tw, ty1 = (p0 + n - 1) / tw;
+    size_t rows = 2 * (ty1 - ty0 + 1) + 2, wp = 2 * tw + 2;
+    /* pad[i][r][c] = x[i][2·ty0 - 1 + r][c - 1], zero outside the image. */
+    for (size_t i = 0; i < cin; i++) {
+        float *dst = pad + i * rows * wp;
+        for (size_t r = 0; r < rows; r++) {
+            long yy = 2 * (long)ty0 - 1 + (long)r;
+            float *d = dst + r * wp;
+            memset(d, 0, wp * sizeof *d);
+            if (yy < 0 || yy >= (long)h) continue;
+            memcpy(d + 1, x + (i * h + (size_t)yy) * w, w * sizeof *d);
         }
-        for (size_t i = 0; i < cin; i++) {
-            const float *img = x + i * h * w;
-            float d[4][4][NR];
-            if (interior) {
-                for (size_t l = 0; l < NR; l++) {
-                    const float *s = img + (size_t)y0[l] * w + (size_t)x0[l];
-                    for (int a = 0; a < 4; a++)
-                        for (int b = 0; b < 4; b++) d[a][b][l] = s[(size_t)a * w + (size_t)b];
-                }
-            } else {
-                for (size_t l = 0; l < NR; l++)
-                    for (int a = 0; a < 4; a++)
-                        for (int b = 0; b < 4; b++) {
-                            long yy = y0[l] + a, xx = x0[l] + b;
-                            d[a][b][l] = (yy >= 0 && yy < (long)h && xx >= 0 && xx < (long)w)
-                                             ? img[(size_t)yy * w + (size_t)xx] : 0.0f;
-                        }
+    }
+    int simd = have_avx512();
+    (void)simd;
+    for (size_t j = 0; j < np; j += NR) {
+        size_t off[NR];     /* top-left corner of each lane's 4×4 tile in pad */
+        size_t nl = n > j ? (n - j < NR ? n - j : NR) : 0;
+        for (size_t l = 0; l < NR; l++) {
+            size_t p = p0 + j + (l < nl ? l : 0);
+            off[l] = 2 * (p / tw - ty0) * wp + 2 * (p % tw);
+        }
+#if MM_X86
+        if (simd) {
+            /* Two halves of 16 lanes; uniform = 16 live tiles, consecutive in one row. */
+            int32_t o32[NR];
+            int uni[2];
+            for (size_t l = 0; l < NR; l++) o32[l] = (int32_t)off[l];
+            for (int hh = 0; hh < 2; hh++) {
+                uni[hh] = nl >= (size_t)(16 * hh + 16);
+                for (size_t l = 1; uni[hh] && l < 16; l++)
+                    if (off[16 * hh + l] != off[16 * hh] + 2 * l) uni[hh] = 0;
             }
+            for (size_t i = 0; i < cin; i++)
+                for (int hh = 0; hh < 2; hh++) {
+                    size_t live = nl > (size_t)(16 * hh) ? nl - (size_t)(16 * hh) : 0;
+                    wino_input16_avx512(pad + i * rows * wp, o32 + 16 * hh, uni[hh],
+                                        live > 16 ? 16 : live, wp,
+                                        v + j * cin + i * NR + (size_t)(16 * hh), ld);
+                }
+            continue;
+        }
+#endif
+        for (size_t i = 0; i < cin; i++) {
+            const float *img = pad + i * rows * wp;
+            float d[4][4][NR];
+            for (int a = 0; a < 4; a++)
+                for (int b = 0; b < 4; b++)
+                    for (size_t l = 0; l < NR; l++)
+                        d[a][b][l] = img[off[l] + (size_t)a * wp + (size_t)b];
+            if (nl < NR)
+                for (int a = 0; a < 4; a++)
+                    for (int b = 0; b < 4; b++)
+                        for (size_t l = nl; l < NR; l++) d[a][b][l] = 0.0f;
             float *dst = v + j * cin + i * NR;
             for (int a = 0; a < 4; a++) {
                 float t0[NR], t1[NR], t2[NR], t3[NR];
-                /* row a of Bᵀ d */
+                /* row a of Bᵀ d, then times B */
                 for (size_t l = 0; l < NR; l++) {
                     float d0, d1, d2, d3;
 #define ROW(k) (a == 0 ? d[0][k][l] - d[2][k][l] : a == 1 ? d[1][k][l] + d[2][k][l] : \
@@ -383,6 +489,65 @@ static void wino_input(const float *x, size_t cin, size_t h, size_t w, size_t tw
     }
 }
 
+/* Aᵀ M A + bias (+ReLU) for 16 lanes of one output channel; s points at
+ * lane 0 of matrix e = 0 (matrices ld apart). Uniform: the 16 tiles are
+ * consecutive in one tile row starting at image (yy, xx), so each output row
+ * is written as 32 contiguous floats (cropped at the image's right edge and
+ * bottom); otherwise lane by lane. */
+#if MM_X86
+__attribute__((target("avx512f")))
+static void wino_output16_avx512(const float *s, size_t ld, float bias, int relu, int uniform,
+                                 size_t nl, const size_t *yy, const size_t *xx, size_t h,
+                                 size_t w, float *img)
+{
+    __m512 m[4][4];
+    for (int e = 0; e < 16; e++) m[e / 4][e % 4] = _mm512_loadu_ps(s + (size_t)e * ld);
+    __m512 t[2][4];
+    for (int c = 0; c < 4; c++) {
+        t[0][c] = _mm512_add_ps(_mm512_add_ps(m[0][c], m[1][c]), m[2][c]);
+        t[1][c] = _mm512_sub_ps(_mm512_sub_ps(m[1][c], m[2][c]), m[3][c]);
+    }
+    __m512 b = _mm512_set1_ps(bias), zero = _mm512_setzero_ps();
+    __m512 r[2][2];
+    for (int a = 0; a < 2; a++) {
+        r[a][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[a][0], t[a][1]), t[a][2]), b);
+        r[a][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[a][1], t[a][2]), t[a][3]), b);
+        if (relu) {
+            r[a][0] = _mm512_max_ps(r[a][0], zero);
+            r[a][1] = _mm512_max_ps(r[a][1], zero);
+        }
+    }
+    if (uniform) {
+        const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                             15, 31);
+        size_t ncol = w - xx[0] < 32 ? w - xx[0] : 32;    /* columns inside the image */
+        __mmask16 k0 = ncol >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << ncol) - 1u);
+        __mmask16 k1 = ncol >= 32 ? (__mmask16)0xffff
+                                  : ncol > 16 ? (__mmask16)((1u << (ncol - 16)) - 1u) : 0;
+        for (int a = 0; a < 2; a++) {
+            if (yy[0] + (size_t)a >= h) continue;
+            float *row = img + (yy[0] + (size_t)a) * w + xx[0];
+            _mm512_mask_storeu_ps(row, k0, _mm512_permutex2var_ps(r[a][0], lo, r[a][1]));
+            _mm512_mask_storeu_ps(row + 16, k1, _mm512_permutex2var_ps(r[a][0], hi, r[a][1]));
+        }
+        return;
+    }
+    float o[2][2][16];
+    for (int a = 0; a < 2; a++) {
+        _mm512_storeu_ps(o[a][0], r[a][0]);
+        _mm512_storeu_ps(o[a][1], r[a][1]);
+    }
+    for (size_t l = 0; l < nl; l++)
+        for (int a = 0; a < 2; a++) {
+            if (yy[l] + (size_t)a >= h) continue;
+            float *row = img + (yy[l] + (size_t)a) * w + xx[l];
+            row[0] = o[a][0][l];
+            if (xx[l] + 1 < w) row[1] = o[a][1][l];
+        }
+}
+#endif
+
 /* y tile = Aᵀ M A + bias, Aᵀ = [1 1 1 0; 0 1 -1 -1], ReLU, cropped at the
  * image edge. m: 16 matrices (rows i0..i1 of cout, np columns), ld apart.
  * Lanes (tiles) innermost as in wino_input. */
@@ -391,6 +556,29 @@ static void wino_output(const float *m, size_t i0, size_t i1, size_t cout, size_
                         float *y)
 {
     size_t ld = (i1 - i0) * np, o1 = i1 < cout ? i1 : cout;
+#if MM_X86
+    if (have_avx512()) {
+        /* Output positions of the chunk's tiles, and which 16-lane groups are
+         * uniform (n <= 16·NR tiles per chunk, see wino_chunk). */
+        size_t yy[16 * NR], xx[16 * NR];
+        int uni[NR];
+        for (size_t q = 0; q < n; q++) {
+            yy[q] = 2 * ((p0 + q) / tw);
+            xx[q] = 2 * ((p0 + q) % tw);
+        }
+        for (size_t j = 0; j < n; j += 16) {
+            int u = n - j >= 16;
+            for (size_t l = 1; u && l < 16; l++)
+                if (yy[j + l] != yy[j] || xx[j + l] != xx[j] + 2 * l) u = 0;
+            uni[j / 16] = u;
+        }
+        for (size_t o = i0; o < o1; o++)
+            for (size_t j = 0; j < n; j += 16)
+                wino_output16_avx512(m + (o - i0) * np + j, ld, bias[o], relu, uni[j / 16],
+                                     n - j < 16 ? n - j : 16, yy + j, xx + j, h, w, y + o * h * w);
+        return;
+    }
+#endif
     for (size_t o = i0; o < o1; o++) {
         float b = bias[o];
         float *img = y + o * h * w;
@@ -437,12 +625,13 @@ static void forward_winograd(const mm_conv3x3 *c, const float *x, size_t h, size
     size_t chunk = wino_chunk(c, n_tiles);
     size_t n_chunks = (n_tiles + chunk - 1) / chunk;
     size_t n_cb = n_cout_blocks(c->mp, n_chunks, n_threads);
-    size_t per_thread = 16 * (c->cin + c->mp) * chunk;
+    size_t per_thread = 16 * (c->cin + c->mp) * chunk + wino_pad_floats(c->cin, chunk, tw);
     long n_items = (long)(n_chunks * n_cb);
 #pragma omp parallel num_threads(n_threads)
     {
         float *v = work + (size_t)omp_get_thread_num() * per_thread;
         float *m = v + 16 * c->cin * chunk;
+        float *pad = m + 16 * c->mp * chunk;
         size_t last = (size_t)-1;
 #pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < n_items; it++) {
@@ -450,7 +639,7 @@ static void forward_winograd(const mm_conv3x3 *c, const float *x, size_t h, size
             size_t p0 = ch * chunk, n = p0 + chunk < n_tiles ? chunk : n_tiles - p0;
             size_t np = ROUND_UP(n, NR);
             if (ch != last) {
-                wino_input(x, c->cin, h, w, tw, p0, n, np, v);
+                wino_input(x, c->cin, h, w, tw, p0, n, np, v, pad);
                 last = ch;
             }
             block_rows(c->mp, b, n_cb, &i0, &i1);
@@ -467,8 +656,9 @@ size_t mm_conv3x3_workspace(const mm_conv3x3 *c, size_t h, size_t w, int n_threa
 {
     if (n_threads < 1) n_threads = 1;
     if (c->algo == MM_CONV3X3_WINOGRAD) {
-        size_t chunk = wino_chunk(c, ((h + 1) / 2) * ((w + 1) / 2));
-        return (size_t)n_threads * 16 * (c->cin + c->mp) * chunk;
+        size_t tw = (w + 1) / 2, chunk = wino_chunk(c, ((h + 1) / 2) * tw);
+        return (size_t)n_threads *
+               (16 * (c->cin + c->mp) * chunk + wino_pad_floats(c->cin, chunk, tw));
     }
     return (size_t)n_threads * (c->k + c->mp) * ROUND_UP(im2col_rows(c, h, w) * w, NR);
 }

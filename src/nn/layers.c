@@ -8,6 +8,7 @@
 #include "nn/layers.h"
 
 #include <cblas.h>
+#include "nn/sgemm.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,15 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask)
     for (size_t i = 0; i < n; i++) mask[i] = mm_rng_uniform(r) >= rate;
 }
 
+static void dgemm_st(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,
+                     const double *A, size_t lda, const double *B, size_t ldb, double beta, double *C, size_t ldc)
+{
+    cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
 #define T float
 #define S _f
-#define GEMM cblas_sgemm
+#define GEMM mm_sgemm
 #include "nn/layers_kern.inc"
 #undef T
 #undef S
@@ -43,7 +50,7 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask)
 
 #define T double
 #define S _d
-#define GEMM cblas_dgemm
+#define GEMM dgemm_st
 #include "nn/layers_kern.inc"
 #undef T
 #undef S

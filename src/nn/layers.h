@@ -12,8 +12,9 @@
  * Every kernel exists in float (suffix _f, used by the engine) and double
  * (suffix _d, used by the finite-difference test) from one source
  * (layers_kern.inc). Kernels are pure functions over caller-owned buffers;
- * they may use OpenMP over the batch and BLAS, and give identical results
- * for any thread count (every reduction runs in a fixed order). They never
+ * they use OpenMP over the batch (or over fixed blocks of a matrix product:
+ * mm_sgemm in float, cblas_dgemm in double) and give identical results for
+ * any thread count (every reduction runs in a fixed order). They never
  * fail: shapes are the caller's contract.
  */
 #ifndef MM_NN_LAYERS_H

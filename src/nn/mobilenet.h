@@ -43,7 +43,9 @@ void mm_mobilenet_free(mm_mobilenet *m);
  * pooled (384): mean over (freq, time) of the last feature map; *t_out (may
  * be NULL) receives that map's time extent. parallel != 0 splits channels of
  * depthwise convolutions over OpenMP threads (pass 0 inside a parallel
- * region). Allocates its activations per call. */
+ * region; results are identical either way). On a loaded machine that costs
+ * more than it gains (a barrier per layer), so the CLI and the feature set
+ * pass 0 and run clips in parallel instead. Allocates activations per call. */
 int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
                       size_t *t_out, int parallel, mm_err *err);
 

@@ -328,7 +328,7 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
                                      n->buffers + L->buf_off + L->in_ch);
         } else if (training && L->s.kind == MM_NET_DROPOUT) {
             size_t per = in_size(L);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (B * per > 65536)
             for (size_t b = 0; b < B; b++) {
                 mm_rng r;
                 mm_rng_seed(&r, drop_seed, step, ((uint64_t)i << 32) | b);
@@ -443,6 +443,20 @@ int mm_net_save(const mm_net *n, hid_t g, mm_err *err)
     return rc;
 }
 
+/* Number of elements of dataset `name`, or -1 when absent / not a dataset;
+ * lets sizes be checked against the architecture before any allocation. */
+static long long dset_points(hid_t g, const char *name)
+{
+    if (!mm_h5_exists(g, name)) return -1;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return (long long)n;
+}
+
 int mm_net_load(hid_t g, mm_net **out, mm_err *err)
 {
     int64_t in_len = 0, in_ch = 0;
@@ -456,6 +470,10 @@ int mm_net_load(hid_t g, mm_net **out, mm_err *err)
     if (in_len < 1 || in_ch < 1 || in_len > (1 << 24) || in_ch > (1 << 24))
         return mm_err_set(err, MM_EFORMAT, "network: implausible input shape (%lld, %lld)", (long long)in_len,
                           (long long)in_ch);
+    long long pts = dset_points(g, "layers");
+    if (pts > MAX_LAYERS * 6)
+        return mm_err_set(err, MM_EFORMAT, "network: dataset 'layers' holds %lld values, more than %d layers",
+                          pts, MAX_LAYERS);
     if ((rc = mm_h5_read_i32(g, "layers", 2, &spec, &rank, d, err))) goto done;
     if (d[1] != 6 || d[0] < 1 || d[0] > MAX_LAYERS) {
         rc = mm_err_set(err, MM_EFORMAT, "network: dataset 'layers' has shape (%llu, %llu), expected (1..%d, 6)",
@@ -463,6 +481,10 @@ int mm_net_load(hid_t g, mm_net **out, mm_err *err)
         goto done;
     }
     size_t nl = (size_t)d[0];
+    if ((pts = dset_points(g, "rates")) >= 0 && (size_t)pts != nl) {
+        rc = mm_err_set(err, MM_EFORMAT, "network: 'rates' has %lld values for %zu layers", pts, nl);
+        goto done;
+    }
     if ((rc = mm_h5_read_f32(g, "rates", 1, &rates, &rank, d, err))) goto done;
     if (d[0] != nl) { rc = mm_err_set(err, MM_EFORMAT, "network: 'rates' has %llu values for %zu layers", (unsigned long long)d[0], nl); goto done; }
     if ((rc = mm_net_create((size_t)in_len, (size_t)in_ch, &n, err))) goto done;
@@ -471,6 +493,17 @@ int mm_net_load(hid_t g, mm_net **out, mm_err *err)
         mm_net_spec s = {.kind = (mm_net_kind)r[0], .units = r[1], .kernel = r[2], .stride = r[3],
                          .padding = (mm_nn_padding)r[4], .act = (mm_nn_act)r[5], .rate = rates[i]};
         if ((rc = mm_net_add(n, &s, err))) { rc = MM_EFORMAT; mm_err_prefix(err, "network file"); goto done; }
+    }
+    /* stored sizes against the architecture before allocating anything for it */
+    if ((pts = dset_points(g, "params")) < 0 || (size_t)pts != n->n_params) {
+        rc = mm_err_set(err, MM_EFORMAT, "network: 'params' holds %lld values, the architecture needs %zu", pts,
+                        n->n_params);
+        goto done;
+    }
+    if (n->n_buffers && ((pts = dset_points(g, "buffers")) < 0 || (size_t)pts != n->n_buffers)) {
+        rc = mm_err_set(err, MM_EFORMAT, "network: 'buffers' holds %lld values, the architecture needs %zu", pts,
+                        n->n_buffers);
+        goto done;
     }
     if ((rc = mm_net_build(n, err))) { rc = MM_EFORMAT; goto done; }
     if ((rc = mm_h5_read_f32(g, "params", 1, &params, &rank, d, err))) goto done;

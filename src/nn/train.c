@@ -132,7 +132,7 @@ int mm_train_fit(mm_net *net, const mm_train_params *p, const mm_fit_data *data,
     int old_omp = omp_get_max_threads(), old_blas = openblas_get_num_threads();
     int nt = p->n_threads < 1 ? 1 : p->n_threads;
     omp_set_num_threads(nt);
-    openblas_set_num_threads(nt);
+    openblas_set_num_threads(1);   /* BLAS runs per block inside our OpenMP loops (layers_kern.inc) */
 
     int rc = 0;
     mm_adam *opt = NULL;

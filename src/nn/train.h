@@ -48,7 +48,7 @@ typedef struct mm_train_params {
     double label_smoothing;   /* in [0, 1) */
     int balanced;             /* class weights n / (k n_c) (scikit-learn 'balanced') */
     uint64_t seed;
-    int n_threads;            /* OpenMP and OpenBLAS threads during training */
+    int n_threads;            /* OpenMP threads during training (BLAS calls are single-threaded blocks) */
 } mm_train_params;
 
 /* epochs 200, batch 0 (auto), Adam defaults, alpha 0, constant lr, early

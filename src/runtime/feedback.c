@@ -270,7 +270,7 @@ int mm_feedback_prefs_get(mm_feedback *fb, const char *user, mm_feedback_prefs *
 
     mm_feedback_prefs p = {0};
     if (rc) goto done;
-    qsort(ev, n, sizeof *ev, ev_cmp);
+    if (n) qsort(ev, n, sizeof *ev, ev_cmp);
     size_t n_tr = 0;
     for (size_t i = 0; i < n; i++) if (i == 0 || strcmp(ev[i].track, ev[i - 1].track)) n_tr++;
     p.track_ids = calloc(n_tr ? n_tr : 1, sizeof *p.track_ids);

@@ -755,7 +755,7 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     const char *const *ext = p.extensions ? p.extensions : default_ext;
     if (S_ISDIR(st.st_mode)) {
         if ((rc = walk(source, 0, NULL, ext, &jl, err))) goto done;
-        qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
+        if (jl.n) qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
         char meta[4096];
         const char *mp = p.metadata;
         if (!mp) {
@@ -765,7 +765,7 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
         if (mp && (rc = join_metadata(&jl, mp, p.key_column, err))) goto done;
     } else {
         if ((rc = read_manifest(source, &jl, err))) goto done;
-        qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
+        if (jl.n) qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
         for (size_t i = 1; i < jl.n; i++)
             if (!strcmp(jl.v[i].path, jl.v[i - 1].path)) { rc = mm_err_set(err, MM_EINVAL, "%s: '%s' listed twice", source, jl.v[i].path); goto done; }
         if (p.metadata && (rc = join_metadata(&jl, p.metadata, p.key_column, err))) goto done;

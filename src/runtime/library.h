@@ -8,7 +8,12 @@
  * layout gives one (<root>/<label>/<file>, e.g. 4Q's Q1..Q4) for evaluation.
  * Re-indexing into an existing library reuses tracks whose size, mtime and
  * SHA-256 are unchanged and drops files that disappeared; unreadable files
- * are listed with their reasons. Layout: README "Music library".
+ * are listed with their reasons.
+ * Layout: attributes format, format_version, model, bundle_sha256, source,
+ * created; /classes/names (K), /classes/va (K, 2); /tracks/{path, id,
+ * artist, title, true_label} strings (N), size, mtime (i64, N), duration
+ * (f64, N), proba (N, K), embedding (N, D), va (N, 2), confidence (N) f32,
+ * quadrant, top_class (i32, N); /failed/{path, reason} strings when any.
  * A loaded library is read-only: share it between threads.
  */
 #ifndef MM_LIBRARY_H

@@ -75,6 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (take(&r, 8)) mm_h5_write_f64(g, "rho", buf + nsv + nc, 1, dp, &e);
     if (take(&r, 8)) mm_h5_write_f64(g, "probA", buf + nsv + nc + np, 1, dp, &e);
     if (take(&r, 8)) mm_h5_write_f64(g, "probB", buf + nsv + nc + 2 * np, 1, dp, &e);
+    hsize_t dct[1] = {take(&r, 12)};
+    if (dct[0] && dct[0] <= nsv && take(&r, 8)) mm_h5_write_f32(g, "center", fb, 1, dct, &e);
     mm_svm *model = NULL;
     if (mm_svm_load(g, 1, &model, &e) == 0) {
         size_t d = (size_t)nf, n = 3;

@@ -14,6 +14,7 @@ Writes (run from the repository root with /usr/bin/python3):
       torch.save({'iteration': ..., 'model': state_dict}, path) (zip format)
   tests/fixtures/cnn14_w2_weights.h5    the same state dict, one dataset per key
   tests/fixtures/cnn14_io.h5            log-mel inputs and reference outputs
+With --fuzz-seeds DIR: tiny checkpoints seeding tests/fuzz/corpus_cnn14/.
 With --full DIR: a full-width random checkpoint and one reference output in
 DIR (for the full-width test and the benchmark; never committed).
 Also usable as a module: make_model(widths, ...), save_panns(...).
@@ -161,9 +162,24 @@ def full_check(outdir, frames=101, seed=7):
         f.create_dataset('scores', data=scores[0].numpy())
 
 
+def fuzz_seeds(outdir):
+    """Tiny PANNs-format checkpoints (width 1, a few KB) as fuzzing seeds for
+    tests/fuzz/fuzz_cnn14.c: one valid, one bare state dict, one misshapen."""
+    os.makedirs(outdir, exist_ok=True)
+    torch.manual_seed(3)
+    m = randomize(Cnn14Net((1, 1, 1, 1, 1, 1), emb=2, classes=3), 3)
+    save_panns(m, os.path.join(outdir, 'tiny.pth'))
+    torch.save(m.state_dict(), os.path.join(outdir, 'tiny_bare.pth'))
+    sd = m.state_dict()
+    sd['fc1.weight'] = torch.zeros(2, 2)
+    torch.save({'model': sd}, os.path.join(outdir, 'tiny_badshape.pth'))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == '--full':
         return full_check(sys.argv[2])
+    if len(sys.argv) == 3 and sys.argv[1] == '--fuzz-seeds':
+        return fuzz_seeds(sys.argv[2])
     torch.manual_seed(0)
     root = os.path.dirname(os.path.abspath(__file__)) + '/../..'
     data = os.environ.get('MELODIC_DATA') or os.path.join(root, '..', 'shared', 'data')

@@ -381,13 +381,29 @@ def main():
     out = os.path.join(os.path.dirname(__file__), "../fixtures/features.h5")
     sr = 22050
     clips = {
-        "speech": load_excerpt(os.path.join(root, "ravdess/Actor_01/03-01-05-01-01-01-01.flac"), sr, 1.0, 1.25),
-        "music": load_excerpt(os.path.join(root, "music-4q/Q1/MT0000040632.mp3"), sr, 2.0, 2.5),
+        "speech": load_excerpt(os.path.join(root, "ravdess/Actor_01/03-01-05-01-01-01-01.flac"), sr, 1.0, 1.0),
+        "music": load_excerpt(os.path.join(root, "music-4q/Q1/MT0000040632.mp3"), sr, 2.0, 2.0),
     }
     all_stats = ("mean", "std", "min", "max", "skew", "delta_mean", "delta_std")
     z = dict(compression="gzip", compression_opts=9, shuffle=True)
     with h5py.File(out, "w") as h:
         h.attrs["source"] = "tests/ref/gen_features.py (numpy port of librosa 0.10.2)"
+        # non-default settings: 16 kHz, n_fft 1024, hop 256, 64 mels, 13 MFCCs
+        y16 = load_excerpt(os.path.join(root, "ravdess/Actor_02/03-01-04-01-01-01-02.flac"),
+                           16000, 1.0, 1.0)
+        g = h.create_group("speech16k")
+        g.create_dataset("y", data=y16, **z)
+        g["params"] = np.array([16000, 1024, 256, 64, 13], dtype=np.int32)
+        f = all_frames(y16, 16000, n_fft=1024, hop=256, n_mels=64, n_mfcc=13)
+        for k in ["mel_db", "mfcc", "chroma", "contrast", "centroid", "bandwidth", "rolloff",
+                  "zcr", "rms", "onset"]:
+            g.create_dataset(k, data=np.asarray(f[k], dtype=np.float32), **z)
+        g["tempo"] = np.float64(f["tempo"])
+        ch, tun = chroma_stft(stft_mag(y16, 1024, 256) ** 2, 16000, 1024, None)
+        g.create_dataset("chroma_est", data=ch, **z)
+        g["tuning_est"] = np.float64(tun)
+        print(f"speech16k: {len(y16)} samples, {f['mel_db'].shape[0]} frames, tempo {f['tempo']:.2f},"
+              f" estimated tuning {tun:.2f}")
         for name, y in clips.items():
             g = h.create_group(name)
             g.create_dataset("y", data=y, **z)

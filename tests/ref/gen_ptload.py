@@ -10,9 +10,13 @@ C test can recompute them without a second fixture:
              as PANNs checkpoints are laid out
   legacy.pt  the same as small.pt in torch's legacy (non-zip) format
   wrong_mn04.pt  an mn04-like state dict whose stem conv is 5x5 (shape check)
+  zip64.pt   small.pt re-packed with zip64 records everywhere (zipfile's limit
+             lowered so that every size/offset takes the zip64 path)
+  deflated.pt  small.pt re-packed with compressed entries (must be refused)
 """
 import collections
 import os
+import zipfile
 
 import torch
 
@@ -46,6 +50,20 @@ def main():
     torch.save(sd, os.path.join(OUT, "legacy.pt"), _use_new_zipfile_serialization=False)
     torch.save({"features.0.0.weight": torch.zeros(8, 1, 5, 5)},
                os.path.join(OUT, "wrong_mn04.pt"))
+    src = os.path.join(OUT, "small.pt")
+    with zipfile.ZipFile(src) as z:
+        items = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    saved = zipfile.ZIP64_LIMIT
+    zipfile.ZIP64_LIMIT = 16          # every entry, offset and the directory go zip64
+    try:
+        with zipfile.ZipFile(os.path.join(OUT, "zip64.pt"), "w", zipfile.ZIP_STORED) as z:
+            for name, data in items:
+                z.writestr(name, data)
+    finally:
+        zipfile.ZIP64_LIMIT = saved
+    with zipfile.ZipFile(os.path.join(OUT, "deflated.pt"), "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in items:
+            z.writestr(name, data)
     for f in sorted(os.listdir(OUT)):
         print(f, os.path.getsize(os.path.join(OUT, f)))
 

@@ -1,0 +1,169 @@
+/* sgemm.c — packed float32 GEMM with an AVX-512 8x32 micro-kernel (see
+ * sgemm.h). Reference: the Goto/BLIS loop structure (pack a K-block of B
+ * into 32-column panels, an M-block of A into 8-row panels, then a register
+ * tile of 8 rows x 32 columns accumulated over the K-block). Leaves out
+ * multithreading (the callers split rows) and non-AVX-512 kernels (cblas). */
+#include "nn/sgemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX512_PATH 1
+#endif
+
+#define MR 8
+#define NR 32
+#define KC 256
+#define MC 64
+#define NC 512
+
+#ifdef HAVE_AVX512_PATH
+/* C[0..mr, 0..nr) (+)= Ap (kc x 8) . Bp (kc x 32); `add` keeps C's values. */
+__attribute__((target("avx512f"))) static void ukernel(size_t kc, const float *Ap, const float *Bp, float *C,
+                                                       size_t ldc, size_t mr, size_t nr, int add)
+{
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (size_t k = 0; k < kc; k++, Ap += MR, Bp += NR) {
+        __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16), a;
+#define ROW(i) a = _mm512_set1_ps(Ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); \
+               c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);
+        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+#undef ROW
+    }
+    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                         {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    for (size_t i = 0; i < mr; i++) {
+        float *ci = C + i * ldc;
+        __m512 v0 = acc[i][0], v1 = acc[i][1];
+        if (add) {
+            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), v0);
+            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), v1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, v0);
+        _mm512_mask_storeu_ps(ci + 16, m1, v1);
+    }
+}
+
+/* dst[c*ldd + r] = src[r*lds + c] for an 8 x 8 tile (AVX unpack/shuffle/permute). */
+__attribute__((target("avx2"))) static void tr8x8(const float *src, size_t lds, float *dst, size_t ldd)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
+    __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
+    __m256 r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds);
+    __m256 r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+/* Bp: the (kc x nc) block of op(B) at (pc, jc) as panels of NR columns,
+ * each kc x NR, zero-padded past nc. */
+static void pack_b(enum CBLAS_TRANSPOSE tb, const float *B, size_t ldb, size_t pc, size_t jc, size_t kc, size_t nc,
+                   float *Bp)
+{
+    for (size_t jr = 0; jr < nc; jr += NR) {
+        size_t nr = nc - jr < NR ? nc - jr : NR;
+        float *dst = Bp + jr * kc;
+        if (tb == CblasNoTrans) {
+            for (size_t k = 0; k < kc; k++) {
+                const float *src = B + (pc + k) * ldb + jc + jr;
+                memcpy(dst + k * NR, src, nr * sizeof *src);
+                if (nr < NR) memset(dst + k * NR + nr, 0, (NR - nr) * sizeof *src);
+            }
+        } else {
+            if (nr < NR) memset(dst, 0, kc * NR * sizeof *dst);
+            size_t j8 = nr / 8 * 8, k8 = kc / 8 * 8;
+            for (size_t j = 0; j < j8; j += 8)          /* 8 x 8 tiles, then the edges */
+                for (size_t k = 0; k < k8; k += 8) tr8x8(B + (jc + jr + j) * ldb + pc + k, ldb, dst + k * NR + j, NR);
+            for (size_t j = 0; j < nr; j++) {
+                const float *src = B + (jc + jr + j) * ldb + pc;
+                for (size_t k = j < j8 ? k8 : 0; k < kc; k++) dst[k * NR + j] = src[k];
+            }
+        }
+    }
+}
+
+/* Ap: the (mc x kc) block of op(A) at (ic, pc) as panels of MR rows, each
+ * kc x MR, zero-padded past mc. */
+static void pack_a(enum CBLAS_TRANSPOSE ta, const float *A, size_t lda, size_t ic, size_t pc, size_t mc, size_t kc,
+                   float *Ap)
+{
+    for (size_t ir = 0; ir < mc; ir += MR) {
+        size_t mr = mc - ir < MR ? mc - ir : MR;
+        float *dst = Ap + ir * kc;
+        if (mr < MR) memset(dst, 0, kc * MR * sizeof *dst);
+        if (ta == CblasNoTrans) {
+            size_t k8 = mr == MR ? kc / 8 * 8 : 0;
+            for (size_t k = 0; k < k8; k += 8) tr8x8(A + (ic + ir) * lda + pc + k, lda, dst + k * MR, MR);
+            for (size_t i = 0; i < mr; i++) {
+                const float *src = A + (ic + ir + i) * lda + pc;
+                for (size_t k = k8; k < kc; k++) dst[k * MR + i] = src[k];
+            }
+        } else if (mr == MR) {
+            for (size_t k = 0; k < kc; k++) memcpy(dst + k * MR, A + (pc + k) * lda + ic + ir, MR * sizeof *A);
+        } else {
+            for (size_t k = 0; k < kc; k++) {
+                const float *src = A + (pc + k) * lda + ic + ir;
+                for (size_t i = 0; i < mr; i++) dst[k * MR + i] = src[i];
+            }
+        }
+    }
+}
+
+static int packed_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,
+                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    float *Bp = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
+    float *Ap = aligned_alloc(64, (size_t)KC * MC * sizeof(float));
+    if (!Bp || !Ap) { free(Bp); free(Ap); return -1; }
+    for (size_t jc = 0; jc < N; jc += NC) {
+        size_t nc = N - jc < NC ? N - jc : NC;
+        for (size_t pc = 0; pc < K; pc += KC) {
+            size_t kc = K - pc < KC ? K - pc : KC;
+            int add = pc > 0 || beta != 0;
+            pack_b(tb, B, ldb, pc, jc, kc, nc, Bp);
+            for (size_t ic = 0; ic < M; ic += MC) {
+                size_t mc = M - ic < MC ? M - ic : MC;
+                pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
+                for (size_t jr = 0; jr < nc; jr += NR)
+                    for (size_t ir = 0; ir < mc; ir += MR)
+                        ukernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, add);
+            }
+        }
+    }
+    free(Bp);
+    free(Ap);
+    return 0;
+}
+#endif
+
+void mm_sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K, const float *A,
+              size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+{
+    if (!M || !N) return;
+#ifdef HAVE_AVX512_PATH
+    static int avx512 = -1;
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;   /* same value from any thread */
+    if (avx512 && K > 0 && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
+#endif
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
