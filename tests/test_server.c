@@ -517,7 +517,7 @@ static void test_recommend(void **st)
     size_t n = 0;
     uint8_t *wav = clip("happy_probe", 220, 1.0, &n);
     resp r;
-    assert_int_equal(http(g_port, "POST", "/api/recommend?n=3&policy=regulate", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+    assert_int_equal(http(g_port, "POST", "/api/recommend?n=3&policy=regulate&user=alice", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
     assert_int_equal(r.status, 200);
     const char *b = (char *)r.body;
     assert_non_null(strstr(b, "\"emotion\":"));
