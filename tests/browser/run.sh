@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/browser/run.sh — the web page in Debian's chromium (make test-browser).
-# Installs what it needs (apt chromium, npm ci here), starts `melodic serve`
+# Installs what it needs (apt chromium, nodejs, npm; npm ci here: playwright-core
+# 1.49, which runs on Debian 12's node 18), starts `melodic serve`
 # on a free port with the default bundles when `make serve` has built them
 # (build/models), else with small ones made here from a slice of the data
 # (logmel_stats + random forest: quick, enough to drive the page), feeds a
@@ -19,12 +20,15 @@ bin=${MELODIC_BIN:-build/melodic}
 [ -x "$bin" ] || make -j2 all
 
 # --- tools ---
-if [ ! -x /usr/bin/chromium ]; then
-  echo "test-browser: installing chromium"
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+command -v node > /dev/null || need+=(nodejs)
+command -v npm > /dev/null || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test-browser: installing ${need[*]}"
   SUDO=$( [ "$(id -u)" = 0 ] || echo sudo )
-  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need[@]}"
 fi
-command -v node > /dev/null || { echo "test-browser: node (Debian nodejs) is needed"; exit 1; }
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm ci --no-audit --no-fund)
 fi
