@@ -5,6 +5,8 @@
 #   make deps   install the Debian packages that the build, tests and scripts need
 #   make fuzz   build the libFuzzer targets and run each briefly
 #   make bench  run the side-by-side benchmark scripts (slow; not part of test)
+#   make serve  build the default models if missing, then start the web server (scripts/serve.sh)
+#   make test-browser  the web page in chromium (part of test; skips without the data)
 
 SHELL := /bin/bash
 # This machine kind documents OPENBLAS_CORETYPE=Haswell in its environment (older
@@ -13,7 +15,7 @@ SHELL := /bin/bash
 export OPENBLAS_CORETYPE ?= Haswell
 CC ?= gcc
 BUILD ?= build
-PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1 sqlite3
+PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1 sqlite3 libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT ?= -O3 -march=native
@@ -25,7 +27,7 @@ LDFLAGS += -fopenmp
 # Debian packages: build, tests (cmocka), reference libraries for fixtures and benchmarks.
 DEB_BUILD := build-essential pkg-config libopenblas-dev libsndfile1-dev libfftw3-dev \
              libhdf5-dev hdf5-tools libsoxr-dev libyaml-dev libcmocka-dev clang libclang-rt-14-dev \
-             libsqlite3-dev
+             libsqlite3-dev libmicrohttpd-dev libjansson-dev
 DEB_PY := python3-numpy python3-scipy python3-h5py python3-torch python3-torchaudio \
           python3-sklearn python3-xgboost python3-imblearn python3-matplotlib python3-yaml
 DEB_ALL := $(DEB_BUILD) $(DEB_PY)
@@ -41,7 +43,7 @@ SO := $(BUILD)/libmelodic.so
 BIN := $(BUILD)/melodic
 PREFIX ?= /usr/local
 
-.PHONY: all deps run test test-unit test-asan fuzz bench clean weights format install
+.PHONY: all deps run test test-unit test-asan test-browser fuzz bench clean weights format install serve
 
 all: $(BIN) $(LIB) $(SO)
 
@@ -91,7 +93,16 @@ test: deps
 	$(MAKE) -j2 all
 	$(MAKE) -j2 test-unit
 	$(MAKE) -j2 test-asan
+	$(MAKE) test-browser
 	@echo "all test suites passed"
+
+# The page in Debian's chromium through playwright-core (installs chromium and
+# the npm package on first use; exits 0 with a message when the data is absent).
+test-browser: all
+	tests/browser/run.sh
+
+serve: all
+	scripts/serve.sh $(SERVE_ARGS)
 
 test-unit: $(TESTS) $(BIN)
 	@MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)

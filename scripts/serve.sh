@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# scripts/serve.sh — `make serve`: builds the default models if they are
+# missing, then starts `melodic serve` (it prints its address).
+#   build/models/speech.h5   mn04 embeddings + MLP on RAVDESS (Table II experiment)
+#   build/models/music.h5    boosting + RF + SVM + MLP ensemble on 4Q (Table III experiment)
+#   build/models/library.h5  the 4Q tracks indexed with music.h5
+# Extra arguments go to melodic serve (e.g. --port 8081 --host 0.0.0.0).
+# HOST and PORT in the environment are honoured too (make serve PORT=8081).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${MELODIC_BIN:-build/melodic}
+data=${MELODIC_DATA:-../shared/data}
+out=build/models
+mkdir -p "$out"
+jobs=${JOBS:-2}
+if [ ! -f "$out/speech.h5" ]; then
+  echo "serve: exporting the speech model (mn04 + MLP on RAVDESS; takes minutes the first time)"
+  "$bin" export experiments/table2_speech_mn04_speaker.yaml --model mlp -o "$out/speech.h5" -j "$jobs"
+fi
+if [ ! -f "$out/music.h5" ]; then
+  echo "serve: exporting the music model (ensemble on 4Q)"
+  "$bin" export experiments/table3_music_artist.yaml --model ensemble -o "$out/music.h5" -j "$jobs"
+fi
+if [ ! -f "$out/library.h5" ]; then
+  echo "serve: indexing the 4Q library"
+  "$bin" index "$out/music.h5" "$data/music-4q" -o "$out/library.h5" -j "$jobs"
+fi
+args=(--speech "$out/speech.h5" --library "$out/library.h5" --db "$out/feedback.sqlite")
+[ -n "${HOST:-}" ] && args+=(--host "$HOST")
+[ -n "${PORT:-}" ] && args+=(--port "$PORT")
+exec "$bin" serve "${args[@]}" "$@"

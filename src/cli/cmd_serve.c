@@ -1,0 +1,151 @@
+/* cmd_serve.c — `melodic serve`: load the speech bundle, the music library
+ * and the VA table once, start the HTTP server (src/runtime/server.h) and
+ * run until SIGINT or SIGTERM. Prints the address, then one log line per
+ * request unless --quiet. API: src/runtime/API.md.
+ */
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/util.h"
+#include "runtime/feedback.h"
+#include "runtime/library.h"
+#include "runtime/recommend.h"
+#include "runtime/server.h"
+#include "runtime/va.h"
+
+static const char *usage =
+    "usage: melodic serve --speech SPEECH.h5 --library LIBRARY.h5 [--host 127.0.0.1] [--port 8080]\n"
+    "                     [--threads N] [--db FILE] [--va FILE] [--max-upload MB] [--queue N]\n"
+    "                     [--io-threads N] [--timeout S] [--models DIR] [--quiet]\n"
+    "\n"
+    "Serves the web page at / and the JSON API (src/runtime/API.md): emotion of an uploaded\n"
+    "voice clip, playlists from the library (match or regulate), track audio with Range\n"
+    "support, like/skip/dislike feedback. Binds to 127.0.0.1 unless --host says otherwise.\n"
+    "  --speech FILE     speech emotion bundle (melodic export)\n"
+    "  --library FILE    music library index (melodic index)\n"
+    "  --threads N       classification workers (default: cores)\n"
+    "  --db FILE         SQLite feedback store (default: feedback.sqlite beside the library;\n"
+    "                    'none' disables feedback)\n"
+    "  --va FILE         valence-arousal table and recommend defaults\n"
+    "                    (default configs/recommend/default.yaml)\n"
+    "  --max-upload MB   request body limit (default 20)\n"
+    "  --queue N         requests waiting for a worker before 503 (default 64)\n"
+    "  --timeout S       seconds to receive a request (default 30; idle connections: 10)\n"
+    "  --models DIR      backbone weights root (default: $MELODIC_MODELS or ../shared/models)\n";
+
+static void log_request(void *ctx, const char *method, const char *url, int status, double ms)
+{
+    (void)ctx;
+    fprintf(stderr, "%s %s %d %.1f ms\n", method, url, status, ms);
+}
+
+int mm_cmd_serve(int argc, char **argv)
+{
+    const char *speech = NULL, *library = NULL, *db = NULL, *va_path = "configs/recommend/default.yaml";
+    const char *models = NULL;
+    int quiet = 0;
+    mm_server_params p;
+    mm_server_params_default(&p);
+    p.n_workers = mm_cli_default_threads();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long v;
+        if (mm_cli_is_help(a)) { fputs(usage, stdout); return 0; }
+        else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (i + 1 >= argc && a[0] == '-') return mm_cli_usage("serve", "option '%s' needs a value", a);
+        else if (!strcmp(a, "--speech")) speech = argv[++i];
+        else if (!strcmp(a, "--library")) library = argv[++i];
+        else if (!strcmp(a, "--db")) db = argv[++i];
+        else if (!strcmp(a, "--va")) va_path = argv[++i];
+        else if (!strcmp(a, "--models")) models = argv[++i];
+        else if (!strcmp(a, "--host")) p.host = argv[++i];
+        else if (!strcmp(a, "--port")) {
+            if ((v = mm_cli_parse_long(argv[++i], 0, 65535)) < 0) return mm_cli_usage("serve", "--port expects 0..65535, got '%s'", argv[i]);
+            p.port = (int)v;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-j")) {
+            if ((v = mm_cli_parse_long(argv[++i], 1, 1024)) < 0) return mm_cli_usage("serve", "%s expects 1..1024, got '%s'", a, argv[i]);
+            p.n_workers = (int)v;
+        } else if (!strcmp(a, "--io-threads")) {
+            if ((v = mm_cli_parse_long(argv[++i], 1, 64)) < 0) return mm_cli_usage("serve", "--io-threads expects 1..64, got '%s'", argv[i]);
+            p.n_io_threads = (int)v;
+        } else if (!strcmp(a, "--queue")) {
+            if ((v = mm_cli_parse_long(argv[++i], 0, 100000)) < 0) return mm_cli_usage("serve", "--queue expects 0..100000, got '%s'", argv[i]);
+            p.queue_max = (size_t)v;
+        } else if (!strcmp(a, "--max-upload")) {
+            if ((v = mm_cli_parse_long(argv[++i], 1, 4096)) < 0) return mm_cli_usage("serve", "--max-upload expects 1..4096 (MB), got '%s'", argv[i]);
+            p.max_upload = (size_t)v << 20;
+        } else if (!strcmp(a, "--timeout")) {
+            if ((v = mm_cli_parse_long(argv[++i], 1, 3600)) < 0) return mm_cli_usage("serve", "--timeout expects 1..3600 (s), got '%s'", argv[i]);
+            p.request_timeout_s = (double)v;
+        } else if (a[0] == '-') return mm_cli_usage("serve", "unknown option '%s'", a);
+        else return mm_cli_usage("serve", "unexpected argument '%s'", a);
+    }
+    if (!speech || !library) return mm_cli_usage("serve", "expected --speech SPEECH.h5 and --library LIBRARY.h5");
+
+    mm_err err = {0};
+    mm_bundle *b = NULL;
+    mm_library *lib = NULL;
+    mm_va_table *va = NULL;
+    mm_cfg *vcfg = NULL;
+    mm_recommender *rec = NULL;
+    mm_feedback *fb = NULL;
+    mm_server *srv = NULL;
+    const char **labels = NULL;
+    int rc = mm_bundle_open(speech, models, 1, &b, &err);
+    if (!rc) rc = mm_library_open(library, &lib, &err);
+    if (!rc) rc = mm_cfg_load_file(va_path, &vcfg, &err);
+    if (!rc) rc = mm_va_table_from_cfg(vcfg, &va, &err);
+    if (!rc) rc = mm_recommend_params_from_cfg(mm_cfg_child(vcfg, "recommend"), va, &p.rec, &err);
+    if (!rc) {
+        int k = mm_bundle_n_classes(b);
+        labels = calloc((size_t)k, sizeof *labels);
+        for (int i = 0; labels && i < k; i++) labels[i] = mm_bundle_class_name(b, i);
+        rc = labels ? mm_recommender_create(lib, va, labels, k, &rec, &err) : mm_err_set(&err, MM_ENOMEM, "out of memory");
+    }
+    char dbpath[PATH_MAX];
+    if (!rc && (!db || strcmp(db, "none"))) {
+        if (!db) {
+            char tmp[PATH_MAX];
+            snprintf(tmp, sizeof tmp, "%s", library);
+            snprintf(dbpath, sizeof dbpath, "%s/feedback.sqlite", dirname(tmp));
+            db = dbpath;
+        }
+        rc = mm_feedback_open(db, &fb, &err);
+    }
+    /* SIGINT/SIGTERM are waited for here; block them before threads start so they inherit the mask */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (!quiet) { p.on_request = log_request; }
+    mm_server_models m = {.speech = b, .library = lib, .recommender = rec, .feedback = fb};
+    if (!rc) rc = mm_server_start(&p, &m, &srv, &err);
+    if (!rc) {
+        const char *h = p.host;
+        int v6 = strchr(h, ':') != NULL;
+        printf("melodic serve: http://%s%s%s:%d/ (speech: %s, %d labels; library: %zu tracks; %d workers%s%s)\n",
+               v6 ? "[" : "", h, v6 ? "]" : "", mm_server_port(srv), mm_bundle_model_name(b), mm_bundle_n_classes(b),
+               mm_library_size(lib), p.n_workers, fb ? "; feedback: " : "", fb ? db : "");
+        fflush(stdout);
+        int sig = 0;
+        sigwait(&set, &sig);
+        if (!quiet) fprintf(stderr, "melodic serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+        mm_server_stop(srv);
+    }
+    if (rc) mm_cli_fail("serve", &err);
+    mm_feedback_close(fb);
+    mm_recommender_free(rec);
+    free(labels);
+    mm_va_table_free(va);
+    mm_cfg_free(vcfg);
+    mm_library_free(lib);
+    mm_bundle_free(b);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,760 @@
+/* server.c — `melodic serve`: HTTP API and web page on libmicrohttpd.
+ *
+ * I/O threads (libmicrohttpd, epoll) parse requests and collect bodies up to
+ * the upload limit; audio requests are suspended and queued to a fixed pool
+ * of workers, which classify (speech bundle), recommend (library) and build
+ * the JSON; the connection is then resumed and answered. JSON by jansson.
+ * Status codes and body shapes: src/runtime/API.md. The listening socket is
+ * made here (so bind errors carry errno's text) and handed to the daemon.
+ * Left out: TLS, auth, compression, keep-alive tuning beyond the defaults.
+ */
+#include "runtime/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/http_assets.h"
+#include "runtime/http_parse.h"
+
+void openblas_set_num_threads(int);
+
+/* What a request is, decided from method and URL on its first call. */
+typedef enum {
+    R_NONE = 0, R_ASSET, R_HEALTH, R_TRACKS, R_AUDIO, R_EMOTION, R_RECOMMEND, R_FEEDBACK,
+} route_kind;
+
+typedef struct req {
+    route_kind route;
+    char method[8];             /* for the request log */
+    char url[120];
+    double t0;                  /* arrival (monotonic seconds) */
+    double t_body;              /* body complete */
+    uint8_t *body;              /* (len) upload, grown up to max_upload */
+    size_t len, cap;
+    int status;                 /* decided error status (while still reading the body), 0 = none */
+    char msg[512];              /* its message */
+    int answered;               /* a response was queued on the first call */
+    int queued, done;           /* handed to a worker / worker finished */
+    struct MHD_Connection *conn;
+    /* parameters of /api/recommend, checked before queuing */
+    mm_recommend_params rp;
+    char user[72];
+    /* audio to classify: a slice of body */
+    const uint8_t *audio;
+    size_t audio_len;
+    /* the worker's answer */
+    int res_status;
+    char *res_json;             /* malloc'd JSON text or NULL */
+    struct req *next;           /* queue link */
+} req;
+
+struct mm_server {
+    mm_server_params p;
+    mm_server_models m;
+    struct MHD_Daemon *d;
+    int port;
+    int n_speech;
+    mm_va *speech_va;           /* (n_speech) points of the speech labels */
+    /* worker pool and its queue */
+    pthread_t *workers;
+    int n_workers;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    req *head, *tail;
+    size_t pending;             /* queued + running */
+    int stopping;
+    _Atomic uint64_t n_requests, n_busy, n_jobs;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void mm_server_params_default(mm_server_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->host = "127.0.0.1";
+    p->port = 8080;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    p->n_workers = nc > 0 ? (int)nc : 1;
+    p->n_io_threads = 2;
+    p->queue_max = 64;
+    p->max_upload = 20u << 20;
+    p->max_connections = 256;
+    p->idle_timeout_s = 10;
+    p->request_timeout_s = 30;
+    p->min_seconds = 0.5;
+    mm_recommend_params_default(&p->rec);
+}
+
+/* ---- responses ---- */
+
+/* The Allow header of a 405 (set just before sending one, on the same thread). */
+static _Thread_local const char *allow_hdr = "GET, HEAD";
+
+static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *type, void *buf, size_t len,
+                                enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, mode);
+    if (!r) {
+        if (mode == MHD_RESPMEM_MUST_FREE) free(buf);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (!strncmp(type, "application/json", 16)) MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow_hdr);
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* Serialise and send j (reference stolen). */
+static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(j);
+    if (!s) return send_buf(c, 500, "application/json", (void *)"{\"error\":\"out of memory\"}", 25, MHD_RESPMEM_PERSISTENT);
+    return send_buf(c, status, "application/json", s, strlen(s), MHD_RESPMEM_MUST_FREE);
+}
+
+static char *error_text(const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    /* messages quote user input: keep them valid UTF-8 for jansson */
+    for (char *q = msg; *q; q++) if ((unsigned char)*q >= 0x80 || (unsigned char)*q < 0x20) *q = '?';
+    return send_json(c, status, json_pack("{s:s}", "error", msg));
+}
+
+/* ---- JSON pieces ---- */
+
+static json_t *proba_object(const float *p, int k, const char *(*name)(const void *, int), const void *ctx)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < k; i++) json_object_set_new(o, name(ctx, i), json_real(p[i]));
+    return o;
+}
+
+static const char *speech_name(const void *b, int k) { return mm_bundle_class_name(b, k); }
+static const char *music_name(const void *l, int k) { return mm_library_class_name(l, k); }
+
+static json_t *track_json(const mm_server *s, size_t i, int with_proba)
+{
+    const mm_library_track *t = mm_library_track_at(s->m.library, i);
+    char url[128];
+    snprintf(url, sizeof url, "/api/tracks/%s/audio", t->id);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:f, s:f, s:i, s:f, s:s}", "id", t->id, "artist", t->artist,
+                          "title", t->title, "label", mm_library_class_name(s->m.library, t->top_class),
+                          "valence", (double)t->va.valence, "arousal", (double)t->va.arousal,
+                          "quadrant", t->quadrant, "duration_s", t->duration, "url", url);
+    if (!o) return NULL;
+    if (t->true_label[0]) json_object_set_new(o, "true_label", json_string(t->true_label));
+    if (with_proba)
+        json_object_set_new(o, "proba", proba_object(t->proba, mm_library_n_classes(s->m.library), music_name, s->m.library));
+    return o;
+}
+
+/* ---- GET handlers ---- */
+
+static enum MHD_Result get_health(mm_server *s, struct MHD_Connection *c)
+{
+    json_t *labels = json_array();
+    for (int k = 0; k < s->n_speech; k++) json_array_append_new(labels, json_string(mm_bundle_class_name(s->m.speech, k)));
+    json_t *music = json_array();
+    for (int k = 0; k < mm_library_n_classes(s->m.library); k++)
+        json_array_append_new(music, json_string(mm_library_class_name(s->m.library, k)));
+    json_t *j = json_pack("{s:s, s:I, s:o, s:o, s:s, s:s, s:b}", "status", "ok", "tracks",
+                          (json_int_t)mm_library_size(s->m.library), "speech_labels", labels, "music_labels", music,
+                          "speech_model", mm_bundle_model_name(s->m.speech), "music_model",
+                          mm_library_model_name(s->m.library), "feedback", s->m.feedback != NULL);
+    return send_json(c, 200, j);
+}
+
+static enum MHD_Result get_tracks(mm_server *s, struct MHD_Connection *c)
+{
+    long offset, limit;
+    const char *so = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "offset");
+    const char *sl = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    if (mm_http_parse_long(so, 0, 1L << 40, 0, &offset))
+        return send_error(c, 400, "parameter 'offset': expected an integer >= 0, got '%.40s'", so);
+    if (mm_http_parse_long(sl, 1, 10000, 100, &limit))
+        return send_error(c, 400, "parameter 'limit': expected an integer in 1..10000, got '%.40s'", sl);
+    size_t n = mm_library_size(s->m.library);
+    json_t *arr = json_array();
+    for (size_t i = (size_t)offset; i < n && i < (size_t)offset + (size_t)limit; i++)
+        json_array_append_new(arr, track_json(s, i, 1));
+    return send_json(c, 200, json_pack("{s:I, s:I, s:o}", "total", (json_int_t)n, "offset", (json_int_t)offset, "tracks", arr));
+}
+
+static enum MHD_Result get_audio(mm_server *s, struct MHD_Connection *c, const char *url)
+{
+    char id[65];
+    if (mm_http_track_audio_path(url, id)) return send_error(c, 404, "no such track (ids are 64 hex digits)");
+    long i = mm_library_find(s->m.library, id);
+    const mm_library_track *t = i >= 0 ? mm_library_track_at(s->m.library, (size_t)i) : NULL;
+    if (!t || strcmp(t->id, id)) return send_error(c, 404, "no track with id %s", id);
+    int fd = open(t->path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        if (fd >= 0) close(fd);
+        return send_error(c, 404, "track %s: its file is no longer readable", id);
+    }
+    uint8_t head[16];
+    ssize_t hn = pread(fd, head, sizeof head, 0);
+    const char *type = mm_http_audio_type(t->path, head, hn > 0 ? (size_t)hn : 0);
+    uint64_t size = (uint64_t)st.st_size, first = 0, last = size ? size - 1 : 0;
+    int rk = mm_http_range_parse(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE), size, &first, &last);
+    struct MHD_Response *r;
+    int status = 200;
+    char cr[96];
+    if (rk == MM_HTTP_RANGE_UNSATISFIABLE) {
+        close(fd);
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (!r) return MHD_NO;
+        snprintf(cr, sizeof cr, "bytes */%llu", (unsigned long long)size);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        status = MHD_HTTP_RANGE_NOT_SATISFIABLE;
+    } else {
+        uint64_t n = rk == MM_HTTP_RANGE_OK ? last - first + 1 : size;
+        r = MHD_create_response_from_fd_at_offset64(n, fd, rk == MM_HTTP_RANGE_OK ? first : 0);
+        if (!r) { close(fd); return MHD_NO; }
+        if (rk == MM_HTTP_RANGE_OK) {
+            snprintf(cr, sizeof cr, "bytes %llu-%llu/%llu", (unsigned long long)first, (unsigned long long)last,
+                     (unsigned long long)size);
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+            status = MHD_HTTP_PARTIAL_CONTENT;
+        }
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "private, max-age=3600");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* ---- POST /api/feedback ---- */
+
+static enum MHD_Result post_feedback(mm_server *s, struct MHD_Connection *c, req *r)
+{
+    if (!s->m.feedback) return send_error(c, 503, "feedback is not enabled on this server (no --db)");
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body, r->len, JSON_REJECT_DUPLICATES, &je);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return send_error(c, 400, "feedback: expected a JSON object {\"user\", \"track\", \"signal\"}%s%s",
+                          j ? "" : ": ", j ? "" : je.text);
+    }
+    const char *user = json_string_value(json_object_get(j, "user"));
+    const char *track = json_string_value(json_object_get(j, "track"));
+    const char *signal = json_string_value(json_object_get(j, "signal"));
+    enum MHD_Result ok;
+    mm_feedback_action a;
+    mm_err e = {0};
+    long i;
+    if (!mm_http_valid_user(user))
+        ok = send_error(c, 400, "feedback: 'user' must be 1..64 characters of A-Z a-z 0-9 . _ @ -");
+    else if (!mm_http_valid_track_id(track))
+        ok = send_error(c, 400, "feedback: 'track' must be a track id (64 hex digits)");
+    else if (!signal || mm_feedback_action_parse(signal, &a, &e))
+        ok = send_error(c, 400, "feedback: 'signal' must be \"like\", \"skip\" or \"dislike\"");
+    else if ((i = mm_library_find(s->m.library, track)) < 0)
+        ok = send_error(c, 404, "feedback: no track with id %s", track);
+    else {
+        const mm_library_track *t = mm_library_track_at(s->m.library, (size_t)i);
+        if (mm_feedback_record(s->m.feedback, user, t->id, t->artist, a, &e))
+            ok = send_error(c, 500, "feedback: %s", e.msg);
+        else
+            ok = send_buf(c, MHD_HTTP_NO_CONTENT, "application/json", (void *)"", 0, MHD_RESPMEM_PERSISTENT);
+    }
+    json_decref(j);
+    return ok;
+}
+
+/* ---- audio requests: checked on the I/O thread, computed by a worker ---- */
+
+/* Find the audio in r's body (raw or multipart field "audio"); 0 or an HTTP status with r->msg. */
+static int locate_audio(struct MHD_Connection *c, req *r)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (mm_http_upload_kind_of(ct) == MM_HTTP_UPLOAD_MULTIPART) {
+        char boundary[80];
+        mm_http_part part;
+        if (mm_http_multipart_boundary(ct, boundary, sizeof boundary)) {
+            snprintf(r->msg, sizeof r->msg, "multipart upload without a valid boundary parameter");
+            return 400;
+        }
+        int rc = mm_http_multipart_find(r->body, r->len, boundary, "audio", &part);
+        if (rc < 0) { snprintf(r->msg, sizeof r->msg, "malformed multipart body"); return 400; }
+        if (rc > 0) { snprintf(r->msg, sizeof r->msg, "multipart upload has no field named 'audio'"); return 400; }
+        if (part.type) {
+            char t[128];
+            size_t n = part.type_len < sizeof t - 1 ? part.type_len : sizeof t - 1;
+            memcpy(t, part.type, n);
+            t[n] = 0;
+            if (mm_http_upload_kind_of(t) != MM_HTTP_UPLOAD_RAW) {
+                snprintf(r->msg, sizeof r->msg, "field 'audio' has type '%.60s'; expected audio (WAV, FLAC, Ogg, MP3)", t);
+                return 415;
+            }
+        }
+        r->audio = part.data;
+        r->audio_len = part.len;
+    } else {
+        r->audio = r->body;
+        r->audio_len = r->len;
+    }
+    if (r->audio_len == 0) { snprintf(r->msg, sizeof r->msg, "empty upload: send the audio as the body or as multipart field 'audio'"); return 400; }
+    return 0;
+}
+
+static int check_recommend_params(mm_server *s, struct MHD_Connection *c, req *r)
+{
+    r->rp = s->p.rec;
+    long n;
+    const char *sn = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "n");
+    const char *sp = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "policy");
+    const char *su = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "user");
+    if (mm_http_parse_long(sn, 1, 100, (long)r->rp.n, &n)) {
+        snprintf(r->msg, sizeof r->msg, "parameter 'n': expected an integer in 1..100, got '%.40s'", sn);
+        return 400;
+    }
+    r->rp.n = (size_t)n;
+    if (sp) {
+        mm_err e = {0};
+        if (mm_policy_parse(sp, &r->rp.policy, &e)) {
+            snprintf(r->msg, sizeof r->msg, "parameter 'policy': expected 'match' or 'regulate', got '%.40s'", sp);
+            return 400;
+        }
+    }
+    r->rp.user = NULL;
+    if (su && *su) {
+        if (!mm_http_valid_user(su)) {
+            snprintf(r->msg, sizeof r->msg, "parameter 'user': expected 1..64 characters of A-Z a-z 0-9 . _ @ -");
+            return 400;
+        }
+        snprintf(r->user, sizeof r->user, "%s", su);
+        r->rp.user = r->user;
+    }
+    return 0;
+}
+
+static void set_result(req *r, int status, json_t *j)
+{
+    r->res_status = status;
+    r->res_json = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
+    json_decref(j);
+    if (!r->res_json) {
+        r->res_status = 500;
+        r->res_json = error_text("out of memory");
+    }
+}
+
+/* The worker's job: classify, maybe recommend, build the answer. */
+static void process(mm_server *s, req *r)
+{
+    if (s->p.test_delay_ms > 0) {
+        struct timespec ts = {s->p.test_delay_ms / 1000, (long)(s->p.test_delay_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    int k = s->n_speech;
+    float proba[256];
+    double secs = 0;
+    mm_err e = {0};
+    int rc = mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, &secs, &e);
+    if (rc) {
+        char msg[1100];
+        snprintf(msg, sizeof msg, "cannot use the audio: %s", e.msg);
+        for (char *q = msg; *q; q++) if ((unsigned char)*q >= 0x80 || (unsigned char)*q < 0x20) *q = '?';
+        set_result(r, rc == MM_ENOMEM ? 500 : 400, json_pack("{s:s}", "error", msg));
+        return;
+    }
+    if (secs < s->p.min_seconds) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "audio too short: %.3f s, at least %.2f s needed", secs, s->p.min_seconds);
+        set_result(r, 400, json_pack("{s:s}", "error", msg));
+        return;
+    }
+    int top = 0;
+    for (int i = 1; i < k; i++) if (proba[i] > proba[top]) top = i;
+    mm_va va = mm_va_expected(s->speech_va, proba, k);
+    json_t *j = json_pack("{s:s, s:o, s:f, s:f, s:f}", "emotion", mm_bundle_class_name(s->m.speech, top), "proba",
+                          proba_object(proba, k, speech_name, s->m.speech), "valence", (double)va.valence,
+                          "arousal", (double)va.arousal, "duration_s", secs);
+    if (j && r->route == R_RECOMMEND) {
+        mm_rec_result res;
+        if (mm_recommend(s->m.recommender, proba, &r->rp, s->m.feedback, &res, &e)) {
+            json_decref(j);
+            set_result(r, 500, json_pack("{s:s}", "error", e.msg));
+            return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < res.n; i++) {
+            const mm_rec_item *it = &res.items[i];
+            json_t *t = track_json(s, it->track, 0);
+            json_object_set_new(t, "reason", json_string(it->reason));
+            json_object_set_new(t, "score", json_real(it->score));
+            json_array_append_new(arr, t);
+        }
+        json_object_set_new(j, "tracks", arr);
+        json_object_set_new(j, "policy", json_string(mm_policy_name(res.policy)));
+        json_object_set_new(j, "quadrant", json_integer(res.listener_quadrant));
+        json_object_set_new(j, "target", json_pack("{s:f, s:f}", "valence", (double)res.target.valence, "arousal",
+                                                   (double)res.target.arousal));
+        json_object_set_new(j, "note", json_string(res.note));
+        mm_rec_result_free(&res);
+    }
+    if (j) json_object_set_new(j, "ms", json_real(1000.0 * (now_s() - r->t_body)));
+    set_result(r, 200, j);
+}
+
+static void *worker_main(void *arg)
+{
+    mm_server *s = arg;
+    omp_set_num_threads(1);   /* parallelism comes from the pool, not from inside a request */
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->head && !s->stopping) pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->head) break;   /* stopping and drained */
+        req *r = s->head;
+        s->head = r->next;
+        if (!s->head) s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        process(s, r);
+        atomic_fetch_add(&s->n_jobs, 1);
+        r->done = 1;
+        struct MHD_Connection *c = r->conn;
+        pthread_mutex_lock(&s->mu);
+        s->pending--;
+        pthread_mutex_unlock(&s->mu);
+        MHD_resume_connection(c);   /* r may be freed from here on */
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Queue r for a worker, suspending its connection; 0, or 503 when full. */
+static int enqueue(mm_server *s, struct MHD_Connection *c, req *r)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping || s->pending >= (size_t)s->n_workers + s->p.queue_max) {
+        pthread_mutex_unlock(&s->mu);
+        return 503;
+    }
+    s->pending++;
+    r->conn = c;
+    r->queued = 1;
+    r->next = NULL;
+    MHD_suspend_connection(c);
+    if (s->tail) s->tail->next = r;
+    else s->head = r;
+    s->tail = r;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+/* ---- dispatch ---- */
+
+static route_kind route_of(const char *url, int *post_route)
+{
+    *post_route = 0;
+    const void *d;
+    size_t n;
+    const char *t;
+    if (!mm_http_asset(url, &d, &n, &t)) return R_ASSET;
+    if (!strcmp(url, "/api/health")) return R_HEALTH;
+    if (!strcmp(url, "/api/tracks")) return R_TRACKS;
+    if (!strncmp(url, "/api/tracks/", 12)) return R_AUDIO;
+    *post_route = 1;
+    if (!strcmp(url, "/api/emotion")) return R_EMOTION;
+    if (!strcmp(url, "/api/recommend")) return R_RECOMMEND;
+    if (!strcmp(url, "/api/feedback")) return R_FEEDBACK;
+    *post_route = 0;
+    return R_NONE;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    mm_server *s = cls;
+    req *r = *con_cls;
+    if (!r) {   /* first call: headers are in, the body (if any) is not */
+        if (!(r = calloc(1, sizeof *r))) return MHD_NO;
+        *con_cls = r;
+        r->t0 = now_s();
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->url, sizeof r->url, "%s", url);
+        int post_route;
+        r->route = route_of(url, &post_route);
+        r->answered = 1;   /* every return below queues a response, except the POST that waits for its body */
+        int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), is_post = !strcmp(method, "POST");
+        if (r->route == R_NONE) return send_error(c, 404, "no such resource: %.200s", url);
+        if ((post_route && !is_post) || (!post_route && !is_get)) {
+            allow_hdr = post_route ? "POST" : "GET, HEAD";
+            return send_error(c, 405, "method %.16s not allowed on %.200s", method, url);
+        }
+        switch (r->route) {
+        case R_ASSET: {
+            const void *d;
+            size_t n;
+            const char *t;
+            mm_http_asset(url, &d, &n, &t);
+            return send_buf(c, 200, t, (void *)d, n, MHD_RESPMEM_PERSISTENT);
+        }
+        case R_HEALTH: return get_health(s, c);
+        case R_TRACKS: return get_tracks(s, c);
+        case R_AUDIO: return get_audio(s, c, url);
+        default: break;
+        }
+        /* a POST: refuse what can be refused before reading the body */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        long declared = -1;
+        if (cl && mm_http_parse_long(cl, 0, LONG_MAX, 0, &declared)) declared = -1;
+        if (declared >= 0 && (unsigned long)declared > s->p.max_upload)
+            return send_error(c, 413, "upload of %ld bytes is over the limit of %zu bytes", declared, s->p.max_upload);
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (r->route == R_FEEDBACK) {
+            if (!ct || strncasecmp(ct, "application/json", 16))
+                return send_error(c, 415, "feedback: expected Content-Type application/json");
+        } else if (mm_http_upload_kind_of(ct) == MM_HTTP_UPLOAD_UNSUPPORTED) {
+            return send_error(c, 415, "unsupported Content-Type '%.80s': send audio (audio/wav, audio/flac, audio/ogg, "
+                                      "audio/mpeg, application/octet-stream) or multipart/form-data with field 'audio'", ct);
+        }
+        /* room for the declared body, but not more than 1 MB before it arrives */
+        size_t want = declared > 0 ? (size_t)declared : 0;
+        if (want > (1u << 20)) want = 1u << 20;
+        if (want && (r->body = malloc(want))) r->cap = want;
+        r->answered = 0;
+        return MHD_YES;
+    }
+    if (r->answered) {   /* already answered (an error before the body): ignore the rest */
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_size) {   /* a piece of the body */
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (now_s() - r->t0 > s->p.request_timeout_s) return MHD_NO;   /* too slow: drop the connection */
+        if (r->status) return MHD_YES;                                  /* already refused: discard */
+        if (n > s->p.max_upload - r->len) {
+            r->status = 413;
+            snprintf(r->msg, sizeof r->msg, "upload over the limit of %zu bytes", s->p.max_upload);
+            free(r->body);
+            r->body = NULL;
+            r->len = r->cap = 0;
+            return MHD_YES;
+        }
+        if (r->len + n > r->cap) {
+            size_t cap = r->cap ? r->cap : 65536;
+            while (cap < r->len + n) cap *= 2;
+            if (cap > s->p.max_upload) cap = s->p.max_upload;
+            uint8_t *nb = realloc(r->body, cap);
+            if (!nb) return MHD_NO;
+            r->body = nb;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        return MHD_YES;
+    }
+    /* the body is complete, or a worker has finished */
+    if (r->done) {
+        char *js = r->res_json;
+        r->res_json = NULL;
+        if (!js) return send_error(c, 500, "internal error");
+        return send_buf(c, r->res_status, "application/json", js, strlen(js), MHD_RESPMEM_MUST_FREE);
+    }
+    if (r->queued) return MHD_YES;   /* spurious call while suspended */
+    if (r->status) return send_error(c, r->status, "%s", r->msg);
+    r->t_body = now_s();
+    if (r->route == R_FEEDBACK) return post_feedback(s, c, r);
+    int st = locate_audio(c, r);
+    if (!st && r->route == R_RECOMMEND) st = check_recommend_params(s, c, r);
+    if (st) return send_error(c, st, "%s", r->msg);
+    if (enqueue(s, c, r)) {
+        atomic_fetch_add(&s->n_busy, 1);
+        return send_error(c, 503, "server busy: %zu requests waiting; retry later", s->p.queue_max);
+    }
+    return MHD_YES;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    mm_server *s = cls;
+    req *r = *con_cls;
+    if (!r) return;
+    atomic_fetch_add(&s->n_requests, 1);
+    if (s->p.on_request) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+        s->p.on_request(s->p.on_request_ctx, r->method, r->url, ci ? (int)ci->http_status : 0, 1000.0 * (now_s() - r->t0));
+    }
+    free(r->body);
+    free(r->res_json);
+    free(r);
+    *con_cls = NULL;
+}
+
+/* ---- start / stop ---- */
+
+static int listen_socket(const char *host, int port, int *fd_out, int *port_out, mm_err *err)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    int g = getaddrinfo(host, ps, &hints, &ai);
+    if (g) return mm_err_set(err, MM_EINVAL, "host '%s': %s", host, gai_strerror(g));
+    int fd = -1, e = 0;
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) { e = errno; continue; }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (!bind(fd, a->ai_addr, a->ai_addrlen) && !listen(fd, 128)) break;
+        e = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) return mm_err_set(err, MM_EIO, "%s:%d: %s", host, port, strerror(e));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port_out = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    return 0;
+}
+
+int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_server **out, mm_err *err)
+{
+    mm_server_params p;
+    if (pin) p = *pin;
+    else mm_server_params_default(&p);
+    if (!m || !m->speech || !m->library || !m->recommender)
+        return mm_err_set(err, MM_EINVAL, "server: a speech bundle, a library and a recommender are required");
+    if (p.port < 0 || p.port > 65535) return mm_err_set(err, MM_EINVAL, "server: port %d out of range 0..65535", p.port);
+    if (p.n_workers < 1 || p.n_workers > 1024) return mm_err_set(err, MM_EINVAL, "server: worker threads %d out of range 1..1024", p.n_workers);
+    if (p.n_io_threads < 1 || p.n_io_threads > 64) return mm_err_set(err, MM_EINVAL, "server: I/O threads %d out of range 1..64", p.n_io_threads);
+    if (p.max_upload < 64) return mm_err_set(err, MM_EINVAL, "server: upload limit %zu bytes is too small (>= 64)", p.max_upload);
+    if (!(p.request_timeout_s > 0) || p.idle_timeout_s < 1)
+        return mm_err_set(err, MM_EINVAL, "server: timeouts must be > 0");
+    int k = mm_bundle_n_classes(m->speech);
+    if (k < 1 || k > 256 || mm_recommender_n_labels(m->recommender) != k)
+        return mm_err_set(err, MM_EINVAL, "server: the recommender has %d speech labels, the speech bundle %d",
+                          mm_recommender_n_labels(m->recommender), k);
+    mm_server *s = calloc(1, sizeof *s);
+    if (!s) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    s->p = p;
+    s->m = *m;
+    s->n_speech = k;
+    s->speech_va = calloc((size_t)k, sizeof *s->speech_va);
+    if (!s->speech_va) { free(s); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    for (int i = 0; i < k; i++) s->speech_va[i] = mm_recommender_label_va(m->recommender, i);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    int fd = -1, rc = listen_socket(p.host, p.port, &fd, &s->port, err);
+    if (rc) goto fail;
+    /* workers run single-threaded kernels: BLAS too (a process-wide setting) */
+    openblas_set_num_threads(1);
+    s->workers = calloc((size_t)p.n_workers, sizeof *s->workers);
+    if (!s->workers) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); close(fd); goto fail; }
+    for (int i = 0; i < p.n_workers; i++) {
+        if (pthread_create(&s->workers[i], NULL, worker_main, s)) {
+            rc = mm_err_set(err, MM_EIO, "server: cannot start worker threads");
+            close(fd);
+            goto fail;
+        }
+        s->n_workers++;
+    }
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p.n_io_threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
+                            MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
+    if (!s->d) {
+        close(fd);
+        rc = mm_err_set(err, MM_EIO, "%s:%d: cannot start the HTTP daemon", p.host, s->port);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+    free(s->workers);
+    free(s->speech_va);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+    return rc;
+}
+
+int mm_server_port(const mm_server *s) { return s->port; }
+
+void mm_server_get_stats(const mm_server *s, mm_server_stats *out)
+{
+    mm_server_stats st = {0};
+    st.requests = atomic_load(&((mm_server *)s)->n_requests);
+    st.rejected_busy = atomic_load(&((mm_server *)s)->n_busy);
+    st.jobs_done = atomic_load(&((mm_server *)s)->n_jobs);
+    st.queue_now = s->pending;
+    *out = st;
+}
+
+void mm_server_stop(mm_server *s)
+{
+    if (!s) return;
+    /* refuse new work, let the workers drain the queue (each resumes its connection) */
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+    MHD_stop_daemon(s->d);
+    free(s->workers);
+    free(s->speech_va);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}

@@ -1,0 +1,944 @@
+/* test_server.c — the HTTP server (src/runtime/server.c) and its request
+ * parsing (http_parse.c): parser cases (ranges, multipart, types, ids), then
+ * a server started in-process on 127.0.0.1 and a free port with a tiny
+ * speech bundle (3 tones named happy/sad/angry, logmel_stats + rf, made by
+ * `melodic export`) and an in-memory library of 8 generated WAV tracks:
+ * every endpoint, every error code of the issue (400 404 405 413 415 503),
+ * Range requests, raw and multipart uploads, garbage and truncated audio,
+ * slow clients, junk on the socket — the server stays up and answers health
+ * afterwards. Last, `melodic serve` itself started on port 0 and stopped.
+ * Needs no ../shared data. */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sndfile.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "core/sha256.h"
+#include "runtime/http_parse.h"
+#include "runtime/server.h"
+
+/* ---- parsing ---- */
+
+static void test_parse_range(void **st)
+{
+    uint64_t a = 0, b = 0;
+    assert_int_equal(mm_http_range_parse(NULL, 100, &a, &b), MM_HTTP_RANGE_NONE);
+    assert_int_equal(mm_http_range_parse("bytes=0-9", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 0 && b == 9);
+    assert_int_equal(mm_http_range_parse("bytes=90-", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 90 && b == 99);
+    assert_int_equal(mm_http_range_parse("bytes=-10", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 90 && b == 99);
+    assert_int_equal(mm_http_range_parse("bytes=-1000", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 0 && b == 99);
+    assert_int_equal(mm_http_range_parse("bytes=50-5000", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 50 && b == 99);
+    assert_int_equal(mm_http_range_parse("bytes=100-", 100, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
+    assert_int_equal(mm_http_range_parse("bytes=-0", 100, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
+    assert_int_equal(mm_http_range_parse("bytes=0-", 0, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
+    /* ignored: other units, lists, reversed, garbage, overflow */
+    const char *ignored[] = {"items=0-1", "bytes=0-1,5-6", "bytes=9-3", "bytes=x-", "bytes=", "bytes=--1",
+                             "bytes=99999999999999999999999-", "bytes=1-2 junk", "bytes 0-1"};
+    for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
+        assert_int_equal(mm_http_range_parse(ignored[i], 100, &a, &b), MM_HTTP_RANGE_NONE);
+}
+
+static void test_parse_multipart(void **st)
+{
+    char bd[80];
+    assert_int_equal(mm_http_multipart_boundary("multipart/form-data; boundary=abc", bd, sizeof bd), 0);
+    assert_string_equal(bd, "abc");
+    assert_int_equal(mm_http_multipart_boundary("multipart/form-data; charset=x; boundary=\"a b\"", bd, sizeof bd), 0);
+    assert_string_equal(bd, "a b");
+    assert_int_equal(mm_http_multipart_boundary("multipart/form-data", bd, sizeof bd), -1);
+    assert_int_equal(mm_http_multipart_boundary("multipart/form-data; boundary=", bd, sizeof bd), -1);
+    char longb[120];
+    memset(longb, 'x', sizeof longb);
+    memcpy(longb, "m; boundary=", 12);
+    longb[119] = 0;
+    assert_int_equal(mm_http_multipart_boundary(longb, bd, sizeof bd), -1);
+
+    const char *body = "preamble\r\n--XX\r\nContent-Disposition: form-data; name=\"user\"\r\n\r\nbob\r\n"
+                       "--XX\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"v.wav\"\r\n"
+                       "Content-Type: audio/wav\r\n\r\nRIFF\r\n--not-it\r\n\r\n--XX--\r\n";
+    mm_http_part p;
+    assert_int_equal(mm_http_multipart_find((const uint8_t *)body, strlen(body), "XX", "audio", &p), 0);
+    assert_int_equal(p.len, strlen("RIFF\r\n--not-it\r\n"));
+    assert_memory_equal(p.data, "RIFF\r\n--not-it\r\n", p.len);
+    assert_int_equal(p.type_len, 9);
+    assert_memory_equal(p.type, "audio/wav", 9);
+    assert_int_equal(p.filename_len, 5);
+    assert_int_equal(mm_http_multipart_find((const uint8_t *)body, strlen(body), "XX", "user", &p), 0);
+    assert_memory_equal(p.data, "bob", 3);
+    assert_int_equal(mm_http_multipart_find((const uint8_t *)body, strlen(body), "XX", "file", &p), 1);
+    /* "filename" must not pass for "name" */
+    const char *b2 = "--XX\r\nContent-Disposition: form-data; filename=\"audio\"\r\n\r\nzz\r\n--XX--";
+    assert_int_equal(mm_http_multipart_find((const uint8_t *)b2, strlen(b2), "XX", "audio", &p), 1);
+    /* malformed: no delimiter, headers cut, part never closed */
+    const char *bad[] = {"no delimiter at all", "--XX\r\nContent-Disposition: form-data; name=\"audio\"",
+                         "--XX\r\nContent-Disposition: form-data; name=\"audio\"\r\n\r\nRIFF....", "--XXjunk"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(mm_http_multipart_find((const uint8_t *)bad[i], strlen(bad[i]), "XX", "audio", &p), -1);
+    /* every truncation of a good body is handled without reading past it (ASan watches) */
+    size_t n = strlen(body);
+    for (size_t k = 0; k < n; k++) {
+        uint8_t *cut = malloc(k ? k : 1);
+        memcpy(cut, body, k);
+        int rc = mm_http_multipart_find(cut, k, "XX", "audio", &p);
+        if (rc == 0) assert_true(p.data >= cut && p.data + p.len <= cut + k);
+        free(cut);
+    }
+}
+
+static void test_parse_misc(void **st)
+{
+    assert_int_equal(mm_http_upload_kind_of(NULL), MM_HTTP_UPLOAD_RAW);
+    assert_int_equal(mm_http_upload_kind_of("audio/wav"), MM_HTTP_UPLOAD_RAW);
+    assert_int_equal(mm_http_upload_kind_of("Audio/X-FLAC; rate=1"), MM_HTTP_UPLOAD_RAW);
+    assert_int_equal(mm_http_upload_kind_of("application/octet-stream"), MM_HTTP_UPLOAD_RAW);
+    assert_int_equal(mm_http_upload_kind_of("multipart/form-data; boundary=a"), MM_HTTP_UPLOAD_MULTIPART);
+    assert_int_equal(mm_http_upload_kind_of("text/plain"), MM_HTTP_UPLOAD_UNSUPPORTED);
+    assert_int_equal(mm_http_upload_kind_of("application/json"), MM_HTTP_UPLOAD_UNSUPPORTED);
+    assert_int_equal(mm_http_upload_kind_of("audiox/wav"), MM_HTTP_UPLOAD_UNSUPPORTED);
+    long v = 0;
+    assert_int_equal(mm_http_parse_long(NULL, 1, 10, 5, &v), 0);
+    assert_int_equal(v, 5);
+    assert_int_equal(mm_http_parse_long("10", 1, 10, 5, &v), 0);
+    assert_int_equal(v, 10);
+    const char *badn[] = {"", "11", "0", "-1", "1x", " 1", "+1", "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof badn / sizeof *badn; i++) assert_int_equal(mm_http_parse_long(badn[i], 1, 10, 5, &v), -1);
+    char id[65];
+    const char *hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char url[200];
+    snprintf(url, sizeof url, "/api/tracks/%s/audio", hex);
+    assert_int_equal(mm_http_track_audio_path(url, id), 0);
+    assert_string_equal(id, hex);
+    const char *badu[] = {"/api/tracks/../../etc/passwd/audio", "/api/tracks/1/audio",
+                          "/api/tracks/0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef/audio",
+                          "/api/tracks/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef/audio/",
+                          "/api/tracks/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0/audio"};
+    for (size_t i = 0; i < sizeof badu / sizeof *badu; i++) assert_int_equal(mm_http_track_audio_path(badu[i], id), -1);
+    assert_true(mm_http_valid_user("bob.smith@x-1_2"));
+    assert_false(mm_http_valid_user(""));
+    assert_false(mm_http_valid_user("a b"));
+    assert_false(mm_http_valid_user("x'; DROP TABLE events;--"));
+    char u65[66];
+    memset(u65, 'a', 65);
+    u65[65] = 0;
+    assert_false(mm_http_valid_user(u65));
+    assert_string_equal(mm_http_sniff_audio((const uint8_t *)"RIFF\0\0\0\0WAVEfmt ", 16), "audio/wav");
+    assert_string_equal(mm_http_sniff_audio((const uint8_t *)"fLaC", 4), "audio/flac");
+    assert_string_equal(mm_http_sniff_audio((const uint8_t *)"ID3\3", 4), "audio/mpeg");
+    assert_null(mm_http_sniff_audio((const uint8_t *)"<html>", 6));
+    assert_string_equal(mm_http_audio_type("a/b/song.MP3", NULL, 0), "audio/mpeg");
+    assert_string_equal(mm_http_audio_type("noext", (const uint8_t *)"OggS", 4), "audio/ogg");
+    assert_string_equal(mm_http_audio_type("x.bin", (const uint8_t *)"????", 4), "application/octet-stream");
+}
+
+/* ---- fixtures: bundle, library, server ---- */
+
+static char dir[256];
+static mm_bundle *g_speech;
+static mm_library *g_lib;
+static mm_va_table *g_va;
+static mm_recommender *g_rec;
+static mm_feedback *g_fb;
+static mm_server *g_srv;
+static int g_port;
+static char g_ids[8][65];
+static char g_paths[8][300];
+
+static int write_wav(const char *path, int freq, double seconds, int variant)
+{
+    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    if (!f) return -1;
+    size_t n = (size_t)(seconds * 16000);
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = 0.3f * sinf(6.2831853f * (float)(freq * (1.0 + 0.01 * variant)) * (float)i / 16000.f) +
+               0.01f * (float)(((long)i * 7919 + variant * 104729) % 2001 - 1000) / 1000.f;
+    sf_writef_float(f, x, (sf_count_t)n);
+    sf_close(f);
+    free(x);
+    return 0;
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    uint8_t *b = malloc((size_t)sz + 1);
+    *n = fread(b, 1, (size_t)sz, f);
+    fclose(f);
+    return b;
+}
+
+static int start_server(const mm_server_params *p, mm_server **out)
+{
+    mm_server_models m = {.speech = g_speech, .library = g_lib, .recommender = g_rec, .feedback = g_fb};
+    mm_err e = {0};
+    int rc = mm_server_start(p, &m, out, &e);
+    if (rc) fprintf(stderr, "server: %s\n", e.msg);
+    return rc;
+}
+
+static void test_params(mm_server_params *p)
+{
+    mm_server_params_default(p);
+    p->port = 0;
+    p->n_workers = 2;
+    p->max_upload = 1 << 20;
+    p->idle_timeout_s = 2;
+    p->request_timeout_s = 3;
+}
+
+static int setup(void **st)
+{
+    snprintf(dir, sizeof dir, "/tmp/mm_server_%d", (int)getpid());
+    tu_system("rm -rf %s && mkdir -p %s/clips %s/lib", dir, dir, dir);
+    char p[512];
+    snprintf(p, sizeof p, "%s/clips/manifest.csv", dir);
+    FILE *m = fopen(p, "w");
+    fputs("path,label,group\n", m);
+    static const char *names[3] = {"happy", "sad", "angry"};
+    static const int freqs[3] = {220, 880, 3520};
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 6; v++) {
+            char w[512];
+            snprintf(w, sizeof w, "%s/clips/%s%d.wav", dir, names[c], v);
+            write_wav(w, freqs[c], 1.0, v);
+            fprintf(m, "%s%d.wav,%s,%d\n", names[c], v, names[c], v);
+        }
+    fclose(m);
+    snprintf(p, sizeof p, "%s/exp.yaml", dir);
+    FILE *y = fopen(p, "w");
+    fprintf(y, "name: srv\nseed: 1\ncache: %s/cache\ndataset: {type: csv, manifest: %s/clips/manifest.csv}\n"
+               "features: [{set: logmel_stats, params: {frontend: cnn14_16k}}]\n"
+               "protocol: {kind: group_kfold, n_folds: 2}\n"
+               "models:\n  - {name: forest, model: rf, params: {n_estimators: 10}}\n", dir, dir);
+    fclose(y);
+    if (tu_system("%s export %s/exp.yaml --model forest -o %s/speech.h5 -j 1 2>/dev/null", tu_bin(), dir, dir)) return -1;
+    mm_err e = {0};
+    snprintf(p, sizeof p, "%s/speech.h5", dir);
+    if (mm_bundle_open(p, NULL, 1, &g_speech, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    /* the library: 8 tracks, two per quadrant */
+    const char *cls[4] = {"Q1", "Q2", "Q3", "Q4"};
+    mm_va cva[4] = {{0.5f, 0.5f}, {-0.5f, 0.5f}, {-0.5f, -0.5f}, {0.5f, -0.5f}};
+    mm_library_track tr[8];
+    float proba[8][4], emb[8][3];
+    char art[8][32], tit[8][32];
+    for (int i = 0; i < 8; i++) {
+        snprintf(g_paths[i], sizeof g_paths[i], "%s/lib/track%d.wav", dir, i);
+        write_wav(g_paths[i], 300 + 100 * i, 0.5, i);
+        if (mm_sha256_file(g_paths[i], g_ids[i], &e)) return -1;
+        snprintf(art[i], sizeof art[i], "Artist %d", i % 5);
+        snprintf(tit[i], sizeof tit[i], "Song %d", i);
+        for (int k = 0; k < 4; k++) proba[i][k] = k == i / 2 ? 0.7f : 0.1f;
+        for (int k = 0; k < 3; k++) emb[i][k] = (float)((i * 3 + k) % 5) - 2.f;
+        tr[i] = (mm_library_track){.path = g_paths[i], .id = g_ids[i], .artist = art[i], .title = tit[i],
+                                   .true_label = (char *)cls[i / 2], .size = 16044, .duration = 0.5,
+                                   .proba = proba[i], .embedding = emb[i]};
+    }
+    if (mm_library_from_tracks(tr, 8, 4, cls, cva, 3, &g_lib, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    if (mm_va_table_load("configs/recommend/default.yaml", &g_va, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    const char *labels[3];
+    for (int k = 0; k < 3; k++) labels[k] = mm_bundle_class_name(g_speech, k);
+    if (mm_recommender_create(g_lib, g_va, labels, 3, &g_rec, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    snprintf(p, sizeof p, "%s/feedback.sqlite", dir);
+    if (mm_feedback_open(p, &g_fb, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
+    mm_server_params sp;
+    test_params(&sp);
+    if (start_server(&sp, &g_srv)) return -1;
+    g_port = mm_server_port(g_srv);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    mm_server_stop(g_srv);
+    mm_feedback_close(g_fb);
+    mm_recommender_free(g_rec);
+    mm_va_table_free(g_va);
+    mm_library_free(g_lib);
+    mm_bundle_free(g_speech);
+    tu_system("rm -rf %s", dir);
+    return 0;
+}
+
+/* ---- a minimal HTTP/1.1 client over a blocking socket ---- */
+
+typedef struct resp {
+    int status;
+    char head[8192];
+    uint8_t *body;
+    size_t len;
+} resp;
+
+static int connect_to(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a)) { close(fd); return -1; }
+    struct timeval tv = {15, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
+        if (k <= 0) return -1;
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Read a whole response (the server closes: requests say Connection: close). */
+static int read_resp(int fd, resp *r)
+{
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *buf = malloc(cap);
+    for (;;) {
+        if (n + 4096 > cap) buf = realloc(buf, cap *= 2);
+        ssize_t k = recv(fd, buf + n, cap - n, 0);
+        if (k <= 0) break;
+        n += (size_t)k;
+    }
+    memset(r, 0, sizeof *r);
+    uint8_t *sep = n >= 4 ? memmem(buf, n, "\r\n\r\n", 4) : NULL;
+    if (!sep || sscanf((char *)buf, "HTTP/1.%*d %d", &r->status) != 1) { free(buf); r->status = -1; return -1; }
+    size_t hl = (size_t)(sep - buf);
+    if (hl >= sizeof r->head) hl = sizeof r->head - 1;
+    memcpy(r->head, buf, hl);
+    r->head[hl] = 0;
+    r->len = n - (size_t)(sep + 4 - buf);
+    r->body = malloc(r->len + 1);
+    memcpy(r->body, sep + 4, r->len);
+    r->body[r->len] = 0;
+    free(buf);
+    return 0;
+}
+
+static int http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen,
+                resp *r)
+{
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    char h[4096];
+    int hn = snprintf(h, sizeof h, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+                      headers ? headers : "");
+    if (body) hn += snprintf(h + hn, sizeof h - (size_t)hn, "Content-Length: %zu\r\n", blen);
+    hn += snprintf(h + hn, sizeof h - (size_t)hn, "\r\n");
+    int rc = send_all(fd, h, (size_t)hn);
+    if (!rc && body && blen) rc = send_all(fd, body, blen);
+    rc = read_resp(fd, r);
+    close(fd);
+    return rc;
+}
+
+static void resp_free(resp *r) { free(r->body); r->body = NULL; }
+
+static const char *header(const resp *r, const char *name, char *out, size_t size)
+{
+    const char *p = r->head;
+    size_t nl = strlen(name);
+    while ((p = strchr(p, '\n'))) {
+        p++;
+        if (!strncasecmp(p, name, nl) && p[nl] == ':') {
+            p += nl + 1;
+            while (*p == ' ') p++;
+            size_t n = strcspn(p, "\r\n");
+            if (n >= size) n = size - 1;
+            memcpy(out, p, n);
+            out[n] = 0;
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* Status of a request, checking that error bodies are {"error": "..."} JSON. */
+static int status_of(const char *method, const char *path, const char *headers, const void *body, size_t blen)
+{
+    resp r;
+    if (http(g_port, method, path, headers, body, blen, &r)) return -1;
+    int s = r.status;
+    if (s >= 400 && strcmp(method, "HEAD")) {
+        if (!strstr((char *)r.body, "{\"error\":")) fprintf(stderr, "%s %s → %d body: %s\n", method, path, s, r.body);
+        assert_non_null(strstr((char *)r.body, "{\"error\":"));
+    }
+    resp_free(&r);
+    return s;
+}
+
+static void assert_healthy(void)
+{
+    resp r;
+    assert_int_equal(http(g_port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((char *)r.body, "\"status\":\"ok\""));
+    resp_free(&r);
+}
+
+static uint8_t *clip(const char *name, int freq, double seconds, size_t *n)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s.wav", dir, name);
+    write_wav(p, freq, seconds, 1);
+    return slurp(p, n);
+}
+
+/* ---- endpoints ---- */
+
+static void test_health_and_tracks(void **st)
+{
+    resp r;
+    assert_int_equal(http(g_port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    char ct[128];
+    assert_non_null(header(&r, "Content-Type", ct, sizeof ct));
+    assert_string_equal(ct, "application/json");
+    assert_non_null(strstr((char *)r.body, "\"tracks\":8"));
+    assert_non_null(strstr((char *)r.body, "\"speech_labels\":[\""));
+    assert_non_null(strstr((char *)r.body, "\"happy\""));
+    assert_non_null(strstr((char *)r.body, "\"angry\""));
+    assert_non_null(strstr((char *)r.body, "\"music_labels\":[\"Q1\",\"Q2\",\"Q3\",\"Q4\"]"));
+    resp_free(&r);
+    assert_int_equal(http(g_port, "GET", "/api/tracks?offset=6&limit=5", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((char *)r.body, "\"total\":8"));
+    assert_non_null(strstr((char *)r.body, g_ids[6]));
+    assert_non_null(strstr((char *)r.body, g_ids[7]));
+    assert_null(strstr((char *)r.body, g_ids[5]));
+    assert_non_null(strstr((char *)r.body, "\"proba\":{\"Q1\":"));
+    assert_non_null(strstr((char *)r.body, "\"valence\":"));
+    resp_free(&r);
+    assert_int_equal(status_of("GET", "/api/tracks?limit=0", NULL, NULL, 0), 400);
+    assert_int_equal(status_of("GET", "/api/tracks?offset=-1", NULL, NULL, 0), 400);
+    assert_int_equal(status_of("GET", "/api/tracks?offset=abc", NULL, NULL, 0), 400);
+    assert_int_equal(status_of("GET", "/api/tracks?offset=100", NULL, NULL, 0), 200);
+}
+
+static void test_page(void **st)
+{
+    resp r;
+    const char *urls[3] = {"/", "/app.js", "/style.css"}, *types[3] = {"text/html", "text/javascript", "text/css"};
+    const char *needles[3] = {"<html", "getUserMedia", "--accent"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(http(g_port, "GET", urls[i], NULL, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        char ct[128];
+        assert_non_null(header(&r, "Content-Type", ct, sizeof ct));
+        assert_true(!strncmp(ct, types[i], strlen(types[i])));
+        assert_non_null(strstr((char *)r.body, needles[i]));
+        /* offline: nothing loaded from other hosts (the SVG namespace URI is only a name) */
+        const char *remote[] = {"src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(", "@import", "fetch('http"};
+        for (size_t k = 0; k < sizeof remote / sizeof *remote; k++) assert_null(strstr((char *)r.body, remote[k]));
+        resp_free(&r);
+    }
+    assert_int_equal(http(g_port, "HEAD", "/", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, 0);
+    resp_free(&r);
+}
+
+static double json_num(const char *body, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(body, k);
+    return p ? atof(p + strlen(k)) : NAN;
+}
+
+static void test_emotion_raw_and_multipart(void **st)
+{
+    size_t n = 0;
+    uint8_t *wav = clip("sad_probe", 880, 1.2, &n);
+    resp r;
+    assert_int_equal(http(g_port, "POST", "/api/emotion", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+    assert_int_equal(r.status, 200);
+    char *raw = strdup((char *)r.body);
+    assert_non_null(strstr(raw, "\"emotion\":\"sad\""));
+    assert_non_null(strstr(raw, "\"proba\":{\""));
+    assert_non_null(strstr(raw, "\"happy\":"));
+    assert_true(fabs(json_num(raw, "duration_s") - 1.2) < 1e-3);
+    assert_true(json_num(raw, "ms") >= 0);
+    assert_true(fabs(json_num(raw, "valence")) <= 1 && fabs(json_num(raw, "arousal")) <= 1);
+    resp_free(&r);
+    /* no Content-Type at all is taken as raw audio too */
+    assert_int_equal(http(g_port, "POST", "/api/emotion", NULL, wav, n, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    /* multipart with another field first: same probabilities */
+    const char *pre = "--b0undary\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+                      "--b0undary\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"v.wav\"\r\n"
+                      "Content-Type: audio/wav\r\n\r\n";
+    const char *post = "\r\n--b0undary--\r\n";
+    size_t mn = strlen(pre) + n + strlen(post);
+    uint8_t *mp = malloc(mn);
+    memcpy(mp, pre, strlen(pre));
+    memcpy(mp + strlen(pre), wav, n);
+    memcpy(mp + strlen(pre) + n, post, strlen(post));
+    assert_int_equal(http(g_port, "POST", "/api/emotion", "Content-Type: multipart/form-data; boundary=b0undary\r\n", mp, mn, &r), 0);
+    assert_int_equal(r.status, 200);
+    const char *a = strstr(raw, "\"proba\":"), *b = strstr((char *)r.body, "\"proba\":");
+    assert_true(a && b && !strncmp(a, b, (size_t)(strstr(a, "}") - a)));
+    resp_free(&r);
+    /* multipart errors: no boundary, no 'audio' field, a text part */
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: multipart/form-data\r\n", mp, mn), 400);
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: multipart/form-data; boundary=other\r\n", mp, mn), 400);
+    const char *txt = "--b\r\nContent-Disposition: form-data; name=\"audio\"\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b--\r\n";
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: multipart/form-data; boundary=b\r\n", txt, strlen(txt)), 415);
+    const char *nof = "--b\r\nContent-Disposition: form-data; name=\"voice\"\r\n\r\nhi\r\n--b--\r\n";
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: multipart/form-data; boundary=b\r\n", nof, strlen(nof)), 400);
+    free(mp);
+    free(raw);
+    free(wav);
+}
+
+static void test_recommend(void **st)
+{
+    size_t n = 0;
+    uint8_t *wav = clip("happy_probe", 220, 1.0, &n);
+    resp r;
+    assert_int_equal(http(g_port, "POST", "/api/recommend?n=3&policy=regulate&user=alice", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+    assert_int_equal(r.status, 200);
+    const char *b = (char *)r.body;
+    assert_non_null(strstr(b, "\"emotion\":"));
+    assert_non_null(strstr(b, "\"policy\":\"regulate\""));
+    assert_non_null(strstr(b, "\"tracks\":[{"));
+    assert_non_null(strstr(b, "\"reason\":\""));
+    int count = 0;
+    for (const char *p = b; (p = strstr(p, "\"reason\":")); p++) count++;
+    assert_true(count >= 1 && count <= 3);
+    resp_free(&r);
+    assert_int_equal(http(g_port, "POST", "/api/recommend", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((char *)r.body, "\"policy\":\"match\""));
+    resp_free(&r);
+    assert_int_equal(status_of("POST", "/api/recommend?policy=random", "Content-Type: audio/wav\r\n", wav, n), 400);
+    assert_int_equal(status_of("POST", "/api/recommend?n=0", "Content-Type: audio/wav\r\n", wav, n), 400);
+    assert_int_equal(status_of("POST", "/api/recommend?n=1e3", "Content-Type: audio/wav\r\n", wav, n), 400);
+    assert_int_equal(status_of("POST", "/api/recommend?user=a%20b", "Content-Type: audio/wav\r\n", wav, n), 400);
+    free(wav);
+}
+
+static void test_track_audio_ranges(void **st)
+{
+    size_t n = 0;
+    uint8_t *file = slurp(g_paths[3], &n);
+    char url[400], h[128];
+    snprintf(url, sizeof url, "/api/tracks/%s/audio", g_ids[3]);
+    resp r;
+    assert_int_equal(http(g_port, "GET", url, NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, n);
+    assert_memory_equal(r.body, file, n);
+    assert_string_equal(header(&r, "Content-Type", h, sizeof h), "audio/wav");
+    assert_string_equal(header(&r, "Accept-Ranges", h, sizeof h), "bytes");
+    resp_free(&r);
+    assert_int_equal(http(g_port, "GET", url, "Range: bytes=10-19\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.len, 10);
+    assert_memory_equal(r.body, file + 10, 10);
+    char want[64];
+    snprintf(want, sizeof want, "bytes 10-19/%zu", n);
+    assert_string_equal(header(&r, "Content-Range", h, sizeof h), want);
+    resp_free(&r);
+    assert_int_equal(http(g_port, "GET", url, "Range: bytes=-4\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.len, 4);
+    assert_memory_equal(r.body, file + n - 4, 4);
+    resp_free(&r);
+    char rh[64];
+    snprintf(rh, sizeof rh, "Range: bytes=%zu-\r\n", n);
+    assert_int_equal(http(g_port, "GET", url, rh, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 416);
+    snprintf(want, sizeof want, "bytes */%zu", n);
+    assert_string_equal(header(&r, "Content-Range", h, sizeof h), want);
+    resp_free(&r);
+    /* a list of ranges is answered with the whole file */
+    assert_int_equal(http(g_port, "GET", url, "Range: bytes=0-1,4-5\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, n);
+    resp_free(&r);
+    /* ids only: unknown ids, paths, traversal */
+    assert_int_equal(status_of("GET", "/api/tracks/0000000000000000000000000000000000000000000000000000000000000000/audio", NULL, NULL, 0), 404);
+    snprintf(url, sizeof url, "/api/tracks/%s/audio", g_paths[3]);
+    assert_int_equal(status_of("GET", url, NULL, NULL, 0), 404);
+    assert_int_equal(status_of("GET", "/api/tracks/..%2F..%2Fetc%2Fpasswd/audio", NULL, NULL, 0), 404);
+    assert_int_equal(status_of("GET", "/api/tracks/../../../etc/passwd", NULL, NULL, 0), 404);
+    free(file);
+}
+
+static void test_feedback(void **st)
+{
+    char body[600];
+    const char *json = "Content-Type: application/json\r\n";
+    snprintf(body, sizeof body, "{\"user\":\"carol\",\"track\":\"%s\",\"signal\":\"dislike\"}", g_ids[0]);
+    resp r;
+    assert_int_equal(http(g_port, "POST", "/api/feedback", json, body, strlen(body), &r), 0);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    snprintf(body, sizeof body, "{\"user\":\"carol\",\"track\":\"%s\",\"signal\":\"like\"}", g_ids[1]);
+    assert_int_equal(status_of("POST", "/api/feedback", json, body, strlen(body)), 204);
+    snprintf(body, sizeof body, "{\"user\":\"carol\",\"track\":\"%s\",\"signal\":\"skip\"}", g_ids[2]);
+    assert_int_equal(status_of("POST", "/api/feedback", json, body, strlen(body)), 204);
+    snprintf(body, sizeof body, "{\"user\":\"carol\",\"track\":\"%s\",\"signal\":\"love\"}", g_ids[1]);
+    assert_int_equal(status_of("POST", "/api/feedback", json, body, strlen(body)), 400);
+    snprintf(body, sizeof body, "{\"user\":\"carol\",\"track\":\"%s\",\"signal\":\"like\"}", g_paths[1]);
+    assert_int_equal(status_of("POST", "/api/feedback", json, body, strlen(body)), 400);
+    snprintf(body, sizeof body, "{\"user\":\"carol\",\"track\":\"%064d\",\"signal\":\"like\"}", 0);
+    assert_int_equal(status_of("POST", "/api/feedback", json, body, strlen(body)), 404);
+    snprintf(body, sizeof body, "{\"user\":\"x'); DROP TABLE events;--\",\"track\":\"%s\",\"signal\":\"like\"}", g_ids[1]);
+    assert_int_equal(status_of("POST", "/api/feedback", json, body, strlen(body)), 400);
+    assert_int_equal(status_of("POST", "/api/feedback", json, "{\"user\":", 8), 400);
+    assert_int_equal(status_of("POST", "/api/feedback", json, "[1,2]", 5), 400);
+    assert_int_equal(status_of("POST", "/api/feedback", json, "", 0), 400);
+    assert_int_equal(status_of("POST", "/api/feedback", "Content-Type: text/plain\r\n", "{}", 2), 415);
+    /* the disliked track never comes back for carol */
+    size_t n = 0;
+    uint8_t *wav = clip("carol", 220, 1.0, &n);
+    for (int pol = 0; pol < 2; pol++) {
+        assert_int_equal(http(g_port, "POST", pol ? "/api/recommend?n=8&user=carol&policy=regulate" : "/api/recommend?n=8&user=carol",
+                              "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_null(strstr((char *)r.body, g_ids[0]));
+        resp_free(&r);
+    }
+    free(wav);
+}
+
+static void test_error_codes(void **st)
+{
+    const char *wavct = "Content-Type: audio/wav\r\n";
+    assert_int_equal(status_of("GET", "/nothing/here", NULL, NULL, 0), 404);
+    assert_int_equal(status_of("GET", "/api/health", NULL, "a body", 6), 200);   /* a GET body is ignored */
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: text/html\r\n", "<p>", 3), 415);
+    assert_int_equal(status_of("GET", "/api/healthz", NULL, NULL, 0), 404);
+    assert_int_equal(status_of("GET", "/api/emotion", NULL, NULL, 0), 405);
+    assert_int_equal(status_of("DELETE", "/api/health", NULL, NULL, 0), 405);
+    assert_int_equal(status_of("PUT", "/api/recommend", wavct, "x", 1), 405);
+    resp r;
+    assert_int_equal(http(g_port, "POST", "/api/health", NULL, "x", 1, &r), 0);
+    assert_int_equal(r.status, 405);
+    char h[64];
+    assert_string_equal(header(&r, "Allow", h, sizeof h), "GET, HEAD");
+    resp_free(&r);
+    /* 415: not audio */
+    assert_int_equal(status_of("POST", "/api/emotion", "Content-Type: text/plain\r\n", "hello", 5), 415);
+    assert_int_equal(status_of("POST", "/api/recommend", "Content-Type: application/json\r\n", "{}", 2), 415);
+    /* 400: empty, garbage, truncated, too short */
+    assert_int_equal(status_of("POST", "/api/emotion", wavct, "", 0), 400);
+    uint8_t junk[5000];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)(i * 2654435761u >> 13);
+    assert_int_equal(status_of("POST", "/api/emotion", wavct, junk, sizeof junk), 400);
+    size_t n = 0;
+    uint8_t *wav = clip("trunc", 880, 1.0, &n);
+    assert_int_equal(status_of("POST", "/api/emotion", wavct, wav, 40), 400);
+    assert_int_equal(status_of("POST", "/api/recommend", wavct, wav, 60), 400);
+    free(wav);
+    wav = clip("short", 880, 0.2, &n);
+    resp rs;
+    assert_int_equal(http(g_port, "POST", "/api/emotion", wavct, wav, n, &rs), 0);
+    assert_int_equal(rs.status, 400);
+    assert_non_null(strstr((char *)rs.body, "too short"));
+    resp_free(&rs);
+    free(wav);
+    assert_healthy();
+}
+
+/* 413: a declared length over the limit is refused before the body is sent
+ * (as a client using Expect: 100-continue sees it); a chunked body that
+ * grows over the limit is refused once it is in. */
+static void test_oversize(void **st)
+{
+    int fd = connect_to(g_port);
+    assert_true(fd >= 0);
+    const char *h = "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nExpect: 100-continue\r\n"
+                    "Content-Length: 50000000\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send_all(fd, h, strlen(h)), 0);
+    resp r;
+    assert_int_equal(read_resp(fd, &r), 0);
+    close(fd);
+    assert_int_equal(r.status, 413);
+    assert_non_null(strstr((char *)r.body, "over the limit"));
+    resp_free(&r);
+    /* the same without Expect, body following at once */
+    size_t big = (1 << 20) + 10;
+    uint8_t *b = calloc(1, big);
+    assert_int_equal(status_of("POST", "/api/recommend", "Content-Type: audio/wav\r\n", b, big), 413);
+    /* chunked */
+    fd = connect_to(g_port);
+    h = "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n";
+    assert_int_equal(send_all(fd, h, strlen(h)), 0);
+    char ch[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(ch, sizeof ch, "%x\r\n", 300000);
+        assert_int_equal(send_all(fd, ch, strlen(ch)), 0);
+        assert_int_equal(send_all(fd, b, 300000), 0);
+        assert_int_equal(send_all(fd, "\r\n", 2), 0);
+    }
+    assert_int_equal(send_all(fd, "0\r\n\r\n", 5), 0);
+    assert_int_equal(read_resp(fd, &r), 0);
+    close(fd);
+    assert_int_equal(r.status, 413);
+    resp_free(&r);
+    free(b);
+    assert_healthy();
+}
+
+/* A client that sends part of its headers and stops, and one that trickles
+ * its body: both are cut off by the timeouts while others are served. */
+static void test_slow_clients(void **st)
+{
+    int fd = connect_to(g_port);
+    assert_true(fd >= 0);
+    assert_int_equal(send_all(fd, "GET /api/health HTTP/1.1\r\nHost:", 31), 0);
+    int fd2 = connect_to(g_port);
+    const char *h = "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 1000\r\n\r\n";
+    assert_int_equal(send_all(fd2, h, strlen(h)), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_healthy();   /* served meanwhile */
+    /* trickle 10 bytes every 0.5 s: the 3 s request deadline drops it */
+    int dropped = 0;
+    for (int i = 0; i < 20 && !dropped; i++) {
+        usleep(500000);
+        if (send(fd2, "RIFFRIFFRI", 10, MSG_NOSIGNAL) < 0) dropped = 1;
+        char c;
+        if (!dropped && recv(fd2, &c, 1, MSG_DONTWAIT) == 0) dropped = 1;
+    }
+    assert_true(dropped);
+    /* the idle one is gone too (idle timeout 2 s) */
+    char c;
+    ssize_t k = recv(fd, &c, 1, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    fprintf(stderr, "slow clients dropped after %.1f s\n", dt);
+    assert_true(k <= 0);
+    assert_true(dt < 12);
+    close(fd);
+    close(fd2);
+    assert_healthy();
+}
+
+static void test_junk_on_socket(void **st)
+{
+    const char *junk[] = {"\r\n\r\n", "GET\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n",
+                          "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                          "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                          "POST /api/emotion HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                          "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"};
+    for (size_t i = 0; i < sizeof junk / sizeof *junk; i++) {
+        int fd = connect_to(g_port);
+        send_all(fd, junk[i], strlen(junk[i]));
+        shutdown(fd, SHUT_WR);
+        resp r;
+        read_resp(fd, &r);
+        if (r.status > 0) assert_true(r.status >= 400);
+        resp_free(&r);
+        close(fd);
+    }
+    /* an enormous header line */
+    int fd = connect_to(g_port);
+    char *big = malloc(200000);
+    memset(big, 'a', 200000);
+    memcpy(big, "GET /", 5);
+    send_all(fd, big, 200000);
+    resp r;
+    read_resp(fd, &r);
+    resp_free(&r);
+    close(fd);
+    free(big);
+    /* binary noise in many sizes */
+    uint64_t s = 88172645463325252ull;
+    for (int t = 0; t < 30; t++) {
+        uint8_t b[2048];
+        size_t n = 1 + (size_t)(t * 67) % sizeof b;
+        for (size_t i = 0; i < n; i++) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; b[i] = (uint8_t)s; }
+        fd = connect_to(g_port);
+        send_all(fd, b, n);
+        shutdown(fd, SHUT_WR);
+        read_resp(fd, &r);
+        resp_free(&r);
+        close(fd);
+    }
+    assert_healthy();
+}
+
+/* ---- 503 when the queue is full ---- */
+
+typedef struct { int port, status; const uint8_t *wav; size_t n; } shot;
+
+static void *fire(void *arg)
+{
+    shot *s = arg;
+    resp r;
+    s->status = http(s->port, "POST", "/api/emotion", "Content-Type: audio/wav\r\n", s->wav, s->n, &r) ? -1 : r.status;
+    resp_free(&r);
+    return NULL;
+}
+
+static void test_busy(void **st)
+{
+    mm_server_params p;
+    test_params(&p);
+    p.n_workers = 1;
+    p.queue_max = 1;
+    p.test_delay_ms = 400;
+    mm_server *s = NULL;
+    assert_int_equal(start_server(&p, &s), 0);
+    size_t n = 0;
+    uint8_t *wav = clip("busy", 220, 1.0, &n);
+    enum { N = 6 };
+    shot shots[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        shots[i] = (shot){.port = mm_server_port(s), .wav = wav, .n = n};
+        pthread_create(&th[i], NULL, fire, &shots[i]);
+    }
+    int ok = 0, busy = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += shots[i].status == 200;
+        busy += shots[i].status == 503;
+    }
+    fprintf(stderr, "burst of %d on 1 worker + queue 1: %d answered, %d busy\n", N, ok, busy);
+    assert_int_equal(ok + busy, N);
+    assert_true(ok >= 2);
+    assert_true(busy >= 1);
+    mm_server_stats stats;
+    mm_server_get_stats(s, &stats);
+    assert_int_equal((int)stats.rejected_busy, busy);
+    /* a request waiting in the queue at stop is still answered */
+    shots[0].status = 0;
+    pthread_create(&th[0], NULL, fire, &shots[0]);
+    usleep(100000);
+    mm_server_stop(s);
+    pthread_join(th[0], NULL);
+    assert_true(shots[0].status == 200 || shots[0].status == -1);
+    free(wav);
+}
+
+static void test_start_errors(void **st)
+{
+    mm_server_params p;
+    test_params(&p);
+    mm_server *s = NULL;
+    mm_err e = {0};
+    mm_server_models m = {.speech = g_speech, .library = g_lib, .recommender = g_rec};
+    p.port = g_port;   /* taken */
+    assert_int_not_equal(mm_server_start(&p, &m, &s, &e), 0);
+    assert_non_null(strstr(e.msg, "in use"));
+    test_params(&p);
+    p.host = "no.such.host.invalid";
+    assert_int_not_equal(mm_server_start(&p, &m, &s, &e), 0);
+    assert_non_null(strstr(e.msg, "no.such.host.invalid"));
+    test_params(&p);
+    p.n_workers = 0;
+    assert_int_not_equal(mm_server_start(&p, &m, &s, &e), 0);
+    m.recommender = NULL;
+    test_params(&p);
+    assert_int_not_equal(mm_server_start(&p, &m, &s, &e), 0);
+    assert_null(s);
+}
+
+/* ---- the command ---- */
+
+static void test_cli(void **st)
+{
+    assert_int_equal(tu_system("%s serve --help > /dev/null", tu_bin()), 0);
+    assert_int_equal(tu_system("%s serve --speech x.h5 2> /dev/null", tu_bin()), 2);
+    assert_int_equal(tu_system("%s serve --speech %s/speech.h5 --library %s/none.h5 2> %s/err.txt", tu_bin(), dir, dir, dir), 1);
+    assert_int_equal(tu_system("grep -q 'none.h5' %s/err.txt", dir), 0);
+    assert_int_equal(tu_system("%s serve --speech a --library b --port 70000 2> /dev/null", tu_bin()), 2);
+    /* a library file from the in-memory one, then the real thing on a free port */
+    char lp[300];
+    snprintf(lp, sizeof lp, "%s/lib.h5", dir);
+    mm_err e = {0};
+    assert_int_equal(mm_library_save(g_lib, lp, &e), 0);
+    char sp[300], op[300], ep[300];
+    snprintf(sp, sizeof sp, "%s/speech.h5", dir);
+    snprintf(op, sizeof op, "%s/serve.out", dir);
+    snprintf(ep, sizeof ep, "%s/serve.err", dir);
+    pid_t pid = fork();
+    if (pid == 0) {   /* exec melodic itself, so that the signal below reaches it */
+        int o = open(op, O_WRONLY | O_CREAT | O_TRUNC, 0644), e2 = open(ep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1);
+        dup2(e2, 2);
+        execl(tu_bin(), tu_bin(), "serve", "--speech", sp, "--library", lp, "--port", "0", "--threads", "1", "--db",
+              "none", "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    int port = 0;
+    for (int i = 0; i < 300 && !port; i++) {   /* up to 30 s under ASan */
+        usleep(100000);
+        FILE *f = fopen(op, "r");
+        char line[512];
+        if (f && fgets(line, sizeof line, f)) {
+            const char *p = strstr(line, "http://127.0.0.1:");
+            if (p) port = atoi(p + 17);
+        }
+        if (f) fclose(f);
+    }
+    /* look, then stop it before asserting, so that a failure leaves no server behind */
+    resp r = {0};
+    int got = port > 0 ? http(port, "GET", "/api/health", NULL, NULL, 0, &r) : -1;
+    int s = 0;
+    kill(pid, SIGTERM);
+    waitpid(pid, &s, 0);
+    if (!WIFEXITED(s) || WEXITSTATUS(s)) tu_system("cat %s/serve.err >&2", dir);
+    assert_true(port > 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((char *)r.body, "\"tracks\":8"));
+    assert_non_null(strstr((char *)r.body, "\"feedback\":false"));
+    resp_free(&r);
+    assert_true(WIFEXITED(s));
+    assert_int_equal(WEXITSTATUS(s), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest parse[] = {
+        cmocka_unit_test(test_parse_range),
+        cmocka_unit_test(test_parse_multipart),
+        cmocka_unit_test(test_parse_misc),
+    };
+    const struct CMUnitTest server[] = {
+        cmocka_unit_test(test_health_and_tracks),
+        cmocka_unit_test(test_page),
+        cmocka_unit_test(test_emotion_raw_and_multipart),
+        cmocka_unit_test(test_recommend),
+        cmocka_unit_test(test_track_audio_ranges),
+        cmocka_unit_test(test_feedback),
+        cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_oversize),
+        cmocka_unit_test(test_junk_on_socket),
+        cmocka_unit_test(test_slow_clients),
+        cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_cli),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    int f = cmocka_run_group_tests_name("http_parse", parse, NULL, NULL);
+    return f | cmocka_run_group_tests_name("server", server, setup, teardown);
+}
