@@ -29,7 +29,7 @@ DEB_BUILD := build-essential pkg-config libopenblas-dev libsndfile1-dev libfftw3
              libhdf5-dev hdf5-tools libsoxr-dev libyaml-dev libcmocka-dev clang libclang-rt-14-dev \
              libsqlite3-dev libmicrohttpd-dev libjansson-dev
 DEB_PY := python3-numpy python3-scipy python3-h5py python3-torch python3-torchaudio \
-          python3-sklearn python3-xgboost python3-imblearn python3-matplotlib python3-yaml
+          python3-sklearn python3-xgboost python3-imblearn python3-matplotlib python3-yaml python3-flask
 DEB_ALL := $(DEB_BUILD) $(DEB_PY)
 
 SRC := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
@@ -129,5 +129,8 @@ weights:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# the page is embedded with .incbin, which -MMD cannot see
+$(BUILD)/obj/src/runtime/http_assets.o: $(wildcard src/runtime/web/*)
 
 -include $(OBJ:.o=.d) $(CLI_OBJ:.o=.d)
