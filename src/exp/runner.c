@@ -818,6 +818,19 @@ void mm_run_part_release(mm_run_part *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Scale-out checks, before any work. */
+static int check_scale(const mm_run_dist *d, size_t n_models, size_t R, mm_err *err)
+{
+    size_t total = n_models * R;
+    if (d->shard_count && mm_mpi_active())
+        return mm_err_set(err, MM_EINVAL, "--shard %d/%d under mpirun: use one or the other (mpirun shares the units itself)", d->shard_index, d->shard_count);
+    if (d->shard_count && (size_t)d->shard_count > total)
+        return mm_err_set(err, MM_EINVAL, "--shard %d/%d: %d shards for %zu units (%zu models × %zu rounds); use at most %zu shards", d->shard_index, d->shard_count, d->shard_count, total, n_models, R, total);
+    if (!d->assemble_only && (size_t)mm_mpi_size() > total)
+        return mm_err_set(err, MM_EINVAL, "%d MPI ranks for %zu units (%zu models × %zu rounds): use at most %zu ranks (mpirun -np)", mm_mpi_size(), total, n_models, R, total);
+    return 0;
+}
+
 /* ---- the run ---- */
 
 int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_run_dist *d, mm_err *err)
@@ -857,10 +870,14 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     if (!mm_cfg_child(cfg, "table") && mm_cfg_child(cfg, "dataset")) {
         const char *data_root = NULL;
         mm_dataset *ds = NULL;
+        mm_split *early = NULL;
         if (!(rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err)) &&
             !(rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, err)))
-            rc = check_protocol(&sp, ds->labels, ds->groups, ds->n, ds->group_by, allow_leak, o, NULL, err);
+            rc = check_protocol(&sp, ds->labels, ds->groups, ds->n, ds->group_by, allow_leak, o, &early, err);
         mm_dataset_free(ds);
+        /* more shards or ranks than units: refused before extracting */
+        if (!rc) rc = check_scale(d, n_models, early->n_rounds, err);
+        mm_split_free(early);
     }
     if ((rc = mm_mpi_agree(rc, err))) goto out_sp;
     mm_table *full = NULL;
@@ -913,14 +930,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     int k = t->n_classes;
     size_t R = split->n_rounds;
     size_t total = n_models * R, finished = 0;
-    /* scale-out checks, before any work */
-    if (d->shard_count && mm_mpi_active())
-        rc = mm_err_set(err, MM_EINVAL, "--shard %d/%d under mpirun: use one or the other (mpirun shares the units itself)", d->shard_index, d->shard_count);
-    else if (d->shard_count && (size_t)d->shard_count > total)
-        rc = mm_err_set(err, MM_EINVAL, "--shard %d/%d: %d shards for %zu units (%zu models × %zu rounds); use at most %zu shards", d->shard_index, d->shard_count, d->shard_count, total, n_models, R, total);
-    else if ((size_t)mm_mpi_size() > total)
-        rc = mm_err_set(err, MM_EINVAL, "%d MPI ranks for %zu units (%zu models × %zu rounds): use at most %zu ranks (mpirun -np)", mm_mpi_size(), total, n_models, R, total);
-    if (rc) { free(cfg_yaml); goto out_split; }
+    if ((rc = check_scale(d, n_models, R, err))) { free(cfg_yaml); goto out_split; }
     unit *units = calloc(n_specs * R, sizeof *units);
     if (!units) { free(cfg_yaml); rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto out_split; }
     if (o->progress)
