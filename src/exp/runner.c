@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -736,7 +737,11 @@ static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_ta
     free(order);
     if (rc) return rc;
     round_data rd = {0};
-    size_t have_round = (size_t)-1, item;
+    size_t have_round = (size_t)-1, item, n_saved = 0;
+    /* fault injection for tests: this rank dies (SIGKILL) after saving so
+     * many units, as a crashed node would; MPI then ends the job */
+    const char *fault = getenv("MELODIC_FAULT_AFTER_UNITS");
+    long fault_after = fault && *fault ? strtol(fault, NULL, 10) : 0;
     mm_err le = {0};
     int lrc = 0;
     while (mm_sched_next(s, &item, 1) == 1) {
@@ -753,6 +758,7 @@ static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_ta
         unit_path(path, sizeof path, dir, specs[m].name, r);
         lrc = run_unit(&specs[m], t, &rd, seed, r, o->n_threads, &u, &le);
         if (!lrc) lrc = unit_save(&u, path, cfg_hash, k, &le);
+        if (!lrc && fault_after > 0 && (long)++n_saved >= fault_after) raise(SIGKILL);
         size_t len = 0;
         unsigned char *b = lrc ? NULL : unit_pack(&u, k, &len);
         if (!lrc && !b) lrc = mm_err_set(&le, MM_ENOMEM, "out of memory");
