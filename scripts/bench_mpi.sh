@@ -6,7 +6,8 @@
 #   run:     experiments/table3_music_artist.yaml (4Q, music_paper features,
 #            MLP/RF/GBDT/SVM + ensemble, 5 artist folds; the table is
 #            extracted once beforehand so only the units are timed)
-# Prints wall time, speed-up over 1 × 1 and efficiency (speed-up / cores),
+# Prints wall and CPU time (user + sys of every process, mpirun's ranks
+# included), speed-up over 1 × 1 and efficiency (speed-up / cores),
 # and checks that every configuration's output equals the reference's.
 # Usage: scripts/bench_mpi.sh [extract|run|all]   (env: MAX_PER_CLASS, BENCH_DIR)
 set -euo pipefail
@@ -21,16 +22,17 @@ export OMP_WAIT_POLICY=passive        # shared machine: idle threads sleep
 MPIRUN="mpirun --oversubscribe --bind-to none"
 [ -x "$BIN" ] || make -j2 all
 
-now() { date +%s.%N; }
 # run LABEL CORES CMD...: time CMD, print a row against the first row's time
 ref_t=""
 row() {
   local label=$1 cores=$2; shift 2
-  local t0 t1 dt
-  t0=$(now); "$@" > "$out/last.log" 2>&1 || { echo "FAILED: $*"; tail -5 "$out/last.log"; exit 1; }; t1=$(now)
-  dt=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+  /usr/bin/time -f "%e %U %S" -o "$out/time.txt" "$@" > "$out/last.log" 2>&1 || { echo "FAILED: $*"; tail -5 "$out/last.log"; exit 1; }
+  local dt cpu
+  read -r dt u s < "$out/time.txt"
+  cpu=$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u+s}')
   [ -z "$ref_t" ] && ref_t=$dt
-  awk -v l="$label" -v t="$dt" -v r="$ref_t" -v c="$cores" 'BEGIN{s=r/t; printf "  %-24s %8.2f s   speed-up %5.2f   efficiency %5.2f\n", l, t, s, s/c}'
+  awk -v l="$label" -v t="$dt" -v r="$ref_t" -v c="$cores" -v cpu="$cpu" \
+    'BEGIN{s=r/t; printf "  %-20s wall %7.2f s  cpu %7.2f s  speed-up %5.2f  efficiency %5.2f\n", l, t, cpu, s, s/c}'
 }
 same_h5() {   # same_h5 A B SKIP: every dataset equal (names containing SKIP excepted)
   /usr/bin/python3 - "$1" "$2" "${3:-}" <<'PY'
