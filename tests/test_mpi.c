@@ -265,6 +265,21 @@ static void test_run_equal(void **st)
         snprintf(y, sizeof y, "%s/mpi%d/results.h5", dir, nps[k]);
         assert_int_equal(h5_diff(ref, y, "seconds", NULL), 0);
     }
+    /* an experiment that extracts its own table: all ranks extract, rank 0 writes the cache */
+    char p[400];
+    snprintf(p, sizeof p, "%s/exp_ds.yaml", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "name: tiny\nseed: 5\ndataset: {name: tiny, type: csv, root: %s/data, manifest: %s/data/manifest.csv}\n"
+               "features: logmel_stats\nprotocol: {kind: group_kfold, n_folds: 4}\n"
+               "models:\n  - {name: forest, model: rf, params: {n_estimators: 20}}\n  - {name: svm, model: svm}\n"
+               "tsne: {enabled: false}\n", dir, dir);
+    fclose(f);
+    assert_int_equal(mel(0, "run %s/exp_ds.yaml -o %s/ds1 --quiet --set cache=%s/cache1", dir, dir, dir), 0);
+    assert_int_equal(mel(2, "run %s/exp_ds.yaml -o %s/ds2 --quiet --set cache=%s/cache2", dir, dir, dir), 0);
+    snprintf(x, sizeof x, "%s/ds1/results.h5", dir);
+    snprintf(y, sizeof y, "%s/ds2/results.h5", dir);
+    assert_int_equal(h5_diff(x, y, "seconds", NULL), 0);
     /* progress from rank 0 only: each unit reported once */
     assert_int_equal(mel(2, "run %s/exp.yaml -o %s/mpi2b", dir, dir), 0);
     assert_int_equal(tu_system("test $(grep -c '^\\[[0-9]*/8\\]' %s/err.txt) -eq 8", dir), 0);
