@@ -1,14 +1,10 @@
-/* test_mpi.c — scale-out end to end through the melodic binary: extraction
- * and a small experiment under `mpirun --oversubscribe -np 1|2|4` equal the
- * single-process outputs exactly (HDF5 datasets compared byte for byte,
- * timings excepted); --shard parts merged equal them too; a run whose rank
- * is killed resumes (--resume, another rank count) to identical results;
- * and every bad input named in issue 11 fails with one line before work.
- * Inputs: 24 generated WAV files (0.2-0.6 s), logmel_stats, rf + svm.
- * Without mpirun on PATH the MPI cases skip; the shard cases still run.
- * Under ASan (MELODIC_ASAN) Open MPI's own leaks are suppressed with
- * tests/lsan_mpi.supp.
- */
+/* test_mpi.c — scale-out through the melodic binary: extraction and a small
+ * experiment under `mpirun --oversubscribe -np 1|2|4` and as --shard parts
+ * merged equal the single-process outputs (HDF5 datasets byte for byte,
+ * timings excepted); a run whose rank dies resumes to identical results;
+ * every bad input of issue 11 fails with one line. 24 generated WAVs,
+ * logmel_stats, rf + svm. Without mpirun the MPI cases skip; under ASan
+ * Open MPI's own leaks are suppressed (tests/lsan_mpi.supp). */
 #include "testutil.h"
 
 #include <hdf5.h>

@@ -1,11 +1,9 @@
-/* dist.h — the distributed entry points of extraction and experiments.
- *
- * Implemented next to the code they share work with: mm_extract_dist in
- * src/data/extract.c, mm_experiment_run_dist in src/exp/runner.c (their
- * declarations belong in extract.h and runner.h; they live here until those
- * headers take them). Under `mpirun -np N` they are collective: every rank
- * calls them with the same arguments. Without MPI they behave exactly as
- * mm_extract and mm_experiment_run.
+/* dist.h — the distributed entry points of extraction and experiments:
+ * mm_extract_dist (src/data/extract.c) and mm_experiment_run_dist
+ * (src/exp/runner.c); their declarations belong in extract.h and runner.h.
+ * Under `mpirun -np N` they are collective (every rank calls them with the
+ * same arguments); without MPI they are mm_extract / mm_experiment_run.
+ * Not covered: checkpointing an MPI extraction (use shards for that).
  */
 #ifndef MM_DIST_H
 #define MM_DIST_H

@@ -1,12 +1,9 @@
 /* mpi.h — the MPI runtime as the commands see it: start, rank, size, agree.
- *
- * MPI is started only when the environment shows an MPI launcher (mpirun's
- * OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK), because a singleton
- * MPI_Init_thread costs ~0.3-0.6 s here; `melodic` run by hand behaves as it
- * always did (rank 0 of 1, no MPI call at all). MELODIC_NO_MPI=1 forces MPI
- * off. Threading: MPI_THREAD_SERIALIZED is requested (src/mpi/sched.c's
- * service thread); no MPI call is made from inside an OpenMP region.
- */
+ * MPI starts only when the environment shows a launcher (OMPI_COMM_WORLD_SIZE,
+ * PMI_SIZE, PMIX_RANK): a singleton MPI_Init_thread costs 0.3-0.6 s here, so
+ * `melodic` run by hand makes no MPI call at all. MELODIC_NO_MPI=1 forces it
+ * off. MPI_THREAD_SERIALIZED is requested (sched.c's service thread); no MPI
+ * call is made from inside an OpenMP region. Not covered: MPI_Comm_spawn. */
 #ifndef MM_MPI_H
 #define MM_MPI_H
 

@@ -91,10 +91,8 @@ static int serve_one(mm_sched *s)
     int count = 0;
     MPI_Get_count(&st, MPI_BYTE, &count);
     unsigned char *buf = malloc(count > 0 ? (size_t)count : 1);
-    if (!buf) {   /* cannot even take the message: end the job */
-        fprintf(stderr, "melodic: rank 0 out of memory receiving %d bytes\n", count);
+    if (!buf)   /* the sender blocks until this message is taken: ending the job is the only way out */
         MPI_Abort(MPI_COMM_WORLD, 1);
-    }
     MPI_Recv(buf, count, MPI_BYTE, st.MPI_SOURCE, st.MPI_TAG, s->comm, MPI_STATUS_IGNORE);
     if (st.MPI_TAG == TAG_REQ && count == (int)sizeof(uint64_t)) {
         uint64_t max;

@@ -1,14 +1,10 @@
-/* sched.h — dynamic work sharing over MPI ranks (self-scheduling).
- *
- * Rank 0 holds the queue of item ids in the order given (e.g. largest first)
- * and hands out chunks on request; every rank, rank 0 included, works on
- * what it receives and returns one result (bytes) per item, which rank 0
- * passes to a callback. On rank 0 a service thread answers the other ranks
- * (polling with short sleeps, so it costs no core) while the main thread
- * computes; the main thread makes no MPI call between create and finish.
- * Without MPI the same calls run locally. Not covered: work stealing
- * between nodes, re-issuing the items of a dead rank (MPI ends the job).
- */
+/* sched.h — dynamic work sharing over MPI ranks (self-scheduling): rank 0
+ * hands out item ids in the given order (e.g. largest first) on request;
+ * every rank, rank 0 included, returns one result (bytes) per item, which
+ * rank 0 passes to a callback. Rank 0's service thread answers the others
+ * (polling with short sleeps) while its main thread computes and makes no
+ * MPI call. Without MPI the same calls run locally. Not covered: re-issuing
+ * the items of a dead rank (MPI ends the job). */
 #ifndef MM_SCHED_H
 #define MM_SCHED_H
 

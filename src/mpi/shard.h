@@ -1,16 +1,11 @@
 /* shard.h — static shares of the work for job arrays (--shard I/N) and the
- * part files that `melodic merge` joins.
- *
- * Extraction: files are dealt largest first to the shard with the fewest
- * bytes so far (LPT), so shards take about the same time; a shard's part is
- * an ordinary feature table of its rows plus /shard (the dataset index of
- * each of its files, and which were skipped) and attributes naming the
- * shard, the file count and a fingerprint of the whole dataset. Merging
- * checks that the parts come from one config and one dataset and that no
- * shard is missing or repeated, then puts the rows back in dataset order:
- * the merged table equals the single-process table. Experiments: unit j
- * (= model * rounds + round) belongs to shard j mod N; see dist.h.
- */
+ * feature-table parts that `melodic merge` joins (run parts: dist.h).
+ * Files are dealt largest first to the shard with the fewest bytes (LPT).
+ * A part is a feature table of the shard's rows plus /shard/rows and
+ * /shard/skipped (dataset indices) and attributes (shard, file count,
+ * dataset fingerprint); merging checks them and restores dataset order, so
+ * the merged table equals the single-process one. Not covered: re-balancing
+ * from measured times. */
 #ifndef MM_SHARD_H
 #define MM_SHARD_H
 
