@@ -367,6 +367,13 @@ static void test_bad_input(void **st)
     expect_fail(0, "missing part: shard(s) 2 of 2", "merge %s/rp/parts/run-1-of-2.h5%.0s", dir);
     assert_int_equal(mel(0, "run %s/exp.yaml -o %s/rq --quiet --shard 2/2 --set seed=6", dir, dir), 0);
     expect_fail(0, "different configs", "merge %s/rp/parts/run-1-of-2.h5 %s/rq/parts/run-2-of-2.h5", dir);
+    /* all parts, but a unit lost: named, nothing written */
+    assert_int_equal(mel(0, "run %s/exp.yaml -o %s/rp --quiet --shard 2/2", dir, dir), 0);
+    tu_system("rm -f %s/rp/units/svm__r002.h5", dir);
+    expect_fail(0, "svm__r002.h5: unit missing", "merge %s/rp/parts/run-1-of-2.h5 %s/rp/parts/run-2-of-2.h5 --quiet", dir);
+    char res[400];
+    snprintf(res, sizeof res, "%s/rp/results.h5", dir);
+    assert_int_not_equal(access(res, F_OK), 0);
     if (!have_mpirun) { skip(); return; }
     expect_fail(4, "4 MPI ranks for 2 files", "extract --features logmel_stats %s/data/calm0.wav %s/data/calm1.wav -o %s/x.h5", dir);
     expect_fail(9, "9 MPI ranks for 8 units", "run %s/exp.yaml -o %s/x --quiet", dir);

@@ -21,8 +21,8 @@ static const char *usage =
     "Feature tables: the merged table equals the one a single 'melodic extract' writes.\n"
     "Runs: every unit must be in DIR/units; writes DIR/results.h5, summary.md, summary.json\n"
     "(equal to a single-process run's predictions, probabilities, metrics and curves).\n"
-    "  -o OUT       output table (feature parts; required) or run folder (default: the\n"
-    "               folder the run parts name)\n"
+    "  -o OUT       output table (feature parts; required), or the run folder holding\n"
+    "               units/ if it has moved (default: the folder the run parts name)\n"
     "  -j N         threads for the report (t-SNE)\n"
     "  --quiet      no summary table on stdout\n";
 
@@ -58,7 +58,7 @@ static int merge_runs(char **parts, size_t n, const char *out, int threads, int 
     if (!rc) {
         mm_run_opts o = {.out_dir = out ? out : p[0].out_dir, .config_path = p[0].config_path,
                          .n_threads = threads, .resume = 1, .progress = 1, .quiet = quiet};
-        mm_run_dist d = {.assemble_only = 1};
+        mm_run_dist d = {.assemble_only = 1, .parts_count = p[0].count};
         rc = mm_experiment_run_dist(cfg, &o, &d, err);
     }
     mm_cfg_free(cfg);

@@ -949,8 +949,12 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
                 char path[PATH_MAX + 64];
                 unit_path(path, sizeof path, dir, specs[m].name, r);
                 if (unit_load(&units[m * R + r], path, cfg_hash, k) != 0)
-                    rc = mm_err_set(err, MM_EINVAL, "%s: unit missing or from another config (model %s, round %zu, shard %zu of the run): finish every shard first, or 'melodic run --resume' to fit what is missing",
-                                    path, specs[m].name, r + 1, d->shard_count ? (m * R + r) % (size_t)d->shard_count + 1 : 1);
+                {
+                    char sh[64] = "";
+                    if (d->parts_count > 0) snprintf(sh, sizeof sh, ", shard %zu/%d", (m * R + r) % (size_t)d->parts_count + 1, d->parts_count);
+                    rc = mm_err_set(err, MM_EINVAL, "%s: unit missing or from another config (model %s, round %zu%s): finish every shard first, or 'melodic run --resume' to fit what is missing",
+                                    path, specs[m].name, r + 1, sh);
+                }
             }
         finished = total;
     }

@@ -24,6 +24,7 @@ int mm_extract_dist(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_
 typedef struct mm_run_dist {
     int shard_index, shard_count;  /* 1-based I of N; 0/0 = all units */
     int assemble_only;             /* 1: fit nothing; every unit must be in DIR/units */
+    int parts_count;               /* assemble_only: N of the parts, for messages (0: none) */
 } mm_run_dist;
 
 /* mm_experiment_run with scale-out. Under MPI (several ranks) the missing
