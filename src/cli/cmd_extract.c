@@ -81,7 +81,7 @@ int mm_cmd_extract(int argc, char **argv)
     }
 
     if ((rc = mm_mpi_init(&argc, &argv, &err))) { mm_cli_fail("extract", &err); free(sets); free(files); return 1; }
-    int rank = mm_mpi_rank();
+    int rank = mm_mpi_rank(), agreed = 0;
     if (!threads_set) threads = mm_mpi_threads_per_rank(threads);
     mm_cfg *cfg = NULL;
     mm_dataset *view = NULL;
@@ -127,6 +127,9 @@ int mm_cmd_extract(int argc, char **argv)
     o.config_yaml = yaml;
     const char *dest = out_path ? out_path : cfg_out ? cfg_out : "features.h5";
     char part_path[4096];
+    /* every rank set up (a rank that failed agrees from 'fail'), or none goes on */
+    agreed = 1;
+    if ((rc = mm_mpi_agree(0, &err))) goto fail;
     if (shard_n) {
         if (mm_mpi_active()) { rc = mm_err_set(&err, MM_EINVAL, "--shard %d/%d under mpirun: use one or the other (mpirun shares the files itself)", shard_i, shard_n); goto fail; }
         if ((size_t)shard_n > ds->n) { rc = mm_err_set(&err, MM_EINVAL, "--shard %d/%d: %d shards for %zu files; use at most %zu shards", shard_i, shard_n, shard_n, ds->n, ds->n); goto fail; }
@@ -167,6 +170,7 @@ int mm_cmd_extract(int argc, char **argv)
         fputc('\n', stderr);
     }
 fail:
+    if (!agreed) rc = mm_mpi_agree(rc, &err);
     if (rc && rank == 0) mm_cli_fail("extract", &err);
     mm_shard_subset_free(view);
     free(part_idx);

@@ -62,7 +62,7 @@ int mm_cmd_run(int argc, char **argv)
     mm_cfg *cfg = NULL;
     int rc = mm_mpi_init(&argc, &argv, &err);
     if (!threads_set) o.n_threads = mm_mpi_threads_per_rank(o.n_threads);
-    if (!rc) rc = mm_cli_load_config(path, sets, n_sets, &cfg, &err);
+    if (!rc) rc = mm_mpi_agree(mm_cli_load_config(path, sets, n_sets, &cfg, &err), &err);
     o.config_path = path;
     if (!rc) rc = mm_experiment_run_dist(cfg, &o, &d, &err);
     if (rc && mm_mpi_rank() == 0) mm_cli_fail("run", &err);
