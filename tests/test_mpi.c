@@ -236,6 +236,12 @@ static void test_extract_equal(void **st)
     assert_int_equal(mel(0, "extract --features logmel_stats -o %s %s", a, files), 0);
     assert_int_equal(mel(2, "extract --features logmel_stats -o %s %s", b, files), 0);
     assert_int_equal(h5_diff(a, b, NULL, table_core), 0);
+    /* a bad file: skipped the same way (/skipped included), or the same one-line failure */
+    assert_int_equal(mel(0, "extract --features logmel_stats --skip-bad -o %s tests/fixtures/audio/garbage.wav %s", a, files), 0);
+    assert_int_equal(mel(2, "extract --features logmel_stats --skip-bad -o %s tests/fixtures/audio/garbage.wav %s", b, files), 0);
+    assert_int_equal(h5_diff(a, b, NULL, NULL), 0);
+    assert_int_equal(mel(2, "extract --features logmel_stats -o %s tests/fixtures/audio/garbage.wav %s", b, files), 1);
+    assert_non_null(strstr(slurp_err(), "garbage.wav: not a recognised audio file"));
 }
 
 static void test_run_equal(void **st)
