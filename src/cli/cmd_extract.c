@@ -1,5 +1,8 @@
 /* cmd_extract.c — `melodic extract`: a dataset config or plain files through
- * feature sets into an HDF5 feature table (see src/data/table.h). */
+ * feature sets into an HDF5 feature table (see src/data/table.h). Under
+ * mpirun the files are shared among the ranks (src/mpi/dist.h) and rank 0
+ * writes the table; --shard I/N extracts one static share into a part file
+ * for `melodic merge` (src/mpi/shard.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,10 +11,14 @@
 #include "cli/util.h"
 #include "core/paths.h"
 #include "data/extract.h"
+#include "mpi/dist.h"
+#include "mpi/mpi.h"
+#include "mpi/shard.h"
 
 static const char *usage =
-    "usage: melodic extract CONFIG.yaml [-o OUT.h5] [-j N] [--set key.path=value]... [--skip-bad]\n"
-    "       melodic extract --features SET[,SET...] [-o OUT.h5] [-j N] [--skip-bad] [--trim] FILE...\n"
+    "usage: melodic extract CONFIG.yaml [-o OUT.h5] [-j N] [--set key.path=value]... [--skip-bad] [--shard I/N]\n"
+    "       melodic extract --features SET[,SET...] [-o OUT.h5] [-j N] [--skip-bad] [--trim] [--shard I/N] FILE...\n"
+    "       mpirun -np N melodic extract ...   (files shared among the ranks; one table)\n"
     "\n"
     "Runs audio through feature sets into a feature table (HDF5, layout in README).\n"
     "CONFIG keys: dataset (see configs/datasets/), features (a set name, a list, or\n"
@@ -22,6 +29,10 @@ static const char *usage =
     "  -j N           threads (default: all cores)\n"
     "  --skip-bad     leave unreadable files out (listed in /skipped) instead of failing\n"
     "  --trim         (plain files) trim leading/trailing silence as librosa.effects.trim\n"
+    "  --shard I/N    extract only share I of N (files dealt largest first) into a part\n"
+    "                 file (-o, default OUT.part-I-of-N.h5); join the N parts with\n"
+    "                 'melodic merge PART.h5... -o OUT.h5' (equal to one run's table)\n"
+    "Under mpirun/srun, -j defaults to the node's cores divided among its ranks.\n"
     "Without a config, labels and groups are -1.\n";
 
 static const char *const top_keys[] = {"dataset", "features", "audio", "output", "data_root",
@@ -34,7 +45,9 @@ int mm_cmd_extract(int argc, char **argv)
     const char *cfg_path = NULL, *out_path = NULL, *features = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof *sets), **files = calloc((size_t)argc + 1, sizeof *files);
     size_t n_sets = 0, n_files = 0;
-    int threads = mm_cli_default_threads(), skip_bad = 0, trim = 0, rc = 0;
+    int threads = mm_cli_default_threads(), threads_set = 0, skip_bad = 0, trim = 0, rc = 0;
+    int shard_i = 0, shard_n = 0;
+    mm_err err = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mm_cli_is_help(a)) { fputs(usage, stdout); free(sets); free(files); return 0; }
@@ -43,6 +56,9 @@ int mm_cmd_extract(int argc, char **argv)
             long v = mm_cli_parse_long(argv[++i], 1, 1024);
             if (v < 0) { free(sets); free(files); return mm_cli_usage("extract", "-j expects a thread count >= 1, got '%s'", argv[i]); }
             threads = (int)v;
+            threads_set = 1;
+        } else if (!strcmp(a, "--shard") && i + 1 < argc) {
+            if (mm_shard_parse(argv[++i], "--shard", &shard_i, &shard_n, &err)) { free(sets); free(files); return mm_cli_usage("extract", "%s", err.msg); }
         } else if (!strcmp(a, "--set") && i + 1 < argc) sets[n_sets++] = argv[++i];
         else if (!strcmp(a, "--features") && i + 1 < argc) features = argv[++i];
         else if (!strcmp(a, "--skip-bad")) skip_bad = 1;
@@ -64,8 +80,13 @@ int mm_cmd_extract(int argc, char **argv)
         return u;
     }
 
-    mm_err err = {0};
+    if ((rc = mm_mpi_init(&argc, &argv, &err))) { mm_cli_fail("extract", &err); free(sets); free(files); return 1; }
+    int rank = mm_mpi_rank(), agreed = 0;
+    if (!threads_set) threads = mm_mpi_threads_per_rank(threads);
     mm_cfg *cfg = NULL;
+    mm_dataset *view = NULL;
+    int64_t *part_files = NULL;
+    size_t *part_idx = NULL;
     mm_dataset *ds = NULL;
     mm_featset_inst *fs = NULL;
     size_t n_fs = 0;
@@ -102,16 +123,59 @@ int mm_cmd_extract(int argc, char **argv)
     yaml = mm_cfg_to_yaml(cfg);
     o.n_threads = threads;
     o.skip_bad = skip_bad;
-    o.progress = isatty(2);
+    o.progress = isatty(2) && rank == 0;
     o.config_yaml = yaml;
-    if ((rc = mm_extract(ds, fs, n_fs, &o, &t, &err))) goto fail;
     const char *dest = out_path ? out_path : cfg_out ? cfg_out : "features.h5";
-    if ((rc = mm_table_write(t, dest, &err))) goto fail;
-    fprintf(stderr, "wrote %s: %zu clips × %zu features", dest, t->n, t->d);
-    if (t->n_skipped) fprintf(stderr, " (%zu skipped, listed in /skipped)", t->n_skipped);
-    fputc('\n', stderr);
+    char part_path[4096];
+    /* every rank set up (a rank that failed agrees from 'fail'), or none goes on */
+    agreed = 1;
+    if ((rc = mm_mpi_agree(0, &err))) goto fail;
+    if (shard_n) {
+        if (mm_mpi_active()) { rc = mm_err_set(&err, MM_EINVAL, "--shard %d/%d under mpirun: use one or the other (mpirun shares the files itself)", shard_i, shard_n); goto fail; }
+        if ((size_t)shard_n > ds->n) { rc = mm_err_set(&err, MM_EINVAL, "--shard %d/%d: %d shards for %zu files; use at most %zu shards", shard_i, shard_n, shard_n, ds->n, ds->n); goto fail; }
+        uint64_t *sizes = NULL;
+        if ((rc = mm_shard_file_sizes(ds, &sizes, &err))) goto fail;
+        int *owner = malloc((ds->n + 1) * sizeof *owner);
+        part_idx = malloc((ds->n + 1) * sizeof *part_idx);
+        part_files = malloc((ds->n + 1) * sizeof *part_files);
+        if (!owner || !part_idx || !part_files) { free(sizes); free(owner); rc = mm_err_set(&err, MM_ENOMEM, "out of memory"); goto fail; }
+        mm_shard_assign(sizes, ds->n, shard_n, owner);
+        size_t m = 0;
+        for (size_t i = 0; i < ds->n; i++)
+            if (owner[i] == shard_i - 1) { part_idx[m] = i; part_files[m++] = (int64_t)i; }
+        free(sizes);
+        free(owner);
+        if ((rc = mm_shard_subset(ds, part_idx, m, &view, &err))) goto fail;
+        if ((rc = mm_extract(view, fs, n_fs, &o, &t, &err))) goto fail;
+        if (out_path) snprintf(part_path, sizeof part_path, "%s", out_path);
+        else {
+            const char *dot = strrchr(dest, '.');
+            int stem = dot && !strchr(dot, '/') ? (int)(dot - dest) : (int)strlen(dest);
+            snprintf(part_path, sizeof part_path, "%.*s.part-%d-of-%d.h5", stem, dest, shard_i, shard_n);
+        }
+        mm_shard_part_info info = {.index = shard_i, .count = shard_n, .n_files = ds->n,
+                                   .dataset_fp = mm_shard_dataset_fingerprint(ds), .m = m,
+                                   .files = part_files, .paths = view->paths};
+        if ((rc = mm_shard_write_table_part(t, &info, part_path, &err))) goto fail;
+        dest = part_path;
+    } else {
+        if ((rc = mm_extract_dist(ds, fs, n_fs, &o, &t, &err))) goto fail;
+        if (rank == 0 && (rc = mm_table_write(t, dest, &err))) goto fail;
+    }
+    if (rank == 0) {
+        fprintf(stderr, "wrote %s: %zu clips × %zu features", dest, t->n, t->d);
+        if (shard_n) fprintf(stderr, " (shard %d/%d of %zu files)", shard_i, shard_n, ds->n);
+        if (mm_mpi_active()) fprintf(stderr, " (%d MPI ranks × %d threads)", mm_mpi_size(), threads);
+        if (t->n_skipped) fprintf(stderr, " (%zu skipped, listed in /skipped)", t->n_skipped);
+        fputc('\n', stderr);
+    }
 fail:
-    if (rc) mm_cli_fail("extract", &err);
+    if (!agreed) rc = mm_mpi_agree(rc, &err);
+    if (rc && rank == 0) mm_cli_fail("extract", &err);
+    mm_shard_subset_free(view);
+    free(part_idx);
+    free(part_files);
+    mm_mpi_finalize();
     mm_table_free(t);
     mm_featsets_free(fs, n_fs);
     mm_dataset_free(ds);

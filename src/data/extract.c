@@ -1,5 +1,11 @@
-/* extract.c — see extract.h. */
+/* extract.c — see extract.h; mm_extract_dist (src/mpi/dist.h) shares the
+ * files among MPI ranks with src/mpi/sched.h, largest file first, and
+ * assembles the same table on rank 0. */
 #include "data/extract.h"
+#include "mpi/dist.h"
+#include "mpi/mpi.h"
+#include "mpi/sched.h"
+#include "mpi/shard.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -76,25 +82,23 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
-               const mm_extract_opts *o, mm_table **out, mm_err *err)
+/* Features of files idx[0..m) (idx NULL: 0..m) into X (m, D), dur (m) and
+ * errs (m, a message or NULL), OpenMP over the files. On the whole dataset
+ * without skip_bad the first failure ends the loop early. progress_n > 0
+ * prints a progress line. */
+static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+                         const mm_extract_opts *o, size_t D, const size_t *idx, size_t m,
+                         float *X, float *dur, char **errs, size_t progress_n)
 {
-    size_t D = 0;
-    for (size_t s = 0; s < n_sets; s++) D += sets[s].vt->dim(sets[s].state);
-    if (D == 0) return mm_err_set(err, MM_EINVAL, "feature sets produce no features");
-    size_t n = ds->n;
-    float *X = malloc((n ? n : 1) * D * sizeof *X);
-    float *dur = calloc(n ? n : 1, sizeof *dur);
-    char **errs = calloc(n ? n : 1, sizeof *errs);
-    if (!X || !dur || !errs) { free(X); free(dur); free(errs); return mm_err_set(err, MM_ENOMEM, "out of memory for %zu × %zu features", n, D); }
     volatile int stop = 0;
     size_t done = 0;
     double t0 = now_s(), last = 0;
     int nth = o->n_threads < 1 ? 1 : o->n_threads;
     openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < m; j++) {
         if (stop) continue;
+        size_t i = idx ? idx[j] : j;
         mm_err e = {0};
         size_t off = 0;
         int rc = 0;
@@ -104,32 +108,70 @@ int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
             mm_audio a = {0};
             rc = mm_audio_load(ds->paths[i], &ao, &a, &e);
             if (!rc) {
-                dur[i] = (float)a.orig_seconds;
-                rc = sets[s].vt->compute(sets[s].state, a.x, a.n, X + i * D + off, &e);
+                dur[j] = (float)a.orig_seconds;
+                rc = sets[s].vt->compute(sets[s].state, a.x, a.n, X + j * D + off, &e);
                 if (rc) mm_err_prefix(&e, "%s", ds->paths[i]);
             }
             mm_audio_free(&a);
             off += sets[s].vt->dim(sets[s].state);
         }
         if (rc) {
-            errs[i] = strdup(e.msg[0] ? e.msg : "unknown error");
-            if (!o->skip_bad) stop = 1;
+            errs[j] = strdup(e.msg[0] ? e.msg : "unknown error");
+            if (!o->skip_bad && !idx) stop = 1;
         }
-        if (o->progress) {
+        if (progress_n) {
 #pragma omp critical(mm_extract_progress)
             {
                 done++;
                 double t = now_s();
-                if (t - last > 0.25 || done == n) {
+                if (t - last > 0.25 || done == m) {
                     last = t;
                     double rate = done / (t - t0 + 1e-9);
-                    fprintf(stderr, "\r%zu/%zu files  %.1f files/s  ETA %.0f s   ", done, n, rate, (n - done) / (rate + 1e-9));
-                    if (done == n) fputc('\n', stderr);
+                    fprintf(stderr, "\r%zu/%zu files  %.1f files/s  ETA %.0f s   ", done, m, rate, (m - done) / (rate + 1e-9));
+                    if (done == m) fputc('\n', stderr);
                 }
             }
         }
     }
-    if (o->progress && done < n) fputc('\n', stderr);
+    if (progress_n && done < m) fputc('\n', stderr);
+}
+
+static size_t total_dim(const mm_featset_inst *sets, size_t n_sets)
+{
+    size_t D = 0;
+    for (size_t s = 0; s < n_sets; s++) D += sets[s].vt->dim(sets[s].state);
+    return D;
+}
+
+static int assemble(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+                    const mm_extract_opts *o, size_t D, const float *X, const float *dur, char **errs,
+                    mm_table **out, mm_err *err);
+
+int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+               const mm_extract_opts *o, mm_table **out, mm_err *err)
+{
+    size_t D = total_dim(sets, n_sets);
+    if (D == 0) return mm_err_set(err, MM_EINVAL, "feature sets produce no features");
+    size_t n = ds->n;
+    float *X = malloc((n ? n : 1) * D * sizeof *X);
+    float *dur = calloc(n ? n : 1, sizeof *dur);
+    char **errs = calloc(n ? n : 1, sizeof *errs);
+    if (!X || !dur || !errs) { free(X); free(dur); free(errs); return mm_err_set(err, MM_ENOMEM, "out of memory for %zu × %zu features", n, D); }
+    compute_rows(ds, sets, n_sets, o, D, NULL, n, X, dur, errs, o->progress ? n : 0);
+    int rc = assemble(ds, sets, n_sets, o, D, X, dur, errs, out, err);
+    for (size_t i = 0; i < n; i++) free(errs[i]);
+    free(errs);
+    free(X);
+    free(dur);
+    return rc;
+}
+
+/* The table from every file's row (X (n, D)), duration and error. */
+static int assemble(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+                    const mm_extract_opts *o, size_t D, const float *X, const float *dur, char **errs,
+                    mm_table **out, mm_err *err)
+{
+    size_t n = ds->n;
     int rc = 0;
     size_t n_bad = 0;
     for (size_t i = 0; i < n; i++) if (errs[i]) n_bad++;
@@ -212,11 +254,130 @@ int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
         t->settings = strdup(settings);
         if (o->config_yaml) t->config_yaml = strdup(o->config_yaml);
     }
-    for (size_t i = 0; i < n; i++) free(errs[i]);
-    free(errs);
-    free(X);
-    free(dur);
     if (rc) { mm_table_free(t); return rc; }
     *out = t;
     return 0;
+}
+
+/* ---- distributed (MPI) ---- */
+
+typedef struct dist_ctx {
+    size_t n, D;
+    float *X, *dur;
+    char **errs;
+    int skip_bad, progress;
+    size_t done;
+    double t0, last;
+} dist_ctx;
+
+/* A file's result on the wire: float duration, D floats, then the error
+ * message (NUL-terminated, empty when none). */
+static int on_row(void *vctx, size_t item, const void *data, size_t len, int rank)
+{
+    dist_ctx *c = vctx;
+    size_t need = (c->D + 1) * sizeof(float);
+    if (item >= c->n || len < need + 1) return 1;   /* malformed: stop */
+    const unsigned char *p = data;
+    memcpy(&c->dur[item], p, sizeof(float));
+    memcpy(c->X + item * c->D, p + sizeof(float), c->D * sizeof(float));
+    const char *msg = (const char *)p + need;
+    int bad = ((const unsigned char *)data)[len - 1] == 0 && msg[0];
+    if (bad && !c->errs[item]) c->errs[item] = strdup(msg);
+    c->done++;
+    if (c->progress) {
+        double t = now_s();
+        if (t - c->last > 0.25 || c->done == c->n) {
+            c->last = t;
+            double rate = c->done / (t - c->t0 + 1e-9);
+            fprintf(stderr, "\r%zu/%zu files  %.1f files/s  ETA %.0f s   ", c->done, c->n, rate, (c->n - c->done) / (rate + 1e-9));
+            if (c->done == c->n) fputc('\n', stderr);
+        }
+    }
+    return bad && !c->skip_bad;
+}
+
+static const uint64_t *g_dist_sizes;
+
+static int dist_by_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    if (g_dist_sizes[x] != g_dist_sizes[y]) return g_dist_sizes[x] > g_dist_sizes[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+int mm_extract_dist(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+                    const mm_extract_opts *o, mm_table **out, mm_err *err)
+{
+    if (!mm_mpi_active()) return mm_extract(ds, sets, n_sets, o, out, err);
+    int rank = mm_mpi_rank(), size = mm_mpi_size();
+    size_t D = total_dim(sets, n_sets), n = ds->n;
+    int rc = 0;
+    if (D == 0) rc = mm_err_set(err, MM_EINVAL, "feature sets produce no features");
+    else if ((size_t)size > n)
+        rc = mm_err_set(err, MM_EINVAL, "%d MPI ranks for %zu files: use at most %zu ranks (mpirun -np)", size, n, n);
+    dist_ctx c = {.n = n, .D = D, .skip_bad = o->skip_bad, .progress = o->progress && rank == 0, .t0 = now_s()};
+    size_t *order = NULL;
+    if (!rc && rank == 0) {   /* largest first, so no rank is left with a long file at the end */
+        uint64_t *sizes = NULL;
+        c.X = malloc((n ? n : 1) * D * sizeof *c.X);
+        c.dur = calloc(n ? n : 1, sizeof *c.dur);
+        c.errs = calloc(n ? n : 1, sizeof *c.errs);
+        order = malloc((n ? n : 1) * sizeof *order);
+        if (!c.X || !c.dur || !c.errs || !order) rc = mm_err_set(err, MM_ENOMEM, "out of memory for %zu × %zu features", n, D);
+        if (!rc) rc = mm_shard_file_sizes(ds, &sizes, err);
+        if (!rc) {
+            for (size_t i = 0; i < n; i++) order[i] = i;
+            g_dist_sizes = sizes;
+            qsort(order, n, sizeof *order, dist_by_size);
+        }
+        free(sizes);
+    }
+    rc = mm_mpi_agree(rc, err);
+    mm_sched *s = NULL;
+    mm_sched_params sp = {.on_result = on_row, .ctx = &c};
+    if (!rc) rc = mm_sched_create(order, n, &sp, &s, err);
+    free(order);
+    if (!rc) {
+        /* chunks of one file per thread; results go back after each chunk */
+        size_t chunk = (size_t)(o->n_threads < 1 ? 1 : o->n_threads);
+        size_t *items = malloc(chunk * sizeof *items);
+        float *X = malloc(chunk * D * sizeof *X), *dur = calloc(chunk, sizeof *dur);
+        char **errs = calloc(chunk, sizeof *errs);
+        size_t rec = (D + 1) * sizeof(float);
+        unsigned char *msg = malloc(rec + sizeof err->msg);
+        mm_err le = {0};
+        int lrc = (!items || !X || !dur || !errs || !msg) ? mm_err_set(&le, MM_ENOMEM, "out of memory") : 0;
+        if (lrc) mm_sched_fail(s, &le);
+        mm_extract_opts lo = *o;
+        lo.progress = 0;
+        size_t k;
+        while ((k = mm_sched_next(s, items, lrc ? 1 : chunk)) > 0) {
+            if (lrc) continue;
+            memset(dur, 0, chunk * sizeof *dur);
+            compute_rows(ds, sets, n_sets, &lo, D, items, k, X, dur, errs, 0);
+            for (size_t j = 0; j < k && !lrc; j++) {
+                memcpy(msg, &dur[j], sizeof(float));
+                memcpy(msg + sizeof(float), X + j * D, D * sizeof(float));
+                size_t l = errs[j] ? strlen(errs[j]) : 0;
+                if (l >= sizeof err->msg) l = sizeof err->msg - 1;
+                if (l) memcpy(msg + rec, errs[j], l);
+                msg[rec + l] = 0;
+                lrc = mm_sched_put(s, items[j], msg, rec + l + 1, &le);
+                free(errs[j]);
+                errs[j] = NULL;
+            }
+            if (lrc) mm_sched_fail(s, &le);
+        }
+        free(items); free(X); free(dur); free(errs); free(msg);
+        rc = mm_sched_finish(s, err);
+    }
+    if (!rc && rank == 0) rc = assemble(ds, sets, n_sets, o, D, c.X, c.dur, c.errs, out, err);
+    if (c.progress && c.done < n) fputc('\n', stderr);
+    if (c.errs) for (size_t i = 0; i < n; i++) free(c.errs[i]);
+    free(c.errs);
+    free(c.X);
+    free(c.dur);
+    rc = mm_mpi_agree(rc, err);
+    if (!rc && rank != 0) *out = NULL;
+    return rc;
 }

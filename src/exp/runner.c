@@ -6,7 +6,10 @@
  * unit to DIR/units/ → ensembles from their members' probabilities →
  * metrics, curves, t-SNE → results.h5, summary.md, summary.json.
  * Units run one after another, each learner using all threads, so results
- * do not depend on the thread count.
+ * do not depend on the thread count. Scale-out (mm_experiment_run_dist,
+ * src/mpi/dist.h): under MPI rank 0 hands the missing units out one at a
+ * time (src/mpi/sched.h) and gathers them as bytes; with --shard a job
+ * array's task fits every N-th unit and leaves a part file for merge.
  */
 #include "exp/runner.h"
 #include "exp/spec.h"
@@ -15,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +36,9 @@
 #include "learn/learner.h"
 #include "learn/scaler.h"
 #include "learn/smote.h"
+#include "mpi/dist.h"
+#include "mpi/mpi.h"
+#include "mpi/sched.h"
 
 const char *const mm_experiment_keys[] = {
     "name", "description", "seed", "table", "dataset", "features", "audio", "cache",
@@ -171,6 +178,55 @@ int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
 
 /* ---- the feature table ---- */
 
+/* Under MPI: rank 0 looks for the cache; when it is missing every rank
+ * takes part in the extraction (mm_extract_dist), rank 0 writes the cache
+ * and the others read it (the cache folder must be shared). */
+static int get_table_mpi(const mm_cfg *cfg, const mm_run_opts *o, const mm_cfg *ds_cfg, const mm_cfg *fs_cfg,
+                         const char *data_root, const char *model_root, const char *cache, const char *path,
+                         char *key_yaml, mm_table **out, mm_err *err)
+{
+    int rank = mm_mpi_rank(), rc = 0;
+    mm_table *t = NULL;
+    mm_err e2 = {0};
+    int have = rank == 0 && access(path, R_OK) == 0 && mm_table_read(path, &t, &e2) == 0;
+    if (mm_mpi_bcast_int(have)) {
+        if (rank == 0 && o->progress) fprintf(stderr, "features: cached %s\n", path);
+        if (rank != 0) rc = mm_table_read(path, &t, err);
+        free(key_yaml);
+        rc = mm_mpi_agree(rc, err);
+        if (rc) { mm_table_free(t); return rc; }
+        *out = t;
+        return 0;
+    }
+    mm_dataset *ds = NULL;
+    mm_featset_inst *fs = NULL;
+    size_t n_fs = 0;
+    mm_extract_opts eo = {0};
+    mm_audio_opts_default(&eo.audio);
+    rc = mm_audio_opts_from_cfg(mm_cfg_child(cfg, "audio"), &eo.audio, err);
+    if (!rc) rc = mm_dataset_load(ds_cfg, mm_data_root(data_root), &ds, err);
+    if (!rc) rc = mm_featsets_create(fs_cfg, mm_model_root(model_root), &fs, &n_fs, err);
+    if (!rc && rank == 0) rc = mkdirs(cache, err);
+    rc = mm_mpi_agree(rc, err);
+    if (!rc) {
+        if (rank == 0 && o->progress) fprintf(stderr, "features: extracting %zu clips on %d ranks → %s\n", ds->n, mm_mpi_size(), path);
+        eo.n_threads = o->n_threads;
+        eo.progress = o->progress && rank == 0 && isatty(2);
+        eo.config_yaml = key_yaml;
+        rc = mm_extract_dist(ds, fs, n_fs, &eo, &t, err);
+    }
+    if (!rc && rank == 0) rc = mm_table_write(t, path, err);
+    rc = mm_mpi_agree(rc, err);
+    if (!rc && rank != 0) rc = mm_table_read(path, &t, err);
+    rc = mm_mpi_agree(rc, err);
+    free(key_yaml);
+    mm_featsets_free(fs, n_fs);
+    mm_dataset_free(ds);
+    if (rc) { mm_table_free(t); return rc; }
+    *out = t;
+    return 0;
+}
+
 int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err)
 {
     const char *table = NULL, *data_root = NULL, *model_root = NULL, *cache = NULL;
@@ -200,6 +256,7 @@ int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm
     mm_cfg_free(key);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/features-%016llx.h5", cache, h);
+    if (mm_mpi_active()) return get_table_mpi(cfg, o, ds_cfg, fs_cfg, data_root, model_root, cache, path, key_yaml, out, err);
     if (access(path, R_OK) == 0) {
         mm_err e2 = {0};
         if (mm_table_read(path, out, &e2) == 0) {
@@ -538,10 +595,255 @@ static int check_protocol(const mm_split_params *sp, const int32_t *labels, cons
     return 0;
 }
 
+/* ---- scale-out: units on the wire, MPI scheduling, run parts ---- */
+
+/* A unit as bytes: header, then the error text, test_index, y_true,
+ * y_pred (int32, n_test each), proba (float32, n_test × k) and the history
+ * curves present (float32, n_hist each). */
+typedef struct unit_wire {
+    int32_t failed, k;
+    uint32_t err_len, hist_mask;
+    uint64_t n_test, n_hist;
+    double fit_s, predict_s;
+} unit_wire;
+
+static unsigned char *unit_pack(const unit *u, int k, size_t *len)
+{
+    unit_wire h = {.failed = u->failed, .k = k, .n_test = u->failed ? 0 : u->n_test,
+                   .n_hist = u->failed ? 0 : u->n_hist, .fit_s = u->fit_s, .predict_s = u->predict_s};
+    h.err_len = u->error ? (uint32_t)strlen(u->error) : 0;
+    for (int i = 0; i < 4 && !u->failed; i++) if (u->hist[i] && u->n_hist) h.hist_mask |= 1u << i;
+    size_t nh = 0;
+    for (int i = 0; i < 4; i++) nh += (h.hist_mask >> i) & 1;
+    size_t n = (size_t)h.n_test;
+    size_t total = sizeof h + h.err_len + 3 * n * sizeof(int32_t) + n * (size_t)k * sizeof(float) + nh * (size_t)h.n_hist * sizeof(float);
+    unsigned char *b = malloc(total), *p = b;
+    if (!b) return NULL;
+    memcpy(p, &h, sizeof h); p += sizeof h;
+    if (h.err_len) { memcpy(p, u->error, h.err_len); p += h.err_len; }
+    if (n) {
+        memcpy(p, u->test_index, n * sizeof(int32_t)); p += n * sizeof(int32_t);
+        memcpy(p, u->y_true, n * sizeof(int32_t)); p += n * sizeof(int32_t);
+        memcpy(p, u->y_pred, n * sizeof(int32_t)); p += n * sizeof(int32_t);
+        memcpy(p, u->proba, n * (size_t)k * sizeof(float)); p += n * (size_t)k * sizeof(float);
+    }
+    for (int i = 0; i < 4; i++)
+        if ((h.hist_mask >> i) & 1) { memcpy(p, u->hist[i], h.n_hist * sizeof(float)); p += h.n_hist * sizeof(float); }
+    *len = total;
+    return b;
+}
+
+/* Inverse of unit_pack; every length checked against len. Returns 0, or -1
+ * when the bytes are not a unit of k classes. */
+static int unit_unpack(const unsigned char *b, size_t len, int k, unit *u)
+{
+    unit_wire h;
+    memset(u, 0, sizeof *u);
+    if (len < sizeof h) return -1;
+    memcpy(&h, b, sizeof h);
+    const unsigned char *p = b + sizeof h, *end = b + len;
+    if (h.k != k || h.hist_mask > 15 || h.n_test > len || h.n_hist > len || h.err_len > len) return -1;
+    size_t nh = 0;
+    for (int i = 0; i < 4; i++) nh += (h.hist_mask >> i) & 1;
+    size_t n = (size_t)h.n_test;
+    size_t need = h.err_len + 3 * n * sizeof(int32_t) + n * (size_t)k * sizeof(float) + nh * (size_t)h.n_hist * sizeof(float);
+    if ((size_t)(end - p) != need) return -1;
+    u->failed = h.failed != 0;
+    u->fit_s = h.fit_s;
+    u->predict_s = h.predict_s;
+    u->error = malloc(h.err_len + 1);
+    if (!u->error) return -1;
+    memcpy(u->error, p, h.err_len); u->error[h.err_len] = 0; p += h.err_len;
+    if (!h.err_len && !u->failed) { free(u->error); u->error = NULL; }
+    if (!u->failed) {
+        u->n_test = n;
+        u->test_index = malloc((n + 1) * sizeof(int32_t));
+        u->y_true = malloc((n + 1) * sizeof(int32_t));
+        u->y_pred = malloc((n + 1) * sizeof(int32_t));
+        u->proba = malloc((n * (size_t)k + 1) * sizeof(float));
+        if (!u->test_index || !u->y_true || !u->y_pred || !u->proba) { unit_clear(u); return -1; }
+        memcpy(u->test_index, p, n * sizeof(int32_t)); p += n * sizeof(int32_t);
+        memcpy(u->y_true, p, n * sizeof(int32_t)); p += n * sizeof(int32_t);
+        memcpy(u->y_pred, p, n * sizeof(int32_t)); p += n * sizeof(int32_t);
+        memcpy(u->proba, p, n * (size_t)k * sizeof(float)); p += n * (size_t)k * sizeof(float);
+        u->n_hist = (size_t)h.n_hist;
+        for (int i = 0; i < 4; i++)
+            if ((h.hist_mask >> i) & 1) {
+                u->hist[i] = malloc((h.n_hist + 1) * sizeof(float));
+                if (!u->hist[i]) { unit_clear(u); return -1; }
+                memcpy(u->hist[i], p, h.n_hist * sizeof(float));
+                p += h.n_hist * sizeof(float);
+            }
+    }
+    u->done = 1;
+    return 0;
+}
+
+typedef struct mpi_ctx {
+    unit *units;
+    const mm_exp_model *specs;
+    size_t R, total, finished, n_folds;
+    int k, progress;
+    double t0;
+} mpi_ctx;
+
+/* Rank 0: a unit came back (from itself or another rank). */
+static int on_unit(void *vctx, size_t item, const void *data, size_t len, int rank)
+{
+    mpi_ctx *c = vctx;
+    if (item >= c->total || c->units[item].done) return 1;
+    if (unit_unpack(data, len, c->k, &c->units[item])) return 1;
+    c->finished++;
+    if (c->progress) {
+        size_t m = item / c->R, r = item % c->R;
+        double el = now_s() - c->t0;
+        fprintf(stderr, "[%zu/%zu] %s, round %zu/%zu (repeat %zu, fold %zu) on rank %d%s  elapsed %.0f s, ETA %.0f s\n",
+                c->finished, c->total, c->specs[m].name, r + 1, c->R, r / c->n_folds + 1, r % c->n_folds + 1, rank,
+                c->units[item].failed ? " FAILED" : "", el, el / c->finished * (c->total - c->finished));
+    }
+    return 0;
+}
+
+/* Under MPI: rank 0 loads what --resume can reuse and queues the rest in
+ * the single-process order (round by round); every rank fits what it is
+ * handed, saves the unit file itself, and sends it to rank 0. */
+static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_table *t, const mm_split *split,
+                         const mm_exp_prep *prep, uint64_t seed, const mm_run_opts *o, const char *dir,
+                         unsigned long long cfg_hash, unit *units, mm_err *err)
+{
+    size_t R = split->n_rounds, total = n_models * R;
+    int k = t->n_classes, rank = mm_mpi_rank();
+    mpi_ctx c = {.units = units, .specs = specs, .R = R, .total = total, .n_folds = split->n_folds ? split->n_folds : 1,
+                 .k = k, .progress = o->progress && rank == 0, .t0 = now_s()};
+    size_t *order = NULL, n_todo = 0;
+    int rc = 0;
+    if (rank == 0) {
+        order = malloc((total + 1) * sizeof *order);
+        if (!order) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+        for (size_t r = 0; r < R && !rc; r++)
+            for (size_t m = 0; m < n_models; m++) {
+                char path[PATH_MAX + 64];
+                unit_path(path, sizeof path, dir, specs[m].name, r);
+                if (o->resume && unit_load(&units[m * R + r], path, cfg_hash, k) == 0) c.finished++;
+                else order[n_todo++] = m * R + r;
+            }
+        if (!rc && c.progress)
+            fprintf(stderr, "%zu units to fit on %d ranks (%zu reused)\n", n_todo, mm_mpi_size(), c.finished);
+    }
+    mm_sched *s = NULL;
+    mm_sched_params p = {.on_result = on_unit, .ctx = &c};
+    rc = mm_mpi_agree(rc, err);
+    if (!rc) rc = mm_sched_create(order, n_todo, &p, &s, err);
+    free(order);
+    if (rc) return rc;
+    round_data rd = {0};
+    size_t have_round = (size_t)-1, item, n_saved = 0;
+    /* fault injection for tests: this rank dies (SIGKILL) after saving so
+     * many units, as a crashed node would; MPI then ends the job */
+    const char *fault = getenv("MELODIC_FAULT_AFTER_UNITS");
+    long fault_after = fault && *fault ? strtol(fault, NULL, 10) : 0;
+    mm_err le = {0};
+    int lrc = 0;
+    while (mm_sched_next(s, &item, 1) == 1) {
+        if (lrc) continue;
+        size_t m = item / R, r = item % R;
+        if (have_round != r) {
+            round_free(&rd);
+            have_round = (size_t)-1;
+            if ((lrc = prepare_round(t, split, r, prep, seed, o->n_threads, &rd, &le))) { mm_sched_fail(s, &le); continue; }
+            have_round = r;
+        }
+        unit u = {0};
+        char path[PATH_MAX + 64];
+        unit_path(path, sizeof path, dir, specs[m].name, r);
+        lrc = run_unit(&specs[m], t, &rd, seed, r, o->n_threads, &u, &le);
+        if (!lrc) lrc = unit_save(&u, path, cfg_hash, k, &le);
+        if (!lrc && fault_after > 0 && (long)++n_saved >= fault_after) raise(SIGKILL);
+        size_t len = 0;
+        unsigned char *b = lrc ? NULL : unit_pack(&u, k, &len);
+        if (!lrc && !b) lrc = mm_err_set(&le, MM_ENOMEM, "out of memory");
+        if (!lrc) lrc = mm_sched_put(s, item, b, len, &le);
+        free(b);
+        unit_clear(&u);
+        if (lrc) mm_sched_fail(s, &le);
+    }
+    round_free(&rd);
+    rc = mm_sched_finish(s, err);
+    if (!rc && rank == 0 && c.finished != total)
+        rc = mm_err_set(err, MM_EIO, "%zu of %zu units came back; rerun with --resume", c.finished, total);
+    return rc;
+}
+
+static int run_part_write(const char *dir, const mm_run_opts *o, const mm_run_dist *d, const char *cfg_yaml,
+                          unsigned long long cfg_hash, mm_err *err)
+{
+    char parts[PATH_MAX + 16], path[PATH_MAX + 64], hs[32];
+    snprintf(parts, sizeof parts, "%s/parts", dir);
+    int rc = mkdirs(parts, err);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/run-%d-of-%d.h5", parts, d->shard_index, d->shard_count);
+    snprintf(hs, sizeof hs, "%016llx", cfg_hash);
+    mm_h5_out f;
+    if ((rc = mm_h5_create(path, &f, err))) return rc;
+    rc = mm_h5_stamp_format(f.file, "melodic-run-part", 1, err);
+    if (!rc) rc = mm_h5_attr_set_str(f.file, "config", cfg_yaml, err);
+    if (!rc) rc = mm_h5_attr_set_str(f.file, "config_path", o->config_path ? o->config_path : "config", err);
+    if (!rc) rc = mm_h5_attr_set_str(f.file, "out_dir", dir, err);
+    if (!rc) rc = mm_h5_attr_set_str(f.file, "config_hash", hs, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f.file, "shard_index", d->shard_index, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f.file, "shard_count", d->shard_count, err);
+    if (rc) { mm_h5_abort(&f); return rc; }
+    return mm_h5_commit(&f, err);
+}
+
+int mm_run_part_read(const char *path, mm_run_part *p, mm_err *err)
+{
+    memset(p, 0, sizeof *p);
+    hid_t f;
+    int rc = mm_h5_open_read(path, &f, err);
+    if (rc) return rc;
+    int64_t i = 0, n = 0;
+    rc = mm_h5_check_format(f, "melodic-run-part", 1, NULL, err);
+    if (!rc) rc = mm_h5_attr_get_str(f, "config", &p->config_yaml, err);
+    if (!rc) rc = mm_h5_attr_get_str(f, "config_path", &p->config_path, err);
+    if (!rc) rc = mm_h5_attr_get_str(f, "out_dir", &p->out_dir, err);
+    if (!rc) rc = mm_h5_attr_get_str(f, "config_hash", &p->hash, err);
+    if (!rc) rc = mm_h5_attr_get_i64(f, "shard_index", &i, err);
+    if (!rc) rc = mm_h5_attr_get_i64(f, "shard_count", &n, err);
+    mm_h5_close(f);
+    if (!rc && (n < 1 || n > 100000 || i < 1 || i > n)) rc = mm_err_set(err, MM_EFORMAT, "%s: bad shard %lld/%lld", path, (long long)i, (long long)n);
+    if (rc) { mm_run_part_release(p); return rc; }
+    p->index = (int)i;
+    p->count = (int)n;
+    return 0;
+}
+
+void mm_run_part_release(mm_run_part *p)
+{
+    free(p->config_yaml); free(p->out_dir); free(p->config_path); free(p->hash);
+    memset(p, 0, sizeof *p);
+}
+
+/* Scale-out checks, before any work. */
+static int check_scale(const mm_run_dist *d, size_t n_models, size_t R, mm_err *err)
+{
+    size_t total = n_models * R;
+    if (d->shard_count && mm_mpi_active())
+        return mm_err_set(err, MM_EINVAL, "--shard %d/%d under mpirun: use one or the other (mpirun shares the units itself)", d->shard_index, d->shard_count);
+    if (d->shard_count && (size_t)d->shard_count > total)
+        return mm_err_set(err, MM_EINVAL, "--shard %d/%d: %d shards for %zu units (%zu models × %zu rounds); use at most %zu shards", d->shard_index, d->shard_count, d->shard_count, total, n_models, R, total);
+    if (!d->assemble_only && (size_t)mm_mpi_size() > total)
+        return mm_err_set(err, MM_EINVAL, "%d MPI ranks for %zu units (%zu models × %zu rounds): use at most %zu ranks (mpirun -np)", mm_mpi_size(), total, n_models, R, total);
+    return 0;
+}
+
 /* ---- the run ---- */
 
-int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
+int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_run_dist *d, mm_err *err)
 {
+    mm_run_opts lo = *o_in;
+    const mm_run_opts *o = &lo;
+    if (mm_mpi_rank() != 0) { lo.progress = 0; lo.quiet = 1; }   /* rank 0 speaks for the job */
     int rc = mm_cfg_check_keys(cfg, "experiment", mm_experiment_keys, err);
     if (rc) return rc;
     const char *name = NULL;
@@ -574,15 +876,19 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
     if (!mm_cfg_child(cfg, "table") && mm_cfg_child(cfg, "dataset")) {
         const char *data_root = NULL;
         mm_dataset *ds = NULL;
-        if ((rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err)) ||
-            (rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, err)))
-            goto out_sp;
-        rc = check_protocol(&sp, ds->labels, ds->groups, ds->n, ds->group_by, allow_leak, o, NULL, err);
+        mm_split *early = NULL;
+        if (!(rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err)) &&
+            !(rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, err)))
+            rc = check_protocol(&sp, ds->labels, ds->groups, ds->n, ds->group_by, allow_leak, o, &early, err);
         mm_dataset_free(ds);
-        if (rc) goto out_sp;
+        /* more shards or ranks than units: refused before extracting */
+        if (!rc) rc = check_scale(d, n_models, early->n_rounds, err);
+        mm_split_free(early);
     }
+    if ((rc = mm_mpi_agree(rc, err))) goto out_sp;
     mm_table *full = NULL;
-    if ((rc = mm_exp_get_table(cfg, o, &full, err))) goto out_sp;
+    rc = mm_exp_get_table(cfg, o, &full, err);
+    if ((rc = mm_mpi_agree(rc, err))) goto out_sp;
     /* keep labelled rows only */
     mm_table *t = full;
     {
@@ -609,7 +915,8 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
     }
     mm_split *split = NULL;
     int leak = 0;
-    if ((rc = check_protocol(&sp, t->labels, t->groups, t->n, t->group_by, allow_leak, o, &split, err))) goto out_table;
+    rc = check_protocol(&sp, t->labels, t->groups, t->n, t->group_by, allow_leak, o, &split, err);
+    if ((rc = mm_mpi_agree(rc, err))) goto out_table;
     {
         mm_err le = {0};
         int has_groups = 0;
@@ -622,22 +929,43 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
     if (o->out_dir) snprintf(dir, sizeof dir, "%s", o->out_dir);
     else snprintf(dir, sizeof dir, "results/runs/%s", name);
     snprintf(units_dir, sizeof units_dir, "%s/units", dir);
-    if ((rc = mkdirs(units_dir, err))) goto out_split;
+    if ((rc = mm_mpi_agree(mkdirs(units_dir, err), err))) goto out_split;
     char *cfg_yaml = mm_cfg_to_yaml(cfg);
     unsigned long long cfg_hash = mm_cfg_hash(cfg) ^ mm_table_fingerprint(t);
 
     int k = t->n_classes;
     size_t R = split->n_rounds;
+    size_t total = n_models * R, finished = 0;
+    if ((rc = check_scale(d, n_models, R, err))) { free(cfg_yaml); goto out_split; }
     unit *units = calloc(n_specs * R, sizeof *units);
     if (!units) { free(cfg_yaml); rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto out_split; }
     if (o->progress)
         fprintf(stderr, "%s: %zu samples × %zu features, %d classes, %zu rounds, %zu models%s\n", name, t->n, t->d, k, R, n_specs, leak ? " (group leakage allowed)" : "");
-    size_t total = n_models * R, finished = 0;
+    /* a shard owns units j = m * R + r with j mod N = I - 1 */
+#define OWNED(m, r) (!d->shard_count || ((m) * R + (r)) % (size_t)d->shard_count == (size_t)(d->shard_index - 1))
+    if (d->assemble_only) {   /* every unit must be there: check before writing anything */
+        for (size_t m = 0; m < n_models && !rc; m++)
+            for (size_t r = 0; r < R && !rc; r++) {
+                char path[PATH_MAX + 64];
+                unit_path(path, sizeof path, dir, specs[m].name, r);
+                if (unit_load(&units[m * R + r], path, cfg_hash, k) != 0)
+                {
+                    char sh[64] = "";
+                    if (d->parts_count > 0) snprintf(sh, sizeof sh, ", shard %zu/%d", (m * R + r) % (size_t)d->parts_count + 1, d->parts_count);
+                    rc = mm_err_set(err, MM_EINVAL, "%s: unit missing or from another config (model %s, round %zu%s): finish every shard first, or 'melodic run --resume' to fit what is missing",
+                                    path, specs[m].name, r + 1, sh);
+                }
+            }
+        finished = total;
+    }
     double t_start = now_s();
-    for (size_t r = 0; r < R && !rc; r++) {
+    if (!rc && !d->assemble_only && mm_mpi_active()) {
+        rc = run_units_mpi(specs, n_models, t, split, &prep, seed, o, dir, cfg_hash, units, err);
+    } else for (size_t r = 0; r < R && !rc && !d->assemble_only; r++) {
         /* resume: load finished units of this round first */
         int all_done = 1;
         for (size_t m = 0; m < n_models; m++) {
+            if (!OWNED(m, r)) continue;
             char path[PATH_MAX + 64];
             unit_path(path, sizeof path, dir, specs[m].name, r);
             unit *u = &units[m * R + r];
@@ -646,6 +974,7 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
         round_data rd = {0};
         if (!all_done && (rc = prepare_round(t, split, r, &prep, seed, o->n_threads, &rd, err))) { round_free(&rd); break; }
         for (size_t m = 0; m < n_models && !rc; m++) {
+            if (!OWNED(m, r)) continue;
             unit *u = &units[m * R + r];
             if (!u->done) {
                 if (o->progress) {
@@ -663,14 +992,22 @@ int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
             finished++;
         }
         round_free(&rd);
-        for (size_t e = n_models; e < n_specs && !rc; e++) {
+    }
+#undef OWNED
+    if (!rc && d->shard_count) {   /* a shard ends with its part file; merge writes the results */
+        rc = run_part_write(dir, o, d, cfg_yaml, cfg_hash, err);
+        if (!rc && o->progress)
+            fprintf(stderr, "shard %d/%d done; when every shard is: melodic merge %s/parts/run-*-of-%d.h5\n", d->shard_index, d->shard_count, dir, d->shard_count);
+    }
+    int report = !rc && !d->shard_count && mm_mpi_rank() == 0;
+    for (size_t r = 0; r < R && report; r++)
+        for (size_t e = n_models; e < n_specs; e++) {
             unit *mem[64];
             size_t nm = specs[e].n_members < 64 ? specs[e].n_members : 64;
             for (size_t j = 0; j < nm; j++) mem[j] = &units[(size_t)specs[e].members[j] * R + r];
             ensemble_unit(&specs[e], mem, k, &units[e * R + r]);
         }
-    }
-    if (!rc) {
+    if (report) {
         mm_report_input in = {
             .name = name, .config_path = o->config_path, .config_yaml = cfg_yaml, .table = t, .split = split,
             .n_models = n_specs, .leakage_allowed = leak, .seed = seed, .tsne = &tsne_o, .n_threads = o->n_threads,
@@ -713,7 +1050,13 @@ out_sp:
     mm_split_params_release(&sp);
 out_specs:
     mm_exp_models_free(specs, n_specs);
-    return rc;
+    return mm_mpi_agree(rc, err);
+}
+
+int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err)
+{
+    mm_run_dist d = {0};
+    return mm_experiment_run_dist(cfg, o, &d, err);
 }
 
 void mm_exp_models_free(mm_exp_model *m, size_t n)
