@@ -51,7 +51,7 @@ def kv(text):
 def build_driver(tmp):
     sh('make -s -j2 all')
     exe = os.path.join(tmp, 'bench_cnn14_main')
-    pkgs = 'openblas sndfile fftw3f hdf5 soxr yaml-0.1'
+    pkgs = __import__('re').search(r'^PKGS := (.*)$', open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'Makefile')).read(), __import__('re').M).group(1)
     sh('gcc -O2 -std=gnu11 -fopenmp -Isrc -D_GNU_SOURCE $(pkg-config --cflags %s) '
        'scripts/bench_cnn14_main.c -o %s -Wl,--whole-archive build/libmelodic.a '
        '-Wl,--no-whole-archive $(pkg-config --libs %s) -lm' % (pkgs, exe, pkgs))

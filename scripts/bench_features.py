@@ -19,6 +19,7 @@ import argparse
 import glob
 import multiprocessing as mp
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,8 +37,8 @@ SR = 22050
 def build_driver():
     exe = os.path.join(ROOT, "build", "bench_features")
     subprocess.run(["make", "-C", ROOT, "-s", "build/libmelodic.a"], check=True)
-    pk = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas", "sndfile", "fftw3f",
-                         "hdf5", "soxr", "yaml-0.1"], capture_output=True, text=True,
+    pk = subprocess.run(["pkg-config", "--cflags", "--libs"] +
+                          re.search(r"^PKGS := (.*)$", open(os.path.join(ROOT, "Makefile")).read(), re.M).group(1).split(), capture_output=True, text=True,
                         check=True).stdout.split()
     subprocess.run(["gcc", "-O3", "-march=native", "-std=gnu11", "-fopenmp", "-D_GNU_SOURCE",
                     "-I" + os.path.join(ROOT, "src"), os.path.join(ROOT, "scripts", "bench_features.c"),

@@ -22,6 +22,7 @@ Usage: /usr/bin/python3 scripts/bench_mn04.py [--limit N] [--reps R] [--threads 
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -114,8 +115,8 @@ print("ms_per_clip %.3f min %.3f" % (sum(ts) / len(ts), min(ts)))
 
 def build_helper():
     exe = os.path.join(tempfile.gettempdir(), f"bench_mn04_net_{os.getpid()}")
-    libs = subprocess.run(["pkg-config", "--cflags", "--libs", "openblas", "sndfile", "fftw3f",
-                           "hdf5", "soxr", "yaml-0.1"], capture_output=True, text=True).stdout.split()
+    libs = subprocess.run(["pkg-config", "--cflags", "--libs"] +
+                          re.search(r"^PKGS := (.*)$", open(os.path.join(ROOT, "Makefile")).read(), re.M).group(1).split(), capture_output=True, text=True).stdout.split()
     subprocess.run(["gcc", "-O2", "-fopenmp", "-I" + os.path.join(ROOT, "src"),
                     os.path.join(HERE, "bench_mn04_net.c"), "-o", exe, "-Wl,--whole-archive",
                     os.path.join(ROOT, "build", "libmelodic.a"), "-Wl,--no-whole-archive"] +

@@ -34,7 +34,7 @@ def build_driver():
     lib = os.path.join(ROOT, "build", "libmelodic.a")
     if not os.path.exists(lib):
         sys.exit("bench_nn: build/libmelodic.a missing; run make first")
-    pkgs = "openblas sndfile fftw3f hdf5 soxr yaml-0.1"
+    pkgs = __import__('re').search(r'^PKGS := (.*)$', open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'Makefile')).read(), __import__('re').M).group(1)
     cflags = subprocess.check_output("pkg-config --cflags " + pkgs, shell=True, text=True).split()
     libs = subprocess.check_output("pkg-config --libs " + pkgs, shell=True, text=True).split()
     cmd = (["gcc", "-O2", "-std=gnu11", "-fopenmp", "-I" + os.path.join(ROOT, "src")] + cflags +

@@ -41,7 +41,7 @@ GB = dict(n_estimators=100, max_depth=6, learning_rate=0.3, max_bin=256)
 
 def build_driver(tmp):
     exe = os.path.join(tmp, "bench_trees_driver")
-    pkgs = "openblas sndfile fftw3f hdf5 soxr yaml-0.1"
+    pkgs = __import__('re').search(r'^PKGS := (.*)$', open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'Makefile')).read(), __import__('re').M).group(1)
     flags = subprocess.check_output("pkg-config --cflags --libs " + pkgs, shell=True, text=True).split()
     cmd = ["gcc", "-O3", "-march=native", "-std=gnu11", "-fopenmp", "-D_GNU_SOURCE",
            "-I" + os.path.join(ROOT, "src"), os.path.join(ROOT, "scripts/bench_trees_driver.c"),
