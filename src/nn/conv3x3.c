@@ -272,21 +272,24 @@ static size_t im2col_rows(const mm_conv3x3 *c, size_t h, size_t w)
 static void im2col_tile(const float *in, size_t cin, size_t h, size_t w, size_t r0, size_t r1,
                         size_t np, float *col)
 {
-    size_t n = (r1 - r0) * w, k = cin * 9;
+    size_t k = cin * 9;
     for (size_t i = 0; i < cin; i++) {
         const float *img = in + i * h * w;
         for (int ky = 0; ky < 3; ky++)
             for (int kx = 0; kx < 3; kx++) {
                 size_t row = i * 9 + (size_t)(ky * 3 + kx);
-                for (size_t q = 0; q < np; q++) {
-                    float v = 0.0f;
-                    if (q < n) {
-                        long r = (long)(r0 + q / w) + ky - 1, x = (long)(q % w) + kx - 1;
-                        if (r >= 0 && r < (long)h && x >= 0 && x < (long)w)
-                            v = img[(size_t)r * w + (size_t)x];
+                float *dst = col + row * NR;      /* lane q at dst[(q/NR)·k·NR + q%NR] */
+                size_t q = 0;
+                for (size_t r = r0; r < r1; r++) {
+                    long sr = (long)r + ky - 1;
+                    const float *src = sr >= 0 && sr < (long)h ? img + (size_t)sr * w : NULL;
+                    for (size_t x = 0; x < w; x++, q++) {
+                        long sx = (long)x + kx - 1;
+                        dst[(q / NR) * k * NR + q % NR] =
+                            src && sx >= 0 && sx < (long)w ? src[sx] : 0.0f;
                     }
-                    col[(q / NR) * k * NR + row * NR + q % NR] = v;
                 }
+                for (; q < np; q++) dst[(q / NR) * k * NR + q % NR] = 0.0f;
             }
     }
 }
