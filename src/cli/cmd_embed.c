@@ -19,6 +19,7 @@
 #include "cli/embed_models.h"
 #include "core/paths.h"
 #include "io/h5.h"
+#include "nn/cnn14.h"
 #include "nn/mobilenet.h"
 
 void openblas_set_num_threads(int);
@@ -36,9 +37,26 @@ static int mn04_run(const void *net, const float *x, size_t n, float *emb, float
 }
 static void mn04_free(void *net) { mm_mobilenet_free(net); }
 
+static int cnn14_load(const char *w, void **net, mm_err *err)
+{
+    return mm_cnn14_clip_load(w, MM_FE_CNN14, (mm_cnn14_clip **)net, err);
+}
+static int cnn14_16k_load(const char *w, void **net, mm_err *err)
+{
+    return mm_cnn14_clip_load(w, MM_FE_CNN14_16K, (mm_cnn14_clip **)net, err);
+}
+static int cnn14_run(const void *net, const float *x, size_t n, float *emb, float *scores,
+                     int parallel, mm_err *err)
+{
+    return mm_cnn14_clip_run(net, x, n, parallel ? omp_get_max_threads() : 1, emb, scores, err);
+}
+static void cnn14_free(void *net) { mm_cnn14_clip_free(net); }
+
 static const mm_embed_model MODELS[] = {
     {"mn04", "efficientat/mn04_as_mAP_432.pt", MM_MOBILENET_SR, MM_MOBILENET_EMB,
      MM_MOBILENET_CLASSES, mn04_load, mn04_run, mn04_free},
+    {"cnn14", "panns/Cnn14_mAP=0.431.pth", 32000, 2048, 527, cnn14_load, cnn14_run, cnn14_free},
+    {"cnn14_16k", "panns/Cnn14_16k_mAP=0.438.pth", 16000, 2048, 527, cnn14_16k_load, cnn14_run, cnn14_free},
 };
 
 const mm_embed_model *mm_embed_model_find(const char *name)
@@ -157,6 +175,13 @@ int mm_cmd_embed(int argc, char **argv)
     void *net = NULL;
     float *emb = NULL, *sc = NULL;
     int ret = 1;
+    if (access(wpath, R_OK) != 0) {
+        fprintf(stderr, "melodic embed: weights for %s not found at %s (%s)\n", m->name, wpath,
+                strncmp(m->name, "cnn14", 5) ? "set MELODIC_MODELS or --weights"
+                                              : "run `make weights` where there is internet, or pass --weights");
+        free(in);
+        return 1;
+    }
     if (m->load(wpath, &net, &err)) {
         fprintf(stderr, "melodic embed: %s\n", err.msg);
         free(in);
