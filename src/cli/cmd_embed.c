@@ -37,14 +37,25 @@ static int mn04_run(const void *net, const float *x, size_t n, float *emb, float
 }
 static void mn04_free(void *net) { mm_mobilenet_free(net); }
 
-static int cnn14_load(const char *w, void **net, mm_err *err)
+/* The table fixes the output sizes (2048, 527): refuse other widths here
+ * (the cnn14_embedding feature set takes any width). */
+static int cnn14_load_kind(const char *w, mm_frontend_kind kind, void **net, mm_err *err)
 {
-    return mm_cnn14_clip_load(w, MM_FE_CNN14, (mm_cnn14_clip **)net, err);
+    mm_cnn14_clip *c = NULL;
+    int rc = mm_cnn14_clip_load(w, kind, &c, err);
+    if (rc) return rc;
+    const mm_cnn14 *m = mm_cnn14_clip_net(c);
+    if (mm_cnn14_embedding_dim(m) != 2048 || mm_cnn14_n_classes(m) != 527) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: a reduced-width CNN14 (embedding %zu, %zu classes); `melodic embed` expects the official 2048 and 527 (the cnn14_embedding feature set takes any width)",
+                        w, mm_cnn14_embedding_dim(m), mm_cnn14_n_classes(m));
+        mm_cnn14_clip_free(c);
+        return rc;
+    }
+    *net = c;
+    return 0;
 }
-static int cnn14_16k_load(const char *w, void **net, mm_err *err)
-{
-    return mm_cnn14_clip_load(w, MM_FE_CNN14_16K, (mm_cnn14_clip **)net, err);
-}
+static int cnn14_load(const char *w, void **net, mm_err *err) { return cnn14_load_kind(w, MM_FE_CNN14, net, err); }
+static int cnn14_16k_load(const char *w, void **net, mm_err *err) { return cnn14_load_kind(w, MM_FE_CNN14_16K, net, err); }
 static int cnn14_run(const void *net, const float *x, size_t n, float *emb, float *scores,
                      int parallel, mm_err *err)
 {
