@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bin=build/melodic
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}   # as this machine kind documents (see Makefile)
 j=${MELODIC_THREADS:-$(nproc)}
-exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random table2_speech_cnn_speaker table2_speech_cnn_random"}
+exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random speech_beyond_speaker music_beyond_artist table2_speech_cnn_speaker table2_speech_cnn_random"}
 data=${MELODIC_DATA:-../shared/data}
 if [ ! -d "$data/ravdess" ] && [ ! -d data/ravdess ]; then
   echo "make run: no data under $data or ./data — run scripts/fetch_data.sh (needs internet) or set MELODIC_DATA" >&2
@@ -20,10 +20,12 @@ for e in $exps; do
   $bin run "experiments/$e.yaml" -o "results/$e" -j "$j" --resume
   done_list+=("results/$e")
   rm -rf "results/$e/units"
+  echo "scripts/run_main.sh (make run) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown): $bin run experiments/$e.yaml -o results/$e -j $j; /usr/bin/python3 scripts/plot_results.py results/$e" > "results/$e/made_by.txt"
 done
 if /usr/bin/python3 -c 'import matplotlib, h5py' 2>/dev/null; then
   for d in "${done_list[@]}"; do /usr/bin/python3 scripts/plot_results.py "$d" || echo "plotting $d failed" >&2; done
 fi
+scripts/collect_results.sh || true
 echo
-echo "Tables: results/*/summary.md (and summary.json); figures: results/*/fig_*.png; full results: results/*/results.h5"
+echo "Tables: results/README.md (all of them), results/*/summary.md (and summary.json); figures: results/*/fig_*.png; full results: results/*/results.h5"
 for d in "${done_list[@]}"; do echo "  $d/summary.md"; done
