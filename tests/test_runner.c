@@ -238,12 +238,35 @@ static void test_leakage_guard(void **st)
     mm_cfg_free(c);
 }
 
+/* A fixed split by groups with its own validation groups, and a learner that
+ * wants a validation part: the runner must not carve a second one. */
+static void test_fixed_split_with_val_groups(void **st)
+{
+    char out[300], text[2048];
+    snprintf(out, sizeof out, "%s/fixed", dir);
+    snprintf(text, sizeof text, "name: t\ntable: %s\nprotocol: {kind: fixed, train_groups: [\"1-8\"], val_groups: [9, 10], test_groups: [11, 12]}\n"
+             "models:\n  - {name: mlp, model: mlp, params: {hidden_layer_sizes: [16], max_iter: 30}}\ntsne: false\n", table_path);
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "fixed.yaml", &c, &e), 0);
+    mm_run_opts o = {.out_dir = out, .config_path = "fixed.yaml", .n_threads = 1, .quiet = 1};
+    int rc = mm_experiment_run(c, &o, &e);
+    if (rc) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    mm_cfg_free(c);
+    hsize_t d[4];
+    float *p = read_proba(out, "mlp", 0, d);
+    assert_int_equal(d[0], 40);          /* groups 11 and 12: 2 × 20 rows */
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_and_metrics),
         cmocka_unit_test(test_deterministic_and_resume),
         cmocka_unit_test(test_leakage_guard),
+        cmocka_unit_test(test_fixed_split_with_val_groups),
     };
     return cmocka_run_group_tests_name("runner", tests, setup, teardown);
 }
