@@ -844,7 +844,18 @@ static int make_tensor(mm_pt *pt, const char *name, const val *v, mm_pt_tensor *
     float *d = mm_malloc(numel ? numel : 1, sizeof *d, err);
     if (!d) return MM_ENOMEM;
     const unsigned char *base = pt->buf + z->data_off;
-    /* Gather in row-major order over a multi-index (handles any strides). */
+    /* Contiguous row-major float32 (the usual case): one copy. */
+    int contiguous = 1;
+    int64_t expect = 1;
+    for (int k = v->ndim - 1; k >= 0; k--) {
+        if (v->shape[k] > 1 && v->stride[k] != expect) contiguous = 0;
+        expect *= v->shape[k];
+    }
+    if (s->dtype == MM_PT_F32 && contiguous) {
+        memcpy(d, base + (size_t)v->offset * es, numel * sizeof *d);   /* little-endian host */
+        numel = 0;
+    }
+    /* Otherwise gather in row-major order over a multi-index (any strides). */
     int64_t idx[MM_PT_MAX_DIM] = {0};
     for (size_t i = 0; i < numel; i++) {
         int64_t off = v->offset;
