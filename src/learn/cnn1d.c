@@ -20,13 +20,10 @@
 #define N_BLOCKS 5
 
 typedef struct cnn1d {
-    mm_train_params tp;
+    mm_net_model base;    /* training parameters, the fitted network, its history */
     long filters[N_BLOCKS], kernels[N_BLOCKS], pools[N_BLOCKS];
     long dense_units;
     double dropout;
-    mm_net *net;          /* NULL until fitted or loaded */
-    mm_train_log log;
-    mm_history hist;
 } cnn1d;
 
 static const mm_train_keys keys = {"epochs", "learning_rate", "patience"};
@@ -35,8 +32,7 @@ static void cnn_free(void *st)
 {
     cnn1d *m = st;
     if (!m) return;
-    mm_net_free(m->net);
-    mm_train_log_free(&m->log);
+    mm_net_model_release(&m->base);
     free(m);
 }
 
@@ -53,18 +49,18 @@ static int cnn_create(const mm_cfg *params, uint64_t seed, int n_threads, void *
     if (rc) return rc;
     cnn1d *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
-    m->log.best = -1;
-    m->tp = mm_train_params_default();
-    m->tp.epochs = 30;
-    m->tp.batch_size = 32;
-    m->tp.early_stopping = 1;
-    m->tp.monitor = MM_MONITOR_VAL_LOSS;
-    m->tp.tol = 0;
-    m->tp.seed = seed;
-    m->tp.n_threads = n_threads;
+    m->base.log.best = -1;
+    m->base.tp = mm_train_params_default();
+    m->base.tp.epochs = 30;
+    m->base.tp.batch_size = 32;
+    m->base.tp.early_stopping = 1;
+    m->base.tp.monitor = MM_MONITOR_VAL_LOSS;
+    m->base.tp.tol = 0;
+    m->base.tp.seed = seed;
+    m->base.tp.n_threads = n_threads;
     static const long df[] = {512, 512, 256, 256, 128}, dk[] = {5, 5, 5, 3, 3}, dp[] = {5, 5, 5, 5, 3};
     size_t n;
-    if ((rc = mm_train_params_from_cfg(params, &keys, &m->tp, err))) goto fail;
+    if ((rc = mm_train_params_from_cfg(params, &keys, &m->base.tp, err))) goto fail;
     const char *lists[3] = {"filters", "kernel_sizes", "pool_sizes"};
     const long *defs[3] = {df, dk, dp};
     long *outs[3] = {m->filters, m->kernels, m->pools};
@@ -113,50 +109,32 @@ static int cnn_fit(void *st, const mm_fit_data *data, mm_err *err)
     if (!rc) rc = add(net, (mm_net_spec){.kind = MM_NET_DENSE, .units = data->n_classes}, err);
     if (!rc) rc = mm_net_build(net, err);
     if (rc) { mm_net_free(net); return mm_err_prefix(err, "cnn1d"); }
-    mm_net_init(net, MM_NET_INIT_GLOROT, m->tp.seed);
-    mm_train_log log;
-    rc = mm_train_fit(net, &m->tp, data, &log, err);
-    if (rc) { mm_net_free(net); return mm_err_prefix(err, "cnn1d"); }
-    mm_net_free(m->net);
-    mm_train_log_free(&m->log);
-    m->net = net;
-    m->log = log;
-    m->hist = (mm_history){.n = log.n, .train_loss = log.train_loss, .train_acc = log.train_acc,
-                           .val_loss = log.val_loss, .val_acc = log.val_acc, .best = log.best};
-    return 0;
+    return mm_net_model_fit(&m->base, net, MM_NET_INIT_GLOROT, data, "cnn1d", err);
 }
 
 static int cnn_predict_proba(const void *st, const float *X, size_t n, float *proba, mm_err *err)
 {
-    const cnn1d *m = st;
-    if (!m->net) return mm_err_set(err, MM_EINVAL, "cnn1d: model is not fitted");
-    return mm_net_predict_proba(m->net, X, n, proba, err);
+    return mm_net_model_predict_proba(&((const cnn1d *)st)->base, "cnn1d", X, n, proba, err);
 }
 
 static int cnn_save(const void *st, hid_t g, mm_err *err)
 {
-    const cnn1d *m = st;
-    if (!m->net) return mm_err_set(err, MM_EINVAL, "cnn1d: model is not fitted");
-    return mm_net_save(m->net, g, err);
+    return mm_net_model_save(&((const cnn1d *)st)->base, "cnn1d", g, err);
 }
 
 static int cnn_load(hid_t g, int n_threads, void **state, mm_err *err)
 {
     cnn1d *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
-    m->tp = mm_train_params_default();
-    m->tp.n_threads = n_threads;
-    m->log.best = -1;
-    int rc = mm_net_load(g, &m->net, err);
-    if (rc) { free(m); return mm_err_prefix(err, "cnn1d"); }
+    int rc = mm_net_model_load(&m->base, "cnn1d", g, n_threads, err);
+    if (rc) { free(m); return rc; }
     *state = m;
     return 0;
 }
 
 static const mm_history *cnn_history(const void *st)
 {
-    const cnn1d *m = st;
-    return m->log.n ? &m->hist : NULL;
+    return mm_net_model_history(&((const cnn1d *)st)->base);
 }
 
 const mm_learner_vt mm_learner_cnn1d = {

@@ -19,16 +19,13 @@
 #define MAX_HIDDEN 16
 
 typedef struct mlp {
-    mm_train_params tp;
+    mm_net_model base;    /* training parameters, the fitted network, its history */
     long hidden[MAX_HIDDEN];
     size_t n_hidden;
     mm_nn_act act;
     double dropout;
     int batch_norm;
     mm_net_init_scheme init;
-    mm_net *net;          /* NULL until fitted or loaded */
-    mm_train_log log;
-    mm_history hist;
 } mlp;
 
 static const mm_train_keys keys = {"max_iter", "learning_rate_init", "n_iter_no_change"};
@@ -39,8 +36,7 @@ static void mlp_free(void *st)
 {
     mlp *m = st;
     if (!m) return;
-    mm_net_free(m->net);
-    mm_train_log_free(&m->log);
+    mm_net_model_release(&m->base);
     free(m);
 }
 
@@ -57,16 +53,16 @@ static int mlp_create(const mm_cfg *params, uint64_t seed, int n_threads, void *
     if (rc) return rc;
     mlp *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
-    m->log.best = -1;
-    m->tp = mm_train_params_default();
-    m->tp.alpha = 1e-4;
-    m->tp.early_stopping = 1;
-    m->tp.seed = seed;
-    m->tp.n_threads = n_threads;
+    m->base.log.best = -1;
+    m->base.tp = mm_train_params_default();
+    m->base.tp.alpha = 1e-4;
+    m->base.tp.early_stopping = 1;
+    m->base.tp.seed = seed;
+    m->base.tp.n_threads = n_threads;
     int c, b;
     double dr;
     static const long def_hidden[] = {100};
-    if ((rc = mm_train_params_from_cfg(params, &keys, &m->tp, err)) ||
+    if ((rc = mm_train_params_from_cfg(params, &keys, &m->base.tp, err)) ||
         (rc = mm_train_cfg_int_list(params, "hidden_layer_sizes", def_hidden, 1, 1, 1 << 16, m->hidden, MAX_HIDDEN,
                                     &m->n_hidden, err)) ||
         (rc = mm_cfg_get_choice(params, "activation", acts, MM_NN_ACT_RELU, &c, err)))
@@ -101,50 +97,32 @@ static int mlp_fit(void *st, const mm_fit_data *data, mm_err *err)
     if (!rc) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DENSE, .units = data->n_classes}, err);
     if (!rc) rc = mm_net_build(net, err);
     if (rc) { mm_net_free(net); return mm_err_prefix(err, "mlp"); }
-    mm_net_init(net, m->init, m->tp.seed);
-    mm_train_log log;
-    rc = mm_train_fit(net, &m->tp, data, &log, err);
-    if (rc) { mm_net_free(net); return mm_err_prefix(err, "mlp"); }
-    mm_net_free(m->net);
-    mm_train_log_free(&m->log);
-    m->net = net;
-    m->log = log;
-    m->hist = (mm_history){.n = log.n, .train_loss = log.train_loss, .train_acc = log.train_acc,
-                           .val_loss = log.val_loss, .val_acc = log.val_acc, .best = log.best};
-    return 0;
+    return mm_net_model_fit(&m->base, net, m->init, data, "mlp", err);
 }
 
 static int mlp_predict_proba(const void *st, const float *X, size_t n, float *proba, mm_err *err)
 {
-    const mlp *m = st;
-    if (!m->net) return mm_err_set(err, MM_EINVAL, "mlp: model is not fitted");
-    return mm_net_predict_proba(m->net, X, n, proba, err);
+    return mm_net_model_predict_proba(&((const mlp *)st)->base, "mlp", X, n, proba, err);
 }
 
 static int mlp_save(const void *st, hid_t g, mm_err *err)
 {
-    const mlp *m = st;
-    if (!m->net) return mm_err_set(err, MM_EINVAL, "mlp: model is not fitted");
-    return mm_net_save(m->net, g, err);
+    return mm_net_model_save(&((const mlp *)st)->base, "mlp", g, err);
 }
 
 static int mlp_load(hid_t g, int n_threads, void **state, mm_err *err)
 {
     mlp *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
-    m->tp = mm_train_params_default();
-    m->tp.n_threads = n_threads;
-    m->log.best = -1;
-    int rc = mm_net_load(g, &m->net, err);
-    if (rc) { free(m); return mm_err_prefix(err, "mlp"); }
+    int rc = mm_net_model_load(&m->base, "mlp", g, n_threads, err);
+    if (rc) { free(m); return rc; }
     *state = m;
     return 0;
 }
 
 static const mm_history *mlp_history(const void *st)
 {
-    const mlp *m = st;
-    return m->log.n ? &m->hist : NULL;
+    return mm_net_model_history(&((const mlp *)st)->base);
 }
 
 const mm_learner_vt mm_learner_mlp = {

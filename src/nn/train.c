@@ -368,3 +368,54 @@ int mm_train_cfg_int_list(const mm_cfg *m, const char *key, const long *def, siz
     *n = c->n;
     return 0;
 }
+
+/* ---- shared learner state (mlp, cnn1d) ---- */
+
+void mm_net_model_release(mm_net_model *m)
+{
+    mm_net_free(m->net);
+    m->net = NULL;
+    mm_train_log_free(&m->log);
+}
+
+int mm_net_model_fit(mm_net_model *m, mm_net *net, mm_net_init_scheme init, const mm_fit_data *data,
+                     const char *name, mm_err *err)
+{
+    mm_net_init(net, init, m->tp.seed);
+    mm_train_log log;
+    int rc = mm_train_fit(net, &m->tp, data, &log, err);
+    if (rc) { mm_net_free(net); return mm_err_prefix(err, "%s", name); }
+    mm_net_model_release(m);
+    m->net = net;
+    m->log = log;
+    m->hist = (mm_history){.n = log.n, .train_loss = log.train_loss, .train_acc = log.train_acc,
+                           .val_loss = log.val_loss, .val_acc = log.val_acc, .best = log.best};
+    return 0;
+}
+
+int mm_net_model_predict_proba(const mm_net_model *m, const char *name, const float *X, size_t n,
+                               float *proba, mm_err *err)
+{
+    if (!m->net) return mm_err_set(err, MM_EINVAL, "%s: model is not fitted", name);
+    return mm_net_predict_proba(m->net, X, n, proba, err);
+}
+
+int mm_net_model_save(const mm_net_model *m, const char *name, hid_t g, mm_err *err)
+{
+    if (!m->net) return mm_err_set(err, MM_EINVAL, "%s: model is not fitted", name);
+    return mm_net_save(m->net, g, err);
+}
+
+int mm_net_model_load(mm_net_model *m, const char *name, hid_t g, int n_threads, mm_err *err)
+{
+    m->tp = mm_train_params_default();
+    m->tp.n_threads = n_threads;
+    m->log.best = -1;
+    int rc = mm_net_load(g, &m->net, err);
+    return rc ? mm_err_prefix(err, "%s", name) : 0;
+}
+
+const mm_history *mm_net_model_history(const mm_net_model *m)
+{
+    return m->log.n ? &m->hist : NULL;
+}

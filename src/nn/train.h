@@ -108,4 +108,28 @@ int mm_train_cfg_int_list(const mm_cfg *map, const char *key, const long *def, s
 /* Softmax probabilities (n, out_dim) of the net in eval mode. */
 int mm_net_predict_proba(const mm_net *net, const float *X, size_t n, float *proba, mm_err *err);
 
+/* The state that the neural learners (mlp, cnn1d) share: training
+ * parameters, the fitted network and its per-epoch history. `name` prefixes
+ * every error message. */
+typedef struct mm_net_model {
+    mm_train_params tp;
+    mm_net *net;          /* NULL until fitted or loaded */
+    mm_train_log log;
+    mm_history hist;      /* views into log */
+} mm_net_model;
+
+/* Free the network and the history (the struct itself is the caller's). */
+void mm_net_model_release(mm_net_model *m);
+/* Initialise a built `net` with `init` and m->tp.seed, train it on data and
+ * keep it (replacing a previous fit). Takes ownership of net in every case. */
+int mm_net_model_fit(mm_net_model *m, mm_net *net, mm_net_init_scheme init, const mm_fit_data *data,
+                     const char *name, mm_err *err);
+int mm_net_model_predict_proba(const mm_net_model *m, const char *name, const float *X, size_t n,
+                               float *proba, mm_err *err);
+int mm_net_model_save(const mm_net_model *m, const char *name, hid_t g, mm_err *err);
+/* Load a saved network into a zeroed m (default training parameters). */
+int mm_net_model_load(mm_net_model *m, const char *name, hid_t g, int n_threads, mm_err *err);
+/* The last fit's history, or NULL when there is none (e.g. after load). */
+const mm_history *mm_net_model_history(const mm_net_model *m);
+
 #endif
