@@ -411,33 +411,35 @@ static void round_free(round_data *r)
     memset(r, 0, sizeof *r);
 }
 
+/* The rows of one role in one round: features *X (m, d), and labels *y or
+ * row indices *idx (either may be NULL). Returns -1 when out of memory. */
+static int gather_role(const mm_table *t, const mm_split *sp, size_t round, int role, float **X,
+                       int32_t **y, size_t **idx_out, size_t *m_out)
+{
+    size_t *idx = malloc((t->n + 1) * sizeof *idx);
+    if (!idx) return -1;
+    size_t m = mm_split_indices(sp, round, role, idx);
+    *X = malloc((m + 1) * t->d * sizeof **X);
+    if (y) *y = malloc((m + 1) * sizeof **y);
+    if (!*X || (y && !*y)) { free(idx); return -1; }
+    gather(t->X, t->d, idx, m, *X);
+    for (size_t i = 0; y && i < m; i++) (*y)[i] = t->labels[idx[i]];
+    if (idx_out) *idx_out = idx;
+    else free(idx);
+    *m_out = m;
+    return 0;
+}
+
 static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const mm_exp_prep *prep,
                          uint64_t seed, int n_threads, round_data *r, mm_err *err)
 {
-    size_t n = t->n, d = t->d;
-    size_t *idx = malloc(n * sizeof *idx);
-    if (!idx) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    size_t d = t->d;
     memset(r, 0, sizeof *r);
     int rc = 0;
-    r->n_train = mm_split_indices(sp, round, MM_ROLE_TRAIN, idx);
-    r->Xtr = malloc((r->n_train + 1) * d * sizeof *r->Xtr);
-    r->ytr = malloc((r->n_train + 1) * sizeof *r->ytr);
-    if (!r->Xtr || !r->ytr) { free(idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
-    gather(t->X, d, idx, r->n_train, r->Xtr);
-    for (size_t i = 0; i < r->n_train; i++) r->ytr[i] = t->labels[idx[i]];
-    r->n_val = mm_split_indices(sp, round, MM_ROLE_VAL, idx);
-    r->Xva = malloc((r->n_val + 1) * d * sizeof *r->Xva);
-    r->yva = malloc((r->n_val + 1) * sizeof *r->yva);
-    if (!r->Xva || !r->yva) { free(idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
-    gather(t->X, d, idx, r->n_val, r->Xva);
-    for (size_t i = 0; i < r->n_val; i++) r->yva[i] = t->labels[idx[i]];
-    r->n_test = mm_split_indices(sp, round, MM_ROLE_TEST, idx);
-    r->Xte = malloc((r->n_test + 1) * d * sizeof *r->Xte);
-    r->te_idx = malloc((r->n_test + 1) * sizeof *r->te_idx);
-    if (!r->Xte || !r->te_idx) { free(idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
-    gather(t->X, d, idx, r->n_test, r->Xte);
-    memcpy(r->te_idx, idx, r->n_test * sizeof *idx);
-    free(idx);
+    if (gather_role(t, sp, round, MM_ROLE_TRAIN, &r->Xtr, &r->ytr, NULL, &r->n_train) ||
+        gather_role(t, sp, round, MM_ROLE_VAL, &r->Xva, &r->yva, NULL, &r->n_val) ||
+        gather_role(t, sp, round, MM_ROLE_TEST, &r->Xte, NULL, &r->te_idx, &r->n_test))
+        return mm_err_set(err, MM_ENOMEM, "out of memory");
     if (r->n_train == 0 || r->n_test == 0)
         return mm_err_set(err, MM_EINVAL, "round %zu has %zu training and %zu test samples; the protocol leaves a part empty", round, r->n_train, r->n_test);
     if (prep->scaler) {
