@@ -85,7 +85,7 @@ install: all
 $(BIN): $(CLI_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(LIB)
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/skdata.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
