@@ -86,6 +86,20 @@ static void test_network_vs_reference(void **st)
         assert_true(dl < 1e-4);
         assert_true(ds < 2e-5);
         if (k < 2) assert_int_equal(argmax(scores, 527), 0);   /* RAVDESS → Speech */
+        /* Layer statistics (mn04_layers), same input. Metric: max |Δ| over the
+         * 1760 values (means and stds of features.2..16, up to ~3); tolerance
+         * 5e-5: the same float32 maps as above (~1e-6 relative), then sums
+         * over ≤ 64 frequency rows and 250 frames in double here vs float32
+         * in PyTorch (~1e-6 relative again); 10x margin over what is seen. */
+        float *ly, mine[1760];
+        snprintf(n, sizeof n, "clip%d/layers", k);
+        assert_int_equal(mm_h5_read_f32(f, n, 1, &ly, &r, d2, &e), 0);
+        assert_int_equal(d2[0], mm_mobilenet_layer_dim(g_net));
+        assert_int_equal(mm_mobilenet_layers_mel(g_net, mel, d[0], mine, k == 1, &e), 0);
+        double dly = tu_max_abs_diff(mine, ly, 1760);
+        printf("# clip%d layer statistics: max|d| %.2e (max %.2f)\n", k, dly, tu_max_abs(ly, 1760));
+        assert_true(dly < 5e-5);
+        free(ly);
         free(mel), free(emb), free(sc), free(lg);
     }
     mm_h5_close(f);
@@ -188,6 +202,16 @@ static void test_long_and_short_inputs(void **st)
     printf("# windowed from samples vs windows cut from the whole log-mel: max|d| %.2e\n", d);
     assert_true(d < 1e-5);
     for (int k = 0; k < 527; k++) assert_true(scores[k] >= 0 && scores[k] <= 1);
+    /* windowed layer statistics: features.16's time means, pooled over the
+     * windows, are the windowed embedding (same sums, another order) */
+    size_t ld = mm_mobilenet_layer_dim(g_net);
+    float *ly = malloc(ld * sizeof *ly);
+    assert_int_equal(mm_mobilenet_layers_audio(g_net, x, n, ly, 0, &e), 0);
+    d = tu_max_abs_diff(ly + ld - 768, emb, 384);
+    printf("# 70 s: windowed features.16 layer means vs windowed embedding max|d| %.2e\n", d);
+    assert_true(d < 1e-5);
+    for (size_t k = ld - 384; k < ld; k++) assert_true(ly[k] > 0);   /* stds over 2333 frames */
+    free(ly);
     /* short inputs: 1, 100 and 600 samples are padded and still give finite outputs */
     size_t shorts[3] = {1, 100, 600};
     for (int i = 0; i < 3; i++) {
@@ -324,6 +348,19 @@ static void test_featset(void **st)
     assert_int_equal(mm_mobilenet_embed_audio(g_net, x, 16000, b, NULL, 0, &e), 0);
     assert_memory_equal(a, b, sizeof a);
     fs->free(state);
+    /* mn04_layers: 1760 values named per layer, the network API's values */
+    const mm_featset_vt *fl = mm_featset_find("mn04_layers");
+    assert_non_null(fl);
+    assert_int_equal(fl->create(NULL, tu_model_root(), &state, &e), 0);
+    assert_int_equal(fl->dim(state), 1760);
+    assert_string_equal(fl->feature_name(state, 0), "mn04_l2_mean_0");
+    assert_string_equal(fl->feature_name(state, 1759), "mn04_l16_std_383");
+    assert_null(fl->feature_name(state, 1760));
+    float la[1760], lb[1760];
+    assert_int_equal(fl->compute(state, x, 16000, la, &e), 0);
+    assert_int_equal(mm_mobilenet_layers_audio(g_net, x, 16000, lb, 0, &e), 0);
+    assert_memory_equal(la, lb, sizeof la);
+    fl->free(state);
 }
 
 /* melodic embed and melodic tag end to end on the stereo RAVDESS clip. */

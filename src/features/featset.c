@@ -10,6 +10,7 @@ extern const mm_featset_vt mm_featset_mfcc_stats WEAK;
 extern const mm_featset_vt mm_featset_speech_162 WEAK;
 extern const mm_featset_vt mm_featset_music_paper WEAK;
 extern const mm_featset_vt mm_featset_mn04_embedding WEAK;
+extern const mm_featset_vt mm_featset_mn04_layers WEAK;
 extern const mm_featset_vt mm_featset_cnn14_embedding WEAK;
 extern const mm_featset_vt mm_featset_cnn14_16k_embedding WEAK;
 
@@ -20,7 +21,8 @@ const mm_featset_vt *const *mm_featset_list(void)
     if (!done) {
         const mm_featset_vt *all[] = {&mm_featset_logmel_stats, &mm_featset_mfcc_stats,
                                       &mm_featset_speech_162, &mm_featset_music_paper,
-                                      &mm_featset_mn04_embedding, &mm_featset_cnn14_embedding,
+                                      &mm_featset_mn04_embedding, &mm_featset_mn04_layers,
+                                      &mm_featset_cnn14_embedding,
                                       &mm_featset_cnn14_16k_embedding};
         int k = 0;
         for (size_t i = 0; i < sizeof all / sizeof *all; i++)

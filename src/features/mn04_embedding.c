@@ -1,4 +1,5 @@
-/* mn04_embedding.c — feature set `mn04_embedding`: EfficientAT mn04_as 384-d embedding.
+/* mn04_embedding.c — feature sets `mn04_embedding` (EfficientAT mn04_as 384-d
+ * embedding) and `mn04_layers` (1,760 layer statistics, see below).
  *
  * The clip (mono, 32 kHz) goes through the EfficientAT log-mel front end and the
  * AudioSet-pretrained MobileNetV3 (nn/mobilenet.h); the vector is the mean over
@@ -7,6 +8,11 @@
  * mn04_as_mAP_432.pt; a relative path is tried from the working directory,
  * then under the model root). Leaves out: the 527 AudioSet scores (see
  * `melodic embed`/`melodic tag`), fine-tuning.
+ * `mn04_layers`: per layer features.2 .. features.16, the mean and standard
+ * deviation over time of each channel's frequency mean
+ * (mm_mobilenet_layers_audio): intermediate layers keep the prosody that the
+ * AudioSet embedding averages away (RAVDESS speaker-independent accuracy
+ * +6 points with an SVM, measured in results/speech_layers_speaker).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +25,10 @@
 
 typedef struct mn04_state {
     mm_mobilenet *net;
+    int layers;             /* 0: embedding, 1: layer statistics */
+    size_t dim;
     char weights[1024];
-    char names[MM_MOBILENET_EMB][24];   /* "mn04_emb_<i>" */
+    char (*names)[48];      /* (dim) "mn04_emb_<i>" or "mn04_l<L>_{mean,std}_<c>" */
 } mn04_state;
 
 static void mn04_free(void *st)
@@ -28,13 +36,16 @@ static void mn04_free(void *st)
     mn04_state *s = st;
     if (!s) return;
     mm_mobilenet_free(s->net);
+    free(s->names);
     free(s);
 }
 
-static int mn04_create(const mm_cfg *params, const char *model_root, void **state, mm_err *err)
+static int create_any(const mm_cfg *params, const char *model_root, int layers, void **state,
+                      mm_err *err)
 {
     static const char *const keys[] = {"weights", NULL};
-    int rc = mm_cfg_check_keys(params, "mn04_embedding", keys, err);
+    const char *what = layers ? "mn04_layers" : "mn04_embedding";
+    int rc = mm_cfg_check_keys(params, what, keys, err);
     if (rc) return rc;
     const char *w = NULL;
     if ((rc = mm_cfg_get_str(params, "weights", NULL, &w, err))) return rc;
@@ -48,14 +59,41 @@ static int mn04_create(const mm_cfg *params, const char *model_root, void **stat
     else
         mm_path_join(s->weights, sizeof s->weights, root, w);
     if ((rc = mm_mobilenet_load(s->weights, &s->net, err))) {
-        mm_err_prefix(err, "mn04_embedding: weights");
+        mm_err_prefix(err, "%s: weights", what);
         mn04_free(s);
         return rc;
     }
-    for (int i = 0; i < MM_MOBILENET_EMB; i++)
-        snprintf(s->names[i], sizeof s->names[i], "mn04_emb_%d", i);
+    s->layers = layers;
+    s->dim = layers ? mm_mobilenet_layer_dim(s->net) : MM_MOBILENET_EMB;
+    s->names = mm_calloc(s->dim, sizeof *s->names, err);
+    if (!s->names) {
+        mn04_free(s);
+        return MM_ENOMEM;
+    }
+    if (!layers) {
+        for (size_t i = 0; i < s->dim; i++)
+            snprintf(s->names[i], sizeof s->names[i], "mn04_emb_%zu", i);
+    } else {   /* layer L has c channels: c means then c stds; widths from the net */
+        size_t i = 0;
+        for (int l = 2; l <= 16 && i < s->dim; l++) {
+            size_t c = mm_mobilenet_layer_channels(s->net, l);
+            for (size_t k = 0; k < 2 * c && i < s->dim; k++, i++)
+                snprintf(s->names[i], sizeof s->names[i], "mn04_l%d_%s_%d", l,
+                         k < c ? "mean" : "std", (int)(k % c));
+        }
+    }
     *state = s;
     return 0;
+}
+
+static int mn04_create(const mm_cfg *params, const char *model_root, void **state, mm_err *err)
+{
+    return create_any(params, model_root, 0, state, err);
+}
+
+static int layers_create(const mm_cfg *params, const char *model_root, void **state, mm_err *err)
+{
+    return create_any(params, model_root, 1, state, err);
 }
 
 static int mn04_sample_rate(const void *st)
@@ -66,20 +104,20 @@ static int mn04_sample_rate(const void *st)
 
 static size_t mn04_dim(const void *st)
 {
-    (void)st;
-    return MM_MOBILENET_EMB;
+    return ((const mn04_state *)st)->dim;
 }
 
 static const char *mn04_feature_name(const void *st, size_t i)
 {
     const mn04_state *s = st;
-    return i < MM_MOBILENET_EMB ? s->names[i] : NULL;
+    return i < s->dim ? s->names[i] : NULL;
 }
 
 static int mn04_compute(const void *st, const float *x, size_t n, float *out, mm_err *err)
 {
-    const mn04_state *s = st;
-    return mm_mobilenet_embed_audio(s->net, x, n, out, NULL, 0, err);   /* callers thread over clips */
+    const mn04_state *s = st;   /* callers thread over clips: parallel = 0 */
+    if (s->layers) return mm_mobilenet_layers_audio(s->net, x, n, out, 0, err);
+    return mm_mobilenet_embed_audio(s->net, x, n, out, NULL, 0, err);
 }
 
 static const char *mn04_describe(const void *st, char *buf, size_t size)
@@ -88,9 +126,11 @@ static const char *mn04_describe(const void *st, char *buf, size_t size)
     if (!buf || !size) return buf;
     snprintf(buf, size,
              "model=mn04_as (EfficientAT MobileNetV3, width 0.4)\nweights=%s\n"
-             "embedding=mean over freq and time of features.16\nwindow_frames=%d\n"
-             "frontend=mn04\nsample_rate=%d\n",
-             s->weights, MM_MOBILENET_WINDOW, MM_MOBILENET_SR);
+             "%s\nwindow_frames=%d\nfrontend=mn04\nsample_rate=%d\n",
+             s->weights,
+             s->layers ? "layers=features.2..16: time mean and std (n-1) of the frequency mean"
+                       : "embedding=mean over freq and time of features.16",
+             MM_MOBILENET_WINDOW, MM_MOBILENET_SR);
     return buf;
 }
 
@@ -98,6 +138,18 @@ const mm_featset_vt mm_featset_mn04_embedding = {
     .name = "mn04_embedding",
     .summary = "EfficientAT mn04_as (AudioSet MobileNetV3) 384-d embedding (weights: path)",
     .create = mn04_create,
+    .sample_rate = mn04_sample_rate,
+    .dim = mn04_dim,
+    .feature_name = mn04_feature_name,
+    .compute = mn04_compute,
+    .describe = mn04_describe,
+    .free = mn04_free,
+};
+
+const mm_featset_vt mm_featset_mn04_layers = {
+    .name = "mn04_layers",
+    .summary = "EfficientAT mn04_as layer statistics: time mean and std of features.2..16 (1760-d; weights: path)",
+    .create = layers_create,
     .sample_rate = mn04_sample_rate,
     .dim = mn04_dim,
     .feature_name = mn04_feature_name,

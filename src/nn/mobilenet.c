@@ -281,8 +281,77 @@ static void se_gates(const se *s, const float *x, size_t hw, float *gate)
     }
 }
 
+/* Add the time extent w into acc[0] and the time sum and sum of squares of
+ * the frequency mean of each channel of map x (c, h, w) into acc[1..c] and
+ * acc[c+1..2c]. */
+static void tap_accumulate(const float *x, int c, int h, int w, double *acc)
+{
+    acc[0] += w;
+    acc++;
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0, s2 = 0;
+        const float *xc = x + (size_t)ch * h * w;
+        for (int t = 0; t < w; t++) {
+            double v = 0;
+            for (int f = 0; f < h; f++) v += xc[(size_t)f * w + t];
+            v /= h;
+            s += v, s2 += v * v;
+        }
+        acc[ch] += s, acc[c + ch] += s2;
+    }
+}
+
+/* The network; taps (NULL or tap_size(m) doubles) receives, tapped layer
+ * after tapped layer, the sums of tap_accumulate (1 + 2·channels each). */
+static int pool_impl(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
+                     size_t *t_out, int parallel, double *taps, mm_err *err);
+
 int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
                       size_t *t_out, int parallel, mm_err *err)
+{
+    return pool_impl(m, mel, n_frames, pooled, t_out, parallel, NULL, err);
+}
+
+size_t mm_mobilenet_layer_dim(const mm_mobilenet *m)
+{
+    size_t d = 2 * (size_t)m->last.cout;
+    for (int i = 1; i < N_BLOCKS; i++) d += 2 * (size_t)m->blk[i].cout;
+    return d;
+}
+
+size_t mm_mobilenet_layer_channels(const mm_mobilenet *m, int layer)
+{
+    if (layer == 0) return (size_t)m->stem.cout;
+    if (layer >= 1 && layer <= N_BLOCKS) return (size_t)m->blk[layer - 1].cout;
+    if (layer == N_BLOCKS + 1) return (size_t)m->last.cout;
+    return 0;
+}
+
+static size_t tap_size(const mm_mobilenet *m)
+{
+    return mm_mobilenet_layer_dim(m) + N_BLOCKS;   /* one count per tapped layer */
+}
+
+/* Sums of tap_accumulate → per layer the mean, then the standard deviation
+ * (n − 1 in the denominator, as torch.std; 0 when the extent is 1). */
+static void tap_finish(const mm_mobilenet *m, const double *taps, float *out)
+{
+    for (int i = 1; i <= N_BLOCKS; i++) {
+        int c = i < N_BLOCKS ? m->blk[i].cout : m->last.cout;
+        double n = taps[0];
+        const double *s = taps + 1, *s2 = s + c;
+        for (int ch = 0; ch < c; ch++) {
+            double mean = s[ch] / n, var = n > 1 ? (s2[ch] - s[ch] * mean) / (n - 1) : 0;
+            out[ch] = (float)mean;
+            out[c + ch] = (float)sqrt(var > 0 ? var : 0);
+        }
+        taps += 1 + 2 * (size_t)c;
+        out += 2 * (size_t)c;
+    }
+}
+
+static int pool_impl(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
+                     size_t *t_out, int parallel, double *taps, mm_err *err)
 {
     if (n_frames == 0 || n_frames > (size_t)1 << 24)
         return mm_err_set(err, MM_EINVAL, "mn04: %zu frames; expected 1 .. 16777216",
@@ -349,10 +418,15 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
         float *t = cur;
         cur = nxt, nxt = t;
         h = ho, w = wo;
+        if (taps && i >= 1) {   /* features.2 .. features.15 */
+            tap_accumulate(cur, b->cout, h, w, taps);
+            taps += 1 + 2 * (size_t)b->cout;
+        }
     }
     size_t hw = (size_t)h * w;
     mm_conv2d_pointwise(cur, m->last.cin, hw, m->last.w, m->last.b, m->last.cout, m->last.act,
                         nxt);
+    if (taps) tap_accumulate(nxt, m->last.cout, h, w, taps);   /* features.16 */
     int bad = 0;
     for (int c = 0; c < m->last.cout; c++) {
         double acc = 0;
@@ -386,8 +460,35 @@ void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores
     }
 }
 
+static int run_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb, float *scores,
+                     float *layers, int parallel, mm_err *err);
+
+int mm_mobilenet_layers_mel(const mm_mobilenet *m, const float *mel, size_t n_frames,
+                            float *layers, int parallel, mm_err *err)
+{
+    double *taps = mm_calloc(tap_size(m), sizeof *taps, err);
+    if (!taps) return MM_ENOMEM;
+    float pooled[MM_MOBILENET_EMB];
+    int rc = pool_impl(m, mel, n_frames, pooled, NULL, parallel, taps, err);
+    if (!rc) tap_finish(m, taps, layers);
+    free(taps);
+    return rc;
+}
+
 int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
                              float *scores, int parallel, mm_err *err)
+{
+    return run_audio(m, x, n, emb, scores, NULL, parallel, err);
+}
+
+int mm_mobilenet_layers_audio(const mm_mobilenet *m, const float *x, size_t n, float *layers,
+                              int parallel, mm_err *err)
+{
+    return run_audio(m, x, n, NULL, NULL, layers, parallel, err);
+}
+
+static int run_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb, float *scores,
+                     float *layers, int parallel, mm_err *err)
 {
     enum { MIN_SAMPLES = 1025, HOP = 320, CTX = 640 };
     if (n == 0) return mm_err_set(err, MM_EDATA, "mn04: empty audio");
@@ -404,7 +505,8 @@ int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, fl
     size_t per = (nf + nwin - 1) / nwin;   /* balanced windows of at most WINDOW frames */
     mel = mm_malloc((per + 8) * MM_MOBILENET_N_MELS, sizeof *mel, err);
     float *tmp = NULL;
-    if (!mel) {
+    double *taps = layers ? mm_calloc(tap_size(m), sizeof *taps, err) : NULL;
+    if (!mel || (layers && !taps)) {
         rc = MM_ENOMEM;
         goto done;
     }
@@ -439,14 +541,16 @@ int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, fl
             mw = tmp + skip * MM_MOBILENET_N_MELS;
         }
         size_t t_out;
-        if ((rc = mm_mobilenet_pool(m, mw, nw, pooled, &t_out, parallel, err))) goto done;
+        if ((rc = pool_impl(m, mw, nw, pooled, &t_out, parallel, taps, err))) goto done;
         for (int c = 0; c < MM_MOBILENET_EMB; c++) acc[c] += (double)pooled[c] * (double)t_out;
         wsum += (double)t_out;
     }
     for (int c = 0; c < MM_MOBILENET_EMB; c++) pooled[c] = (float)(acc[c] / wsum);
     if (emb) memcpy(emb, pooled, sizeof pooled);
     if (scores) mm_mobilenet_head(m, pooled, scores, NULL);
+    if (layers) tap_finish(m, taps, layers);
 done:
+    free(taps);
     free(tmp);
     free(mel);
     free(padded);

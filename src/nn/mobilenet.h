@@ -58,4 +58,20 @@ void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores
 int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
                              float *scores, int parallel, mm_err *err);
 
+/* Layer statistics ("mn04_layers"): for each of features.2 .. features.16
+ * (the outputs of blocks 2–15 and of the final 1x1 conv), the mean over
+ * frequency of each channel, then its mean and standard deviation over time
+ * (n − 1 denominator as torch.std; 0 when the time extent is 1), laid out
+ * per layer as [means (c), stds (c)]. Streaming windows as for embed_audio,
+ * pooled exactly (sums over all windows' frames). layers receives
+ * mm_mobilenet_layer_dim(m) values (1760 for mn04). Errors as embed_audio. */
+size_t mm_mobilenet_layer_dim(const mm_mobilenet *m);
+/* Channels of features.<layer> (layer 0 stem, 1..15 blocks, 16 last conv); 0 outside. */
+size_t mm_mobilenet_layer_channels(const mm_mobilenet *m, int layer);
+/* The same statistics from one log-mel (n_frames, 128), no windows. */
+int mm_mobilenet_layers_mel(const mm_mobilenet *m, const float *mel, size_t n_frames,
+                            float *layers, int parallel, mm_err *err);
+int mm_mobilenet_layers_audio(const mm_mobilenet *m, const float *x, size_t n, float *layers,
+                              int parallel, mm_err *err);
+
 #endif

@@ -12,6 +12,8 @@ torchaudio's sinc resampler and cropped to a few seconds, the script writes
     /clipK/embedding (384)  float32  mean over freq and time of features.16's output
     /clipK/scores  (527)    float32  sigmoid of classifier logits
     /clipK/logits  (527)    float32
+    /clipK/layers  (1760)   float32  features.2..16: per layer [time means (C), time stds (C)]
+                                     of each channel's frequency mean (std with n - 1)
     attrs: path (relative to the data root), start, length (samples at 32 kHz)
 It asserts that the RAVDESS clips are tagged Speech (index 0) top-1.
 Usage: /usr/bin/python3 tests/ref/gen_mn04.py [data_root] [model_root]
@@ -118,9 +120,15 @@ class MN04(nn.Module):
         self.cfg = cfg
 
     def forward(self, x):
-        x = self.features(x)
+        stats = []   # features.2 .. features.16: time mean and std of the frequency mean
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i >= 2:
+                f = x.mean(dim=2)[0]                  # (C, T)
+                stats += [f.mean(dim=1), f.std(dim=1)]
         emb = x.mean(dim=(2, 3))
         logits = self.classifier(x)
+        self.layer_stats = torch.cat(stats)
         return logits, emb
 
 
@@ -187,6 +195,7 @@ def main():
             g.create_dataset("embedding", data=emb[0].numpy().astype(np.float32))
             g.create_dataset("scores", data=scores.numpy().astype(np.float32))
             g.create_dataset("logits", data=logits[0].numpy().astype(np.float32))
+            g.create_dataset("layers", data=net.layer_stats.numpy().astype(np.float32))
     os.replace(OUT + ".tmp", OUT)
     print(OUT, os.path.getsize(OUT), "bytes")
 
