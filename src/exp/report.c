@@ -140,9 +140,10 @@ static void summary_free(model_summary *ms, int k)
 static const char *protocol_text(const mm_report_input *in, char *buf, size_t size)
 {
     const mm_split *s = in->split;
-    snprintf(buf, size, "%zu fold%s × %zu repeat%s (%zu rounds)%s", s->n_folds, s->n_folds == 1 ? "" : "s",
+    snprintf(buf, size, "%zu fold%s × %zu repeat%s (%zu rounds)%s%s", s->n_folds, s->n_folds == 1 ? "" : "s",
              s->n_repeats, s->n_repeats == 1 ? "" : "s", s->n_rounds,
-             in->leakage_allowed ? "; GROUP LEAKAGE ALLOWED: a group is in both training and test data" : "");
+             in->leakage_allowed ? "; GROUP LEAKAGE ALLOWED: a group is in both training and test data" : "",
+             in->group_norm ? "; features normalised per group from its own unlabelled clips" : "");
     return buf;
 }
 
@@ -170,6 +171,8 @@ static int write_h5(const mm_report_input *in, const model_summary *ms, const ch
     if (!rc) rc = mm_h5_write_text(f, "config", in->config_yaml, err);
     if (!rc) rc = mm_h5_attr_set_str(f, "name", in->name, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_leakage_allowed", in->leakage_allowed, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "group_norm", in->group_norm, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "group_norm_clips", (int64_t)in->group_norm_clips, err);
     if (!rc) rc = mm_h5_write_strings(f, "dataset/label_names", (const char *const *)t->label_names, (size_t)k, err);
     int64_t *counts = calloc((size_t)k, sizeof *counts);
     for (size_t i = 0; counts && i < t->n; i++) counts[t->labels[i]]++;
@@ -394,6 +397,14 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
         if (in->leakage_allowed)
             sbf(&md, "\n**Group leakage allowed**: the same %s appears in training and test data, so these scores overstate performance on new %ss.\n",
                 t->group_by ? t->group_by : "group", t->group_by ? t->group_by : "group");
+        if (in->group_norm) {
+            const char *g = t->group_by ? t->group_by : "group";
+            char k_txt[64] = "all of its own clips";
+            if (in->group_norm_clips) snprintf(k_txt, sizeof k_txt, "%zu other clips of its own", in->group_norm_clips);
+            sbf(&md, "\n**Per-%s normalisation** (group_norm): every clip's features were standardised with the statistics of %s %s (labels unused), "
+                     "test %ss included: these scores assume unlabelled recordings of each new %s (calibration), which a model without it does not need.\n",
+                g, k_txt, g, g, g);
+        }
         if (!isnan(tkl)) sbf(&md, "\nt-SNE of %zu points: final KL divergence %.4f.\n", tn, tkl);
         snprintf(path, sizeof path, "%s/summary.md", dir);
         rc = md.s ? write_text_atomic(path, md.s, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
@@ -410,8 +421,9 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
         json_str(&js, in->config_path ? in->config_path : "");
         sbf(&js, ",\n  \"protocol\": {\"kind\": ");
         json_str(&js, kind);
-        sbf(&js, ", \"n_folds\": %zu, \"n_repeats\": %zu, \"group_leakage_allowed\": %s},\n",
-            in->split->n_folds, in->split->n_repeats, in->leakage_allowed ? "true" : "false");
+        sbf(&js, ", \"n_folds\": %zu, \"n_repeats\": %zu, \"group_leakage_allowed\": %s, \"group_norm\": %s, \"group_norm_clips\": %zu},\n",
+            in->split->n_folds, in->split->n_repeats, in->leakage_allowed ? "true" : "false",
+            in->group_norm ? "true" : "false", in->group_norm_clips);
         sbf(&js, "  \"dataset\": {\"n\": %zu, \"n_features\": %zu, \"labels\": [", t->n, t->d);
         for (int c = 0; c < k; c++) { if (c) sbf(&js, ", "); json_str(&js, t->label_names[c]); }
         sbf(&js, "]},\n  \"models\": {\n");

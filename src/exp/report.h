@@ -44,6 +44,8 @@ typedef struct mm_report_input {
     const char **model_names;       /* (n_models) */
     const mm_report_unit *units;    /* (n_models, n_rounds) */
     int leakage_allowed;
+    int group_norm;                 /* features standardised per group (per speaker) */
+    size_t group_norm_clips;        /* 0: from all of a group's rows; K: K other rows */
     uint64_t seed;
     const mm_report_tsne_opts *tsne;
     int n_threads;

@@ -34,6 +34,7 @@
 #include "exp/report.h"
 #include "io/h5.h"
 #include "learn/learner.h"
+#include "learn/groupnorm.h"
 #include "learn/scaler.h"
 #include "learn/smote.h"
 #include "mpi/dist.h"
@@ -157,7 +158,7 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
 {
     const mm_cfg *m = mm_cfg_child(cfg, "preprocessing");
-    static const char *const keys[] = {"scaler", "smote", NULL};
+    static const char *const keys[] = {"scaler", "smote", "group_norm", NULL};
     int rc = mm_cfg_check_keys(m, "preprocessing", keys, err);
     if (rc) return rc;
     static const char *const scalers[] = {"none", "standard", NULL};
@@ -168,6 +169,21 @@ int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
     if (sm && sm->type == MM_CFG_MAP) { p->smote = 1; p->smote_params = sm; }
     else if (sm && sm->type == MM_CFG_SCALAR) {
         if ((rc = mm_cfg_get_bool(m, "smote", 0, &p->smote, err))) return rc;
+    }
+    /* group_norm: true | false | {clips: K} */
+    const mm_cfg *gn = m ? mm_cfg_child(m, "group_norm") : NULL;
+    p->group_norm = 0;
+    p->group_norm_clips = 0;
+    if (gn && gn->type == MM_CFG_MAP) {
+        static const char *const gkeys[] = {"clips", NULL};
+        long k;
+        if ((rc = mm_cfg_check_keys(gn, "group_norm", gkeys, err)) ||
+            (rc = mm_cfg_get_int(gn, "clips", 0, 0, 1000000, &k, err)))
+            return rc;
+        p->group_norm = 1;
+        p->group_norm_clips = (size_t)k;
+    } else if (gn) {
+        if ((rc = mm_cfg_get_bool(m, "group_norm", 0, &p->group_norm, err))) return rc;
     }
     if (p->smote) {   /* validate now */
         mm_smote_params sp = mm_smote_params_default();
@@ -916,6 +932,13 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
         if (t->n == 0) { rc = mm_err_set(err, MM_EINVAL, "the feature table has no labelled rows"); goto out_table; }
         if (t->n_classes < 2) { rc = mm_err_set(err, MM_EINVAL, "the feature table has %d class; need at least 2", t->n_classes); goto out_table; }
     }
+    if (prep.group_norm) {
+        /* per-speaker standardisation from each speaker's own rows (labels unused);
+         * flagged in the summary: at test time it needs the test speaker's clips */
+        if (!t->group_by) { rc = mm_err_set(err, MM_EINVAL, "%s: preprocessing.group_norm needs a dataset with groups (group_by, e.g. actor)", name); goto out_table; }
+        if ((rc = mm_group_norm(t->X, t->n, t->d, t->groups, prep.group_norm_clips, seed ^ 0x67726e6fULL, o->n_threads, err)))
+            goto out_table;
+    }
     mm_split *split = NULL;
     int leak = 0;
     rc = check_protocol(&sp, t->labels, t->groups, t->n, t->group_by, allow_leak, o, &split, err);
@@ -1013,7 +1036,8 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     if (report) {
         mm_report_input in = {
             .name = name, .config_path = o->config_path, .config_yaml = cfg_yaml, .table = t, .split = split,
-            .n_models = n_specs, .leakage_allowed = leak, .seed = seed, .tsne = &tsne_o, .n_threads = o->n_threads,
+            .n_models = n_specs, .leakage_allowed = leak, .group_norm = prep.group_norm,
+            .group_norm_clips = prep.group_norm_clips, .seed = seed, .tsne = &tsne_o, .n_threads = o->n_threads,
         };
         const char **names = calloc(n_specs, sizeof *names);
         mm_report_unit *ru = calloc(n_specs * R, sizeof *ru);

@@ -27,6 +27,8 @@ typedef struct mm_exp_prep {
     int scaler;               /* 1: standard scaler */
     int smote;
     const mm_cfg *smote_params;
+    int group_norm;           /* 1: per-group standardisation (learn/groupnorm.h) before all else */
+    size_t group_norm_clips;  /* 0: all of the group's rows; K: K other rows per row */
 } mm_exp_prep;
 
 /* Parse `models:` and `ensembles:` (models first, then ensembles in *out;
