@@ -192,6 +192,17 @@ static void test_match_agrees(void **st)
     assert_int_equal(mm_recommend(r, pr, &p, NULL, &res, NULL), 0);
     assert_true(fabsf(res.listener.valence - (0.6f * 1.0f + 0.4f * -0.55f)) < 1e-5f);
     mm_rec_result_free(&res);
+    /* the quadrant is the one with most probability, even when the expected
+     * point falls elsewhere: 45% angry (Q2), 35% neutral (Q4), 20% sad (Q3)
+     * has its point at V −0.33, A −0.02 (Q3) but most of its mass in Q2 */
+    float pq[7] = {0};
+    pq[0] = 0.45f; pq[4] = 0.35f; pq[5] = 0.20f;
+    assert_int_equal(mm_recommend(r, pq, &p, NULL, &res, NULL), 0);
+    assert_int_equal(mm_va_quadrant(res.listener), 3);
+    assert_int_equal(res.listener_quadrant, 2);
+    for (size_t i = 0; i < res.n; i++)
+        assert_int_equal(mm_library_track_at(l, res.items[i].track)->quadrant, 2);
+    mm_rec_result_free(&res);
     mm_recommender_free(r);
     mm_va_table_free(va);
     mm_library_free(l);

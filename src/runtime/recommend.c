@@ -48,7 +48,7 @@ void mm_recommend_params_default(mm_recommend_params *p)
     p->n = 10;
     p->seed = 0;
     p->lambda = 0.7;
-    p->w_confidence = 1.0;
+    p->w_confidence = 3.0;
     p->w_like = 0.5;
     p->w_artist = 0.15;
     p->w_skip = 0.1;
@@ -188,6 +188,19 @@ typedef struct cand {
     int liked, artist_likes, skips;
 } cand;
 
+/* The listener's quadrant: the one holding the most speech probability
+ * (each label counted in the quadrant of its point) — the Bayes choice when
+ * the playlist is judged by quadrant. Exact ties: the expected point's
+ * quadrant when it is among them, else the lowest. */
+static int listener_quadrant(const mm_recommender *r, const float *proba, mm_va expected)
+{
+    double mass[5] = {0};
+    for (int k = 0; k < r->n_labels; k++) mass[mm_va_quadrant(r->label_va[k])] += proba[k];
+    int qe = mm_va_quadrant(expected), best = 1;
+    for (int q = 2; q <= 4; q++) if (mass[q] > mass[best]) best = q;
+    return mass[qe] == mass[best] ? qe : best;
+}
+
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
@@ -257,7 +270,7 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     memset(&res, 0, sizeof res);
     res.policy = p.policy;
     res.listener = mm_va_expected(r->label_va, proba, r->n_labels);
-    res.listener_quadrant = mm_va_quadrant(res.listener);
+    res.listener_quadrant = listener_quadrant(r, proba, res.listener);
     res.top_label = top;
     res.top_proba = (float)(proba[top] / psum);
     res.target = res.listener;

@@ -3,8 +3,9 @@
  * The listener's point is the expected valence–arousal point under the
  * speech model's probabilities (every label weighted, not only the top one).
  * Policy `match` (the paper's: music of the listener's emotion): tracks in
- * the listener's quadrant ranked by distance to the listener's point and by
- * the music model's confidence; when too few, the nearest others fill the
+ * the listener's quadrant — the quadrant holding most of the speech
+ * probability, each label counted in its point's quadrant — ranked by
+ * distance to the listener's point and by the music model's confidence; when too few, the nearest others fill the
  * list and their reasons say so. Policy `regulate` (the iso principle of
  * music therapy): waypoints go in n steps from the listener's point to a
  * target (default calm–positive) and each slot takes the track nearest its
@@ -36,7 +37,7 @@ typedef struct mm_recommend_params {
     size_t n;               /* tracks wanted (default 10, 1..1000) */
     uint64_t seed;          /* tie-breaking (default 0) */
     double lambda;          /* MMR: λ·relevance − (1−λ)·max cosine to chosen (default 0.7; 1 = off) */
-    double w_confidence;    /* relevance += w_confidence · music confidence (default 1) */
+    double w_confidence;    /* relevance += w_confidence · music confidence (default 3) */
     double w_like;          /* liked track bonus (default 0.5) */
     double w_artist;        /* bonus per liked track of the same artist, capped at 3 (default 0.15) */
     double w_skip;          /* penalty per skip, capped at 3 (default 0.1) */
@@ -76,7 +77,7 @@ typedef struct mm_rec_item {
 
 typedef struct mm_rec_result {
     mm_va listener;         /* expected point under the speech probabilities */
-    int listener_quadrant;  /* 1..4 */
+    int listener_quadrant;  /* 1..4: most speech probability (see match above) */
     int top_label;          /* argmax speech label */
     float top_proba;
     mm_va target;           /* regulate's end point (match: = listener) */

@@ -57,7 +57,12 @@ def recommend(lib, lpoints, sp, policy, lam, wc, n, target):
     va, conf, quad, emb, inv, artist = lib
     N = len(va)
     L = expected(lpoints, sp)
-    lq = quadrant(L)
+    mass = np.zeros(5)
+    for k in range(len(lpoints)):
+        mass[quadrant(lpoints[k])] += float(sp[k])
+    lq = int(np.argmax(mass[1:])) + 1            # most speech probability
+    if mass[quadrant(L)] == mass[lq]:
+        lq = quadrant(L)
     chosen, excluded = [], np.zeros(N, bool)
     max_sim = np.full(N, -1.0)
     prev_td, prev = np.inf, None
