@@ -18,9 +18,12 @@ static const char *export_usage =
     "(default results/runs/<name>) when present, and provenance.\n";
 
 static const char *classify_usage =
-    "usage: melodic classify BUNDLE.h5 AUDIO... [--json] [-j N]\n"
+    "usage: melodic classify BUNDLE.h5 AUDIO... [--calibrate] [--json] [-j N]\n"
     "\n"
-    "Prints the label and the class probabilities of each audio file.\n";
+    "Prints the label and the class probabilities of each audio file.\n"
+    "  --calibrate  the files are clips of one speaker: each is classified after\n"
+    "               per-speaker calibration with the others (bundles exported from\n"
+    "               an experiment with preprocessing.group_norm need it)\n";
 
 static void git_commit(char *buf, size_t size)
 {
@@ -87,11 +90,12 @@ int mm_cmd_classify(int argc, char **argv)
     const char *bundle = NULL;
     char **files = calloc((size_t)argc + 1, sizeof *files);
     size_t n_files = 0;
-    int json = 0, threads = mm_cli_default_threads();
+    int json = 0, calibrate = 0, threads = mm_cli_default_threads();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (mm_cli_is_help(a)) { fputs(classify_usage, stdout); free(files); return 0; }
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--calibrate")) calibrate = 1;
         else if (!strcmp(a, "-j") && i + 1 < argc) {
             long v = mm_cli_parse_long(argv[++i], 1, 1024);
             if (v < 0) { free(files); return mm_cli_usage("classify", "-j expects a thread count >= 1"); }
@@ -106,12 +110,54 @@ int mm_cmd_classify(int argc, char **argv)
     int rc = mm_bundle_open(bundle, NULL, threads, &b, &err);
     if (rc) { free(files); return mm_cli_fail("classify", &err); }
     int k = mm_bundle_n_classes(b), failures = 0;
+    size_t need = mm_bundle_calibration_clips(b), dim = mm_bundle_dim(b);
+    if (need && !calibrate) {
+        mm_bundle_free(b);
+        free(files);
+        return mm_cli_usage("classify", "%s was exported with per-speaker calibration: pass --calibrate and clips of one speaker (it was made for %zu)", bundle, need);
+    }
     float *p = malloc((size_t)k * sizeof *p);
+    /* --calibrate: every file's raw features first, then each classified
+     * with the others as its speaker's history */
+    float *raw = calibrate ? malloc((n_files + 1) * dim * sizeof *raw) : NULL;
+    float *hist = calibrate ? malloc((n_files + 1) * dim * sizeof *hist) : NULL;
+    double *dur = calibrate ? calloc(n_files + 1, sizeof *dur) : NULL;
+    char **ferr = calibrate ? calloc(n_files + 1, sizeof *ferr) : NULL;
+    size_t n_ok = 0;
+    if (!p || (calibrate && (!raw || !hist || !dur || !ferr))) {
+        free(p), free(raw), free(hist), free(dur), free(ferr), free(files);
+        mm_bundle_free(b);
+        fprintf(stderr, "melodic classify: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; calibrate && i < n_files; i++) {
+        mm_err e = {0};
+        if (mm_bundle_features_file(b, files[i], raw + i * dim, &dur[i], &e)) ferr[i] = strdup(e.msg);
+        else n_ok++;
+    }
+    if (calibrate && n_ok < 2) {
+        for (size_t i = 0; i < n_files; i++) free(ferr[i]);
+        free(p), free(raw), free(hist), free(dur), free(ferr), free(files);
+        mm_bundle_free(b);
+        return mm_cli_usage("classify", "--calibrate needs at least 2 readable clips of the speaker, got %zu", n_ok);
+    }
+    if (calibrate && need && n_ok - 1 < need)
+        fprintf(stderr, "melodic classify: calibrating with %zu clips of the speaker; %s was made for %zu (fewer clips, noisier calibration)\n",
+                n_ok - 1, bundle, need);
     if (json) printf("[");
     for (size_t i = 0; i < n_files; i++) {
         double secs = 0;
         mm_err e = {0};
-        int r = mm_bundle_classify_file(b, files[i], p, NULL, &secs, &e);
+        int r;
+        if (!calibrate) r = mm_bundle_classify_file(b, files[i], p, NULL, &secs, &e);
+        else if (ferr[i]) { r = MM_EDATA; snprintf(e.msg, sizeof e.msg, "%s", ferr[i]); }
+        else {   /* history: the other readable clips */
+            size_t h = 0;
+            for (size_t j = 0; j < n_files; j++)
+                if (j != i && !ferr[j]) memcpy(hist + h++ * dim, raw + j * dim, dim * sizeof *hist);
+            secs = dur[i];
+            r = mm_bundle_predict(b, raw + i * dim, hist, h, p, NULL, &e);
+        }
         if (r) {
             failures++;
             fprintf(stderr, "melodic classify: %s\n", e.msg);
@@ -135,7 +181,8 @@ int mm_cmd_classify(int argc, char **argv)
         }
     }
     if (json) printf("]\n");
-    free(p);
+    for (size_t i = 0; ferr && i < n_files; i++) free(ferr[i]);
+    free(p), free(raw), free(hist), free(dur), free(ferr);
     mm_bundle_free(b);
     free(files);
     return failures ? 1 : 0;

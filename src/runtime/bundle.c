@@ -3,6 +3,7 @@
 #include "runtime/bundle.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "eval/splits.h"
 #include "exp/spec.h"
 #include "io/h5.h"
+#include "learn/groupnorm.h"
 #include "learn/learner.h"
 #include "learn/scaler.h"
 #include "learn/smote.h"
@@ -33,8 +35,13 @@ struct mm_bundle {
     char **labels;
     size_t n_labels;
     char *metrics;
+    size_t calib_clips;        /* 0: ordinary; else clips of a speaker needed (group_norm) */
     char *tmp_weights[8];      /* extracted embedded weights, removed on free */
 };
+
+/* Clips a calibrated bundle asks for when the experiment normalised with all
+ * of a speaker's clips (group_norm: true): enough for stable statistics. */
+#define CALIB_DEFAULT_CLIPS 20
 
 /* "weights=PATH" line of a feature set's describe() text, or "" when none. */
 static void featset_weights(const mm_featset_inst *s, char *out, size_t size)
@@ -177,6 +184,10 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
         if (t->groups[i] >= 0) has_groups = 1;
     }
     if (wants_val && (rc = mm_split_carve_validation(split, t->labels, has_groups ? t->groups : NULL, 0.1, (uint64_t)seed_l, err))) goto done;
+    /* per-speaker calibration, as the runner does it (same statistics, same seed) */
+    if (prep.group_norm && (rc = mm_group_norm(t->X, t->n, t->d, t->groups, prep.group_norm_clips,
+                                               (uint64_t)seed_l ^ 0x67726e6fULL, o->n_threads, err)))
+        goto done;
     idx = malloc((t->n + 1) * sizeof *idx);
     Xtr = malloc((t->n + 1) * t->d * sizeof *Xtr);
     ytr = malloc((t->n + 1) * sizeof *ytr);
@@ -229,6 +240,9 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
     if (!rc) rc = mm_h5_attr_set_str(f, "melodic_version", "0.1.0", err);
     if (!rc) rc = mm_h5_attr_set_str(f, "data_fingerprint", fp, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "n_train", (int64_t)ntr, err);
+    if (!rc && prep.group_norm)   /* absent in ordinary bundles */
+        rc = mm_h5_attr_set_i64(f, "calibration_clips",
+                                (int64_t)(prep.group_norm_clips ? prep.group_norm_clips : CALIB_DEFAULT_CLIPS), err);
     if (!rc) rc = mm_h5_write_text(f, "config", cfg_yaml ? cfg_yaml : "", err);
     if (!rc) rc = mm_h5_write_text(f, "pipeline/features", feat_yaml ? feat_yaml : "", err);
     if (!rc) rc = mm_h5_write_text(f, "pipeline/audio", audio_yaml ? audio_yaml : "{}", err);
@@ -370,6 +384,13 @@ int mm_bundle_open(const char *path, const char *model_root_in, int n_threads, m
     mm_cfg *feat = NULL, *audio = NULL;
     rc = mm_h5_check_format(f, MM_BUNDLE_FORMAT, MM_BUNDLE_VERSION, NULL, err);
     if (!rc) rc = mm_h5_attr_get_str(f, "model", &b->model_name, err);
+    if (!rc && H5Aexists(f, "calibration_clips") > 0) {
+        int64_t k = 0;
+        rc = mm_h5_attr_get_i64(f, "calibration_clips", &k, err);
+        if (!rc && (k < 1 || k > 100000))
+            rc = mm_err_set(err, MM_EFORMAT, "attribute calibration_clips = %lld, expected 1..100000", (long long)k);
+        if (!rc) b->calib_clips = (size_t)k;
+    }
     if (!rc) rc = mm_h5_read_text(f, "pipeline/features", &feat_yaml, err);
     if (!rc) rc = mm_h5_read_text(f, "pipeline/audio", &audio_yaml, err);
     if (!rc) rc = mm_cfg_parse_string(feat_yaml, "bundle features", &feat, err);
@@ -445,11 +466,12 @@ size_t mm_bundle_dim(const mm_bundle *b) { return b->dim; }
 const char *mm_bundle_model_name(const mm_bundle *b) { return b->model_name; }
 const char *mm_bundle_metrics(const mm_bundle *b) { return b->metrics; }
 
-static int classify(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
-                    float *proba, float *embedding, double *seconds, mm_err *err)
+size_t mm_bundle_calibration_clips(const mm_bundle *b) { return b->calib_clips; }
+
+/* Raw features of one file or buffer into x (dim). */
+static int features(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
+                    float *x, double *seconds, mm_err *err)
 {
-    float *x = malloc((b->dim + 1) * sizeof *x);
-    if (!x) return mm_err_set(err, MM_ENOMEM, "out of memory");
     size_t off = 0;
     int rc = 0;
     for (size_t s = 0; s < b->n_sets && !rc; s++) {
@@ -464,9 +486,49 @@ static int classify(const mm_bundle *b, const char *path, const void *data, size
         mm_audio_free(&a);
         off += b->sets[s].vt->dim(b->sets[s].state);
     }
+    return rc;
+}
+
+int mm_bundle_features_file(const mm_bundle *b, const char *path, float *raw, double *seconds, mm_err *err)
+{
+    return features(b, path, NULL, 0, NULL, raw, seconds, err);
+}
+
+int mm_bundle_features_memory(const mm_bundle *b, const void *data, size_t len, const char *name, float *raw,
+                              double *seconds, mm_err *err)
+{
+    return features(b, NULL, data, len, name ? name : "upload", raw, seconds, err);
+}
+
+int mm_bundle_predict(const mm_bundle *b, const float *raw, const float *hist, size_t k, float *proba,
+                      float *embedding, mm_err *err)
+{
+    if (b->calib_clips && (!hist || k == 0))
+        return mm_err_set(err, MM_EINVAL, "%s: this bundle was exported with per-speaker calibration (group_norm): "
+                          "it needs %zu earlier clips of the same speaker (melodic classify --calibrate, or the "
+                          "server's per-user calibration)", b->path, b->calib_clips);
+    float *x = malloc((b->dim + 1) * sizeof *x);
+    if (!x) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    memcpy(x, raw, b->dim * sizeof *x);
+    if (b->calib_clips) mm_group_norm_apply(hist, k, b->dim, x);
+    int rc = 0;
+    for (size_t j = 0; j < b->dim && !rc; j++)
+        if (!isfinite(x[j])) rc = mm_err_set(err, MM_EDATA, "feature %zu is not finite", j);
     if (!rc && b->scaler) rc = mm_scaler_transform(b->scaler, x, 1, b->dim, err);
     if (!rc) rc = mm_learner_predict_proba(b->learner, x, 1, b->dim, proba, err);
     if (!rc && embedding) memcpy(embedding, x, b->dim * sizeof *x);
+    free(x);
+    return rc;
+}
+
+static int classify(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
+                    float *proba, float *embedding, double *seconds, mm_err *err)
+{
+    if (b->calib_clips) return mm_bundle_predict(b, NULL, NULL, 0, proba, embedding, err);
+    float *x = malloc((b->dim + 1) * sizeof *x);
+    if (!x) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    int rc = features(b, path, data, len, name, x, seconds, err);
+    if (!rc) rc = mm_bundle_predict(b, x, NULL, 0, proba, embedding, err);
     free(x);
     return rc;
 }

@@ -58,4 +58,22 @@ int mm_bundle_classify_file(const mm_bundle *b, const char *path, float *proba, 
 int mm_bundle_classify_memory(const mm_bundle *b, const void *data, size_t len, const char *name,
                               float *proba, float *embedding, double *seconds, mm_err *err);
 
+/* Per-speaker calibration. A bundle exported from an experiment with
+ * preprocessing.group_norm standardises each clip's features with the
+ * statistics of other clips of the same speaker (learn/groupnorm.h) before
+ * its scaler: it returns here how many such clips it wants (the
+ * experiment's group_norm clips, or 20 for "all"); 0 for an ordinary
+ * bundle. mm_bundle_classify_* refuse a calibrated bundle (no history). */
+size_t mm_bundle_calibration_clips(const mm_bundle *b);
+/* Raw feature vector (mm_bundle_dim values, before calibration and scaler)
+ * of a file or buffer. Thread-safe. */
+int mm_bundle_features_file(const mm_bundle *b, const char *path, float *raw, double *seconds, mm_err *err);
+int mm_bundle_features_memory(const mm_bundle *b, const void *data, size_t len, const char *name, float *raw,
+                              double *seconds, mm_err *err);
+/* Probabilities from a raw vector: calibrated with hist (k raw vectors of
+ * the same speaker, k >= 1; required by a calibrated bundle, ignored by an
+ * ordinary one), scaled, classified. embedding (may be NULL) as classify. */
+int mm_bundle_predict(const mm_bundle *b, const float *raw, const float *hist, size_t k, float *proba,
+                      float *embedding, mm_err *err);
+
 #endif
