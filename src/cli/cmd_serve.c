@@ -19,7 +19,8 @@
 #include "runtime/va.h"
 
 static const char *usage =
-    "usage: melodic serve --speech SPEECH.h5 --library LIBRARY.h5 [--host 127.0.0.1] [--port 8080]\n"
+    "usage: melodic serve --speech SPEECH.h5 --library LIBRARY.h5 [--speech-calibrated S.h5]\n"
+    "                     [--host 127.0.0.1] [--port 8080]\n"
     "                     [--threads N] [--db FILE] [--va FILE] [--max-upload MB] [--queue N]\n"
     "                     [--io-threads N] [--timeout S] [--models DIR] [--quiet]\n"
     "\n"
@@ -27,6 +28,10 @@ static const char *usage =
     "voice clip, playlists from the library (match or regulate), track audio with Range\n"
     "support, like/skip/dislike feedback. Binds to 127.0.0.1 unless --host says otherwise.\n"
     "  --speech FILE     speech emotion bundle (melodic export)\n"
+    "  --speech-calibrated FILE\n"
+    "                    a bundle with per-speaker calibration (exported from an\n"
+    "                    experiment with preprocessing.group_norm, same labels): used\n"
+    "                    for user=ID once that user has enough earlier clips (kept in --db)\n"
     "  --library FILE    music library index (melodic index)\n"
     "  --threads N       classification workers (default: cores)\n"
     "  --db FILE         SQLite feedback store (default: feedback.sqlite beside the library;\n"
@@ -46,7 +51,7 @@ static void log_request(void *ctx, const char *method, const char *url, int stat
 
 int mm_cmd_serve(int argc, char **argv)
 {
-    const char *speech = NULL, *library = NULL, *db = NULL, *va_path = "configs/recommend/default.yaml";
+    const char *speech = NULL, *speech_cal = NULL, *library = NULL, *db = NULL, *va_path = "configs/recommend/default.yaml";
     const char *models = NULL;
     int quiet = 0;
     mm_server_params p;
@@ -59,6 +64,7 @@ int mm_cmd_serve(int argc, char **argv)
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (i + 1 >= argc && a[0] == '-') return mm_cli_usage("serve", "option '%s' needs a value", a);
         else if (!strcmp(a, "--speech")) speech = argv[++i];
+        else if (!strcmp(a, "--speech-calibrated")) speech_cal = argv[++i];
         else if (!strcmp(a, "--library")) library = argv[++i];
         else if (!strcmp(a, "--db")) db = argv[++i];
         else if (!strcmp(a, "--va")) va_path = argv[++i];
@@ -88,7 +94,7 @@ int mm_cmd_serve(int argc, char **argv)
     if (!speech || !library) return mm_cli_usage("serve", "expected --speech SPEECH.h5 and --library LIBRARY.h5");
 
     mm_err err = {0};
-    mm_bundle *b = NULL;
+    mm_bundle *b = NULL, *bc = NULL;
     mm_library *lib = NULL;
     mm_va_table *va = NULL;
     mm_cfg *vcfg = NULL;
@@ -97,6 +103,7 @@ int mm_cmd_serve(int argc, char **argv)
     mm_server *srv = NULL;
     const char **labels = NULL;
     int rc = mm_bundle_open(speech, models, 1, &b, &err);
+    if (!rc && speech_cal) rc = mm_bundle_open(speech_cal, models, 1, &bc, &err);
     if (!rc) rc = mm_library_open(library, &lib, &err);
     if (!rc) rc = mm_cfg_load_file(va_path, &vcfg, &err);
     if (!rc) rc = mm_va_table_from_cfg(vcfg, &va, &err);
@@ -125,14 +132,16 @@ int mm_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (!quiet) { p.on_request = log_request; }
-    mm_server_models m = {.speech = b, .library = lib, .recommender = rec, .feedback = fb};
+    mm_server_models m = {.speech = b, .speech_calibrated = bc, .library = lib, .recommender = rec, .feedback = fb};
     if (!rc) rc = mm_server_start(&p, &m, &srv, &err);
     if (!rc) {
         const char *h = p.host;
         int v6 = strchr(h, ':') != NULL;
-        printf("melodic serve: http://%s%s%s:%d/ (speech: %s, %d labels; library: %zu tracks; %d workers%s%s)\n",
+        char cal[96] = "";
+        if (bc) snprintf(cal, sizeof cal, "; calibrated after %zu clips: %s", mm_bundle_calibration_clips(bc), mm_bundle_model_name(bc));
+        printf("melodic serve: http://%s%s%s:%d/ (speech: %s, %d labels%s; library: %zu tracks; %d workers%s%s)\n",
                v6 ? "[" : "", h, v6 ? "]" : "", mm_server_port(srv), mm_bundle_model_name(b), mm_bundle_n_classes(b),
-               mm_library_size(lib), p.n_workers, fb ? "; feedback: " : "", fb ? db : "");
+               cal, mm_library_size(lib), p.n_workers, fb ? "; feedback: " : "", fb ? db : "");
         fflush(stdout);
         int sig = 0;
         sigwait(&set, &sig);
@@ -147,5 +156,6 @@ int mm_cmd_serve(int argc, char **argv)
     mm_cfg_free(vcfg);
     mm_library_free(lib);
     mm_bundle_free(b);
+    mm_bundle_free(bc);
     return rc ? 1 : 0;
 }

@@ -21,6 +21,9 @@ struct mm_feedback {
     sqlite3 *db;
     sqlite3_stmt *ins;      /* INSERT an event */
     sqlite3_stmt *sel;      /* SELECT a user's events in order */
+    sqlite3_stmt *cal_ins;  /* INSERT a calibration vector */
+    sqlite3_stmt *cal_del;  /* DELETE all but a user's newest `keep` vectors */
+    sqlite3_stmt *cal_sel;  /* SELECT a user's newest vectors */
     pthread_mutex_t lock;
     char *path;
 };
@@ -83,6 +86,9 @@ void mm_feedback_close(mm_feedback *fb)
     if (!fb) return;
     sqlite3_finalize(fb->ins);
     sqlite3_finalize(fb->sel);
+    sqlite3_finalize(fb->cal_ins);
+    sqlite3_finalize(fb->cal_del);
+    sqlite3_finalize(fb->cal_sel);
     sqlite3_close(fb->db);
     pthread_mutex_destroy(&fb->lock);
     free(fb->path);
@@ -127,6 +133,9 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
                    " user TEXT NOT NULL, track TEXT NOT NULL, artist TEXT NOT NULL DEFAULT '',"
                    " action INTEGER NOT NULL CHECK(action IN (1,2,3)), ts INTEGER NOT NULL);"
                    "CREATE INDEX IF NOT EXISTS events_user ON events(user, id);"
+                   "CREATE TABLE IF NOT EXISTS calibration(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " user TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL, ts INTEGER NOT NULL);"
+                   "CREATE INDEX IF NOT EXISTS calibration_user ON calibration(user, id);"
                    "COMMIT;") != SQLITE_OK) {
         rc = db_fail(err, fb->db, path, "cannot create the schema");
         exec_plain(fb->db, "ROLLBACK");
@@ -153,7 +162,14 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
     if (sqlite3_prepare_v2(fb->db, "INSERT INTO events(user, track, artist, action, ts) VALUES(?1,?2,?3,?4,?5)",
                            -1, &fb->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fb->db, "SELECT track, artist, action FROM events WHERE user=?1 ORDER BY id",
-                           -1, &fb->sel, NULL) != SQLITE_OK) {
+                           -1, &fb->sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "INSERT INTO calibration(user, dim, vec, ts) VALUES(?1,?2,?3,?4)",
+                           -1, &fb->cal_ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "DELETE FROM calibration WHERE user=?1 AND id NOT IN "
+                           "(SELECT id FROM calibration WHERE user=?1 ORDER BY id DESC LIMIT ?2)",
+                           -1, &fb->cal_del, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "SELECT dim, vec FROM calibration WHERE user=?1 ORDER BY id DESC LIMIT ?2",
+                           -1, &fb->cal_sel, NULL) != SQLITE_OK) {
         rc = db_fail(err, fb->db, path, "cannot prepare statements");
         goto fail;
     }
@@ -354,4 +370,56 @@ int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist)
     if (!p || !artist || !*artist) return 0;
     long i = bsearch_str(p->artists, p->n_artists, artist);
     return i >= 0 ? p->artist_likes[i] : 0;
+}
+
+int mm_feedback_calib_add(mm_feedback *fb, const char *user, const float *vec, size_t dim, size_t keep,
+                          mm_err *err)
+{
+    int rc = check_id("user", user, 0, err);
+    if (rc) return rc;
+    if (!vec || dim == 0 || dim > (1u << 20) || keep == 0)
+        return mm_err_set(err, MM_EINVAL, "calibration: %zu values, keep %zu: expected 1..1048576 values and keep >= 1", dim, keep);
+    pthread_mutex_lock(&fb->lock);
+    sqlite3_reset(fb->cal_ins);
+    sqlite3_bind_text(fb->cal_ins, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(fb->cal_ins, 2, (sqlite3_int64)dim);
+    sqlite3_bind_blob(fb->cal_ins, 3, vec, (int)(dim * sizeof *vec), SQLITE_STATIC);
+    sqlite3_bind_int64(fb->cal_ins, 4, (sqlite3_int64)time(NULL));
+    int ok = sqlite3_step(fb->cal_ins) == SQLITE_DONE;
+    sqlite3_reset(fb->cal_ins);
+    if (ok) {
+        sqlite3_reset(fb->cal_del);
+        sqlite3_bind_text(fb->cal_del, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(fb->cal_del, 2, (sqlite3_int64)keep);
+        ok = sqlite3_step(fb->cal_del) == SQLITE_DONE;
+        sqlite3_reset(fb->cal_del);
+    }
+    if (!ok) rc = db_fail(err, fb->db, fb->path, "cannot store a calibration clip");
+    pthread_mutex_unlock(&fb->lock);
+    return rc;
+}
+
+int mm_feedback_calib_get(mm_feedback *fb, const char *user, size_t dim, size_t max, float *out, size_t *k,
+                          mm_err *err)
+{
+    *k = 0;
+    int rc = check_id("user", user, 0, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&fb->lock);
+    sqlite3_reset(fb->cal_sel);
+    sqlite3_bind_text(fb->cal_sel, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(fb->cal_sel, 2, (sqlite3_int64)max);
+    int st;
+    while ((st = sqlite3_step(fb->cal_sel)) == SQLITE_ROW) {
+        /* vectors of another pipeline (another bundle) are skipped, not mixed in */
+        if ((size_t)sqlite3_column_int64(fb->cal_sel, 0) != dim) continue;
+        const void *b = sqlite3_column_blob(fb->cal_sel, 1);
+        if (!b || (size_t)sqlite3_column_bytes(fb->cal_sel, 1) != dim * sizeof *out) continue;
+        memcpy(out + *k * dim, b, dim * sizeof *out);
+        if (++*k == max) break;
+    }
+    if (st != SQLITE_ROW && st != SQLITE_DONE) rc = db_fail(err, fb->db, fb->path, "cannot read calibration clips");
+    sqlite3_reset(fb->cal_sel);
+    pthread_mutex_unlock(&fb->lock);
+    return rc;
 }

@@ -60,4 +60,14 @@ void mm_feedback_prefs_free(mm_feedback_prefs *p);
 int mm_feedback_prefs_track(const mm_feedback_prefs *p, const char *track_id, int *skips);
 int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist);
 
+/* Per-user calibration clips (raw speech feature vectors, see
+ * mm_bundle_calibration_clips), in the same database: add one vector and
+ * keep only the user's newest `keep`; get up to `max` newest vectors of
+ * `dim` values into out (max, dim), their count in *k (vectors of another
+ * dimension are skipped). Thread-safe. */
+int mm_feedback_calib_add(mm_feedback *fb, const char *user, const float *vec, size_t dim, size_t keep,
+                          mm_err *err);
+int mm_feedback_calib_get(mm_feedback *fb, const char *user, size_t dim, size_t max, float *out, size_t *k,
+                          mm_err *err);
+
 #endif

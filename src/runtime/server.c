@@ -385,6 +385,36 @@ static void set_result(req *r, int status, json_t *j)
     }
 }
 
+/* Speech probabilities of the upload. With a calibrated bundle, a user and
+ * a feedback store: the user's earlier clips calibrate the clip once there
+ * are enough of them (else the ordinary bundle answers), and the clip joins
+ * them when it is long enough. *calib: {"calibrated", "clips", "needed"}. */
+static int classify_upload(mm_server *s, req *r, float *proba, double *secs, json_t **calib, mm_err *e)
+{
+    const mm_bundle *cb = s->m.speech_calibrated;
+    *calib = NULL;
+    if (!cb || !s->m.feedback || !r->user[0])
+        return mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, secs, e);
+    size_t dim = mm_bundle_dim(cb), need = mm_bundle_calibration_clips(cb), k = 0;
+    float *raw = malloc((need + 1) * dim * sizeof *raw);
+    if (!raw) return mm_err_set(e, MM_ENOMEM, "out of memory");
+    int used = 0, rc = mm_bundle_features_memory(cb, r->audio, r->audio_len, "upload", raw, secs, e);
+    if (!rc) rc = mm_feedback_calib_get(s->m.feedback, r->user, dim, need, raw + dim, &k, e);
+    if (!rc && k >= need) {
+        used = 1;
+        rc = mm_bundle_predict(cb, raw, raw + dim, k, proba, NULL, e);
+    } else if (!rc) {
+        rc = mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, secs, e);
+    }
+    if (!rc && *secs >= s->p.min_seconds) {
+        mm_err e2 = {0};   /* a store failure costs calibration, not the answer */
+        if (!mm_feedback_calib_add(s->m.feedback, r->user, raw, dim, need, &e2) && k < need) k++;
+    }
+    free(raw);
+    if (!rc) *calib = json_pack("{s:b, s:I, s:I}", "calibrated", used, "clips", (json_int_t)k, "needed", (json_int_t)need);
+    return rc;
+}
+
 /* The worker's job: classify, maybe recommend, build the answer. */
 static void process(mm_server *s, req *r)
 {
@@ -396,7 +426,8 @@ static void process(mm_server *s, req *r)
     float proba[256];
     double secs = 0;
     mm_err e = {0};
-    int rc = mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, &secs, &e);
+    json_t *calib = NULL;
+    int rc = classify_upload(s, r, proba, &secs, &calib, &e);
     if (rc) {
         char msg[1100];
         snprintf(msg, sizeof msg, "cannot use the audio: %s", e.msg);
@@ -405,6 +436,7 @@ static void process(mm_server *s, req *r)
         return;
     }
     if (secs < s->p.min_seconds) {
+        json_decref(calib);
         char msg[160];
         snprintf(msg, sizeof msg, "audio too short: %.3f s, at least %.2f s needed", secs, s->p.min_seconds);
         set_result(r, 400, json_pack("{s:s}", "error", msg));
@@ -416,6 +448,8 @@ static void process(mm_server *s, req *r)
     json_t *j = json_pack("{s:s, s:o, s:f, s:f, s:f}", "emotion", mm_bundle_class_name(s->m.speech, top), "proba",
                           proba_object(proba, k, speech_name, s->m.speech), "valence", (double)va.valence,
                           "arousal", (double)va.arousal, "duration_s", secs);
+    if (j && calib) json_object_set_new(j, "calibration", calib);
+    else json_decref(calib);
     if (j && r->route == R_RECOMMEND) {
         mm_rec_result res;
         if (mm_recommend(s->m.recommender, proba, &r->rp, s->m.feedback, &res, &e)) {
@@ -679,6 +713,16 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     if (k < 1 || k > 256 || mm_recommender_n_labels(m->recommender) != k)
         return mm_err_set(err, MM_EINVAL, "server: the recommender has %d speech labels, the speech bundle %d",
                           mm_recommender_n_labels(m->recommender), k);
+    if (m->speech_calibrated) {
+        const mm_bundle *cb = m->speech_calibrated;
+        if (!mm_bundle_calibration_clips(cb))
+            return mm_err_set(err, MM_EINVAL, "server: the calibrated speech bundle has no per-speaker calibration (export it from an experiment with preprocessing.group_norm)");
+        if (!m->feedback)
+            return mm_err_set(err, MM_EINVAL, "server: a calibrated speech bundle needs the feedback database (--db) to keep users' clips");
+        int same = mm_bundle_n_classes(cb) == k;
+        for (int i = 0; same && i < k; i++) same = !strcmp(mm_bundle_class_name(cb, i), mm_bundle_class_name(m->speech, i));
+        if (!same) return mm_err_set(err, MM_EINVAL, "server: the calibrated speech bundle's labels differ from the speech bundle's");
+    }
     mm_server *s = calloc(1, sizeof *s);
     if (!s) return mm_err_set(err, MM_ENOMEM, "out of memory");
     s->p = p;

@@ -47,6 +47,11 @@ void mm_server_params_default(mm_server_params *p);
  * with the speech bundle's labels, in order. */
 typedef struct mm_server_models {
     const mm_bundle *speech;
+    /* Optional: a speech bundle with per-speaker calibration
+     * (mm_bundle_calibration_clips > 0, same labels as speech), used for a
+     * request with user=ID once that user has that many earlier clips in
+     * feedback's calibration store; each such request adds its clip. */
+    const mm_bundle *speech_calibrated;
     const mm_library *library;
     const mm_recommender *recommender;
     mm_feedback *feedback;
