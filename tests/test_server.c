@@ -230,6 +230,10 @@ static int setup(void **st)
                "models:\n  - {name: forest, model: rf, params: {n_estimators: 10}}\n", dir, dir);
     fclose(y);
     if (tu_system("%s export %s/exp.yaml --model forest -o %s/speech.h5 -j 1 2>/dev/null", tu_bin(), dir, dir)) return -1;
+    /* the same with per-speaker calibration from 2 clips (groups are the 6 variants) */
+    if (tu_system("%s export %s/exp.yaml --model forest -o %s/speech_cal.h5 -j 1 "
+                  "--set 'preprocessing={group_norm: {clips: 2}, scaler: standard}' 2>/dev/null", tu_bin(), dir, dir))
+        return -1;
     mm_err e = {0};
     snprintf(p, sizeof p, "%s/speech.h5", dir);
     if (mm_bundle_open(p, NULL, 1, &g_speech, &e)) { fprintf(stderr, "%s\n", e.msg); return -1; }
@@ -537,6 +541,102 @@ static void test_recommend(void **st)
     assert_int_equal(status_of("POST", "/api/recommend?n=1e3", "Content-Type: audio/wav\r\n", wav, n), 400);
     assert_int_equal(status_of("POST", "/api/recommend?user=a%20b", "Content-Type: audio/wav\r\n", wav, n), 400);
     free(wav);
+}
+
+/* Per-user calibration: the calibrated bundle answers once the user has 2
+ * earlier clips; its probabilities are those of mm_bundle_predict with the
+ * user's two previous uploads as history; other users stay uncalibrated. */
+static void test_calibration(void **st)
+{
+    char p[512];
+    mm_err e = {0};
+    mm_bundle *cal = NULL;
+    snprintf(p, sizeof p, "%s/speech_cal.h5", dir);
+    assert_int_equal(mm_bundle_open(p, NULL, 1, &cal, &e), 0);
+    assert_int_equal(mm_bundle_calibration_clips(cal), 2);
+    assert_int_equal(mm_bundle_calibration_clips(g_speech), 0);
+    float proba[3];
+    size_t n[3];
+    uint8_t *wav[3] = {clip("cal_a", 230, 1.0, &n[0]), clip("cal_b", 3000, 1.0, &n[1]), clip("cal_c", 1500, 1.0, &n[2])};
+    /* a calibrated bundle refuses to classify without history */
+    assert_int_equal(mm_bundle_classify_memory(cal, wav[0], n[0], "a.wav", proba, NULL, NULL, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "calibration"));
+    /* start errors: an ordinary bundle as the calibrated one; no feedback store */
+    mm_server_params sp;
+    test_params(&sp);
+    mm_server *srv = NULL;
+    mm_server_models m = {.speech = g_speech, .speech_calibrated = g_speech, .library = g_lib, .recommender = g_rec, .feedback = g_fb};
+    assert_int_equal(mm_server_start(&sp, &m, &srv, &e), MM_EINVAL);
+    m.speech_calibrated = cal, m.feedback = NULL;
+    assert_int_equal(mm_server_start(&sp, &m, &srv, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "--db"));
+    m.feedback = g_fb;
+    assert_int_equal(mm_server_start(&sp, &m, &srv, &e), 0);
+    int port = mm_server_port(srv);
+    static const char *want[3] = {"\"calibrated\":false,\"clips\":1,\"needed\":2",
+                                  "\"calibrated\":false,\"clips\":2,\"needed\":2",
+                                  "\"calibrated\":true,\"clips\":2,\"needed\":2"};
+    for (int i = 0; i < 3; i++) {
+        resp r;
+        assert_int_equal(http(port, "POST", "/api/recommend?n=2&user=carol", "Content-Type: audio/wav\r\n", wav[i], n[i], &r), 0);
+        assert_int_equal(r.status, 200);
+        if (!strstr((char *)r.body, want[i])) fprintf(stderr, "upload %d: %s\n", i, (char *)r.body);
+        assert_non_null(strstr((char *)r.body, want[i]));
+        if (i == 2) {   /* the answer is the calibrated bundle's, with the two earlier clips as history */
+            size_t d = mm_bundle_dim(cal);
+            float *raw = malloc(3 * d * sizeof *raw);
+            for (int j = 0; j < 3; j++) assert_int_equal(mm_bundle_features_memory(cal, wav[j], n[j], "x.wav", raw + (size_t)j * d, NULL, &e), 0);
+            /* history order in the store is newest first: b, a */
+            float *hist = malloc(2 * d * sizeof *hist);
+            memcpy(hist, raw + d, d * sizeof *raw);
+            memcpy(hist + d, raw, d * sizeof *raw);
+            assert_int_equal(mm_bundle_predict(cal, raw + 2 * d, hist, 2, proba, NULL, &e), 0);
+            /* the history matters: calibrated with clip b twice the answer differs */
+            float other[3];
+            memcpy(hist + d, raw + d, d * sizeof *raw);
+            assert_int_equal(mm_bundle_predict(cal, raw + 2 * d, hist, 2, other, NULL, &e), 0);
+            double diff = 0;
+            for (int k = 0; k < 3; k++) diff += fabs(other[k] - proba[k]);
+            printf("# another history moves the probabilities by %.3f\n", diff);
+            assert_true(diff > 0.05);
+            free(hist);
+            for (int k = 0; k < 3; k++) {
+                char key[32];
+                snprintf(key, sizeof key, "%.20s", mm_bundle_class_name(cal, k));
+                double got = json_num(strstr((char *)r.body, "\"proba\":"), key);
+                printf("# calibrated %s: server %.6f, direct %.6f\n", key, got, (double)proba[k]);
+                assert_true(fabs(got - proba[k]) < 1e-5);
+            }
+            free(raw);
+        }
+        resp_free(&r);
+    }
+    /* another user starts from zero; no user: no calibration object */
+    resp r;
+    assert_int_equal(http(port, "POST", "/api/recommend?n=2&user=dave", "Content-Type: audio/wav\r\n", wav[2], n[2], &r), 0);
+    assert_non_null(strstr((char *)r.body, want[0]));
+    resp_free(&r);
+    assert_int_equal(http(port, "POST", "/api/recommend?n=2", "Content-Type: audio/wav\r\n", wav[2], n[2], &r), 0);
+    assert_null(strstr((char *)r.body, "calibration"));
+    resp_free(&r);
+    mm_server_stop(srv);
+    /* the store keeps each user's newest clips across reopen: carol has 2 (the third pushed out the first) */
+    size_t k = 0, d = mm_bundle_dim(cal);
+    float *h = malloc(4 * d * sizeof *h);
+    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", d, 4, h, &k, &e), 0);
+    assert_int_equal(k, 2);
+    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", d + 1, 4, h, &k, &e), 0);
+    assert_int_equal(k, 0);   /* vectors of another dimension are not mixed in */
+    free(h);
+    /* melodic classify: a calibrated bundle needs --calibrate; with it, one line per clip */
+    char a[512], b[512], c[512];
+    snprintf(a, sizeof a, "%s/cal_a.wav", dir), snprintf(b, sizeof b, "%s/cal_b.wav", dir), snprintf(c, sizeof c, "%s/cal_c.wav", dir);
+    assert_int_equal(tu_system("%s classify %s %s %s 2>/dev/null", tu_bin(), p, a, b), 2);
+    assert_int_equal(tu_system("%s classify %s --calibrate %s 2>/dev/null", tu_bin(), p, a), 2);
+    assert_int_equal(tu_system("%s classify %s --calibrate %s %s %s > %s/cal.txt 2>/dev/null", tu_bin(), p, a, b, c, dir), 0);
+    assert_int_equal(tu_system("test $(wc -l < %s/cal.txt) -eq 3", dir), 0);
+    for (int i = 0; i < 3; i++) free(wav[i]);
+    mm_bundle_free(cal);
 }
 
 static void test_track_audio_ranges(void **st)
@@ -928,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_page),
         cmocka_unit_test(test_emotion_raw_and_multipart),
         cmocka_unit_test(test_recommend),
+        cmocka_unit_test(test_calibration),
         cmocka_unit_test(test_track_audio_ranges),
         cmocka_unit_test(test_feedback),
         cmocka_unit_test(test_error_codes),
