@@ -63,12 +63,12 @@ static int run(const char *extra, const char *out, int threads, int resume, mm_e
     char text[4096];
     snprintf(text, sizeof text,
              "name: t\nseed: 3\ntable: %s\nprotocol: {kind: group_kfold, n_folds: 4}\n"
-             "preprocessing: {scaler: standard}\n"
+             "%s"
              "models:\n  - {name: forest, model: rf, params: {n_estimators: 30}}\n"
              "  - {name: svm, model: svm, params: {C: 1.0}}\n"
              "ensembles:\n  - {name: both, members: [forest, svm], voting: soft}\n"
              "tsne: {enabled: false}\n%s",
-             table_path, extra);
+             table_path, strstr(extra, "preprocessing:") ? "" : "preprocessing: {scaler: standard}\n", extra);
     mm_cfg *c = NULL;
     int rc = mm_cfg_parse_string(text, "exp.yaml", &c, e);
     if (rc) return rc;
@@ -238,6 +238,45 @@ static void test_leakage_guard(void **st)
     mm_cfg_free(c);
 }
 
+/* preprocessing.group_norm: flagged in summary.md and results.h5, the same
+ * results for 1 and 2 threads with K calibration clips, bad keys refused. */
+static void test_group_norm(void **st)
+{
+    char out1[300], out2[300], p[1400];
+    snprintf(out1, sizeof out1, "%s/gn1", dir);
+    snprintf(out2, sizeof out2, "%s/gn2", dir);
+    mm_err e = {0};
+    const char *extra = "preprocessing: {group_norm: {clips: 5}, scaler: standard}\n";
+    assert_int_equal(run(extra, out1, 1, 0, &e), 0);
+    assert_int_equal(run(extra, out2, 2, 0, &e), 0);
+    hsize_t d1[2], d2[2];
+    float *a = read_proba(out1, "svm", 0, d1), *b = read_proba(out2, "svm", 0, d2);
+    assert_memory_equal(a, b, d1[0] * d1[1] * sizeof *a);
+    free(a), free(b);
+    snprintf(p, sizeof p, "grep -q 'Per-speaker normalisation' %s/summary.md && grep -q '\"group_norm\": true, \"group_norm_clips\": 5' %s/summary.json", out1, out1);
+    assert_int_equal(tu_system("%s", p), 0);
+    snprintf(p, sizeof p, "%s/results.h5", out1);
+    hid_t f;
+    int64_t v = 0;
+    assert_int_equal(mm_h5_open_read(p, &f, &e), 0);
+    assert_int_equal(mm_h5_attr_get_i64(f, "group_norm_clips", &v, &e), 0);
+    mm_h5_close(f);
+    assert_int_equal(v, 5);
+    /* the normalisation changes the results (the table has a per-speaker offset) */
+    char out3[300];
+    snprintf(out3, sizeof out3, "%s/gn0", dir);
+    assert_int_equal(run("", out3, 1, 0, &e), 0);
+    a = read_proba(out1, "svm", 0, d1), b = read_proba(out3, "svm", 0, d2);
+    assert_memory_not_equal(a, b, d1[0] * d1[1] * sizeof *a);
+    free(a), free(b);
+    assert_int_not_equal(run("preprocessing: {group_norm: {clip: 5}}\n", out3, 1, 0, &e), 0);
+    printf("# %s\n", e.msg);
+    assert_non_null(strstr(e.msg, "exp.yaml:"));
+    assert_non_null(strstr(e.msg, "clip"));
+    assert_int_not_equal(run("preprocessing: {group_norm: maybe}\n", out3, 1, 0, &e), 0);
+    assert_non_null(strstr(e.msg, "group_norm"));
+}
+
 /* A fixed split by groups with its own validation groups, and a learner that
  * wants a validation part: the runner must not carve a second one. */
 static void test_fixed_split_with_val_groups(void **st)
@@ -266,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_results_and_metrics),
         cmocka_unit_test(test_deterministic_and_resume),
         cmocka_unit_test(test_leakage_guard),
+        cmocka_unit_test(test_group_norm),
         cmocka_unit_test(test_fixed_split_with_val_groups),
     };
     return cmocka_run_group_tests_name("runner", tests, setup, teardown);
