@@ -4,6 +4,9 @@
 #   build/models/speech.h5   mn04 embeddings + MLP on RAVDESS (Table II experiment)
 #   build/models/music.h5    boosting + RF + SVM + MLP ensemble on 4Q (Table III experiment)
 #   build/models/library.h5  the 4Q tracks indexed with music.h5
+#   build/models/speech_calibrated.h5  mn04 layer statistics with per-speaker
+#                            calibration (speech_calibrated_speaker): answers a user
+#                            once 20 of their recordings are kept in the feedback db
 # Extra arguments go to melodic serve (e.g. --port 8081 --host 0.0.0.0).
 # HOST and PORT in the environment are honoured too (make serve PORT=8081).
 set -euo pipefail
@@ -21,11 +24,16 @@ if [ ! -f "$out/music.h5" ]; then
   echo "serve: exporting the music model (ensemble on 4Q)"
   "$bin" export experiments/table3_music_artist.yaml --model ensemble -o "$out/music.h5" -j "$jobs"
 fi
+if [ ! -f "$out/speech_calibrated.h5" ]; then
+  echo "serve: exporting the calibrated speech model (mn04 layers, per-speaker calibration)"
+  "$bin" export experiments/speech_calibrated_speaker.yaml --model ensemble -o "$out/speech_calibrated.h5" -j "$jobs"
+fi
 if [ ! -f "$out/library.h5" ]; then
   echo "serve: indexing the 4Q library"
   "$bin" index "$out/music.h5" "$data/music-4q" -o "$out/library.h5" -j "$jobs"
 fi
-args=(--speech "$out/speech.h5" --library "$out/library.h5" --db "$out/feedback.sqlite")
+args=(--speech "$out/speech.h5" --speech-calibrated "$out/speech_calibrated.h5" --library "$out/library.h5"
+      --db "$out/feedback.sqlite")
 [ -n "${HOST:-}" ] && args+=(--host "$HOST")
 [ -n "${PORT:-}" ] && args+=(--port "$PORT")
 exec "$bin" serve "${args[@]}" "$@"

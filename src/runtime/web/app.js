@@ -124,6 +124,14 @@ function drawEmotion(r) {
   }
   $('meta').textContent = `valence ${r.valence.toFixed(2)}, arousal ${r.arousal.toFixed(2)} · ` +
     `${r.duration_s.toFixed(1)} s of audio · answered in ${r.ms.toFixed(0)} ms`;
+  // per-user calibration (servers started with --speech-calibrated)
+  const c = r.calibration, cal = $('calibration');
+  cal.hidden = !c;
+  if (c) {
+    cal.textContent = c.calibrated
+      ? `calibrated to your voice (last ${c.clips} recordings)`
+      : `calibrating to your voice: ${c.clips} of ${c.needed} recordings`;
+  }
 }
 
 async function sendFeedback(track, signal, btn) {
