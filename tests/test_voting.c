@@ -198,6 +198,44 @@ static void expect_error(const char *yaml, const char *needle)
     mm_cfg_free(cfg);
 }
 
+/* A learner that does not use a validation part trains on it too: svm fitted
+ * with the last 20 rows as X_val predicts exactly as svm fitted on all rows;
+ * inside an ensemble too (voting passes the part through to its members). */
+static void test_validation_rows_merged(void **st)
+{
+    set s;
+    load_proba_set(&s);
+    mm_err e = {0};
+    size_t nv = 20, nt = s.ntr - nv, n = s.nte;
+    mm_fit_data all = {.X = s.Xtr, .y = s.ytr, .n = s.ntr, .d = s.d, .n_classes = 3};
+    mm_fit_data split = {.X = s.Xtr, .y = s.ytr, .n = nt, .d = s.d, .n_classes = 3,
+                         .X_val = s.Xtr + nt * s.d, .y_val = s.ytr + nt, .n_val = nv};
+    mm_fit_data part = {.X = s.Xtr, .y = s.ytr, .n = nt, .d = s.d, .n_classes = 3};
+    const char *names[2] = {"svm", "voting"};
+    mm_cfg *ens;
+    assert_int_equal(mm_cfg_parse_string("estimators: [{model: svm}, {model: svm, params: {C: 3}}]\n", "e.yaml", &ens, &e), 0);
+    for (int k = 0; k < 2; k++) {
+        mm_learner *a, *b, *c;
+        const mm_cfg *params = k ? ens : NULL;
+        assert_int_equal(mm_learner_create(names[k], params, 1, 1, &a, &e), 0);
+        assert_int_equal(mm_learner_create(names[k], params, 1, 1, &b, &e), 0);
+        assert_int_equal(mm_learner_create(names[k], params, 1, 1, &c, &e), 0);
+        assert_int_equal(mm_learner_fit(a, &all, &e), 0);
+        assert_int_equal(mm_learner_fit(b, &split, &e), 0);
+        assert_int_equal(mm_learner_fit(c, &part, &e), 0);
+        float *pa = malloc(n * 3 * sizeof *pa), *pb = malloc(n * 3 * sizeof *pb), *pc = malloc(n * 3 * sizeof *pc);
+        assert_int_equal(mm_learner_predict_proba(a, s.Xte, n, s.d, pa, &e), 0);
+        assert_int_equal(mm_learner_predict_proba(b, s.Xte, n, s.d, pb, &e), 0);
+        assert_int_equal(mm_learner_predict_proba(c, s.Xte, n, s.d, pc, &e), 0);
+        assert_memory_equal(pa, pb, n * 3 * sizeof *pa);
+        assert_memory_not_equal(pa, pc, n * 3 * sizeof *pa);   /* the 20 rows matter */
+        free(pa), free(pb), free(pc);
+        mm_learner_free(a), mm_learner_free(b), mm_learner_free(c);
+    }
+    mm_cfg_free(ens);
+    free(s.Xtr), free(s.Xte), free(s.ytr);
+}
+
 static void test_config_errors(void **st)
 {
     expect_error("voting: soft", "key 'estimators': expected a non-empty list");
@@ -272,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_combine_soft),
         cmocka_unit_test(test_combine_hard),
         cmocka_unit_test(test_learner_matches_members_and_roundtrip),
+        cmocka_unit_test(test_validation_rows_merged),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_mixed_learners_when_available),
     };

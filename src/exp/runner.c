@@ -886,7 +886,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     if ((rc = mm_split_params_from_cfg(proto, &sp, err))) goto out_specs;
     if (!mm_cfg_find(cfg, "protocol.seed")) sp.seed = seed;
     int wants_val = 0;
-    for (size_t i = 0; i < n_models; i++) wants_val |= specs[i].vt->wants_validation;
+    for (size_t i = 0; i < n_models; i++) wants_val |= specs[i].vt->wants_validation > 0;
     if (wants_val && !mm_cfg_find(cfg, "protocol.val_fraction") && sp.val_fraction <= 0 && sp.n_val_groups == 0)
         sp.val_fraction = 0.1;   /* a fixed split with val_groups already has its validation part */
 

@@ -43,7 +43,11 @@ typedef struct mm_history {
 typedef struct mm_learner_vt {
     const char *name;         /* config name: "rf", "gbdt", "svm", "mlp", ... */
     const char *summary;      /* one line for `melodic help models` */
-    int wants_validation;     /* 1: fit uses X_val (runner carves one from the training fold) */
+    /* 1: fit uses X_val (the runner carves one from the training fold);
+     * 0: mm_learner_fit adds X_val's rows to the training rows, so a carve
+     * made for another model costs this one nothing; -1: X_val is passed
+     * through as it is (ensembles hand it to their members). */
+    int wants_validation;
     /* Validate `params` (a map, or NULL for defaults) and make an unfitted state. */
     int (*create)(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err);
     int (*fit)(void *state, const mm_fit_data *data, mm_err *err);

@@ -100,7 +100,23 @@ int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err)
     for (size_t i = 0; data->y_val && i < data->n_val; i++)
         if (data->y_val[i] < 0 || data->y_val[i] >= data->n_classes)
             return mm_err_set(err, MM_EDATA, "%s: validation label %d out of range", l->vt->name, data->y_val[i]);
-    rc = l->vt->fit(l->state, data, err);
+    if (l->vt->wants_validation == 0 && data->X_val && data->n_val) {
+        /* a learner without use for a validation part trains on it too */
+        size_t n = data->n + data->n_val, d = data->d;
+        float *X = mm_malloc(n * d, sizeof *X, err);
+        int32_t *y = mm_malloc(n, sizeof *y, err);
+        if (!X || !y) { free(X); free(y); return MM_ENOMEM; }
+        memcpy(X, data->X, data->n * d * sizeof *X);
+        memcpy(X + data->n * d, data->X_val, data->n_val * d * sizeof *X);
+        memcpy(y, data->y, data->n * sizeof *y);
+        memcpy(y + data->n, data->y_val, data->n_val * sizeof *y);
+        mm_fit_data all = {.X = X, .y = y, .n = n, .d = d, .n_classes = data->n_classes};
+        rc = l->vt->fit(l->state, &all, err);
+        free(X);
+        free(y);
+    } else {
+        rc = l->vt->fit(l->state, data, err);
+    }
     if (rc) return rc;
     l->n_classes = data->n_classes;
     l->n_features = data->d;

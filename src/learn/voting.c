@@ -286,7 +286,7 @@ const mm_learner *mm_voting_member(const mm_learner *l, size_t j)
 const mm_learner_vt mm_learner_voting = {
     .name = "voting",
     .summary = "soft or hard voting over any learners (estimators: [{model, params}], weights)",
-    .wants_validation = 0,
+    .wants_validation = -1,   /* members take or merge the validation part themselves */
     .create = vs_create,
     .fit = vs_fit,
     .predict_proba = vs_predict,

@@ -49,9 +49,9 @@ void mm_recommend_params_default(mm_recommend_params *p)
     p->seed = 0;
     p->lambda = 0.7;
     p->w_confidence = 3.0;
-    p->w_like = 0.5;
-    p->w_artist = 0.15;
-    p->w_skip = 0.1;
+    p->w_like = 1.0;
+    p->w_artist = 0.3;
+    p->w_skip = 0.2;
 }
 
 int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_recommend_params *p,

@@ -38,9 +38,9 @@ typedef struct mm_recommend_params {
     uint64_t seed;          /* tie-breaking (default 0) */
     double lambda;          /* MMR: λ·relevance − (1−λ)·max cosine to chosen (default 0.7; 1 = off) */
     double w_confidence;    /* relevance += w_confidence · music confidence (default 3) */
-    double w_like;          /* liked track bonus (default 0.5) */
-    double w_artist;        /* bonus per liked track of the same artist, capped at 3 (default 0.15) */
-    double w_skip;          /* penalty per skip, capped at 3 (default 0.1) */
+    double w_like;          /* liked track bonus (default 1) */
+    double w_artist;        /* bonus per liked track of the same artist, capped at 3 (default 0.3) */
+    double w_skip;          /* penalty per skip, capped at 3 (default 0.2) */
     int has_target;         /* regulate: use `target` instead of the table's */
     mm_va target;
     const char *user;       /* feedback user id, or NULL */
