@@ -71,6 +71,9 @@ print("BLAS for numpy: %s" % ", ".join("%s %s %s threads=%d" % (i["internal_api"
                                                                  i["num_threads"]) for i in threadpool_info()))
 print("uptime:%s" % subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip().split("load")[-1])
 driver = build_driver()
+# Idle OpenMP threads sleep instead of spinning: on a shared, oversubscribed
+# machine spinning workers make 2-thread runs slower than 1 (as bench_svm).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 path = os.path.join(tempfile.gettempdir(), "mm_bench_logreg_%d.h5" % os.getpid())
 ref, groups = {}, []
 with h5py.File(path, "w") as f:
