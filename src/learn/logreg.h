@@ -5,6 +5,9 @@
  * + ||W||^2 / (2C) (intercept not penalised; s_i = 1 or the 'balanced' class
  * weight), with K weight vectors even for two classes, stopped like scipy's
  * L-BFGS-B (max |grad| <= tol, or relative decrease <= ftol, or max_iter).
+ * Two classes: softmax over (w0, w1) with both penalised, which is the
+ * binomial model w = w1 - w0 at 2C (sklearn's default multi_class='auto'
+ * fits the binomial one at C, so use C/2 here to reproduce that).
  * Left out: L1/elastic-net penalties, one-vs-rest, other solvers, warm start,
  * class-weight maps (only 'balanced'), user sample weights.
  */
