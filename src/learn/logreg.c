@@ -110,58 +110,128 @@ static inline double dot_df(const double *w, const float *x, size_t d)
     return s;
 }
 
-/* GCC/Clang vector extensions: explicit 4-lane double arithmetic, each lane
- * an independent sum, so the order of operations is fixed by the source. */
-typedef double v4d __attribute__((vector_size(32)));
+/* GCC/Clang vector extensions: explicit 8-lane double arithmetic, each lane
+ * an independent sum, so the order of operations is fixed by the source
+ * (whatever the instruction set the compiler maps the lanes onto). */
+typedef double v8d __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
 
-/* Unaligned load of 4 doubles (a macro: functions returning vectors change
- * the ABI on builds without AVX). */
-#define LD4(dst, p) memcpy(&(dst), (p), sizeof(v4d))
+/* Unaligned loads (macros: functions returning vectors change the ABI on
+ * builds without AVX). */
+#define LD8(dst, p) memcpy(&(dst), (p), sizeof(v8d))
+#define LD8F(dst, p) do { v8f t_; memcpy(&t_, (p), sizeof t_); (dst) = __builtin_convertvector(t_, v8d); } while (0)
 
-/* Four rows at once (w streamed once per block): z[r] = w · x_r with 8
- * partial sums per row (two 4-lane vectors), then the tail, then the lanes
- * in order. x holds the 4 rows widened to double, row stride d. */
-static inline void dot4_dd(const double *w, const double *x, size_t d, double z[4])
+/* Four classes × four rows: zc[r] = w_c · x_r for c < 4, each with 8
+ * partial sums (one 8-lane vector), then the tail, then the lanes in order
+ * (the same per-(class, row) order as dot24_dd and dot4_dd). x: the 4 rows
+ * widened to double, stride d; w: 4 rows of stride D; z: (4 classes, RB). */
+static inline void dot44_dd(const double *w, size_t D, const double *x, size_t d, double *z)
 {
-    v4d a0[4] = {{0}}, a1[4] = {{0}};
+    v8d a[4][4] = {{{0}}};
     size_t j = 0;
     for (; j + 8 <= d; j += 8) {
-        v4d w0, w1, x0, x1;
-        LD4(w0, w + j);
-        LD4(w1, w + j + 4);
+        v8d wv[4], xv[4];
+        for (int c = 0; c < 4; c++) LD8(wv[c], w + c * D + j);
+        for (int r = 0; r < 4; r++) LD8(xv[r], x + r * d + j);
+        for (int c = 0; c < 4; c++)
+            for (int r = 0; r < 4; r++) a[c][r] += wv[c] * xv[r];
+    }
+    for (int c = 0; c < 4; c++)
         for (int r = 0; r < 4; r++) {
-            LD4(x0, x + r * d + j);
-            LD4(x1, x + r * d + j + 4);
-            a0[r] += w0 * x0;
-            a1[r] += w1 * x1;
+            double s = 0;
+            for (size_t t = j; t < d; t++) s += w[c * D + t] * x[r * d + t];
+            for (int k = 0; k < 8; k++) s += a[c][r][k];
+            z[c * 4 + r] = s;
+        }
+}
+
+/* Two classes × four rows (w streamed once per row block): z0[r] = w0 · x_r,
+ * z1[r] = w1 · x_r, each with 8 partial sums (one 8-lane vector), then the
+ * tail, then the lanes in order. x: the 4 rows widened to double, stride d. */
+static inline void dot24_dd(const double *w0p, const double *w1p, const double *x, size_t d, double z0[4],
+                            double z1[4])
+{
+    v8d a0[4] = {{0}}, a1[4] = {{0}};
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        v8d w0, w1, xv;
+        LD8(w0, w0p + j);
+        LD8(w1, w1p + j);
+        for (int r = 0; r < 4; r++) {
+            LD8(xv, x + r * d + j);
+            a0[r] += w0 * xv;
+            a1[r] += w1 * xv;
+        }
+    }
+    for (int r = 0; r < 4; r++) {
+        double s0 = 0, s1 = 0;
+        for (size_t t = j; t < d; t++) {
+            s0 += w0p[t] * x[r * d + t];
+            s1 += w1p[t] * x[r * d + t];
+        }
+        for (int k = 0; k < 8; k++) {
+            s0 += a0[r][k];
+            s1 += a1[r][k];
+        }
+        z0[r] = s0;
+        z1[r] = s1;
+    }
+}
+
+/* One class × four rows, the same operation order per (class, row). */
+static inline void dot4_dd(const double *w, const double *x, size_t d, double z[4])
+{
+    v8d a[4] = {{0}};
+    size_t j = 0;
+    for (; j + 8 <= d; j += 8) {
+        v8d wv, xv;
+        LD8(wv, w + j);
+        for (int r = 0; r < 4; r++) {
+            LD8(xv, x + r * d + j);
+            a[r] += wv * xv;
         }
     }
     for (int r = 0; r < 4; r++) {
         double s = 0;
         for (size_t t = j; t < d; t++) s += w[t] * x[r * d + t];
-        for (int k = 0; k < 4; k++) s += a0[r][k];
-        for (int k = 0; k < 4; k++) s += a1[r][k];
+        for (int k = 0; k < 8; k++) s += a[r][k];
         z[r] = s;
     }
 }
 
-/* gr += sum_r g[r] x_r, the four products summed in row order first. */
-static inline void axpy4_dd(double *gr, const double g[4], const double *x, size_t d)
+/* The chunk's gradient as one small GEMM, gc (K, D) = gzc^T X_c: for every
+ * 8-column slice, 8 classes at a time accumulate over the chunk's rows in row
+ * order in registers, then are stored once (no read-modify-write of gc).
+ * gzc: (nrows, Kp) logit gradients, Kp a multiple of 8, padding zero. */
+static void grad_chunk(double *gc, size_t D, int fi, const float *X, size_t d, size_t nrows,
+                       const double *gzc, int K, int Kp)
 {
-    const double g0 = g[0], g1 = g[1], g2 = g[2], g3 = g[3];
-    const double *x0 = x, *x1 = x + d, *x2 = x + 2 * d, *x3 = x + 3 * d;
-    size_t j = 0;
-    for (; j + 4 <= d; j += 4) {
-        v4d v, u0, u1, u2, u3;
-        LD4(v, gr + j);
-        LD4(u0, x0 + j);
-        LD4(u1, x1 + j);
-        LD4(u2, x2 + j);
-        LD4(u3, x3 + j);
-        v += ((g0 * u0 + g1 * u1) + g2 * u2) + g3 * u3;
-        memcpy(gr + j, &v, sizeof v);
+    for (int k0 = 0; k0 < K; k0 += 8) {
+        int kn = K - k0 < 8 ? K - k0 : 8;
+        size_t j = 0;
+        for (; j + 8 <= d; j += 8) {
+            v8d acc[8] = {{0}};
+            for (size_t r = 0; r < nrows; r++) {
+                v8d xv;
+                LD8F(xv, X + r * d + j);
+                const double *gr = gzc + r * (size_t)Kp + k0;
+                for (int k = 0; k < 8; k++) acc[k] += gr[k] * xv;
+            }
+            for (int k = 0; k < kn; k++) memcpy(gc + (size_t)(k0 + k) * D + j, &acc[k], sizeof acc[k]);
+        }
+        for (; j < d; j++)
+            for (int k = 0; k < kn; k++) {
+                double sum = 0;
+                for (size_t r = 0; r < nrows; r++) sum += gzc[r * (size_t)Kp + k0 + k] * (double)X[r * d + j];
+                gc[(size_t)(k0 + k) * D + j] = sum;
+            }
     }
-    for (; j < d; j++) gr[j] += ((g0 * x0[j] + g1 * x1[j]) + g2 * x2[j]) + g3 * x3[j];
+    if (fi)
+        for (int k = 0; k < K; k++) {
+            double sum = 0;
+            for (size_t r = 0; r < nrows; r++) sum += gzc[r * (size_t)Kp + k];
+            gc[(size_t)k * D + d] = sum;
+        }
 }
 
 #define RB 4   /* rows per block in the loss kernel */
@@ -174,10 +244,12 @@ typedef struct problem {
     int K, fi, nt;
     double alpha;          /* 1 / C */
     size_t P;              /* K * D parameters */
+    int Kp;                /* K rounded up to a multiple of 8 */
     size_t chunk, n_chunks;/* fixed row chunks (depend on n and P only, never on threads) */
-    double *part;          /* (n_chunks, P + 2 + 2 RB K + RB d): partial gradient, loss, weight
-                            * sum, logits and their gradients of one row block, the block's
-                            * rows widened to double */
+    size_t stride;         /* per chunk: P + 2 + RB K + RB d + chunk Kp */
+    double *part;          /* (n_chunks, stride): partial gradient (P), loss, weight sum, the
+                            * logits of one row block (K, RB), its rows widened to double
+                            * (RB, d), the chunk's logit gradients (chunk, Kp) */
 } problem;
 
 static int problem_init(problem *pb, const float *X, const int32_t *y, const double *sw, size_t n, size_t d,
@@ -188,16 +260,18 @@ static int problem_init(problem *pb, const float *X, const int32_t *y, const dou
     pb->D = d + (size_t)(fi != 0);
     pb->alpha = 1.0 / C;
     pb->P = (size_t)K * pb->D;
-    size_t stride = pb->P + 2 + 2 * RB * (size_t)K + RB * d;
+    pb->Kp = (K + 7) / 8 * 8;
+    size_t fixed = pb->P + 2 + RB * (size_t)K + RB * d;
     /* about 64 rows a chunk, at most 64 chunks, and at most 256 MB of partials */
     size_t nc = (n + 63) / 64;
     if (nc > 64) nc = 64;
-    size_t cap = ((size_t)256 << 20) / (stride * sizeof(double));
+    size_t cap = ((size_t)256 << 20) / (fixed * sizeof(double));
     if (nc > cap) nc = cap;
     if (nc < 1) nc = 1;
     pb->chunk = (n + nc - 1) / nc;
     pb->n_chunks = (n + pb->chunk - 1) / pb->chunk;
-    pb->part = mm_malloc(pb->n_chunks * stride, sizeof(double), err);
+    pb->stride = fixed + pb->chunk * (size_t)pb->Kp;
+    pb->part = mm_malloc(pb->n_chunks * pb->stride, sizeof(double), err);
     return pb->part ? 0 : MM_ENOMEM;
 }
 
@@ -205,52 +279,47 @@ static int problem_init(problem *pb, const float *X, const int32_t *y, const dou
  * cross-entropy (the data term divided by the weight sum). */
 static double problem_eval(const problem *pb, const double *w, double *g, double *mean_ce)
 {
-    const size_t P = pb->P, D = pb->D, d = pb->d, stride = P + 2 + 2 * RB * (size_t)pb->K + RB * d;
-    const int K = pb->K;
+    const size_t P = pb->P, D = pb->D, d = pb->d, stride = pb->stride;
+    const int K = pb->K, Kp = pb->Kp;
     int par = pb->nt > 1 && pb->n_chunks > 1 && (double)pb->n * (double)P > 2e5;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(pb->nt) if (par)
     for (size_t c = 0; c < pb->n_chunks; c++) {
         double *gc = pb->part + c * stride;
-        double *zb = gc + P + 2, *gz = zb + RB * (size_t)K;   /* (K, RB) each */
-        double *xb = gz + RB * (size_t)K;                      /* (RB, d) */
-        if (g) memset(gc, 0, P * sizeof *gc);
+        double *zb = gc + P + 2;                 /* (K, RB) */
+        double *xb = zb + RB * (size_t)K;        /* (RB, d) */
+        double *gzc = xb + RB * d;               /* (chunk rows, Kp) */
         double loss = 0, wsum = 0;
         size_t i0 = c * pb->chunk, i1 = i0 + pb->chunk < pb->n ? i0 + pb->chunk : pb->n;
         for (size_t i = i0; i < i1; i += RB) {
             int nr = i1 - i < RB ? (int)(i1 - i) : RB;
-            for (int r = 0; r < RB; r++) {   /* widen once; pad with row i (its gradient weight is 0) */
+            for (int r = 0; r < RB; r++) {   /* widen once; pad with row i (its results unused) */
                 const float *x = pb->X + (i + (size_t)(r < nr ? r : 0)) * d;
                 for (size_t j = 0; j < d; j++) xb[(size_t)r * d + j] = x[j];
             }
-            for (int k = 0; k < K; k++) {
-                double *zk = zb + (size_t)k * RB;
-                dot4_dd(w + (size_t)k * D, xb, d, zk);
-                if (pb->fi)
-                    for (int r = 0; r < RB; r++) zk[r] += w[(size_t)k * D + d];
-            }
-            for (int r = 0; r < RB; r++) {
-                if (r >= nr) {
-                    for (int k = 0; k < K; k++) gz[(size_t)k * RB + r] = 0;
-                    continue;
-                }
+            int k = 0;
+            for (; k + 4 <= K; k += 4) dot44_dd(w + (size_t)k * D, D, xb, d, zb + (size_t)k * RB);
+            for (; k + 2 <= K; k += 2)
+                dot24_dd(w + (size_t)k * D, w + (size_t)(k + 1) * D, xb, d, zb + (size_t)k * RB,
+                         zb + (size_t)(k + 1) * RB);
+            if (k < K) dot4_dd(w + (size_t)k * D, xb, d, zb + (size_t)k * RB);
+            if (pb->fi)
+                for (k = 0; k < K; k++)
+                    for (int r = 0; r < RB; r++) zb[(size_t)k * RB + r] += w[(size_t)k * D + d];
+            for (int r = 0; r < nr; r++) {
                 double zmax = -INFINITY, se = 0;
-                for (int k = 0; k < K; k++) zmax = fmax(zmax, zb[(size_t)k * RB + r]);
-                for (int k = 0; k < K; k++) se += exp(zb[(size_t)k * RB + r] - zmax);
+                for (k = 0; k < K; k++) zmax = fmax(zmax, zb[(size_t)k * RB + r]);
+                for (k = 0; k < K; k++) se += exp(zb[(size_t)k * RB + r] - zmax);
                 double lse = zmax + log(se), s = pb->sw ? pb->sw[i + r] : 1.0;
                 int yi = pb->y[i + r];
                 loss += s * (lse - zb[(size_t)yi * RB + r]);   /* CE = logsumexp(z) - z_y */
                 wsum += s;
-                for (int k = 0; k < K; k++)   /* dCE/dz_k = softmax_k - [k == y] */
-                    gz[(size_t)k * RB + r] = s * (exp(zb[(size_t)k * RB + r] - lse) - (k == yi ? 1.0 : 0.0));
-            }
-            if (!g) continue;
-            for (int k = 0; k < K; k++) {
-                const double *gk = gz + (size_t)k * RB;
-                double *gr = gc + (size_t)k * D;
-                axpy4_dd(gr, gk, xb, d);
-                if (pb->fi) gr[d] += ((gk[0] + gk[1]) + gk[2]) + gk[3];
+                double *gr = gzc + (i - i0 + (size_t)r) * (size_t)Kp;
+                for (k = 0; k < K; k++)   /* dCE/dz_k = softmax_k - [k == y] */
+                    gr[k] = s * (exp(zb[(size_t)k * RB + r] - lse) - (k == yi ? 1.0 : 0.0));
+                for (; k < Kp; k++) gr[k] = 0;
             }
         }
+        if (g) grad_chunk(gc, D, pb->fi, pb->X + i0 * d, d, i1 - i0, gzc, K, Kp);
         gc[P] = loss;
         gc[P + 1] = wsum;
     }
