@@ -282,6 +282,7 @@ static double problem_eval(const problem *pb, const double *w, double *g, double
     const size_t P = pb->P, D = pb->D, d = pb->d, stride = pb->stride;
     const int K = pb->K, Kp = pb->Kp;
     int par = pb->nt > 1 && pb->n_chunks > 1 && (double)pb->n * (double)P > 2e5;
+    (void)par;   /* used only by the pragma (unused when OpenMP is off) */
     #pragma omp parallel for schedule(dynamic, 1) num_threads(pb->nt) if (par)
     for (size_t c = 0; c < pb->n_chunks; c++) {
         double *gc = pb->part + c * stride;
@@ -727,6 +728,7 @@ int mm_logreg_predict_proba(const mm_logreg *m, const float *X, size_t n, size_t
     if (d != m->d) return mm_err_set(err, MM_EINVAL, "logreg: input has %zu features, the model was fitted on %zu", d, m->d);
     const int K = m->K, L = m->n_classes;
     int nt = m->n_threads < 1 ? 1 : m->n_threads, fail = 0;
+    (void)nt;    /* used only by the pragma */
     #pragma omp parallel num_threads(nt) if (nt > 1 && (double)n * d * K > 1e6)
     {
         double *z = malloc((size_t)K * sizeof *z);
