@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """bench_congruence.py — end-to-end emotional congruence of the recommender.
 
-Speech side: the speaker-independent out-of-fold probabilities of
-table2_speech_mn04_speaker (results.h5: /models/mlp/folds/*/proba), one
-listener per RAVDESS clip (1,440). Music side: the artist-held-out
-out-of-fold probabilities of table3_music_artist (/models/ensemble/folds/*),
+Speech side: the speaker-independent out-of-fold probabilities of one or
+more speech experiments (results.h5: /models/<model>/folds/*/proba; default
+the paper's mn04 MLP, logistic regression on mn04 layers, the same calibrated),
+one listener per RAVDESS clip (1,440). Music side: the artist-held-out
+out-of-fold probabilities of music_beyond_artist (/models/ensemble/folds/*),
 one library track per 4Q clip (900), with artists from metadata.csv.
 Congruence: the fraction of a listener's top-10 tracks whose annotated 4Q
 quadrant is the quadrant of the speaker's true emotion under the truth table
@@ -13,15 +14,15 @@ quadrant is the quadrant of the speaker's true emotion under the truth table
 
 averaged over listeners; shown beside chance (0.25) and the oracle (1.0).
 Ours: `melodic recommend --batch` (policy match, configs/recommend/default.yaml,
-NRC VAD points, probability-weighted listener point, MMR). Reference: the
+NRC VAD points, listener quadrant by speech probability mass, MMR). Reference: the
 paper's rule in numpy (top speech label -> quadrant by the truth table ->
 tracks whose top music label is that quadrant, most confident first), the
 "scikit-learn baseline" of the issue. Both run on the same probabilities in one
 run; times and the ratio are printed. Also: ours with true labels on both
 sides (the ceiling the valence-arousal mapping allows).
 
-usage: /usr/bin/python3 scripts/bench_congruence.py [--speech DIR] [--music DIR]
-       [--bin build/melodic] [--data ../shared/data] [--music-model ensemble] [-n 10]
+usage: /usr/bin/python3 scripts/bench_congruence.py [--speech DIR[:MODEL]]... [--music DIR]
+       [--bin build/melodic] [--data ../shared/data] [--music-model ensemble] [-n 10] [--config C]
 Missing result folders are produced with `melodic run` first (a few minutes).
 """
 import argparse
@@ -127,64 +128,84 @@ def congruence(tracks, s_true, slabels, m_true, mnames):
     return float(np.mean(per)), np.array(per)
 
 
+def quadrant_accuracy(sp, s_true, slabels):
+    """Fraction of listeners whose most probable quadrant (probability summed per quadrant) is the true one."""
+    Q = ["Q1", "Q2", "Q3", "Q4"]
+    M = np.array([[TRUTH[l] == q for q in Q] for l in slabels], float)
+    qt = np.array([Q.index(TRUTH[slabels[t]]) for t in s_true])
+    return float(np.mean((sp @ M).argmax(1) == qt))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--speech", default="results/runs/table2_speech_mn04_speaker")
-    ap.add_argument("--music", default="results/runs/table3_music_artist")
-    ap.add_argument("--speech-model", default="mlp")
+    ap.add_argument("--speech", action="append", default=None,
+                    help="DIR[:MODEL] of a speaker-independent speech experiment (repeatable; default: the "
+                         "paper's mn04 MLP, the mn04-layer ensemble and the calibrated ensemble)")
+    ap.add_argument("--music", default="results/music_beyond_artist")
     ap.add_argument("--music-model", default="ensemble")
     ap.add_argument("--bin", default="build/melodic")
     ap.add_argument("--data", default=os.environ.get("MELODIC_DATA", "../shared/data"))
     ap.add_argument("-n", type=int, default=10)
     ap.add_argument("--config", default=None, help="recommend config (default configs/recommend/default.yaml)")
     a = ap.parse_args()
-    ensure_run(a.bin, "experiments/table2_speech_mn04_speaker.yaml", a.speech)
-    ensure_run(a.bin, "experiments/table3_music_artist.yaml", a.music)
-    sp, s_true, slabels, _ = oof(os.path.join(a.speech, "results.h5"), a.speech_model)
+    specs = a.speech or ["results/table2_speech_mn04_speaker:mlp", "results/speech_layers_speaker:logreg",
+                         "results/speech_calibrated_speaker:logreg"]
+    ensure_run(a.bin, f"experiments/{os.path.basename(a.music.rstrip('/'))}.yaml", a.music)
     mp, m_true, mnames, mpaths = oof(os.path.join(a.music, "results.h5"), a.music_model)
-    missing = [l for l in slabels if l not in TRUTH]
-    if missing or sorted(mnames) != ["Q1", "Q2", "Q3", "Q4"]:
-        sys.exit(f"labels outside the truth table: {missing} / music {mnames}")
+    if sorted(mnames) != ["Q1", "Q2", "Q3", "Q4"]:
+        sys.exit(f"music labels are not the 4Q quadrants: {mnames}")
     artist = {}
     meta = os.path.join(a.data, "music-4q", "metadata.csv")
     if os.path.exists(meta):
         for row in csv.DictReader(open(meta, encoding="utf-8")):
             artist[row["song"]] = row["artist"]
     artists = [artist.get(os.path.splitext(os.path.basename(p))[0], "") for p in mpaths]
-
-    print(f"speech: {a.speech} ({a.speech_model}), {len(sp)} listeners, speaker-independent out-of-fold; "
-          f"accuracy {np.mean(sp.argmax(1) == s_true):.3f}")
     print(f"music:  {a.music} ({a.music_model}), {len(mp)} tracks, artist-held-out out-of-fold; "
           f"accuracy {np.mean(mp.argmax(1) == m_true):.3f}")
     print("truth table: neutral, calm -> Q4; happy, surprised -> Q1; angry, fearful, disgust -> Q2; sad -> Q3")
+    print(f"congruence of the top-{a.n}: the fraction of a listener's tracks in the quadrant of the speaker's "
+          f"true emotion (chance 0.250, oracle 1.000)\n")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         lib = os.path.join(tmp, "lib.h5")
         write_library(lib, mp, m_true, mnames, mpaths, artists, mp)
-        t0 = time.perf_counter()
-        ref = reference(sp, slabels, mp, mnames, a.n)
-        t_ref = time.perf_counter() - t0
-        ours, t_ours = run_ours(a.bin, lib, sp, slabels, a.n, tmp, "pred", a.config)
-        c_ref, per_ref = congruence(ref, s_true, slabels, m_true, mnames)
-        c_ours, per = congruence(ours, s_true, slabels, m_true, mnames)
-        # ceiling of the mapping: true labels on both sides through our recommender
-        onehot_s = np.eye(len(slabels), dtype=np.float32)[s_true]
         lib_true = os.path.join(tmp, "lib_true.h5")
         onehot_m = np.eye(len(mnames), dtype=np.float32)[m_true]
         write_library(lib_true, onehot_m, m_true, mnames, mpaths, artists, onehot_m)
-        ceil, _ = run_ours(a.bin, lib_true, onehot_s, slabels, a.n, tmp, "true", a.config)
-        c_ceil, per_ceil = congruence(ceil, s_true, slabels, m_true, mnames)
-    print(f"\ncongruence of the top-{a.n} (fraction of tracks in the speaker's true quadrant):")
-    print(f"  chance                                   0.250")
-    print(f"  reference (paper's rule, numpy)          {c_ref:.3f}")
-    print(f"  ours (melodic recommend, match)          {c_ours:.3f}")
-    print(f"  ours with true labels on both sides      {c_ceil:.3f}   (the valence-arousal mapping's ceiling)")
-    print(f"  oracle (truth table, true labels)        1.000")
-    print("\nper true speech emotion (reference / ours / ours' ceiling):")
-    for k, l in enumerate(slabels):
-        m = s_true == k
-        print(f"  {l:10s} -> {TRUTH[l]}  n={m.sum():4d}  {per_ref[m].mean():.3f} / {per[m].mean():.3f} / {per_ceil[m].mean():.3f}")
-    print(f"\ntime for {len(sp)} playlists: reference {t_ref:.3f} s, ours {t_ours:.3f} s "
-          f"(process start and library load included), ratio ours/reference {t_ours / max(t_ref, 1e-9):.2f}")
+        for k, spec in enumerate(specs):
+            sdir, _, smodel = spec.partition(":")
+            smodel = smodel or "mlp"
+            ensure_run(a.bin, f"experiments/{os.path.basename(sdir.rstrip('/'))}.yaml", sdir)
+            sp, s_true, slabels, _ = oof(os.path.join(sdir, "results.h5"), smodel)
+            missing = [l for l in slabels if l not in TRUTH]
+            if missing:
+                sys.exit(f"{sdir}: labels outside the truth table: {missing}")
+            t0 = time.perf_counter()
+            ref = reference(sp, slabels, mp, mnames, a.n)
+            t_ref = time.perf_counter() - t0
+            ours, t_ours = run_ours(a.bin, lib, sp, slabels, a.n, tmp, f"pred{k}", a.config)
+            c_ref, per_ref = congruence(ref, s_true, slabels, m_true, mnames)
+            c_ours, per = congruence(ours, s_true, slabels, m_true, mnames)
+            onehot_s = np.eye(len(slabels), dtype=np.float32)[s_true]
+            ceil, _ = run_ours(a.bin, lib_true, onehot_s, slabels, a.n, tmp, f"true{k}", a.config)
+            c_ceil, _ = congruence(ceil, s_true, slabels, m_true, mnames)
+            with h5py.File(os.path.join(sdir, "results.h5"), "r") as f:
+                gn = int(f.attrs.get("group_norm", 0))
+            rows.append((f"{os.path.basename(sdir.rstrip('/'))}:{smodel}" + (" (calibrated)" if gn else ""),
+                         np.mean(sp.argmax(1) == s_true), quadrant_accuracy(sp, s_true, slabels), c_ref, c_ours, c_ceil,
+                         t_ref, t_ours))
+            if k == 0 or k == len(specs) - 1:
+                print(f"per true speech emotion, {rows[-1][0]} (paper's rule / ours):")
+                for j, l in enumerate(slabels):
+                    m = s_true == j
+                    print(f"  {l:10s} -> {TRUTH[l]}  n={m.sum():4d}  {per_ref[m].mean():.3f} / {per[m].mean():.3f}")
+                print()
+    w = max(len(r[0]) for r in rows)
+    print(f"{'speech model (speaker-independent)':{w}s}  acc    quad.acc  paper's rule  ours (match)  ours, true labels")
+    for r in rows:
+        print(f"{r[0]:{w}s}  {r[1]:.3f}  {r[2]:.3f}     {r[3]:.3f}         {r[4]:.3f}         {r[5]:.3f}")
+    print(f"\ntime for {len(sp)} playlists (last model): paper's rule in numpy {rows[-1][6]:.3f} s, ours "
+          f"{rows[-1][7]:.3f} s (process start and library load included)")
 
 
 if __name__ == "__main__":
