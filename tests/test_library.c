@@ -310,6 +310,26 @@ static void test_cli(void **st)
                                "| grep -q 'Q1/x0.wav'", tu_bin(), bundle, lib, lib_dir, dir), 1);
     assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav -n 12 "
                                "| grep -q 'Q1/x0.wav'", tu_bin(), bundle, lib, lib_dir), 0);
+    /* a calibrated speech bundle (group_norm over the 3 variants as speakers):
+     * the command needs --db and --user, keeps each clip, answers from the third */
+    char gm[400];
+    snprintf(gm, sizeof gm, "%s/train_g.csv", dir);
+    FILE *m = fopen(gm, "w");
+    fputs("path,label,group\n", m);
+    for (int q = 0; q < 4; q++)
+        for (int v = 0; v < 3; v++) fprintf(m, "%s/Q%d/x%d.wav,Q%d,%d\n", lib_dir, q + 1, v, q + 1, v);
+    fclose(m);
+    assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/cal.h5 --set dataset.manifest=%s "
+                               "--set 'preprocessing={group_norm: {clips: 2}}' 2>/dev/null", tu_bin(), dir, dir, gm), 0);
+    assert_int_equal(tu_system("%s recommend --speech %s/cal.h5 --library %s %s/Q1/x1.wav 2> %s/cal.err", tu_bin(), dir, lib, lib_dir, dir), 1);
+    assert_int_equal(tu_system("grep -q 'per-speaker calibration: pass --db' %s/cal.err", dir), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(tu_system("%s recommend --speech %s/cal.h5 --library %s %s/Q%d/x1.wav --db %s/cal.db --user v1 2> %s/cal.err",
+                                   tu_bin(), dir, lib, lib_dir, i + 1, dir, dir), 1);
+        assert_int_equal(tu_system("grep -q 'has %d of the 2 earlier clips' %s/cal.err", i, dir), 0);
+    }
+    assert_int_equal(tu_system("%s recommend --speech %s/cal.h5 --library %s %s/Q1/x2.wav --db %s/cal.db --user v1 -n 2 --json "
+                               "| grep -q '\"tracks\"'", tu_bin(), dir, lib, lib_dir, dir), 0);
     /* batch */
     char p[400];
     snprintf(p, sizeof p, "%s/batch.h5", dir);

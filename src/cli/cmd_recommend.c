@@ -33,6 +33,9 @@ static const char *usage =
     "No track twice, no artist twice in a row, diversity by maximal marginal relevance\n"
     "(--lambda, 1 = off); one reason per track. With --user and --db, disliked tracks never\n"
     "return and liked tracks and artists rank higher; --feedback records such an event.\n"
+    "A SPEECH.h5 with per-speaker calibration (exported with preprocessing.group_norm)\n"
+    "needs --db and --user: the user's earlier clips in the store (as `melodic serve` keeps\n"
+    "them) calibrate VOICE once there are enough; VOICE joins them either way.\n"
     "--batch reads /proba (N, labels) and /labels from PROBA.h5 and writes /tracks (N, n),\n"
     "library indices, -1 padded.\n"
     "  --config FILE  emotions, merges, target and recommend defaults (default " DEFAULT_CONFIG ")\n";
@@ -265,7 +268,27 @@ int mm_cmd_recommend(int argc, char **argv)
     if (!proba || !labels) { rc = MM_ENOMEM; goto done; }
     for (int c = 0; c < k; c++) labels[c] = mm_bundle_class_name(sb, c);
     if ((rc = mm_recommender_create(lib, va, labels, k, &r, &err))) goto done;
-    if ((rc = mm_bundle_classify_file(sb, voice, proba, NULL, NULL, &err))) goto done;
+    size_t need = mm_bundle_calibration_clips(sb);
+    if (!need) {
+        if ((rc = mm_bundle_classify_file(sb, voice, proba, NULL, NULL, &err))) goto done;
+    } else {   /* calibrated bundle: the user's stored clips, then this one joins them */
+        if (!fb || !user) {
+            rc = mm_err_set(&err, MM_EINVAL, "%s has per-speaker calibration: pass --db FILE --user ID (the user's earlier clips are kept there)", speech);
+            goto done;
+        }
+        size_t dim = mm_bundle_dim(sb), have = 0;
+        float *raw = mm_malloc((need + 1) * dim, sizeof *raw, &err);
+        if (!raw) { rc = MM_ENOMEM; goto done; }
+        rc = mm_bundle_features_file(sb, voice, raw, NULL, &err);
+        if (!rc) rc = mm_feedback_calib_get(fb, user, dim, need, raw + dim, &have, &err);
+        if (!rc) rc = mm_feedback_calib_add(fb, user, raw, dim, need, &err);
+        if (!rc && have < need)
+            rc = mm_err_set(&err, MM_EINVAL, "%s: user '%s' has %zu of the %zu earlier clips this calibrated model needs (this one is kept: %zu to go)",
+                            speech, user, have, need, need - have - 1);
+        if (!rc) rc = mm_bundle_predict(sb, raw, raw + dim, have, proba, NULL, &err);
+        free(raw);
+        if (rc) goto done;
+    }
     mm_rec_result res;
     if ((rc = mm_recommend(r, proba, &p, fb, &res, &err))) goto done;
     print_result(r, lib, &res, proba, json);
