@@ -26,7 +26,7 @@ if [ ! -f "$out/music.h5" ]; then
 fi
 if [ ! -f "$out/speech_calibrated.h5" ]; then
   echo "serve: exporting the calibrated speech model (mn04 layers, per-speaker calibration)"
-  "$bin" export experiments/speech_calibrated_speaker.yaml --model ensemble -o "$out/speech_calibrated.h5" -j "$jobs"
+  "$bin" export experiments/speech_calibrated_speaker.yaml --model logreg -o "$out/speech_calibrated.h5" -j "$jobs"
 fi
 if [ ! -f "$out/library.h5" ]; then
   echo "serve: indexing the 4Q library"

@@ -277,6 +277,36 @@ static void test_group_norm(void **st)
     assert_non_null(strstr(e.msg, "group_norm"));
 }
 
+/* A model's results do not depend on its neighbours: svm alone, beside an
+ * mlp that early-stops (a validation part is carved for the mlp only; svm's
+ * scaler and fit see the whole training fold) and beside a gbdt without
+ * early stopping (no carve at all) gives the same probabilities. */
+static void test_validation_only_for_models_that_use_it(void **st)
+{
+    static const char *const models[3] = {
+        "models:\n  - {name: svm, model: svm}\n",
+        "models:\n  - {name: svm, model: svm}\n  - {name: net, model: mlp, params: {hidden_layer_sizes: [8], max_iter: 20}}\n",
+        "models:\n  - {name: svm, model: svm}\n  - {name: boost, model: gbdt, params: {n_estimators: 5}}\n"};
+    float *p[3];
+    hsize_t dm[3][2];
+    for (int i = 0; i < 3; i++) {
+        char out[300], text[2048];
+        snprintf(out, sizeof out, "%s/vo%d", dir, i);
+        snprintf(text, sizeof text, "name: t\nseed: 3\ntable: %s\nprotocol: {kind: group_kfold, n_folds: 4}\n"
+                 "preprocessing: {scaler: standard}\n%stsne: false\n", table_path, models[i]);
+        mm_cfg *c = NULL;
+        mm_err e = {0};
+        assert_int_equal(mm_cfg_parse_string(text, "v.yaml", &c, &e), 0);
+        mm_run_opts o = {.out_dir = out, .config_path = "v.yaml", .n_threads = 1, .quiet = 1};
+        if (mm_experiment_run(c, &o, &e)) fail_msg("%s", e.msg);
+        mm_cfg_free(c);
+        p[i] = read_proba(out, "svm", 1, dm[i]);
+    }
+    assert_memory_equal(p[0], p[1], dm[0][0] * dm[0][1] * sizeof(float));
+    assert_memory_equal(p[0], p[2], dm[0][0] * dm[0][1] * sizeof(float));
+    for (int i = 0; i < 3; i++) free(p[i]);
+}
+
 /* A fixed split by groups with its own validation groups, and a learner that
  * wants a validation part: the runner must not carve a second one. */
 static void test_fixed_split_with_val_groups(void **st)
@@ -306,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_deterministic_and_resume),
         cmocka_unit_test(test_leakage_guard),
         cmocka_unit_test(test_group_norm),
+        cmocka_unit_test(test_validation_only_for_models_that_use_it),
         cmocka_unit_test(test_fixed_split_with_val_groups),
     };
     return cmocka_run_group_tests_name("runner", tests, setup, teardown);

@@ -106,6 +106,7 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
         /* validate params now, before any work */
         mm_learner *tmp = NULL;
         if ((rc = mm_learner_create(s[i].learner, s[i].params, 0, 1, &tmp, err))) break;
+        s[i].uses_val = mm_learner_uses_validation(tmp);
         mm_learner_free(tmp);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(s[j].name, s[i].name)) { rc = mm_err_set(err, MM_EINVAL, "%s: two models are named '%s'", mm_cfg_where(m, w, sizeof w), s[i].name); break; }
@@ -131,6 +132,7 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
                 if (mem->items[k]->value && !strcmp(s[j].name, mem->items[k]->value)) found = (int)j;
             if (found < 0) rc = mm_err_set(err, MM_EINVAL, "%s: ensemble '%s': no model named '%s' in 'models'", mm_cfg_where(mem->items[k], w, sizeof w), x->name, mem->items[k]->value ? mem->items[k]->value : "?");
             x->members[k] = found;
+            if (found >= 0 && s[found].uses_val) x->uses_val = 1;
         }
         const mm_cfg *wt = mm_cfg_child(m, "weights");
         if (!rc && wt && wt->type != MM_CFG_NULL) {
@@ -446,8 +448,10 @@ static int gather_role(const mm_table *t, const mm_split *sp, size_t round, int 
     return 0;
 }
 
+/* with_val = 0: the validation rows join the training rows before the
+ * scaler and SMOTE (for models that do not use a validation part). */
 static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const mm_exp_prep *prep,
-                         uint64_t seed, int n_threads, round_data *r, mm_err *err)
+                         uint64_t seed, int n_threads, int with_val, round_data *r, mm_err *err)
 {
     size_t d = t->d;
     memset(r, 0, sizeof *r);
@@ -458,6 +462,23 @@ static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, co
         return mm_err_set(err, MM_ENOMEM, "out of memory");
     if (r->n_train == 0 || r->n_test == 0)
         return mm_err_set(err, MM_EINVAL, "round %zu has %zu training and %zu test samples; the protocol leaves a part empty", round, r->n_train, r->n_test);
+    if (!with_val && r->n_val) {   /* training and validation rows, in table order */
+        size_t *a = malloc((t->n + 1) * sizeof *a), *b = malloc((t->n + 1) * sizeof *b);
+        size_t m = r->n_train + r->n_val;
+        float *X = malloc(m * d * sizeof *X);
+        int32_t *y = malloc(m * sizeof *y);
+        if (!a || !b || !X || !y) { free(a); free(b); free(X); free(y); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+        size_t na = mm_split_indices(sp, round, MM_ROLE_TRAIN, a), nb = mm_split_indices(sp, round, MM_ROLE_VAL, b);
+        for (size_t i = 0, j = 0, k = 0; k < na + nb; k++) {
+            size_t row = j >= nb || (i < na && a[i] < b[j]) ? a[i++] : b[j++];
+            memcpy(X + k * d, t->X + row * d, d * sizeof *X);
+            y[k] = t->labels[row];
+        }
+        free(a), free(b);
+        free(r->Xtr), free(r->ytr), free(r->Xva), free(r->yva);
+        r->Xtr = X, r->ytr = y, r->Xva = NULL, r->yva = NULL;
+        r->n_train = m, r->n_val = 0;
+    }
     if (prep->scaler) {
         mm_scaler *sc = NULL;
         rc = mm_scaler_fit(r->Xtr, r->n_train, d, &sc, err);
@@ -754,8 +775,8 @@ static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_ta
     if (!rc) rc = mm_sched_create(order, n_todo, &p, &s, err);
     free(order);
     if (rc) return rc;
-    round_data rd = {0};
-    size_t have_round = (size_t)-1, item, n_saved = 0;
+    round_data rd[2] = {{0}};   /* [uses_val]: without and with a validation part */
+    size_t have_round[2] = {(size_t)-1, (size_t)-1}, item, n_saved = 0;
     /* fault injection for tests: this rank dies (SIGKILL) after saving so
      * many units, as a crashed node would; MPI then ends the job */
     const char *fault = getenv("MELODIC_FAULT_AFTER_UNITS");
@@ -765,16 +786,17 @@ static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_ta
     while (mm_sched_next(s, &item, 1) == 1) {
         if (lrc) continue;
         size_t m = item / R, r = item % R;
-        if (have_round != r) {
-            round_free(&rd);
-            have_round = (size_t)-1;
-            if ((lrc = prepare_round(t, split, r, prep, seed, o->n_threads, &rd, &le))) { mm_sched_fail(s, &le); continue; }
-            have_round = r;
+        int v = specs[m].uses_val;
+        if (have_round[v] != r) {
+            round_free(&rd[v]);
+            have_round[v] = (size_t)-1;
+            if ((lrc = prepare_round(t, split, r, prep, seed, o->n_threads, v, &rd[v], &le))) { mm_sched_fail(s, &le); continue; }
+            have_round[v] = r;
         }
         unit u = {0};
         char path[PATH_MAX + 64];
         unit_path(path, sizeof path, dir, specs[m].name, r);
-        lrc = run_unit(&specs[m], t, &rd, seed, r, o->n_threads, &u, &le);
+        lrc = run_unit(&specs[m], t, &rd[v], seed, r, o->n_threads, &u, &le);
         if (!lrc) lrc = unit_save(&u, path, cfg_hash, k, &le);
         if (!lrc && fault_after > 0 && (long)++n_saved >= fault_after) raise(SIGKILL);
         size_t len = 0;
@@ -785,7 +807,8 @@ static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_ta
         unit_clear(&u);
         if (lrc) mm_sched_fail(s, &le);
     }
-    round_free(&rd);
+    round_free(&rd[0]);
+    round_free(&rd[1]);
     rc = mm_sched_finish(s, err);
     if (!rc && rank == 0 && c.finished != total)
         rc = mm_err_set(err, MM_EIO, "%zu of %zu units came back; rerun with --resume", c.finished, total);
@@ -886,7 +909,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     if ((rc = mm_split_params_from_cfg(proto, &sp, err))) goto out_specs;
     if (!mm_cfg_find(cfg, "protocol.seed")) sp.seed = seed;
     int wants_val = 0;
-    for (size_t i = 0; i < n_models; i++) wants_val |= specs[i].vt->wants_validation > 0;
+    for (size_t i = 0; i < n_models; i++) wants_val |= specs[i].uses_val;
     if (wants_val && !mm_cfg_find(cfg, "protocol.val_fraction") && sp.val_fraction <= 0 && sp.n_val_groups == 0)
         sp.val_fraction = 0.1;   /* a fixed split with val_groups already has its validation part */
 
@@ -989,19 +1012,23 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
         rc = run_units_mpi(specs, n_models, t, split, &prep, seed, o, dir, cfg_hash, units, err);
     } else for (size_t r = 0; r < R && !rc && !d->assemble_only; r++) {
         /* resume: load finished units of this round first */
-        int all_done = 1;
         for (size_t m = 0; m < n_models; m++) {
             if (!OWNED(m, r)) continue;
             char path[PATH_MAX + 64];
             unit_path(path, sizeof path, dir, specs[m].name, r);
             unit *u = &units[m * R + r];
-            if (!(o->resume && unit_load(u, path, cfg_hash, k) == 0)) all_done = 0;
+            if (o->resume) (void)unit_load(u, path, cfg_hash, k);   /* sets u->done when it is there */
         }
-        round_data rd = {0};
-        if (!all_done && (rc = prepare_round(t, split, r, &prep, seed, o->n_threads, &rd, err))) { round_free(&rd); break; }
+        round_data rd[2] = {{0}};   /* [uses_val], prepared when a model needs it */
+        int have[2] = {0, 0};
         for (size_t m = 0; m < n_models && !rc; m++) {
             if (!OWNED(m, r)) continue;
             unit *u = &units[m * R + r];
+            int v = specs[m].uses_val;
+            if (!u->done && !have[v]) {
+                if ((rc = prepare_round(t, split, r, &prep, seed, o->n_threads, v, &rd[v], err))) break;
+                have[v] = 1;
+            }
             if (!u->done) {
                 if (o->progress) {
                     double el = now_s() - t_start;
@@ -1009,7 +1036,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
                     fprintf(stderr, "[%zu/%zu] %s, round %zu/%zu (repeat %zu, fold %zu)  elapsed %.0f s, ETA %.0f s\n",
                             finished + 1, total, specs[m].name, r + 1, R, r / split->n_folds + 1, r % split->n_folds + 1, el, eta);
                 }
-                if ((rc = run_unit(&specs[m], t, &rd, seed, r, o->n_threads, u, err))) break;
+                if ((rc = run_unit(&specs[m], t, &rd[v], seed, r, o->n_threads, u, err))) break;
                 if (u->failed && o->progress) fprintf(stderr, "  %s failed: %s\n", specs[m].name, u->error);
                 char path[PATH_MAX + 64];
                 unit_path(path, sizeof path, dir, specs[m].name, r);
@@ -1017,7 +1044,8 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
             }
             finished++;
         }
-        round_free(&rd);
+        round_free(&rd[0]);
+        round_free(&rd[1]);
     }
 #undef OWNED
     if (!rc && d->shard_count) {   /* a shard ends with its part file; merge writes the results */

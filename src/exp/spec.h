@@ -15,6 +15,7 @@ typedef struct mm_exp_model {
     const char *learner;      /* registry name */
     const mm_cfg *params;
     const mm_learner_vt *vt;
+    int uses_val;             /* its fit uses a validation part (mm_learner_uses_validation) */
     /* ensembles */
     int is_ensemble;
     size_t n_members;

@@ -137,10 +137,16 @@ static const mm_history *cnn_history(const void *st)
     return mm_net_model_history(&((const cnn1d *)st)->base);
 }
 
+static int cnn1d_uses_validation(const void *st)
+{
+    return ((const cnn1d *)st)->base.tp.early_stopping;   /* without it the part is not looked at */
+}
+
 const mm_learner_vt mm_learner_cnn1d = {
     .name = "cnn1d",
     .summary = "the paper's Table I 1-D CNN (5 conv blocks, dense 512) over the feature vector, Adam",
     .wants_validation = 1,
+    .uses_validation = cnn1d_uses_validation,
     .create = cnn_create,
     .fit = cnn_fit,
     .predict_proba = cnn_predict_proba,

@@ -1123,6 +1123,11 @@ static int gb_create(const mm_cfg *params, uint64_t seed, int n_threads, void **
     return 0;
 }
 
+static int gb_uses_validation(const void *st)
+{
+    return ((const gb_state *)st)->params.early_stopping_rounds > 0;   /* else only for curves */
+}
+
 static void sync_history(gb_state *s)
 {
     mm_gbdt_history h = mm_gbdt_get_history(s->model);
@@ -1186,6 +1191,7 @@ const mm_learner_vt mm_learner_gbdt = {
     .name = "gbdt",
     .summary = "gradient-boosted trees, XGBoost 'hist' style (XGBClassifier)",
     .wants_validation = 1,
+    .uses_validation = gb_uses_validation,
     .create = gb_create,
     .fit = gb_fit,
     .predict_proba = gb_predict,

@@ -56,6 +56,12 @@ typedef struct mm_learner_vt {
     /* Write the fitted state into an (empty) HDF5 group / read it back. */
     int (*save)(const void *state, hid_t group, mm_err *err);
     int (*load)(hid_t group, int n_threads, void **state, mm_err *err);
+    /* Optional (may be NULL): whether this instance needs X_val (e.g. gbdt
+     * only with early_stopping_rounds > 0, mlp only with early_stopping;
+     * without, a given X_val only feeds the history curves); overrides
+     * wants_validation > 0 when present. The runner and export carve a
+     * validation part only for instances that need one. */
+    int (*uses_validation)(const void *state);
     /* Optional (may be NULL): training history of the last fit. */
     const mm_history *(*history)(const void *state);
     void (*free)(void *state);
@@ -78,6 +84,9 @@ int mm_learner_create(const char *name, const mm_cfg *params, uint64_t seed, int
                       mm_learner **out, mm_err *err);
 /* Checks data (finite values, labels in range, at least two classes present)
  * before calling vt->fit. */
+/* 1 when a fit of this learner uses a validation part (see uses_validation
+ * and wants_validation); ensembles: when one of their members does. */
+int mm_learner_uses_validation(const mm_learner *l);
 int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err);
 int mm_learner_predict_proba(const mm_learner *l, const float *X, size_t n, size_t d,
                              float *proba, mm_err *err);

@@ -125,10 +125,16 @@ static const mm_history *mlp_history(const void *st)
     return mm_net_model_history(&((const mlp *)st)->base);
 }
 
+static int mlp_uses_validation(const void *st)
+{
+    return ((const mlp *)st)->base.tp.early_stopping;   /* without it the part is not looked at */
+}
+
 const mm_learner_vt mm_learner_mlp = {
     .name = "mlp",
     .summary = "multi-layer perceptron, Adam, scikit-learn MLPClassifier defaults (alpha, auto batch, early stopping)",
     .wants_validation = 1,
+    .uses_validation = mlp_uses_validation,
     .create = mlp_create,
     .fit = mlp_fit,
     .predict_proba = mlp_predict_proba,

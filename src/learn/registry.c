@@ -73,6 +73,12 @@ int mm_learner_create(const char *name, const mm_cfg *params, uint64_t seed, int
     return 0;
 }
 
+int mm_learner_uses_validation(const mm_learner *l)
+{
+    if (l->vt->uses_validation) return l->vt->uses_validation(l->state) != 0;
+    return l->vt->wants_validation > 0;
+}
+
 int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err)
 {
     if (data->n == 0 || data->d == 0)
@@ -100,7 +106,7 @@ int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err)
     for (size_t i = 0; data->y_val && i < data->n_val; i++)
         if (data->y_val[i] < 0 || data->y_val[i] >= data->n_classes)
             return mm_err_set(err, MM_EDATA, "%s: validation label %d out of range", l->vt->name, data->y_val[i]);
-    if (l->vt->wants_validation == 0 && data->X_val && data->n_val) {
+    if (l->vt->wants_validation == 0 && data->X_val && data->y_val && data->n_val) {
         /* a learner without use for a validation part trains on it too */
         size_t n = data->n + data->n_val, d = data->d;
         float *X = mm_malloc(n * d, sizeof *X, err);

@@ -80,6 +80,14 @@ typedef struct voting_state {
     int k;                    /* classes (after fit/load) */
 } voting_state;
 
+static int vs_uses_validation(const void *state)
+{
+    const voting_state *s = state;
+    for (size_t j = 0; j < s->m; j++)
+        if (s->members[j] && mm_learner_uses_validation(s->members[j])) return 1;
+    return 0;
+}
+
 static void vs_free(void *state)
 {
     voting_state *s = state;
@@ -287,6 +295,7 @@ const mm_learner_vt mm_learner_voting = {
     .name = "voting",
     .summary = "soft or hard voting over any learners (estimators: [{model, params}], weights)",
     .wants_validation = -1,   /* members take or merge the validation part themselves */
+    .uses_validation = vs_uses_validation,
     .create = vs_create,
     .fit = vs_fit,
     .predict_proba = vs_predict,

@@ -153,8 +153,8 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
     if (spec->is_ensemble) {
         if (!(vparams = voting_params(specs, spec, err))) { mm_exp_models_free(specs, n_specs); return err->code ? err->code : MM_ENOMEM; }
         params = vparams;
-        for (size_t j = 0; j < spec->n_members; j++) wants_val |= specs[spec->members[j]].vt->wants_validation > 0;
-    } else wants_val = spec->vt->wants_validation > 0;
+        wants_val = spec->uses_val;
+    } else wants_val = spec->uses_val;
 
     mm_run_opts ro = {.config_path = o->config_path, .n_threads = o->n_threads, .progress = o->progress};
     mm_table *t = NULL;
