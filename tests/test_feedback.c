@@ -80,6 +80,44 @@ static void test_record_and_fold(void **st)
     sqlite3_close(s);
 }
 
+/* Calibration clips: newest `keep` per user and pipeline, in newest-first
+ * order, across a reopen; other users and pipelines apart; bad calls refused. */
+static void test_calibration_store(void **st)
+{
+    (void)st;
+    mm_feedback *fb = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_feedback_open(db, &fb, &e), 0);
+    float v[3];
+    for (int i = 0; i < 5; i++) {
+        for (int j = 0; j < 3; j++) v[j] = (float)(10 * i + j);
+        assert_int_equal(mm_feedback_calib_add(fb, "ann", "p1", v, 3, 3, &e), 0);
+    }
+    v[0] = -1;
+    assert_int_equal(mm_feedback_calib_add(fb, "ann", "p2", v, 3, 3, &e), 0);
+    assert_int_equal(mm_feedback_calib_add(fb, "bob", "p1", v, 3, 3, &e), 0);
+    mm_feedback_close(fb);
+    assert_int_equal(mm_feedback_open(db, &fb, &e), 0);
+    float out[10 * 3];
+    size_t k = 0;
+    assert_int_equal(mm_feedback_calib_get(fb, "ann", "p1", 3, 10, out, &k, &e), 0);
+    assert_int_equal(k, 3);   /* pruned to the newest 3: clips 4, 3, 2 */
+    assert_true(out[0] == 40 && out[3] == 30 && out[6] == 20 && out[8] == 22);
+    assert_int_equal(mm_feedback_calib_get(fb, "ann", "p1", 3, 2, out, &k, &e), 0);
+    assert_int_equal(k, 2);
+    assert_int_equal(mm_feedback_calib_get(fb, "ann", "p2", 3, 10, out, &k, &e), 0);
+    assert_true(k == 1 && out[0] == -1);
+    assert_int_equal(mm_feedback_calib_get(fb, "bob", "p1", 3, 10, out, &k, &e), 0);
+    assert_int_equal(k, 1);
+    assert_int_equal(mm_feedback_calib_get(fb, "carl", "p1", 3, 10, out, &k, &e), 0);
+    assert_int_equal(k, 0);
+    assert_int_equal(mm_feedback_calib_add(fb, "ann", "p1", v, 0, 3, &e), MM_EINVAL);
+    assert_int_equal(mm_feedback_calib_add(fb, "ann", "p1", v, 3, 0, &e), MM_EINVAL);
+    assert_int_equal(mm_feedback_calib_add(fb, "", "p1", v, 3, 3, &e), MM_EINVAL);
+    assert_int_equal(mm_feedback_calib_get(fb, "ann", "p1", 3, MM_CALIB_MAX_CLIPS + 1, out, &k, &e), MM_EINVAL);
+    mm_feedback_close(fb);
+}
+
 static void test_bad_input(void **st)
 {
     mm_feedback *fb = NULL;
@@ -244,6 +282,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_record_and_fold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_calibration_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_in_recommendations, setup, teardown),

@@ -6,6 +6,8 @@
 #include "core/rng.h"
 #include "data/table.h"
 #include "exp/runner.h"
+#include "exp/spec.h"
+#include "learn/groupnorm.h"
 #include "io/h5.h"
 
 static char dir[256], table_path[300];
@@ -277,6 +279,36 @@ static void test_group_norm(void **st)
     assert_non_null(strstr(e.msg, "group_norm"));
 }
 
+/* mm_exp_group_norm (shared by the runner and export) normalises the
+ * labelled rows as mm_group_norm does on them alone; unlabelled rows stay. */
+static void test_group_norm_labelled_rows(void **st)
+{
+    enum { N = 40, D = 3 };
+    float X[N * D], ref[N * D];
+    int32_t labels[N], groups[N], g2[N];
+    size_t m = 0;
+    mm_rng r;
+    mm_rng_seed(&r, 5, 0, 0);
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % 5 == 0 ? -1 : i % 2;
+        groups[i] = i % 4;
+        for (int j = 0; j < D; j++) X[i * D + j] = (float)mm_rng_normal(&r) + (float)groups[i];
+    }
+    for (int i = 0; i < N; i++)
+        if (labels[i] >= 0) { memcpy(ref + m * D, X + i * D, D * sizeof *X); g2[m++] = groups[i]; }
+    mm_err e = {0};
+    assert_int_equal(mm_group_norm(ref, m, D, g2, 3, 9 ^ 0x67726e6fULL, 1, &e), 0);
+    mm_table t = {.n = N, .d = D, .X = X, .labels = labels, .groups = groups};
+    mm_exp_prep prep = {.group_norm = 1, .group_norm_clips = 3};
+    float before[N * D];
+    memcpy(before, X, sizeof X);
+    assert_int_equal(mm_exp_group_norm(&t, &prep, 9, 2, &e), 0);
+    for (int i = 0, k = 0; i < N; i++) {
+        if (labels[i] < 0) assert_memory_equal(X + i * D, before + i * D, D * sizeof *X);
+        else assert_memory_equal(X + i * D, ref + k++ * D, D * sizeof *X);
+    }
+}
+
 /* A model's results do not depend on its neighbours: svm alone, beside an
  * mlp that early-stops (a validation part is carved for the mlp only; svm's
  * scaler and fit see the whole training fold) and beside a gbdt without
@@ -336,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_deterministic_and_resume),
         cmocka_unit_test(test_leakage_guard),
         cmocka_unit_test(test_group_norm),
+        cmocka_unit_test(test_group_norm_labelled_rows),
         cmocka_unit_test(test_validation_only_for_models_that_use_it),
         cmocka_unit_test(test_fixed_split_with_val_groups),
     };

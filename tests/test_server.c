@@ -558,6 +558,10 @@ static void test_calibration(void **st)
     float proba[3];
     size_t n[3];
     uint8_t *wav[3] = {clip("cal_a", 230, 1.0, &n[0]), clip("cal_b", 3000, 1.0, &n[1]), clip("cal_c", 1500, 1.0, &n[2])};
+    /* export refuses group_norm: true (the runtime calibrates with K earlier clips, never with the clip itself) */
+    assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/never.h5 --set 'preprocessing={group_norm: true}' 2> %s/gn.err",
+                               tu_bin(), dir, dir, dir), 1);
+    assert_int_equal(tu_system("grep -q 'clips: K' %s/gn.err && test ! -e %s/never.h5", dir, dir), 0);
     /* a calibrated bundle refuses to classify without history */
     assert_int_equal(mm_bundle_classify_memory(cal, wav[0], n[0], "a.wav", proba, NULL, NULL, &e), MM_EINVAL);
     assert_non_null(strstr(e.msg, "calibration"));
@@ -567,6 +571,10 @@ static void test_calibration(void **st)
     mm_server *srv = NULL;
     mm_server_models m = {.speech = g_speech, .speech_calibrated = g_speech, .library = g_lib, .recommender = g_rec, .feedback = g_fb};
     assert_int_equal(mm_server_start(&sp, &m, &srv, &e), MM_EINVAL);
+    m.speech = cal, m.speech_calibrated = NULL;   /* a calibrated bundle cannot answer alone */
+    assert_int_equal(mm_server_start(&sp, &m, &srv, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "--speech-calibrated"));
+    m.speech = g_speech;
     m.speech_calibrated = cal, m.feedback = NULL;
     assert_int_equal(mm_server_start(&sp, &m, &srv, &e), MM_EINVAL);
     assert_non_null(strstr(e.msg, "--db"));
@@ -623,18 +631,26 @@ static void test_calibration(void **st)
     /* the store keeps each user's newest clips across reopen: carol has 2 (the third pushed out the first) */
     size_t k = 0, d = mm_bundle_dim(cal);
     float *h = malloc(4 * d * sizeof *h);
-    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", d, 4, h, &k, &e), 0);
+    const char *pid = mm_bundle_pipeline_id(cal);
+    assert_int_equal(strlen(pid), 64);
+    assert_string_equal(pid, mm_bundle_pipeline_id(g_speech));   /* same features and audio settings */
+    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", pid, d, 4, h, &k, &e), 0);
     assert_int_equal(k, 2);
-    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", d + 1, 4, h, &k, &e), 0);
-    assert_int_equal(k, 0);   /* vectors of another dimension are not mixed in */
+    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", "another-pipeline", d, 4, h, &k, &e), 0);
+    assert_int_equal(k, 0);   /* clips of another feature pipeline are not mixed in */
+    assert_int_equal(mm_feedback_calib_get(g_fb, "carol", pid, d + 1, 4, h, &k, &e), 0);
+    assert_int_equal(k, 0);   /* nor rows of another size */
     free(h);
     /* melodic classify: a calibrated bundle needs --calibrate; with it, one line per clip */
     char a[512], b[512], c[512];
     snprintf(a, sizeof a, "%s/cal_a.wav", dir), snprintf(b, sizeof b, "%s/cal_b.wav", dir), snprintf(c, sizeof c, "%s/cal_c.wav", dir);
     assert_int_equal(tu_system("%s classify %s %s %s 2>/dev/null", tu_bin(), p, a, b), 2);
-    assert_int_equal(tu_system("%s classify %s --calibrate %s 2>/dev/null", tu_bin(), p, a), 2);
+    assert_int_equal(tu_system("%s classify %s --calibrate %s 2>/dev/null", tu_bin(), p, a), 1);
     assert_int_equal(tu_system("%s classify %s --calibrate %s %s %s > %s/cal.txt 2>/dev/null", tu_bin(), p, a, b, c, dir), 0);
     assert_int_equal(tu_system("test $(wc -l < %s/cal.txt) -eq 3", dir), 0);
+    /* an unreadable clip is named and fails the command, the others are still classified */
+    assert_int_equal(tu_system("%s classify %s --calibrate %s %s %s %s/nothere.wav > %s/cal.txt 2> %s/cal.err", tu_bin(), p, a, b, c, dir, dir, dir), 1);
+    assert_int_equal(tu_system("test $(wc -l < %s/cal.txt) -eq 3 && grep -q nothere %s/cal.err", dir, dir), 0);
     for (int i = 0; i < 3; i++) free(wav[i]);
     mm_bundle_free(cal);
 }

@@ -22,8 +22,9 @@ static const char *classify_usage =
     "\n"
     "Prints the label and the class probabilities of each audio file.\n"
     "  --calibrate  the files are clips of one speaker: each is classified after\n"
-    "               per-speaker calibration with the others (bundles exported from\n"
-    "               an experiment with preprocessing.group_norm need it)\n";
+    "               per-speaker calibration with up to K others (bundles exported\n"
+    "               from an experiment with preprocessing.group_norm {clips: K}\n"
+    "               need it; at least min(K, 5) others)\n";
 
 static void git_commit(char *buf, size_t size)
 {
@@ -132,14 +133,21 @@ int mm_cmd_classify(int argc, char **argv)
     }
     for (size_t i = 0; calibrate && i < n_files; i++) {
         mm_err e = {0};
-        if (mm_bundle_features_file(b, files[i], raw + i * dim, &dur[i], &e)) ferr[i] = strdup(e.msg);
-        else n_ok++;
+        if (mm_bundle_features_file(b, files[i], raw + i * dim, &dur[i], &e)) {
+            ferr[i] = strdup(e.msg);   /* may be NULL: dur[i] < 0 marks the file bad */
+            dur[i] = -1;
+            fprintf(stderr, "melodic classify: %s\n", e.msg);
+        } else n_ok++;
     }
-    if (calibrate && n_ok < 2) {
+    /* each clip is calibrated with up to `need` others (the first ones, in argument order);
+     * fewer than min(need, 5) others give too noisy a deviation */
+    size_t floor_k = need && need < 5 ? need : 5;
+    if (calibrate && n_ok < floor_k + 1) {
         for (size_t i = 0; i < n_files; i++) free(ferr[i]);
         free(p), free(raw), free(hist), free(dur), free(ferr), free(files);
         mm_bundle_free(b);
-        return mm_cli_usage("classify", "--calibrate needs at least 2 readable clips of the speaker, got %zu", n_ok);
+        fprintf(stderr, "melodic classify: --calibrate needs at least %zu readable clips of the speaker, got %zu\n", floor_k + 1, n_ok);
+        return 1;
     }
     if (calibrate && need && n_ok - 1 < need)
         fprintf(stderr, "melodic classify: calibrating with %zu clips of the speaker; %s was made for %zu (fewer clips, noisier calibration)\n",
@@ -150,11 +158,11 @@ int mm_cmd_classify(int argc, char **argv)
         mm_err e = {0};
         int r;
         if (!calibrate) r = mm_bundle_classify_file(b, files[i], p, NULL, &secs, &e);
-        else if (ferr[i]) { r = MM_EDATA; snprintf(e.msg, sizeof e.msg, "%s", ferr[i]); }
-        else {   /* history: the other readable clips */
-            size_t h = 0;
-            for (size_t j = 0; j < n_files; j++)
-                if (j != i && !ferr[j]) memcpy(hist + h++ * dim, raw + j * dim, dim * sizeof *hist);
+        else if (dur[i] < 0) { r = MM_EDATA; snprintf(e.msg, sizeof e.msg, "%s", ferr[i] ? ferr[i] : "unreadable"); }
+        else {   /* history: up to `need` other readable clips */
+            size_t h = 0, cap = need ? need : n_files;
+            for (size_t j = 0; j < n_files && h < cap; j++)
+                if (j != i && dur[j] >= 0) memcpy(hist + h++ * dim, raw + j * dim, dim * sizeof *hist);
             secs = dur[i];
             r = mm_bundle_predict(b, raw + i * dim, hist, h, p, NULL, &e);
         }

@@ -75,6 +75,8 @@ int mm_cmd_index(int argc, char **argv)
     if (config || access(DEFAULT_CONFIG, R_OK) == 0)
         rc = mm_va_table_load(config ? config : DEFAULT_CONFIG, &va, &err);
     if (!rc) rc = mm_bundle_open(bundle_path, NULL, 1, &b, &err);
+    if (!rc && mm_bundle_calibration_clips(b))
+        rc = mm_err_set(&err, MM_EINVAL, "%s has per-speaker calibration (group_norm), which music tracks do not have: export the music model without it", bundle_path);
     mm_library_index_stats s = {0};
     if (!rc) rc = mm_library_index(b, bundle_path, va, source, out, &p, &s, &err);
     if (!rc) {

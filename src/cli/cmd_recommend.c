@@ -280,8 +280,8 @@ int mm_cmd_recommend(int argc, char **argv)
         float *raw = mm_malloc((need + 1) * dim, sizeof *raw, &err);
         if (!raw) { rc = MM_ENOMEM; goto done; }
         rc = mm_bundle_features_file(sb, voice, raw, NULL, &err);
-        if (!rc) rc = mm_feedback_calib_get(fb, user, dim, need, raw + dim, &have, &err);
-        if (!rc) rc = mm_feedback_calib_add(fb, user, raw, dim, need, &err);
+        if (!rc) rc = mm_feedback_calib_get(fb, user, mm_bundle_pipeline_id(sb), dim, need, raw + dim, &have, &err);
+        if (!rc) rc = mm_feedback_calib_add(fb, user, mm_bundle_pipeline_id(sb), raw, dim, need, &err);
         if (!rc && have < need)
             rc = mm_err_set(&err, MM_EINVAL, "%s: user '%s' has %zu of the %zu earlier clips this calibrated model needs (this one is kept: %zu to go)",
                             speech, user, have, need, need - have - 1);

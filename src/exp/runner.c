@@ -157,6 +157,24 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
     return 0;
 }
 
+int mm_exp_group_norm(mm_table *t, const mm_exp_prep *prep, uint64_t seed, int n_threads, mm_err *err)
+{
+    if (!prep->group_norm) return 0;
+    size_t n = 0, d = t->d;
+    for (size_t i = 0; i < t->n; i++) n += t->labels[i] >= 0;
+    float *X = mm_malloc(n * d + 1, sizeof *X, err);
+    int32_t *g = mm_malloc(n + 1, sizeof *g, err);
+    if (!X || !g) { free(X); free(g); return MM_ENOMEM; }
+    for (size_t i = 0, k = 0; i < t->n; i++)
+        if (t->labels[i] >= 0) { memcpy(X + k * d, t->X + i * d, d * sizeof *X); g[k++] = t->groups[i]; }
+    int rc = mm_group_norm(X, n, d, g, prep->group_norm_clips, seed ^ 0x67726e6fULL, n_threads, err);
+    for (size_t i = 0, k = 0; !rc && i < t->n; i++)
+        if (t->labels[i] >= 0) memcpy(t->X + i * d, X + k++ * d, d * sizeof *X);
+    free(X);
+    free(g);
+    return rc;
+}
+
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
 {
     const mm_cfg *m = mm_cfg_child(cfg, "preprocessing");
@@ -180,8 +198,13 @@ int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
         static const char *const gkeys[] = {"clips", NULL};
         long k;
         if ((rc = mm_cfg_check_keys(gn, "group_norm", gkeys, err)) ||
-            (rc = mm_cfg_get_int(gn, "clips", 0, 0, 1000000, &k, err)))
+            (rc = mm_cfg_get_int(gn, "clips", 0, 0, 1000, &k, err)))
             return rc;
+        if (k == 1) {
+            char w[600];
+            return mm_err_set(err, MM_EINVAL, "%s: group_norm clips: 1 gives no deviation to divide by; use 0 (all) or 2..1000",
+                              mm_cfg_where(gn, w, sizeof w));
+        }
         p->group_norm = 1;
         p->group_norm_clips = (size_t)k;
     } else if (gn) {
@@ -959,8 +982,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
         /* per-speaker standardisation from each speaker's own rows (labels unused);
          * flagged in the summary: at test time it needs the test speaker's clips */
         if (!t->group_by) { rc = mm_err_set(err, MM_EINVAL, "%s: preprocessing.group_norm needs a dataset with groups (group_by, e.g. actor)", name); goto out_table; }
-        if ((rc = mm_group_norm(t->X, t->n, t->d, t->groups, prep.group_norm_clips, seed ^ 0x67726e6fULL, o->n_threads, err)))
-            goto out_table;
+        if ((rc = mm_exp_group_norm(t, &prep, seed, o->n_threads, err))) goto out_table;
     }
     mm_split *split = NULL;
     int leak = 0;

@@ -40,6 +40,10 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
 void mm_exp_models_free(mm_exp_model *m, size_t n);
 /* Parse `preprocessing:` (scaler, smote). */
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
+/* preprocessing.group_norm on the labelled rows of t, in place (unlabelled
+ * rows untouched): the runner and export call this one function, so an
+ * exported model sees the features its cross-validation saw. */
+int mm_exp_group_norm(mm_table *t, const mm_exp_prep *prep, uint64_t seed, int n_threads, mm_err *err);
 /* The experiment's feature table: `table:` or the cached extraction of
  * `dataset` + `features` (+ `audio`). */
 int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err);

@@ -12,14 +12,15 @@
 /* x ← (x − mean) / std over rows rows[0..k) of X (or hist when rows NULL). */
 static void standardise(const float *X, const size_t *rows, size_t k, size_t d, float *x)
 {
-    for (size_t j = 0; j < d; j++) {
+    for (size_t j = 0; j < d; j++) {   /* two passes: no cancellation when |mean| >> sd */
         double s = 0, s2 = 0;
+        for (size_t r = 0; r < k; r++) s += X[(rows ? rows[r] : r) * d + j];
+        double mean = s / (double)k;
         for (size_t r = 0; r < k; r++) {
-            double v = X[(rows ? rows[r] : r) * d + j];
-            s += v, s2 += v * v;
+            double v = X[(rows ? rows[r] : r) * d + j] - mean;
+            s2 += v * v;
         }
-        double mean = s / (double)k, var = s2 / (double)k - mean * mean;
-        double sd = var > 0 ? sqrt(var) : 0;
+        double sd = sqrt(s2 / (double)k);
         x[j] = (float)(((double)x[j] - mean) / (sd < MIN_STD ? 1.0 : sd));
     }
 }
@@ -38,11 +39,13 @@ int mm_group_norm(float *X, size_t n, size_t d, const int32_t *groups, size_t cl
             return mm_err_set(err, MM_EINVAL, "group_norm: row %zu has no group; every row needs one (e.g. a speaker)", i);
         if (groups[i] > gmax) gmax = groups[i];
     }
+    if ((size_t)gmax >= ((size_t)1 << 26))
+        return mm_err_set(err, MM_EINVAL, "group_norm: group id %d is too large (ids are expected to be small: 0..2^26)", gmax);
     size_t G = (size_t)gmax + 1;
     size_t *start = mm_calloc(G + 1, sizeof *start, err), *rows = mm_malloc(n + 1, sizeof *rows, err);
     float *orig = mm_malloc(n * d + 1, sizeof *orig, err);
     if (!start || !rows || !orig) { free(start); free(rows); free(orig); return MM_ENOMEM; }
-    for (size_t i = 0; i < n; i++) start[groups[i] + 1]++;
+    for (size_t i = 0; i < n; i++) start[(size_t)groups[i] + 1]++;
     for (size_t g = 0; g < G; g++) start[g + 1] += start[g];
     {
         size_t *fill = mm_calloc(G + 1, sizeof *fill, err);
@@ -52,7 +55,7 @@ int mm_group_norm(float *X, size_t n, size_t d, const int32_t *groups, size_t cl
     }
     int rc = 0;
     for (size_t i = 0; i < n && clips; i++) {
-        size_t m = start[groups[i] + 1] - start[groups[i]];
+        size_t m = start[(size_t)groups[i] + 1] - start[groups[i]];
         if (m < 2) { rc = mm_err_set(err, MM_EINVAL, "group_norm: row %zu is alone in its group; clips: %zu needs other rows of the same group", i, clips); break; }
     }
     if (rc) { free(start); free(rows); free(orig); return rc; }
@@ -61,7 +64,7 @@ int mm_group_norm(float *X, size_t n, size_t d, const int32_t *groups, size_t cl
 #pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads > 0 ? n_threads : 1) reduction(| : bad)
     for (size_t i = 0; i < n; i++) {
         const size_t *gr = rows + start[groups[i]];
-        size_t m = start[groups[i] + 1] - start[groups[i]];
+        size_t m = start[(size_t)groups[i] + 1] - start[groups[i]];
         if (!clips) { standardise(orig, gr, m, d, X + i * d); continue; }
         size_t *pick = malloc(m * sizeof *pick), k = 0;
         if (!pick) { bad = 1; continue; }

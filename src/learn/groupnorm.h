@@ -7,8 +7,8 @@
  * voice and recording level, which a speaker-independent model otherwise has
  * to learn to ignore. At test time it needs unlabelled clips of the test
  * speaker — in the runtime, a user's earlier recordings ("calibration").
- * Population statistics in double; a feature whose deviation is below 1e-6
- * is only centred (divided by 1).
+ * Population statistics in double (two passes); a feature whose deviation
+ * is below 1e-6 is only centred (divided by 1).
  */
 #ifndef MM_GROUPNORM_H
 #define MM_GROUPNORM_H
@@ -17,9 +17,10 @@
 #include <stdint.h>
 #include "core/err.h"
 
-/* Standardise X (n, d) in place by group. groups[i] >= 0 for every row
- * (else MM_EINVAL naming the row). clips == 0: each row with the statistics
- * of all rows of its group (itself included). clips = K > 0: each row with
+/* Standardise X (n, d) in place by group. groups[i] in 0..2^26 for every
+ * row (else MM_EINVAL naming the row). clips == 0: each row with the
+ * statistics of all rows of its group, itself included (experiments only:
+ * a runtime cannot do that, so export refuses it). clips = K > 0: each row with
  * the statistics of K other rows of its group drawn without replacement
  * (seeded per row: the same for any thread count), or all the others when
  * the group has fewer — a listener with K earlier recordings. A group of a

@@ -24,6 +24,11 @@ int melodic_model_open(const char *path, const char *model_root, melodic_model *
     melodic_model *m = calloc(1, sizeof *m);
     if (!m) { mm_err_set(&e, MM_ENOMEM, "out of memory"); return fail(&e, MM_ENOMEM, err, size); }
     int rc = mm_bundle_open(path, model_root, 1, &m->b, &e);
+    if (!rc && mm_bundle_calibration_clips(m->b)) {   /* the API classifies clips one by one */
+        rc = mm_err_set(&e, MM_EINVAL, "%s: a bundle with per-speaker calibration needs earlier clips of the speaker; "
+                        "the C API classifies single clips: export a model without preprocessing.group_norm", path);
+        mm_bundle_free(m->b);
+    }
     if (rc) { free(m); return fail(&e, rc, err, size); }
     *out = m;
     return 0;

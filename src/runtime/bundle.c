@@ -1,6 +1,7 @@
 /* bundle.c — model bundles: export (refit on all data) and load/classify.
  * See bundle.h; layout in README "Model bundles". */
 #include "runtime/bundle.h"
+#include "runtime/feedback.h"   /* MM_CALIB_MAX_CLIPS */
 
 #include <errno.h>
 #include <math.h>
@@ -36,6 +37,7 @@ struct mm_bundle {
     size_t n_labels;
     char *metrics;
     size_t calib_clips;        /* 0: ordinary; else clips of a speaker needed (group_norm) */
+    char pipeline_id[65];      /* SHA-256 of the feature pipeline (raw feature space) */
     char *tmp_weights[8];      /* extracted embedded weights, removed on free */
 };
 
@@ -184,10 +186,15 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
         if (t->groups[i] >= 0) has_groups = 1;
     }
     if (wants_val && (rc = mm_split_carve_validation(split, t->labels, has_groups ? t->groups : NULL, 0.1, (uint64_t)seed_l, err))) goto done;
-    /* per-speaker calibration, as the runner does it (same statistics, same seed) */
-    if (prep.group_norm && (rc = mm_group_norm(t->X, t->n, t->d, t->groups, prep.group_norm_clips,
-                                               (uint64_t)seed_l ^ 0x67726e6fULL, o->n_threads, err)))
+    /* per-speaker calibration, as the runner does it (same function, same seed); the
+     * runtime calibrates with K earlier clips, so training must have used K too */
+    if (prep.group_norm && !prep.group_norm_clips) {
+        rc = mm_err_set(err, MM_EINVAL, "%s: export needs preprocessing.group_norm: {clips: K}: the runtime calibrates a clip "
+                        "with K earlier clips of the speaker, and 'true' trained with all of them, the clip itself included",
+                        o->config_path ? o->config_path : "config");
         goto done;
+    }
+    if ((rc = mm_exp_group_norm(t, &prep, (uint64_t)seed_l, o->n_threads, err))) goto done;
     idx = malloc((t->n + 1) * sizeof *idx);
     Xtr = malloc((t->n + 1) * t->d * sizeof *Xtr);
     ytr = malloc((t->n + 1) * sizeof *ytr);
@@ -387,12 +394,28 @@ int mm_bundle_open(const char *path, const char *model_root_in, int n_threads, m
     if (!rc && H5Aexists(f, "calibration_clips") > 0) {
         int64_t k = 0;
         rc = mm_h5_attr_get_i64(f, "calibration_clips", &k, err);
-        if (!rc && (k < 1 || k > 100000))
-            rc = mm_err_set(err, MM_EFORMAT, "attribute calibration_clips = %lld, expected 1..100000", (long long)k);
+        if (!rc && (k < 2 || k > MM_CALIB_MAX_CLIPS))
+            rc = mm_err_set(err, MM_EFORMAT, "attribute calibration_clips = %lld, expected 2..%d", (long long)k, MM_CALIB_MAX_CLIPS);
         if (!rc) b->calib_clips = (size_t)k;
     }
     if (!rc) rc = mm_h5_read_text(f, "pipeline/features", &feat_yaml, err);
     if (!rc) rc = mm_h5_read_text(f, "pipeline/audio", &audio_yaml, err);
+    if (!rc) {   /* the raw feature space: feature and audio settings, backbone checksums */
+        mm_sha256 h;
+        mm_sha256_init(&h);
+        mm_sha256_update(&h, feat_yaml, strlen(feat_yaml) + 1);
+        mm_sha256_update(&h, audio_yaml, strlen(audio_yaml) + 1);
+        for (size_t s = 0; s < 64; s++) {
+            char g[64], *sha = NULL;
+            snprintf(g, sizeof g, "pipeline/weights/%zu", s);
+            if (!mm_h5_exists(f, g)) continue;
+            hid_t gg = mm_h5_open_group(f, g, err);
+            if (gg >= 0 && !mm_h5_attr_get_str(gg, "sha256", &sha, err)) mm_sha256_update(&h, sha, strlen(sha) + 1);
+            if (gg >= 0) H5Gclose(gg);
+            free(sha);
+        }
+        mm_sha256_hex(&h, b->pipeline_id);
+    }
     if (!rc) rc = mm_cfg_parse_string(feat_yaml, "bundle features", &feat, err);
     if (!rc) rc = mm_cfg_parse_string(audio_yaml, "bundle audio", &audio, err);
     if (!rc) {
@@ -467,6 +490,7 @@ const char *mm_bundle_model_name(const mm_bundle *b) { return b->model_name; }
 const char *mm_bundle_metrics(const mm_bundle *b) { return b->metrics; }
 
 size_t mm_bundle_calibration_clips(const mm_bundle *b) { return b->calib_clips; }
+const char *mm_bundle_pipeline_id(const mm_bundle *b) { return b->pipeline_id; }
 
 /* Raw features of one file or buffer into x (dim). */
 static int features(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
@@ -503,9 +527,9 @@ int mm_bundle_features_memory(const mm_bundle *b, const void *data, size_t len, 
 int mm_bundle_predict(const mm_bundle *b, const float *raw, const float *hist, size_t k, float *proba,
                       float *embedding, mm_err *err)
 {
-    if (b->calib_clips && (!hist || k == 0))
+    if (b->calib_clips && (!hist || k < 2))
         return mm_err_set(err, MM_EINVAL, "%s: this bundle was exported with per-speaker calibration (group_norm): "
-                          "it needs %zu earlier clips of the same speaker (melodic classify --calibrate, or the "
+                          "it needs %zu earlier clips of the same speaker, at least 2 (melodic classify --calibrate, or the "
                           "server's per-user calibration)", b->path, b->calib_clips);
     float *x = malloc((b->dim + 1) * sizeof *x);
     if (!x) return mm_err_set(err, MM_ENOMEM, "out of memory");

@@ -65,6 +65,10 @@ int mm_bundle_classify_memory(const mm_bundle *b, const void *data, size_t len, 
  * experiment's group_norm clips, or 20 for "all"); 0 for an ordinary
  * bundle. mm_bundle_classify_* refuse a calibrated bundle (no history). */
 size_t mm_bundle_calibration_clips(const mm_bundle *b);
+/* SHA-256 (hex) of the bundle's feature pipeline — feature sets, audio
+ * settings, backbone checksums: equal ids mean equal raw feature vectors, so
+ * a calibration history stays valid across re-exports of one pipeline. */
+const char *mm_bundle_pipeline_id(const mm_bundle *b);
 /* Raw feature vector (mm_bundle_dim values, before calibration and scaler)
  * of a file or buffer. Thread-safe. */
 int mm_bundle_features_file(const mm_bundle *b, const char *path, float *raw, double *seconds, mm_err *err);

@@ -133,9 +133,10 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
                    " user TEXT NOT NULL, track TEXT NOT NULL, artist TEXT NOT NULL DEFAULT '',"
                    " action INTEGER NOT NULL CHECK(action IN (1,2,3)), ts INTEGER NOT NULL);"
                    "CREATE INDEX IF NOT EXISTS events_user ON events(user, id);"
-                   "CREATE TABLE IF NOT EXISTS calibration(id INTEGER PRIMARY KEY AUTOINCREMENT,"
-                   " user TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL, ts INTEGER NOT NULL);"
-                   "CREATE INDEX IF NOT EXISTS calibration_user ON calibration(user, id);"
+                   "CREATE TABLE IF NOT EXISTS speaker_clips(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " user TEXT NOT NULL, pipeline TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL,"
+                   " ts INTEGER NOT NULL);"
+                   "CREATE INDEX IF NOT EXISTS speaker_clips_user ON speaker_clips(user, pipeline, id);"
                    "COMMIT;") != SQLITE_OK) {
         rc = db_fail(err, fb->db, path, "cannot create the schema");
         exec_plain(fb->db, "ROLLBACK");
@@ -163,13 +164,13 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
                            -1, &fb->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fb->db, "SELECT track, artist, action FROM events WHERE user=?1 ORDER BY id",
                            -1, &fb->sel, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(fb->db, "INSERT INTO calibration(user, dim, vec, ts) VALUES(?1,?2,?3,?4)",
+        sqlite3_prepare_v2(fb->db, "INSERT INTO speaker_clips(user, pipeline, dim, vec, ts) VALUES(?1,?2,?3,?4,?5)",
                            -1, &fb->cal_ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(fb->db, "DELETE FROM calibration WHERE user=?1 AND id NOT IN "
-                           "(SELECT id FROM calibration WHERE user=?1 ORDER BY id DESC LIMIT ?2)",
+        sqlite3_prepare_v2(fb->db, "DELETE FROM speaker_clips WHERE user=?1 AND pipeline=?2 AND id NOT IN "
+                           "(SELECT id FROM speaker_clips WHERE user=?1 AND pipeline=?2 ORDER BY id DESC LIMIT ?3)",
                            -1, &fb->cal_del, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(fb->db, "SELECT dim, vec FROM calibration WHERE user=?1 ORDER BY id DESC LIMIT ?2",
-                           -1, &fb->cal_sel, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(fb->db, "SELECT dim, vec FROM speaker_clips WHERE user=?1 AND pipeline=?2 "
+                           "ORDER BY id DESC LIMIT ?3", -1, &fb->cal_sel, NULL) != SQLITE_OK) {
         rc = db_fail(err, fb->db, path, "cannot prepare statements");
         goto fail;
     }
@@ -372,51 +373,64 @@ int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist)
     return i >= 0 ? p->artist_likes[i] : 0;
 }
 
-int mm_feedback_calib_add(mm_feedback *fb, const char *user, const float *vec, size_t dim, size_t keep,
-                          mm_err *err)
+int mm_feedback_calib_add(mm_feedback *fb, const char *user, const char *pipeline, const float *vec, size_t dim,
+                          size_t keep, mm_err *err)
 {
     int rc = check_id("user", user, 0, err);
     if (rc) return rc;
-    if (!vec || dim == 0 || dim > (1u << 20) || keep == 0)
-        return mm_err_set(err, MM_EINVAL, "calibration: %zu values, keep %zu: expected 1..1048576 values and keep >= 1", dim, keep);
+    if (!pipeline || !vec || dim == 0 || dim > (1u << 20) || keep == 0 || keep > MM_CALIB_MAX_CLIPS)
+        return mm_err_set(err, MM_EINVAL, "calibration: %zu values, keep %zu: expected 1..1048576 values and keep 1..%d",
+                          dim, keep, MM_CALIB_MAX_CLIPS);
     pthread_mutex_lock(&fb->lock);
-    sqlite3_reset(fb->cal_ins);
-    sqlite3_bind_text(fb->cal_ins, 1, user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(fb->cal_ins, 2, (sqlite3_int64)dim);
-    sqlite3_bind_blob(fb->cal_ins, 3, vec, (int)(dim * sizeof *vec), SQLITE_STATIC);
-    sqlite3_bind_int64(fb->cal_ins, 4, (sqlite3_int64)time(NULL));
-    int ok = sqlite3_step(fb->cal_ins) == SQLITE_DONE;
-    sqlite3_reset(fb->cal_ins);
+    int ok = exec_plain(fb->db, "BEGIN IMMEDIATE") == SQLITE_OK;
     if (ok) {
+        sqlite3_reset(fb->cal_ins);
+        sqlite3_bind_text(fb->cal_ins, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fb->cal_ins, 2, pipeline, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(fb->cal_ins, 3, (sqlite3_int64)dim);
+        sqlite3_bind_blob(fb->cal_ins, 4, vec, (int)(dim * sizeof *vec), SQLITE_STATIC);
+        sqlite3_bind_int64(fb->cal_ins, 5, (sqlite3_int64)time(NULL));
+        ok = sqlite3_step(fb->cal_ins) == SQLITE_DONE;
+        sqlite3_reset(fb->cal_ins);
+    }
+    if (ok) {   /* keep the user's newest `keep` clips of this pipeline */
         sqlite3_reset(fb->cal_del);
         sqlite3_bind_text(fb->cal_del, 1, user, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(fb->cal_del, 2, (sqlite3_int64)keep);
+        sqlite3_bind_text(fb->cal_del, 2, pipeline, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(fb->cal_del, 3, (sqlite3_int64)keep);
         ok = sqlite3_step(fb->cal_del) == SQLITE_DONE;
         sqlite3_reset(fb->cal_del);
     }
-    if (!ok) rc = db_fail(err, fb->db, fb->path, "cannot store a calibration clip");
+    if (ok) ok = exec_plain(fb->db, "COMMIT") == SQLITE_OK;
+    if (!ok) {
+        rc = db_fail(err, fb->db, fb->path, "cannot store a calibration clip");
+        exec_plain(fb->db, "ROLLBACK");
+    }
     pthread_mutex_unlock(&fb->lock);
     return rc;
 }
 
-int mm_feedback_calib_get(mm_feedback *fb, const char *user, size_t dim, size_t max, float *out, size_t *k,
-                          mm_err *err)
+int mm_feedback_calib_get(mm_feedback *fb, const char *user, const char *pipeline, size_t dim, size_t max, float *out,
+                          size_t *k, mm_err *err)
 {
     *k = 0;
     int rc = check_id("user", user, 0, err);
     if (rc) return rc;
+    if (!pipeline || max > MM_CALIB_MAX_CLIPS)
+        return mm_err_set(err, MM_EINVAL, "calibration: at most %d clips, asked for %zu", MM_CALIB_MAX_CLIPS, max);
     pthread_mutex_lock(&fb->lock);
     sqlite3_reset(fb->cal_sel);
     sqlite3_bind_text(fb->cal_sel, 1, user, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(fb->cal_sel, 2, (sqlite3_int64)max);
-    int st;
-    while ((st = sqlite3_step(fb->cal_sel)) == SQLITE_ROW) {
-        /* vectors of another pipeline (another bundle) are skipped, not mixed in */
+    sqlite3_bind_text(fb->cal_sel, 2, pipeline, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(fb->cal_sel, 3, (sqlite3_int64)max);
+    int st = SQLITE_DONE;
+    while (*k < max && (st = sqlite3_step(fb->cal_sel)) == SQLITE_ROW) {
+        /* a damaged row (other size) is skipped, not mixed in */
         if ((size_t)sqlite3_column_int64(fb->cal_sel, 0) != dim) continue;
         const void *b = sqlite3_column_blob(fb->cal_sel, 1);
         if (!b || (size_t)sqlite3_column_bytes(fb->cal_sel, 1) != dim * sizeof *out) continue;
         memcpy(out + *k * dim, b, dim * sizeof *out);
-        if (++*k == max) break;
+        ++*k;
     }
     if (st != SQLITE_ROW && st != SQLITE_DONE) rc = db_fail(err, fb->db, fb->path, "cannot read calibration clips");
     sqlite3_reset(fb->cal_sel);

@@ -61,13 +61,15 @@ int mm_feedback_prefs_track(const mm_feedback_prefs *p, const char *track_id, in
 int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist);
 
 /* Per-user calibration clips (raw speech feature vectors, see
- * mm_bundle_calibration_clips), in the same database: add one vector and
- * keep only the user's newest `keep`; get up to `max` newest vectors of
- * `dim` values into out (max, dim), their count in *k (vectors of another
- * dimension are skipped). Thread-safe. */
-int mm_feedback_calib_add(mm_feedback *fb, const char *user, const float *vec, size_t dim, size_t keep,
-                          mm_err *err);
-int mm_feedback_calib_get(mm_feedback *fb, const char *user, size_t dim, size_t max, float *out, size_t *k,
-                          mm_err *err);
+ * mm_bundle_calibration_clips) in the same database, per user and feature
+ * pipeline (mm_bundle_pipeline_id): add one vector and keep only the newest
+ * `keep` of that user and pipeline (one transaction); get up to `max` newest
+ * of `dim` values into out (max, dim), their count in *k (rows of another
+ * size are skipped). keep and max at most MM_CALIB_MAX_CLIPS. Thread-safe. */
+#define MM_CALIB_MAX_CLIPS 1000
+int mm_feedback_calib_add(mm_feedback *fb, const char *user, const char *pipeline, const float *vec, size_t dim,
+                          size_t keep, mm_err *err);
+int mm_feedback_calib_get(mm_feedback *fb, const char *user, const char *pipeline, size_t dim, size_t max, float *out,
+                          size_t *k, mm_err *err);
 
 #endif

@@ -399,17 +399,18 @@ static int classify_upload(mm_server *s, req *r, float *proba, double *secs, jso
     float *raw = malloc((need + 1) * dim * sizeof *raw);
     if (!raw) return mm_err_set(e, MM_ENOMEM, "out of memory");
     int used = 0, rc = mm_bundle_features_memory(cb, r->audio, r->audio_len, "upload", raw, secs, e);
-    if (!rc) rc = mm_feedback_calib_get(s->m.feedback, r->user, dim, need, raw + dim, &k, e);
+    mm_err e2 = {0};   /* a store failure costs calibration, not the answer */
+    if (!rc && mm_feedback_calib_get(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), dim, need, raw + dim, &k, &e2))
+        k = 0;
     if (!rc && k >= need) {
         used = 1;
         rc = mm_bundle_predict(cb, raw, raw + dim, k, proba, NULL, e);
     } else if (!rc) {
         rc = mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, secs, e);
     }
-    if (!rc && *secs >= s->p.min_seconds) {
-        mm_err e2 = {0};   /* a store failure costs calibration, not the answer */
-        if (!mm_feedback_calib_add(s->m.feedback, r->user, raw, dim, need, &e2) && k < need) k++;
-    }
+    if (!rc && *secs >= s->p.min_seconds &&
+        !mm_feedback_calib_add(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), raw, dim, need, &e2) && k < need)
+        k++;
     free(raw);
     if (!rc) *calib = json_pack("{s:b, s:I, s:I}", "calibrated", used, "clips", (json_int_t)k, "needed", (json_int_t)need);
     return rc;
@@ -713,6 +714,8 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     if (k < 1 || k > 256 || mm_recommender_n_labels(m->recommender) != k)
         return mm_err_set(err, MM_EINVAL, "server: the recommender has %d speech labels, the speech bundle %d",
                           mm_recommender_n_labels(m->recommender), k);
+    if (mm_bundle_calibration_clips(m->speech))
+        return mm_err_set(err, MM_EINVAL, "server: the speech bundle has per-speaker calibration: pass it as the calibrated bundle (--speech-calibrated) beside an ordinary one (--speech)");
     if (m->speech_calibrated) {
         const mm_bundle *cb = m->speech_calibrated;
         if (!mm_bundle_calibration_clips(cb))

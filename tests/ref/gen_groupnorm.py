@@ -18,12 +18,13 @@ groups = np.array([0] * 10 + [1] * 12 + [2] * 8, dtype=np.int32)
 rng.shuffle(groups)
 X = (rng.normal(size=(30, 5)) * np.array([1, 10, 0.1, 3, 100]) + np.array([0, 5, -2, 1, 50])).astype(np.float32)
 X[groups == 1, 3] = 4.5
+X[:, 2] = X[:, 2] * np.float32(5) + np.float32(1e6)   # sd ~0.5 at 1e6: a one-pass variance is off by ~1e-4
 
 
 def standardise(x, rows):
     s = rows.astype(np.float64)
     mean = s.mean(0)
-    sd = np.sqrt(np.maximum((s * s).mean(0) - mean * mean, 0))
+    sd = s.std(0)                      # numpy: two passes, population (ddof 0)
     sd[sd < 1e-6] = 1.0
     return ((x.astype(np.float64) - mean) / sd).astype(np.float32)
 

@@ -110,7 +110,7 @@ def recommend(lib, lpoints, sp, policy, lam, wc, n, target):
     return chosen, min_gap
 
 
-CONFIGS = np.array([[0, 1.0, 0.5], [0, 0.7, 0.5], [1, 0.7, 0.5], [1, 1.0, 0.0]], dtype=f32)
+CONFIGS = np.array([[0, 1.0, 0.5], [0, 0.7, 0.5], [0, 0.7, 3.0], [1, 0.7, 0.5], [1, 1.0, 0.0]], dtype=f32)
 N_TRACKS, DIM, N_LISTEN, N_REC = 60, 8, 5, 8
 target = word(cfg["target"])
 lpoints = label_points(SPEECH)
