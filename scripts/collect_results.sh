@@ -15,6 +15,17 @@ tmp=$out.tmp.$$
   echo "other jobs, so the fit times are loose. Only summaries and figures are committed; \`results.h5\` (predictions, curves,"
   echo "t-SNE) is written next to them by a run. Results do not depend on the thread count."
   echo
+  if [ -f results/congruence.txt ]; then
+    echo "## End-to-end congruence (voice → emotion → playlist)"
+    echo
+    echo "\`/usr/bin/python3 scripts/bench_congruence.py\` on these results (speaker-independent speech predictions, artist-held-out"
+    echo "music predictions, top-10 playlists of \`melodic recommend\`, policy match); its output:"
+    echo
+    echo '```'
+    cat results/congruence.txt
+    echo '```'
+    echo
+  fi
   for d in results/*/; do
     [ -f "$d/summary.md" ] || continue
     name=$(basename "$d")
