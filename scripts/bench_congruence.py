@@ -5,7 +5,7 @@ Speech side: the speaker-independent out-of-fold probabilities of one or
 more speech experiments (results.h5: /models/<model>/folds/*/proba; default
 the paper's mn04 MLP, logistic regression on mn04 layers, the same calibrated),
 one listener per RAVDESS clip (1,440). Music side: the artist-held-out
-out-of-fold probabilities of music_beyond_artist (/models/ensemble/folds/*),
+out-of-fold probabilities of music_layers_artist (/models/ensemble/folds/*),
 one library track per 4Q clip (900), with artists from metadata.csv.
 Congruence: the fraction of a listener's top-10 tracks whose annotated 4Q
 quadrant is the quadrant of the speaker's true emotion under the truth table
@@ -177,7 +177,7 @@ def main():
     ap.add_argument("--speech", action="append", default=None,
                     help="DIR[:MODEL] of a speaker-independent speech experiment (repeatable; default: the "
                          "paper's mn04 MLP, the mn04-layer ensemble and the calibrated ensemble)")
-    ap.add_argument("--music", default="results/music_beyond_artist")
+    ap.add_argument("--music", default="results/music_layers_artist")
     ap.add_argument("--music-model", default="ensemble")
     ap.add_argument("--bin", default="build/melodic")
     ap.add_argument("--data", default=os.environ.get("MELODIC_DATA", "../shared/data"))

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bin=build/melodic
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}   # as this machine kind documents (see Makefile)
 j=${MELODIC_THREADS:-$(nproc)}
-exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random speech_beyond_speaker music_beyond_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random"}
+exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random speech_beyond_speaker music_beyond_artist music_layers_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random"}
 data=${MELODIC_DATA:-../shared/data}
 if [ ! -d "$data/ravdess" ] && [ ! -d data/ravdess ]; then
   echo "make run: no data under $data or ./data — run scripts/fetch_data.sh (needs internet) or set MELODIC_DATA" >&2
@@ -24,6 +24,10 @@ for e in $exps; do
 done
 if /usr/bin/python3 -c 'import matplotlib, h5py' 2>/dev/null; then
   for d in "${done_list[@]}"; do /usr/bin/python3 scripts/plot_results.py "$d" || echo "plotting $d failed" >&2; done
+fi
+if /usr/bin/python3 -c 'import sklearn, h5py' 2>/dev/null; then   # the end-to-end benchmark (a few minutes)
+  /usr/bin/python3 scripts/bench_congruence.py > results/congruence.txt.tmp && mv results/congruence.txt.tmp results/congruence.txt ||
+    echo "bench_congruence failed" >&2
 fi
 scripts/collect_results.sh || true
 echo

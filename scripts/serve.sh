@@ -2,7 +2,7 @@
 # scripts/serve.sh — `make serve`: builds the default models if they are
 # missing, then starts `melodic serve` (it prints its address).
 #   build/models/speech.h5   mn04 embeddings + MLP on RAVDESS (Table II experiment)
-#   build/models/music.h5    boosting + RF + SVM + MLP ensemble on 4Q (Table III experiment)
+#   build/models/music.h5    logreg + SVM + RF ensemble on mn04 layers + the paper's music features (music_layers_artist)
 #   build/models/library.h5  the 4Q tracks indexed with music.h5
 #   build/models/speech_calibrated.h5  mn04 layer statistics with per-speaker
 #                            calibration (speech_calibrated_speaker): answers a user
@@ -21,8 +21,8 @@ if [ ! -f "$out/speech.h5" ]; then
   "$bin" export experiments/table2_speech_mn04_speaker.yaml --model mlp -o "$out/speech.h5" -j "$jobs"
 fi
 if [ ! -f "$out/music.h5" ]; then
-  echo "serve: exporting the music model (ensemble on 4Q)"
-  "$bin" export experiments/table3_music_artist.yaml --model ensemble -o "$out/music.h5" -j "$jobs"
+  echo "serve: exporting the music model (ensemble on 4Q, music_layers_artist)"
+  "$bin" export experiments/music_layers_artist.yaml --model ensemble -o "$out/music.h5" -j "$jobs"
 fi
 if [ ! -f "$out/speech_calibrated.h5" ]; then
   echo "serve: exporting the calibrated speech model (mn04 layers, per-speaker calibration)"
