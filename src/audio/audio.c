@@ -128,8 +128,13 @@ static int trim_frame_ms(const float *x, size_t n, int frame, int hop, double **
     double total = 0;
     for (size_t j = 0; j < nb; j++) {
         size_t a = j * g, b = a + g < n ? a + g : n;
-        double s = 0;
-        for (size_t i = a; i < b; i++) s += (double)x[i] * x[i];
+        /* 8 partial sums (one vector of doubles), combined in a fixed order */
+        double part[8] = {0}, s = 0;
+        size_t i = a;
+        for (; i + 8 <= b; i += 8)
+            for (int l = 0; l < 8; l++) part[l] += (double)x[i + l] * x[i + l];
+        for (; i < b; i++) s += (double)x[i] * x[i];
+        for (int l = 0; l < 8; l++) s += part[l];
         blk[j] = s;
         total += s;
     }
