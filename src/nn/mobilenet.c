@@ -14,6 +14,7 @@
 #include "nn/mobilenet.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "dsp/frontend.h"
 #include "io/ptload.h"
 #include "nn/conv2d.h"
+#include "nn/mn_kern.h"
 
 #define N_BLOCKS 15
 #define BN_EPS 0.001
@@ -34,9 +36,10 @@ typedef struct conv {
 
 typedef struct se {
     int c, s;       /* channels, squeeze width */
-    float *w1;      /* (s, c) */
+    float *w1;      /* (c, s): fc1's (s, c) weight transposed, so that the mat-vec runs over
+                       contiguous outputs with each output's sum still in input order */
     float *b1;      /* (s) */
-    float *w2;      /* (c, s) */
+    float *w2;      /* (s, c): fc2's (c, s) weight transposed */
     float *b2;      /* (c) */
 } se;
 
@@ -50,9 +53,9 @@ struct mm_mobilenet {
     conv stem;                  /* 1 → 8, 3x3 stride 2 */
     block blk[N_BLOCKS];
     conv last;                  /* 64 → 384, 1x1 */
-    float *fc1_w;               /* (512, 384) classifier.2 */
+    float *fc1_w;               /* (384, 512) classifier.2's weight transposed */
     float *fc1_b;               /* (512) */
-    float *fc2_w;               /* (527, 512) classifier.5 */
+    float *fc2_w;               /* (512, 527) classifier.5's weight transposed */
     float *fc2_b;               /* (527) */
     int hidden;                 /* 512 */
     mm_frontend *fe;            /* MM_FE_MN04 */
@@ -111,6 +114,7 @@ static int load_conv(const mm_pt *pt, const char *pre, conv *c, int *used, mm_er
     return 0;
 }
 
+/* Linear layer; *w receives the (in, out) transpose of PyTorch's (out, in) weight. */
 static int load_linear(const mm_pt *pt, const char *pre, int out, int in, float **w, float **b,
                        int *used, mm_err *err)
 {
@@ -126,7 +130,8 @@ static int load_linear(const mm_pt *pt, const char *pre, int out, int in, float 
     *w = mm_malloc((size_t)out * in, sizeof **w, err);
     *b = mm_malloc((size_t)out, sizeof **b, err);
     if (!*w || !*b) return MM_ENOMEM;
-    memcpy(*w, pw, (size_t)out * in * sizeof **w);
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < in; i++) (*w)[(size_t)i * out + o] = pw[(size_t)o * in + i];
     memcpy(*b, pb, (size_t)out * sizeof **b);
     return 0;
 }
@@ -252,7 +257,15 @@ fail:
  * The gates are not applied to x: the caller folds them into the columns of
  * the following 1x1 projection, W·(g ⊙ x) = (W·diag g)·x, which saves a pass
  * over the map (same maths, float rounding aside). */
-static void se_gates(const se *s, const float *x, size_t hw, float *gate)
+/* Products rounded before they are added (no fused multiply-add), as the dot-product loops this
+ * replaces compiled: the gates and head outputs keep their exact values. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_CONTRACT __attribute__((optimize("fp-contract=off")))
+#else
+#define NO_CONTRACT
+#endif
+
+NO_CONTRACT static void se_gates(const se *s, const float *x, size_t hw, float *gate)
 {
     float g[1024], h[256];
     for (int c = 0; c < s->c; c++) {
@@ -267,55 +280,39 @@ static void se_gates(const se *s, const float *x, size_t hw, float *gate)
         for (; i < hw; i++) acc += xc[i];
         g[c] = (float)(acc / (double)hw);
     }
-    for (int j = 0; j < s->s; j++) {
-        const float *w = s->w1 + (size_t)j * s->c;
-        float a = s->b1[j];
-        for (int c = 0; c < s->c; c++) a += w[c] * g[c];
-        h[j] = a > 0.0f ? a : 0.0f;
-    }
+    /* h = relu(b1 + Σ_c w1[c]·g[c]), each output summed over c in order (as a dot product
+     * per output would), the loop over outputs innermost so that it vectorises */
+    memcpy(h, s->b1, (size_t)s->s * sizeof *h);
     for (int c = 0; c < s->c; c++) {
-        const float *w = s->w2 + (size_t)c * s->s;
-        float a = s->b2[c];
-        for (int j = 0; j < s->s; j++) a += w[j] * h[j];
-        gate[c] = 1.0f / (1.0f + expf(-a));
+        const float *w = s->w1 + (size_t)c * s->s;
+        for (int j = 0; j < s->s; j++) h[j] += w[j] * g[c];
     }
+    for (int j = 0; j < s->s; j++) h[j] = h[j] > 0.0f ? h[j] : 0.0f;
+    float a[1024];
+    memcpy(a, s->b2, (size_t)s->c * sizeof *a);
+    for (int j = 0; j < s->s; j++) {
+        const float *w = s->w2 + (size_t)j * s->c;
+        for (int c = 0; c < s->c; c++) a[c] += w[c] * h[j];
+    }
+    for (int c = 0; c < s->c; c++) gate[c] = 1.0f / (1.0f + expf(-a[c]));
 }
 
-int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
-                      size_t *t_out, int parallel, mm_err *err)
+/* SE gates of d (exp, hwo) folded into the projection's columns: wse = W · diag(gate). */
+static void se_fold(const block *b, const float *d, size_t hwo, float *wse)
 {
-    if (n_frames == 0 || n_frames > (size_t)1 << 24)
-        return mm_err_set(err, MM_EINVAL, "mn04: %zu frames; expected 1 .. 16777216",
-                          n_frames);
-    int F = MM_MOBILENET_N_MELS, T = (int)n_frames;
-    for (size_t i = 0; i < n_frames * (size_t)F; i++)
-        if (!isfinite(mel[i]))
-            return mm_err_set(err, MM_EDATA, "mn04: log-mel value %zu (frame %zu) is not finite",
-                              i, i / (size_t)F);
-    /* Plan: the largest map over all layers sizes the four work buffers. */
-    int h = mm_conv2d_out_size(F, 3, 2, 1), w = mm_conv2d_out_size(T, 3, 2, 1);
-    size_t maxsz = (size_t)F * T, stem_cols = (size_t)9 * h * w;
-    if ((size_t)m->stem.cout * h * w > maxsz) maxsz = (size_t)m->stem.cout * h * w;
-    for (int i = 0; i < N_BLOCKS; i++) {
-        const block *b = &m->blk[i];
-        size_t s = (size_t)b->exp * h * w;
-        if (s > maxsz) maxsz = s;
-        h = mm_conv2d_out_size(h, b->k, b->stride, (b->k - 1) / 2);
-        w = mm_conv2d_out_size(w, b->k, b->stride, (b->k - 1) / 2);
-    }
-    if ((size_t)m->last.cout * h * w > maxsz) maxsz = (size_t)m->last.cout * h * w;
-    size_t wse_sz = 0;   /* projection weights with SE gates folded in */
-    for (int i = 0; i < N_BLOCKS; i++)
-        if (m->blk[i].has_se && (size_t)m->blk[i].cout * m->blk[i].exp > wse_sz)
-            wse_sz = (size_t)m->blk[i].cout * m->blk[i].exp;
-    float *mem = mm_malloc(4 * maxsz + stem_cols + wse_sz, sizeof *mem, err);
-    if (!mem) return MM_ENOMEM;
-    float *cur = mem, *nxt = mem + maxsz, *e = mem + 2 * maxsz, *d = mem + 3 * maxsz;
-    float *cols = mem + 4 * maxsz, *wse = cols + stem_cols;
-    /* (T, F) frame-major → (1, F, T): frequency rows, time along the width. */
-    for (int t = 0; t < T; t++)
-        for (int f = 0; f < F; f++) e[(size_t)f * T + t] = mel[(size_t)t * F + f];
-    h = F, w = T;
+    float gate[1024];
+    se_gates(&b->se, d, hwo, gate);
+    for (int o = 0; o < b->cout; o++)
+        for (int c = 0; c < b->exp; c++)
+            wse[(size_t)o * b->exp + c] = b->project.w[(size_t)o * b->exp + c] * gate[c];
+}
+
+/* The network through conv2d.h's kernels (OpenBLAS sgemm): CPUs without AVX-512. */
+static void forward_generic(const mm_mobilenet *m, float *cur, float *nxt, float *e, float *d,
+                            float *cols, float *wse, int T, int parallel, float **out, int *h_out,
+                            int *w_out)
+{
+    int h = MM_MOBILENET_N_MELS, w = T;
     mm_conv2d_dense(e, 1, h, w, m->stem.w, m->stem.b, m->stem.cout, 3, 2, 1, m->stem.act, cur,
                     cols);
     h = mm_conv2d_out_size(h, 3, 2, 1), w = mm_conv2d_out_size(w, 3, 2, 1);
@@ -336,11 +333,7 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
         size_t hwo = (size_t)ho * wo;
         const float *pw = b->project.w;
         if (b->has_se) {
-            float gate[1024];
-            se_gates(&b->se, d, hwo, gate);
-            for (int o = 0; o < b->cout; o++)
-                for (int c = 0; c < b->exp; c++)
-                    wse[(size_t)o * b->exp + c] = b->project.w[(size_t)o * b->exp + c] * gate[c];
+            se_fold(b, d, hwo, wse);
             pw = wse;
         }
         mm_conv2d_pointwise(d, b->exp, hwo, pw, b->project.b, b->cout, MM_ACT_NONE, nxt);
@@ -350,13 +343,136 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
         cur = nxt, nxt = t;
         h = ho, w = wo;
     }
+    mm_conv2d_pointwise(cur, m->last.cin, (size_t)h * w, m->last.w, m->last.b, m->last.cout,
+                        m->last.act, nxt);
+    *out = nxt, *h_out = h, *w_out = w;
+}
+
+/* [lo, hi) of n items for thread t of nt: contiguous, balanced, fixed by (n, t, nt). */
+static void split(size_t n, int t, int nt, size_t *lo, size_t *hi)
+{
+    *lo = n * (size_t)t / (size_t)nt;
+    *hi = n * (size_t)(t + 1) / (size_t)nt;
+}
+
+/* Thread t's share of a pointwise conv: tiles of 8 output channels x MM_MNK_PW_COLS columns,
+ * numbered column-block-major, split in contiguous runs. */
+static void pw_share(const float *x, int cin, size_t hw, const float *W, const float *bias,
+                     int cout, mm_act act, const float *res, float *y, int t, int nt)
+{
+    size_t nob = ((size_t)cout + 7) / 8, njb = (hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS, lo, hi;
+    if (nt == 1) {
+        mm_mnk_pointwise(x, cin, hw, W, bias, act, res, y, 0, cout, 0, hw);
+        return;
+    }
+    split(nob * njb, t, nt, &lo, &hi);
+    for (size_t i = lo; i < hi; i++) {
+        size_t jb = i / nob, ob = i % nob;
+        size_t j0 = jb * MM_MNK_PW_COLS, j1 = j0 + MM_MNK_PW_COLS < hw ? j0 + MM_MNK_PW_COLS : hw;
+        int o0 = (int)ob * 8, o1 = o0 + 8 < cout ? o0 + 8 : cout;
+        mm_mnk_pointwise(x, cin, hw, W, bias, act, res, y, o0, o1, j0, j1);
+    }
+}
+
+/* The network through the fused AVX-512 kernels (nn/mn_kern.h). With parallel, one OpenMP
+ * region spans the whole network, each convolution's outputs split over the threads with a
+ * barrier after it; every output is computed by the same code with the same summation order
+ * whatever the split, so the result does not depend on the thread count. */
+static void forward_fused(const mm_mobilenet *m, float *cur, float *nxt, float *e, float *d,
+                          float *wse, int T, int parallel, float **out, int *h_out, int *w_out)
+{
+#pragma omp parallel if (parallel)
+    {
+        int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        float *c_ = cur, *n_ = nxt;   /* every thread swaps its own copies identically */
+        int h = MM_MOBILENET_N_MELS, w = T;
+        size_t lo, hi;
+        split((size_t)m->stem.cout, t, nt, &lo, &hi);
+        mm_mnk_stem(e, h, w, m->stem.w, m->stem.b, 3, 2, m->stem.act, c_, (int)lo, (int)hi);
+        h = mm_conv2d_out_size(h, 3, 2, 1), w = mm_conv2d_out_size(w, 3, 2, 1);
+#pragma omp barrier
+        for (int i = 0; i < N_BLOCKS; i++) {
+            const block *b = &m->blk[i];
+            size_t hw = (size_t)h * w;
+            const float *xin = c_;
+            if (b->has_expand) {
+                pw_share(c_, b->cin, hw, b->expand.w, b->expand.b, b->exp, b->expand.act, NULL,
+                         e, t, nt);
+                xin = e;
+#pragma omp barrier
+            }
+            int pad = (b->k - 1) / 2;
+            int ho = mm_conv2d_out_size(h, b->k, b->stride, pad);
+            int wo = mm_conv2d_out_size(w, b->k, b->stride, pad);
+            split((size_t)b->exp, t, nt, &lo, &hi);
+            mm_mnk_depthwise(xin, h, w, b->dw.w, b->dw.b, b->k, b->stride, b->dw.act, d, (int)lo,
+                             (int)hi);
+#pragma omp barrier
+            size_t hwo = (size_t)ho * wo;
+            const float *pw = b->project.w;
+            if (b->has_se) {
+#pragma omp single
+                se_fold(b, d, hwo, wse);
+                pw = wse;
+            }
+            pw_share(d, b->exp, hwo, pw, b->project.b, b->cout, MM_ACT_NONE,
+                     b->residual ? c_ : NULL, n_, t, nt);
+#pragma omp barrier
+            float *tmp = c_;
+            c_ = n_, n_ = tmp;
+            h = ho, w = wo;
+        }
+        pw_share(c_, m->last.cin, (size_t)h * w, m->last.w, m->last.b, m->last.cout, m->last.act,
+                 NULL, n_, t, nt);
+        if (t == 0) *out = n_, *h_out = h, *w_out = w;
+    }
+}
+
+int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
+                      size_t *t_out, int parallel, mm_err *err)
+{
+    if (n_frames == 0 || n_frames > (size_t)1 << 24)
+        return mm_err_set(err, MM_EINVAL, "mn04: %zu frames; expected 1 .. 16777216",
+                          n_frames);
+    int F = MM_MOBILENET_N_MELS, T = (int)n_frames;
+    for (size_t i = 0; i < n_frames * (size_t)F; i++)
+        if (!isfinite(mel[i]))
+            return mm_err_set(err, MM_EDATA, "mn04: log-mel value %zu (frame %zu) is not finite",
+                              i, i / (size_t)F);
+    int fused = mm_mnk_available();
+    /* Plan: the largest map over all layers sizes the four work buffers. */
+    int h = mm_conv2d_out_size(F, 3, 2, 1), w = mm_conv2d_out_size(T, 3, 2, 1);
+    size_t maxsz = (size_t)F * T, stem_cols = fused ? 0 : (size_t)9 * h * w;
+    if ((size_t)m->stem.cout * h * w > maxsz) maxsz = (size_t)m->stem.cout * h * w;
+    for (int i = 0; i < N_BLOCKS; i++) {
+        const block *b = &m->blk[i];
+        size_t s = (size_t)b->exp * h * w;
+        if (s > maxsz) maxsz = s;
+        h = mm_conv2d_out_size(h, b->k, b->stride, (b->k - 1) / 2);
+        w = mm_conv2d_out_size(w, b->k, b->stride, (b->k - 1) / 2);
+    }
+    if ((size_t)m->last.cout * h * w > maxsz) maxsz = (size_t)m->last.cout * h * w;
+    size_t wse_sz = 0;   /* projection weights with SE gates folded in */
+    for (int i = 0; i < N_BLOCKS; i++)
+        if (m->blk[i].has_se && (size_t)m->blk[i].cout * m->blk[i].exp > wse_sz)
+            wse_sz = (size_t)m->blk[i].cout * m->blk[i].exp;
+    float *mem = mm_malloc(4 * maxsz + stem_cols + wse_sz, sizeof *mem, err);
+    if (!mem) return MM_ENOMEM;
+    float *cur = mem, *nxt = mem + maxsz, *e = mem + 2 * maxsz, *d = mem + 3 * maxsz;
+    float *cols = mem + 4 * maxsz, *wse = cols + stem_cols;
+    /* (T, F) frame-major → (1, F, T): frequency rows, time along the width. */
+    for (int t = 0; t < T; t++)
+        for (int f = 0; f < F; f++) e[(size_t)f * T + t] = mel[(size_t)t * F + f];
+    float *last;
+    if (fused)
+        forward_fused(m, cur, nxt, e, d, wse, T, parallel, &last, &h, &w);
+    else
+        forward_generic(m, cur, nxt, e, d, cols, wse, T, parallel, &last, &h, &w);
     size_t hw = (size_t)h * w;
-    mm_conv2d_pointwise(cur, m->last.cin, hw, m->last.w, m->last.b, m->last.cout, m->last.act,
-                        nxt);
     int bad = 0;
     for (int c = 0; c < m->last.cout; c++) {
         double acc = 0;
-        const float *x = nxt + (size_t)c * hw;
+        const float *x = last + (size_t)c * hw;
         for (size_t j = 0; j < hw; j++) acc += x[j];
         pooled[c] = (float)(acc / (double)hw);
         bad |= !isfinite(pooled[c]);
@@ -367,22 +483,26 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
     return 0;
 }
 
-void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores, float *logits)
+NO_CONTRACT void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores,
+                                   float *logits)
 {
-    float hid[1024];
-    for (int j = 0; j < m->hidden; j++) {
-        const float *w = m->fc1_w + (size_t)j * MM_MOBILENET_EMB;
-        float a = m->fc1_b[j];
-        for (int c = 0; c < MM_MOBILENET_EMB; c++) a += w[c] * pooled[c];
-        hid[j] = a;
+    /* mat-vecs over transposed weights: outputs innermost (vectorised), each output's sum
+     * over inputs in order from its bias */
+    float hid[1024], a[MM_MOBILENET_CLASSES];
+    memcpy(hid, m->fc1_b, (size_t)m->hidden * sizeof *hid);
+    for (int c = 0; c < MM_MOBILENET_EMB; c++) {
+        const float *w = m->fc1_w + (size_t)c * m->hidden;
+        for (int j = 0; j < m->hidden; j++) hid[j] += w[j] * pooled[c];
     }
     mm_act_apply(hid, (size_t)m->hidden, MM_ACT_HARDSWISH);
+    memcpy(a, m->fc2_b, sizeof a);
+    for (int j = 0; j < m->hidden; j++) {
+        const float *w = m->fc2_w + (size_t)j * MM_MOBILENET_CLASSES;
+        for (int k = 0; k < MM_MOBILENET_CLASSES; k++) a[k] += w[k] * hid[j];
+    }
     for (int k = 0; k < MM_MOBILENET_CLASSES; k++) {
-        const float *w = m->fc2_w + (size_t)k * m->hidden;
-        float a = m->fc2_b[k];
-        for (int j = 0; j < m->hidden; j++) a += w[j] * hid[j];
-        if (logits) logits[k] = a;
-        if (scores) scores[k] = 1.0f / (1.0f + expf(-a));
+        if (logits) logits[k] = a[k];
+        if (scores) scores[k] = 1.0f / (1.0f + expf(-a[k]));
     }
 }
 

@@ -1,0 +1,315 @@
+/* mn_kern.c — fused AVX-512 depthwise, stem and pointwise kernels (see mn_kern.h).
+ *
+ * Depthwise: 16 outputs of a row per vector; every tap is a masked unaligned load whose
+ * mask drops the columns left or right of the map (the zero padding), rows outside the map
+ * are skipped (a zero tap adds an exact zero), stride 2 picks the even lanes of two loads
+ * with one permute. Pointwise: a register tile of 8 output channels x 32 columns, Σ over
+ * input channels by broadcast-weight FMAs, bias/activation/residual before the store. Summation
+ * orders are conv2d.c's, so the outputs match it. Functions carry target attributes and are
+ * chosen at run time, so no -march flag is needed. Leaves out: other ISAs (callers fall back to
+ * conv2d.c), dilation.
+ */
+#include "nn/mn_kern.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MNK_X86 1
+#include <immintrin.h>
+#else
+#define MNK_X86 0
+#endif
+
+int mm_mnk_available(void)
+{
+#if MNK_X86
+    static int cached = -1;   /* benign race: every thread computes the same value */
+    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (c < 0) {
+        __builtin_cpu_init();
+        c = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
+    }
+    return c;
+#else
+    return 0;
+#endif
+}
+
+#if MNK_X86
+
+#define TGT __attribute__((target("avx512f,fma")))
+
+/* Lanes i of a 16-float load starting at column c0 with 0 <= c0 + i < w (the others are the
+ * zero padding, or past the row). */
+TGT static inline __mmask16 col_mask(int c0, int w)
+{
+    int lo = c0 < 0 ? -c0 : 0, hi = w - c0 < 16 ? w - c0 : 16;
+    if (hi <= lo) return 0;
+    unsigned m = (hi >= 16 ? 0xFFFFu : (1u << hi) - 1u) & ~((1u << lo) - 1u);
+    return (__mmask16)m;
+}
+
+/* act as conv2d.c's mm_act_apply, lane-wise with the same operations (ReLU: v < 0 ? 0 : v,
+ * NaN kept; hardswish: v · clamp(v + 3, 0, 6) / 6). */
+TGT static inline __m512 act16(__m512 v, mm_act act)
+{
+    switch (act) {
+    case MM_ACT_RELU:
+        return _mm512_max_ps(_mm512_setzero_ps(), v);   /* max(0, v): v when not 0 > v */
+    case MM_ACT_HARDSWISH: {
+        __m512 t = _mm512_add_ps(v, _mm512_set1_ps(3.0f));
+        t = _mm512_max_ps(_mm512_setzero_ps(), t);
+        t = _mm512_min_ps(_mm512_set1_ps(6.0f), t);     /* 6 < t ? 6 : t */
+        return _mm512_div_ps(_mm512_mul_ps(v, t), _mm512_set1_ps(6.0f));
+    }
+    case MM_ACT_SIGMOID: {
+        float tmp[16];
+        _mm512_storeu_ps(tmp, v);
+        mm_act_apply(tmp, 16, MM_ACT_SIGMOID);
+        return _mm512_loadu_ps(tmp);
+    }
+    default:
+        return v;
+    }
+}
+
+/* One output chunk of 16 columns starting at ox in row oy: acc over the taps of rows
+ * [ky0, ky1). Masked variant (borders): load kx of the chunk masked by mlo[kx] (and, stride 2,
+ * its second half by mhi[kx]) to the columns inside the row. */
+#define AI __attribute__((always_inline)) inline
+TGT static AI __m512 chunk_masked(const float *x, int w_, const float *wk, int k, int stride,
+                                  int pad, int oy, int ox, int ky0, int ky1, __m512 acc,
+                                  const __mmask16 *mlo, const __mmask16 *mhi)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    for (int ky = ky0; ky < ky1; ky++) {
+        const float *xr = x + (size_t)(oy * stride + ky - pad) * w_;
+        const float *wr = wk + ky * k;
+        for (int kx = 0; kx < k; kx++) {
+            __m512 v;
+            int c0 = ox * stride + kx - pad;
+            if (stride == 1) {
+                v = _mm512_maskz_loadu_ps(mlo[kx], xr + c0);
+            } else {
+                __m512 lo = _mm512_maskz_loadu_ps(mlo[kx], xr + c0);
+                __m512 hi = _mm512_maskz_loadu_ps(mhi[kx], xr + c0 + 16);
+                v = _mm512_permutex2var_ps(lo, even, hi);
+            }
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(wr[kx]), v, acc);
+        }
+    }
+    return acc;
+}
+
+/* Interior chunk (every tap column inside the row): plain loads; k and stride are
+ * compile-time constants at each call, so the tap loops unroll. */
+TGT static AI __m512 chunk_inner(const float *x, int w_, const float *wk, int k, int stride,
+                                 int pad, int oy, int ox, int ky0, int ky1, __m512 acc)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    for (int ky = ky0; ky < ky1; ky++) {
+        const float *xr = x + (size_t)(oy * stride + ky - pad) * w_ + (size_t)ox * stride - pad;
+        const float *wr = wk + ky * k;
+        for (int kx = 0; kx < k; kx++) {
+            __m512 v;
+            if (stride == 1) {
+                v = _mm512_loadu_ps(xr + kx);
+            } else {
+                v = _mm512_permutex2var_ps(_mm512_loadu_ps(xr + kx), even,
+                                           _mm512_loadu_ps(xr + kx + 16));
+            }
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(wr[kx]), v, acc);
+        }
+    }
+    return acc;
+}
+
+/* One k x k plane, stride 1 or 2, pad (k−1)/2: y (ho, wo) from x (h, w_).
+ * bias_first: acc = bias, then taps (depthwise order); else acc = taps from 0, then + bias
+ * (im2col + sgemm order). Chunks [q_lo, q_hi) of 16 outputs read only inside the row. */
+TGT static AI void plane_k(const float *x, int h, int w_, const float *wk, float bias, int k,
+                           int stride, int ho, int wo, mm_act act, int bias_first, float *y)
+{
+    const int pad = (k - 1) / 2;
+    /* chunk q (outputs 16q ..) is interior when its first tap column is >= 0 and its last
+     * load (16 columns, or 32 for stride 2) ends inside the row */
+    int span = stride == 1 ? 16 : 32;
+    int q_lo = 0, q_hi = 0, nq = (wo + 15) / 16;
+    while (q_lo < nq && 16 * q_lo * stride - pad < 0) q_lo++;
+    q_hi = q_lo;
+    while (q_hi < nq && 16 * q_hi * stride - pad + (k - 1) + span <= w_) q_hi++;
+    __m512 init = bias_first ? _mm512_set1_ps(bias) : _mm512_setzero_ps(), bb = _mm512_set1_ps(bias);
+    for (int q = 0; q < nq; q++) {
+        int ox = 16 * q, nout = wo - ox < 16 ? wo - ox : 16, inner = q >= q_lo && q < q_hi;
+        __mmask16 om = (__mmask16)(nout == 16 ? 0xFFFFu : (1u << nout) - 1u);
+        __mmask16 mlo[8] = {0}, mhi[8] = {0};
+        if (!inner)
+            for (int kx = 0; kx < k; kx++) {
+                int c0 = ox * stride + kx - pad;
+                mlo[kx] = col_mask(c0, w_);
+                mhi[kx] = col_mask(c0 + 16, w_);
+            }
+        for (int oy = 0; oy < ho; oy++) {
+            int ky0 = pad - oy * stride > 0 ? pad - oy * stride : 0;
+            int ky1 = h + pad - oy * stride < k ? h + pad - oy * stride : k;
+            __m512 acc = inner ? chunk_inner(x, w_, wk, k, stride, pad, oy, ox, ky0, ky1, init)
+                               : chunk_masked(x, w_, wk, k, stride, pad, oy, ox, ky0, ky1, init,
+                                              mlo, mhi);
+            if (!bias_first) acc = _mm512_add_ps(acc, bb);
+            _mm512_mask_storeu_ps(y + (size_t)oy * wo + ox, om, act16(acc, act));
+        }
+    }
+}
+
+/* Specialisations for the kernel sizes and strides MobileNetV3 uses, else generic. */
+TGT static void plane(const float *x, int h, int w_, const float *wk, float bias, int k,
+                      int stride, int ho, int wo, mm_act act, int bias_first, float *y)
+{
+#define PLANE(K, S) plane_k(x, h, w_, wk, bias, K, S, ho, wo, act, bias_first, y)
+    if (k == 3 && stride == 1) PLANE(3, 1);
+    else if (k == 3 && stride == 2) PLANE(3, 2);
+    else if (k == 5 && stride == 1) PLANE(5, 1);
+    else if (k == 5 && stride == 2) PLANE(5, 2);
+    else PLANE(k, stride);
+#undef PLANE
+}
+
+TGT static void depthwise_x86(const float *x, int h, int w_, const float *w, const float *b,
+                              int k, int stride, mm_act act, float *y, int c0, int c1)
+{
+    int pad = (k - 1) / 2;
+    int ho = mm_conv2d_out_size(h, k, stride, pad), wo = mm_conv2d_out_size(w_, k, stride, pad);
+    for (int c = c0; c < c1; c++)
+        plane(x + (size_t)c * h * w_, h, w_, w + (size_t)c * k * k, b ? b[c] : 0.0f, k, stride,
+              ho, wo, act, 1, y + (size_t)c * ho * wo);
+}
+
+TGT static void stem_x86(const float *x, int h, int w_, const float *w, const float *b, int k,
+                         int stride, mm_act act, float *y, int o0, int o1)
+{
+    int pad = (k - 1) / 2;
+    int ho = mm_conv2d_out_size(h, k, stride, pad), wo = mm_conv2d_out_size(w_, k, stride, pad);
+    for (int o = o0; o < o1; o++)
+        plane(x, h, w_, w + (size_t)o * k * k, b ? b[o] : 0.0f, k, stride, ho, wo, act, 0,
+              y + (size_t)o * ho * wo);
+}
+
+/* Epilogue of one output vector: + bias, activation, + residual, masked store. */
+TGT static AI void pw_out(__m512 acc, float bias, mm_act act, const float *res, float *y,
+                          __mmask16 m)
+{
+    __m512 v = act16(_mm512_add_ps(acc, _mm512_set1_ps(bias)), act);
+    if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    _mm512_mask_storeu_ps(y, m, v);
+}
+
+/* 8 output rows x 32 columns [j, j + 32): Σ_k W[o][k] x[k][j..] in k order, in 16 named
+ * accumulators (arrays would be kept in memory). */
+TGT static void pw_tile8x2(const float *x, int cin, size_t hw, const float *W, const float *b,
+                           mm_act act, const float *res, float *y, int o, size_t j)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0;
+    const float *xp = x + j, *wp = W + (size_t)o * cin;
+    size_t rs = (size_t)cin;
+    for (int kk = 0; kk < cin; kk++, xp += hw, wp++) {
+        __m512 u = _mm512_loadu_ps(xp), v = _mm512_loadu_ps(xp + 16), t;
+#define ROW(r, A, C)                                                                            \
+    t = _mm512_set1_ps(wp[(r) * rs]);                                                            \
+    A = _mm512_fmadd_ps(t, u, A);                                                                \
+    C = _mm512_fmadd_ps(t, v, C)
+        ROW(0, a0, c0); ROW(1, a1, c1); ROW(2, a2, c2); ROW(3, a3, c3);
+        ROW(4, a4, c4); ROW(5, a5, c5); ROW(6, a6, c6); ROW(7, a7, c7);
+#undef ROW
+    }
+    __m512 A[8] = {a0, a1, a2, a3, a4, a5, a6, a7}, C[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+    for (int r = 0; r < 8; r++) {
+        size_t off = (size_t)(o + r) * hw + j;
+        float bias = b ? b[o + r] : 0.0f;
+        pw_out(A[r], bias, act, res ? res + off : NULL, y + off, 0xFFFF);
+        pw_out(C[r], bias, act, res ? res + off + 16 : NULL, y + off + 16, 0xFFFF);
+    }
+}
+
+/* R (<= 8) output rows x 16 columns [j, j + 16) masked by m (ragged edges). */
+TGT static void pw_tile_r(const float *x, int cin, size_t hw, const float *W, const float *b,
+                          mm_act act, const float *res, float *y, int o, int R, size_t j,
+                          __mmask16 m)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0;
+    const float *xp = x + j, *wp = W + (size_t)o * cin;
+    size_t rs = (size_t)cin;
+    for (int kk = 0; kk < cin; kk++, xp += hw, wp++) {
+        __m512 u = _mm512_maskz_loadu_ps(m, xp);
+        /* rows past R read row 0's weight (in range) and are never stored */
+#define ROW(r, A) A = _mm512_fmadd_ps(_mm512_set1_ps(wp[((r) < R ? (r) : 0) * rs]), u, A)
+        ROW(0, a0); ROW(1, a1); ROW(2, a2); ROW(3, a3);
+        ROW(4, a4); ROW(5, a5); ROW(6, a6); ROW(7, a7);
+#undef ROW
+    }
+    __m512 A[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    for (int r = 0; r < R; r++) {
+        size_t off = (size_t)(o + r) * hw + j;
+        pw_out(A[r], b ? b[o + r] : 0.0f, act, res ? res + off : NULL, y + off, m);
+    }
+}
+
+TGT static void pointwise_x86(const float *x, int cin, size_t hw, const float *W, const float *b,
+                              mm_act act, const float *res, float *y, int o0, int o1, size_t j0,
+                              size_t j1)
+{
+    size_t j = j0;
+    for (; j + 32 <= j1; j += 32) {
+        int o = o0;
+        for (; o + 8 <= o1; o += 8) pw_tile8x2(x, cin, hw, W, b, act, res, y, o, j);
+        for (; o < o1; o += 8) {
+            int R = o1 - o < 8 ? o1 - o : 8;
+            pw_tile_r(x, cin, hw, W, b, act, res, y, o, R, j, 0xFFFF);
+            pw_tile_r(x, cin, hw, W, b, act, res, y, o, R, j + 16, 0xFFFF);
+        }
+    }
+    for (; j < j1; j += 16) {
+        size_t left = j1 - j;
+        __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
+        for (int o = o0; o < o1; o += 8)
+            pw_tile_r(x, cin, hw, W, b, act, res, y, o, o1 - o < 8 ? o1 - o : 8, j, m);
+    }
+}
+
+#endif /* MNK_X86 */
+
+void mm_mnk_depthwise(const float *x, int h, int w_, const float *w, const float *b, int k,
+                      int stride, mm_act act, float *y, int c0, int c1)
+{
+#if MNK_X86
+    depthwise_x86(x, h, w_, w, b, k, stride, act, y, c0, c1);
+#else
+    (void)x, (void)h, (void)w_, (void)w, (void)b, (void)k, (void)stride, (void)act, (void)y,
+        (void)c0, (void)c1;
+#endif
+}
+
+void mm_mnk_stem(const float *x, int h, int w_, const float *w, const float *b, int k,
+                 int stride, mm_act act, float *y, int o0, int o1)
+{
+#if MNK_X86
+    stem_x86(x, h, w_, w, b, k, stride, act, y, o0, o1);
+#else
+    (void)x, (void)h, (void)w_, (void)w, (void)b, (void)k, (void)stride, (void)act, (void)y,
+        (void)o0, (void)o1;
+#endif
+}
+
+void mm_mnk_pointwise(const float *x, int cin, size_t hw, const float *W, const float *b,
+                      mm_act act, const float *res, float *y, int o0, int o1, size_t j0,
+                      size_t j1)
+{
+#if MNK_X86
+    pointwise_x86(x, cin, hw, W, b, act, res, y, o0, o1, j0, j1);
+#else
+    (void)x, (void)cin, (void)hw, (void)W, (void)b, (void)act, (void)res, (void)y, (void)o0,
+        (void)o1, (void)j0, (void)j1;
+#endif
+}
