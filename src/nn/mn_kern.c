@@ -11,6 +11,8 @@
  */
 #include "nn/mn_kern.h"
 
+#include <stdlib.h>
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MNK_X86 1
 #include <immintrin.h>
@@ -25,7 +27,8 @@ int mm_mnk_available(void)
     int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
     if (c < 0) {
         __builtin_cpu_init();
-        c = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        const char *off = getenv("MELODIC_NO_AVX512");   /* to test the fallback path */
+        c = __builtin_cpu_supports("avx512f") && !(off && *off && *off != '0') ? 1 : 0;
         __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
     }
     return c;

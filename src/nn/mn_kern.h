@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include "nn/conv2d.h"
 
-/* 1 when this CPU runs the kernels below (AVX-512F), else 0. Thread-safe. */
+/* 1 when this CPU runs the kernels below (AVX-512F) and the environment variable
+ * MELODIC_NO_AVX512 is unset (or "0"), else 0; read once. Thread-safe. */
 int mm_mnk_available(void);
 
 /* Depthwise k x k, stride 1 or 2, pad (k−1)/2, channels [c0, c1) of x (c, h, w_) into
