@@ -7,15 +7,17 @@
  * activation. Pointwise and stem: same sums as sgemm in another order (OpenBLAS splits k),
  * metric max |Δ| relative to the largest |value|, tolerance 1e-5 (sums of <= 400 float32
  * products of values in [-1, 1] in two orders: the rounding bound grows with the length,
- * ~1e-6 measured at 400). Skipped when the CPU lacks AVX-512. */
+ * ~1e-6 measured at 400). Skipped when the CPU lacks AVX-512. Parallel runs (nn/par.h helper
+ * threads) must equal serial ones bit for bit. */
 #include "testutil.h"
 
-#include <omp.h>
+#include <pthread.h>
 
 #include "dsp/frontend.h"
 #include "nn/conv2d.h"
 #include "nn/mn_kern.h"
 #include "nn/mobilenet.h"
+#include "nn/par.h"
 
 static void fill(float *p, size_t n, uint64_t *r)
 {
@@ -115,9 +117,28 @@ static void test_pointwise_and_stem(void **st)
            worst);
 }
 
-/* The whole network with parallel = 1 on 1, 2 and 3 threads equals parallel = 0 bit for bit
- * (real weights; a random log-mel of 306 frames, a 3.5 s clip, and one of 7 frames). */
-static void test_pool_thread_count_identity(void **st)
+/* The whole network (front end included) with parallel = 1 — items shared with helper threads
+ * that join whenever they wake, so the split differs from run to run — equals parallel = 0
+ * bit for bit (real weights; random audio of 3.5 s, 0.02 s, and 75 s, which takes three
+ * 30 s windows), also when a concurrent caller holds the helpers. */
+typedef struct emb_args {
+    const mm_mobilenet *m;
+    const float *x;
+    size_t n;
+    float emb[384];
+    int rc;
+} emb_args;
+
+static void *embed_thread(void *p)
+{
+    emb_args *a = p;
+    mm_err e = {0};
+    mm_mobilenet_set_thread_parallel(1);
+    a->rc = mm_mobilenet_embed_audio(a->m, a->x, a->n, a->emb, NULL, 0, &e);
+    return NULL;
+}
+
+static void test_parallel_identity(void **st)
 {
     (void)st;
     const char *mr = tu_model_root();
@@ -127,28 +148,65 @@ static void test_pool_thread_count_identity(void **st)
     mm_mobilenet *m = NULL;
     mm_err e = {0};
     if (mm_mobilenet_load(path, &m, &e)) skip();
-    const size_t frames[2] = {306, 7};
+    const size_t lens[3] = {113000, 640, 32000 * 75};
     uint64_t r = 5;
-    for (int f = 0; f < 2; f++) {
-        size_t nf = frames[f];
-        float *mel = malloc(nf * 128 * 4), ref[384], got[384];
-        fill(mel, nf * 128, &r);
-        for (size_t i = 0; i < nf * 128; i++) mel[i] = mel[i] * 3 - 2;   /* log-mel-like */
-        size_t t0, t1;
-        assert_int_equal(mm_mobilenet_pool(m, mel, nf, ref, &t0, 0, &e), 0);
-        for (int nt = 1; nt <= 3; nt++) {
-            omp_set_num_threads(nt);
-            assert_int_equal(mm_mobilenet_pool(m, mel, nf, got, &t1, 1, &e), 0);
-            assert_int_equal(t0, t1);
+    for (int f = 0; f < 3; f++) {
+        size_t n = lens[f];
+        float *x = malloc(n * 4), ref[384], got[384];
+        fill(x, n, &r);
+        for (size_t i = 0; i < n; i++) x[i] *= 0.1f;
+        assert_int_equal(mm_mobilenet_embed_audio(m, x, n, ref, NULL, 0, &e), 0);
+        for (int rep = 0; rep < (f == 2 ? 1 : 5); rep++) {
+            assert_int_equal(mm_mobilenet_embed_audio(m, x, n, got, NULL, 1, &e), 0);
             if (memcmp(ref, got, sizeof ref))
-                fail_msg("%zu frames, %d threads: max|d| %.3g vs serial, expected identical", nf,
-                         nt, tu_max_abs_diff(ref, got, 384));
+                fail_msg("%zu samples, parallel: max|d| %.3g vs serial, expected identical", n,
+                         tu_max_abs_diff(ref, got, 384));
         }
-        omp_set_num_threads(1);
-        free(mel);
+        if (f == 0) {   /* two callers at once: one gets the helpers, the other runs alone */
+            emb_args a[2] = {{.m = m, .x = x, .n = n}, {.m = m, .x = x, .n = n}};
+            pthread_t th[2];
+            for (int k = 0; k < 2; k++) pthread_create(&th[k], NULL, embed_thread, &a[k]);
+            for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+            for (int k = 0; k < 2; k++) {
+                assert_int_equal(a[k].rc, 0);
+                assert_memory_equal(a[k].emb, ref, sizeof ref);
+            }
+        }
+        free(x);
     }
-    printf("# mn04 pooled embedding identical for parallel 0 and 1..3 threads\n");
+    printf("# mn04 embedding identical with and without helper threads (%d helpers)\n",
+           mm_par_helpers());
     mm_mobilenet_free(m);
+}
+
+/* mm_par_for runs every item exactly once, with or without helpers, including calls made
+ * from inside an item (run there alone). */
+static void count_item(void *ctx, size_t i)
+{
+    int *c = ctx;
+    __atomic_fetch_add(&c[i], 1, __ATOMIC_RELAXED);
+}
+
+static void nested_item(void *ctx, size_t i)
+{
+    int *c = ctx;
+    mm_par_for(10, count_item, c + 100 + 10 * i, 1);
+}
+
+static void test_par_for(void **st)
+{
+    (void)st;
+    int c[200];
+    for (int rep = 0; rep < 200; rep++) {
+        memset(c, 0, sizeof c);
+        size_t n = (size_t)(rep % 97) + 1;
+        mm_par_for(n, count_item, c, rep % 3 != 0);
+        for (size_t i = 0; i < 100; i++) assert_int_equal(c[i], i < n ? 1 : 0);
+    }
+    memset(c, 0, sizeof c);
+    mm_par_for(10, nested_item, c, 1);
+    for (int i = 100; i < 200; i++) assert_int_equal(c[i], 1);
+    mm_par_for(0, count_item, c, 1);
 }
 
 int main(void)
@@ -156,7 +214,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_depthwise_bit_identical),
         cmocka_unit_test(test_pointwise_and_stem),
-        cmocka_unit_test(test_pool_thread_count_identity),
+        cmocka_unit_test(test_parallel_identity),
+        cmocka_unit_test(test_par_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

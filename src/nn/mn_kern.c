@@ -128,6 +128,62 @@ TGT static AI __m512 chunk_inner(const float *x, int w_, const float *wk, int k,
     return acc;
 }
 
+/* Interior chunk away from the top and bottom rows: all k x k taps, weights pre-broadcast
+ * in wv (same order: row by row, column by column). */
+#define MAXK 7
+TGT static AI __m512 chunk_full(const float *x, int w_, const __m512 *wv, int k, int stride,
+                                int pad, int oy, int ox, __m512 acc)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    for (int ky = 0; ky < k; ky++) {
+        const float *xr = x + (size_t)(oy * stride + ky - pad) * w_ + (size_t)ox * stride - pad;
+        for (int kx = 0; kx < k; kx++) {
+            __m512 v = stride == 1 ? _mm512_loadu_ps(xr + kx)
+                                   : _mm512_permutex2var_ps(_mm512_loadu_ps(xr + kx), even,
+                                                            _mm512_loadu_ps(xr + kx + 16));
+            acc = _mm512_fmadd_ps(wv[ky * k + kx], v, acc);
+        }
+    }
+    return acc;
+}
+
+/* Four consecutive output rows oy .. oy + 3 of an interior chunk, all taps inside: four
+ * independent sums (one FMA chain each would stall on its latency), each in the same tap
+ * order as chunk_full. */
+TGT static AI void chunk_full4(const float *x, int w_, const __m512 *wv, int k, int stride,
+                               int pad, int oy, int ox, __m512 init, __m512 *out)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    __m512 a0 = init, a1 = init, a2 = init, a3 = init;
+    const size_t rs = (size_t)stride * w_;   /* one output row down */
+    for (int ky = 0; ky < k; ky++) {
+        const float *xr = x + (size_t)(oy * stride + ky - pad) * w_ + (size_t)ox * stride - pad;
+        for (int kx = 0; kx < k; kx++) {
+            __m512 w = wv[ky * k + kx], v0, v1, v2, v3;
+            if (stride == 1) {
+                v0 = _mm512_loadu_ps(xr + kx);
+                v1 = _mm512_loadu_ps(xr + rs + kx);
+                v2 = _mm512_loadu_ps(xr + 2 * rs + kx);
+                v3 = _mm512_loadu_ps(xr + 3 * rs + kx);
+            } else {
+#define EV(p) _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps((p) + 16))
+                v0 = EV(xr + kx);
+                v1 = EV(xr + rs + kx);
+                v2 = EV(xr + 2 * rs + kx);
+                v3 = EV(xr + 3 * rs + kx);
+#undef EV
+            }
+            a0 = _mm512_fmadd_ps(w, v0, a0);
+            a1 = _mm512_fmadd_ps(w, v1, a1);
+            a2 = _mm512_fmadd_ps(w, v2, a2);
+            a3 = _mm512_fmadd_ps(w, v3, a3);
+        }
+    }
+    out[0] = a0, out[1] = a1, out[2] = a2, out[3] = a3;
+}
+
 /* One k x k plane, stride 1 or 2, pad (k−1)/2: y (ho, wo) from x (h, w_).
  * bias_first: acc = bias, then taps (depthwise order); else acc = taps from 0, then + bias
  * (im2col + sgemm order). Chunks [q_lo, q_hi) of 16 outputs read only inside the row. */
@@ -143,6 +199,8 @@ TGT static AI void plane_k(const float *x, int h, int w_, const float *wk, float
     q_hi = q_lo;
     while (q_hi < nq && 16 * q_hi * stride - pad + (k - 1) + span <= w_) q_hi++;
     __m512 init = bias_first ? _mm512_set1_ps(bias) : _mm512_setzero_ps(), bb = _mm512_set1_ps(bias);
+    __m512 wv[MAXK * MAXK];   /* broadcast taps: registers when k is a compile-time constant */
+    for (int i = 0; i < k * k && i < MAXK * MAXK; i++) wv[i] = _mm512_set1_ps(wk[i]);
     for (int q = 0; q < nq; q++) {
         int ox = 16 * q, nout = wo - ox < 16 ? wo - ox : 16, inner = q >= q_lo && q < q_hi;
         __mmask16 om = (__mmask16)(nout == 16 ? 0xFFFFu : (1u << nout) - 1u);
@@ -156,9 +214,24 @@ TGT static AI void plane_k(const float *x, int h, int w_, const float *wk, float
         for (int oy = 0; oy < ho; oy++) {
             int ky0 = pad - oy * stride > 0 ? pad - oy * stride : 0;
             int ky1 = h + pad - oy * stride < k ? h + pad - oy * stride : k;
-            __m512 acc = inner ? chunk_inner(x, w_, wk, k, stride, pad, oy, ox, ky0, ky1, init)
-                               : chunk_masked(x, w_, wk, k, stride, pad, oy, ox, ky0, ky1, init,
-                                              mlo, mhi);
+            /* four full rows at once where rows oy .. oy + 3 all have every tap inside */
+            if (inner && ky0 == 0 && oy + 3 < ho && (oy + 3) * stride - pad + k <= h) {
+                __m512 a[4];
+                chunk_full4(x, w_, wv, k, stride, pad, oy, ox, init, a);
+                for (int r = 0; r < 4; r++) {
+                    __m512 v = bias_first ? a[r] : _mm512_add_ps(a[r], bb);
+                    _mm512_mask_storeu_ps(y + (size_t)(oy + r) * wo + ox, om, act16(v, act));
+                }
+                oy += 3;
+                continue;
+            }
+            __m512 acc;
+            if (inner && ky0 == 0 && ky1 == k)   /* all k x k taps inside: weights in registers */
+                acc = chunk_full(x, w_, wv, k, stride, pad, oy, ox, init);
+            else if (inner)
+                acc = chunk_inner(x, w_, wk, k, stride, pad, oy, ox, ky0, ky1, init);
+            else
+                acc = chunk_masked(x, w_, wk, k, stride, pad, oy, ox, ky0, ky1, init, mlo, mhi);
             if (!bias_first) acc = _mm512_add_ps(acc, bb);
             _mm512_mask_storeu_ps(y + (size_t)oy * wo + ox, om, act16(acc, act));
         }

@@ -23,6 +23,7 @@
 #include "io/ptload.h"
 #include "nn/conv2d.h"
 #include "nn/mn_kern.h"
+#include "nn/par.h"
 
 #define N_BLOCKS 15
 #define BN_EPS 0.001
@@ -297,6 +298,17 @@ NO_CONTRACT static void se_gates(const se *s, const float *x, size_t hw, float *
     for (int c = 0; c < s->c; c++) gate[c] = 1.0f / (1.0f + expf(-a[c]));
 }
 
+static _Thread_local int t_parallel;
+
+void mm_mobilenet_set_thread_parallel(int on) { t_parallel = on != 0; }
+
+/* Effective parallel flag: the argument, or this thread's default; never inside an OpenMP
+ * region (callers there parallelise over clips). */
+static int want_parallel(int parallel)
+{
+    return (parallel || t_parallel) && !omp_in_parallel() && mm_par_helpers() > 0;
+}
+
 /* SE gates of d (exp, hwo) folded into the projection's columns: wse = W · diag(gate). */
 static void se_fold(const block *b, const float *d, size_t hwo, float *wse)
 {
@@ -348,84 +360,121 @@ static void forward_generic(const mm_mobilenet *m, float *cur, float *nxt, float
     *out = nxt, *h_out = h, *w_out = w;
 }
 
-/* [lo, hi) of n items for thread t of nt: contiguous, balanced, fixed by (n, t, nt). */
-static void split(size_t n, int t, int nt, size_t *lo, size_t *hi)
+/* [lo, hi) of n things for part t of nt: contiguous, balanced, fixed by (n, t, nt). */
+static void split(size_t n, size_t t, size_t nt, size_t *lo, size_t *hi)
 {
-    *lo = n * (size_t)t / (size_t)nt;
-    *hi = n * (size_t)(t + 1) / (size_t)nt;
+    *lo = n * t / nt;
+    *hi = n * (t + 1) / nt;
 }
 
-/* Thread t's share of a pointwise conv: tiles of 8 output channels x MM_MNK_PW_COLS columns,
- * numbered column-block-major, split in contiguous runs. */
-static void pw_share(const float *x, int cin, size_t hw, const float *W, const float *bias,
-                     int cout, mm_act act, const float *res, float *y, int t, int nt)
+/* One convolution as mm_par_for items: each item is a fixed part of the outputs (output
+ * channels for the stem and depthwise, runs of 8-channel x MM_MNK_PW_COLS-column tiles for
+ * pointwise), so the values never depend on who computes which item. */
+typedef struct conv_job {
+    int kind;                   /* 0 stem, 1 depthwise, 2 pointwise */
+    const float *x, *w, *b, *res;
+    float *y;
+    int h, w_, k, stride, cin, cout;
+    size_t hw;
+    mm_act act;
+    size_t items;
+} conv_job;
+
+static void conv_item(void *ctx, size_t i)
 {
-    size_t nob = ((size_t)cout + 7) / 8, njb = (hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS, lo, hi;
-    if (nt == 1) {
-        mm_mnk_pointwise(x, cin, hw, W, bias, act, res, y, 0, cout, 0, hw);
+    const conv_job *j = ctx;
+    size_t lo, hi;
+    if (j->kind == 2) {
+        size_t nob = ((size_t)j->cout + 7) / 8, njb = (j->hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS;
+        if (j->items == 1) {
+            mm_mnk_pointwise(j->x, j->cin, j->hw, j->w, j->b, j->act, j->res, j->y, 0, j->cout, 0,
+                             j->hw);
+            return;
+        }
+        split(nob * njb, i, j->items, &lo, &hi);
+        for (size_t t = lo; t < hi; t++) {
+            size_t jb = t / nob, ob = t % nob;
+            size_t j0 = jb * MM_MNK_PW_COLS;
+            size_t j1 = j0 + MM_MNK_PW_COLS < j->hw ? j0 + MM_MNK_PW_COLS : j->hw;
+            int o0 = (int)ob * 8, o1 = o0 + 8 < j->cout ? o0 + 8 : j->cout;
+            mm_mnk_pointwise(j->x, j->cin, j->hw, j->w, j->b, j->act, j->res, j->y, o0, o1, j0,
+                             j1);
+        }
         return;
     }
-    split(nob * njb, t, nt, &lo, &hi);
-    for (size_t i = lo; i < hi; i++) {
-        size_t jb = i / nob, ob = i % nob;
-        size_t j0 = jb * MM_MNK_PW_COLS, j1 = j0 + MM_MNK_PW_COLS < hw ? j0 + MM_MNK_PW_COLS : hw;
-        int o0 = (int)ob * 8, o1 = o0 + 8 < cout ? o0 + 8 : cout;
-        mm_mnk_pointwise(x, cin, hw, W, bias, act, res, y, o0, o1, j0, j1);
-    }
+    split((size_t)j->cout, i, j->items, &lo, &hi);
+    if (j->kind == 0)
+        mm_mnk_stem(j->x, j->h, j->w_, j->w, j->b, j->k, j->stride, j->act, j->y, (int)lo,
+                    (int)hi);
+    else
+        mm_mnk_depthwise(j->x, j->h, j->w_, j->w, j->b, j->k, j->stride, j->act, j->y, (int)lo,
+                         (int)hi);
 }
 
-/* The network through the fused AVX-512 kernels (nn/mn_kern.h). With parallel, one OpenMP
- * region spans the whole network, each convolution's outputs split over the threads with a
- * barrier after it; every output is computed by the same code with the same summation order
- * whatever the split, so the result does not depend on the thread count. */
+/* Run a convolution: alone (one item), or as up to 4 items per thread so that a helper that
+ * wakes late still finds work. */
+
+
+#define PAR_ITEMS 2
+#define PAR_MIN_MAP 100000000
+static void conv_run(conv_job *j, size_t units, int parallel)
+{
+    size_t map = j->kind == 2 ? j->hw : (size_t)j->h * j->w_;
+    if (map < PAR_MIN_MAP) parallel = 0;
+    size_t want = parallel ? PAR_ITEMS * (size_t)(mm_par_helpers() + 1) : 1;
+    j->items = units < want ? units : want;
+    if (j->items < 1) j->items = 1;
+    mm_par_for(j->items, conv_item, j, parallel);
+}
+
+/* The network through the fused AVX-512 kernels (nn/mn_kern.h); with parallel, each
+ * convolution's items are shared with the helper threads (nn/par.h). */
 static void forward_fused(const mm_mobilenet *m, float *cur, float *nxt, float *e, float *d,
                           float *wse, int T, int parallel, float **out, int *h_out, int *w_out)
 {
-#pragma omp parallel if (parallel)
-    {
-        int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        float *c_ = cur, *n_ = nxt;   /* every thread swaps its own copies identically */
-        int h = MM_MOBILENET_N_MELS, w = T;
-        size_t lo, hi;
-        split((size_t)m->stem.cout, t, nt, &lo, &hi);
-        mm_mnk_stem(e, h, w, m->stem.w, m->stem.b, 3, 2, m->stem.act, c_, (int)lo, (int)hi);
-        h = mm_conv2d_out_size(h, 3, 2, 1), w = mm_conv2d_out_size(w, 3, 2, 1);
-#pragma omp barrier
-        for (int i = 0; i < N_BLOCKS; i++) {
-            const block *b = &m->blk[i];
-            size_t hw = (size_t)h * w;
-            const float *xin = c_;
-            if (b->has_expand) {
-                pw_share(c_, b->cin, hw, b->expand.w, b->expand.b, b->exp, b->expand.act, NULL,
-                         e, t, nt);
-                xin = e;
-#pragma omp barrier
-            }
-            int pad = (b->k - 1) / 2;
-            int ho = mm_conv2d_out_size(h, b->k, b->stride, pad);
-            int wo = mm_conv2d_out_size(w, b->k, b->stride, pad);
-            split((size_t)b->exp, t, nt, &lo, &hi);
-            mm_mnk_depthwise(xin, h, w, b->dw.w, b->dw.b, b->k, b->stride, b->dw.act, d, (int)lo,
-                             (int)hi);
-#pragma omp barrier
-            size_t hwo = (size_t)ho * wo;
-            const float *pw = b->project.w;
-            if (b->has_se) {
-#pragma omp single
-                se_fold(b, d, hwo, wse);
-                pw = wse;
-            }
-            pw_share(d, b->exp, hwo, pw, b->project.b, b->cout, MM_ACT_NONE,
-                     b->residual ? c_ : NULL, n_, t, nt);
-#pragma omp barrier
-            float *tmp = c_;
-            c_ = n_, n_ = tmp;
-            h = ho, w = wo;
+    int h = MM_MOBILENET_N_MELS, w = T;
+    conv_job j = {.kind = 0, .x = e, .w = m->stem.w, .b = m->stem.b, .y = cur, .h = h, .w_ = w,
+                  .k = 3, .stride = 2, .cout = m->stem.cout, .act = m->stem.act};
+    conv_run(&j, (size_t)m->stem.cout, parallel);
+    h = mm_conv2d_out_size(h, 3, 2, 1), w = mm_conv2d_out_size(w, 3, 2, 1);
+    for (int i = 0; i < N_BLOCKS; i++) {
+        const block *b = &m->blk[i];
+        size_t hw = (size_t)h * w;
+        const float *xin = cur;
+        size_t tiles;
+        if (b->has_expand) {
+            tiles = (size_t)(b->exp + 7) / 8 * ((hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS);
+            j = (conv_job){.kind = 2, .x = cur, .w = b->expand.w, .b = b->expand.b, .y = e,
+                           .cin = b->cin, .cout = b->exp, .hw = hw, .act = b->expand.act};
+            conv_run(&j, tiles, parallel);
+            xin = e;
         }
-        pw_share(c_, m->last.cin, (size_t)h * w, m->last.w, m->last.b, m->last.cout, m->last.act,
-                 NULL, n_, t, nt);
-        if (t == 0) *out = n_, *h_out = h, *w_out = w;
+        int pad = (b->k - 1) / 2;
+        int ho = mm_conv2d_out_size(h, b->k, b->stride, pad);
+        int wo = mm_conv2d_out_size(w, b->k, b->stride, pad);
+        j = (conv_job){.kind = 1, .x = xin, .w = b->dw.w, .b = b->dw.b, .y = d, .h = h, .w_ = w,
+                       .k = b->k, .stride = b->stride, .cout = b->exp, .act = b->dw.act};
+        conv_run(&j, (size_t)b->exp, parallel);
+        size_t hwo = (size_t)ho * wo;
+        const float *pw = b->project.w;
+        if (b->has_se) {
+            se_fold(b, d, hwo, wse);
+            pw = wse;
+        }
+        tiles = (size_t)(b->cout + 7) / 8 * ((hwo + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS);
+        j = (conv_job){.kind = 2, .x = d, .w = pw, .b = b->project.b, .res = b->residual ? cur : NULL,
+                       .y = nxt, .cin = b->exp, .cout = b->cout, .hw = hwo, .act = MM_ACT_NONE};
+        conv_run(&j, tiles, parallel);
+        float *t = cur;
+        cur = nxt, nxt = t;
+        h = ho, w = wo;
     }
+    size_t hw = (size_t)h * w;
+    j = (conv_job){.kind = 2, .x = cur, .w = m->last.w, .b = m->last.b, .y = nxt,
+                   .cin = m->last.cin, .cout = m->last.cout, .hw = hw, .act = m->last.act};
+    conv_run(&j, (size_t)(m->last.cout + 7) / 8 * ((hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS),
+             parallel);
+    *out = nxt, *h_out = h, *w_out = w;
 }
 
 int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
@@ -440,6 +489,7 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
             return mm_err_set(err, MM_EDATA, "mn04: log-mel value %zu (frame %zu) is not finite",
                               i, i / (size_t)F);
     int fused = mm_mnk_available();
+    parallel = want_parallel(parallel);
     /* Plan: the largest map over all layers sizes the four work buffers. */
     int h = mm_conv2d_out_size(F, 3, 2, 1), w = mm_conv2d_out_size(T, 3, 2, 1);
     size_t maxsz = (size_t)F * T, stem_cols = fused ? 0 : (size_t)9 * h * w;
@@ -506,12 +556,59 @@ NO_CONTRACT void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, f
     }
 }
 
+enum { MIN_SAMPLES = 1025, HOP = 320, CTX = 640 };
+
+/* Log-mel frames [f0, f0 + nw) of the clip x (n samples, nf frames in all) into dst
+ * (nw, 128). Frame f is centred on pre-emphasised sample f·HOP and spans ±512, so the samples
+ * [f0·HOP − CTX, (f0 + nw − 1)·HOP + CTX + 2) — CTX = 2 hops of context each side, plus one
+ * sample for the pre-emphasis — reproduce the whole-clip frames exactly; the reflect padding
+ * only ever touches the clip's true ends. */
+static int frames_into(const mm_mobilenet *m, const float *x, size_t n, size_t nf, size_t f0,
+                       size_t nw, float *dst, mm_err *err)
+{
+    if (f0 == 0 && nw == nf) return mm_frontend_compute(m->fe, x, n, dst, err);
+    size_t s0 = f0 ? f0 * HOP - CTX : 0;
+    size_t s1 = (f0 + nw - 1) * HOP + CTX + 2;
+    if (s1 > n) s1 = n;
+    size_t skip = f0 ? CTX / HOP : 0;
+    size_t nfs = mm_frontend_n_frames(m->fe, s1 - s0);
+    if (skip + nw > nfs) return mm_err_set(err, MM_EINVAL, "mn04: window framing mismatch");
+    float *tmp = mm_malloc(nfs * MM_MOBILENET_N_MELS, sizeof *tmp, err);
+    if (!tmp) return MM_ENOMEM;
+    int rc = mm_frontend_compute(m->fe, x + s0, s1 - s0, tmp, err);
+    if (!rc) memcpy(dst, tmp + skip * MM_MOBILENET_N_MELS, nw * MM_MOBILENET_N_MELS * sizeof *dst);
+    free(tmp);
+    return rc;
+}
+
+/* The front end of one window split into parts (mm_par_for items), each with its own error. */
+#define MAX_PARTS 8
+typedef struct fe_job {
+    const mm_mobilenet *m;
+    const float *x;
+    size_t n, nf, f0, nw, parts;
+    float *dst;
+    int rc[MAX_PARTS];
+    mm_err err[MAX_PARTS];
+} fe_job;
+
+static void fe_item(void *ctx, size_t i)
+{
+    fe_job *j = ctx;
+    size_t lo, hi;
+    split(j->nw, i, j->parts, &lo, &hi);
+    j->err[i].code = 0, j->err[i].msg[0] = 0;
+    j->rc[i] = hi > lo ? frames_into(j->m, j->x, j->n, j->nf, j->f0 + lo, hi - lo,
+                                     j->dst + lo * MM_MOBILENET_N_MELS, &j->err[i])
+                       : 0;
+}
+
 int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
                              float *scores, int parallel, mm_err *err)
 {
-    enum { MIN_SAMPLES = 1025, HOP = 320, CTX = 640 };
     if (n == 0) return mm_err_set(err, MM_EDATA, "mn04: empty audio");
     float *padded = NULL, *mel = NULL;
+    fe_job *fj = NULL;
     int rc = 0;
     if (n < MIN_SAMPLES) {   /* too short for the reflect-padded STFT: zero-pad the end */
         padded = mm_calloc(MIN_SAMPLES, sizeof *padded, err);
@@ -519,12 +616,13 @@ int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, fl
         memcpy(padded, x, n * sizeof *x);
         x = padded, n = MIN_SAMPLES;
     }
+    parallel = want_parallel(parallel);
     size_t nf = mm_frontend_n_frames(m->fe, n);
     size_t nwin = (nf + MM_MOBILENET_WINDOW - 1) / MM_MOBILENET_WINDOW;
     size_t per = (nf + nwin - 1) / nwin;   /* balanced windows of at most WINDOW frames */
     mel = mm_malloc((per + 8) * MM_MOBILENET_N_MELS, sizeof *mel, err);
-    float *tmp = NULL;
-    if (!mel) {
+    fj = mm_malloc(1, sizeof *fj, err);
+    if (!mel || !fj) {
         rc = MM_ENOMEM;
         goto done;
     }
@@ -532,34 +630,21 @@ int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, fl
     float pooled[MM_MOBILENET_EMB];
     for (size_t wi = 0; wi < nwin; wi++) {
         size_t f0 = wi * per, nw = f0 + per <= nf ? per : nf - f0;
-        const float *mw;
-        if (nwin == 1) {
-            if ((rc = mm_frontend_compute(m->fe, x, n, mel, err))) goto done;
-            mw = mel;
-        } else {
-            /* Samples around frames [f0, f0 + nw): frame f is centred on pre-emphasised
-             * sample f·HOP and spans ±512, so CTX = 2 hops of context on each side
-             * (plus one sample for the pre-emphasis) reproduce the whole-clip frames. */
-            size_t s0 = f0 ? f0 * HOP - CTX : 0;
-            size_t s1 = (f0 + nw - 1) * HOP + CTX + 2;
-            if (s1 > n) s1 = n;
-            size_t skip = f0 ? CTX / HOP : 0;
-            size_t nfs = mm_frontend_n_frames(m->fe, s1 - s0);
-            free(tmp);
-            tmp = mm_malloc(nfs * MM_MOBILENET_N_MELS, sizeof *tmp, err);
-            if (!tmp) {
-                rc = MM_ENOMEM;
+        /* parallel: one part per thread (parts cost ~5 extra frames of context each) */
+        size_t parts = parallel ? (size_t)mm_par_helpers() + 1 : 1;
+        if (parts > MAX_PARTS) parts = MAX_PARTS;
+        if (parts > nw / 32) parts = nw / 32 ? nw / 32 : 1;
+        *fj = (fe_job){.m = m, .x = x, .n = n, .nf = nf, .f0 = f0, .nw = nw, .parts = parts,
+                       .dst = mel};
+        mm_par_for(parts, fe_item, fj, parallel);
+        for (size_t p = 0; p < parts; p++)
+            if (fj->rc[p]) {
+                rc = fj->rc[p];
+                if (err) *err = fj->err[p];
                 goto done;
             }
-            if ((rc = mm_frontend_compute(m->fe, x + s0, s1 - s0, tmp, err))) goto done;
-            if (skip + nw > nfs) {
-                rc = mm_err_set(err, MM_EINVAL, "mn04: window framing mismatch");
-                goto done;
-            }
-            mw = tmp + skip * MM_MOBILENET_N_MELS;
-        }
         size_t t_out;
-        if ((rc = mm_mobilenet_pool(m, mw, nw, pooled, &t_out, parallel, err))) goto done;
+        if ((rc = mm_mobilenet_pool(m, mel, nw, pooled, &t_out, parallel, err))) goto done;
         for (int c = 0; c < MM_MOBILENET_EMB; c++) acc[c] += (double)pooled[c] * (double)t_out;
         wsum += (double)t_out;
     }
@@ -567,7 +652,7 @@ int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, fl
     if (emb) memcpy(emb, pooled, sizeof pooled);
     if (scores) mm_mobilenet_head(m, pooled, scores, NULL);
 done:
-    free(tmp);
+    free(fj);
     free(mel);
     free(padded);
     return rc;

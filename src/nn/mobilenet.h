@@ -49,6 +49,14 @@ void mm_mobilenet_free(mm_mobilenet *m);
 int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
                       size_t *t_out, int parallel, mm_err *err);
 
+/* Per-thread default for the parallel argument: while on != 0, calls made from this thread
+ * run as if parallel = 1 had been passed (front end and network split over
+ * omp_get_max_threads() threads; the same results). For callers that reach the network through
+ * layers that pass parallel = 0 (the feature set): the server turns it on while it has a single
+ * request in flight, so that an idle machine's cores serve that request. Thread-local; off by
+ * default; no effect inside an OpenMP parallel region. */
+void mm_mobilenet_set_thread_parallel(int on);
+
 /* Classifier head: pooled (384) → scores (527, sigmoid); logits (527) may be NULL. */
 void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores, float *logits);
 
