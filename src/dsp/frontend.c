@@ -134,6 +134,12 @@ size_t mm_frontend_n_frames(const mm_frontend *fe, size_t n_samples)
 
 int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *out, mm_err *err)
 {
+    return mm_frontend_compute_frames(fe, x, n, 0, (size_t)-1, out, err);
+}
+
+int mm_frontend_compute_frames(const mm_frontend *fe, const float *x, size_t n, size_t t0,
+                               size_t t1, float *out, mm_err *err)
+{
     const float *sig = x;
     float *pre = NULL, *pow_ = NULL;
     size_t m = n;
@@ -142,12 +148,7 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
         if (n < 2)
             return mm_err_set(err, MM_EDATA, "front end mn04: %zu samples; expected at least 2",
                               n);
-        /* conv1d with kernel [-0.97, 1]: y[i] = x[i+1] − 0.97·x[i], i < n − 1. */
         m = n - 1;
-        pre = mm_malloc(m, sizeof *pre, err);
-        if (!pre) return MM_ENOMEM;
-        for (size_t i = 0; i < m; i++) pre[i] = x[i + 1] + (-0.97f) * x[i];
-        sig = pre;
     }
     size_t nf = mm_stft_n_frames(fe->stft, m);
     int nb = fe->n_bins;
@@ -155,6 +156,34 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
         rc = mm_err_set(err, MM_EDATA, "front end %s: %zu samples give no frame",
                         mm_frontend_kind_name(fe->kind), n);
         goto done;
+    }
+    if (t1 > nf) t1 = nf;
+    if (t0 >= t1) {
+        rc = mm_err_set(err, MM_EINVAL, "front end %s: frames [%zu, %zu) outside [0, %zu)",
+                        mm_frontend_kind_name(fe->kind), t0, t1, nf);
+        goto done;
+    }
+    if (fe->kind == MM_FE_MN04) {
+        /* conv1d with kernel [-0.97, 1]: y[i] = x[i+1] − 0.97·x[i], i < n − 1, computed only
+         * where frames [t0, t1) read: frame t spans [t·hop − n_fft/2, t·hop + n_fft/2) of the
+         * signal, reflected at its ends (so the first/last n_fft/2 + 1 samples when a frame
+         * crosses an end). The rest of the buffer is never read. */
+        size_t half = (size_t)fe->n_fft / 2, lo = t0 * (size_t)fe->hop, hi;
+        hi = (t1 - 1) * (size_t)fe->hop + half;   /* one past the last direct index */
+        if (lo < half && hi < half - lo + 1) hi = half - lo + 1;   /* reflected start */
+        lo = lo > half ? lo - half : 0;
+        if (hi >= m) {
+            size_t r = 2 * (m - 1) >= hi ? 2 * (m - 1) - hi : 0;   /* lowest reflected index */
+            if (r < lo) lo = r;
+            hi = m;
+        }
+        pre = mm_malloc(m, sizeof *pre, err);
+        if (!pre) {
+            rc = MM_ENOMEM;
+            goto done;
+        }
+        for (size_t i = lo; i < hi; i++) pre[i] = x[i + 1] + (-0.97f) * x[i];
+        sig = pre;
     }
     /* Blocks of frames: STFT power into a small buffer that stays in cache, transposed to
      * (bin, frame) so that each mel band's sum runs over the block's frames as vectors. Per
@@ -167,9 +196,9 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
         goto done;
     }
     float *pt = pow_ + (size_t)BLOCK * nb;   /* (nb, BLOCK) */
-    for (size_t t0 = 0; t0 < nf; t0 += BLOCK) {
-        size_t bt = nf - t0 < BLOCK ? nf - t0 : BLOCK;
-        rc = mm_stft_power_frames(fe->stft, sig, m, t0, t0 + BLOCK, pow_, err);
+    for (size_t b0 = t0; b0 < t1; b0 += BLOCK) {
+        size_t bt = t1 - b0 < BLOCK ? t1 - b0 : BLOCK;
+        rc = mm_stft_power_frames(fe->stft, sig, m, b0, b0 + bt, pow_, err);
         if (rc) {
             mm_err_prefix(err, "front end %s", mm_frontend_kind_name(fe->kind));
             goto done;
@@ -187,7 +216,7 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
                 const float *col = pt + (size_t)b * BLOCK;
                 for (int f = 0; f < BLOCK; f++) acc[f] += wb * (double)col[f];
             }
-            float *o = out + t0 * (size_t)fe->n_mels + k;
+            float *o = out + (b0 - t0) * (size_t)fe->n_mels + k;
             for (size_t f = 0; f < bt; f++) {
                 float v = (float)acc[f];
                 if (fe->kind == MM_FE_MN04) {

@@ -558,49 +558,44 @@ NO_CONTRACT void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, f
 
 enum { MIN_SAMPLES = 1025, HOP = 320, CTX = 640 };
 
-/* Log-mel frames [f0, f0 + nw) of the clip x (n samples, nf frames in all) into dst
- * (nw, 128). Frame f is centred on pre-emphasised sample f·HOP and spans ±512, so the samples
- * [f0·HOP − CTX, (f0 + nw − 1)·HOP + CTX + 2) — CTX = 2 hops of context each side, plus one
- * sample for the pre-emphasis — reproduce the whole-clip frames exactly; the reflect padding
- * only ever touches the clip's true ends. */
-static int frames_into(const mm_mobilenet *m, const float *x, size_t n, size_t nf, size_t f0,
-                       size_t nw, float *dst, mm_err *err)
+/* The window of frames [f0, f0 + nw) of the clip x (n samples) as a sub-clip: frame f is
+ * centred on pre-emphasised sample f·HOP and spans ±512, so the samples [f0·HOP − CTX,
+ * (f0 + nw − 1)·HOP + CTX + 2) — CTX = 2 hops of context each side, plus one sample for the
+ * pre-emphasis — hold those frames exactly, from frame *skip of the sub-clip on (the reflect
+ * padding only ever touches the clip's true ends). */
+static void window_span(size_t n, size_t f0, size_t nw, size_t *s0, size_t *s1, size_t *skip)
 {
-    if (f0 == 0 && nw == nf) return mm_frontend_compute(m->fe, x, n, dst, err);
-    size_t s0 = f0 ? f0 * HOP - CTX : 0;
-    size_t s1 = (f0 + nw - 1) * HOP + CTX + 2;
-    if (s1 > n) s1 = n;
-    size_t skip = f0 ? CTX / HOP : 0;
-    size_t nfs = mm_frontend_n_frames(m->fe, s1 - s0);
-    if (skip + nw > nfs) return mm_err_set(err, MM_EINVAL, "mn04: window framing mismatch");
-    float *tmp = mm_malloc(nfs * MM_MOBILENET_N_MELS, sizeof *tmp, err);
-    if (!tmp) return MM_ENOMEM;
-    int rc = mm_frontend_compute(m->fe, x + s0, s1 - s0, tmp, err);
-    if (!rc) memcpy(dst, tmp + skip * MM_MOBILENET_N_MELS, nw * MM_MOBILENET_N_MELS * sizeof *dst);
-    free(tmp);
-    return rc;
+    *s0 = f0 ? f0 * HOP - CTX : 0;
+    *s1 = (f0 + nw - 1) * HOP + CTX + 2;
+    if (*s1 > n) *s1 = n;
+    *skip = f0 ? CTX / HOP : 0;
 }
 
-/* The front end of one window split into parts (mm_par_for items), each with its own error. */
-#define MAX_PARTS 8
+/* The front end of one window as mm_par_for items of FE_ITEM frames, each with its own error:
+ * frames [skip + a, skip + b) of the sub-clip xs (ns samples) into dst + a·128. */
+#define FE_ITEM 32
 typedef struct fe_job {
     const mm_mobilenet *m;
-    const float *x;
-    size_t n, nf, f0, nw, parts;
+    const float *xs;
+    size_t ns, skip, nw, items;
     float *dst;
-    int rc[MAX_PARTS];
-    mm_err err[MAX_PARTS];
+    int rc;
+    mm_err err;   /* the first failing item's error (claimed through `failed`) */
+    int failed;
 } fe_job;
 
 static void fe_item(void *ctx, size_t i)
 {
     fe_job *j = ctx;
-    size_t lo, hi;
-    split(j->nw, i, j->parts, &lo, &hi);
-    j->err[i].code = 0, j->err[i].msg[0] = 0;
-    j->rc[i] = hi > lo ? frames_into(j->m, j->x, j->n, j->nf, j->f0 + lo, hi - lo,
-                                     j->dst + lo * MM_MOBILENET_N_MELS, &j->err[i])
-                       : 0;
+    size_t a = j->items == 1 ? 0 : i * FE_ITEM, b = j->items == 1 ? j->nw : a + FE_ITEM;
+    if (b > j->nw) b = j->nw;
+    mm_err e = {0};
+    int rc = mm_frontend_compute_frames(j->m->fe, j->xs, j->ns, j->skip + a, j->skip + b,
+                                        j->dst + a * MM_MOBILENET_N_MELS, &e);
+    if (rc && !__atomic_exchange_n(&j->failed, 1, __ATOMIC_ACQ_REL)) {
+        j->err = e;
+        j->rc = rc;
+    }
 }
 
 int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
@@ -629,20 +624,22 @@ int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, fl
     double acc[MM_MOBILENET_EMB] = {0}, wsum = 0;
     float pooled[MM_MOBILENET_EMB];
     for (size_t wi = 0; wi < nwin; wi++) {
-        size_t f0 = wi * per, nw = f0 + per <= nf ? per : nf - f0;
-        /* parallel: one part per thread (parts cost ~5 extra frames of context each) */
-        size_t parts = parallel ? (size_t)mm_par_helpers() + 1 : 1;
-        if (parts > MAX_PARTS) parts = MAX_PARTS;
-        if (parts > nw / 32) parts = nw / 32 ? nw / 32 : 1;
-        *fj = (fe_job){.m = m, .x = x, .n = n, .nf = nf, .f0 = f0, .nw = nw, .parts = parts,
-                       .dst = mel};
-        mm_par_for(parts, fe_item, fj, parallel);
-        for (size_t p = 0; p < parts; p++)
-            if (fj->rc[p]) {
-                rc = fj->rc[p];
-                if (err) *err = fj->err[p];
-                goto done;
-            }
+        size_t f0 = wi * per, nw = f0 + per <= nf ? per : nf - f0, s0, s1, skip;
+        window_span(n, f0, nw, &s0, &s1, &skip);
+        if (nwin == 1) s0 = 0, s1 = n, skip = 0;   /* the whole clip */
+        if (skip + nw > mm_frontend_n_frames(m->fe, s1 - s0)) {
+            rc = mm_err_set(err, MM_EINVAL, "mn04: window framing mismatch");
+            goto done;
+        }
+        /* parallel: items of FE_ITEM frames claimed by this thread and the helpers */
+        *fj = (fe_job){.m = m, .xs = x + s0, .ns = s1 - s0, .skip = skip, .nw = nw,
+                       .items = parallel ? (nw + FE_ITEM - 1) / FE_ITEM : 1, .dst = mel};
+        mm_par_for(fj->items, fe_item, fj, parallel);
+        if (fj->rc) {
+            rc = fj->rc;
+            if (err) *err = fj->err;
+            goto done;
+        }
         size_t t_out;
         if ((rc = mm_mobilenet_pool(m, mel, nw, pooled, &t_out, parallel, err))) goto done;
         for (int c = 0; c < MM_MOBILENET_EMB; c++) acc[c] += (double)pooled[c] * (double)t_out;

@@ -7,7 +7,9 @@
  * atomic counter as the owner does. The owner waits for the claimed items, closes the job
  * (even generation) and waits until no helper is registered before the slot is reused.
  * Registration and close are sequentially consistent (each side stores, then loads the
- * other's variable), so a helper either is seen by the owner or sees the close. Leaves out:
+ * other's variable), so a helper either is seen by the owner or sees the close. When the
+ * owner waited for a helper much longer than it should (the helper's core is busy with other
+ * work), loops run alone for half a second. Leaves out:
  * helper shutdown (they live as long as the process), CPU affinity.
  */
 #include "nn/par.h"
@@ -26,7 +28,10 @@
 #endif
 
 #define MAX_HELPERS 7
-#define SPIN_NS 200000L   /* how long an idle helper keeps watching before it sleeps */
+#define SPIN_NS 200000L     /* how long an idle helper keeps watching before it sleeps */
+#define WAIT_MIN_NS 50000L  /* waits for helpers shorter than this are never a reason ... */
+#define WAIT_RATIO 4        /* ... nor those under a quarter of the caller's own work time */
+#define BACKOFF_NS 500000000L   /* then loops run alone for half a second */
 
 static struct {
     /* written by the owner while the job is closed, read by helpers once published */
@@ -46,6 +51,8 @@ static pthread_mutex_t g_owner = PTHREAD_MUTEX_INITIALIZER;   /* one job owner a
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static int g_helpers;                                          /* started helper threads */
 static _Thread_local int t_inside;                             /* running items of a job */
+static atomic_long g_backoff_until;                            /* now_ns() before which loops
+                                                                  run alone */
 
 static long now_ns(void)
 {
@@ -134,6 +141,12 @@ void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers)
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
     }
+    long t0 = now_ns();
+    if (t0 < atomic_load_explicit(&g_backoff_until, memory_order_relaxed)) {
+        pthread_mutex_unlock(&g_owner);
+        for (size_t i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
     P.fn = fn, P.ctx = ctx, P.n = n;
     atomic_store_explicit(&P.next, 0, memory_order_relaxed);
     atomic_store_explicit(&P.done, 0, memory_order_relaxed);
@@ -143,10 +156,17 @@ void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers)
     pthread_mutex_unlock(&P.mu);
     run_items(fn, ctx, n);
     /* only the items a helper has claimed are waited for */
+    long t1 = now_ns();
     for (unsigned k = 1; atomic_load_explicit(&P.done, memory_order_acquire) < n; k++) {
         if (k % 1024 == 0) sched_yield();
         CPU_RELAX();
     }
+    /* A wait much longer than one item means a helper ran slowly (its core is shared with
+     * other work): then the helpers cost more than they give, so loops run alone for a
+     * while and try again after BACKOFF_NS. */
+    long waited = now_ns() - t1;
+    if (waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0)
+        atomic_store_explicit(&g_backoff_until, t1 + waited + BACKOFF_NS, memory_order_relaxed);
     atomic_fetch_add(&P.gen, 1);   /* even: closed */
     /* a registered helper either ran items (all claimed and done by now) or sees the close */
     while (atomic_load(&P.refs) > 0) CPU_RELAX();

@@ -6,7 +6,8 @@
  * call returns when every item is done. The caller never waits for a helper to arrive — only
  * for the items a helper has claimed — so a busy machine costs at most the serial time plus a
  * few atomic operations, whereas OpenMP's fork/join waits for every team thread to be
- * scheduled. One caller at a time uses the helpers; a concurrent caller runs its loop alone.
+ * scheduled; and when a helper runs slowly (its core shared with other work), loops run alone
+ * for a while. One caller at a time uses the helpers; a concurrent caller runs its loop alone.
  * Each item must compute the same values whoever runs it (results never depend on the split).
  * Leaves out: nested loops (an fn that calls mm_par_for runs that inner loop alone), priorities.
  */
