@@ -360,120 +360,44 @@ static void forward_generic(const mm_mobilenet *m, float *cur, float *nxt, float
     *out = nxt, *h_out = h, *w_out = w;
 }
 
-/* [lo, hi) of n things for part t of nt: contiguous, balanced, fixed by (n, t, nt). */
-static void split(size_t n, size_t t, size_t nt, size_t *lo, size_t *hi)
-{
-    *lo = n * t / nt;
-    *hi = n * (t + 1) / nt;
-}
-
-/* One convolution as mm_par_for items: each item is a fixed part of the outputs (output
- * channels for the stem and depthwise, runs of 8-channel x MM_MNK_PW_COLS-column tiles for
- * pointwise), so the values never depend on who computes which item. */
-typedef struct conv_job {
-    int kind;                   /* 0 stem, 1 depthwise, 2 pointwise */
-    const float *x, *w, *b, *res;
-    float *y;
-    int h, w_, k, stride, cin, cout;
-    size_t hw;
-    mm_act act;
-    size_t items;
-} conv_job;
-
-static void conv_item(void *ctx, size_t i)
-{
-    const conv_job *j = ctx;
-    size_t lo, hi;
-    if (j->kind == 2) {
-        size_t nob = ((size_t)j->cout + 7) / 8, njb = (j->hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS;
-        if (j->items == 1) {
-            mm_mnk_pointwise(j->x, j->cin, j->hw, j->w, j->b, j->act, j->res, j->y, 0, j->cout, 0,
-                             j->hw);
-            return;
-        }
-        split(nob * njb, i, j->items, &lo, &hi);
-        for (size_t t = lo; t < hi; t++) {
-            size_t jb = t / nob, ob = t % nob;
-            size_t j0 = jb * MM_MNK_PW_COLS;
-            size_t j1 = j0 + MM_MNK_PW_COLS < j->hw ? j0 + MM_MNK_PW_COLS : j->hw;
-            int o0 = (int)ob * 8, o1 = o0 + 8 < j->cout ? o0 + 8 : j->cout;
-            mm_mnk_pointwise(j->x, j->cin, j->hw, j->w, j->b, j->act, j->res, j->y, o0, o1, j0,
-                             j1);
-        }
-        return;
-    }
-    split((size_t)j->cout, i, j->items, &lo, &hi);
-    if (j->kind == 0)
-        mm_mnk_stem(j->x, j->h, j->w_, j->w, j->b, j->k, j->stride, j->act, j->y, (int)lo,
-                    (int)hi);
-    else
-        mm_mnk_depthwise(j->x, j->h, j->w_, j->w, j->b, j->k, j->stride, j->act, j->y, (int)lo,
-                         (int)hi);
-}
-
-/* Run a convolution: alone (one item), or as up to 4 items per thread so that a helper that
- * wakes late still finds work. */
-
-
-#define PAR_ITEMS 2
-#define PAR_MIN_MAP 100000000
-static void conv_run(conv_job *j, size_t units, int parallel)
-{
-    size_t map = j->kind == 2 ? j->hw : (size_t)j->h * j->w_;
-    if (map < PAR_MIN_MAP) parallel = 0;
-    size_t want = parallel ? PAR_ITEMS * (size_t)(mm_par_helpers() + 1) : 1;
-    j->items = units < want ? units : want;
-    if (j->items < 1) j->items = 1;
-    mm_par_for(j->items, conv_item, j, parallel);
-}
-
-/* The network through the fused AVX-512 kernels (nn/mn_kern.h); with parallel, each
- * convolution's items are shared with the helper threads (nn/par.h). */
+/* The network through the fused AVX-512 kernels (nn/mn_kern.h), on the calling thread. Its
+ * layers are too small to share (tens of µs each: splitting them over cores, with OpenMP or
+ * nn/par, gained under 5 % here, lost on a busy machine), so intra-clip parallelism is
+ * spent on the front end instead. */
 static void forward_fused(const mm_mobilenet *m, float *cur, float *nxt, float *e, float *d,
-                          float *wse, int T, int parallel, float **out, int *h_out, int *w_out)
+                          float *wse, int T, float **out, int *h_out, int *w_out)
 {
     int h = MM_MOBILENET_N_MELS, w = T;
-    conv_job j = {.kind = 0, .x = e, .w = m->stem.w, .b = m->stem.b, .y = cur, .h = h, .w_ = w,
-                  .k = 3, .stride = 2, .cout = m->stem.cout, .act = m->stem.act};
-    conv_run(&j, (size_t)m->stem.cout, parallel);
+    mm_mnk_stem(e, h, w, m->stem.w, m->stem.b, 3, 2, m->stem.act, cur, 0, m->stem.cout);
     h = mm_conv2d_out_size(h, 3, 2, 1), w = mm_conv2d_out_size(w, 3, 2, 1);
     for (int i = 0; i < N_BLOCKS; i++) {
         const block *b = &m->blk[i];
         size_t hw = (size_t)h * w;
         const float *xin = cur;
-        size_t tiles;
         if (b->has_expand) {
-            tiles = (size_t)(b->exp + 7) / 8 * ((hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS);
-            j = (conv_job){.kind = 2, .x = cur, .w = b->expand.w, .b = b->expand.b, .y = e,
-                           .cin = b->cin, .cout = b->exp, .hw = hw, .act = b->expand.act};
-            conv_run(&j, tiles, parallel);
+            mm_mnk_pointwise(cur, b->cin, hw, b->expand.w, b->expand.b, b->expand.act, NULL, e,
+                             0, b->exp, 0, hw);
             xin = e;
         }
         int pad = (b->k - 1) / 2;
         int ho = mm_conv2d_out_size(h, b->k, b->stride, pad);
         int wo = mm_conv2d_out_size(w, b->k, b->stride, pad);
-        j = (conv_job){.kind = 1, .x = xin, .w = b->dw.w, .b = b->dw.b, .y = d, .h = h, .w_ = w,
-                       .k = b->k, .stride = b->stride, .cout = b->exp, .act = b->dw.act};
-        conv_run(&j, (size_t)b->exp, parallel);
+        mm_mnk_depthwise(xin, h, w, b->dw.w, b->dw.b, b->k, b->stride, b->dw.act, d, 0, b->exp);
         size_t hwo = (size_t)ho * wo;
         const float *pw = b->project.w;
         if (b->has_se) {
             se_fold(b, d, hwo, wse);
             pw = wse;
         }
-        tiles = (size_t)(b->cout + 7) / 8 * ((hwo + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS);
-        j = (conv_job){.kind = 2, .x = d, .w = pw, .b = b->project.b, .res = b->residual ? cur : NULL,
-                       .y = nxt, .cin = b->exp, .cout = b->cout, .hw = hwo, .act = MM_ACT_NONE};
-        conv_run(&j, tiles, parallel);
+        mm_mnk_pointwise(d, b->exp, hwo, pw, b->project.b, MM_ACT_NONE,
+                         b->residual ? cur : NULL, nxt, 0, b->cout, 0, hwo);
         float *t = cur;
         cur = nxt, nxt = t;
         h = ho, w = wo;
     }
     size_t hw = (size_t)h * w;
-    j = (conv_job){.kind = 2, .x = cur, .w = m->last.w, .b = m->last.b, .y = nxt,
-                   .cin = m->last.cin, .cout = m->last.cout, .hw = hw, .act = m->last.act};
-    conv_run(&j, (size_t)(m->last.cout + 7) / 8 * ((hw + MM_MNK_PW_COLS - 1) / MM_MNK_PW_COLS),
-             parallel);
+    mm_mnk_pointwise(cur, m->last.cin, hw, m->last.w, m->last.b, m->last.act, NULL, nxt, 0,
+                     m->last.cout, 0, hw);
     *out = nxt, *h_out = h, *w_out = w;
 }
 
@@ -515,7 +439,7 @@ int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, 
         for (int f = 0; f < F; f++) e[(size_t)f * T + t] = mel[(size_t)t * F + f];
     float *last;
     if (fused)
-        forward_fused(m, cur, nxt, e, d, wse, T, parallel, &last, &h, &w);
+        forward_fused(m, cur, nxt, e, d, wse, T, &last, &h, &w);
     else
         forward_generic(m, cur, nxt, e, d, cols, wse, T, parallel, &last, &h, &w);
     size_t hw = (size_t)h * w;

@@ -4,10 +4,11 @@
  * the upload limit; audio requests are suspended and queued to a fixed pool
  * of workers, which classify (speech bundle), recommend (library) and build
  * the JSON; the connection is then resumed and answered. JSON by jansson.
- * A worker that takes the only request in flight computes it on every core
- * (front end and network split over OpenMP threads, identical results); with
- * more requests in flight each runs on one core, so throughput under load is
- * unchanged. MELODIC_SERVE_INTRA=0 in the environment turns that off.
+ * A worker that takes the only request in flight lets the other cores help
+ * with it (the mn04 front end's frames, nn/par.h helper threads; identical
+ * results); with more requests in flight each runs on one core, so throughput
+ * under load is unchanged. MELODIC_SERVE_INTRA=0 in the environment turns
+ * that off.
  * Status codes and body shapes: src/runtime/API.md. The listening socket is
  * made here (so bind errors carry errno's text) and handed to the daemon.
  * Left out: TLS, auth, compression, keep-alive tuning beyond the defaults.
@@ -462,9 +463,9 @@ static void *worker_main(void *arg)
         if (!s->head) s->tail = NULL;
         int alone = s->pending == 1;   /* this request is the only one queued or running */
         pthread_mutex_unlock(&s->mu);
-        /* Alone: the other cores would idle, so the request's own work is split over them
-         * (front end and network; same results). Requests arriving meanwhile run on one
-         * core each, as under load. */
+        /* Alone: the other cores would idle, so they help with this request's own work
+         * (same results; OpenMP threads only on CPUs without AVX-512). Requests arriving
+         * meanwhile run on one core each, as under load. */
         int par = alone && s->intra_threads > 1;
         omp_set_num_threads(par ? s->intra_threads : 1);
         mm_mobilenet_set_thread_parallel(par);
