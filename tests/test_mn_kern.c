@@ -2,7 +2,8 @@
  * network's result independent of the thread count.
  *
  * Depthwise: the fused kernel keeps conv2d.c's per-output summation order (bias, then taps
- * row by row), so outputs must be bit-identical (metric: memcmp) on every border case: maps
+ * row by row), so outputs must be bit-identical (metric: memcmp; max |Δ| < 1e-6 when this
+ * build compiles conv2d.c without FMA, as the sanitizer build does) on every border case: maps
  * narrower than one vector, ragged widths, one row, stride 2 with odd widths, k 3/5/7, each
  * activation. Pointwise and stem: same sums as sgemm in another order (OpenBLAS splits k),
  * metric max |Δ| relative to the largest |value|, tolerance 1e-5 (sums of <= 400 float32
@@ -52,13 +53,19 @@ static void test_depthwise_bit_identical(void **st)
             fill(x, nx, &r), fill(wt, (size_t)c * k * k, &r), fill(b, (size_t)c, &r);
             mm_conv2d_depthwise(x, c, h, w, wt, b, k, s, p, acts[a], y0, 0);
             mm_mnk_depthwise(x, h, w, wt, b, k, s, acts[a], y1, 0, c);
-            if (memcmp(y0, y1, ny * 4))
-                fail_msg("depthwise %dx%d k%d s%d act %d: max|d| %.3g, expected identical", h, w,
-                         k, s, (int)acts[a], tu_max_abs_diff(y0, y1, ny));
-            n++;
+#ifdef __FMA__
+            int same = !memcmp(y0, y1, ny * 4);
+#else   /* conv2d.c built without FMA (sanitizer builds): products rounded before the add */
+            int same = tu_max_abs_diff(y0, y1, ny) < 1e-6;
+#endif
+            double d = tu_max_abs_diff(y0, y1, ny);
             free(x), free(wt), free(b), free(y0), free(y1);
+            if (!same)
+                fail_msg("depthwise %dx%d k%d s%d act %d: max|d| %.3g, expected identical", h, w,
+                         k, s, (int)acts[a], d);
+            n++;
         }
-    printf("# %d depthwise cases bit-identical to conv2d.c\n", n);
+    printf("# %d depthwise cases bit-identical to conv2d.c (within 1e-6 without FMA)\n", n);
 }
 
 static void test_pointwise_and_stem(void **st)
