@@ -87,7 +87,7 @@ struct mm_server {
     pthread_cond_t cv;
     req *head, *tail;
     size_t pending;             /* queued + running */
-    int intra_threads;          /* threads for a request alone in flight (1: never split) */
+    int intra_threads;          /* cores for a request alone in flight (1: never split) */
     int stopping;
     _Atomic uint64_t n_requests, n_busy, n_jobs;
 };
@@ -708,7 +708,6 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     const char *intra = getenv("MELODIC_SERVE_INTRA");
     s->intra_threads = intra && !strcmp(intra, "0") ? 1 : (int)(nc < 1 ? 1 : nc > 8 ? 8 : nc);
-    if (s->intra_threads > p.n_workers) s->intra_threads = p.n_workers;
     /* workers run single-threaded kernels: BLAS too (a process-wide setting) */
     openblas_set_num_threads(1);
     s->workers = calloc((size_t)p.n_workers, sizeof *s->workers);
