@@ -222,7 +222,7 @@ int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size
     /* Output length ceil(n·sr_out/sr_in), as torchaudio.functional.resample. */
     size_t olen = (size_t)(((unsigned long long)n * (unsigned)sr_out + (unsigned)sr_in - 1) /
                            (unsigned)sr_in);
-    float *out = mm_calloc(olen ? olen : 1, sizeof *out, err);
+    float *out = mm_malloc(olen ? olen : 1, sizeof *out, err);   /* written below, or zeroed */
     if (!out) return MM_ENOMEM;
     if (sr_in == sr_out) {
         if (n) memcpy(out, x, n * sizeof *out);
@@ -242,7 +242,9 @@ int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size
             free(out);
             return mm_err_set(err, MM_EINVAL, "resample %d -> %d Hz failed: %s", sr_in, sr_out, e);
         }
-        /* soxr may deliver a sample or two fewer: the rest stays zero (calloc). */
+        /* soxr may deliver a sample or two fewer: the rest is zero. */
+        if (odone + oflush < olen)
+            memset(out + odone + oflush, 0, (olen - odone - oflush) * sizeof *out);
     }
     *y = out;
     *ny = olen;
