@@ -1,17 +1,20 @@
 /* mn_kern.c — fused AVX-512 depthwise, stem and pointwise kernels (see mn_kern.h).
  *
- * Depthwise: 16 outputs of a row per vector; every tap is a masked unaligned load whose
- * mask drops the columns left or right of the map (the zero padding), rows outside the map
- * are skipped (a zero tap adds an exact zero), stride 2 picks the even lanes of two loads
- * with one permute. Pointwise: a register tile of 8 output channels x 32 columns, Σ over
- * input channels by broadcast-weight FMAs, bias/activation/residual before the store. Summation
- * orders are conv2d.c's, so the outputs match it. Functions carry target attributes and are
- * chosen at run time, so no -march flag is needed. Leaves out: other ISAs (callers fall back to
- * conv2d.c), dilation.
+ * Depthwise, stride 1: 16 outputs of a row per vector, 4 rows at a time where every tap is
+ * inside (weights broadcast once into registers), elsewhere masked unaligned loads whose masks
+ * drop the columns left or right of the map (the zero padding); rows outside the map are
+ * skipped. Stride 2 (and the stem): the input deinterleaved once into zero-padded even/odd
+ * column planes, then plain loads, 4 rows at a time. Pointwise: a register tile of 8 output
+ * channels x 32 columns, Σ over input channels by broadcast-weight FMAs, bias/activation/
+ * residual before the store. Summation orders are conv2d.c's, so the outputs match it. Functions
+ * carry target attributes and are chosen at run time, so no -march flag is needed. Leaves out:
+ * other ISAs (callers fall back to conv2d.c), dilation.
  */
 #include "nn/mn_kern.h"
 
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MNK_X86 1
@@ -251,11 +254,126 @@ TGT static void plane(const float *x, int h, int w_, const float *wk, float bias
 #undef PLANE
 }
 
+/* Stride 2 through even/odd column planes: output column ox, tap kx reads input column
+ * 2·ox + kx − pad, i.e. column ox + (kx − pad)/2 of the even plane E (kx − pad even) or
+ * ox + (kx − pad − 1)/2 of the odd plane O. E and O hold the input deinterleaved once, with
+ * `pad` zero rows above and below and EO_G zero columns left, zeros right, so that every tap
+ * is a plain unaligned load (the zeros are the padding; they add exact zeros, as conv2d.c's
+ * padded plane does). Per output the taps run row by row, column by column, as elsewhere. */
+#define EO_G 16   /* one vector of zeros left of every row */
+typedef struct eo_geom {
+    int h, w_, pad, ho, wo, rows, cols;   /* planes (rows, cols) */
+} eo_geom;
+
+static eo_geom eo_plan(int h, int w_, int k, int ho, int wo)
+{
+    int pad = (k - 1) / 2;
+    eo_geom g = {h, w_, pad, ho, wo, h + 2 * pad, 0};
+    int need = EO_G + (wo + 15) / 16 * 16 + k / 2 + 1;   /* last chunk's last tap + 1 */
+    int half = EO_G + (w_ + 1) / 2 + 16;                  /* deinterleaving writes 16 at a time */
+    g.cols = (need > half ? need : half);
+    g.cols = (g.cols + 15) / 16 * 16;                     /* rows are whole vectors */
+    return g;
+}
+
+/* Deinterleave plane x (h, w_) into E and O (g.rows, g.cols each). */
+TGT static void eo_build(const float *x, const eo_geom *g, float *E, float *O)
+{
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    size_t plane = (size_t)g->rows * g->cols;
+    memset(E, 0, (size_t)g->pad * g->cols * sizeof *E);
+    memset(O, 0, (size_t)g->pad * g->cols * sizeof *O);
+    memset(E + plane - (size_t)g->pad * g->cols, 0, (size_t)g->pad * g->cols * sizeof *E);
+    memset(O + plane - (size_t)g->pad * g->cols, 0, (size_t)g->pad * g->cols * sizeof *O);
+    for (int iy = 0; iy < g->h; iy++) {
+        const float *xr = x + (size_t)iy * g->w_;
+        float *er = E + (size_t)(iy + g->pad) * g->cols, *orow = O + (size_t)(iy + g->pad) * g->cols;
+        const __m512 z = _mm512_setzero_ps();
+        _mm512_storeu_ps(er, z);
+        _mm512_storeu_ps(orow, z);
+        int j = 0;
+        for (; 2 * j < g->w_; j += 16) {   /* input columns 2j .. 2j + 31 */
+            __m512 lo = _mm512_maskz_loadu_ps(col_mask(2 * j, g->w_), xr + 2 * j);
+            __m512 hi = _mm512_maskz_loadu_ps(col_mask(2 * j + 16, g->w_), xr + 2 * j + 16);
+            _mm512_storeu_ps(er + EO_G + j, _mm512_permutex2var_ps(lo, ev, hi));
+            _mm512_storeu_ps(orow + EO_G + j, _mm512_permutex2var_ps(lo, od, hi));
+        }
+        /* columns past the data are zero (the masked loads gave zeros up to EO_G + j) */
+        for (j += EO_G; j < g->cols; j += 16) {
+            _mm512_storeu_ps(er + j, z);
+            _mm512_storeu_ps(orow + j, z);
+        }
+    }
+}
+
+/* One output plane of a stride-2 k x k conv from E/O, 16 columns x 4 rows at a time. */
+TGT static AI void plane_eo_k(const float *E, const float *O, const eo_geom *g, const float *wk,
+                              float bias, int k, mm_act act, int bias_first, float *y)
+{
+    const int pad = g->pad;
+    __m512 init = bias_first ? _mm512_set1_ps(bias) : _mm512_setzero_ps(), bb = _mm512_set1_ps(bias);
+    __m512 wv[MAXK * MAXK];
+    for (int i = 0; i < k * k && i < MAXK * MAXK; i++) wv[i] = _mm512_set1_ps(wk[i]);
+    for (int ox = 0; ox < g->wo; ox += 16) {
+        int nout = g->wo - ox < 16 ? g->wo - ox : 16;
+        __mmask16 om = (__mmask16)(nout == 16 ? 0xFFFFu : (1u << nout) - 1u);
+        for (int oy = 0; oy < g->ho; oy += 4) {
+            int nr = g->ho - oy < 4 ? g->ho - oy : 4;
+            __m512 a0 = init, a1 = init, a2 = init, a3 = init;
+            for (int ky = 0; ky < k; ky++) {
+                /* padded row of output row oy + r, tap ky: 2(oy + r) + ky; rows past the
+                 * last output row repeat the last one (computed, not stored) */
+                size_t r0 = (size_t)(2 * oy + ky), rs = 2 * (size_t)g->cols;
+                size_t o1 = nr > 1 ? rs : 0, o2 = nr > 2 ? 2 * rs : o1, o3 = nr > 3 ? 3 * rs : o2;
+                for (int kx = 0; kx < k; kx++) {
+                    int d = kx - pad;
+                    const float *src = (d & 1) ? O : E;
+                    int col = EO_G + ox + ((d & 1) ? (d - 1) / 2 : d / 2);
+                    const float *p = src + r0 * g->cols + col;
+                    __m512 wt = wv[ky * k + kx];
+                    a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(p), a0);
+                    a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(p + o1), a1);
+                    a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(p + o2), a2);
+                    a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(p + o3), a3);
+                }
+            }
+            __m512 a[4] = {a0, a1, a2, a3};
+            for (int r = 0; r < nr; r++) {
+                __m512 v = bias_first ? a[r] : _mm512_add_ps(a[r], bb);
+                _mm512_mask_storeu_ps(y + (size_t)(oy + r) * g->wo + ox, om, act16(v, act));
+            }
+        }
+    }
+}
+
+TGT static void plane_eo(const float *E, const float *O, const eo_geom *g, const float *wk,
+                         float bias, int k, mm_act act, int bias_first, float *y)
+{
+    if (k == 3) plane_eo_k(E, O, g, wk, bias, 3, act, bias_first, y);
+    else if (k == 5) plane_eo_k(E, O, g, wk, bias, 5, act, bias_first, y);
+    else plane_eo_k(E, O, g, wk, bias, k, act, bias_first, y);
+}
+
 TGT static void depthwise_x86(const float *x, int h, int w_, const float *w, const float *b,
                               int k, int stride, mm_act act, float *y, int c0, int c1)
 {
     int pad = (k - 1) / 2;
     int ho = mm_conv2d_out_size(h, k, stride, pad), wo = mm_conv2d_out_size(w_, k, stride, pad);
+    if (stride == 2 && ho > 0 && wo > 0) {
+        eo_geom g = eo_plan(h, w_, k, ho, wo);
+        float *E = aligned_alloc(64, 2 * (size_t)g.rows * g.cols * sizeof *E);   /* whole lines */
+        if (E) {   /* else the masked path below, same values */
+            float *O = E + (size_t)g.rows * g.cols;
+            for (int c = c0; c < c1; c++) {
+                eo_build(x + (size_t)c * h * w_, &g, E, O);
+                plane_eo(E, O, &g, w + (size_t)c * k * k, b ? b[c] : 0.0f, k, act, 1,
+                         y + (size_t)c * ho * wo);
+            }
+            free(E);
+            return;
+        }
+    }
     for (int c = c0; c < c1; c++)
         plane(x + (size_t)c * h * w_, h, w_, w + (size_t)c * k * k, b ? b[c] : 0.0f, k, stride,
               ho, wo, act, 1, y + (size_t)c * ho * wo);
@@ -266,6 +384,19 @@ TGT static void stem_x86(const float *x, int h, int w_, const float *w, const fl
 {
     int pad = (k - 1) / 2;
     int ho = mm_conv2d_out_size(h, k, stride, pad), wo = mm_conv2d_out_size(w_, k, stride, pad);
+    if (stride == 2 && ho > 0 && wo > 0) {   /* one deinterleave for every output channel */
+        eo_geom g = eo_plan(h, w_, k, ho, wo);
+        float *E = aligned_alloc(64, 2 * (size_t)g.rows * g.cols * sizeof *E);   /* whole lines */
+        if (E) {
+            float *O = E + (size_t)g.rows * g.cols;
+            eo_build(x, &g, E, O);
+            for (int o = o0; o < o1; o++)
+                plane_eo(E, O, &g, w + (size_t)o * k * k, b ? b[o] : 0.0f, k, act, 0,
+                         y + (size_t)o * ho * wo);
+            free(E);
+            return;
+        }
+    }
     for (int o = o0; o < o1; o++)
         plane(x, h, w_, w + (size_t)o * k * k, b ? b[o] : 0.0f, k, stride, ho, wo, act, 0,
               y + (size_t)o * ho * wo);

@@ -21,8 +21,9 @@
 int mm_mnk_available(void);
 
 /* Depthwise k x k, stride 1 or 2, pad (k−1)/2, channels [c0, c1) of x (c, h, w_) into
- * y (c, ho, wo): y[c] = act(b[c] + Σ taps). k odd, 1 <= k <= 7. No allocation; channels are
- * independent, so callers may split [c0, c1) over threads. */
+ * y (c, ho, wo): y[c] = act(b[c] + Σ taps). k odd, 1 <= k <= 7. Stride 2 allocates two
+ * padded planes of scratch per call (if that fails, a slower path gives the same values);
+ * channels are independent, so callers may split [c0, c1) over threads. */
 void mm_mnk_depthwise(const float *x, int h, int w_, const float *w, const float *b, int k,
                       int stride, mm_act act, float *y, int c0, int c1);
 
