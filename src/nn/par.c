@@ -34,10 +34,12 @@
 #define BACKOFF_NS 500000000L   /* then loops run alone for half a second */
 
 static struct {
-    /* written by the owner while the job is closed, read by helpers once published */
-    mm_par_fn fn;
-    void *ctx;
-    size_t n;
+    /* written by the owner while the job is closed, read by helpers once published; atomic
+     * (relaxed) because a late helper may read them while the next job is being written —
+     * it then finds the generation changed and drops what it read */
+    _Atomic(mm_par_fn) fn;
+    _Atomic(void *) ctx;
+    atomic_size_t n;
     _Alignas(64) atomic_ulong gen;   /* odd: a job is open; bumped at publish and at close */
     _Alignas(64) atomic_size_t next; /* next unclaimed item */
     _Alignas(64) atomic_size_t done; /* items finished */
@@ -100,9 +102,9 @@ static void *helper_main(void *arg)
             pthread_mutex_unlock(&P.mu);
         }
         seen = g;
-        mm_par_fn fn = P.fn;
-        void *ctx = P.ctx;
-        size_t n = P.n;
+        mm_par_fn fn = atomic_load_explicit(&P.fn, memory_order_relaxed);
+        void *ctx = atomic_load_explicit(&P.ctx, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&P.n, memory_order_relaxed);
         atomic_fetch_add(&P.refs, 1);
         if (atomic_load(&P.gen) == g) run_items(fn, ctx, n);   /* still open: fields valid */
         atomic_fetch_sub_explicit(&P.refs, 1, memory_order_release);
@@ -147,7 +149,9 @@ void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers)
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
     }
-    P.fn = fn, P.ctx = ctx, P.n = n;
+    atomic_store_explicit(&P.fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&P.ctx, ctx, memory_order_relaxed);
+    atomic_store_explicit(&P.n, n, memory_order_relaxed);
     atomic_store_explicit(&P.next, 0, memory_order_relaxed);
     atomic_store_explicit(&P.done, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&P.gen, 1, memory_order_release);   /* odd: open */
