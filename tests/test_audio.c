@@ -4,6 +4,7 @@
  * tests/fixtures/frontend_{trim,resample}.h5 (from tests/ref/gen_frontend.py: a numpy port of
  * librosa.effects.trim, torchaudio/scipy resamplers). Real-data checks skip without data. */
 #include "testutil.h"
+#include <sndfile.h>
 
 #include "audio/audio.h"
 #include "io/cfg.h"
@@ -201,6 +202,41 @@ static void test_inf_sample_refused(void **st)
     assert_int_equal(mm_audio_load_memory(buf, len, "inf.wav", NULL, &a, &e), MM_EDATA);
     printf("  %s\n", e.msg);
     assert_non_null(strstr(e.msg, "inf.wav: sample 50 (channel 0) is inf"));
+}
+
+/* 16-bit PCM is read as integers and scaled here: the samples must equal libsndfile's own
+ * float conversion bit for bit (stereo WAV, down-mixed as decode does; a mono RAVDESS FLAC
+ * when the data is there). Metric: memcmp. */
+static void test_pcm16_equals_float_read(void **st)
+{
+    (void)st;
+    char flac[1024];
+    const char *dr = tu_data_root();
+    snprintf(flac, sizeof flac, "%s/ravdess/Actor_01/03-01-02-01-01-01-01.flac", dr ? dr : ".");
+    const char *files[2] = {FX "stereo.wav", dr ? flac : NULL};
+    for (int k = 0; k < 2 && files[k]; k++) {
+        SF_INFO si;
+        memset(&si, 0, sizeof si);
+        SNDFILE *f = sf_open(files[k], SFM_READ, &si);
+        assert_non_null(f);
+        assert_int_equal(si.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
+        float *all = malloc((size_t)si.frames * si.channels * sizeof *all);
+        assert_int_equal(sf_readf_float(f, all, si.frames), si.frames);
+        sf_close(f);
+        float *ref = malloc((size_t)si.frames * sizeof *ref);
+        for (sf_count_t i = 0; i < si.frames; i++) {
+            float s = all[i * si.channels];
+            for (int c = 1; c < si.channels; c++) s += all[i * si.channels + c];
+            ref[i] = si.channels == 1 ? s : s / (float)si.channels;
+        }
+        mm_audio a = {0};
+        load_ok(files[k], NULL, &a);
+        assert_int_equal(a.n, (size_t)si.frames);
+        assert_memory_equal(a.x, ref, a.n * sizeof *ref);
+        printf("  %s: %zu samples equal to libsndfile's float read\n", files[k], a.n);
+        mm_audio_free(&a);
+        free(all), free(ref);
+    }
 }
 
 static void test_trim_synthetic(void **st)
@@ -536,6 +572,7 @@ int main(void)
         cmocka_unit_test(test_load_memory_equals_file),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_inf_sample_refused),
+        cmocka_unit_test(test_pcm16_equals_float_read),
         cmocka_unit_test(test_trim_synthetic),
         cmocka_unit_test(test_trim_blocks_equal_per_frame),
         cmocka_unit_test(test_real_ravdess_decode_and_trim),
