@@ -525,9 +525,9 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
         goto done;
     }
     /* x·0 is NaN exactly for NaN and ±inf: a branch-free pass the compiler vectorises, then
-     * the slow search only when something was found. */
+     * the slow search only when something was found. Scaled 16-bit integers are finite. */
     unsigned bad = 0;
-    for (size_t i = 0; i < got * (size_t)ch; i++) {
+    for (size_t i = 0; !pcm && i < got * (size_t)ch; i++) {
         float z = buf[i] * 0.0f;
         bad |= z != z;
     }
