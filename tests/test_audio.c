@@ -4,6 +4,7 @@
  * tests/fixtures/frontend_{trim,resample}.h5 (from tests/ref/gen_frontend.py: a numpy port of
  * librosa.effects.trim, torchaudio/scipy resamplers). Real-data checks skip without data. */
 #include "testutil.h"
+#include <sndfile.h>
 
 #include "audio/audio.h"
 #include "io/cfg.h"
@@ -203,6 +204,41 @@ static void test_inf_sample_refused(void **st)
     assert_non_null(strstr(e.msg, "inf.wav: sample 50 (channel 0) is inf"));
 }
 
+/* 16-bit PCM is read as integers and scaled here: the samples must equal libsndfile's own
+ * float conversion bit for bit (stereo WAV, down-mixed as decode does; a mono RAVDESS FLAC
+ * when the data is there). Metric: memcmp. */
+static void test_pcm16_equals_float_read(void **st)
+{
+    (void)st;
+    char flac[1024];
+    const char *dr = tu_data_root();
+    snprintf(flac, sizeof flac, "%s/ravdess/Actor_01/03-01-02-01-01-01-01.flac", dr ? dr : ".");
+    const char *files[2] = {FX "stereo.wav", dr ? flac : NULL};
+    for (int k = 0; k < 2 && files[k]; k++) {
+        SF_INFO si;
+        memset(&si, 0, sizeof si);
+        SNDFILE *f = sf_open(files[k], SFM_READ, &si);
+        assert_non_null(f);
+        assert_int_equal(si.format & SF_FORMAT_SUBMASK, SF_FORMAT_PCM_16);
+        float *all = malloc((size_t)si.frames * si.channels * sizeof *all);
+        assert_int_equal(sf_readf_float(f, all, si.frames), si.frames);
+        sf_close(f);
+        float *ref = malloc((size_t)si.frames * sizeof *ref);
+        for (sf_count_t i = 0; i < si.frames; i++) {
+            float s = all[i * si.channels];
+            for (int c = 1; c < si.channels; c++) s += all[i * si.channels + c];
+            ref[i] = si.channels == 1 ? s : s / (float)si.channels;
+        }
+        mm_audio a = {0};
+        load_ok(files[k], NULL, &a);
+        assert_int_equal(a.n, (size_t)si.frames);
+        assert_memory_equal(a.x, ref, a.n * sizeof *ref);
+        printf("  %s: %zu samples equal to libsndfile's float read\n", files[k], a.n);
+        mm_audio_free(&a);
+        free(all), free(ref);
+    }
+}
+
 static void test_trim_synthetic(void **st)
 {
     (void)st;
@@ -241,6 +277,71 @@ static void test_trim_synthetic(void **st)
     assert_int_equal(en, 3000);
     mm_trim_bounds(z, 0, 60, 2048, 512, &s, &en);
     assert_int_equal(en, 0);
+}
+
+/* The old one-running-sum-per-frame rule (each frame's squares summed afresh), kept here as
+ * the reference for the block-sum implementation. */
+static void naive_trim(const float *x, size_t n, double top_db, int frame, int hop, size_t *start,
+                       size_t *end)
+{
+    *start = *end = 0;
+    size_t half = (size_t)frame / 2, padded = n + 2 * half;
+    if (n == 0 || padded < (size_t)frame) return;
+    size_t nf = 1 + (padded - (size_t)frame) / (size_t)hop;
+    double *ms = malloc(nf * sizeof *ms), ref = 0;
+    for (size_t t = 0; t < nf; t++) {
+        long long a = (long long)(t * (size_t)hop) - (long long)half, b = a + frame;
+        if (a < 0) a = 0;
+        if (b > (long long)n) b = (long long)n;
+        double s = 0;
+        for (long long i = a; i < b; i++) s += (double)x[i] * x[i];
+        ms[t] = s / frame;
+        if (ms[t] > ref) ref = ms[t];
+    }
+    double ref_db = 10.0 * log10(ref > 1e-10 ? ref : 1e-10);
+    size_t first = nf, last = 0;
+    for (size_t t = 0; t < nf; t++)
+        if (10.0 * log10(ms[t] > 1e-10 ? ms[t] : 1e-10) - ref_db > -top_db) {
+            if (first == nf) first = t;
+            last = t;
+        }
+    free(ms);
+    if (first == nf) return;
+    *start = first * (size_t)hop < n ? first * (size_t)hop : n;
+    *end = (last + 1) * (size_t)hop < n ? (last + 1) * (size_t)hop : n;
+}
+
+/* Trim computes each sample's square once, into blocks of gcd(hop, frame/2, frame) samples:
+ * the bounds must equal the per-frame rule's for odd frames, hops that do not divide the
+ * frame, signals shorter than a frame, and quiet/loud/quiet shapes (bounds are integers:
+ * metric exact equality). */
+static void test_trim_blocks_equal_per_frame(void **st)
+{
+    (void)st;
+    static const int cfg[][2] = {{2048, 512}, {2048, 500}, {1023, 256}, {1024, 1024}, {7, 3},
+                                 {1, 1}, {4096, 4096}, {300, 128}};
+    uint64_t r = 88172645463325252ull;
+    int checked = 0;
+    for (int len = 1; len <= 20000; len = len * 3 + 7)
+        for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++)
+            for (int shape = 0; shape < 3; shape++) {
+                float *x = malloc((size_t)len * sizeof *x);
+                for (int i = 0; i < len; i++) {
+                    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+                    float u = (float)((r >> 40) / 16777216.0) - 0.5f;
+                    int loud = shape == 0 || (i > len / 3 && i < 2 * len / 3);
+                    x[i] = shape == 2 && !loud ? 0.0f : u * (loud ? 1.0f : 1e-4f);
+                }
+                size_t s0, e0, s1, e1;
+                naive_trim(x, (size_t)len, 60, cfg[c][0], cfg[c][1], &s0, &e0);
+                mm_trim_bounds(x, (size_t)len, 60, cfg[c][0], cfg[c][1], &s1, &e1);
+                if (s0 != s1 || e0 != e1)
+                    fail_msg("n=%d frame %d hop %d shape %d: blocks [%zu, %zu), per frame [%zu, %zu)",
+                             len, cfg[c][0], cfg[c][1], shape, s1, e1, s0, e0);
+                checked++;
+                free(x);
+            }
+    printf("  %d signals: block-sum trim bounds equal the per-frame rule's\n", checked);
 }
 
 /* Real RAVDESS clips at 48 kHz: FLAC decodes bit-identically in libsndfile and torchaudio, so
@@ -471,7 +572,9 @@ int main(void)
         cmocka_unit_test(test_load_memory_equals_file),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_inf_sample_refused),
+        cmocka_unit_test(test_pcm16_equals_float_read),
         cmocka_unit_test(test_trim_synthetic),
+        cmocka_unit_test(test_trim_blocks_equal_per_frame),
         cmocka_unit_test(test_real_ravdess_decode_and_trim),
         cmocka_unit_test(test_resample_vs_references),
         cmocka_unit_test(test_resample_on_load),

@@ -92,33 +92,79 @@ void mm_audio_free(mm_audio *a)
 
 /* ---- trimming (librosa.effects.trim) ---- */
 
-void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop, size_t *start,
-                    size_t *end)
+static size_t gcd_sz(size_t a, size_t b)
 {
-    *start = 0;
-    *end = 0;
-    if (n == 0 || frame < 1 || hop < 1) return;
-    /* feature.rms(center=True): pad frame//2 zeros each side, frames of `frame` every `hop`. */
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Frame energies as sums of blocks: every frame starts at t·hop − frame/2 and spans `frame`
+ * samples, so with g = gcd(hop, frame/2, frame) each frame is frame/g whole blocks of g
+ * samples. Each sample's square is computed once (into its block's sum) instead of frame/hop
+ * times (4x for 2048/512). Blocks and frames are summed in double; the order differs from
+ * one running sum per frame only at the 1e-16 level, far below the dB threshold's scale.
+ * Returns the mean square of every frame in ms (n_frames) and the largest; *total_sq is
+ * the sum of all squares (0 exactly when every sample is 0). 0, 1 when there is no frame
+ * (nothing written), or -1 when out of memory. */
+static int trim_frame_ms(const float *x, size_t n, int frame, int hop, double **ms_out,
+                         size_t *n_frames_out, double *ref_out, double *total_sq)
+{
     size_t half = (size_t)frame / 2, padded = n + 2 * half;
-    if (padded < (size_t)frame) return;
+    if (padded < (size_t)frame) return 1;
     size_t n_frames = 1 + (padded - (size_t)frame) / (size_t)hop;
-    /* Mean square per frame (the padding contributes zeros). */
-    double ref = 0;
+    size_t g = gcd_sz(gcd_sz((size_t)hop, (size_t)frame), half ? half : (size_t)frame);
+    size_t nb = (n + g - 1) / g, per = (size_t)frame / g;
     double *ms = malloc(n_frames * sizeof *ms);
-    if (!ms) return;
+    double *blk = malloc((nb ? nb : 1) * sizeof *blk);
+    if (!ms || !blk) {
+        free(ms);
+        free(blk);
+        return -1;
+    }
+    double total = 0;
+    for (size_t j = 0; j < nb; j++) {
+        size_t a = j * g, b = a + g < n ? a + g : n;
+        /* 8 partial sums (one vector of doubles), combined in a fixed order */
+        double part[8] = {0}, s = 0;
+        size_t i = a;
+        for (; i + 8 <= b; i += 8)
+            for (int l = 0; l < 8; l++) part[l] += (double)x[i + l] * x[i + l];
+        for (; i < b; i++) s += (double)x[i] * x[i];
+        for (int l = 0; l < 8; l++) s += part[l];
+        blk[j] = s;
+        total += s;
+    }
+    /* frame t covers blocks [(t·hop − half)/g, … + per) of the unpadded signal; blocks
+     * outside [0, nb) are the zero padding */
+    double ref = 0;
+    long long step = (long long)((size_t)hop / g), off = (long long)(half / g);
     for (size_t t = 0; t < n_frames; t++) {
-        /* frame t covers padded [t*hop, t*hop+frame) = original [t*hop-half, ...) */
-        long long a = (long long)(t * (size_t)hop) - (long long)half;
-        long long b = a + frame;
-        if (a < 0) a = 0;
-        if (b > (long long)n) b = (long long)n;
+        long long j0 = (long long)t * step - off, j1 = j0 + (long long)per;
+        if (j0 < 0) j0 = 0;
+        if (j1 > (long long)nb) j1 = (long long)nb;
         double s = 0;
-        for (long long i = a; i < b; i++) s += (double)x[i] * x[i];
+        for (long long j = j0; j < j1; j++) s += blk[j];
         ms[t] = s / frame;
         if (ms[t] > ref) ref = ms[t];
     }
-    /* amplitude_to_db(rms, ref=max, amin=1e-5): 10·log10(max(1e-10, rms²)) − 10·log10(max(1e-10,
-     * max_rms²)); a frame is non-silent when that is > −top_db. */
+    free(blk);
+    *ms_out = ms;
+    *n_frames_out = n_frames;
+    *ref_out = ref;
+    *total_sq = total;
+    return 0;
+}
+
+/* Bounds from frame mean squares: amplitude_to_db(rms, ref=max, amin=1e-5) is
+ * 10·log10(max(1e-10, rms²)) − 10·log10(max(1e-10, max_rms²)); a frame is non-silent when
+ * that is > −top_db. */
+static void trim_bounds_from_ms(const double *ms, size_t n_frames, double ref, size_t n,
+                                double top_db, int hop, size_t *start, size_t *end)
+{
     double ref_db = 10.0 * log10(ref > 1e-10 ? ref : 1e-10);
     size_t first = n_frames, last = 0;
     for (size_t t = 0; t < n_frames; t++) {
@@ -128,11 +174,41 @@ void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop,
             last = t;
         }
     }
-    free(ms);
+    *start = 0;
+    *end = 0;
     if (first == n_frames) return;
     size_t s = first * (size_t)hop, e = (last + 1) * (size_t)hop;
     *start = s < n ? s : n;
     *end = e < n ? e : n;
+}
+
+void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop, size_t *start,
+                    size_t *end)
+{
+    *start = 0;
+    *end = 0;
+    if (n == 0 || frame < 1 || hop < 1) return;
+    double *ms, ref, total;
+    size_t nf;
+    if (trim_frame_ms(x, n, frame, hop, &ms, &nf, &ref, &total)) return;   /* none / no memory */
+    trim_bounds_from_ms(ms, nf, ref, n, top_db, hop, start, end);
+    free(ms);
+}
+
+/* Largest |x[i]| (x finite): 16 running maxima the compiler keeps in one vector. */
+static float peak_abs(const float *x, size_t n)
+{
+    float m[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float v = fabsf(x[i + j]);
+            m[j] = v > m[j] ? v : m[j];
+        }
+    float p = 0;
+    for (; i < n; i++) p = fabsf(x[i]) > p ? fabsf(x[i]) : p;
+    for (int j = 0; j < 16; j++) p = m[j] > p ? m[j] : p;
+    return p;
 }
 
 /* ---- resampling ---- */
@@ -146,7 +222,7 @@ int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size
     /* Output length ceil(n·sr_out/sr_in), as torchaudio.functional.resample. */
     size_t olen = (size_t)(((unsigned long long)n * (unsigned)sr_out + (unsigned)sr_in - 1) /
                            (unsigned)sr_in);
-    float *out = mm_calloc(olen ? olen : 1, sizeof *out, err);
+    float *out = mm_malloc(olen ? olen : 1, sizeof *out, err);   /* written below, or zeroed */
     if (!out) return MM_ENOMEM;
     if (sr_in == sr_out) {
         if (n) memcpy(out, x, n * sizeof *out);
@@ -166,7 +242,9 @@ int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size
             free(out);
             return mm_err_set(err, MM_EINVAL, "resample %d -> %d Hz failed: %s", sr_in, sr_out, e);
         }
-        /* soxr may deliver a sample or two fewer: the rest stays zero (calloc). */
+        /* soxr may deliver a sample or two fewer: the rest is zero. */
+        if (odone + oflush < olen)
+            memset(out + odone + oflush, 0, (olen - odone - oflush) * sizeof *out);
     }
     *y = out;
     *ny = olen;
@@ -246,11 +324,20 @@ static int postprocess(const char *name, float *x, size_t n, int sr, const mm_au
         sr = o->target_sr;
     }
     if (o->trim) {
-        float peak = 0;
-        for (size_t i = 0; i < n; i++) peak = fmaxf(peak, fabsf(x[i]));
-        size_t s, e;
-        mm_trim_bounds(x, n, o->trim_top_db, o->trim_frame, o->trim_hop, &s, &e);
-        if (peak == 0 || e <= s) {
+        /* one pass over the samples: block energies give the frames and the silence test
+         * (the sum of squares in double is 0 exactly when every sample is 0) */
+        double *ms, ref, total = 0;
+        size_t nf, s = 0, e = 0;
+        int tr = n > 0 ? trim_frame_ms(x, n, o->trim_frame, o->trim_hop, &ms, &nf, &ref, &total) : 1;
+        if (tr < 0) {
+            rc = mm_err_set(err, MM_ENOMEM, "%s: out of memory trimming %zu samples", name, n);
+            goto fail;
+        }
+        if (tr == 0) {
+            trim_bounds_from_ms(ms, nf, ref, n, o->trim_top_db, o->trim_hop, &s, &e);
+            free(ms);
+        }
+        if (total == 0 || e <= s) {
             rc = mm_err_set(err, MM_EDATA,
                             "%s: audio trims to nothing (all samples are silent); expected "
                             "sound above -%g dB of the loudest frame",
@@ -285,8 +372,7 @@ static int postprocess(const char *name, float *x, size_t n, int sr, const mm_au
         n = L;
     }
     if (o->peak_normalize) {
-        float peak = 0;
-        for (size_t i = 0; i < n; i++) peak = fmaxf(peak, fabsf(x[i]));
+        float peak = peak_abs(x, n);
         if (peak > 0)
             for (size_t i = 0; i < n; i++) x[i] /= peak;
     }
@@ -342,6 +428,7 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
     }
     int rc = 0;
     float *buf = NULL, *mono = NULL;
+    short *pcm = NULL;
     int ch = si.channels, sr = si.samplerate;
     if (o->target_sr < 0 || o->target_sr > 1000000 ||
         (o->trim && (o->trim_frame < 1 || o->trim_hop < 1 || !(o->trim_top_db > 0))) ||
@@ -369,6 +456,11 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
     if (max_frames > MM_AUDIO_MAX_SAMPLES / (size_t)ch) max_frames = MM_AUDIO_MAX_SAMPLES / (size_t)ch;
     size_t cap = 0, got = 0;
     const size_t chunk = 16384;
+    /* 16-bit PCM (WAV uploads, RAVDESS FLAC): read the integers and scale them here, a loop
+     * the compiler vectorises, instead of libsndfile's per-sample conversion; the values are
+     * the same (s · 2^-15, exact). */
+    if ((si.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16)
+        pcm = malloc(chunk * (size_t)ch * sizeof *pcm);   /* NULL: the float path below */
     for (;;) {
         if (got + chunk > cap) {
             size_t hint = si.frames > 0 && si.frames < ((sf_count_t)1 << 20) ? (size_t)si.frames : 0;
@@ -384,7 +476,15 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
             buf = nb;
             cap = ncap;
         }
-        sf_count_t r = sf_readf_float(f, buf + got * (size_t)ch, (sf_count_t)chunk);
+        sf_count_t r;
+        if (pcm) {
+            r = sf_readf_short(f, pcm, (sf_count_t)chunk);
+            float *dst = buf + got * (size_t)ch;
+            for (size_t i = 0; r > 0 && i < (size_t)r * (size_t)ch; i++)
+                dst[i] = (float)pcm[i] * (1.0f / 32768.0f);
+        } else {
+            r = sf_readf_float(f, buf + got * (size_t)ch, (sf_count_t)chunk);
+        }
         if (r <= 0) break;
         got += (size_t)r;
         if (got > max_frames) {
@@ -425,9 +525,9 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
         goto done;
     }
     /* x·0 is NaN exactly for NaN and ±inf: a branch-free pass the compiler vectorises, then
-     * the slow search only when something was found. */
+     * the slow search only when something was found. Scaled 16-bit integers are finite. */
     unsigned bad = 0;
-    for (size_t i = 0; i < got * (size_t)ch; i++) {
+    for (size_t i = 0; !pcm && i < got * (size_t)ch; i++) {
         float z = buf[i] * 0.0f;
         bad |= z != z;
     }
@@ -465,6 +565,7 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
     mono = NULL;
     if (rc == 0) *out = res;
 done:
+    free(pcm);
     free(buf);
     free(mono);
     sf_close(f);

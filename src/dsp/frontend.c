@@ -134,6 +134,12 @@ size_t mm_frontend_n_frames(const mm_frontend *fe, size_t n_samples)
 
 int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *out, mm_err *err)
 {
+    return mm_frontend_compute_frames(fe, x, n, 0, (size_t)-1, out, err);
+}
+
+int mm_frontend_compute_frames(const mm_frontend *fe, const float *x, size_t n, size_t t0,
+                               size_t t1, float *out, mm_err *err)
+{
     const float *sig = x;
     float *pre = NULL, *pow_ = NULL;
     size_t m = n;
@@ -142,12 +148,7 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
         if (n < 2)
             return mm_err_set(err, MM_EDATA, "front end mn04: %zu samples; expected at least 2",
                               n);
-        /* conv1d with kernel [-0.97, 1]: y[i] = x[i+1] − 0.97·x[i], i < n − 1. */
         m = n - 1;
-        pre = mm_malloc(m, sizeof *pre, err);
-        if (!pre) return MM_ENOMEM;
-        for (size_t i = 0; i < m; i++) pre[i] = x[i + 1] + (-0.97f) * x[i];
-        sig = pre;
     }
     size_t nf = mm_stft_n_frames(fe->stft, m);
     int nb = fe->n_bins;
@@ -156,37 +157,78 @@ int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *
                         mm_frontend_kind_name(fe->kind), n);
         goto done;
     }
-    /* Blocks of frames: STFT power into a small buffer that stays in cache, then mel + log. */
-    const size_t block = 32;
-    pow_ = mm_malloc(block * (size_t)nb, sizeof *pow_, err);
+    if (t1 > nf) t1 = nf;
+    if (t0 >= t1) {
+        rc = mm_err_set(err, MM_EINVAL, "front end %s: frames [%zu, %zu) outside [0, %zu)",
+                        mm_frontend_kind_name(fe->kind), t0, t1, nf);
+        goto done;
+    }
+    if (fe->kind == MM_FE_MN04) {
+        /* conv1d with kernel [-0.97, 1]: y[i] = x[i+1] − 0.97·x[i], i < n − 1, computed only
+         * where frames [t0, t1) read: frame t spans [t·hop − n_fft/2, t·hop + n_fft/2) of the
+         * signal, reflected at its ends (so the first/last n_fft/2 + 1 samples when a frame
+         * crosses an end). The rest of the buffer is never read. */
+        size_t half = (size_t)fe->n_fft / 2, lo = t0 * (size_t)fe->hop, hi;
+        hi = (t1 - 1) * (size_t)fe->hop + half;   /* one past the last direct index */
+        if (lo < half && hi < half - lo + 1) hi = half - lo + 1;   /* reflected start */
+        lo = lo > half ? lo - half : 0;
+        if (hi >= m) {
+            size_t r = 2 * (m - 1) >= hi ? 2 * (m - 1) - hi : 0;   /* lowest reflected index */
+            if (r < lo) lo = r;
+            hi = m;
+        }
+        pre = mm_malloc(m, sizeof *pre, err);
+        if (!pre) {
+            rc = MM_ENOMEM;
+            goto done;
+        }
+        for (size_t i = lo; i < hi; i++) pre[i] = x[i + 1] + (-0.97f) * x[i];
+        sig = pre;
+    }
+    /* Blocks of frames: STFT power into a small buffer that stays in cache, transposed to
+     * (bin, frame) so that each mel band's sum runs over the block's frames as vectors. Per
+     * output the sum is the same as one frame at a time: bins in order, in double, each
+     * product (double)w·p exact (24-bit mantissas), so the values are unchanged. */
+    enum { BLOCK = 32 };
+    pow_ = mm_malloc((size_t)2 * BLOCK * (size_t)nb, sizeof *pow_, err);
     if (!pow_) {
         rc = MM_ENOMEM;
         goto done;
     }
-    for (size_t t = 0; t < nf; t++) {
-        if (t % block == 0) {
-            rc = mm_stft_power_frames(fe->stft, sig, m, t, t + block, pow_, err);
-            if (rc) {
-                mm_err_prefix(err, "front end %s", mm_frontend_kind_name(fe->kind));
-                goto done;
-            }
+    float *pt = pow_ + (size_t)BLOCK * nb;   /* (nb, BLOCK) */
+    for (size_t b0 = t0; b0 < t1; b0 += BLOCK) {
+        size_t bt = t1 - b0 < BLOCK ? t1 - b0 : BLOCK;
+        rc = mm_stft_power_frames(fe->stft, sig, m, b0, b0 + bt, pow_, err);
+        if (rc) {
+            mm_err_prefix(err, "front end %s", mm_frontend_kind_name(fe->kind));
+            goto done;
         }
-        const float *p = pow_ + (t % block) * (size_t)nb;
-        float *o = out + t * (size_t)fe->n_mels;
+        for (int b = 0; b < nb; b++) {
+            float *col = pt + (size_t)b * BLOCK;
+            for (size_t f = 0; f < bt; f++) col[f] = pow_[f * (size_t)nb + b];
+            for (size_t f = bt; f < BLOCK; f++) col[f] = 0.0f;
+        }
         for (int k = 0; k < fe->n_mels; k++) {
             const float *w = fe->fb + (size_t)k * nb;
-            double s = 0;
-            for (int b = fe->band_lo[k]; b < fe->band_hi[k]; b++) s += (double)w[b] * p[b];
-            float v = (float)s;
-            if (fe->kind == MM_FE_MN04) {
-                /* (log(x + 1e-5) + 4.5) / 5, each step in float32 as torch */
-                float l = logf(v + 1e-5f);
-                o[k] = (l + 4.5f) / 5.0f;
-            } else {
-                /* power_to_db with ref 1, amin 1e-10, no top_db: 10·log10(x) computed as
-                 * (10/ln 10)·ln(x) — glibc's logf is several times faster than log10f and
-                 * the two differ by ~1e-6 dB. */
-                o[k] = 4.34294481903251828f * logf(v > 1e-10f ? v : 1e-10f);
+            double acc[BLOCK] = {0};
+            for (int b = fe->band_lo[k]; b < fe->band_hi[k]; b++) {
+                double wb = (double)w[b];
+                const float *col = pt + (size_t)b * BLOCK;
+                for (int f = 0; f < BLOCK; f++) acc[f] += wb * (double)col[f];
+            }
+            float *o = out + (b0 - t0) * (size_t)fe->n_mels + k;
+            for (size_t f = 0; f < bt; f++) {
+                float v = (float)acc[f];
+                if (fe->kind == MM_FE_MN04) {
+                    /* (log(x + 1e-5) + 4.5) / 5, each step in float32 as torch */
+                    float l = logf(v + 1e-5f);
+                    o[f * (size_t)fe->n_mels] = (l + 4.5f) / 5.0f;
+                } else {
+                    /* power_to_db with ref 1, amin 1e-10, no top_db: 10·log10(x) computed as
+                     * (10/ln 10)·ln(x) — glibc's logf is several times faster than log10f and
+                     * the two differ by ~1e-6 dB. */
+                    o[f * (size_t)fe->n_mels] = 4.34294481903251828f * logf(v > 1e-10f ? v : 1e-10f);
+                }
             }
         }
     }

@@ -37,6 +37,12 @@ size_t mm_frontend_n_frames(const mm_frontend *fe, size_t n_samples);
  * (n <= n_fft/2, as torch refuses it). Thread-safe: many threads may share one front end. */
 int mm_frontend_compute(const mm_frontend *fe, const float *x, size_t n, float *out,
                         mm_err *err);
+/* Frames [t0, min(t1, n_frames)) of the same log-mel into out ((t1 − t0), n_mels): x and n
+ * are the whole clip, so every frame equals mm_frontend_compute's (framing, padding and
+ * pre-emphasis at the clip's ends included). Lets callers split one clip's frames over
+ * threads. MM_EINVAL when t0 >= the clip's frame count. Thread-safe. */
+int mm_frontend_compute_frames(const mm_frontend *fe, const float *x, size_t n, size_t t0,
+                               size_t t1, float *out, mm_err *err);
 /* Settings as "key=value" lines for HDF5 attributes (writes into buf). */
 const char *mm_frontend_describe(const mm_frontend *fe, char *buf, size_t size);
 

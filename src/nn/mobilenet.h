@@ -41,20 +41,31 @@ void mm_mobilenet_free(mm_mobilenet *m);
 
 /* Network on a log-mel: mel (n_frames, 128) frame-major, n_frames >= 1.
  * pooled (384): mean over (freq, time) of the last feature map; *t_out (may
- * be NULL) receives that map's time extent. parallel != 0 splits channels of
- * depthwise convolutions over OpenMP threads (pass 0 inside a parallel
- * region; results are identical either way). On a loaded machine that costs
- * more than it gains (a barrier per layer), so the CLI and the feature set
- * pass 0 and run clips in parallel instead. Allocates activations per call. */
+ * be NULL) receives that map's time extent. With AVX-512 (nn/mn_kern.h) the
+ * network runs on the calling thread whatever `parallel` says (its layers are
+ * too small to share); without it, parallel != 0 splits the depthwise
+ * channels over OpenMP threads (pass 0 inside a parallel region). Results are
+ * identical either way. Allocates activations per call. */
 int mm_mobilenet_pool(const mm_mobilenet *m, const float *mel, size_t n_frames, float *pooled,
                       size_t *t_out, int parallel, mm_err *err);
+
+/* Per-thread default for the parallel argument: while on != 0, calls made from this thread
+ * run as if parallel = 1 had been passed (the same results). For callers that reach the
+ * network through layers that pass parallel = 0 (the feature set): the server turns it on
+ * while it has a single request in flight, so that an idle machine's cores serve that
+ * request. Thread-local; off by default; no effect inside an OpenMP parallel region. */
+void mm_mobilenet_set_thread_parallel(int on);
 
 /* Classifier head: pooled (384) → scores (527, sigmoid); logits (527) may be NULL. */
 void mm_mobilenet_head(const mm_mobilenet *m, const float *pooled, float *scores, float *logits);
 
 /* Whole pipeline from mono audio x (n samples at 32 kHz): front end, windows
  * as described above, network, head. emb (384) and scores (527) may each be
- * NULL. Errors on n == 0 or non-finite output. */
+ * NULL. Errors on n == 0 or non-finite output. parallel != 0 (or the thread
+ * default below) shares the front end's frames, in items of 32, with the
+ * helper threads of nn/par.h — the caller never waits for a helper to start,
+ * and a busy machine makes it run alone — with identical results; ignored
+ * inside an OpenMP parallel region (callers there parallelise over clips). */
 int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
                              float *scores, int parallel, mm_err *err);
 

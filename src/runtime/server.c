@@ -4,6 +4,11 @@
  * the upload limit; audio requests are suspended and queued to a fixed pool
  * of workers, which classify (speech bundle), recommend (library) and build
  * the JSON; the connection is then resumed and answered. JSON by jansson.
+ * A worker that takes the only request in flight lets the other cores help
+ * with it (the mn04 front end's frames, nn/par.h helper threads; identical
+ * results); with more requests in flight each runs on one core, so throughput
+ * under load is unchanged. MELODIC_SERVE_INTRA=0 in the environment turns
+ * that off.
  * Status codes and body shapes: src/runtime/API.md. The listening socket is
  * made here (so bind errors carry errno's text) and handed to the daemon.
  * Left out: TLS, auth, compression, keep-alive tuning beyond the defaults.
@@ -32,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "nn/mobilenet.h"
 #include "runtime/http_assets.h"
 #include "runtime/http_parse.h"
 
@@ -81,6 +87,7 @@ struct mm_server {
     pthread_cond_t cv;
     req *head, *tail;
     size_t pending;             /* queued + running */
+    int intra_threads;          /* cores for a request alone in flight (1: never split) */
     int stopping;
     _Atomic uint64_t n_requests, n_busy, n_jobs;
 };
@@ -489,7 +496,14 @@ static void *worker_main(void *arg)
         req *r = s->head;
         s->head = r->next;
         if (!s->head) s->tail = NULL;
+        int alone = s->pending == 1;   /* this request is the only one queued or running */
         pthread_mutex_unlock(&s->mu);
+        /* Alone: the other cores would idle, so they help with this request's own work
+         * (same results; OpenMP threads only on CPUs without AVX-512). Requests arriving
+         * meanwhile run on one core each, as under load. */
+        int par = alone && s->intra_threads > 1;
+        omp_set_num_threads(par ? s->intra_threads : 1);
+        mm_mobilenet_set_thread_parallel(par);
         process(s, r);
         atomic_fetch_add(&s->n_jobs, 1);
         r->done = 1;
@@ -738,6 +752,9 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     pthread_cond_init(&s->cv, NULL);
     int fd = -1, rc = listen_socket(p.host, p.port, &fd, &s->port, err);
     if (rc) goto fail;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *intra = getenv("MELODIC_SERVE_INTRA");
+    s->intra_threads = intra && !strcmp(intra, "0") ? 1 : (int)(nc < 1 ? 1 : nc > 8 ? 8 : nc);
     /* workers run single-threaded kernels: BLAS too (a process-wide setting) */
     openblas_set_num_threads(1);
     s->workers = calloc((size_t)p.n_workers, sizeof *s->workers);
