@@ -10,10 +10,11 @@ re-implementation, checkpoint from the model root) → mean embedding →
 scikit-learn StandardScaler (the bundle's mean/scale) → the bundle's MLP
 (dense 384→256, ReLU, dense →7, softmax; PyTorch) → listener's point on the
 valence–arousal plane (NRC VAD table of configs/recommend/default.yaml) →
-"match" playlist over the library index (same quadrant, distance and music
-confidence, MMR on cosine with λ 0.7, no artist twice in a row; numpy).
+"match" playlist over the library index (the quadrant with most speech
+probability, distance and music confidence with weight 3, MMR on cosine with
+λ 0.7, no artist twice in a row; numpy).
 Served by Flask's threaded server. Left out: feedback, regulate, multipart.
-Usage: /usr/bin/python3 scripts/ref_server_flask.py --speech S.h5 --library L.h5 --port P
+Usage: /usr/bin/python3 scripts/ref_server_flask.py --speech S.h5 --library L.h5 --port P [--torch-threads N]
 """
 import argparse
 import io
@@ -103,9 +104,17 @@ class Models:
             proba = torch.softmax(self.mlp(z), 1)[0].numpy()
         return proba, dur
 
-    def recommend(self, proba, n=10, lam=0.7, w_conf=0.5):
+    def recommend(self, proba, n=10, lam=0.7, w_conf=3.0):
         v = (proba[:, None] * self.va).sum(0) / proba.sum()
-        q = 1 if v[0] >= 0 and v[1] >= 0 else 2 if v[1] >= 0 else 3 if v[1] < 0 and v[0] < 0 else 4
+
+        def quadrant(p):
+            return 1 if p[0] >= 0 and p[1] >= 0 else 2 if p[1] >= 0 else 3 if p[0] < 0 else 4
+        mass = np.zeros(5)
+        for k in range(len(proba)):   # the listener's quadrant: most speech probability
+            mass[quadrant(self.va[k])] += proba[k]
+        q = int(np.argmax(mass[1:])) + 1
+        if mass[quadrant(v)] == mass[q]:
+            q = quadrant(v)
         dist = np.linalg.norm(self.tva - v[None, :], axis=1)
         rel = -dist + w_conf * self.conf
         cand = np.flatnonzero(self.quad == q)
@@ -129,6 +138,7 @@ def main():
     ap.add_argument("--models", default=os.environ.get("MELODIC_MODELS", os.path.join(HERE, "..", "..", "shared", "models")))
     ap.add_argument("--va", default=os.path.join(HERE, "..", "configs", "recommend", "default.yaml"))
     ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--torch-threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
     a = ap.parse_args()
     m = Models(a.speech, a.library, a.models, a.va)
     app = Flask(__name__)
@@ -157,6 +167,8 @@ def main():
     import logging
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     print(f"ref server: http://127.0.0.1:{a.port}/", flush=True)
+    if a.torch_threads > 0:
+        torch.set_num_threads(a.torch_threads)
     app.run(host="127.0.0.1", port=a.port, threaded=True)
 
 
