@@ -10,6 +10,12 @@ out=build-fuzz
 mkdir -p "$out"
 PKG="$(grep "^PKGS :=" Makefile | cut -d= -f2)"
 CFLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Isrc -D_GNU_SOURCE -fopenmp=libgomp $(pkg-config --cflags $PKG)"
+# objects are reused while no header changed (a changed struct in a header must
+# rebuild every object that includes it: a stale one reads past the new layout)
+hdrs=$(find src -name '*.h' | sort | xargs cat | sha256sum | cut -c1-16)
+if [ "$(cat "$out/obj/.headers" 2>/dev/null)" != "$hdrs" ]; then rm -rf "$out/obj"; fi
+mkdir -p "$out/obj"
+echo "$hdrs" > "$out/obj/.headers"
 objs=()
 for f in $(find src -name '*.c' ! -path 'src/cli/*' | sort); do
   o="$out/obj/${f%.c}.o"; mkdir -p "$(dirname "$o")"
