@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p build/bench
 for name in bench_frontend bench_features bench_trees bench_svm bench_logreg bench_tsne bench_nn bench_mn04 \
-            bench_cnn14 bench_experiment bench_congruence bench_server bench_mpi; do
+            bench_cnn14 bench_experiment bench_congruence bench_calibration_skew bench_server bench_mpi; do
   b=$(ls scripts/$name scripts/$name.py scripts/$name.sh 2>/dev/null | head -1)
   [ -n "$b" ] || continue
   echo "== $name"
