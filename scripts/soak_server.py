@@ -7,7 +7,10 @@ body can be refused before it is sent, as with Expect: 100-continue). Checks
 that every request gets its expected status (none lost) and that the
 server's resident memory grows by less than 10% between the end of a
 warm-up and the end of the run.
-Usage: /usr/bin/python3 scripts/soak_server.py [--speech S.h5] [--library L.h5] [--clip FILE] [-n 2000]
+With --speech-calibrated, uploads of four users also fill and use the per-user
+calibration store (SQLite) under the same concurrency.
+Usage: /usr/bin/python3 scripts/soak_server.py [--speech S.h5] [--library L.h5] [--speech-calibrated C.h5]
+       [--clip FILE] [-n 2000]
 """
 import argparse
 import collections
@@ -70,6 +73,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--speech", default=os.path.join(ROOT, "build/models/speech.h5"))
     ap.add_argument("--library", default=os.path.join(ROOT, "build/models/library.h5"))
+    ap.add_argument("--speech-calibrated", default=None,
+                    help="also serve a calibrated bundle: uploads of users u0..u3 then build and use calibration histories")
     data = os.environ.get("MELODIC_DATA", os.path.join(ROOT, "..", "shared", "data"))
     ap.add_argument("--clip", default=os.path.join(data, "ravdess/Actor_01/03-01-02-01-01-01-01.flac"))
     ap.add_argument("-n", type=int, default=2000)
@@ -83,8 +88,9 @@ def main():
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     port = free_port()
     db = f"/tmp/mm_soak_{os.getpid()}.sqlite"
+    cal = ["--speech-calibrated", a.speech_calibrated] if a.speech_calibrated else []
     p = subprocess.Popen([a.bin, "serve", "--speech", a.speech, "--library", a.library,
-                          "--port", str(port), "--threads", "2", "--db", db, "--quiet", "--max-upload", "2"],
+                          "--port", str(port), "--threads", "2", "--db", db, "--quiet", "--max-upload", "2"] + cal,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_up(port, p)
@@ -111,6 +117,9 @@ def main():
             ("feedback", 1, mkreq("POST", "/api/feedback", {"Content-Type": "application/json"},
                                  json.dumps({"user": "soak", "track": ids[1], "signal": "like"}).encode()), 204),
         ]
+        if a.speech_calibrated:   # four users whose clips build (then use) their calibration
+            kinds += [(f"user-u{u}", 2, mkreq("POST", f"/api/recommend?n=5&user=u{u}", {"Content-Type": "audio/wav"}, wav), 200)
+                      for u in range(4)]
         weights = [k[1] for k in kinds]
         lock = threading.Lock()
 
