@@ -62,6 +62,13 @@ function check(cond, what) {
     check(labels.includes(emotion), `emotion shown: ${emotion}`);
     check(bars === labels.length, `one probability bar per class (${bars})`);
     check(await page.locator('#listener').count() === 1, "the listener's point is on the plane");
+    if (process.env.CALIBRATED) {   // a server with a calibrated model counts this user's recordings
+      const cal = (await page.textContent('#calibration')).trim();
+      check(/calibrating to your voice: 1 of \d+ recordings/.test(cal) && await page.isVisible('#calibration'),
+            `calibration progress shown: "${cal}"`);
+    } else {
+      check(!(await page.isVisible('#calibration')), 'no calibration line without a calibrated model');
+    }
     const items = await page.locator('#playlist li').count();
     check(items > 0, `playlist of ${items} tracks`);
     if (process.env.UPLOAD_COPY) {

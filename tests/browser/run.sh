@@ -36,8 +36,10 @@ fi
 # --- models ---
 work=build/browser
 mkdir -p "$work" results
+calibrated=
 if [ -f build/models/speech.h5 ] && [ -f build/models/library.h5 ]; then
   speech=build/models/speech.h5; library=build/models/library.h5
+  [ -f build/models/speech_calibrated.h5 ] && calibrated=build/models/speech_calibrated.h5
 else
   speech=$work/speech.h5; library=$work/library.h5
   if [ ! -f "$speech" ]; then
@@ -63,6 +65,12 @@ models:
   - {name: forest, model: rf, params: {n_estimators: 50}}
 EOF
     "$bin" export "$work/speech.yaml" --model forest -o "$speech" -j 2
+  fi
+  # the same with per-speaker calibration from 5 clips: the page must show its progress
+  calibrated=$work/speech_cal.h5
+  if [ ! -f "$calibrated" ]; then
+    "$bin" export "$work/speech.yaml" --model forest -o "$calibrated" -j 2 \
+      --set 'preprocessing={group_norm: {clips: 5}, scaler: standard}'
   fi
   if [ ! -f "$library" ]; then
     # 8 tracks per quadrant, artist and title from metadata.csv
@@ -106,7 +114,10 @@ EOF
 
 # --- server on a free port ---
 log=$work/serve.log
-"$bin" serve --speech "$speech" --library "$library" --port 0 --db "$work/feedback.sqlite" --quiet > "$log" 2>&1 &
+cal_args=()
+if [ -n "$calibrated" ]; then cal_args=(--speech-calibrated "$calibrated"); export CALIBRATED=1; fi
+rm -f "$work"/feedback.sqlite*   # a new user each run: calibration starts from zero
+"$bin" serve --speech "$speech" --library "$library" "${cal_args[@]}" --port 0 --db "$work/feedback.sqlite" --quiet > "$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 url=
