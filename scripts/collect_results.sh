@@ -26,6 +26,18 @@ tmp=$out.tmp.$$
     echo '```'
     echo
   fi
+  if [ -f results/server_bench.txt ]; then
+    echo "## Server latency and throughput"
+    echo
+    echo "\`/usr/bin/python3 scripts/bench_server.py --speech build/models/speech.h5 --library build/models/library.h5\`"
+    echo "(the \`make serve\` models; POST /api/recommend with a 3.5 s RAVDESS clip; the Flask + PyTorch + scikit-learn app"
+    echo "with the same models, in its best thread setting per metric); its output:"
+    echo
+    echo '```'
+    cat results/server_bench.txt
+    echo '```'
+    echo
+  fi
   for d in results/*/; do
     [ -f "$d/summary.md" ] || continue
     name=$(basename "$d")
