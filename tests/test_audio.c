@@ -465,6 +465,63 @@ static void test_resample_on_load(void **st)
     mm_audio_free(&a);
 }
 
+/* Goertzel power of x at frequency f (Hz) for rate sr. */
+static double tone_power(const float *x, size_t n, double f, int sr)
+{
+    double w = 2 * M_PI * f / sr, c = 2 * cos(w), s1 = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s0 = x[i] + c * s1 - s2;
+        s2 = s1, s1 = s0;
+    }
+    return s1 * s1 + s2 * s2 - c * s1 * s2;
+}
+
+/* Speed perturbation (data augmentation): a 1 s, 440 Hz tone at 16 kHz
+ * played 1.25 times faster is 0.8 s of a 550 Hz tone at 16 kHz (the
+ * definition: resampled to 12.8 kHz, read at 16 kHz). Checked: length
+ * 12800 ± 2 samples, the 550 Hz Goertzel power > 1000 × the 440 Hz one,
+ * and the default (speed 1) unchanged. speed outside 0.5..2 refused. */
+static void test_speed_perturbation(void **st)
+{
+    (void)st;
+    const char *path = "/tmp/mm_test_speed.wav";
+    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    assert_non_null(f);
+    float x[16000];
+    for (int i = 0; i < 16000; i++) x[i] = 0.5f * (float)sin(2 * M_PI * 440.0 * i / 16000.0);
+    sf_writef_float(f, x, 16000);
+    sf_close(f);
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    o.target_sr = 16000;
+    o.speed = 1.25;
+    mm_audio a = {0};
+    load_ok(path, &o, &a);
+    assert_int_equal(a.sr, 16000);
+    printf("# speed 1.25: %zu samples; power at 550 / 440 Hz: %.3g\n", a.n,
+           tone_power(a.x + 1000, a.n - 2000, 550, 16000) / tone_power(a.x + 1000, a.n - 2000, 440, 16000));
+    assert_true(a.n >= 12798 && a.n <= 12802);
+    assert_true(tone_power(a.x + 1000, a.n - 2000, 550, 16000) > 1000 * tone_power(a.x + 1000, a.n - 2000, 440, 16000));
+    mm_audio_free(&a);
+    o.speed = 1.0;
+    load_ok(path, &o, &a);
+    assert_int_equal(a.n, 16000);
+    assert_memory_equal(a.x, x, sizeof x);
+    mm_audio_free(&a);
+    o.speed = 3.0;
+    mm_err e = {0};
+    assert_int_equal(mm_audio_load(path, &o, &a, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "speed"));
+    mm_cfg *c;
+    assert_int_equal(mm_cfg_parse_string("speed: 0.2\n", "a.yaml", &c, &e), 0);
+    mm_audio_opts_default(&o);
+    assert_int_not_equal(mm_audio_opts_from_cfg(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "a.yaml:1"));
+    mm_cfg_free(c);
+    unlink(path);
+}
+
 static void test_crop_pad_normalize(void **st)
 {
     (void)st;
@@ -578,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_real_ravdess_decode_and_trim),
         cmocka_unit_test(test_resample_vs_references),
         cmocka_unit_test(test_resample_on_load),
+        cmocka_unit_test(test_speed_perturbation),
         cmocka_unit_test(test_crop_pad_normalize),
         cmocka_unit_test(test_opts_from_cfg),
         cmocka_unit_test(test_real_mp3),

@@ -36,13 +36,14 @@ void mm_audio_opts_default(mm_audio_opts *o)
     o->fixed_center = 0;
     o->peak_normalize = 0;
     o->min_seconds = 0.0;
+    o->speed = 1.0;
 }
 
 int mm_audio_opts_from_cfg(const mm_cfg *map, mm_audio_opts *o, mm_err *err)
 {
     static const char *const keys[] = {"trim", "trim_top_db", "trim_frame", "trim_hop",
                                        "fixed_seconds", "fixed_center", "peak_normalize",
-                                       "min_seconds", NULL};
+                                       "min_seconds", "speed", NULL};
     int rc = mm_cfg_check_keys(map, "audio", keys, err);
     if (rc) return rc;
     mm_audio_opts t = *o;
@@ -65,6 +66,7 @@ int mm_audio_opts_from_cfg(const mm_cfg *map, mm_audio_opts *o, mm_err *err)
     if ((rc = mm_cfg_get_double(map, "min_seconds", t.min_seconds, 0.0, MM_AUDIO_MAX_SECONDS,
                                 &t.min_seconds, err)))
         return rc;
+    if ((rc = mm_cfg_get_double(map, "speed", t.speed, 0.5, 2.0, &t.speed, err))) return rc;
     *o = t;
     return 0;
 }
@@ -75,10 +77,10 @@ const char *mm_audio_opts_describe(const mm_audio_opts *o, char *buf, size_t siz
     snprintf(buf, size,
              "{target_sr: %d, trim: %s, trim_top_db: %g, trim_frame: %d, trim_hop: %d, "
              "fixed_seconds: %g, fixed_center: %s, peak_normalize: %s, min_seconds: %g, "
-             "resampler: soxr_hq, downmix: mean}",
+             "speed: %g, resampler: soxr_hq, downmix: mean}",
              o->target_sr, o->trim ? "true" : "false", o->trim_top_db, o->trim_frame, o->trim_hop,
              o->fixed_seconds, o->fixed_center ? "true" : "false",
-             o->peak_normalize ? "true" : "false", o->min_seconds);
+             o->peak_normalize ? "true" : "false", o->min_seconds, o->speed);
     return buf;
 }
 
@@ -309,10 +311,14 @@ static int postprocess(const char *name, float *x, size_t n, int sr, const mm_au
                        mm_audio *out, mm_err *err)
 {
     int rc = 0;
-    if (o->target_sr > 0 && o->target_sr != sr) {
+    /* one resampling: to the target rate, or to target/speed when perturbed (the
+     * samples are then read at the target rate: speed times faster and higher) */
+    int out_sr = o->target_sr > 0 ? o->target_sr : sr;
+    int to = o->speed != 1.0 && o->speed > 0 ? (int)lround(out_sr / o->speed) : out_sr;
+    if (to != sr) {
         float *y;
         size_t ny;
-        rc = mm_resample(x, n, sr, o->target_sr, &y, &ny, err);
+        rc = mm_resample(x, n, sr, to, &y, &ny, err);
         free(x);
         x = NULL;
         if (rc) {
@@ -321,8 +327,8 @@ static int postprocess(const char *name, float *x, size_t n, int sr, const mm_au
         }
         x = y;
         n = ny;
-        sr = o->target_sr;
     }
+    sr = out_sr;
     if (o->trim) {
         /* one pass over the samples: block energies give the frames and the silence test
          * (the sum of squares in double is 0 exactly when every sample is 0) */
@@ -433,13 +439,13 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
     if (o->target_sr < 0 || o->target_sr > 1000000 ||
         (o->trim && (o->trim_frame < 1 || o->trim_hop < 1 || !(o->trim_top_db > 0))) ||
         !(o->fixed_seconds >= 0 && o->fixed_seconds <= MM_AUDIO_MAX_SECONDS) ||
-        !(o->min_seconds >= 0)) {
+        !(o->min_seconds >= 0) || (o->speed != 0 && !(o->speed >= 0.5 && o->speed <= 2.0))) {
         rc = mm_err_set(err, MM_EINVAL,
                         "%s: bad audio options (target_sr %d, trim_frame %d, trim_hop %d, "
-                        "trim_top_db %g, fixed_seconds %g, min_seconds %g); expected target_sr "
-                        "0..1000000, frame and hop >= 1, top_db > 0, lengths >= 0",
+                        "trim_top_db %g, fixed_seconds %g, min_seconds %g, speed %g); expected target_sr "
+                        "0..1000000, frame and hop >= 1, top_db > 0, lengths >= 0, speed 0.5..2",
                         name, o->target_sr, o->trim_frame, o->trim_hop, o->trim_top_db,
-                        o->fixed_seconds, o->min_seconds);
+                        o->fixed_seconds, o->min_seconds, o->speed);
         goto done;
     }
     if (ch < 1 || ch > 64) {

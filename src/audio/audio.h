@@ -25,11 +25,15 @@ typedef struct mm_audio_opts {
     int fixed_center;       /* 0: keep/pad from the start; 1: centred crop/pad */
     int peak_normalize;     /* 1: scale so that max |x| = 1 (silence left as is) */
     double min_seconds;     /* shorter audio (after trim) is an error; 0 = any non-empty */
+    double speed;           /* 1: as recorded; else speed perturbation (data augmentation):
+                               played `speed` times faster, tempo and pitch together (sox
+                               `speed`), by resampling to rate/speed and keeping the rate */
 } mm_audio_opts;
 
 void mm_audio_opts_default(mm_audio_opts *o);
 /* Read the keys trim, trim_top_db, trim_frame, trim_hop, fixed_seconds,
- * fixed_center, peak_normalize, min_seconds from a map (unknown keys refused).
+ * fixed_center, peak_normalize, min_seconds, speed (0.5 .. 2) from a map
+ * (unknown keys refused).
  * target_sr is left untouched (the front end sets it). */
 int mm_audio_opts_from_cfg(const mm_cfg *map, mm_audio_opts *o, mm_err *err);
 /* YAML-ish one-line description for provenance attributes (static buffer-free: writes into buf). */
