@@ -173,6 +173,7 @@ static int write_h5(const mm_report_input *in, const model_summary *ms, const ch
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_leakage_allowed", in->leakage_allowed, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_norm", in->group_norm, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_norm_clips", (int64_t)in->group_norm_clips, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "augment_copies", (int64_t)in->n_augment, err);
     if (!rc) rc = mm_h5_write_strings(f, "dataset/label_names", (const char *const *)t->label_names, (size_t)k, err);
     int64_t *counts = calloc((size_t)k, sizeof *counts);
     for (size_t i = 0; counts && i < t->n; i++) counts[t->labels[i]]++;
@@ -404,6 +405,11 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
             sbf(&md, "\n**Per-%s normalisation** (group_norm): every clip's features were standardised with the statistics of %s %s (labels unused), "
                      "test %ss included: these scores assume unlabelled recordings of each new %s (calibration), which a model without it does not need.\n",
                 g, k_txt, g, g, g);
+        }
+        if (in->n_augment) {
+            sbf(&md, "\n**Augmentation**: each round's training clips also entered training speed-perturbed (speed");
+            for (size_t k = 0; k < in->n_augment; k++) sbf(&md, "%s %g", k ? "," : "", in->augment_speed[k]);
+            sbf(&md, "); validation and test clips are never perturbed.\n");
         }
         if (!isnan(tkl)) sbf(&md, "\nt-SNE of %zu points: final KL divergence %.4f.\n", tn, tkl);
         snprintf(path, sizeof path, "%s/summary.md", dir);

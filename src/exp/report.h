@@ -46,6 +46,8 @@ typedef struct mm_report_input {
     int leakage_allowed;
     int group_norm;                 /* features standardised per group (per speaker) */
     size_t group_norm_clips;        /* 0: from all of a group's rows; K: K other rows */
+    size_t n_augment;               /* speed-perturbed copies of the training rows */
+    const double *augment_speed;    /* (n_augment) */
     uint64_t seed;
     const mm_report_tsne_opts *tsne;
     int n_threads;

@@ -44,7 +44,7 @@
 const char *const mm_experiment_keys[] = {
     "name", "description", "seed", "table", "dataset", "features", "audio", "cache",
     "data_root", "model_root", "protocol", "preprocessing", "models", "ensembles", "tsne",
-    "allow_group_leakage", "output", NULL};
+    "allow_group_leakage", "output", "augment", NULL};
 
 static double now_s(void)
 {
@@ -155,6 +155,79 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
     *n_out = models->n + ne;
     *n_models = models->n;
     return 0;
+}
+
+/* Keep the labelled rows of a table, in order (in place). */
+static void keep_labelled(mm_table *full)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < full->n; i++) if (full->labels[i] >= 0) m++;
+    if (m == full->n) return;
+    size_t k = 0;
+    for (size_t i = 0; i < full->n; i++) {
+        if (full->labels[i] < 0) continue;
+        memmove(full->X + k * full->d, full->X + i * full->d, full->d * sizeof *full->X);
+        full->labels[k] = full->labels[i];
+        full->groups[k] = full->groups[i];
+        char *p = full->paths[k]; full->paths[k] = full->paths[i]; full->paths[i] = p;
+        k++;
+    }
+    for (size_t i = m; i < full->n; i++) { free(full->paths[i]); full->paths[i] = NULL; }
+    if (full->artists) for (size_t i = 0; i < full->n; i++) { free(full->artists[i]); free(full->titles[i]); }
+    free(full->artists); free(full->titles);
+    full->artists = full->titles = NULL;
+    full->n = m;
+}
+
+int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err)
+{
+    memset(a, 0, sizeof *a);
+    const mm_cfg *m = mm_cfg_child(cfg, "augment");
+    if (!m) return 0;
+    static const char *const keys[] = {"speed", NULL};
+    char w[600];
+    int rc = mm_cfg_check_keys(m, "augment", keys, err);
+    if (rc) return rc;
+    const mm_cfg *sp = mm_cfg_child(m, "speed");
+    if (!sp) return 0;
+    if (sp->type != MM_CFG_SEQ || sp->n < 1 || sp->n > MM_EXP_MAX_AUG)
+        return mm_err_set(err, MM_EINVAL, "%s: augment.speed: expected a list of 1 to %d factors, e.g. [0.9, 1.1]", mm_cfg_where(sp, w, sizeof w), MM_EXP_MAX_AUG);
+    for (size_t i = 0; i < sp->n; i++) {
+        double f;
+        if ((rc = mm_cfg_scalar_double(sp->items[i], "augment.speed", &f, err))) return rc;
+        if (!(f >= 0.5 && f <= 2.0) || f == 1.0)
+            return mm_err_set(err, MM_EINVAL, "%s: augment.speed factor %g: expected 0.5..2 and not 1", mm_cfg_where(sp->items[i], w, sizeof w), f);
+        a->speed[a->n++] = f;
+    }
+    if (!mm_cfg_child(cfg, "dataset"))
+        return mm_err_set(err, MM_EINVAL, "%s: augment needs 'dataset' and 'features' (a feature table has no audio to perturb)", mm_cfg_where(m, w, sizeof w));
+    return 0;
+}
+
+int mm_exp_augment_tables(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
+                          int labelled_only, const mm_exp_prep *prep, uint64_t seed, float **X, mm_err *err)
+{
+    int rc = 0;
+    for (size_t k = 0; k < a->n; k++) X[k] = NULL;
+    for (size_t k = 0; k < a->n && !rc; k++) {
+        mm_cfg *c = mm_cfg_clone(cfg);
+        char as[64];
+        snprintf(as, sizeof as, "audio.speed=%.17g", a->speed[k]);
+        mm_table *t = NULL;
+        rc = c ? mm_cfg_set(c, as, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
+        if (!rc) rc = mm_exp_get_table(c, o, &t, err);
+        mm_cfg_free(c);
+        if (rc) { mm_err_prefix(err, "augment speed %g", a->speed[k]); break; }
+        if (labelled_only) keep_labelled(t);
+        int same = t->n == ref->n && t->d == ref->d;
+        for (size_t i = 0; same && i < t->n; i++) same = t->labels[i] == ref->labels[i] && t->groups[i] == ref->groups[i];
+        if (!same) rc = mm_err_set(err, MM_EDATA, "augment speed %g: the perturbed table does not line up with the original (%zu vs %zu rows)", a->speed[k], t->n, ref->n);
+        if (!rc) rc = mm_exp_group_norm(t, prep, seed, o->n_threads, err);
+        if (!rc) { X[k] = t->X; t->X = NULL; }
+        mm_table_free(t);
+    }
+    if (rc) for (size_t k = 0; k < a->n; k++) { free(X[k]); X[k] = NULL; }
+    return rc;
 }
 
 int mm_exp_group_norm(mm_table *t, const mm_exp_prep *prep, uint64_t seed, int n_threads, mm_err *err)
@@ -471,37 +544,67 @@ static int gather_role(const mm_table *t, const mm_split *sp, size_t round, int 
     return 0;
 }
 
-/* with_val = 0: the validation rows join the training rows before the
- * scaler and SMOTE (for models that do not use a validation part). */
-static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const mm_exp_prep *prep,
-                         uint64_t seed, int n_threads, int with_val, round_data *r, mm_err *err)
+/* Augmented copies (aug: n_aug tables aligned with t, or NULL) of the training rows
+ * idx[0..m) appended after them. */
+static int append_augmented(const mm_table *t, const float *const *aug, size_t n_aug, const size_t *idx,
+                            size_t m, round_data *r, mm_err *err)
 {
-    size_t d = t->d;
+    if (!n_aug) return 0;
+    size_t d = t->d, total = m * (1 + n_aug);
+    float *X = realloc(r->Xtr, total * d * sizeof *X);
+    if (X) r->Xtr = X;
+    int32_t *y = X ? realloc(r->ytr, total * sizeof *y) : NULL;
+    if (y) r->ytr = y;
+    if (!X || !y) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    for (size_t k = 0; k < n_aug; k++)
+        for (size_t i = 0; i < m; i++) {
+            memcpy(X + ((k + 1) * m + i) * d, aug[k] + idx[i] * d, d * sizeof *X);
+            y[(k + 1) * m + i] = t->labels[idx[i]];
+        }
+    r->n_train = total;
+    return 0;
+}
+
+/* with_val = 0: the validation rows join the training rows before the
+ * scaler and SMOTE (for models that do not use a validation part). aug:
+ * augmented copies of the table whose training rows join too (never
+ * validation or test rows). */
+static int prepare_round(const mm_table *t, const mm_split *sp, size_t round, const mm_exp_prep *prep,
+                         const float *const *aug, size_t n_aug, uint64_t seed, int n_threads, int with_val,
+                         round_data *r, mm_err *err)
+{
+    size_t d = t->d, *tr_idx = NULL;
     memset(r, 0, sizeof *r);
     int rc = 0;
-    if (gather_role(t, sp, round, MM_ROLE_TRAIN, &r->Xtr, &r->ytr, NULL, &r->n_train) ||
+    if (gather_role(t, sp, round, MM_ROLE_TRAIN, &r->Xtr, &r->ytr, &tr_idx, &r->n_train) ||
         gather_role(t, sp, round, MM_ROLE_VAL, &r->Xva, &r->yva, NULL, &r->n_val) ||
         gather_role(t, sp, round, MM_ROLE_TEST, &r->Xte, NULL, &r->te_idx, &r->n_test))
-        return mm_err_set(err, MM_ENOMEM, "out of memory");
-    if (r->n_train == 0 || r->n_test == 0)
+        { free(tr_idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    if (r->n_train == 0 || r->n_test == 0) {
+        free(tr_idx);
         return mm_err_set(err, MM_EINVAL, "round %zu has %zu training and %zu test samples; the protocol leaves a part empty", round, r->n_train, r->n_test);
+    }
     if (!with_val && r->n_val) {   /* training and validation rows, in table order */
         size_t *a = malloc((t->n + 1) * sizeof *a), *b = malloc((t->n + 1) * sizeof *b);
         size_t m = r->n_train + r->n_val;
         float *X = malloc(m * d * sizeof *X);
         int32_t *y = malloc(m * sizeof *y);
-        if (!a || !b || !X || !y) { free(a); free(b); free(X); free(y); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+        if (!a || !b || !X || !y) { free(a); free(b); free(X); free(y); free(tr_idx); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
         size_t na = mm_split_indices(sp, round, MM_ROLE_TRAIN, a), nb = mm_split_indices(sp, round, MM_ROLE_VAL, b);
         for (size_t i = 0, j = 0, k = 0; k < na + nb; k++) {
             size_t row = j >= nb || (i < na && a[i] < b[j]) ? a[i++] : b[j++];
             memcpy(X + k * d, t->X + row * d, d * sizeof *X);
             y[k] = t->labels[row];
+            tr_idx[k] = row;   /* tr_idx (t->n + 1 entries) becomes the merged list */
         }
         free(a), free(b);
         free(r->Xtr), free(r->ytr), free(r->Xva), free(r->yva);
         r->Xtr = X, r->ytr = y, r->Xva = NULL, r->yva = NULL;
         r->n_train = m, r->n_val = 0;
     }
+    rc = append_augmented(t, aug, n_aug, tr_idx, r->n_train, r, err);
+    free(tr_idx);
+    if (rc) return rc;
     if (prep->scaler) {
         mm_scaler *sc = NULL;
         rc = mm_scaler_fit(r->Xtr, r->n_train, d, &sc, err);
@@ -770,8 +873,9 @@ static int on_unit(void *vctx, size_t item, const void *data, size_t len, int ra
  * the single-process order (round by round); every rank fits what it is
  * handed, saves the unit file itself, and sends it to rank 0. */
 static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_table *t, const mm_split *split,
-                         const mm_exp_prep *prep, uint64_t seed, const mm_run_opts *o, const char *dir,
-                         unsigned long long cfg_hash, unit *units, mm_err *err)
+                         const mm_exp_prep *prep, const float *const *aug, size_t n_aug, uint64_t seed,
+                         const mm_run_opts *o, const char *dir, unsigned long long cfg_hash, unit *units,
+                         mm_err *err)
 {
     size_t R = split->n_rounds, total = n_models * R;
     int k = t->n_classes, rank = mm_mpi_rank();
@@ -813,7 +917,7 @@ static int run_units_mpi(const mm_exp_model *specs, size_t n_models, const mm_ta
         if (have_round[v] != r) {
             round_free(&rd[v]);
             have_round[v] = (size_t)-1;
-            if ((lrc = prepare_round(t, split, r, prep, seed, o->n_threads, v, &rd[v], &le))) { mm_sched_fail(s, &le); continue; }
+            if ((lrc = prepare_round(t, split, r, prep, aug, n_aug, seed, o->n_threads, v, &rd[v], &le))) { mm_sched_fail(s, &le); continue; }
             have_round[v] = r;
         }
         unit u = {0};
@@ -923,6 +1027,9 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     mm_exp_prep prep = {0};
     if ((rc = mm_exp_parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
     if ((rc = mm_exp_parse_prep(cfg, &prep, err))) goto out_specs;
+    mm_exp_augment aug;
+    float *aug_X[MM_EXP_MAX_AUG] = {0};
+    if ((rc = mm_exp_parse_augment(cfg, &aug, err))) goto out_specs;
     mm_report_tsne_opts tsne_o;
     if ((rc = mm_report_tsne_opts_from_cfg(mm_cfg_child(cfg, "tsne"), &tsne_o, err))) goto out_specs;
 
@@ -957,24 +1064,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     /* keep labelled rows only */
     mm_table *t = full;
     {
-        size_t m = 0;
-        for (size_t i = 0; i < full->n; i++) if (full->labels[i] >= 0) m++;
-        if (m < full->n) {
-            size_t k = 0;
-            for (size_t i = 0; i < full->n; i++) {
-                if (full->labels[i] < 0) continue;
-                memmove(full->X + k * full->d, full->X + i * full->d, full->d * sizeof *full->X);
-                full->labels[k] = full->labels[i];
-                full->groups[k] = full->groups[i];
-                char *p = full->paths[k]; full->paths[k] = full->paths[i]; full->paths[i] = p;
-                k++;
-            }
-            for (size_t i = m; i < full->n; i++) { free(full->paths[i]); full->paths[i] = NULL; }
-            if (full->artists) for (size_t i = 0; i < full->n; i++) { free(full->artists[i]); free(full->titles[i]); }
-            free(full->artists); free(full->titles);
-            full->artists = full->titles = NULL;
-            full->n = m;
-        }
+        keep_labelled(full);
         if (t->n == 0) { rc = mm_err_set(err, MM_EINVAL, "the feature table has no labelled rows"); goto out_table; }
         if (t->n_classes < 2) { rc = mm_err_set(err, MM_EINVAL, "the feature table has %d class; need at least 2", t->n_classes); goto out_table; }
     }
@@ -984,6 +1074,10 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
         if (!t->group_by) { rc = mm_err_set(err, MM_EINVAL, "%s: preprocessing.group_norm needs a dataset with groups (group_by, e.g. actor)", name); goto out_table; }
         if ((rc = mm_exp_group_norm(t, &prep, seed, o->n_threads, err))) goto out_table;
     }
+    /* augmented copies: the same clips perturbed, extracted (and cached) once each; only
+     * their training rows are ever used */
+    if (aug.n && (rc = mm_mpi_agree(mm_exp_augment_tables(cfg, o, &aug, t, 1, &prep, seed, aug_X, err), err)))
+        goto out_table;
     mm_split *split = NULL;
     int leak = 0;
     rc = check_protocol(&sp, t->labels, t->groups, t->n, t->group_by, allow_leak, o, &split, err);
@@ -1031,7 +1125,8 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
     }
     double t_start = now_s();
     if (!rc && !d->assemble_only && mm_mpi_active()) {
-        rc = run_units_mpi(specs, n_models, t, split, &prep, seed, o, dir, cfg_hash, units, err);
+        rc = run_units_mpi(specs, n_models, t, split, &prep, (const float *const *)aug_X, aug.n, seed, o, dir, cfg_hash,
+                           units, err);
     } else for (size_t r = 0; r < R && !rc && !d->assemble_only; r++) {
         /* resume: load finished units of this round first */
         for (size_t m = 0; m < n_models; m++) {
@@ -1048,7 +1143,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
             unit *u = &units[m * R + r];
             int v = specs[m].uses_val;
             if (!u->done && !have[v]) {
-                if ((rc = prepare_round(t, split, r, &prep, seed, o->n_threads, v, &rd[v], err))) break;
+                if ((rc = prepare_round(t, split, r, &prep, (const float *const *)aug_X, aug.n, seed, o->n_threads, v, &rd[v], err))) break;
                 have[v] = 1;
             }
             if (!u->done) {
@@ -1087,7 +1182,8 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
         mm_report_input in = {
             .name = name, .config_path = o->config_path, .config_yaml = cfg_yaml, .table = t, .split = split,
             .n_models = n_specs, .leakage_allowed = leak, .group_norm = prep.group_norm,
-            .group_norm_clips = prep.group_norm_clips, .seed = seed, .tsne = &tsne_o, .n_threads = o->n_threads,
+            .group_norm_clips = prep.group_norm_clips, .n_augment = aug.n, .augment_speed = aug.speed,
+            .seed = seed, .tsne = &tsne_o, .n_threads = o->n_threads,
         };
         const char **names = calloc(n_specs, sizeof *names);
         mm_report_unit *ru = calloc(n_specs * R, sizeof *ru);
@@ -1122,6 +1218,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o_in, const mm_
 out_split:
     mm_split_free(split);
 out_table:
+    for (size_t k = 0; k < MM_EXP_MAX_AUG; k++) free(aug_X[k]);
     mm_table_free(full);
 out_sp:
     mm_split_params_release(&sp);

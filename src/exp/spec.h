@@ -40,6 +40,24 @@ int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, si
 void mm_exp_models_free(mm_exp_model *m, size_t n);
 /* Parse `preprocessing:` (scaler, smote). */
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
+
+/* `augment: {speed: [0.9, 1.1]}`: data augmentation by speed perturbation
+ * (audio.speed): each factor gives a perturbed copy of every clip, and the
+ * copies of a round's training clips join its training rows (never its
+ * validation or test rows). */
+#define MM_EXP_MAX_AUG 4
+typedef struct mm_exp_augment {
+    size_t n;                     /* 0: none */
+    double speed[MM_EXP_MAX_AUG];
+} mm_exp_augment;
+/* Parse `augment` (absent: n = 0); needs dataset + features. */
+int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err);
+/* The perturbed tables, extracted with audio.speed set (cached like any
+ * table), each checked to line up with ref (labelled_only: after keeping
+ * its labelled rows, as the runner does), group-normalised as ref was: X[k]
+ * receives table k's features (ref->n, ref->d), malloc'd. */
+int mm_exp_augment_tables(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
+                          int labelled_only, const mm_exp_prep *prep, uint64_t seed, float **X, mm_err *err);
 /* preprocessing.group_norm on the labelled rows of t, in place (unlabelled
  * rows untouched): the runner and export call this one function, so an
  * exported model sees the features its cross-validation saw. */

@@ -125,6 +125,8 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
     mm_exp_model *specs = NULL;
     size_t n_specs = 0, n_models = 0;
     mm_exp_prep prep = {0};
+    mm_exp_augment aug = {0};
+    float *aug_X[MM_EXP_MAX_AUG] = {0};
     if ((rc = mm_exp_parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
     const mm_exp_model *spec = NULL;
     for (size_t i = 0; i < n_specs; i++)
@@ -195,14 +197,24 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
         goto done;
     }
     if ((rc = mm_exp_group_norm(t, &prep, (uint64_t)seed_l, o->n_threads, err))) goto done;
+    /* augmented copies of the training clips, as the runner adds them */
+    if ((rc = mm_exp_parse_augment(cfg, &aug, err)) ||
+        (aug.n && (rc = mm_exp_augment_tables(cfg, &ro, &aug, t, 0, &prep, (uint64_t)seed_l, aug_X, err))))
+        goto done;
     idx = malloc((t->n + 1) * sizeof *idx);
-    Xtr = malloc((t->n + 1) * t->d * sizeof *Xtr);
-    ytr = malloc((t->n + 1) * sizeof *ytr);
+    Xtr = malloc((t->n + 1) * (1 + aug.n) * t->d * sizeof *Xtr);
+    ytr = malloc((t->n + 1) * (1 + aug.n) * sizeof *ytr);
     Xva = malloc((t->n + 1) * t->d * sizeof *Xva);
     yva = malloc((t->n + 1) * sizeof *yva);
     if (!idx || !Xtr || !ytr || !Xva || !yva) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
     ntr = mm_split_indices(split, 0, MM_ROLE_TRAIN, idx);
     for (size_t i = 0; i < ntr; i++) { memcpy(Xtr + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xtr); ytr[i] = t->labels[idx[i]]; }
+    for (size_t k = 0; k < aug.n; k++)
+        for (size_t i = 0; i < ntr; i++) {
+            memcpy(Xtr + ((k + 1) * ntr + i) * t->d, aug_X[k] + idx[i] * t->d, t->d * sizeof *Xtr);
+            ytr[(k + 1) * ntr + i] = t->labels[idx[i]];
+        }
+    ntr *= 1 + aug.n;
     nva = mm_split_indices(split, 0, MM_ROLE_VAL, idx);
     for (size_t i = 0; i < nva; i++) { memcpy(Xva + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xva); yva[i] = t->labels[idx[i]]; }
     if (prep.scaler) {
@@ -303,6 +315,7 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
     if (rc) mm_h5_abort(&out);
     else rc = mm_h5_commit(&out, err);
 done:
+    for (size_t k = 0; k < MM_EXP_MAX_AUG; k++) free(aug_X[k]);
     free(cfg_yaml);
     free(idx); free(Xtr); free(ytr); free(Xva); free(yva);
     mm_split_free(split);
