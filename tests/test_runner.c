@@ -277,6 +277,9 @@ static void test_group_norm(void **st)
     assert_non_null(strstr(e.msg, "clip"));
     assert_int_not_equal(run("preprocessing: {group_norm: maybe}\n", out3, 1, 0, &e), 0);
     assert_non_null(strstr(e.msg, "group_norm"));
+    /* augmentation needs audio: a feature table has none */
+    assert_int_not_equal(run("augment: {speed: [1.1]}\n", out3, 1, 0, &e), 0);
+    assert_non_null(strstr(e.msg, "augment needs 'dataset'"));
 }
 
 /* mm_exp_group_norm (shared by the runner and export) normalises the

@@ -655,6 +655,39 @@ static void test_calibration(void **st)
     mm_bundle_free(cal);
 }
 
+/* augment: speed-perturbed copies join training only: the same for 1 and 2
+ * threads, flagged, test rows unchanged in number, results changed; a table
+ * config or a bad factor is refused naming the key; export accepts it. */
+static void test_augment(void **st)
+{
+    (void)st;
+    const char *aug = "--set 'augment={speed: [0.8, 1.25]}'";
+    for (int j = 1; j <= 2; j++)
+        assert_int_equal(tu_system("%s run %s/exp.yaml -o %s/aug%d -j %d --quiet %s 2>/dev/null", tu_bin(), dir, dir, j, j, aug), 0);
+    assert_int_equal(tu_system("%s run %s/exp.yaml -o %s/noaug -j 1 --quiet 2>/dev/null", tu_bin(), dir, dir), 0);
+    assert_int_equal(tu_system("grep -q 'Augmentation.*speed 0.8, 1.25' %s/aug1/summary.md", dir), 0);
+    char p[600];
+    mm_err e = {0};
+    float *a[3];
+    hsize_t dm[3][4];
+    const char *runs[3] = {"aug1", "aug2", "noaug"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s/results.h5", dir, runs[i]);
+        hid_t f;
+        int r;
+        assert_int_equal(mm_h5_open_read(p, &f, &e), 0);
+        assert_int_equal(mm_h5_read_f32(f, "models/forest/folds/0/proba", 2, &a[i], &r, dm[i], &e), 0);
+        mm_h5_close(f);
+    }
+    assert_int_equal(dm[0][0], dm[2][0]);   /* the same test rows, not their copies */
+    assert_memory_equal(a[0], a[1], dm[0][0] * dm[0][1] * sizeof(float));
+    assert_memory_not_equal(a[0], a[2], dm[0][0] * dm[0][1] * sizeof(float));
+    for (int i = 0; i < 3; i++) free(a[i]);
+    assert_int_equal(tu_system("%s run %s/exp.yaml -o %s/augbad --quiet --set 'augment={speed: [3]}' 2> %s/aug.err", tu_bin(), dir, dir, dir), 1);
+    assert_int_equal(tu_system("grep -q 'augment.speed factor 3' %s/aug.err", dir), 0);
+    assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/aug.h5 %s 2>/dev/null", tu_bin(), dir, dir, aug), 0);
+}
+
 static void test_track_audio_ranges(void **st)
 {
     size_t n = 0;
@@ -1045,6 +1078,7 @@ int main(void)
         cmocka_unit_test(test_emotion_raw_and_multipart),
         cmocka_unit_test(test_recommend),
         cmocka_unit_test(test_calibration),
+        cmocka_unit_test(test_augment),
         cmocka_unit_test(test_track_audio_ranges),
         cmocka_unit_test(test_feedback),
         cmocka_unit_test(test_error_codes),
