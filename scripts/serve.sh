@@ -16,9 +16,15 @@ data=${MELODIC_DATA:-../shared/data}
 out=build/models
 mkdir -p "$out"
 jobs=${JOBS:-2}
+# SPEECH_EXPERIMENT / SPEECH_MODEL choose another speech model, e.g. the augmented
+# logistic regression on mn04 layers (64.9 % vs 52.2 %):
+#   make serve SPEECH_EXPERIMENT=experiments/speech_layers_speaker.yaml SPEECH_MODEL=logreg
+# (a different choice needs build/models/speech.h5 removed first)
+speech_exp=${SPEECH_EXPERIMENT:-experiments/table2_speech_mn04_speaker.yaml}
+speech_model=${SPEECH_MODEL:-mlp}
 if [ ! -f "$out/speech.h5" ]; then
-  echo "serve: exporting the speech model (mn04 + MLP on RAVDESS; takes minutes the first time)"
-  "$bin" export experiments/table2_speech_mn04_speaker.yaml --model mlp -o "$out/speech.h5" -j "$jobs"
+  echo "serve: exporting the speech model ($speech_model of $speech_exp; takes minutes the first time)"
+  "$bin" export "$speech_exp" --model "$speech_model" -o "$out/speech.h5" -j "$jobs"
 fi
 if [ ! -f "$out/music.h5" ]; then
   echo "serve: exporting the music model (ensemble on 4Q, music_layers_artist)"
