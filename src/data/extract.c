@@ -100,21 +100,10 @@ static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size
         if (stop) continue;
         size_t i = idx ? idx[j] : j;
         mm_err e = {0};
-        size_t off = 0;
-        int rc = 0;
-        for (size_t s = 0; s < n_sets && !rc; s++) {
-            mm_audio_opts ao = o->audio;
-            ao.target_sr = sets[s].vt->sample_rate(sets[s].state);
-            mm_audio a = {0};
-            rc = mm_audio_load(ds->paths[i], &ao, &a, &e);
-            if (!rc) {
-                dur[j] = (float)a.orig_seconds;
-                rc = sets[s].vt->compute(sets[s].state, a.x, a.n, X + j * D + off, &e);
-                if (rc) mm_err_prefix(&e, "%s", ds->paths[i]);
-            }
-            mm_audio_free(&a);
-            off += sets[s].vt->dim(sets[s].state);
-        }
+        double secs = 0;
+        int rc = mm_featsets_compute(sets, n_sets, &o->audio, ds->paths[i], NULL, 0, NULL, X + j * D, &secs, &e);
+        if (!rc) dur[j] = (float)secs;
+        else if (!strstr(e.msg, ds->paths[i])) mm_err_prefix(&e, "%s", ds->paths[i]);
         if (rc) {
             errs[j] = strdup(e.msg[0] ? e.msg : "unknown error");
             if (!o->skip_bad && !idx) stop = 1;
@@ -134,6 +123,34 @@ static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size
         }
     }
     if (progress_n && done < m) fputc('\n', stderr);
+}
+
+int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_audio_opts *audio, const char *path,
+                        const void *data, size_t len, const char *name, float *x, double *seconds, mm_err *err)
+{
+    enum { MAX_RATES = 8 };
+    mm_audio dec[MAX_RATES] = {{0}};   /* decoded clips, one per distinct rate */
+    int rates[MAX_RATES], n_dec = 0, rc = 0;
+    size_t off = 0;
+    for (size_t s = 0; s < n_sets && !rc; s++) {
+        int sr = sets[s].vt->sample_rate(sets[s].state), k = 0;
+        while (k < n_dec && rates[k] != sr) k++;
+        mm_audio tmp = {0}, *a = k < MAX_RATES ? &dec[k] : &tmp;
+        if (k == n_dec || k == MAX_RATES) {
+            mm_audio_opts ao = *audio;
+            ao.target_sr = sr;
+            rc = path ? mm_audio_load(path, &ao, a, err) : mm_audio_load_memory(data, len, name, &ao, a, err);
+            if (!rc && k < MAX_RATES) rates[n_dec++] = sr;
+        }
+        if (!rc) {
+            if (seconds) *seconds = a->orig_seconds;
+            rc = sets[s].vt->compute(sets[s].state, a->x, a->n, x + off, err);
+        }
+        mm_audio_free(&tmp);
+        off += sets[s].vt->dim(sets[s].state);
+    }
+    for (int k = 0; k < n_dec; k++) mm_audio_free(&dec[k]);
+    return rc;
 }
 
 static size_t total_dim(const mm_featset_inst *sets, size_t n_sets)

@@ -38,6 +38,14 @@ int mm_featsets_create(const mm_cfg *features, const char *model_root, mm_featse
                        size_t *n, mm_err *err);
 void mm_featsets_free(mm_featset_inst *sets, size_t n);
 
+/* One clip (a file path, or encoded bytes data/len named `name` when path is
+ * NULL) through every set, vectors concatenated into x (the sets' total
+ * dim). The audio is decoded once per distinct sample rate the sets ask for
+ * (audio options otherwise as given), not once per set. *seconds (may be
+ * NULL) receives the decoded duration. Thread-safe as the sets are. */
+int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_audio_opts *audio, const char *path,
+                        const void *data, size_t len, const char *name, float *x, double *seconds, mm_err *err);
+
 int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
                const mm_extract_opts *o, mm_table **out, mm_err *err);
 

@@ -556,13 +556,19 @@ static int append_augmented(const mm_table *t, const float *const *aug, size_t n
     int32_t *y = X ? realloc(r->ytr, total * sizeof *y) : NULL;
     if (y) r->ytr = y;
     if (!X || !y) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    mm_exp_append_augmented(X, y, m, d, aug, n_aug, idx, t->labels);
+    r->n_train = total;
+    return 0;
+}
+
+void mm_exp_append_augmented(float *X, int32_t *y, size_t m, size_t d, const float *const *aug, size_t n_aug,
+                             const size_t *idx, const int32_t *labels)
+{
     for (size_t k = 0; k < n_aug; k++)
         for (size_t i = 0; i < m; i++) {
             memcpy(X + ((k + 1) * m + i) * d, aug[k] + idx[i] * d, d * sizeof *X);
-            y[(k + 1) * m + i] = t->labels[idx[i]];
+            y[(k + 1) * m + i] = labels[idx[i]];
         }
-    r->n_train = total;
-    return 0;
 }
 
 /* with_val = 0: the validation rows join the training rows before the

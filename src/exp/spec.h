@@ -56,6 +56,10 @@ int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err);
  * table), each checked to line up with ref (labelled_only: after keeping
  * its labelled rows, as the runner does), group-normalised as ref was: X[k]
  * receives table k's features (ref->n, ref->d), malloc'd. */
+/* Rows m .. m·(1 + n_aug) of X (d columns) and y: for each table k, its rows
+ * idx[0..m) with labels[idx[i]] (X and y hold room for them). */
+void mm_exp_append_augmented(float *X, int32_t *y, size_t m, size_t d, const float *const *aug, size_t n_aug,
+                             const size_t *idx, const int32_t *labels);
 int mm_exp_augment_tables(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
                           int labelled_only, const mm_exp_prep *prep, uint64_t seed, float **X, mm_err *err);
 /* preprocessing.group_norm on the labelled rows of t, in place (unlabelled

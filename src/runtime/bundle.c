@@ -209,11 +209,7 @@ int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *
     if (!idx || !Xtr || !ytr || !Xva || !yva) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
     ntr = mm_split_indices(split, 0, MM_ROLE_TRAIN, idx);
     for (size_t i = 0; i < ntr; i++) { memcpy(Xtr + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xtr); ytr[i] = t->labels[idx[i]]; }
-    for (size_t k = 0; k < aug.n; k++)
-        for (size_t i = 0; i < ntr; i++) {
-            memcpy(Xtr + ((k + 1) * ntr + i) * t->d, aug_X[k] + idx[i] * t->d, t->d * sizeof *Xtr);
-            ytr[(k + 1) * ntr + i] = t->labels[idx[i]];
-        }
+    mm_exp_append_augmented(Xtr, ytr, ntr, t->d, (const float *const *)aug_X, aug.n, idx, t->labels);
     ntr *= 1 + aug.n;
     nva = mm_split_indices(split, 0, MM_ROLE_VAL, idx);
     for (size_t i = 0; i < nva; i++) { memcpy(Xva + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xva); yva[i] = t->labels[idx[i]]; }
@@ -509,21 +505,7 @@ const char *mm_bundle_pipeline_id(const mm_bundle *b) { return b->pipeline_id; }
 static int features(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
                     float *x, double *seconds, mm_err *err)
 {
-    size_t off = 0;
-    int rc = 0;
-    for (size_t s = 0; s < b->n_sets && !rc; s++) {
-        mm_audio_opts ao = b->audio;
-        ao.target_sr = b->sets[s].vt->sample_rate(b->sets[s].state);
-        mm_audio a = {0};
-        rc = path ? mm_audio_load(path, &ao, &a, err) : mm_audio_load_memory(data, len, name, &ao, &a, err);
-        if (!rc) {
-            if (seconds) *seconds = a.orig_seconds;
-            rc = b->sets[s].vt->compute(b->sets[s].state, a.x, a.n, x + off, err);
-        }
-        mm_audio_free(&a);
-        off += b->sets[s].vt->dim(b->sets[s].state);
-    }
-    return rc;
+    return mm_featsets_compute(b->sets, b->n_sets, &b->audio, path, data, len, name, x, seconds, err);
 }
 
 int mm_bundle_features_file(const mm_bundle *b, const char *path, float *raw, double *seconds, mm_err *err)
