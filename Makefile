@@ -18,8 +18,13 @@ BUILD ?= build
 PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1 sqlite3 libmicrohttpd jansson ompi-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-OPT ?= -O3 -march=native
-CFLAGS ?= $(OPT) -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC
+# Portable by default: the binary runs on any x86-64 CPU. The AVX2/AVX-512
+# kernels carry target attributes and are chosen at run time (cpuid), and
+# -ffp-contract=off keeps the compiler from fusing a*b+c differently per
+# call site or per ISA, so results never depend on the CPU the binary was
+# built on (MELODIC_NO_AVX512=1 forces the portable kernels).
+OPT ?= -O3
+CFLAGS ?= $(OPT) -ffp-contract=off -g -std=gnu11 -Wall -Wextra -Wno-unused-parameter -fopenmp -fPIC
 CPPFLAGS += -Isrc $(PKG_CFLAGS) -D_GNU_SOURCE
 LDLIBS += $(PKG_LIBS) -lm -lpthread
 LDFLAGS += -fopenmp

@@ -749,6 +749,15 @@ done:
     free(rows); free(y); free(coef);
 }
 
+/* State computed from the saved fields (the support vectors' squared norms).
+ * One function, called at the end of fit and at load, and never inlined, so a
+ * reloaded model predicts bit for bit what the fitted one did whatever the
+ * compiler does with either call site. sv_sq must be allocated (n_sv). */
+__attribute__((noinline)) static void derive_state(mm_svm *M)
+{
+    for (size_t i = 0; i < M->n_sv; i++) M->sv_sq[i] = dotf(M->sv + i * M->d, M->sv + i * M->d, M->d);
+}
+
 int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_classes,
                  const mm_svm_params *p, uint64_t seed, int n_threads, mm_svm **out, mm_err *err)
 {
@@ -947,7 +956,6 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
                 svpos[r] = -1;
                 if (!nonzero[r]) continue;
                 memcpy(M->sv + s * d, kc.X + (size_t)r * d, d * sizeof *M->sv);
-                M->sv_sq[s] = dotf(M->sv + s * d, M->sv + s * d, d);
                 svpos[r] = (int)s++;
             }
     }
@@ -962,6 +970,7 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
         }
     }
     free(svpos);
+    derive_state(M);
     *out = M;
     M = NULL;
     rc = 0;
@@ -1215,7 +1224,7 @@ int mm_svm_load(hid_t g, int n_threads, mm_svm **out, mm_err *err)
     }
     M->sv_sq = mm_malloc(tot ? tot : 1, sizeof *M->sv_sq, err);
     if (!M->sv_sq) { rc = MM_ENOMEM; goto fail; }
-    for (size_t i = 0; i < tot; i++) M->sv_sq[i] = dotf(M->sv + i * M->d, M->sv + i * M->d, M->d);
+    derive_state(M);
     const char *names[3] = {"rho", "probA", "probB"};
     double **dst[3] = {&M->rho, &M->probA, &M->probB};
     for (int k = 0; k < (prob ? 3 : 1); k++) {
