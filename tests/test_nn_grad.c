@@ -283,7 +283,10 @@ static void test_softmax_xent(void **st)
 /* mm_sgemm (the float product under every dense/conv kernel) against a
  * double-precision reference, all four transpose cases, sizes off the 8 x 32
  * tile and across K blocks (256) and N blocks (512). Metric: max |C - ref| /
- * (max |ref| * sqrt(K)); tol 1e-6 (float rounding grows ~sqrt(K) eps). */
+ * (max |ref| * sqrt(K)); tol 1e-6 (float rounding grows ~sqrt(K) eps).
+ * Every micro-kernel this CPU can run (scalar fmaf, AVX2+FMA, AVX-512) must
+ * also give exactly the scalar kernel's bits: that is what makes training
+ * results independent of the CPU. */
 static void test_sgemm(void **st)
 {
     const size_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {8, 32, 8}, {19, 70, 300}, {65, 530, 263}, {3, 1030, 17}};
@@ -310,6 +313,22 @@ static void test_sgemm(void **st)
                             if (fabs(acc) > m) m = fabs(acc);
                         }
                     float pad = C[ldc - 1];   /* a value past column N must stay untouched */
+                    float *C0 = malloc(M * ldc * sizeof *C0), *Ck = malloc(M * ldc * sizeof *Ck);
+                    memcpy(C0, C, M * ldc * sizeof *C);
+                    mm_sgemm_using(MM_SGEMM_SCALAR, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                                   M, N, K, A, lda, B, ldb, (float)beta, C0, ldc);
+                    for (mm_sgemm_kernel k = MM_SGEMM_AVX2; k <= MM_SGEMM_AVX512; k++) {
+                        if (!mm_sgemm_kernel_available(k)) continue;
+                        memcpy(Ck, C, M * ldc * sizeof *C);
+                        mm_sgemm_using(k, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, A,
+                                       lda, B, ldb, (float)beta, Ck, ldc);
+                        for (size_t i = 0; i < M * ldc; i++)
+                            if (memcmp(&Ck[i], &C0[i], sizeof *Ck))
+                                fail_msg("sgemm %zux%zux%zu ta %d tb %d beta %d: kernel %s differs from scalar at "
+                                         "C[%zu][%zu]: %.9g vs %.9g", M, N, K, ta, tb, beta, mm_sgemm_kernel_name(k),
+                                         i / ldc, i % ldc, Ck[i], C0[i]);
+                    }
+                    free(C0); free(Ck);
                     mm_sgemm(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, A, lda, B,
                              ldb, (float)beta, C, ldc);
                     double e = 0;
@@ -320,7 +339,9 @@ static void test_sgemm(void **st)
                     assert_true(C[ldc - 1] == pad);
                     free(A); free(B); free(C); free(ref);
                 }
-    printf("  sgemm: 6 shapes x 4 transpose cases x beta 0/1 within 1e-6 of a double reference\n");
+    printf("  sgemm: 6 shapes x 4 transpose cases x beta 0/1 within 1e-6 of a double reference; kernels bit-equal "
+           "to scalar:%s%s (auto: %s)\n", mm_sgemm_kernel_available(MM_SGEMM_AVX2) ? " avx2" : "",
+           mm_sgemm_kernel_available(MM_SGEMM_AVX512) ? " avx512" : "", mm_sgemm_kernel_name(mm_sgemm_kernel_auto()));
 }
 
 int main(void)

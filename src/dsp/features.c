@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include <fftw3.h>
-#ifdef __AVX__
-#include <immintrin.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
 #endif
 
 #include "dsp/mel.h"
@@ -396,12 +396,14 @@ static inline void keep_extreme(float *b, size_t *n, size_t k, float v, int up)
     b[j] = v;
 }
 
-/* Whether any of a[0..8) is below / above thr: one AVX compare + movemask
- * when available (-march=native), else a plain loop. No alignment assumed. */
+/* Whether any of a[0..8) is below / above thr: two SSE2 compares + movemask
+ * (every x86-64 CPU has SSE2, so no -march is needed), else a plain loop.
+ * No alignment assumed. A boolean: the same answer on every path. */
 static inline int block_any_below(const float *a, float thr)
 {
-#ifdef __AVX__
-    return _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(a), _mm256_set1_ps(thr), _CMP_LT_OQ));
+#ifdef __SSE2__
+    __m128 t = _mm_set1_ps(thr);
+    return _mm_movemask_ps(_mm_or_ps(_mm_cmplt_ps(_mm_loadu_ps(a), t), _mm_cmplt_ps(_mm_loadu_ps(a + 4), t)));
 #else
     int any = 0;
     for (int j = 0; j < 8; j++) any |= a[j] < thr;
@@ -410,8 +412,9 @@ static inline int block_any_below(const float *a, float thr)
 }
 static inline int block_any_above(const float *a, float thr)
 {
-#ifdef __AVX__
-    return _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(a), _mm256_set1_ps(thr), _CMP_GT_OQ));
+#ifdef __SSE2__
+    __m128 t = _mm_set1_ps(thr);
+    return _mm_movemask_ps(_mm_or_ps(_mm_cmpgt_ps(_mm_loadu_ps(a), t), _mm_cmpgt_ps(_mm_loadu_ps(a + 4), t)));
 #else
     int any = 0;
     for (int j = 0; j < 8; j++) any |= a[j] > thr;

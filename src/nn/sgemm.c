@@ -1,16 +1,23 @@
-/* sgemm.c — packed float32 GEMM with an AVX-512 8x32 micro-kernel (see
- * sgemm.h). Reference: the Goto/BLIS loop structure (pack a K-block of B
- * into 32-column panels, an M-block of A into 8-row panels, then a register
- * tile of 8 rows x 32 columns accumulated over the K-block). Leaves out
- * multithreading (the callers split rows) and non-AVX-512 kernels (cblas). */
+/* sgemm.c — packed float32 GEMM (see sgemm.h). Reference: the Goto/BLIS
+ * loop structure (pack a K-block of B into 32-column panels, an M-block of A
+ * into 8-row panels, then a register tile of 8 rows x 32 columns accumulated
+ * over the K-block). Three micro-kernels compute the same arithmetic: each
+ * element of a tile is one fused multiply-add chain over the K-block from
+ * zero, then added to C. AVX-512 (16 lanes), AVX2+FMA (8 lanes) and a scalar
+ * one with fmaf() therefore give bit-identical results; which one runs is
+ * decided at run time (cpuid, MELODIC_NO_AVX512). Leaves out multithreading
+ * (the callers split rows). */
 #include "nn/sgemm.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+#include <stdint.h>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
-#define HAVE_AVX512_PATH 1
+#define HAVE_X86_KERNELS 1
 #endif
 
 #define MR 8
@@ -19,9 +26,62 @@
 #define MC 64
 #define NC 512
 
-#ifdef HAVE_AVX512_PATH
-/* C[0..mr, 0..nr) (+)= Ap (kc x 8) . Bp (kc x 32); `add` keeps C's values. */
-__attribute__((target("avx512f"))) static void ukernel(size_t kc, const float *Ap, const float *Bp, float *C,
+/* C[0..mr, 0..nr) (+)= Ap (kc x 8) . Bp (kc x 32); `add` keeps C's values.
+ * The contract every kernel keeps: acc = fma(a_k, b_k, acc) for k = 0..kc-1
+ * from acc = 0, then C = C + acc (add) or C = acc. */
+typedef void (*ukernel_fn)(size_t kc, const float *Ap, const float *Bp, float *C, size_t ldc, size_t mr, size_t nr,
+                           int add);
+
+static void ukernel_scalar(size_t kc, const float *Ap, const float *Bp, float *C, size_t ldc, size_t mr, size_t nr,
+                           int add)
+{
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (size_t k = 0; k < kc; k++, Ap += MR, Bp += NR)
+        for (size_t i = 0; i < MR; i++)
+            for (size_t j = 0; j < NR; j++) acc[i][j] = fmaf(Ap[i], Bp[j], acc[i][j]);
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++) C[i * ldc + j] = add ? C[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+#ifdef HAVE_X86_KERNELS
+/* AVX2 + FMA: the 8 x 32 tile as 2 x 2 sub-tiles of 4 rows x 16 columns
+ * (8 accumulators), each the same chain per element as the other kernels. */
+__attribute__((target("avx2,fma"))) static void ukernel_avx2(size_t kc, const float *Ap, const float *Bp, float *C,
+                                                             size_t ldc, size_t mr, size_t nr, int add)
+{
+    for (size_t i0 = 0; i0 < MR && i0 < mr; i0 += 4)
+        for (size_t j0 = 0; j0 < NR && j0 < nr; j0 += 16) {
+            __m256 c[4][2];
+            for (int i = 0; i < 4; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
+            const float *a = Ap + i0, *b = Bp + j0;
+            for (size_t k = 0; k < kc; k++, a += MR, b += NR) {
+                __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+                for (int i = 0; i < 4; i++) {
+                    __m256 av = _mm256_broadcast_ss(a + i);
+                    c[i][0] = _mm256_fmadd_ps(av, b0, c[i][0]);
+                    c[i][1] = _mm256_fmadd_ps(av, b1, c[i][1]);
+                }
+            }
+            size_t rows = mr - i0 < 4 ? mr - i0 : 4, cols = nr - j0 < 16 ? nr - j0 : 16;
+            for (size_t i = 0; i < rows; i++) {
+                float *ci = C + (i0 + i) * ldc + j0;
+                if (cols == 16) {
+                    __m256 v0 = c[i][0], v1 = c[i][1];
+                    if (add) { v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0); v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1); }
+                    _mm256_storeu_ps(ci, v0);
+                    _mm256_storeu_ps(ci + 8, v1);
+                } else {
+                    float t[16];
+                    _mm256_storeu_ps(t, c[i][0]);
+                    _mm256_storeu_ps(t + 8, c[i][1]);
+                    for (size_t j = 0; j < cols; j++) ci[j] = add ? ci[j] + t[j] : t[j];
+                }
+            }
+        }
+}
+
+__attribute__((target("avx512f"))) static void ukernel_avx512(size_t kc, const float *Ap, const float *Bp, float *C,
                                                        size_t ldc, size_t mr, size_t nr, int add)
 {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
@@ -50,7 +110,7 @@ __attribute__((target("avx512f"))) static void ukernel(size_t kc, const float *A
 }
 
 /* dst[c*ldd + r] = src[r*lds + c] for an 8 x 8 tile (AVX unpack/shuffle/permute). */
-__attribute__((target("avx2"))) static void tr8x8(const float *src, size_t lds, float *dst, size_t ldd)
+__attribute__((target("avx2"))) static void tr8x8_avx(const float *src, size_t lds, float *dst, size_t ldd)
 {
     __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds);
     __m256 r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds);
@@ -72,6 +132,19 @@ __attribute__((target("avx2"))) static void tr8x8(const float *src, size_t lds, 
     _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
     _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+#endif
+
+static int have_avx512 = -1, have_avx2 = -1;   /* set once by pick(), same value from any thread */
+
+static void tr8x8(const float *src, size_t lds, float *dst, size_t ldd)
+{
+#ifdef HAVE_X86_KERNELS
+    if (have_avx2) { tr8x8_avx(src, lds, dst, ldd); return; }
+#endif
+    for (size_t r = 0; r < 8; r++)
+        for (size_t c = 0; c < 8; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
 /* Bp: the (kc x nc) block of op(B) at (pc, jc) as panels of NR columns,
@@ -128,8 +201,9 @@ static void pack_a(enum CBLAS_TRANSPOSE ta, const float *A, size_t lda, size_t i
     }
 }
 
-static int packed_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,
-                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
+static int packed_gemm(ukernel_fn ukernel, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N,
+                       size_t K, const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                       size_t ldc)
 {
     float *Bp = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
     float *Ap = aligned_alloc(64, (size_t)KC * MC * sizeof(float));
@@ -154,16 +228,66 @@ static int packed_gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t 
     free(Ap);
     return 0;
 }
+
+/* The kernel for this CPU, chosen once: AVX-512, else AVX2+FMA, else scalar.
+ * MELODIC_NO_AVX512 (not "0") skips AVX-512; all three give the same bits. */
+static ukernel_fn pick(void)
+{
+    if (have_avx512 < 0) {
+        int a2 = 0, a5 = 0;
+#ifdef HAVE_X86_KERNELS
+        __builtin_cpu_init();
+        const char *off = getenv("MELODIC_NO_AVX512");
+        a2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        a5 = __builtin_cpu_supports("avx512f") && !(off && *off && strcmp(off, "0"));
 #endif
+        have_avx2 = a2;
+        have_avx512 = a5;
+    }
+#ifdef HAVE_X86_KERNELS
+    if (have_avx512) return ukernel_avx512;
+    if (have_avx2) return ukernel_avx2;
+#endif
+    return ukernel_scalar;
+}
+
+mm_sgemm_kernel mm_sgemm_kernel_auto(void)
+{
+    ukernel_fn k = pick();
+    return k == ukernel_scalar ? MM_SGEMM_SCALAR : have_avx512 ? MM_SGEMM_AVX512 : MM_SGEMM_AVX2;
+}
+
+int mm_sgemm_kernel_available(mm_sgemm_kernel k)
+{
+    pick();
+    return k == MM_SGEMM_AUTO || k == MM_SGEMM_SCALAR || (k == MM_SGEMM_AVX2 && have_avx2) ||
+           (k == MM_SGEMM_AVX512 && have_avx512);
+}
+
+const char *mm_sgemm_kernel_name(mm_sgemm_kernel k)
+{
+    static const char *names[] = {"auto", "scalar", "avx2", "avx512"};
+    return k >= MM_SGEMM_AUTO && k <= MM_SGEMM_AVX512 ? names[k] : "?";
+}
+
+void mm_sgemm_using(mm_sgemm_kernel kern, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N,
+                    size_t K, const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
+                    size_t ldc)
+{
+    if (!M || !N) return;
+    ukernel_fn k = pick();
+#ifdef HAVE_X86_KERNELS
+    if (kern == MM_SGEMM_AVX2 && have_avx2) k = ukernel_avx2;
+    if (kern == MM_SGEMM_AVX512 && have_avx512) k = ukernel_avx512;
+#endif
+    if (kern == MM_SGEMM_SCALAR) k = ukernel_scalar;
+    if (K > 0 && packed_gemm(k, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
+    /* K == 0 (C = beta C) or out of memory for the 576 kB of packing buffers */
+    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
 
 void mm_sgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K, const float *A,
               size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
-    if (!M || !N) return;
-#ifdef HAVE_AVX512_PATH
-    static int avx512 = -1;
-    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;   /* same value from any thread */
-    if (avx512 && K > 0 && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
-#endif
-    cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    mm_sgemm_using(MM_SGEMM_AUTO, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
