@@ -1,6 +1,10 @@
 /* cfg.c — YAML config trees over libyaml's document API. See cfg.h.
- * Anchors and aliases are resolved by libyaml; tags are ignored. Scalars keep
- * their text; typing happens in the getters so errors can quote the text. */
+ * Anchors and aliases are resolved by libyaml (an alias is a reference to a node
+ * of the document); they are expanded into copies here, each copy counted against
+ * the node budget, so a few hundred bytes of nested aliases cannot ask for
+ * gigabytes. Tags are ignored. Scalars keep their text; typing happens in the
+ * getters so errors can quote the text. Keys of a map are indexed by a hash table
+ * while a map is built or merged, so neither is quadratic in its number of keys. */
 #include "io/cfg.h"
 
 #include <ctype.h>
@@ -13,6 +17,13 @@
 #include <yaml.h>
 
 #define MAX_INCLUDE_DEPTH 16
+
+/* Work one load may ask for: nodes built (parsed or expanded from aliases, over all
+ * the files it includes) and files included. */
+typedef struct budget {
+    size_t nodes;
+    size_t includes;
+} budget;
 
 static char *xstrdup(const char *s) { return s ? strdup(s) : NULL; }
 
@@ -70,102 +81,337 @@ const char *mm_cfg_where(const mm_cfg *node, char *buf, size_t size)
     return buf;
 }
 
-/* ---- conversion from a libyaml document ---- */
+/* ---- key index: open addressing over the positions of a map's items ---- */
 
-static mm_cfg *convert(yaml_document_t *doc, yaml_node_t *yn, const char *file, int depth,
+typedef struct keyidx {
+    size_t *slot;       /* (mask + 1) item position + 1; 0 = empty */
+    size_t mask;
+} keyidx;
+
+static size_t key_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *s; s++) { h ^= (unsigned char)*s; h *= 1099511628211ULL; }
+    return h;
+}
+
+/* An empty index for up to n keys (table at least twice as large). */
+static int keyidx_init(keyidx *ix, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    ix->slot = calloc(cap, sizeof *ix->slot);
+    ix->mask = cap - 1;
+    return ix->slot ? 0 : -1;
+}
+
+/* Position in map->items of `key`, or (size_t)-1; *slot_out gets the slot where the
+ * key is or would go. */
+static size_t keyidx_find(const keyidx *ix, const mm_cfg *map, const char *key, size_t *slot_out)
+{
+    size_t s = key_hash(key) & ix->mask;
+    for (; ix->slot[s]; s = (s + 1) & ix->mask)
+        if (!strcmp(map->items[ix->slot[s] - 1]->key, key)) break;
+    if (slot_out) *slot_out = s;
+    return ix->slot[s] ? ix->slot[s] - 1 : (size_t)-1;
+}
+
+/* Index every keyed item of map (keys assumed distinct). */
+static void keyidx_add_all(keyidx *ix, const mm_cfg *map)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        size_t s;
+        if (map->items[i]->key && keyidx_find(ix, map, map->items[i]->key, &s) == (size_t)-1)
+            ix->slot[s] = i + 1;
+    }
+}
+
+/* ---- composing a tree from libyaml's events ----
+ *
+ * libyaml's own loader (yaml_parser_load) looks anchors up by a linear scan, so a
+ * document of n anchors costs n² comparisons; events are composed here instead, with
+ * anchors in a hash table. A node counts against the budget when it is built, an
+ * alias with every node of the subtree it copies (before copying). */
+
+static int over_budget(budget *b, size_t add, const char *file, int line, mm_err *err)
+{
+    if (add <= MM_CFG_MAX_NODES - b->nodes) {
+        b->nodes += add;
+        return 0;
+    }
+    return mm_err_set(err, MM_EFORMAT,
+                      "%s:%d: more than %d values (aliases expanding to too much?); a config "
+                      "may hold at most that many in all", file, line, MM_CFG_MAX_NODES);
+}
+
+typedef struct anchor {
+    char *name;         /* NULL = empty slot */
+    const mm_cfg *node; /* in the tree being built */
+    size_t count;       /* nodes in its subtree */
+    int height;         /* levels below it */
+} anchor;
+
+typedef struct composer {
+    yaml_parser_t parser;
+    const char *file;
+    budget *b;
+    anchor *anc;        /* (mask + 1) open addressing on the name */
+    size_t mask, n_anc;
+} composer;
+
+static anchor *anchor_slot(const composer *k, const char *name)
+{
+    size_t s = key_hash(name) & k->mask;
+    while (k->anc[s].name && strcmp(k->anc[s].name, name)) s = (s + 1) & k->mask;
+    return &k->anc[s];
+}
+
+static int anchor_add(composer *k, const char *name, const mm_cfg *node, size_t count,
+                      int height, int line, mm_err *err)
+{
+    if (2 * (k->n_anc + 1) > k->mask + 1) {     /* grow and rehash */
+        composer g = *k;
+        g.mask = k->mask ? 2 * k->mask + 1 : 63;
+        if (!(g.anc = calloc(g.mask + 1, sizeof *g.anc)))
+            return mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file);
+        for (size_t i = 0; k->anc && i <= k->mask; i++)
+            if (k->anc[i].name) *anchor_slot(&g, k->anc[i].name) = k->anc[i];
+        free(k->anc);
+        k->anc = g.anc;
+        k->mask = g.mask;
+    }
+    anchor *a = anchor_slot(k, name);
+    if (a->name)
+        return mm_err_set(err, MM_EFORMAT, "%s:%d: YAML: anchor '&%s' defined twice", k->file,
+                          line, name);
+    if (!(a->name = strdup(name))) return mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file);
+    a->node = node;
+    a->count = count;
+    a->height = height;
+    k->n_anc++;
+    return 0;
+}
+
+static int next_event(composer *k, yaml_event_t *ev, mm_err *err)
+{
+    if (yaml_parser_parse(&k->parser, ev)) return 0;
+    return mm_err_set(err, MM_EFORMAT, "%s:%d: YAML syntax error: %s%s%s", k->file,
+                      (int)k->parser.problem_mark.line + 1,
+                      k->parser.problem ? k->parser.problem : "unknown",
+                      k->parser.context ? " " : "", k->parser.context ? k->parser.context : "");
+}
+
+static mm_cfg *compose(composer *k, yaml_event_t *ev, int depth, size_t *count, int *height,
+                       mm_err *err);
+
+/* A map key: a scalar's text, or an alias of a scalar. NULL (err set) otherwise. */
+static char *compose_key(composer *k, yaml_event_t *ev, int depth, mm_err *err)
+{
+    int line = (int)ev->start_mark.line + 1;
+    if (ev->type == YAML_SCALAR_EVENT && !ev->data.scalar.anchor) {
+        char *key = strdup((const char *)ev->data.scalar.value);
+        yaml_event_delete(ev);
+        if (!key) mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file);
+        return key;
+    }
+    size_t cnt;
+    int h;
+    mm_cfg *kn = compose(k, ev, depth, &cnt, &h, err);
+    if (!kn) return NULL;
+    char *key = NULL;
+    if (kn->type != MM_CFG_SCALAR)
+        mm_err_set(err, MM_EFORMAT, "%s:%d: map keys must be plain strings", k->file, line);
+    else if (!(key = strdup(kn->value)))
+        mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file);
+    mm_cfg_free(kn);
+    return key;
+}
+
+/* Children of a sequence or map up to its end event; keyed (with duplicates refused)
+ * for a map. Adds to *count and raises *height. */
+static int compose_children(composer *k, mm_cfg *c, int depth, size_t *count, int *height,
+                            mm_err *err)
+{
+    int is_map = c->type == MM_CFG_MAP;
+    yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+    size_t cap = 0;
+    keyidx ix = {0};
+    int rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if ((rc = next_event(k, &ev, err))) break;
+        if (ev.type == end) { yaml_event_delete(&ev); break; }
+        char *key = NULL;
+        int key_line = (int)ev.start_mark.line + 1;
+        if (is_map) {
+            if (ev.type != YAML_SCALAR_EVENT && ev.type != YAML_ALIAS_EVENT) {
+                yaml_event_delete(&ev);
+                rc = mm_err_set(err, MM_EFORMAT, "%s:%d: map keys must be plain strings", k->file,
+                                key_line);
+                break;
+            }
+            if (!(key = compose_key(k, &ev, depth + 1, err))) { rc = err ? err->code : MM_EFORMAT; break; }
+            if ((rc = next_event(k, &ev, err))) { free(key); break; }
+        }
+        size_t cnt;
+        int h;
+        mm_cfg *ch = compose(k, &ev, depth + 1, &cnt, &h, err);
+        if (!ch) { free(key); rc = err ? err->code : MM_EFORMAT; break; }
+        ch->key = key;
+        if (c->n == cap) {
+            cap = cap ? 2 * cap : 8;
+            mm_cfg **ni = realloc(c->items, cap * sizeof *ni);
+            if (!ni) { mm_cfg_free(ch); rc = mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file); break; }
+            c->items = ni;
+        }
+        c->items[c->n++] = ch;
+        *count += cnt;
+        if (h + 1 > *height) *height = h + 1;
+        if (!is_map) continue;
+        if (2 * c->n > ix.mask) {               /* (re)build the key index at twice the size */
+            free(ix.slot);
+            if (keyidx_init(&ix, 2 * c->n)) { rc = mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file); break; }
+            keyidx_add_all(&ix, c);             /* a duplicate new key stays unindexed */
+        }
+        size_t slot, at = keyidx_find(&ix, c, key, &slot);
+        if (at != c->n - 1 && at != (size_t)-1) {
+            rc = mm_err_set(err, MM_EFORMAT, "%s:%d: duplicate key '%s'", k->file, key_line, key);
+            break;
+        }
+        if (at == (size_t)-1) ix.slot[slot] = c->n;
+    }
+    free(ix.slot);
+    if (!rc && c->n < cap) {                     /* exact size, as other code grows it by one */
+        mm_cfg **ni = realloc(c->items, c->n * sizeof *ni);
+        if (ni || !c->n) c->items = ni;
+    }
+    return rc;
+}
+
+/* The node that starts with *ev (deleted here) and everything up to its end.
+ * *count = nodes built, *height = levels below it. NULL with err set on failure. */
+static mm_cfg *compose(composer *k, yaml_event_t *ev, int depth, size_t *count, int *height,
                        mm_err *err)
 {
-    if (depth > 64) {
-        mm_err_set(err, MM_EFORMAT, "%s: nesting deeper than 64 levels", file);
-        return NULL;
-    }
-    int line = (int)yn->start_mark.line + 1;
+    const char *file = k->file;
+    int line = (int)ev->start_mark.line + 1;
     mm_cfg *c = NULL;
-    switch (yn->type) {
-    case YAML_SCALAR_NODE: {
-        const char *v = (const char *)yn->data.scalar.value;
-        int plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    const char *anchor_name = NULL;
+    *count = 1;
+    *height = 0;
+    if (depth > 64) {
+        mm_err_set(err, MM_EFORMAT, "%s:%d: nesting deeper than 64 levels", file, line);
+        goto done;
+    }
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT: {
+        const char *name = (const char *)ev->data.alias.anchor;
+        const anchor *a = k->anc ? anchor_slot(k, name) : NULL;
+        if (!a || !a->name) {
+            mm_err_set(err, MM_EFORMAT, "%s:%d: YAML: alias '*%s' of an undefined anchor", file,
+                       line, name);
+            goto done;
+        }
+        if (depth + a->height > 64) {
+            mm_err_set(err, MM_EFORMAT, "%s:%d: nesting deeper than 64 levels", file, line);
+            goto done;
+        }
+        if (over_budget(k->b, a->count, file, line, err)) goto done;
+        if (!(c = mm_cfg_clone(a->node))) break;
+        free(c->key);
+        c->key = NULL;
+        *count = a->count;
+        *height = a->height;
+        goto done;
+    }
+    case YAML_SCALAR_EVENT: {
+        if (over_budget(k->b, 1, file, line, err)) goto done;
+        const char *v = (const char *)ev->data.scalar.value;
+        int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        anchor_name = (const char *)ev->data.scalar.anchor;
         if (plain && (!strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
                       !strcmp(v, "NULL") || v[0] == 0)) {
             c = node_new(MM_CFG_NULL, file, line);
-        } else {
-            c = node_new(MM_CFG_SCALAR, file, line);
-            if (c) c->value = strdup(v);
+        } else if ((c = node_new(MM_CFG_SCALAR, file, line)) && !(c->value = strdup(v))) {
+            mm_cfg_free(c);
+            c = NULL;
         }
         break;
     }
-    case YAML_SEQUENCE_NODE:
-        c = node_new(MM_CFG_SEQ, file, line);
-        if (!c) break;
-        for (yaml_node_item_t *it = yn->data.sequence.items.start;
-             it < yn->data.sequence.items.top; it++) {
-            mm_cfg *ch = convert(doc, yaml_document_get_node(doc, *it), file, depth + 1, err);
-            if (!ch || push(c, ch)) { mm_cfg_free(ch); mm_cfg_free(c); return NULL; }
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT: {
+        if (over_budget(k->b, 1, file, line, err)) goto done;
+        int map = ev->type == YAML_MAPPING_START_EVENT;
+        anchor_name = (const char *)(map ? ev->data.mapping_start.anchor
+                                         : ev->data.sequence_start.anchor);
+        if (!(c = node_new(map ? MM_CFG_MAP : MM_CFG_SEQ, file, line))) break;
+        if (compose_children(k, c, depth, count, height, err)) {
+            mm_cfg_free(c);
+            c = NULL;
+            goto done;
         }
         break;
-    case YAML_MAPPING_NODE:
-        c = node_new(MM_CFG_MAP, file, line);
-        if (!c) break;
-        for (yaml_node_pair_t *p = yn->data.mapping.pairs.start;
-             p < yn->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
-            if (!k || k->type != YAML_SCALAR_NODE) {
-                mm_err_set(err, MM_EFORMAT, "%s:%d: map keys must be plain strings", file,
-                           k ? (int)k->start_mark.line + 1 : line);
-                mm_cfg_free(c);
-                return NULL;
-            }
-            const char *key = (const char *)k->data.scalar.value;
-            if (mm_cfg_child(c, key)) {
-                mm_err_set(err, MM_EFORMAT, "%s:%d: duplicate key '%s'", file,
-                           (int)k->start_mark.line + 1, key);
-                mm_cfg_free(c);
-                return NULL;
-            }
-            mm_cfg *ch = convert(doc, yaml_document_get_node(doc, p->value), file, depth + 1, err);
-            if (!ch) { mm_cfg_free(c); return NULL; }
-            ch->key = strdup(key);
-            if (push(c, ch)) { mm_cfg_free(ch); mm_cfg_free(c); return NULL; }
-        }
-        break;
+    }
     default:
-        c = node_new(MM_CFG_NULL, file, line);
+        mm_err_set(err, MM_EFORMAT, "%s:%d: YAML: unexpected event", file, line);
+        goto done;
     }
-    if (!c && err && !err->code) mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", file);
+    if (!c) {
+        mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", file);
+        goto done;
+    }
+    if (anchor_name && anchor_add(k, anchor_name, c, *count, *height, line, err)) {
+        mm_cfg_free(c);
+        c = NULL;
+    }
+done:
+    yaml_event_delete(ev);
     return c;
 }
 
-static int parse_yaml(const unsigned char *text, size_t len, const char *name, mm_cfg **out,
-                      mm_err *err)
+/* The first document of text as a tree (an empty document is an empty map). */
+static int parse_yaml(const unsigned char *text, size_t len, const char *name, budget *b,
+                      mm_cfg **out, mm_err *err)
 {
-    yaml_parser_t parser;
-    yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser))
+    composer k = {.file = name, .b = b};
+    if (!yaml_parser_initialize(&k.parser))
         return mm_err_set(err, MM_ENOMEM, "%s: cannot initialise YAML parser", name);
-    yaml_parser_set_input_string(&parser, text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        int rc = mm_err_set(err, MM_EFORMAT, "%s:%d: YAML syntax error: %s%s%s", name,
-                            (int)parser.problem_mark.line + 1,
-                            parser.problem ? parser.problem : "unknown",
-                            parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
-        return rc;
+    yaml_parser_set_input_string(&k.parser, text, len);
+    yaml_event_t ev;
+    mm_cfg *c = NULL;
+    int rc = next_event(&k, &ev, err);                       /* stream start */
+    if (!rc) {
+        yaml_event_delete(&ev);
+        rc = next_event(&k, &ev, err);                       /* document start or stream end */
     }
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    mm_cfg *c;
-    if (!root) c = node_new(MM_CFG_MAP, name, 1);  /* empty document → empty map */
-    else c = convert(&doc, root, name, 0, err);
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    if (!c) return err && err->code ? err->code : MM_ENOMEM;
+    if (!rc && ev.type != YAML_DOCUMENT_START_EVENT) {
+        yaml_event_delete(&ev);
+        c = node_new(MM_CFG_MAP, name, 1);
+    } else if (!rc) {
+        yaml_event_delete(&ev);
+        size_t cnt;
+        int h;
+        if (!(rc = next_event(&k, &ev, err))) {
+            c = compose(&k, &ev, 0, &cnt, &h, err);
+            if (!c) rc = err ? err->code : MM_EFORMAT;
+        }
+        if (!rc && !(rc = next_event(&k, &ev, err))) yaml_event_delete(&ev);   /* document end */
+        if (rc) { mm_cfg_free(c); c = NULL; }
+    }
+    for (size_t i = 0; k.anc && i <= k.mask; i++) free(k.anc[i].name);
+    free(k.anc);
+    yaml_parser_delete(&k.parser);
+    if (rc) return rc;
+    if (!c) return mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", name);
     *out = c;
     return 0;
 }
 
 int mm_cfg_parse_string(const char *text, const char *name, mm_cfg **out, mm_err *err)
 {
-    return parse_yaml((const unsigned char *)text, strlen(text), name ? name : "<string>", out,
-                      err);
+    budget b = {0};
+    return parse_yaml((const unsigned char *)text, strlen(text), name ? name : "<string>", &b,
+                      out, err);
 }
 
 /* ---- includes and merging ---- */
@@ -190,27 +436,37 @@ static void remove_child(mm_cfg *map, const char *key)
     }
 }
 
-/* Merge src into dst (both maps): maps merge recursively, anything else replaces. */
+/* Merge src into dst (both maps): maps merge recursively, anything else replaces.
+ * dst's keys are indexed first, so the merge is linear in the two maps' sizes. */
 static int merge_into(mm_cfg *dst, const mm_cfg *src)
 {
-    for (size_t i = 0; i < src->n; i++) {
+    keyidx ix;
+    if (keyidx_init(&ix, dst->n + src->n)) return -1;
+    keyidx_add_all(&ix, dst);
+    int rc = 0;
+    for (size_t i = 0; i < src->n && !rc; i++) {
         const mm_cfg *s = src->items[i];
-        mm_cfg *d = map_child_mut(dst, s->key);
+        size_t slot, at = keyidx_find(&ix, dst, s->key, &slot);
+        mm_cfg *d = at == (size_t)-1 ? NULL : dst->items[at];
         if (d && d->type == MM_CFG_MAP && s->type == MM_CFG_MAP) {
-            if (merge_into(d, s)) return -1;
-        } else {
-            mm_cfg *cp = mm_cfg_clone(s);
-            if (!cp) return -1;
-            if (d) {
-                for (size_t j = 0; j < dst->n; j++)
-                    if (dst->items[j] == d) { mm_cfg_free(d); dst->items[j] = cp; break; }
-            } else if (push(dst, cp)) { mm_cfg_free(cp); return -1; }
+            rc = merge_into(d, s);
+            continue;
         }
+        mm_cfg *cp = mm_cfg_clone(s);
+        if (!cp) rc = -1;
+        else if (d) {
+            mm_cfg_free(d);
+            dst->items[at] = cp;
+        } else if (push(dst, cp)) {
+            mm_cfg_free(cp);
+            rc = -1;
+        } else ix.slot[slot] = dst->n;
     }
-    return 0;
+    free(ix.slot);
+    return rc;
 }
 
-static int load_file_depth(const char *path, int depth, mm_cfg **out, mm_err *err);
+static int load_file_depth(const char *path, int depth, budget *b, mm_cfg **out, mm_err *err);
 
 static int resolve_path(const char *base_file, const char *rel, char *buf, size_t size)
 {
@@ -223,17 +479,17 @@ static int resolve_path(const char *base_file, const char *rel, char *buf, size_
 }
 
 /* Expand `include:` keys in every map of the tree, depth first. */
-static int expand_includes(mm_cfg *node, int depth, mm_err *err)
+static int expand_includes(mm_cfg *node, int depth, budget *b, mm_err *err)
 {
     if (node->type == MM_CFG_SEQ) {
         for (size_t i = 0; i < node->n; i++)
-            if (expand_includes(node->items[i], depth, err)) return err->code;
+            if (expand_includes(node->items[i], depth, b, err)) return err->code;
         return 0;
     }
     if (node->type != MM_CFG_MAP) return 0;
     for (size_t i = 0; i < node->n; i++)
         if (node->items[i]->key && strcmp(node->items[i]->key, "include") &&
-            expand_includes(node->items[i], depth, err))
+            expand_includes(node->items[i], depth, b, err))
             return err->code;
     mm_cfg *inc = map_child_mut(node, "include");
     if (!inc) return 0;
@@ -256,8 +512,13 @@ static int expand_includes(mm_cfg *node, int depth, mm_err *err)
             mm_cfg_free(base);
             return mm_err_set(err, MM_EINVAL, "%s: include path too long", where);
         }
+        if (++b->includes > MM_CFG_MAX_INCLUDES) {
+            mm_cfg_free(base);
+            return mm_err_set(err, MM_EINVAL, "%s: more than %d includes in all (included files "
+                              "include each other too often?)", where, MM_CFG_MAX_INCLUDES);
+        }
         mm_cfg *sub = NULL;
-        if (load_file_depth(path, depth + 1, &sub, err)) {
+        if (load_file_depth(path, depth + 1, b, &sub, err)) {
             mm_cfg_free(base);
             char w2[600];
             if (depth > 0) return err->code;   /* name only the outermost include line */
@@ -285,7 +546,7 @@ static int expand_includes(mm_cfg *node, int depth, mm_err *err)
     return 0;
 }
 
-static int load_file_depth(const char *path, int depth, mm_cfg **out, mm_err *err)
+static int load_file_depth(const char *path, int depth, budget *b, mm_cfg **out, mm_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return mm_err_set(err, MM_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -310,17 +571,18 @@ static int load_file_depth(const char *path, int depth, mm_cfg **out, mm_err *er
     fclose(f);
     if (ferr) { free(buf); return mm_err_set(err, MM_EIO, "%s: read error", path); }
     mm_cfg *c = NULL;
-    int rc = parse_yaml(buf, len, path, &c, err);
+    int rc = parse_yaml(buf, len, path, b, &c, err);
     free(buf);
     if (rc) return rc;
-    if ((rc = expand_includes(c, depth, err))) { mm_cfg_free(c); return rc; }
+    if ((rc = expand_includes(c, depth, b, err))) { mm_cfg_free(c); return rc; }
     *out = c;
     return 0;
 }
 
 int mm_cfg_load_file(const char *path, mm_cfg **out, mm_err *err)
 {
-    return load_file_depth(path, 0, out, err);
+    budget b = {0};
+    return load_file_depth(path, 0, &b, out, err);
 }
 
 /* ---- lookups ---- */

@@ -8,12 +8,21 @@
  * map's own keys override them. `--set a.b.c=value` overrides are applied
  * with mm_cfg_set. Typed getters validate type and range; check_keys refuses
  * unknown keys. A loaded tree is read-only and safe to read from many threads.
+ *
+ * Limits for untrusted text (bundles carry YAML too): one parse, or one load with
+ * everything it includes, builds at most MM_CFG_MAX_NODES values, an alias
+ * counting as many as it expands to; one load includes at most
+ * MM_CFG_MAX_INCLUDES files in all (and nests them at most 16 deep). Past a
+ * limit the parse fails with one line naming the file.
  */
 #ifndef MM_CFG_H
 #define MM_CFG_H
 
 #include <stddef.h>
 #include "core/err.h"
+
+#define MM_CFG_MAX_NODES 1000000
+#define MM_CFG_MAX_INCLUDES 256
 
 typedef enum { MM_CFG_NULL, MM_CFG_SCALAR, MM_CFG_MAP, MM_CFG_SEQ } mm_cfg_type;
 
