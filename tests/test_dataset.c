@@ -173,6 +173,56 @@ static void test_table_roundtrip(void **st)
     assert_non_null(strstr(e.msg, "does_not_exist.h5"));
 }
 
+/* A CSV table with 60,000 distinct labels in scrambled order (was a linear search per
+ * row and an insertion sort: 27 s): classes are the sorted distinct labels, every row
+ * maps back to its own label. Group ids beyond 32 bits are refused (they wrapped). */
+static void test_table_csv_many_labels_and_groups(void **st)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/mm_table_many_%d.csv", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    const size_t n = 60000;
+    fputs("label,group,f1\n", f);
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (i * 7919) % n;                    /* a permutation of 0..n-1 */
+        fprintf(f, "c%zu,%zu,%zu\n", k, i % 13, i);
+    }
+    fprintf(f, "c17,2147483647,1\nc17,-2147483648,2\n");   /* the 32-bit extremes pass */
+    fclose(f);
+    mm_table *r = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_table_read(path, &r, &e), 0);
+    assert_int_equal(r->n, n + 2);
+    assert_int_equal(r->n_classes, (int)n);
+    for (int k = 1; k < r->n_classes; k++)
+        assert_true(strcmp(r->label_names[k - 1], r->label_names[k]) < 0);
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "c%zu", (i * 7919) % n);
+        assert_string_equal(r->label_names[r->labels[i]], want);
+        assert_int_equal(r->groups[i], (int32_t)(i % 13));
+    }
+    assert_string_equal(r->label_names[r->labels[n]], "c17");
+    assert_int_equal(r->groups[n], INT32_MAX);
+    assert_int_equal(r->groups[n + 1], INT32_MIN);
+    mm_table_free(r);
+    static const char *const bad[] = {"4294967297", "2147483648", "-2147483649",
+                                      "99999999999999999999999"};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        f = fopen(path, "w");
+        fprintf(f, "label,group,f1\nsad,1,0\nhappy,%s,1\n", bad[b]);
+        fclose(f);
+        r = NULL;
+        assert_int_not_equal(mm_table_read(path, &r, &e), 0);
+        assert_null(r);
+        char want[128];
+        snprintf(want, sizeof want, ":3: group '%s' is outside [-2147483648, 2147483647]", bad[b]);
+        if (!strstr(e.msg, want) || !strstr(e.msg, path)) fail_msg("got '%s'", e.msg);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -181,6 +231,7 @@ int main(void)
         cmocka_unit_test(test_music4q_real),
         cmocka_unit_test(test_manifest_and_errors),
         cmocka_unit_test(test_table_roundtrip),
+        cmocka_unit_test(test_table_csv_many_labels_and_groups),
     };
     return cmocka_run_group_tests_name("dataset", tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,36 @@ static int read_h5(const char *path, mm_table **out, mm_err *err)
     return 0;
 }
 
+typedef struct { const char *s; size_t row; } cell_ref;
+
+static int cmp_cell_ref(const void *a, const void *b)
+{
+    const cell_ref *x = a, *y = b;
+    int c = strcmp(x->s, y->s);
+    return c ? c : (x->row > y->row) - (x->row < y->row);
+}
+
+/* Classes from CSV column col: label_names = its distinct values in strcmp order,
+ * labels[i] = the class of row i. Sorting (value, row) pairs: n·log n. -1 when out
+ * of memory. */
+static int csv_classes(const mm_csv *c, size_t col, mm_table *t)
+{
+    cell_ref *r = malloc((t->n ? t->n : 1) * sizeof *r);
+    if (!r) return -1;
+    for (size_t i = 0; i < t->n; i++) r[i] = (cell_ref){mm_csv_cell(c, i, col), i};
+    qsort(r, t->n, sizeof *r, cmp_cell_ref);
+    int rc = 0;
+    for (size_t i = 0; i < t->n && !rc; i++) {
+        if (i == 0 || strcmp(r[i - 1].s, r[i].s)) {
+            if (!(t->label_names[t->n_classes] = strdup(r[i].s))) rc = -1;
+            else t->n_classes++;
+        }
+        t->labels[r[i].row] = t->n_classes - 1;
+    }
+    free(r);
+    return rc;
+}
+
 static int read_csv(const char *path, mm_table **out, mm_err *err)
 {
     mm_csv *c = NULL;
@@ -202,30 +233,23 @@ static int read_csv(const char *path, mm_table **out, mm_err *err)
     for (size_t col = 0; col < c->n_cols; col++)
         if ((int)col != cl && (int)col != cg && (int)col != cp) t->feature_names[j++] = strdup(c->header[col]);
     /* labels: sorted distinct strings → classes */
-    if (cl >= 0) {
-        for (size_t i = 0; i < t->n; i++) {
-            const char *s = mm_csv_cell(c, i, (size_t)cl);
-            int k;
-            for (k = 0; k < t->n_classes; k++) if (!strcmp(t->label_names[k], s)) break;
-            if (k == t->n_classes) t->label_names[t->n_classes++] = strdup(s);
-        }
-        /* sort class names for a stable order */
-        for (int a = 1; a < t->n_classes; a++)
-            for (int b = a; b > 0 && strcmp(t->label_names[b - 1], t->label_names[b]) > 0; b--) {
-                char *x = t->label_names[b]; t->label_names[b] = t->label_names[b - 1]; t->label_names[b - 1] = x;
-            }
-    }
+    if (cl >= 0 && csv_classes(c, (size_t)cl, t))
+        rc = mm_err_set(err, MM_ENOMEM, "%s: out of memory", path);
     for (size_t i = 0; i < t->n && !rc; i++) {
         j = 0;
         for (size_t col = 0; col < c->n_cols && !rc; col++) {
             const char *s = mm_csv_cell(c, i, col);
             if ((int)col == cl) {
-                for (int k = 0; k < t->n_classes; k++) if (!strcmp(t->label_names[k], s)) t->labels[i] = k;
+                continue;
             } else if ((int)col == cg) {
                 char *end;
-                long g = strtol(s, &end, 10);
+                errno = 0;
+                long long g = strtoll(s, &end, 10);
                 if (*s == 0) g = -1;
                 else if (*end) rc = mm_err_set(err, MM_EFORMAT, "%s:%d: group '%s' is not an integer", path, c->lines[i], s);
+                else if (errno || g < INT32_MIN || g > INT32_MAX)
+                    rc = mm_err_set(err, MM_EFORMAT, "%s:%d: group '%s' is outside [%d, %d]", path,
+                                    c->lines[i], s, INT32_MIN, INT32_MAX);
                 t->groups[i] = (int32_t)g;
             } else if ((int)col == cp) {
                 t->paths[i] = strdup(s);
