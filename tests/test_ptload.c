@@ -212,6 +212,71 @@ static void test_zip64_and_deflated(void **st)
     assert_non_null(strstr(e.msg, "compressed"));
 }
 
+static void put16(unsigned char *p, unsigned v) { p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8); }
+static void put32(unsigned char *p, uint32_t v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+
+/* A stored (uncompressed) zip holding one entry "archive/data.pkl" = pkl. */
+static unsigned char *zip_pickle(const unsigned char *pkl, size_t n, size_t *len)
+{
+    static const char name[] = "archive/data.pkl";
+    size_t nl = sizeof name - 1, cd = 30 + nl + n;
+    unsigned char *z = calloc(cd + 46 + nl + 22, 1);
+    assert_non_null(z);
+    put32(z, 0x04034b50);                       /* local header */
+    put32(z + 18, (uint32_t)n);
+    put32(z + 22, (uint32_t)n);
+    put16(z + 26, (unsigned)nl);
+    memcpy(z + 30, name, nl);
+    memcpy(z + 30 + nl, pkl, n);
+    unsigned char *c = z + cd;                  /* central directory entry */
+    put32(c, 0x02014b50);
+    put32(c + 20, (uint32_t)n);
+    put32(c + 24, (uint32_t)n);
+    put16(c + 28, (unsigned)nl);
+    memcpy(c + 46, name, nl);
+    unsigned char *e = c + 46 + nl;             /* end of central directory */
+    put32(e, 0x06054b50);
+    put16(e + 8, 1);
+    put16(e + 10, 1);
+    put32(e + 12, (uint32_t)(46 + nl));
+    put32(e + 16, (uint32_t)cd);
+    *len = cd + 46 + nl + 22;
+    return z;
+}
+
+/* A 1 MB pickle of MEMOIZE opcodes (each one scanned the whole memo: 23 s): a running
+ * count gives the same indices. {} memoized 10^6 times (0 .. 10^6-1), then "k" at 10^6,
+ * fetched back by LONG_BINGET: the dict ends up {"k": "k"}. */
+static void test_memoize_many(void **st)
+{
+    (void)st;
+    const size_t N = 1000000;
+    unsigned char *p = malloc(N + 64), *q = p;
+    *q++ = 0x80; *q++ = 2; *q++ = '}';
+    memset(q, 0x94, N);
+    q += N;
+    *q++ = 'X'; put32(q, 1); q += 4; *q++ = 'k'; *q++ = 0x94;
+    *q++ = 'j'; put32(q, (uint32_t)N); q += 4;
+    *q++ = 's'; *q++ = '.';
+    size_t len;
+    unsigned char *z = zip_pickle(p, (size_t)(q - p), &len);
+    mm_pt *pt;
+    mm_err e = {0};
+    assert_int_equal(mm_pt_open_memory(z, len, "memo.pt", &pt, &e), 0);
+    size_t n;
+    assert_int_not_equal(mm_pt_state_dict(pt, "k", &n, &e), 0);
+    assert_non_null(strstr(e.msg, "is a str"));
+    mm_pt_free(pt);
+    free(z);
+    /* LONG_BINGET one past the last index stored: refused */
+    put32(q - 6, (uint32_t)(N + 1));
+    z = zip_pickle(p, (size_t)(q - p), &len);
+    assert_int_equal(mm_pt_open_memory(z, len, "memo.pt", &pt, &e), MM_EFORMAT);
+    assert_non_null(strstr(e.msg, "memo index 1000001 was never stored"));
+    free(z);
+    free(p);
+}
+
 static void test_mn04_checkpoint(void **st)
 {
     (void)st;
@@ -245,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_short_storage),
         cmocka_unit_test(test_zip64_and_deflated),
+        cmocka_unit_test(test_memoize_many),
         cmocka_unit_test(test_mn04_checkpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -258,7 +258,8 @@ typedef struct pm {
     size_t *marks;
     size_t mn, mcap;
     val **memo;
-    size_t memo_n;
+    size_t memo_n;      /* slots allocated */
+    size_t memo_next;   /* 1 + the highest index stored: where MEMOIZE puts */
 } pm;
 
 #define PERR(...) mm_err_set(err, MM_EFORMAT, __VA_ARGS__)
@@ -340,6 +341,7 @@ static int memo_put(pm *m, size_t idx, mm_err *err)
         m->memo_n = nn;
     }
     m->memo[idx] = m->stack[m->sn - 1];
+    if (idx + 1 > m->memo_next) m->memo_next = idx + 1;
     return 0;
 }
 
@@ -611,12 +613,9 @@ static int run_pickle(mm_pt *pt, const unsigned char *data, size_t len, mm_err *
             rc = (op == 'q' || op == 'r') ? memo_put(&m, idx, err) : memo_get(&m, idx, err);
             break;
         }
-        case 0x94: {  /* MEMOIZE */
-            size_t idx = 0;
-            for (size_t i = 0; i < m.memo_n; i++) if (m.memo[i]) idx = i + 1;
-            rc = memo_put(&m, idx, err);
+        case 0x94:  /* MEMOIZE: after the highest index stored (a running count, not a scan) */
+            rc = memo_put(&m, m.memo_next, err);
             break;
-        }
         case 0x88: case 0x89:
             if (!(v = vnew(pt, V_BOOL, err))) { rc = MM_ENOMEM; goto done; }
             v->i = op == 0x88;
