@@ -48,7 +48,7 @@ SO := $(BUILD)/libmelodic.so
 BIN := $(BUILD)/melodic
 PREFIX ?= /usr/local
 
-.PHONY: all deps run test test-unit test-asan test-browser fuzz bench clean weights format install serve
+.PHONY: all deps run test test-unit test-portable test-asan test-browser fuzz bench clean weights format install serve
 
 all: $(BIN) $(LIB) $(SO)
 
@@ -76,9 +76,13 @@ $(SO): $(OBJ)
 	$(CC) -shared -Wl,-soname,libmelodic.so.0 $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)
 
 # make install PREFIX=DIR: the melodic command, src/melodic.h, the static and
-# shared libraries and a pkg-config file (melodic.pc).
+# shared libraries, a pkg-config file (melodic.pc) and, under share/melodic,
+# the files the commands read by default (the valence–arousal tables; the web
+# page is embedded in the binary).
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PREFIX)/share/melodic/configs/recommend
+	install -m 644 configs/recommend/*.yaml $(DESTDIR)$(PREFIX)/share/melodic/configs/recommend/
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/melodic
 	install -m 644 src/melodic.h $(DESTDIR)$(PREFIX)/include/melodic.h
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libmelodic.a
@@ -97,8 +101,10 @@ $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/skdata.h $(LIB)
 test: deps
 	$(MAKE) -j2 all
 	$(MAKE) -j2 test-unit
+	$(MAKE) test-portable
 	$(MAKE) -j2 test-asan
 	$(MAKE) test-browser
+	$(MAKE) test-install
 	@echo "all test suites passed"
 
 # The page in Debian's chromium through playwright-core (installs chromium and
@@ -109,8 +115,20 @@ test-browser: all
 serve: all
 	scripts/serve.sh $(SERVE_ARGS)
 
+# make install into a temporary prefix, then the commands from an unrelated
+# folder (exits 0 with a message when the data is absent).
+.PHONY: test-install
+test-install: all
+	BUILD=$(BUILD) tests/test_install.sh
+
 test-unit: $(TESTS) $(BIN)
 	@MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)
+
+# The same binaries on the portable kernels (AVX2 / scalar instead of AVX-512):
+# every test, fixture comparisons and bit-for-bit checks included, must hold
+# on a CPU without AVX-512 too.
+test-portable: $(TESTS) $(BIN)
+	@MELODIC_NO_AVX512=1 MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)
 
 # The same suite built with AddressSanitizer and UBSan (no OpenMP to keep ASan quiet about the runtime).
 test-asan:

@@ -15,6 +15,44 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+/* assert_memory_equal that says what it compared and where: the two
+ * expressions, the first differing byte and, when the size is a multiple of
+ * 4 or 8, that element read as float32 / float64 / int32 (which one applies
+ * is the reader's call: the compared arrays are named). Replaces cmocka's,
+ * which prints a byte dump without names, in every test program. */
+void cm_print_error(const char *const format, ...);   /* cmocka's, exported but not in its header */
+static inline void tu_mem_equal(const char *ea, const char *eb, const void *a, const void *b, size_t n,
+                                const char *file, int line)
+{
+    const unsigned char *x = a, *y = b;
+    size_t i = 0;
+    while (i < n && x[i] == y[i]) i++;
+    if (i == n) return;
+    char what[256] = "";
+    if (n % 8 == 0) {
+        double u, v;
+        memcpy(&u, x + i / 8 * 8, 8);
+        memcpy(&v, y + i / 8 * 8, 8);
+        snprintf(what, sizeof what, "; as float64 element %zu: %.17g vs %.17g", i / 8, u, v);
+    }
+    if (n % 4 == 0) {
+        float u, v;
+        int32_t s, t;
+        memcpy(&u, x + i / 4 * 4, 4);
+        memcpy(&v, y + i / 4 * 4, 4);
+        memcpy(&s, x + i / 4 * 4, 4);
+        memcpy(&t, y + i / 4 * 4, 4);
+        size_t l = strlen(what);
+        snprintf(what + l, sizeof what - l, "; as float32/int32 element %zu: %.9g vs %.9g / %d vs %d", i / 4, u, v,
+                 s, t);
+    }
+    cm_print_error("%s:%d: %s and %s (%zu bytes) differ first at byte %zu%s\n", file, line, ea, eb, n, i, what);
+    _fail(file, line);
+}
+#undef assert_memory_equal
+#define assert_memory_equal(a, b, n) \
+    tu_mem_equal(#a, #b, (const void *)(a), (const void *)(b), (size_t)(n), __FILE__, __LINE__)
+
 /* Max |a-b| and max |a-b| / max(|b|, floor) over n values. */
 static inline double tu_max_abs_diff(const float *a, const float *b, size_t n)
 {

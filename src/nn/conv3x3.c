@@ -14,6 +14,8 @@
  */
 #include "nn/conv3x3.h"
 
+#include "core/cpu.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define MM_X86 1
@@ -115,8 +117,7 @@ static int have_avx512(void)
 {
 #if MM_X86
     if (!__atomic_load_n(&use_simd, __ATOMIC_ACQUIRE)) return 0;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    return mm_cpu_avx512();
 #else
     return 0;
 #endif

@@ -12,6 +12,8 @@
  */
 #include "nn/mn_kern.h"
 
+#include "core/cpu.h"
+
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,15 +28,7 @@
 int mm_mnk_available(void)
 {
 #if MNK_X86
-    static int cached = -1;   /* benign race: every thread computes the same value */
-    int c = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (c < 0) {
-        __builtin_cpu_init();
-        const char *off = getenv("MELODIC_NO_AVX512");   /* to test the fallback path */
-        c = __builtin_cpu_supports("avx512f") && !(off && *off && *off != '0') ? 1 : 0;
-        __atomic_store_n(&cached, c, __ATOMIC_RELAXED);
-    }
-    return c;
+    return mm_cpu_avx512();
 #else
     return 0;
 #endif

@@ -9,6 +9,8 @@
  * (the callers split rows). */
 #include "nn/sgemm.h"
 
+#include "core/cpu.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,15 +236,8 @@ static int packed_gemm(ukernel_fn ukernel, enum CBLAS_TRANSPOSE ta, enum CBLAS_T
 static ukernel_fn pick(void)
 {
     if (have_avx512 < 0) {
-        int a2 = 0, a5 = 0;
-#ifdef HAVE_X86_KERNELS
-        __builtin_cpu_init();
-        const char *off = getenv("MELODIC_NO_AVX512");
-        a2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        a5 = __builtin_cpu_supports("avx512f") && !(off && *off && strcmp(off, "0"));
-#endif
-        have_avx2 = a2;
-        have_avx512 = a5;
+        have_avx2 = mm_cpu_avx2_fma();
+        have_avx512 = mm_cpu_avx512();
     }
 #ifdef HAVE_X86_KERNELS
     if (have_avx512) return ukernel_avx512;

@@ -6,7 +6,8 @@
 # (build/models), else with small ones made here from a slice of the data
 # (logmel_stats + random forest: quick, enough to drive the page), feeds a
 # RAVDESS clip as the microphone and runs page.test.js; the screenshot goes to
-# results/web_screenshot.png. Exits 0 with a message when the data is absent.
+# build/web_screenshot.png (tests never write tracked files: copy it to
+# results/web_screenshot.png on purpose when the page changes). Exits 0 with a message when the data is absent.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -129,5 +130,5 @@ for _ in $(seq 1 300); do
 done
 [ -n "$url" ] || { cat "$log"; echo "test-browser: no address from the server"; exit 1; }
 echo "test-browser: $url (speech $speech, library $library)"
-UPLOAD_COPY=$work/uploaded.wav node tests/browser/page.test.js "$url" "$voice" results/web_screenshot.png
+UPLOAD_COPY=$work/uploaded.wav node tests/browser/page.test.js "$url" "$voice" build/web_screenshot.png
 echo "test-browser: passed"
