@@ -342,6 +342,42 @@ static void json_num(sb *b, double v)
     else sbf(b, "null");
 }
 
+/* timing.json: the run's date and each model's fit/predict seconds (mean and
+ * std over rounds) — everything of a run that is not reproducible, kept out
+ * of summary.json/md so that rerunning a committed experiment changes only
+ * this file. */
+static int write_timing(const mm_report_input *in, const model_summary *ms, const char *dir, const char *date,
+                        mm_err *err)
+{
+    sb js = {0};
+    sbf(&js, "{\n  \"name\": ");
+    json_str(&js, in->name);
+    sbf(&js, ",\n  \"date\": ");
+    json_str(&js, date);
+    sbf(&js, ",\n  \"models\": {\n");
+    for (size_t m = 0; m < in->n_models; m++) {
+        sbf(&js, "    ");
+        json_str(&js, in->model_names[m]);
+        sbf(&js, ": {");
+        if (!ms[m].failed)
+            for (int q = M_FIT; q < M_N; q++) {
+                sbf(&js, "%s\"%s\": {\"mean\": ", q > M_FIT ? ", " : "", m_names[q]);
+                json_num(&js, ms[m].mean[q]);
+                sbf(&js, ", \"std\": ");
+                json_num(&js, ms[m].std[q]);
+                sbf(&js, "}");
+            }
+        sbf(&js, "}%s\n", m + 1 < in->n_models ? "," : "");
+    }
+    sbf(&js, "  }\n}\n");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/timing.json", dir);
+    int rc = js.s ? write_text_atomic(path, js.s, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
+    free(js.s);
+    return rc;
+}
+
+
 int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_err *err)
 {
     const mm_table *t = in->table;
@@ -377,22 +413,24 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
         for (int c = 0; c < k; c++) sbf(&md, "%s%s", c ? ", " : "", t->label_names[c]);
         sbf(&md, "), %zu features (%s)\n", t->d, t->feature_set ? t->feature_set : "table");
         sbf(&md, "- protocol: %s, %s%s%s\n", kind, proto, t->group_by ? "; groups: " : "", t->group_by ? t->group_by : "");
-        sbf(&md, "- config: %s; seed %llu; date %s\n\n", in->config_path ? in->config_path : "-", (unsigned long long)in->seed, date);
-        sbf(&md, "| Model | Precision | Recall | F1 | Accuracy | Balanced acc. | Macro AUC | Fit s |\n");
-        sbf(&md, "|---|---|---|---|---|---|---|---|\n");
+        sbf(&md, "- config: %s; seed %llu\n\n", in->config_path ? in->config_path : "-", (unsigned long long)in->seed);
+        sbf(&md, "| Model | Precision | Recall | F1 | Accuracy | Balanced acc. | Macro AUC |\n");
+        sbf(&md, "|---|---|---|---|---|---|---|\n");
         for (size_t m = 0; m < in->n_models; m++) {
             const model_summary *x = &ms[m];
             if (x->failed) {
-                sbf(&md, "| %s | failed: %s | | | | | | |\n", in->model_names[m], x->error ? x->error : "?");
+                sbf(&md, "| %s | failed: %s | | | | | |\n", in->model_names[m], x->error ? x->error : "?");
                 continue;
             }
-            sbf(&md, "| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.3f | %.2f |\n",
+            sbf(&md, "| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.3f |\n",
                 in->model_names[m], 100 * x->mean[M_P], 100 * x->std[M_P], 100 * x->mean[M_R], 100 * x->std[M_R],
                 100 * x->mean[M_F1], 100 * x->std[M_F1], 100 * x->mean[M_ACC], 100 * x->std[M_ACC],
-                100 * x->mean[M_BACC], 100 * x->std[M_BACC], x->macro_auc, x->mean[M_FIT]);
+                100 * x->mean[M_BACC], 100 * x->std[M_BACC], x->macro_auc);
         }
         sbf(&md, "\nPrecision, recall and F1 are macro averages in %%, mean ± std (ddof 0) over the %zu rounds; "
-                 "AUC is the one-vs-rest macro AUC of the pooled first-repeat predictions.\n", in->split->n_rounds);
+                 "AUC is the one-vs-rest macro AUC of the pooled first-repeat predictions. "
+                 "Run date and fit/predict times: timing.json (kept apart so a rerun changes only that file).\n",
+            in->split->n_rounds);
         for (size_t m = 0; m < in->n_models; m++)
             if (ms[m].error && !ms[m].failed) sbf(&md, "\nNote: %s failed in some rounds: %s\n", in->model_names[m], ms[m].error);
         if (in->leakage_allowed)
@@ -421,8 +459,6 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
         sb js = {0};
         sbf(&js, "{\n  \"name\": ");
         json_str(&js, in->name);
-        sbf(&js, ",\n  \"date\": ");
-        json_str(&js, date);
         sbf(&js, ",\n  \"config\": ");
         json_str(&js, in->config_path ? in->config_path : "");
         sbf(&js, ",\n  \"protocol\": {\"kind\": ");
@@ -440,7 +476,7 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
             sbf(&js, ": {");
             if (x->failed) { sbf(&js, "\"error\": "); json_str(&js, x->error ? x->error : "failed"); }
             else {
-                for (int q = 0; q < M_N; q++) {
+                for (int q = 0; q < M_FIT; q++) {   /* metrics only: times go to timing.json */
                     sbf(&js, "%s\"%s\": {\"mean\": ", q ? ", " : "", m_names[q]);
                     json_num(&js, x->mean[q]);
                     sbf(&js, ", \"std\": ");
@@ -464,6 +500,7 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
         rc = js.s ? write_text_atomic(path, js.s, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
         free(js.s);
     }
+    if (!rc) rc = write_timing(in, ms, dir, date, err);
     mm_cfg_free(cfg);
     free(txy); free(tlab); free(tidx);
     for (size_t m = 0; m < in->n_models; m++) summary_free(&ms[m], k);
