@@ -1,10 +1,14 @@
 /* h5.c — see h5.h. */
 #include "io/h5.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 void mm_h5_init(void)
@@ -20,16 +24,110 @@ static const char *fname(hid_t loc, char *buf, size_t size)
     return buf;
 }
 
+/* ---- atomic output ----
+ * The temporary is "<path>.tmp.<host>.<pid>.<6 random chars>", created with O_EXCL (so an
+ * existing file or symlink of that name is never followed or truncated) and the usual
+ * 0666 & ~umask mode. Killed writers leave theirs behind: each create removes the
+ * temporaries of the same <path> whose process is gone (same host, or the old
+ * "<path>.tmp.<pid>" form). */
+
+/* Split "<dir>/<base>" of path into dir (or ".") and base. */
+static void split_path(const char *path, char *dir, size_t dsize, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, dsize, ".");
+    else if (slash == path) snprintf(dir, dsize, "/");
+    else snprintf(dir, dsize, "%.*s", (int)(slash - path), path);
+    *base = slash ? slash + 1 : path;
+}
+
+static int all_digits(const char *s, size_t n)
+{
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* The pid of a temporary of ours from its name after "<base>.tmp.", or 0 when the name
+ * is another host's or not a temporary. */
+static long stale_pid(const char *rest, const char *host)
+{
+    size_t len = strlen(rest);
+    if (all_digits(rest, len)) return strtol(rest, NULL, 10);      /* old "<pid>" form */
+    const char *dot2 = strrchr(rest, '.');
+    if (!dot2 || strlen(dot2 + 1) != 6 || dot2 == rest) return 0;
+    const char *dot1 = dot2 - 1;
+    while (dot1 > rest && *dot1 != '.') dot1--;
+    if (*dot1 != '.' || !all_digits(dot1 + 1, (size_t)(dot2 - dot1 - 1))) return 0;
+    if ((size_t)(dot1 - rest) != strlen(host) || strncmp(rest, host, strlen(host))) return 0;
+    return strtol(dot1 + 1, NULL, 10);
+}
+
+static void remove_stale_tmps(const char *path, const char *host)
+{
+    char dir[4096];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    DIR *dh = opendir(dir);
+    if (!dh) return;
+    size_t bl = strlen(base);
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        if (strncmp(de->d_name, base, bl) || strncmp(de->d_name + bl, ".tmp.", 5)) continue;
+        long pid = stale_pid(de->d_name + bl + 5, host);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char full[8192];
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) < (int)sizeof full) unlink(full);
+    }
+    closedir(dh);
+}
+
+/* Create a fresh temporary next to path (O_EXCL): its name into out->tmp. */
+static int create_tmp(const char *path, const char *host, mm_h5_out *out)
+{
+    static const char abc[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    size_t len = strlen(path) + strlen(host) + 48;
+    if (!(out->tmp = malloc(len))) return ENOMEM;
+    for (int attempt = 0; attempt < 64; attempt++) {
+        unsigned char r[6];
+        if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
+            unsigned long x = (unsigned long)getpid() * 2654435761u ^ (unsigned long)attempt * 40503u ^
+                              (unsigned long)(size_t)out;
+            for (int i = 0; i < 6; i++, x /= 36) r[i] = (unsigned char)x;
+        }
+        char sfx[7];
+        for (int i = 0; i < 6; i++) sfx[i] = abc[r[i] % 36];
+        sfx[6] = 0;
+        snprintf(out->tmp, len, "%s.tmp.%s.%ld.%s", path, host, (long)getpid(), sfx);
+        int fd = open(out->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0) { close(fd); return 0; }
+        if (errno != EEXIST) { int e = errno; free(out->tmp); out->tmp = NULL; return e; }
+    }
+    free(out->tmp);
+    out->tmp = NULL;
+    return EEXIST;
+}
+
 int mm_h5_create(const char *path, mm_h5_out *out, mm_err *err)
 {
     mm_h5_init();
     memset(out, 0, sizeof *out);
     out->file = H5I_INVALID_HID;
-    size_t len = strlen(path) + 32;
-    out->path = strdup(path);
-    out->tmp = malloc(len);
-    if (!out->path || !out->tmp) { mm_h5_abort(out); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
-    snprintf(out->tmp, len, "%s.tmp.%ld", path, (long)getpid());
+    char host[256] = "localhost";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    for (char *h = host; *h; h++)
+        if (*h == '/') *h = '_';
+    if (!(out->path = strdup(path))) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    remove_stale_tmps(path, host);
+    int e = create_tmp(path, host, out);
+    if (e) {
+        mm_h5_abort(out);
+        return mm_err_set(err, MM_EIO, "%s: cannot create output file (does its folder exist and is it writable?): %s",
+                          path, strerror(e));
+    }
     out->file = H5Fcreate(out->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (out->file < 0) {
         int rc = mm_err_set(err, MM_EIO, "%s: cannot create output file (does its folder exist and is it writable?)", path);
@@ -39,15 +137,38 @@ int mm_h5_create(const char *path, mm_h5_out *out, mm_err *err)
     return 0;
 }
 
+/* fsync a file or folder by name; 0 or errno. Folders that cannot be synced (EINVAL on
+ * some file systems) count as synced. */
+static int sync_path(const char *p, int is_dir)
+{
+    int fd = open(p, (is_dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) return errno;
+    int e = fsync(fd) ? errno : 0;
+    close(fd);
+    return is_dir && e == EINVAL ? 0 : e;
+}
+
+/* Close, fsync the temporary, rename it over the final path, fsync the folder. */
 int mm_h5_commit(mm_h5_out *out, mm_err *err)
 {
-    int rc = 0;
+    int rc = 0, e;
     if (out->file >= 0 && H5Fclose(out->file) < 0)
         rc = mm_err_set(err, MM_EIO, "%s: error closing output file", out->path);
     out->file = H5I_INVALID_HID;
+    if (!rc && (e = sync_path(out->tmp, 0)))
+        rc = mm_err_set(err, MM_EIO, "%s: cannot sync %s to disk: %s", out->path, out->tmp, strerror(e));
     if (!rc && rename(out->tmp, out->path) != 0)
         rc = mm_err_set(err, MM_EIO, "%s: cannot rename from %s: %s", out->path, out->tmp, strerror(errno));
-    if (rc) unlink(out->tmp);
+    if (rc) {
+        unlink(out->tmp);
+    } else {
+        char dir[4096];
+        const char *base;
+        split_path(out->path, dir, sizeof dir, &base);
+        if ((e = sync_path(dir, 1)))
+            rc = mm_err_set(err, MM_EIO, "%s: written, but its folder cannot be synced to disk: %s",
+                            out->path, strerror(e));
+    }
     free(out->tmp);
     free(out->path);
     out->tmp = out->path = NULL;
@@ -236,6 +357,55 @@ int mm_h5_write_text(hid_t loc, const char *name, const char *text, mm_err *err)
     return rc;
 }
 
+/* ---- reading: sizes are checked against what the file holds before any allocation ----
+ * A dataset may decode to at most what it stores (H5Dget_storage_size), times 1100 when
+ * a compressing filter such as deflate is on (deflate's largest ratio is 1032:1), plus 64 KiB for
+ * fill values; variable-length strings in all to at most the file's size plus one byte
+ * per string plus 64 KiB (HDF5 stores each string once in the file's heap). */
+
+#define SLACK ((hsize_t)1 << 16)
+
+static hsize_t file_size_of(hid_t loc)
+{
+    hsize_t size = 0;
+    hid_t f = H5Iget_file_id(loc);
+    if (f >= 0) {
+        if (H5Fget_filesize(f, &size) < 0) size = 0;
+        H5Fclose(f);
+    }
+    return size;
+}
+
+/* Bytes the dataset d may decode to (see above): 1100 times per compressing filter
+ * (shuffle and checksums do not compress), at most 2^40 times. */
+static hsize_t decoded_cap(hid_t d)
+{
+    hsize_t stored = H5Dget_storage_size(d), ratio = 1;
+    hid_t dcpl = H5Dget_create_plist(d);
+    int filters = dcpl >= 0 ? H5Pget_nfilters(dcpl) : 0;
+    for (int i = 0; i < filters; i++) {
+        unsigned flags;
+        size_t nv = 0;
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &nv, NULL, 0, NULL, NULL);
+        if (id != H5Z_FILTER_SHUFFLE && id != H5Z_FILTER_FLETCHER32 && ratio < ((hsize_t)1 << 30))
+            ratio *= 1100;
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return (stored > ((hsize_t)1 << 20) << 20 ? ((hsize_t)1 << 60) : stored * ratio) + SLACK;
+}
+
+/* n elements of `elsize` file bytes each: within the dataset's cap? */
+static int check_count(hid_t loc, hid_t d, const char *name, hsize_t n, size_t elsize, mm_err *err)
+{
+    hsize_t cap = decoded_cap(d);
+    if (elsize && n <= cap / elsize) return 0;
+    char f[512];
+    return mm_err_set(err, MM_EFORMAT,
+                      "%s: dataset '%s' claims %llu values of %zu bytes but stores %llu bytes "
+                      "(corrupt or hostile file)", fname(loc, f, sizeof f), name,
+                      (unsigned long long)n, elsize, (unsigned long long)H5Dget_storage_size(d));
+}
+
 static int read_any(hid_t loc, const char *name, hid_t mem_type, H5T_class_t want_class,
                     size_t elsize, int want_rank, void **data, int *rank, hsize_t *dims,
                     mm_err *err)
@@ -247,6 +417,7 @@ static int read_any(hid_t loc, const char *name, hid_t mem_type, H5T_class_t wan
     if (d < 0) return mm_err_set(err, MM_EFORMAT, "%s: '%s' is not a dataset", fname(loc, f, sizeof f), name);
     hid_t ft = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(ft);
+    size_t file_elsize = H5Tget_size(ft);
     H5Tclose(ft);
     int rc = 0;
     hid_t space = H5Dget_space(d);
@@ -269,6 +440,7 @@ static int read_any(hid_t loc, const char *name, hid_t mem_type, H5T_class_t wan
         rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is implausibly large", fname(loc, f, sizeof f), name);
         goto done;
     }
+    if ((rc = check_count(loc, d, name, total, file_elsize, err))) goto done;
     void *buf = malloc(total ? total * elsize : 1);
     if (!buf) { rc = mm_err_set(err, MM_ENOMEM, "out of memory reading '%s'", name); goto done; }
     if (total && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
@@ -320,6 +492,45 @@ void mm_h5_free_strings(char **s, size_t n)
     free(s);
 }
 
+/* Variable-length strings of d (rank r, n of them) into res, in batches: the decoded
+ * size of each batch is asked first and the running total kept within the file's
+ * size (see above), so heap references shared by many elements cannot make the read
+ * allocate more than the file holds. */
+static int read_vlen_strings(hid_t loc, hid_t d, const char *name, int r, hsize_t n, char **res,
+                             mm_err *err)
+{
+    const hsize_t batch = 1024;
+    hsize_t cap = file_size_of(loc) + n + SLACK, total = 0;
+    hid_t mt = vlen_str_type(), fsp = H5Dget_space(d);
+    char **raw = calloc(n < batch ? (n ? n : 1) : batch, sizeof *raw);
+    char f[512];
+    int rc = raw ? 0 : mm_err_set(err, MM_ENOMEM, "out of memory");
+    for (hsize_t at = 0; !rc && at < n; at += batch) {
+        hsize_t cnt = n - at < batch ? n - at : batch, need = 0;
+        hid_t msp = r == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, &cnt, NULL);
+        if ((r == 1 && H5Sselect_hyperslab(fsp, H5S_SELECT_SET, &at, NULL, &cnt, NULL) < 0) ||
+            H5Dvlen_get_buf_size(d, mt, fsp, &need) < 0)
+            rc = mm_err_set(err, MM_EFORMAT, "%s: cannot read strings '%s'", fname(loc, f, sizeof f), name);
+        if (!rc && need > cap - total)
+            rc = mm_err_set(err, MM_EFORMAT,
+                            "%s: strings '%s' decode to more than the file's %llu bytes "
+                            "(corrupt or hostile file)", fname(loc, f, sizeof f), name,
+                            (unsigned long long)(cap - n - SLACK));
+        total += need;
+        if (!rc && H5Dread(d, mt, msp, fsp, H5P_DEFAULT, raw) < 0)
+            rc = mm_err_set(err, MM_EFORMAT, "%s: cannot read strings '%s'", fname(loc, f, sizeof f), name);
+        else if (!rc) {
+            for (hsize_t i = 0; i < cnt; i++) res[at + i] = strdup(raw[i] ? raw[i] : "");
+            H5Dvlen_reclaim(mt, msp, H5P_DEFAULT, raw);
+        }
+        H5Sclose(msp);
+    }
+    free(raw);
+    H5Sclose(fsp);
+    H5Tclose(mt);
+    return rc;
+}
+
 int mm_h5_read_strings(hid_t loc, const char *name, char ***out, size_t *n_out, mm_err *err)
 {
     char f[512];
@@ -339,21 +550,18 @@ int mm_h5_read_strings(hid_t loc, const char *name, char ***out, size_t *n_out, 
     }
     if (r == 1) H5Sget_simple_extent_dims(space, &n, NULL);
     else n = 1;
+    int vlen = H5Tis_variable_str(ft) > 0;
+    /* in the file a variable-length string is a 16-byte heap reference */
+    if (n > ((hsize_t)1 << 31)) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is implausibly large", fname(loc, f, sizeof f), name);
+        goto done;
+    }
+    if ((rc = check_count(loc, d, name, n, vlen ? 16 : H5Tget_size(ft), err))) goto done;
     res = calloc(n ? n : 1, sizeof *res);
     if (!res) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-    if (H5Tis_variable_str(ft) > 0) {
-        hid_t mt = vlen_str_type();
-        char **raw = calloc(n ? n : 1, sizeof *raw);
-        if (!raw || (n && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) < 0)) {
-            free(raw);
-            H5Tclose(mt);
-            rc = mm_err_set(err, MM_EFORMAT, "%s: cannot read strings '%s'", fname(loc, f, sizeof f), name);
-            goto done;
-        }
-        for (hsize_t i = 0; i < n; i++) res[i] = strdup(raw[i] ? raw[i] : "");
-        H5Dvlen_reclaim(mt, space, H5P_DEFAULT, raw);
-        free(raw);
-        H5Tclose(mt);
+    if (vlen) {
+        rc = read_vlen_strings(loc, d, name, r, n, res, err);
+        if (rc) goto done;
     } else {
         size_t sz = H5Tget_size(ft);
         hid_t mt = H5Tcopy(H5T_C_S1);
@@ -460,7 +668,7 @@ int mm_h5_attr_get_str(hid_t obj, const char *name, char **value, mm_err *err)
         H5Tclose(mt);
     } else {
         size_t sz = H5Tget_size(ft);
-        char *buf = calloc(sz + 1, 1);
+        char *buf = sz <= file_size_of(obj) + SLACK ? calloc(sz + 1, 1) : NULL;
         hid_t mt = H5Tcopy(H5T_C_S1);
         H5Tset_size(mt, sz);
         if (!buf || H5Aread(a, mt, buf) < 0) { free(buf); rc = mm_err_set(err, MM_EFORMAT, "%s: cannot read attribute '%s'", fname(obj, f, sizeof f), name); }

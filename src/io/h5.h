@@ -1,9 +1,13 @@
 /* h5.h — small HDF5 helpers shared by feature tables, models and results.
  *
- * Writing is atomic: mm_h5_create writes to "<path>.tmp.<pid>" and
- * mm_h5_commit closes and renames it over <path>; mm_h5_abort removes it, so
- * no half-written file is ever left under the final name. Readers check
- * datatype class and rank and report "<file>: dataset '<name>': ..." errors.
+ * Writing is atomic: mm_h5_create writes to "<path>.tmp.<host>.<pid>.<random>",
+ * created with O_EXCL (never through an existing file or symlink), and first
+ * removes the temporaries of <path> left by processes that are gone;
+ * mm_h5_commit closes it, fsyncs it, renames it over <path> and fsyncs the
+ * folder; mm_h5_abort removes it, so no half-written file is ever left under the
+ * final name. Readers check datatype class and rank and report
+ * "<file>: dataset '<name>': ..." errors, and check every size the file declares
+ * against the bytes it stores before allocating (see h5.c for the bounds).
  * Paths may contain '/' and intermediate groups are created on write.
  * HDF5's own error stack printing is silenced (mm_h5_init). HDF5 calls must
  * come from one thread at a time (Debian's serial HDF5 is not thread-safe).
