@@ -44,18 +44,25 @@ static void load_ok(const char *path, const mm_audio_opts *o, mm_audio *a)
     if (rc) fail_msg("%s", e.msg);
 }
 
-/* The error message must name the file and contain `what`. */
-static void load_fails(const char *path, const mm_audio_opts *o, int code, const char *what)
+/* Decoding `path` from the file (data NULL) or from data[len] must fail with `code` and
+ * a one-line message naming the file and containing `what`. */
+static void decode_fails(const char *path, const void *data, size_t len, const mm_audio_opts *o,
+                         int code, const char *what)
 {
     mm_err e = {0};
     mm_audio a = {0};
-    int rc = mm_audio_load(path, o, &a, &e);
+    int rc = data ? mm_audio_load_memory(data, len, path, o, &a, &e) : mm_audio_load(path, o, &a, &e);
     printf("  %s -> %s\n", path, rc ? e.msg : "(no error)");
     assert_int_equal(rc, code);
     assert_non_null(strstr(e.msg, path));
     assert_non_null(strstr(e.msg, what));
     assert_null(strchr(e.msg, '\n'));
     assert_null(a.x);
+}
+
+static void load_fails(const char *path, const mm_audio_opts *o, int code, const char *what)
+{
+    decode_fails(path, NULL, 0, o, code, what);
 }
 
 static void test_decode_wav_stereo_downmix(void **st)
@@ -620,6 +627,90 @@ static void test_real_mp3(void **st)
     mm_audio_free(&a);
 }
 
+/* A canonical WAV in memory: 44-byte header (format tag 1 = PCM, 3 = float) + data. */
+static unsigned char *wav_bytes(int tag, int ch, int sr, int bits, const void *data,
+                                uint32_t data_bytes, size_t *len)
+{
+    unsigned char *h = malloc(44 + (size_t)data_bytes);
+    assert_non_null(h);
+    uint32_t v;
+    uint16_t s;
+    memcpy(h, "RIFF", 4);
+    v = 36 + data_bytes; memcpy(h + 4, &v, 4);
+    memcpy(h + 8, "WAVEfmt ", 8);
+    v = 16; memcpy(h + 16, &v, 4);
+    s = (uint16_t)tag; memcpy(h + 20, &s, 2);
+    s = (uint16_t)ch; memcpy(h + 22, &s, 2);
+    v = (uint32_t)sr; memcpy(h + 24, &v, 4);
+    v = (uint32_t)sr * (uint32_t)(ch * bits / 8); memcpy(h + 28, &v, 4);
+    s = (uint16_t)(ch * bits / 8); memcpy(h + 32, &s, 2);
+    s = (uint16_t)bits; memcpy(h + 34, &s, 2);
+    memcpy(h + 36, "data", 4);
+    memcpy(h + 40, &data_bytes, 4);
+    memcpy(h + 44, data, data_bytes);
+    *len = 44 + (size_t)data_bytes;
+    return h;
+}
+
+/* A 7 KB WAV at 1 Hz once decoded and resampled to an hour of audio (450 MB): rates
+ * below 8 kHz are refused; so is a signal that would resample past 2^28 samples. */
+static void test_rate_and_length_limits(void **st)
+{
+    (void)st;
+    size_t n = 3600, len;
+    int16_t *pcm = calloc(2200000, sizeof *pcm);
+    for (size_t i = 0; i < 2200000; i++) pcm[i] = (int16_t)((i * 37) % 2000 - 1000);
+    mm_audio_opts o;
+    mm_audio_opts_default(&o);
+    o.target_sr = 32000;
+    unsigned char *w = wav_bytes(1, 1, 1, 16, pcm, (uint32_t)(n * 2), &len);
+    decode_fails("one_hz.wav", w, len, &o, MM_EFORMAT, "sample rate 1 Hz; expected 8000 to 1000000 Hz");
+    free(w);
+    w = wav_bytes(1, 1, 7999, 16, pcm, (uint32_t)(n * 2), &len);
+    decode_fails("low.wav", w, len, &o, MM_EFORMAT, "sample rate 7999 Hz");
+    free(w);
+    w = wav_bytes(1, 1, 8000, 16, pcm, (uint32_t)(n * 2), &len);
+    mm_audio a = {0};
+    mm_err e = {0};
+    assert_int_equal(mm_audio_load_memory(w, len, "ok.wav", &o, &a, &e), 0);
+    assert_int_equal(a.n, n * 4);
+    mm_audio_free(&a);
+    free(w);
+    /* 2.2 M samples at 8 kHz (275 s, allowed) to 1 MHz would be 2.75e8 > 2^28 samples */
+    w = wav_bytes(1, 1, 8000, 16, pcm, 2200000u * 2, &len);
+    o.target_sr = 1000000;
+    decode_fails("long.wav", w, len, &o, MM_EDATA, "resample to more than 268435456 at 1000000 Hz");
+    free(w);
+    free(pcm);
+}
+
+/* Float samples of 3e38 are finite but overflow every sum and power downstream (NaN in
+ * the log-mel, read as silence): samples beyond ±64 are refused like NaN; a loud but
+ * sane float file (peaks of 2) decodes unchanged. */
+static void test_float_range(void **st)
+{
+    (void)st;
+    float x[2 * 8000];
+    for (int i = 0; i < 2 * 8000; i++) x[i] = 0.5f * sinf(0.01f * (float)i);
+    x[21] = 2.0f;
+    size_t len;
+    unsigned char *w = wav_bytes(3, 2, 8000, 32, x, sizeof x, &len);
+    mm_audio a = {0};
+    mm_err e = {0};
+    assert_int_equal(mm_audio_load_memory(w, len, "loud.wav", NULL, &a, &e), 0);
+    assert_true(a.x[10] == (x[20] + x[21]) / 2);
+    mm_audio_free(&a);
+    free(w);
+    x[21] = 3e38f;
+    w = wav_bytes(3, 2, 8000, 32, x, sizeof x, &len);
+    decode_fails("huge.wav", w, len, NULL, MM_EDATA, "huge.wav: sample 10 (channel 1) is 3e+38; expected finite samples within +-64");
+    free(w);
+    x[21] = -65.0f;
+    w = wav_bytes(3, 2, 8000, 32, x, sizeof x, &len);
+    decode_fails("minus65.wav", w, len, NULL, MM_EDATA, "sample 10 (channel 1) is -65;");
+    free(w);
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -629,6 +720,8 @@ int main(void)
         cmocka_unit_test(test_load_memory_equals_file),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_inf_sample_refused),
+        cmocka_unit_test(test_rate_and_length_limits),
+        cmocka_unit_test(test_float_range),
         cmocka_unit_test(test_pcm16_equals_float_read),
         cmocka_unit_test(test_trim_synthetic),
         cmocka_unit_test(test_trim_blocks_equal_per_frame),

@@ -21,7 +21,8 @@
 
 /* Decoded audio longer than this is refused (bounds memory for hostile inputs). */
 #define MM_AUDIO_MAX_SECONDS 3600.0
-/* Decoded frames × channels above this are refused (1 GiB of float samples). */
+/* Decoded frames × channels above this are refused (1 GiB of float samples); so is a
+ * resampled signal longer than this. */
 #define MM_AUDIO_MAX_SAMPLES ((size_t)1 << 28)
 
 void mm_audio_opts_default(mm_audio_opts *o)
@@ -315,6 +316,13 @@ static int postprocess(const char *name, float *x, size_t n, int sr, const mm_au
      * samples are then read at the target rate: speed times faster and higher) */
     int out_sr = o->target_sr > 0 ? o->target_sr : sr;
     int to = o->speed != 1.0 && o->speed > 0 ? (int)lround(out_sr / o->speed) : out_sr;
+    if (to > sr && (double)n * to / sr > (double)MM_AUDIO_MAX_SAMPLES) {
+        free(x);
+        return mm_err_set(err, MM_EDATA,
+                          "%s: %zu samples at %d Hz resample to more than %zu at %d Hz; expected "
+                          "at most %zu samples", name, n, sr, MM_AUDIO_MAX_SAMPLES, to,
+                          MM_AUDIO_MAX_SAMPLES);
+    }
     if (to != sr) {
         float *y;
         size_t ny;
@@ -452,8 +460,9 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
         rc = mm_err_set(err, MM_EFORMAT, "%s: %d channels; expected 1 to 64", name, ch);
         goto done;
     }
-    if (sr < 1 || sr > 1000000) {
-        rc = mm_err_set(err, MM_EFORMAT, "%s: sample rate %d Hz; expected 1 to 1000000", name, sr);
+    if (sr < MM_AUDIO_MIN_RATE || sr > MM_AUDIO_MAX_RATE) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: sample rate %d Hz; expected %d to %d Hz", name, sr,
+                        MM_AUDIO_MIN_RATE, MM_AUDIO_MAX_RATE);
         goto done;
     }
     /* Read in chunks and grow as samples actually arrive: the header's frame count is only
@@ -530,18 +539,19 @@ static int decode(SNDFILE *f, const SF_INFO *sip, const char *name, const mm_aud
         rc = mm_err_set(err, MM_EDATA, "%s: no audio samples (0 frames); expected audio", name);
         goto done;
     }
-    /* x·0 is NaN exactly for NaN and ±inf: a branch-free pass the compiler vectorises, then
-     * the slow search only when something was found. Scaled 16-bit integers are finite. */
+    /* |x| <= MAX_ABS is false exactly for NaN, ±inf and samples far beyond full scale (which
+     * would overflow later sums and powers): a branch-free pass the compiler vectorises, then
+     * the slow search only when something was found. Scaled 16-bit integers are in range. */
     unsigned bad = 0;
-    for (size_t i = 0; !pcm && i < got * (size_t)ch; i++) {
-        float z = buf[i] * 0.0f;
-        bad |= z != z;
-    }
+    for (size_t i = 0; !pcm && i < got * (size_t)ch; i++) bad |= !(fabsf(buf[i]) <= MM_AUDIO_MAX_ABS);
     for (size_t i = 0; bad && i < got * (size_t)ch; i++)
-        if (!isfinite(buf[i])) {
+        if (!(fabsf(buf[i]) <= MM_AUDIO_MAX_ABS)) {
+            char v[32];
+            if (isfinite(buf[i])) snprintf(v, sizeof v, "%g", buf[i]);
             rc = mm_err_set(err, MM_EDATA,
-                            "%s: sample %zu (channel %d) is %s; expected finite samples", name,
-                            i / (size_t)ch, (int)(i % (size_t)ch), isnan(buf[i]) ? "NaN" : "inf");
+                            "%s: sample %zu (channel %d) is %s; expected finite samples within "
+                            "+-%g (full scale is 1)", name, i / (size_t)ch, (int)(i % (size_t)ch),
+                            isnan(buf[i]) ? "NaN" : isinf(buf[i]) ? "inf" : v, MM_AUDIO_MAX_ABS);
             goto done;
         }
     /* Down-mix: mean over channels (sum in channel order, then divide, as torch.mean). */

@@ -2,7 +2,12 @@
  *
  * Decoding goes through libsndfile (WAV, FLAC, Ogg/Vorbis, MP3, ...),
  * channels are averaged to mono, and libsoxr (high quality) resamples to the
- * rate a front end wants. NaN or infinite samples are refused. Trimming
+ * rate a front end wants. Input rules: the file's rate must be MM_AUDIO_MIN_RATE
+ * (8 kHz, telephone speech) to MM_AUDIO_MAX_RATE; NaN, infinite and float samples
+ * beyond ±MM_AUDIO_MAX_ABS (36 dB above full scale) are refused, not clipped; at most
+ * an hour and 2^28 samples (frames × channels) are decoded, and a signal that would
+ * resample to more than 2^28 samples is refused. Each refusal is one line naming the
+ * file. Trimming
  * follows librosa.effects.trim: frames of `frame_length` with `hop_length`,
  * RMS in dB relative to the loudest frame, frames quieter than top_db below
  * it dropped from both ends. All functions are thread-safe (no globals).
@@ -13,6 +18,10 @@
 #include <stddef.h>
 #include "core/err.h"
 #include "io/cfg.h"
+
+#define MM_AUDIO_MIN_RATE 8000
+#define MM_AUDIO_MAX_RATE 1000000
+#define MM_AUDIO_MAX_ABS 64.0f
 
 typedef struct mm_audio_opts {
     int target_sr;          /* resample to this rate; 0 keeps the file's rate */
