@@ -176,9 +176,16 @@ static void test_early_stopping(void **st)
     assert_int_equal(mm_learner_find("cnn1d")->wants_validation, 1);
     mm_fit_data fd = {.X = s.Xtr, .y = s.ytr, .n = 1000, .d = s.d, .n_classes = s.k,
                       .X_val = s.Xtr + 1000 * s.d, .y_val = s.ytr + 1000, .n_val = s.ntr - 1000};
-    mm_learner *l = fit("mlp", "hidden_layer_sizes: [32]\nn_iter_no_change: 3\nmax_iter: 300\n"
-                        "learning_rate_init: 0.01\n", 3, 2, &fd);
+    /* MLPClassifier's default is no early stopping: the validation part is not looked at */
+    mm_learner *l = fit("mlp", "hidden_layer_sizes: [8]\nmax_iter: 5\n", 3, 2, &fd);
     const mm_history *h = mm_learner_history(l);
+    assert_non_null(h);
+    assert_null(h->val_acc);
+    assert_int_equal(h->n, 5);
+    mm_learner_free(l);
+    l = fit("mlp", "hidden_layer_sizes: [32]\nn_iter_no_change: 3\nmax_iter: 300\n"
+            "learning_rate_init: 0.01\nearly_stopping: true\n", 3, 2, &fd);
+    h = mm_learner_history(l);
     assert_non_null(h);
     assert_non_null(h->val_acc);
     assert_true(h->n < 300);
@@ -210,7 +217,8 @@ static void test_early_stopping(void **st)
     mm_learner_free(l);
     /* no X_val: a validation fraction is carved from the training rows */
     fd.X_val = NULL; fd.y_val = NULL; fd.n_val = 0;
-    l = fit("mlp", "hidden_layer_sizes: [16]\nmax_iter: 4\nlr_schedule: step\nstep_size: 2\n", 2, 1, &fd);
+    l = fit("mlp", "hidden_layer_sizes: [16]\nmax_iter: 4\nlr_schedule: step\nstep_size: 2\nearly_stopping: true\n", 2, 1,
+            &fd);
     assert_non_null(mm_learner_history(l)->val_loss);
     mm_learner_free(l);
     free_ds(&s);

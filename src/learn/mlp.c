@@ -3,9 +3,9 @@
  * Reference: scikit-learn's MLPClassifier (hidden_layer_sizes, activation,
  * alpha as the L2 penalty alpha/(2B)·||W||² per batch, batch_size 'auto' =
  * min(200, n), learning_rate_init, max_iter epochs, n_iter_no_change, tol,
- * Glorot-uniform weights and biases). Differences, by choice: early_stopping
- * defaults to true (the experiment runner supplies a validation split; the
- * best epoch is restored as scikit-learn does), optional dropout and batch
+ * Glorot-uniform weights and biases, early_stopping false by default: with
+ * it, the runner supplies a validation split and the best epoch is restored
+ * as scikit-learn does). Differences, by choice: optional dropout and batch
  * norm (Dense → BatchNorm → activation → Dropout), Adam's eps inside the
  * bias-corrected denominator (PyTorch's form). Leaves out sgd/lbfgs solvers.
  */
@@ -56,7 +56,7 @@ static int mlp_create(const mm_cfg *params, uint64_t seed, int n_threads, void *
     m->base.log.best = -1;
     m->base.tp = mm_train_params_default();
     m->base.tp.alpha = 1e-4;
-    m->base.tp.early_stopping = 1;
+    m->base.tp.early_stopping = 0;   /* MLPClassifier's default; experiments say so when they want it */
     m->base.tp.seed = seed;
     m->base.tp.n_threads = n_threads;
     int c, b;
