@@ -2,7 +2,10 @@
  * recommendations: events fold into per-user state (latest like/dislike
  * wins, skips counted, liked artists), WAL mode, survival across reopening,
  * concurrent writers, bad input and foreign files refused; a disliked track
- * never returns, a liked track and a liked artist rank higher. */
+ * never returns, a liked track and a liked artist rank higher. Hostile
+ * volume (issue 18): thousands of events for one user leave one state row
+ * per track and a log of MM_FEEDBACK_LOG_KEEP events; a version-1 file
+ * (events only) is folded on open into the same state v1 computed. */
 #include "testutil.h"
 #include <sqlite3.h>
 #include "runtime/recommend.h"
@@ -181,6 +184,115 @@ static void test_concurrent_writers(void **st)
     mm_feedback_close(fb);
 }
 
+/* Rows of a table (optionally of one user), read with plain SQLite. */
+static long count_rows(const char *table, const char *user)
+{
+    sqlite3 *s = NULL;
+    sqlite3_stmt *q = NULL;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s%s", table, user ? " WHERE user=?1" : "");
+    long n = -1;
+    if (sqlite3_open(db, &s) == SQLITE_OK && sqlite3_prepare_v2(s, sql, -1, &q, NULL) == SQLITE_OK) {
+        if (user) sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(s);
+    return n;
+}
+
+/* Many events for one user: the state stays one row per track with exact
+ * counts, the log keeps the newest MM_FEEDBACK_LOG_KEEP, other users keep theirs. */
+static void test_bounded_state(void **st)
+{
+    mm_feedback *fb = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_feedback_open(db, &fb, &err), 0);
+    assert_int_equal(mm_feedback_record(fb, "bob", "t1", "A", MM_FEEDBACK_LIKE, &err), 0);
+    int n = 3 * MM_FEEDBACK_LOG_KEEP;
+    for (int i = 0; i < n; i++) {
+        const char *t = i % 3 == 0 ? "t1" : i % 3 == 1 ? "t2" : "t3";
+        mm_feedback_action a = i % 3 == 2 ? MM_FEEDBACK_SKIP : i % 6 == 0 ? MM_FEEDBACK_DISLIKE : MM_FEEDBACK_LIKE;
+        assert_int_equal(mm_feedback_record(fb, "mallory", t, i < n - 3 ? "Old" : "New", a, &err), 0);
+    }
+    assert_int_equal(mm_feedback_record(fb, "mallory", "t1", "", MM_FEEDBACK_DISLIKE, &err), 0);
+    mm_feedback_prefs p;
+    assert_int_equal(mm_feedback_prefs_get(fb, "mallory", &p, &err), 0);
+    assert_int_equal(p.n_tracks, 3);
+    int skips = 0;
+    /* t1: disliked last; t2: liked last (i = n - 2), by artist "New"; t3: skips only */
+    assert_int_equal(mm_feedback_prefs_track(&p, "t1", &skips), -1);
+    assert_int_equal(mm_feedback_prefs_track(&p, "t2", &skips), 1);
+    assert_int_equal(skips, 0);
+    assert_int_equal(mm_feedback_prefs_track(&p, "t3", &skips), 0);
+    assert_int_equal(skips, n / 3);   /* every skip counts, beyond what the log keeps */
+    assert_int_equal(mm_feedback_prefs_artist(&p, "New"), 1);   /* the latest artist of the liked track */
+    assert_int_equal(mm_feedback_prefs_artist(&p, "Old"), 0);
+    mm_feedback_prefs_free(&p);
+    mm_feedback_close(fb);
+    assert_int_equal(count_rows("prefs", "mallory"), 3);
+    assert_int_equal(count_rows("events", "mallory"), MM_FEEDBACK_LOG_KEEP);
+    assert_int_equal(count_rows("events", "bob"), 1);
+}
+
+/* A version-1 file (events only, as the previous release wrote it) is
+ * folded on open: the same preferences, the log trimmed, version 2 after. */
+static void test_migrate_v1(void **st)
+{
+    sqlite3 *s = NULL;
+    assert_int_equal(sqlite3_open(db, &s), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(s,
+        "CREATE TABLE melodic_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO melodic_meta VALUES('format','melodic-feedback'),('version','1');"
+        "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, track TEXT NOT NULL,"
+        " artist TEXT NOT NULL DEFAULT '', action INTEGER NOT NULL CHECK(action IN (1,2,3)), ts INTEGER NOT NULL);"
+        "CREATE INDEX events_user ON events(user, id);"
+        "INSERT INTO events(user, track, artist, action, ts) VALUES"
+        " ('ana','t1','Artist A',1,0), ('ana','t2','Artist B',3,0), ('ana','t3','Artist A',2,0),"
+        " ('ana','t3','',2,0), ('ana','t4','',3,0), ('ana','t4','Artist C',1,0), ('ana','t1','',2,0),"
+        " ('bob','t1','Artist A',3,0);", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_prepare_v2(s, "INSERT INTO events(user, track, artist, action, ts) VALUES('zed','z',"
+                                        "'Z',2,0)", -1, &q, NULL), SQLITE_OK);
+    sqlite3_exec(s, "BEGIN", NULL, NULL, NULL);
+    for (int i = 0; i < MM_FEEDBACK_LOG_KEEP + 50; i++) { sqlite3_step(q); sqlite3_reset(q); }
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_exec(s, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(s);
+
+    mm_feedback *fb = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_feedback_open(db, &fb, &err), 0);
+    mm_feedback_prefs p;
+    assert_int_equal(mm_feedback_prefs_get(fb, "ana", &p, &err), 0);
+    assert_int_equal(p.n_tracks, 4);
+    int skips = 0;
+    assert_int_equal(mm_feedback_prefs_track(&p, "t1", &skips), 1);   /* a skip leaves the like */
+    assert_int_equal(skips, 1);
+    assert_int_equal(mm_feedback_prefs_track(&p, "t2", NULL), -1);
+    assert_int_equal(mm_feedback_prefs_track(&p, "t3", &skips), 0);
+    assert_int_equal(skips, 2);
+    assert_int_equal(mm_feedback_prefs_track(&p, "t4", NULL), 1);
+    assert_int_equal(mm_feedback_prefs_artist(&p, "Artist A"), 1);
+    assert_int_equal(mm_feedback_prefs_artist(&p, "Artist C"), 1);
+    assert_int_equal(mm_feedback_prefs_artist(&p, "Artist B"), 0);
+    mm_feedback_prefs_free(&p);
+    assert_int_equal(mm_feedback_prefs_get(fb, "zed", &p, &err), 0);
+    assert_int_equal(mm_feedback_prefs_track(&p, "z", &skips), 0);
+    assert_int_equal(skips, MM_FEEDBACK_LOG_KEEP + 50);
+    mm_feedback_prefs_free(&p);
+    mm_feedback_close(fb);
+    assert_int_equal(count_rows("events", "zed"), MM_FEEDBACK_LOG_KEEP);
+    assert_int_equal(count_rows("events", "ana"), 7);
+    assert_int_equal(count_rows("melodic_meta WHERE key='version' AND value='2'", NULL), 1);
+    /* and it opens again as version 2, unchanged */
+    assert_int_equal(mm_feedback_open(db, &fb, &err), 0);
+    assert_int_equal(mm_feedback_prefs_get(fb, "ana", &p, &err), 0);
+    assert_int_equal(p.n_tracks, 4);
+    mm_feedback_prefs_free(&p);
+    mm_feedback_close(fb);
+}
+
 /* 12 Q1 tracks with distinct artists; one-hot embeddings. */
 static mm_library *make_lib(void)
 {
@@ -285,6 +397,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_calibration_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bounded_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_in_recommendations, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

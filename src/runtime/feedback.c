@@ -1,26 +1,34 @@
 /* feedback.c — like / skip / dislike events per user in SQLite (WAL).
  *
- * One append-only table of events; a user's preferences are folded from
- * their events in order (latest like/dislike wins, skips counted). Every
- * value reaches SQLite through bound parameters of statements prepared once
- * at open. Leaves out expiry of old events and cross-user statistics.
+ * Each event updates the user's aggregated state for that track in one
+ * row of `prefs` (latest like/dislike wins, skips counted, latest non-empty
+ * artist kept) and is appended to a history log `events` trimmed to the
+ * user's newest MM_FEEDBACK_LOG_KEEP events, both in one transaction; so
+ * reading a user's preferences costs one row per track they rated, never
+ * their whole history. A version-1 database (events only) is folded into
+ * `prefs` when opened. Every value reaches SQLite through bound parameters
+ * of statements prepared once at open. Leaves out expiry of old state and
+ * cross-user statistics.
  */
 #include "runtime/feedback.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define FB_FORMAT "melodic-feedback"
-#define FB_VERSION "1"
+#define FB_VERSION "2"
 #define FB_MAX_ID 256
 
 struct mm_feedback {
     sqlite3 *db;
-    sqlite3_stmt *ins;      /* INSERT an event */
-    sqlite3_stmt *sel;      /* SELECT a user's events in order */
+    sqlite3_stmt *ins;      /* INSERT an event into the log */
+    sqlite3_stmt *upd;      /* fold an event into prefs (upsert) */
+    sqlite3_stmt *trim;     /* DELETE a user's log beyond the newest MM_FEEDBACK_LOG_KEEP */
+    sqlite3_stmt *sel;      /* SELECT a user's prefs rows, by track */
     sqlite3_stmt *cal_ins;  /* INSERT a calibration vector */
     sqlite3_stmt *cal_del;  /* DELETE all but a user's newest `keep` vectors */
     sqlite3_stmt *cal_sel;  /* SELECT a user's newest vectors */
@@ -85,6 +93,8 @@ void mm_feedback_close(mm_feedback *fb)
 {
     if (!fb) return;
     sqlite3_finalize(fb->ins);
+    sqlite3_finalize(fb->upd);
+    sqlite3_finalize(fb->trim);
     sqlite3_finalize(fb->sel);
     sqlite3_finalize(fb->cal_ins);
     sqlite3_finalize(fb->cal_del);
@@ -93,6 +103,51 @@ void mm_feedback_close(mm_feedback *fb)
     pthread_mutex_destroy(&fb->lock);
     free(fb->path);
     free(fb);
+}
+
+/* Fold one event into the user's prefs row (the upsert prepared at open).
+ * Caller holds the lock or is opening; inside a transaction. SQLite code. */
+static int fold_event(mm_feedback *fb, const char *user, const char *track, const char *artist, int action)
+{
+    sqlite3_reset(fb->upd);
+    sqlite3_bind_text(fb->upd, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fb->upd, 2, track, -1, SQLITE_STATIC);
+    sqlite3_bind_text(fb->upd, 3, artist, -1, SQLITE_STATIC);
+    sqlite3_bind_int(fb->upd, 4, action);
+    int s = sqlite3_step(fb->upd);
+    sqlite3_reset(fb->upd);
+    sqlite3_clear_bindings(fb->upd);
+    return s;
+}
+
+/* Version 1 kept events only: fold them all into prefs in their order
+ * (the same upsert as mm_feedback_record, so the state is what v1 folded at
+ * every read), trim each user's log, and mark the file version 2. One
+ * transaction: an interrupted migration leaves a v1 file. */
+static int migrate_v1(mm_feedback *fb, mm_err *err)
+{
+    if (exec_plain(fb->db, "BEGIN IMMEDIATE") != SQLITE_OK) return db_fail(err, fb->db, fb->path, "cannot migrate v1");
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(fb->db, "SELECT user, track, artist, action FROM events ORDER BY id", -1, &st,
+                                NULL) == SQLITE_OK &&
+             exec_plain(fb->db, "DELETE FROM prefs") == SQLITE_OK;
+    int s = SQLITE_DONE;
+    while (ok && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *u = (const char *)sqlite3_column_text(st, 0), *t = (const char *)sqlite3_column_text(st, 1);
+        const char *a = (const char *)sqlite3_column_text(st, 2);
+        ok = fold_event(fb, u ? u : "", t ? t : "", a ? a : "", sqlite3_column_int(st, 3)) == SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    char sql[320];
+    snprintf(sql, sizeof sql, "DELETE FROM events WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER"
+             " (PARTITION BY user ORDER BY id DESC) AS rn FROM events) WHERE rn > %d);"
+             "UPDATE melodic_meta SET value='" FB_VERSION "' WHERE key='version';", MM_FEEDBACK_LOG_KEEP);
+    ok = ok && s == SQLITE_DONE && exec_plain(fb->db, sql) == SQLITE_OK &&
+         exec_plain(fb->db, "COMMIT") == SQLITE_OK;
+    if (ok) return 0;
+    int rc = db_fail(err, fb->db, fb->path, "cannot migrate the v1 events");
+    exec_plain(fb->db, "ROLLBACK");
+    return rc;
 }
 
 int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
@@ -133,6 +188,9 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
                    " user TEXT NOT NULL, track TEXT NOT NULL, artist TEXT NOT NULL DEFAULT '',"
                    " action INTEGER NOT NULL CHECK(action IN (1,2,3)), ts INTEGER NOT NULL);"
                    "CREATE INDEX IF NOT EXISTS events_user ON events(user, id);"
+                   "CREATE TABLE IF NOT EXISTS prefs(user TEXT NOT NULL, track TEXT NOT NULL,"
+                   " artist TEXT NOT NULL DEFAULT '', state INTEGER NOT NULL DEFAULT 0,"
+                   " skips INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(user, track)) WITHOUT ROWID;"
                    "CREATE TABLE IF NOT EXISTS speaker_clips(id INTEGER PRIMARY KEY AUTOINCREMENT,"
                    " user TEXT NOT NULL, pipeline TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL,"
                    " ts INTEGER NOT NULL);"
@@ -148,21 +206,31 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
         rc = db_fail(err, fb->db, path, "cannot read melodic_meta");
         goto fail;
     }
-    int ok_format = 0, ok_version = 0;
+    int ok_format = 0, version = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         const char *k = (const char *)sqlite3_column_text(st, 0);
         const char *v = (const char *)sqlite3_column_text(st, 1);
         if (k && v && !strcmp(k, "format")) ok_format = !strcmp(v, FB_FORMAT);
-        if (k && v && !strcmp(k, "version")) ok_version = !strcmp(v, FB_VERSION);
+        if (k && v && !strcmp(k, "version")) version = !strcmp(v, "1") ? 1 : !strcmp(v, FB_VERSION) ? 2 : 0;
     }
     sqlite3_finalize(st);
-    if (!ok_format || !ok_version) {
-        rc = mm_err_set(err, MM_EFORMAT, "%s: not a %s v%s database", path, FB_FORMAT, FB_VERSION);
+    if (!ok_format || !version) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: not a %s v1 or v%s database", path, FB_FORMAT, FB_VERSION);
         goto fail;
     }
     if (sqlite3_prepare_v2(fb->db, "INSERT INTO events(user, track, artist, action, ts) VALUES(?1,?2,?3,?4,?5)",
                            -1, &fb->ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(fb->db, "SELECT track, artist, action FROM events WHERE user=?1 ORDER BY id",
+        sqlite3_prepare_v2(fb->db, "INSERT INTO prefs(user, track, artist, state, skips)"
+                           " VALUES(?1, ?2, ?3, CASE ?4 WHEN 1 THEN 1 WHEN 3 THEN -1 ELSE 0 END, ?4 = 2)"
+                           " ON CONFLICT(user, track) DO UPDATE SET"
+                           " artist = CASE WHEN excluded.artist <> '' THEN excluded.artist ELSE artist END,"
+                           " state = CASE ?4 WHEN 2 THEN state ELSE excluded.state END,"
+                           " skips = min(skips + excluded.skips, 2147483647)",
+                           -1, &fb->upd, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "DELETE FROM events WHERE user=?1 AND id <= "
+                           "(SELECT id FROM events WHERE user=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                           -1, &fb->trim, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "SELECT track, artist, state, skips FROM prefs WHERE user=?1 ORDER BY track",
                            -1, &fb->sel, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fb->db, "INSERT INTO speaker_clips(user, pipeline, dim, vec, ts) VALUES(?1,?2,?3,?4,?5)",
                            -1, &fb->cal_ins, NULL) != SQLITE_OK ||
@@ -174,6 +242,7 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
         rc = db_fail(err, fb->db, path, "cannot prepare statements");
         goto fail;
     }
+    if (version == 1 && (rc = migrate_v1(fb, err))) goto fail;
     *out = fb;
     return 0;
 fail:
@@ -206,16 +275,31 @@ int mm_feedback_record(mm_feedback *fb, const char *user, const char *track_id,
     if (a != MM_FEEDBACK_LIKE && a != MM_FEEDBACK_SKIP && a != MM_FEEDBACK_DISLIKE)
         return mm_err_set(err, MM_EINVAL, "feedback: action %d: expected like, skip or dislike", (int)a);
     pthread_mutex_lock(&fb->lock);
-    sqlite3_reset(fb->ins);
-    sqlite3_clear_bindings(fb->ins);
-    sqlite3_bind_text(fb->ins, 1, user, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(fb->ins, 2, track_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(fb->ins, 3, artist ? artist : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(fb->ins, 4, (int)a);
-    sqlite3_bind_int64(fb->ins, 5, (sqlite3_int64)time(NULL));
-    int s = sqlite3_step(fb->ins);
-    if (s != SQLITE_DONE) rc = db_fail(err, fb->db, fb->path, "cannot record feedback");
-    sqlite3_reset(fb->ins);
+    int ok = exec_plain(fb->db, "BEGIN IMMEDIATE") == SQLITE_OK;
+    if (ok) {
+        sqlite3_reset(fb->ins);
+        sqlite3_clear_bindings(fb->ins);
+        sqlite3_bind_text(fb->ins, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fb->ins, 2, track_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fb->ins, 3, artist ? artist : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int(fb->ins, 4, (int)a);
+        sqlite3_bind_int64(fb->ins, 5, (sqlite3_int64)time(NULL));
+        ok = sqlite3_step(fb->ins) == SQLITE_DONE;
+        sqlite3_reset(fb->ins);
+    }
+    ok = ok && fold_event(fb, user, track_id, artist ? artist : "", (int)a) == SQLITE_DONE;
+    if (ok) {   /* the log keeps the user's newest MM_FEEDBACK_LOG_KEEP events */
+        sqlite3_reset(fb->trim);
+        sqlite3_bind_text(fb->trim, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_int(fb->trim, 2, MM_FEEDBACK_LOG_KEEP);
+        ok = sqlite3_step(fb->trim) == SQLITE_DONE;
+        sqlite3_reset(fb->trim);
+    }
+    ok = ok && exec_plain(fb->db, "COMMIT") == SQLITE_OK;
+    if (!ok) {
+        rc = db_fail(err, fb->db, fb->path, "cannot record feedback");
+        exec_plain(fb->db, "ROLLBACK");
+    }
     pthread_mutex_unlock(&fb->lock);
     return rc;
 }
@@ -233,115 +317,89 @@ void mm_feedback_prefs_free(mm_feedback_prefs *p)
     memset(p, 0, sizeof *p);
 }
 
-/* One event while folding. */
-typedef struct fb_event {
-    char *track, *artist;
-    int action;
-    size_t order;
-} fb_event;
-
-static int ev_cmp(const void *a, const void *b)
-{
-    const fb_event *x = a, *y = b;
-    int c = strcmp(x->track, y->track);
-    if (c) return c;
-    return x->order < y->order ? -1 : x->order > y->order;
-}
-
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Append a copy of s to a growing string array; 0 or -1 (out of memory). */
+static int push_str(char ***arr, size_t *n, size_t *cap, const char *s)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 64;
+        char **na = realloc(*arr, nc * sizeof *na);
+        if (!na) return -1;
+        *arr = na;
+        *cap = nc;
+    }
+    if (!((*arr)[*n] = strdup(s))) return -1;
+    ++*n;
+    return 0;
+}
+
+/* Double the room of p's track arrays (cap entries now); 0 or -1. */
+static int grow_prefs(mm_feedback_prefs *p, size_t *cap)
+{
+    size_t nc = *cap ? 2 * *cap : 64;
+    char **ni = realloc(p->track_ids, nc * sizeof *ni);
+    if (ni) p->track_ids = ni;
+    int *ns = ni ? realloc(p->state, nc * sizeof *ns) : NULL;
+    if (ns) p->state = ns;
+    int *nk = ns ? realloc(p->skips, nc * sizeof *nk) : NULL;
+    if (!nk) return -1;
+    p->skips = nk;
+    *cap = nc;
+    return 0;
 }
 
 int mm_feedback_prefs_get(mm_feedback *fb, const char *user, mm_feedback_prefs *out, mm_err *err)
 {
     int rc = check_id("user id", user, 0, err);
     if (rc) return rc;
-    fb_event *ev = NULL;
-    size_t n = 0, cap = 0;
+    mm_feedback_prefs p = {0};
+    size_t cap = 0, n_liked = 0, cap_liked = 0;
+    char **liked = NULL;   /* (n_liked) artists of liked tracks, with repeats */
     pthread_mutex_lock(&fb->lock);
     sqlite3_reset(fb->sel);
-    sqlite3_clear_bindings(fb->sel);
-    sqlite3_bind_text(fb->sel, 1, user, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(fb->sel, 1, user, -1, SQLITE_STATIC);
     int s;
+    /* rows come in track order (the primary key), which is strcmp order for UTF-8 */
     while ((s = sqlite3_step(fb->sel)) == SQLITE_ROW) {
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 64;
-            fb_event *ne = realloc(ev, nc * sizeof *ne);
-            if (!ne) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
-            ev = ne;
-            cap = nc;
-        }
         const char *t = (const char *)sqlite3_column_text(fb->sel, 0);
         const char *a = (const char *)sqlite3_column_text(fb->sel, 1);
-        ev[n].track = strdup(t ? t : "");
-        ev[n].artist = strdup(a ? a : "");
-        ev[n].action = sqlite3_column_int(fb->sel, 2);
-        ev[n].order = n;
-        n++;
-        if (!ev[n - 1].track || !ev[n - 1].artist) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+        int state = sqlite3_column_int(fb->sel, 2);
+        if (p.n_tracks == cap && grow_prefs(&p, &cap)) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+        size_t k = p.n_tracks;
+        if (!(p.track_ids[k] = strdup(t ? t : ""))) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+        p.state[k] = state > 0 ? 1 : state < 0 ? -1 : 0;
+        p.skips[k] = sqlite3_column_int(fb->sel, 3);
+        p.n_tracks++;
+        if (p.state[k] == 1 && a && a[0] && push_str(&liked, &n_liked, &cap_liked, a)) {
+            rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+            break;
+        }
     }
     if (!rc && s != SQLITE_DONE) rc = db_fail(err, fb->db, fb->path, "cannot read feedback");
     sqlite3_reset(fb->sel);
     pthread_mutex_unlock(&fb->lock);
-
-    mm_feedback_prefs p = {0};
     if (rc) goto done;
-    if (n) qsort(ev, n, sizeof *ev, ev_cmp);
-    size_t n_tr = 0;
-    for (size_t i = 0; i < n; i++) if (i == 0 || strcmp(ev[i].track, ev[i - 1].track)) n_tr++;
-    p.track_ids = calloc(n_tr ? n_tr : 1, sizeof *p.track_ids);
-    p.state = calloc(n_tr ? n_tr : 1, sizeof *p.state);
-    p.skips = calloc(n_tr ? n_tr : 1, sizeof *p.skips);
-    char **liked_artists = calloc(n_tr ? n_tr : 1, sizeof *liked_artists);
-    size_t n_liked = 0;
-    if (!p.track_ids || !p.state || !p.skips || !liked_artists) {
-        free(liked_artists);
-        rc = mm_err_set(err, MM_ENOMEM, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        int state = 0, skips = 0;
-        const char *artist = "";
-        for (; j < n && !strcmp(ev[j].track, ev[i].track); j++) {
-            if (ev[j].action == MM_FEEDBACK_LIKE) state = 1;
-            else if (ev[j].action == MM_FEEDBACK_DISLIKE) state = -1;
-            else if (ev[j].action == MM_FEEDBACK_SKIP) skips++;
-            if (ev[j].artist[0]) artist = ev[j].artist;
-        }
-        size_t k = p.n_tracks++;
-        p.track_ids[k] = ev[i].track;
-        ev[i].track = NULL;   /* moved */
-        p.state[k] = state;
-        p.skips[k] = skips;
-        if (state == 1 && artist[0]) liked_artists[n_liked++] = (char *)artist;
-        i = j;
-    }
-    qsort(liked_artists, n_liked, sizeof *liked_artists, str_cmp);
+    /* liked artists: distinct, sorted, with their number of liked tracks */
+    if (n_liked) qsort(liked, n_liked, sizeof *liked, str_cmp);
     size_t n_ar = 0;
-    for (size_t i = 0; i < n_liked; i++) if (i == 0 || strcmp(liked_artists[i], liked_artists[i - 1])) n_ar++;
+    for (size_t i = 0; i < n_liked; i++) n_ar += i == 0 || strcmp(liked[i], liked[i - 1]);
     p.artists = calloc(n_ar ? n_ar : 1, sizeof *p.artists);
     p.artist_likes = calloc(n_ar ? n_ar : 1, sizeof *p.artist_likes);
-    if (!p.artists || !p.artist_likes) {
-        free(liked_artists);
-        rc = mm_err_set(err, MM_ENOMEM, "out of memory");
-        goto done;
-    }
+    if (!p.artists || !p.artist_likes) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < n_liked; i++) {
-        if (i == 0 || strcmp(liked_artists[i], liked_artists[i - 1])) {
-            if (!(p.artists[p.n_artists++] = strdup(liked_artists[i]))) {
-                free(liked_artists);
-                rc = mm_err_set(err, MM_ENOMEM, "out of memory");
-                goto done;
-            }
+        if (i == 0 || strcmp(liked[i], p.artists[p.n_artists - 1])) {
+            p.artists[p.n_artists++] = liked[i];
+            liked[i] = NULL;   /* moved */
         }
         p.artist_likes[p.n_artists - 1]++;
     }
-    free(liked_artists);
 done:
-    for (size_t i = 0; i < n; i++) { free(ev[i].track); free(ev[i].artist); }
-    free(ev);
+    for (size_t i = 0; i < n_liked; i++) free(liked[i]);
+    free(liked);
     if (rc) { mm_feedback_prefs_free(&p); return rc; }
     *out = p;
     return 0;

@@ -1,11 +1,14 @@
 /* feedback.h — per-user like / skip / dislike, stored in SQLite.
  *
- * Events are appended to one table (user, track id, artist, action, time)
- * in a database opened in WAL mode, so they survive restarts and readers do
- * not block the writer. Only prepared statements with bound parameters
- * touch the database. A user's state per track is its latest like/dislike
- * (a later like undoes a dislike and vice versa) plus its skip count; an
- * artist counts as liked while one of its tracks is liked.
+ * A user's state per track is its latest like/dislike (a later like undoes
+ * a dislike and vice versa) plus its skip count; an artist counts as liked
+ * while one of its tracks is liked. Each event updates that state (one row
+ * per user and track) and joins a history log that keeps the user's newest
+ * MM_FEEDBACK_LOG_KEEP events, in a database opened in WAL mode, so they
+ * survive restarts and readers do not block the writer: storage and the
+ * cost of reading a user's preferences grow with the tracks they rated,
+ * not with how many events they sent. Only prepared statements with bound
+ * parameters touch the database.
  * One connection per store guarded by a mutex: a store may be shared by
  * all threads of a server.
  */
@@ -28,9 +31,13 @@ const char *mm_feedback_action_name(mm_feedback_action a);
 
 typedef struct mm_feedback mm_feedback;
 
+/* Events kept per user in the history log (the state above is kept whole). */
+#define MM_FEEDBACK_LOG_KEEP 1000
+
 /* Open or create the database at path (schema created if missing; a file
  * that is not a SQLite database or has another schema is an error naming
- * it). *out owned by caller (mm_feedback_close). */
+ * it; a version-1 file, which kept only the event log, is folded into the
+ * per-track state once, here). *out owned by caller (mm_feedback_close). */
 int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err);
 /* Closes the connection (NULL is a no-op). Not while other threads use it. */
 void mm_feedback_close(mm_feedback *fb);
@@ -40,8 +47,9 @@ void mm_feedback_close(mm_feedback *fb);
 int mm_feedback_record(mm_feedback *fb, const char *user, const char *track_id,
                        const char *artist, mm_feedback_action a, mm_err *err);
 
-/* A user's current preferences (a snapshot). Arrays malloc'd; release with
- * mm_feedback_prefs_free. */
+/* A user's current preferences (a snapshot): one entry per track the user
+ * rated, whatever the number of events. Arrays malloc'd; release with
+ * mm_feedback_prefs_free. Skip counts saturate at INT_MAX. */
 typedef struct mm_feedback_prefs {
     size_t n_tracks;
     char **track_ids;       /* (n_tracks) sorted by strcmp */
