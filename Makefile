@@ -48,7 +48,7 @@ SO := $(BUILD)/libmelodic.so
 BIN := $(BUILD)/melodic
 PREFIX ?= /usr/local
 
-.PHONY: all deps run test test-unit test-portable test-asan test-browser fuzz bench clean weights format install serve
+.PHONY: all deps run test test-unit test-portable test-third-party test-asan test-browser fuzz bench clean weights format install serve
 
 all: $(BIN) $(LIB) $(SO)
 
@@ -102,6 +102,7 @@ test: deps
 	$(MAKE) -j2 all
 	$(MAKE) -j2 test-unit
 	$(MAKE) test-portable
+	$(MAKE) test-third-party
 	$(MAKE) -j2 test-asan
 	$(MAKE) test-browser
 	$(MAKE) test-install
@@ -123,6 +124,10 @@ test-install: all
 
 test-unit: $(TESTS) $(BIN)
 	@MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)
+
+# third_party/ against what the project uses (values, checksums, linked libraries).
+test-third-party: $(BIN)
+	@MELODIC_BIN=$(BIN) tests/check_third_party.sh
 
 # The same binaries on the portable kernels (AVX2 / scalar instead of AVX-512):
 # every test, fixture comparisons and bit-for-bit checks included, must hold
