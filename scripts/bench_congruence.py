@@ -46,6 +46,14 @@ def s(x):
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
+T_START = time.perf_counter()
+
+
+def progress(msg):
+    """A progress line on stderr (stdout is the result, committed as results/congruence.txt)."""
+    print(f"bench_congruence [{time.perf_counter() - T_START:5.0f} s] {msg}", file=sys.stderr, flush=True)
+
+
 def oof(path, model):
     """Out-of-fold probabilities in dataset order, labels, label names, paths."""
     with h5py.File(path, "r") as f:
@@ -64,7 +72,7 @@ def oof(path, model):
 def ensure_run(bin_, exp, out):
     if os.path.exists(os.path.join(out, "results.h5")):
         return
-    print(f"running {exp} -> {out} (once)", flush=True)
+    progress(f"running {exp} -> {out} (once; its progress follows)")
     subprocess.run([bin_, "run", exp, "-o", out, "-j", "2", "--quiet"], check=True)
 
 
@@ -154,8 +162,11 @@ def sklearn_baseline(bin_, tmp):
             P[te] = make().fit(sc.transform(X[tr]), y[tr]).predict_proba(sc.transform(X[te]))
         return P
 
+    progress("scikit-learn baseline: mn04 embeddings of RAVDESS (melodic extract)")
     Xs, ys, gs, sl, _ = table("experiments/table2_speech_mn04_speaker.yaml", "speech_mn04.h5", "mn04_embedding")
+    progress("scikit-learn baseline: mn04 embeddings of the 4Q music (melodic extract)")
     Xm, ym, gm, ml, mpaths = table("experiments/music_beyond_artist.yaml", "music_mn04.h5", "mn04_embedding")
+    progress("scikit-learn baseline: MLP (speech) and SVC (music), 5 folds each")
     t0 = time.perf_counter()
     Ps = oof_sk(Xs, ys, GroupKFold(5).split(Xs, ys, gs),
                 lambda: MLPClassifier((256,), early_stopping=True, max_iter=200, random_state=0))
@@ -213,6 +224,7 @@ def main():
         for k, spec in enumerate(specs):
             sdir, _, smodel = spec.partition(":")
             smodel = smodel or "mlp"
+            progress(f"speech model {k + 1}/{len(specs)}: {spec} — {a.n}-track playlists for every listener")
             ensure_run(a.bin, f"experiments/{os.path.basename(sdir.rstrip('/'))}.yaml", sdir)
             sp, s_true, slabels, _ = oof(os.path.join(sdir, "results.h5"), smodel)
             missing = [l for l in slabels if l not in TRUTH]
@@ -245,16 +257,17 @@ def main():
         rows.insert(0, ("scikit-learn: mn04 MLP speech, mn04 SVM music", np.mean(Ps.argmax(1) == ys),
                         quadrant_accuracy(Ps, ys, sl), c_sk, float("nan"), float("nan"), 0, 0))
         print(f"scikit-learn baseline (the issue's): speech MLP acc {np.mean(Ps.argmax(1) == ys):.3f}, music SVM acc "
-              f"{np.mean(Pm.argmax(1) == ym):.3f} (fits {t_sk:.1f} s); its congruence is in the first row "
-              f"(the paper's rule column)\n")
+              f"{np.mean(Pm.argmax(1) == ym):.3f}; its congruence is in the first row (the paper's rule column)\n")
+        progress(f"scikit-learn fits took {t_sk:.1f} s")
     w = max(len(r[0]) for r in rows)
     print(f"{'speech model (speaker-independent)':{w}s}  acc    quad.acc  paper's rule  ours (match)  ours, true labels")
     for r in rows:
         ours = "  -  " if np.isnan(r[4]) else f"{r[4]:.3f}"
         ceil = "  -  " if np.isnan(r[5]) else f"{r[5]:.3f}"
         print(f"{r[0]:{w}s}  {r[1]:.3f}  {r[2]:.3f}     {r[3]:.3f}         {ours}         {ceil}")
-    print(f"\ntime for {len(sp)} playlists (last model): paper's rule in numpy {rows[-1][6]:.3f} s, ours "
-          f"{rows[-1][7]:.3f} s (process start and library load included)")
+    # times vary run to run: stderr, so that results/congruence.txt regenerates byte for byte
+    progress(f"time for {len(sp)} playlists (last model): paper's rule in numpy {rows[-1][6]:.3f} s, ours "
+             f"{rows[-1][7]:.3f} s (process start and library load included)")
 
 
 if __name__ == "__main__":

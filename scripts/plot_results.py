@@ -23,13 +23,16 @@ def dec(x):
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
+WRITTEN = []
+
+
 def save(fig, path):
     tmp = path + ".tmp.png"
     fig.tight_layout()
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
-    print("wrote", path)
+    WRITTEN.append(os.path.basename(path))
 
 
 def main():
@@ -116,17 +119,25 @@ def main():
             save(fig, os.path.join(d, f"fig_confusion_{model}.png"))
         if "history" in g:
             h = g["history"]
-            fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-            for k in sorted(h, key=lambda s: int(s)):
-                hk = h[k]
-                for key, ax, style in (("train_loss", a1, "-"), ("val_loss", a1, "--"),
-                                       ("train_acc", a2, "-"), ("val_acc", a2, "--")):
-                    if key in hk:
-                        ax.plot(hk[key][:], style, lw=1, label=f"{key} fold {k}" if k == "0" else None)
-            a1.set_xlabel("epoch"); a1.set_ylabel("loss"); a1.legend(fontsize=8)
-            a2.set_xlabel("epoch"); a2.set_ylabel("accuracy"); a2.legend(fontsize=8)
-            fig.suptitle(f"Training curves — {model}")
-            save(fig, os.path.join(d, f"fig_training_{model}.png"))
+            rounds = sorted(h, key=lambda s: int(s))
+            # one panel per quantity a model records (logreg records no accuracy: no empty panel)
+            panels = [(("train_loss", "val_loss"), "loss"), (("train_acc", "val_acc"), "accuracy")]
+            panels = [(keys, yl) for keys, yl in panels
+                      if any(key in h[k] and len(h[k][key]) for k in rounds for key in keys)]
+            if panels:
+                fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+                for (keys, ylabel), ax in zip(panels, axes[0]):
+                    for k in rounds:
+                        for key, style in zip(keys, ("-", "--")):
+                            if key in h[k] and len(h[k][key]):
+                                ax.plot(h[k][key][:], style, lw=1,
+                                        label=f"{key} ({len(rounds)} rounds)" if k == rounds[0] else None)
+                    ax.set_xlabel("epoch" if "mlp" in model or "cnn" in model else "iteration")
+                    ax.set_ylabel(ylabel)
+                    ax.legend(fontsize=8)
+                fig.suptitle(f"Training curves — {model}")
+                save(fig, os.path.join(d, f"fig_training_{model}.png"))
+    print(f"plot_results: {d}: {len(WRITTEN)} figures ({', '.join(WRITTEN)})")
     return 0
 
 

@@ -10,6 +10,16 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}   # as this machine kind 
 j=${MELODIC_THREADS:-$(nproc)}
 exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random speech_beyond_speaker music_beyond_artist music_layers_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random"}
 data=${MELODIC_DATA:-../shared/data}
+models=${MELODIC_MODELS:-../shared/models}
+# The paper's own network, PANNs CNN14, once `make weights` has fetched it (needs internet);
+# without it the paper's-method rows use EfficientAT mn04 (table2_speech_mn04_*).
+if [ -z "${RUN_EXPERIMENTS:-}" ]; then
+  if [ -f "$models/panns/Cnn14_16k_mAP=0.438.pth" ]; then
+    exps="$exps table2_speech_cnn14_speaker table2_speech_cnn14_random"
+  else
+    echo "make run: no PANNs CNN14 weights under $models/panns (make weights needs internet): the paper's-method rows use EfficientAT mn04" >&2
+  fi
+fi
 if [ ! -d "$data/ravdess" ] && [ ! -d data/ravdess ]; then
   echo "make run: no data under $data or ./data — run scripts/fetch_data.sh (needs internet) or set MELODIC_DATA" >&2
   exit 1
