@@ -183,6 +183,25 @@ static void test_extract_deterministic(void **st)
     mm_h5_close(f1); mm_h5_close(f2);
 }
 
+/* The recommend config is found from the executable, never the cwd: from an
+ * unrelated folder the checkout's table is used (the error is then about the
+ * missing library); a copy of the binary with no share/melodic beside it
+ * names every path it tried; MELODIC_SHARE points it at a table. */
+static void test_defaults_from_anywhere(void **st)
+{
+    char bin[4096], root[4096];
+    assert_non_null(realpath(tu_bin(), bin));
+    assert_non_null(getcwd(root, sizeof root));
+    assert_int_equal(tu_system("cd %s && env -u MELODIC_SHARE %s recommend --speech none.h5 --library none.h5 v.wav 2> err.txt", tmp, bin), 1);
+    assert_int_equal(tu_system("grep -q 'none.h5' %s/err.txt && ! grep -q 'default.yaml' %s/err.txt", tmp, tmp), 0);
+    assert_int_equal(tu_system("mkdir -p %s/bare/bin && cp %s %s/bare/bin/melodic", tmp, bin, tmp), 0);
+    assert_int_equal(tu_system("cd %s && env -u MELODIC_SHARE bare/bin/melodic recommend --speech none.h5 --library none.h5 v.wav 2> err.txt", tmp), 1);
+    assert_int_equal(tu_system("grep -q '%s/bare/share/melodic/configs/recommend/default.yaml' %s/err.txt", tmp, tmp), 0);
+    assert_int_equal(tu_system("grep -q 'MELODIC_SHARE' %s/err.txt", tmp), 0);
+    assert_int_equal(tu_system("cd %s && MELODIC_SHARE=%s bare/bin/melodic recommend --speech none.h5 --library none.h5 v.wav 2> err.txt", tmp, root), 1);
+    assert_int_equal(tu_system("grep -q 'none.h5' %s/err.txt && ! grep -q 'default.yaml' %s/err.txt", tmp, tmp), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_spectrogram),
         cmocka_unit_test(test_extract_deterministic),
+        cmocka_unit_test(test_defaults_from_anywhere),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

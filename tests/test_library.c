@@ -5,7 +5,9 @@
  * files listed; re-indexing skips unchanged files, reclassifies changed ones,
  * drops removed ones; the result does not depend on the thread count;
  * manifests; errors; the `melodic index` and `melodic recommend` commands
- * (voice, JSON, regulate, feedback, batch); real 4Q files when present. */
+ * (voice, JSON, regulate, feedback, batch); track paths from any working
+ * directory (absolute, old relative libraries resolved); `melodic export`
+ * finding results/<name> or --results DIR; real 4Q files when present. */
 #include "testutil.h"
 #include <sndfile.h>
 #include "io/h5.h"
@@ -374,6 +376,91 @@ static void test_cli(void **st)
     assert_int_equal(tu_system("%s recommend --help | grep -q regulate", tu_bin()), 0);
 }
 
+/* Track paths work from any working directory: `melodic index` given a
+ * relative folder from another cwd stores absolute paths; a relative path
+ * finds its track; a library written with relative paths (before they were
+ * stored absolute) resolves them from the cwd when the file is there, else
+ * from the library's folder. */
+static void test_paths_anywhere(void **st)
+{
+    char bin[4096], cwd[4096], lib[400];
+    assert_non_null(realpath(tu_bin(), bin));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(lib, sizeof lib, "%s/rel.h5", dir);
+    assert_int_equal(tu_system("cd %s && %s index music.h5 music -o rel.h5 --quiet 2>/dev/null", dir, bin), 0);
+    mm_library *l = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_library_open(lib, &l, &err), 0);
+    assert_int_equal(mm_library_size(l), 12);
+    for (size_t i = 0; i < mm_library_size(l); i++) {
+        const char *p = mm_library_track_at(l, i)->path;
+        assert_true(p[0] == '/');
+        assert_int_equal(access(p, R_OK), 0);
+    }
+    assert_true(find_path(l, "Q1/x0.wav") >= 0);
+    assert_int_equal(chdir(dir), 0);   /* a relative path, from the folder it is relative to */
+    long i_rel = mm_library_find(l, "music/Q1/x0.wav"), i_dot = mm_library_find(l, "./music/../music/Q1/x0.wav");
+    assert_int_equal(chdir(cwd), 0);
+    assert_true(i_rel >= 0);
+    assert_int_equal(i_dot, i_rel);
+    assert_true(mm_library_find(l, "music/Q1/x0.wav") < 0);   /* not from here */
+
+    /* an older library: "music/Q1/x0.wav" was relative to a cwd that is the
+     * library's folder, "Makefile" to this one */
+    mm_library_track t[2];
+    memcpy(&t[0], mm_library_track_at(l, (size_t)find_path(l, "Q1/x0.wav")), sizeof t[0]);
+    memcpy(&t[1], mm_library_track_at(l, (size_t)find_path(l, "Q2/x0.wav")), sizeof t[1]);
+    t[0].path = "music/Q1/x0.wav";
+    t[1].path = "Makefile";
+    int k = mm_library_n_classes(l);
+    const char *names[8];
+    mm_va va[8];
+    for (int c = 0; c < k; c++) { names[c] = mm_library_class_name(l, c); va[c] = mm_library_class_va(l, c); }
+    mm_library *old = NULL;
+    assert_int_equal(mm_library_from_tracks(t, 2, k, names, va, mm_library_dim(l), &old, &err), 0);
+    char old_path[400], want[4200];
+    snprintf(old_path, sizeof old_path, "%s/old.h5", dir);
+    assert_int_equal(mm_library_save(old, old_path, &err), 0);
+    mm_library_free(old);
+    old = NULL;
+    assert_int_equal(mm_library_open(old_path, &old, &err), 0);
+    snprintf(want, sizeof want, "%s/Q1/x0.wav", lib_dir);
+    assert_string_equal(mm_library_track_at(old, (size_t)mm_library_find(old, t[0].id))->path, want);
+    snprintf(want, sizeof want, "%s/Makefile", cwd);
+    assert_string_equal(mm_library_track_at(old, (size_t)mm_library_find(old, t[1].id))->path, want);
+    mm_library_free(old);
+    mm_library_free(l);
+}
+
+/* `melodic export` takes the cross-validated metrics from results/<name>
+ * (as `make run` writes them) or from --results DIR; a missing --results DIR
+ * is an error naming it; no results anywhere is a warning. */
+static void test_export_results(void **st)
+{
+    char bin[4096], p[400];
+    assert_non_null(realpath(tu_bin(), bin));
+    assert_int_equal(tu_system("mkdir -p %s/results/lib %s/other && echo '{\"from\": \"make run\"}' > %s/results/lib/summary.json "
+                               "&& echo '{\"from\": \"--results\"}' > %s/other/summary.json", dir, dir, dir, dir), 0);
+    assert_int_equal(tu_system("cd %s && %s export exp.yaml --model forest -o r1.h5 2>/dev/null", dir, bin), 0);
+    assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/r2.h5 --results %s/other 2>/dev/null", bin, dir, dir, dir), 0);
+    const char *want[2] = {"make run", "--results"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "%s/r%d.h5", dir, i + 1);
+        mm_bundle *b = NULL;
+        mm_err err = {0};
+        assert_int_equal(mm_bundle_open(p, NULL, 1, &b, &err), 0);
+        assert_non_null(mm_bundle_metrics(b));
+        assert_non_null(strstr(mm_bundle_metrics(b), want[i]));
+        mm_bundle_free(b);
+    }
+    assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/r3.h5 --results %s/nowhere 2> %s/r3.err", bin, dir, dir, dir, dir), 1);
+    assert_int_equal(tu_system("grep -q 'nowhere: no summary.json' %s/r3.err", dir), 0);
+    assert_int_equal(tu_system("test -e %s/r3.h5", dir), 1);   /* nothing written */
+    /* from a folder with no results/lib: the bundle is written, with a warning */
+    assert_int_equal(tu_system("cd %s/other && %s export ../exp.yaml --model forest -o ../r4.h5 2> ../r4.err", dir, bin), 0);
+    assert_int_equal(tu_system("grep -q \"warning: no results of 'lib'\" %s/r4.err", dir), 0);
+}
+
 /* Real 4Q clips (skipped without the data): the metadata join on `song`. */
 static void test_real_4q(void **st)
 {
@@ -419,6 +506,8 @@ int main(void)
         cmocka_unit_test(test_threads_deterministic),
         cmocka_unit_test(test_manifest_and_errors),
         cmocka_unit_test(test_cli),
+        cmocka_unit_test(test_paths_anywhere),
+        cmocka_unit_test(test_export_results),
         cmocka_unit_test(test_real_4q),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

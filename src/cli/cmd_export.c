@@ -1,4 +1,11 @@
-/* cmd_export.c — `melodic export` and `melodic classify`: model bundles. */
+/* cmd_export.c — `melodic export` and `melodic classify`: model bundles.
+ *
+ * export looks for the experiment's cross-validated results (summary.json)
+ * where `make run` writes them (results/<name>), beside the experiment's
+ * folder (<experiment dir>/../results/<name>) and where `melodic run`
+ * writes them without -o (results/runs/<name>), or in --results DIR.
+ */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +21,12 @@ static const char *export_usage =
     "Refits the named model or ensemble of an experiment, with its preprocessing, on all\n"
     "of the experiment's data and writes a self-contained bundle for the runtime: feature\n"
     "pipeline (backbone weights by name and SHA-256, or embedded with --embed-weights),\n"
-    "scaler, model, label names, the cross-validated metrics of DIR/summary.json\n"
-    "(default results/runs/<name>) when present, and provenance.\n";
+    "scaler, model, label names, the cross-validated metrics of DIR/summary.json, and\n"
+    "provenance.\n"
+    "  --results DIR  the experiment's results folder (default: the first of results/<name>\n"
+    "                 (as `make run` writes), <experiment dir>/../results/<name> and\n"
+    "                 results/runs/<name> (as `melodic run` without -o) holding summary.json;\n"
+    "                 without one the bundle carries no /metrics, with a warning)\n";
 
 static const char *classify_usage =
     "usage: melodic classify BUNDLE.h5 AUDIO... [--calibrate] [--json] [-j N]\n"
@@ -25,6 +36,26 @@ static const char *classify_usage =
     "               per-speaker calibration with up to K others (bundles exported\n"
     "               from an experiment with preprocessing.group_norm {clips: K}\n"
     "               need it; at least min(K, 5) others)\n";
+
+/* The results folder of experiment `name` (config at cfg_path): the first
+ * candidate holding summary.json into buf, or NULL. */
+static const char *find_results(const char *cfg_path, const char *name, char *buf, size_t size)
+{
+    char dir[PATH_MAX], sum[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s", cfg_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0; else snprintf(dir, sizeof dir, ".");
+    for (int k = 0; k < 3; k++) {
+        int n;
+        if (k == 0) n = snprintf(buf, size, "results/%s", name);
+        else if (k == 1) n = snprintf(buf, size, "%s/../results/%s", dir, name);
+        else n = snprintf(buf, size, "results/runs/%s", name);
+        if (n < 0 || (size_t)n >= size) continue;
+        n = snprintf(sum, sizeof sum, "%s/summary.json", buf);
+        if (n > 0 && (size_t)n < sizeof sum && access(sum, R_OK) == 0) return buf;
+    }
+    return NULL;
+}
 
 static void git_commit(char *buf, size_t size)
 {
@@ -66,6 +97,20 @@ int mm_cmd_export(int argc, char **argv)
     mm_err err = {0};
     mm_cfg *cfg = NULL;
     int rc = mm_cli_load_config(path, sets, n_sets, &cfg, &err);
+    char results[PATH_MAX];
+    if (!rc && o.results_dir) {   /* given: it must hold the summary */
+        snprintf(results, sizeof results, "%s/summary.json", o.results_dir);
+        if (access(results, R_OK) != 0)
+            rc = mm_err_set(&err, MM_EIO, "--results %s: no summary.json there (run the experiment with -o %s first)", o.results_dir, o.results_dir);
+    } else if (!rc) {
+        const char *name = NULL;
+        rc = mm_cfg_get_str(cfg, "name", "experiment", &name, &err);
+        if (!rc && !(o.results_dir = find_results(path, name, results, sizeof results)))
+            fprintf(stderr, "melodic export: warning: no results of '%s' (summary.json in results/%s, "
+                            "<experiment dir>/../results/%s or results/runs/%s): the bundle will carry no "
+                            "cross-validated /metrics (run the experiment first, or pass --results DIR)\n",
+                    name, name, name, name);
+    }
     if (!rc) rc = mm_bundle_export(cfg, &o, &err);
     if (rc) mm_cli_fail("export", &err);
     else fprintf(stderr, "wrote %s\n", o.out_path);

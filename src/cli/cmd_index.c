@@ -2,18 +2,17 @@
  *
  * Wraps mm_library_index: prints progress and a summary to stderr and lists
  * the files that could not be indexed with their reasons (never fatal).
- * The valence–arousal table comes from configs/recommend/default.yaml (or
- * --config); 4Q bundles (labels Q1..Q4) work without one.
+ * The valence–arousal table comes from the installed (or checkout's)
+ * configs/recommend/default.yaml, or --config; 4Q bundles (labels Q1..Q4)
+ * work without one. Track paths are stored absolute.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/util.h"
 #include "runtime/library.h"
-
-#define DEFAULT_CONFIG "configs/recommend/default.yaml"
 
 static const char *usage =
     "usage: melodic index MUSIC_BUNDLE.h5 DIR|MANIFEST.csv -o LIBRARY.h5 [--config FILE]\n"
@@ -21,13 +20,14 @@ static const char *usage =
     "\n"
     "Classifies every audio file of DIR (recursively; wav flac mp3 ogg opus aiff) or of a\n"
     "manifest CSV (columns path[,artist,title,label]) with a music bundle and writes the\n"
-    "library used by `melodic recommend`: per track path, artist and title (DIR/metadata.csv\n"
+    "library used by `melodic recommend`: per track its absolute path, artist and title (DIR/metadata.csv\n"
     "or --metadata joined on the file stem, else the file's tags, else the file name),\n"
     "duration, class probabilities, a valence–arousal estimate, the embedding, the content\n"
     "hash, and the folder name as annotated label for DIR/<label>/<file> layouts (4Q: Q1..Q4).\n"
     "Re-indexing into an existing LIBRARY.h5 reuses unchanged files (size, mtime, SHA-256)\n"
     "and drops removed ones; unreadable files are listed with their reasons.\n"
-    "  --config FILE     valence–arousal points of the labels (default " DEFAULT_CONFIG ")\n"
+    "  --config FILE     valence–arousal points of the labels (default: the installed\n"
+    "                    " MM_CLI_RECOMMEND_CONFIG "; $MELODIC_SHARE overrides)\n"
     "  --metadata CSV    artist/title table (default DIR/metadata.csv when present)\n"
     "  --key-column COL  its column holding the file stem (default song|stem|file|path)\n"
     "  --no-reuse        classify every file again\n"
@@ -72,13 +72,21 @@ int mm_cmd_index(int argc, char **argv)
     mm_va_table *va = NULL;
     mm_bundle *b = NULL;
     int rc = 0;
-    if (config || access(DEFAULT_CONFIG, R_OK) == 0)
-        rc = mm_va_table_load(config ? config : DEFAULT_CONFIG, &va, &err);
+    char cfg_buf[PATH_MAX];
+    mm_err no_table = {0};   /* why there is no table, when there is none (fine for Q1..Q4) */
+    const char *cfg_path = mm_cli_recommend_config(config, cfg_buf, sizeof cfg_buf, &no_table);
+    if (cfg_path) rc = mm_va_table_load(cfg_path, &va, &err);
     if (!rc) rc = mm_bundle_open(bundle_path, NULL, 1, &b, &err);
     if (!rc && mm_bundle_calibration_clips(b))
         rc = mm_err_set(&err, MM_EINVAL, "%s has per-speaker calibration (group_norm), which music tracks do not have: export the music model without it", bundle_path);
     mm_library_index_stats s = {0};
-    if (!rc) rc = mm_library_index(b, bundle_path, va, source, out, &p, &s, &err);
+    if (!rc) {
+        rc = mm_library_index(b, bundle_path, va, source, out, &p, &s, &err);
+        if (rc && !va && no_table.msg[0]) {   /* e.g. labels that need the table */
+            size_t l = strlen(err.msg);
+            if (snprintf(err.msg + l, sizeof err.msg - l, " (no valence–arousal table: %s)", no_table.msg) < 0) err.msg[l] = 0;
+        }
+    }
     if (!rc) {
         mm_library *l = NULL;
         mm_err e2 = {0};

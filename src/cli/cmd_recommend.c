@@ -1,11 +1,13 @@
 /* cmd_recommend.c — `melodic recommend`: voice → emotion → playlist.
  *
  * Classifies a voice recording with a speech bundle, maps its probabilities
- * onto the valence–arousal plane (configs/recommend/default.yaml) and asks
+ * onto the valence–arousal plane (the installed configs/recommend/default.yaml,
+ * found from the executable, or --config) and asks
  * the recommender for a playlist from an indexed library; optional per-user
  * feedback (SQLite). Also records feedback (--feedback) and runs batches of
  * probability vectors from HDF5 (--batch, for scripts/bench_congruence.py).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +16,6 @@
 #include "io/h5.h"
 #include "runtime/bundle.h"
 #include "runtime/recommend.h"
-
-#define DEFAULT_CONFIG "configs/recommend/default.yaml"
 
 static const char *usage =
     "usage: melodic recommend --speech SPEECH.h5 --library LIBRARY.h5 VOICE [-n N]\n"
@@ -38,7 +38,8 @@ static const char *usage =
     "them) calibrate VOICE once there are enough; VOICE joins them either way.\n"
     "--batch reads /proba (N, labels) and /labels from PROBA.h5 and writes /tracks (N, n),\n"
     "library indices, -1 padded.\n"
-    "  --config FILE  emotions, merges, target and recommend defaults (default " DEFAULT_CONFIG ")\n";
+    "  --config FILE  emotions, merges, target and recommend defaults (default: the installed\n"
+    "                 " MM_CLI_RECOMMEND_CONFIG "; $MELODIC_SHARE overrides)\n";
 
 static void json_str(FILE *f, const char *s)
 {
@@ -241,9 +242,12 @@ int mm_cmd_recommend(int argc, char **argv)
     const char **labels = NULL;
     mm_recommend_params p;
     mm_recommend_params_default(&p);
-    if ((rc = mm_cli_load_config(config ? config : DEFAULT_CONFIG, NULL, 0, &cfg, &err))) goto done;
+    char cfg_buf[PATH_MAX];
+    const char *cfg_path = mm_cli_recommend_config(config, cfg_buf, sizeof cfg_buf, &err);
+    if (!cfg_path) { rc = err.code; goto done; }
+    if ((rc = mm_cli_load_config(cfg_path, NULL, 0, &cfg, &err))) goto done;
     static const char *const top_keys[] = {"include", "scale", "emotions", "merges", "target", "recommend", NULL};
-    if ((rc = mm_cfg_check_keys(cfg, config ? config : DEFAULT_CONFIG, top_keys, &err))) goto done;
+    if ((rc = mm_cfg_check_keys(cfg, cfg_path, top_keys, &err))) goto done;
     if ((rc = mm_va_table_from_cfg(cfg, &va, &err))) goto done;
     if ((rc = mm_recommend_params_from_cfg(mm_cfg_child(cfg, "recommend"), va, &p, &err))) goto done;
     if (policy && (rc = mm_policy_parse(policy, &p.policy, &err))) goto done;

@@ -1,5 +1,6 @@
 /* util.c — see util.h. */
 #include "cli/util.h"
+#include "core/paths.h"
 
 #include <errno.h>
 #include <omp.h>
@@ -57,3 +58,9 @@ int mm_cli_load_config(const char *path, char **sets, size_t n_sets, mm_cfg **ou
 }
 
 int mm_cli_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+const char *mm_cli_recommend_config(const char *given, char *buf, size_t size, mm_err *err)
+{
+    if (given) return given;
+    return mm_share_path(MM_CLI_RECOMMEND_CONFIG, buf, size, err) ? NULL : buf;
+}

@@ -19,6 +19,15 @@ long mm_cli_parse_long(const char *s, long min, long max);
 /* Load a YAML config and apply `--set` assignments in order. */
 int mm_cli_load_config(const char *path, char **sets, size_t n_sets, mm_cfg **out, mm_err *err);
 
+/* The valence–arousal table and recommend defaults every command falls
+ * back to, by its path in the source tree (found by mm_share_path: the
+ * installation's share/melodic, then the checkout; never the cwd). */
+#define MM_CLI_RECOMMEND_CONFIG "configs/recommend/default.yaml"
+
+/* `given` when not NULL, else the installed MM_CLI_RECOMMEND_CONFIG written
+ * into buf; NULL with err naming every path tried when it is nowhere. */
+const char *mm_cli_recommend_config(const char *given, char *buf, size_t size, mm_err *err);
+
 /* Is this argument a help flag? */
 int mm_cli_is_help(const char *a);
 

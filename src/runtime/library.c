@@ -6,12 +6,18 @@
  * SF_STR_ARTIST / SF_STR_TITLE), else the file name; hashes each file
  * (SHA-256, the track id), reuses unchanged tracks of the previous library
  * and classifies the rest with the bundle, in parallel over files.
+ * Track paths are stored absolute (the source folder or manifest folder made
+ * absolute with realpath), so a library works from any working directory;
+ * libraries written before that, with paths relative to the indexing
+ * command's working directory, are resolved on loading where the files are
+ * found (see resolve_track).
  * Leaves out watching folders for changes and tags libsndfile cannot read.
  */
 #include "runtime/library.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <sndfile.h>
@@ -23,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/paths.h"
 #include "core/sha256.h"
 #include "io/csv.h"
 
@@ -151,7 +158,13 @@ long mm_library_find(const mm_library *l, const char *key)
 {
     if (!key) return -1;
     long i = lookup(l, l->by_id, 1, key);
-    return i >= 0 ? i : lookup(l, l->by_path, 0, key);
+    if (i < 0) i = lookup(l, l->by_path, 0, key);
+    if (i >= 0 || key[0] == '/' || !key[0]) return i;
+    /* a relative path: as the stored absolute path (symlinks resolved, then as written) */
+    char abs[PATH_MAX];
+    if (realpath(key, abs) && (i = lookup(l, l->by_path, 0, abs)) >= 0) return i;
+    if (!mm_path_absolute(key, abs, sizeof abs, NULL)) i = lookup(l, l->by_path, 0, abs);
+    return i;
 }
 size_t mm_library_n_failed(const mm_library *l) { return l->n_failed; }
 int mm_library_failed(const mm_library *l, size_t i, const char **path, const char **reason)
@@ -363,6 +376,27 @@ static int read_strs(hid_t f, const char *file, const char *name, size_t want, c
     return 0;
 }
 
+/* The path of a stored track path p of the library `file` (malloc'd).
+ * Absolute paths are kept. A relative one comes from a library written
+ * before paths were stored absolute, relative to the working directory of
+ * the `melodic index` that wrote it: made absolute from the current working
+ * directory when the file is there (as such libraries were always read),
+ * else from the library's folder when it is there, else kept as stored (the
+ * file is missing either way). */
+static char *resolve_track(const char *file, const char *p)
+{
+    char buf[PATH_MAX];
+    if (p[0] == '/' || !p[0]) return strdup(p);
+    if (access(p, F_OK) == 0) return mm_path_absolute(p, buf, sizeof buf, NULL) ? strdup(p) : strdup(buf);
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    if (slash) {
+        char cand[PATH_MAX * 2];
+        snprintf(cand, sizeof cand, "%.*s/%s", (int)(slash - file), file, p);
+        if (access(cand, F_OK) == 0 && !mm_path_absolute(cand, buf, sizeof buf, NULL)) return strdup(buf);
+    }
+    return strdup(p);
+}
+
 int mm_library_read(hid_t f, const char *file, mm_library **out, mm_err *err)
 {
     int rc, ver = 0;
@@ -405,6 +439,12 @@ int mm_library_read(hid_t f, const char *file, mm_library **out, mm_err *err)
     free(va);
     if (!l) { rc = err ? err->code : MM_ENOMEM; goto done; }
     for (size_t i = 0; i < n && !rc; i++) {
+        if (s_path[i][0] && s_path[i][0] != '/') {   /* an older library: see resolve_track */
+            char *abs = resolve_track(file, s_path[i]);
+            if (!abs) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); break; }
+            free(s_path[i]);
+            s_path[i] = abs;
+        }
         mm_library_track t = {.path = s_path[i], .id = s_id[i], .artist = s_artist[i], .title = s_title[i],
                               .true_label = s_label[i], .size = size[i], .mtime = mtime[i], .duration = dur[i],
                               .proba = proba + i * k, .embedding = emb + i * dim};
@@ -614,7 +654,34 @@ done:
     return rc;
 }
 
-/* Jobs from a manifest CSV: path[, artist, title, label]. */
+/* An absolute spelling of path into buf: its folder through realpath when
+ * that folder exists (the file's own name is kept, so a symlinked file keeps
+ * its name and title), else lexically against the working directory. */
+static void absolute_path(const char *path, char *buf, size_t size)
+{
+    char dir[PATH_MAX], real[PATH_MAX];
+    size_t len = strlen(path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);   /* "/name": the root */
+    if (dlen < sizeof dir && len < PATH_MAX) {
+        if (dlen) memcpy(dir, path, dlen);
+        else dir[dlen++] = '.';
+        dir[dlen] = 0;
+        if (base[0] && strcmp(base, ".") && strcmp(base, "..") && realpath(dir, real)) {
+            int n = snprintf(buf, size, "%s%s%s", real, strcmp(real, "/") ? "/" : "", base);
+            if (n > 0 && (size_t)n < size) return;
+        }
+    }
+    if (mm_path_absolute(path, buf, size, NULL) && size) {   /* too long: as given, cut */
+        size_t n = len < size ? len : size - 1;
+        memcpy(buf, path, n);
+        buf[n] = 0;
+    }
+}
+
+/* Jobs from a manifest CSV: path[, artist, title, label]; relative paths
+ * from the manifest's folder, every path made absolute. */
 static int read_manifest(const char *path, joblist *jl, mm_err *err)
 {
     mm_csv *c = NULL;
@@ -631,11 +698,12 @@ static int read_manifest(const char *path, joblist *jl, mm_err *err)
     for (size_t r = 0; r < c->n_rows && !rc; r++) {
         const char *p = mm_csv_cell(c, r, (size_t)pc);
         if (!p[0]) { rc = mm_err_set(err, MM_EINVAL, "%s:%d: empty path", path, c->lines[r]); break; }
-        char full[8192];
+        char full[8192], abs[PATH_MAX];
         if (p[0] == '/') snprintf(full, sizeof full, "%s", p);
         else snprintf(full, sizeof full, "%s%s", dir, p);
+        absolute_path(full, abs, sizeof abs);
         const char *lab = lc >= 0 && mm_csv_cell(c, r, (size_t)lc)[0] ? mm_csv_cell(c, r, (size_t)lc) : NULL;
-        if ((rc = push_job(jl, full, lab, err))) break;
+        if ((rc = push_job(jl, abs, lab, err))) break;
         job *j = &jl->v[jl->n - 1];
         if (ac >= 0 && mm_csv_cell(c, r, (size_t)ac)[0] && !(j->artist = strdup(mm_csv_cell(c, r, (size_t)ac)))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
         if (tc >= 0 && mm_csv_cell(c, r, (size_t)tc)[0] && !(j->title = strdup(mm_csv_cell(c, r, (size_t)tc)))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
@@ -754,7 +822,9 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     if (stat(source, &st) != 0) { rc = mm_err_set(err, MM_EIO, "%s: %s", source, strerror(errno)); goto done; }
     const char *const *ext = p.extensions ? p.extensions : default_ext;
     if (S_ISDIR(st.st_mode)) {
-        if ((rc = walk(source, 0, NULL, ext, &jl, err))) goto done;
+        char top[PATH_MAX];   /* absolute, so that the stored paths work from anywhere */
+        if (!realpath(source, top)) { rc = mm_err_set(err, MM_EIO, "%s: %s", source, strerror(errno)); goto done; }
+        if ((rc = walk(top, 0, NULL, ext, &jl, err))) goto done;
         if (jl.n) qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
         char meta[4096];
         const char *mp = p.metadata;

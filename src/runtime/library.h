@@ -31,7 +31,8 @@
 
 /* One track, as stored. Strings are never NULL ("" when unknown). */
 typedef struct mm_library_track {
-    char *path;             /* as indexed (absolute or relative to the cwd of `melodic index`) */
+    char *path;             /* absolute (libraries that stored paths relative to the cwd of
+                               `melodic index` are resolved when read: mm_library_open) */
     char *id;               /* hex SHA-256 of the file's bytes (64 chars): the track id */
     char *artist;
     char *title;
@@ -51,9 +52,14 @@ typedef struct mm_library mm_library;
 
 /* Open a library file; checks format, shapes and value ranges (probabilities
  * finite, quadrants 1..4); errors name the file and dataset. *out owned by
- * caller (mm_library_free). Reads HDF5: call from one thread at a time. */
+ * caller (mm_library_free). Reads HDF5: call from one thread at a time.
+ * Track paths come out absolute: a relative one (written before paths were
+ * stored absolute) is taken from the working directory when the file is
+ * there, else from the library file's folder when it is there (else it is
+ * kept as stored). */
 int mm_library_open(const char *path, mm_library **out, mm_err *err);
-/* The same from an open HDF5 file or group (`name` is used in messages). */
+/* The same from an open HDF5 file or group (`name`, the library's file name,
+ * is used in messages and to resolve relative track paths). */
 int mm_library_read(hid_t loc, const char *name, mm_library **out, mm_err *err);
 void mm_library_free(mm_library *l);
 
@@ -65,7 +71,8 @@ mm_va mm_library_class_va(const mm_library *l, int k);
 size_t mm_library_dim(const mm_library *l);
 /* Track i (< size); NULL when out of range. The pointer lives as long as l. */
 const mm_library_track *mm_library_track_at(const mm_library *l, size_t i);
-/* Index of the track with this id (or path), or -1. */
+/* Index of the track with this id (or path; a relative path is also tried
+ * made absolute against the working directory), or -1. */
 long mm_library_find(const mm_library *l, const char *id_or_path);
 /* Files that could not be indexed, with one-line reasons. */
 size_t mm_library_n_failed(const mm_library *l);
@@ -110,7 +117,7 @@ typedef struct mm_library_index_stats {
 
 /* Index `source` (a folder, searched recursively, or a manifest CSV with a
  * `path` column and optional artist, title, label columns; relative paths
- * are taken from the manifest's folder) with bundle b (opened from
+ * are taken from the manifest's folder; all stored absolute) with bundle b (opened from
  * bundle_path, whose SHA-256 is recorded: a different bundle re-classifies
  * everything) and write out_path atomically. va maps the bundle's classes
  * to points (Q1..Q4 need no table; other label sets need their words in
