@@ -23,8 +23,10 @@ extern "C" {
 
 typedef struct melodic_model melodic_model;
 
-/* model_root: where backbone weights are found (NULL: $MELODIC_MODELS,
- * ../shared/models, ./models); not needed for bundles with embedded weights. */
+/* model_root: where backbone weights are found (NULL: $MELODIC_MODELS, else
+ * ../shared/models beside the checkout the running program was built in,
+ * else PREFIX/share/melodic/models beside an installed library or binary —
+ * never the working directory); not needed for bundles with embedded weights. */
 int melodic_model_open(const char *bundle_path, const char *model_root, melodic_model **out,
                        char *err, size_t err_size);
 void melodic_model_close(melodic_model *m);
