@@ -11,10 +11,43 @@
 #include <sndfile.h>
 #include <sys/stat.h>
 
+#include <signal.h>
+
+#include "exp/runner.h"
+#include "io/cfg.h"
 #include "io/h5.h"
+#include "mpi/dist.h"
+#include "mpi/mpi.h"
 
 static char dir[256];
+static const char *self;   /* this program, which also serves as the kill test's MPI child */
 static int have_mpirun;
+
+/* The kill test's child (`test_mpi --child-run EXP.yaml DIR K`, under
+ * mpirun): the experiment with a hook that kills this rank (SIGKILL) after
+ * it saved K units, as a crashed node would. The hook lives only here: the
+ * melodic binary has no fault injection. */
+static void kill_after(void *ctx, size_t n_saved)
+{
+    if (n_saved >= *(const size_t *)ctx) raise(SIGKILL);
+}
+
+static int child_run(int argc, char **argv)
+{
+    mm_err e = {0};
+    mm_cfg *c = NULL;
+    size_t after = (size_t)strtoul(argv[4], NULL, 10);
+    int rc = mm_mpi_init(&argc, &argv, &e);
+    if (!rc) rc = mm_cfg_load_file(argv[2], &c, &e);
+    mm_run_opts o = {.out_dir = argv[3], .config_path = argv[2], .n_threads = 1, .quiet = 1,
+                     .on_unit_saved = kill_after, .hook_ctx = &after};
+    mm_run_dist d = {0};
+    if (!rc) rc = mm_experiment_run_dist(c, &o, &d, &e);
+    if (rc) fprintf(stderr, "child: %s\n", e.msg);
+    mm_cfg_free(c);
+    mm_mpi_finalize();
+    return rc ? 1 : 0;
+}
 
 /* 3 classes × 8 clips, 8 speakers, lengths 0.2-0.6 s (so sizes differ). */
 static void make_data(void)
@@ -298,8 +331,8 @@ static int count_units(const char *d)
     return n;
 }
 
-/* A rank dies (MELODIC_FAULT_AFTER_UNITS: SIGKILL after saving 2 units, as
- * a crashed node would): the job ends; --resume on another number of ranks
+/* A rank dies (child_run: SIGKILL after saving 2 units, as a crashed node
+ * would): the job ends; --resume on another number of ranks
  * reuses the saved units and completes with identical results. */
 static void test_resume_after_kill(void **st)
 {
@@ -311,9 +344,7 @@ static void test_resume_after_kill(void **st)
     snprintf(ref, sizeof ref, "%s/run1/results.h5", dir);
     if (access(ref, R_OK)) assert_int_equal(mel(0, "run %s/exp.yaml -o %s/run1 --quiet", dir, dir), 0);
     snprintf(out, sizeof out, "%s/killed", dir);
-    setenv("MELODIC_FAULT_AFTER_UNITS", "2", 1);
-    int rc = mel(2, "run %s/exp.yaml -o %s --quiet", dir, out);
-    unsetenv("MELODIC_FAULT_AFTER_UNITS");
+    int rc = tu_system("mpirun --oversubscribe -np 2 %s --child-run %s/exp.yaml %s 2 > %s/out.txt 2> %s/err.txt", self, dir, out, dir, dir);
     int saved = count_units(out);
     snprintf(res, sizeof res, "%s/results.h5", out);
     fprintf(stderr, "job ended with status %d after %d of 8 units\n", rc, saved);
@@ -386,8 +417,10 @@ static void test_bad_input(void **st)
     expect_fail(2, "use one or the other", "extract %s/ext.yaml --shard 1/2 -o %s/x.h5", dir);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    self = argv[0];
+    if (argc == 5 && !strcmp(argv[1], "--child-run")) return child_run(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_extract_equal),
         cmocka_unit_test(test_run_equal),

@@ -155,6 +155,30 @@ static const char *protocol_kind(const mm_cfg *cfg)
 
 /* ---- results.h5 ---- */
 
+/* /models/<name>/search/<r>/{candidates, scores, chosen}. */
+static int write_search(hid_t f, const char *base, size_t r, const mm_report_unit *u, mm_err *err)
+{
+    char p[700];
+    hsize_t d2[2] = {u->n_cand, u->n_inner}, one = 1;
+    snprintf(p, sizeof p, "%s/search/%zu/candidates", base, r);
+    int rc = mm_h5_write_strings(f, p, u->cand, u->n_cand, err);
+    snprintf(p, sizeof p, "%s/search/%zu/scores", base, r);
+    if (!rc) rc = mm_h5_write_f64(f, p, u->scores, 2, d2, err);
+    snprintf(p, sizeof p, "%s/search/%zu/chosen", base, r);
+    if (!rc) rc = mm_h5_write_i32(f, p, &u->chosen, 1, &one, err);
+    return rc;
+}
+
+/* "group k-fold" for "group_kfold", and so on. */
+static const char *inner_words(const char *kind)
+{
+    static const char *const map[][2] = {{"group_kfold", "group k-fold"}, {"stratified_group_kfold", "stratified group k-fold"},
+                                         {"stratified_kfold", "stratified k-fold"}, {"logo", "leave-one-group-out"}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (kind && !strcmp(kind, map[i][0])) return map[i][1];
+    return kind ? kind : "?";
+}
+
 static int write_h5(const mm_report_input *in, const model_summary *ms, const char *path,
                     const float *tsne_xy, const int32_t *tsne_lab, const int32_t *tsne_idx, size_t tsne_n,
                     double tsne_kl, mm_err *err)
@@ -232,6 +256,7 @@ static int write_h5(const mm_report_input *in, const model_summary *ms, const ch
                     }
             }
             H5Gclose(g);
+            if (!rc && u->n_cand) rc = write_search(f, base, r, u, err);
         }
         const model_summary *x = &ms[m];
         for (int q = 0; q < M_N && !rc; q++) {
@@ -336,6 +361,26 @@ static void json_str(sb *b, const char *s)
     sbf(b, "\"");
 }
 
+/* The search paragraph of summary.md: the chosen values per model and round. */
+static void search_md(sb *md, const mm_report_input *in)
+{
+    size_t R = in->split->n_rounds;
+    sbf(md, "\n**Hyperparameters by nested %s** (%zu inner folds of each outer training part, by %s; metric %s; "
+             "the best mean inner score, refitted on the training part, tested on the outer fold the search never saw). Chosen per round:\n\n",
+        inner_words(in->search_inner), in->search_folds, in->table->group_by ? in->table->group_by : "group", in->search_metric);
+    for (size_t m = 0; m < in->n_models; m++) {
+        int any = 0;
+        for (size_t r = 0; r < R; r++) any |= in->units[m * R + r].n_cand > 0;
+        if (!any) continue;
+        sbf(md, "- %s:", in->model_names[m]);
+        for (size_t r = 0; r < R; r++) {
+            const mm_report_unit *u = &in->units[m * R + r];
+            sbf(md, "%s round %zu %s", r ? ";" : "", r + 1, u->chosen >= 0 && (size_t)u->chosen < u->n_cand ? u->cand[u->chosen] : "none");
+        }
+        sbf(md, "\n");
+    }
+}
+
 static void json_num(sb *b, double v)
 {
     if (isfinite(v)) sbf(b, "%.6g", v);
@@ -433,6 +478,7 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
             in->split->n_rounds);
         for (size_t m = 0; m < in->n_models; m++)
             if (ms[m].error && !ms[m].failed) sbf(&md, "\nNote: %s failed in some rounds: %s\n", in->model_names[m], ms[m].error);
+        if (in->search_metric) search_md(&md, in);
         if (in->leakage_allowed)
             sbf(&md, "\n**Group leakage allowed**: the same %s appears in training and test data, so these scores overstate performance on new %ss.\n",
                 t->group_by ? t->group_by : "group", t->group_by ? t->group_by : "group");
@@ -491,6 +537,16 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
                     sbf(&js, "}, \"ap\": {");
                     for (int c = 0; c < k; c++) { sbf(&js, "%s", c ? ", " : ""); json_str(&js, t->label_names[c]); sbf(&js, ": "); json_num(&js, x->pr[c].ap); }
                     sbf(&js, "}");
+                }
+                size_t R = in->split->n_rounds;
+                if (in->units[m * R].n_cand) {
+                    sbf(&js, ", \"chosen\": [");
+                    for (size_t r = 0; r < R; r++) {
+                        const mm_report_unit *u = &in->units[m * R + r];
+                        sbf(&js, "%s", r ? ", " : "");
+                        json_str(&js, u->chosen >= 0 && (size_t)u->chosen < u->n_cand ? u->cand[u->chosen] : "none");
+                    }
+                    sbf(&js, "]");
                 }
             }
             sbf(&js, "}%s\n", m + 1 < in->n_models ? "," : "");

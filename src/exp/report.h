@@ -34,6 +34,10 @@ typedef struct mm_report_unit {
     double fit_s, predict_s;
     size_t n_hist;
     const float *hist[4];           /* train_loss, train_acc, val_loss, val_acc */
+    size_t n_cand, n_inner;         /* search: 0 candidates without one */
+    const char *const *cand;        /* (n_cand) YAML flow maps */
+    const double *scores;           /* (n_cand, n_inner) */
+    int32_t chosen;                 /* -1: none */
 } mm_report_unit;
 
 typedef struct mm_report_input {
@@ -49,6 +53,9 @@ typedef struct mm_report_input {
     size_t n_augment;               /* speed-perturbed copies of the training rows */
     const double *augment_speed;    /* (n_augment) */
     uint64_t seed;
+    const char *search_metric;      /* NULL: no hyperparameter search */
+    const char *search_inner;       /* inner protocol kind, e.g. "group_kfold" */
+    size_t search_folds;            /* its n_folds */
     const mm_report_tsne_opts *tsne;
     int n_threads;
 } mm_report_input;

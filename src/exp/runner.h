@@ -17,14 +17,27 @@
 #include "core/err.h"
 #include "io/cfg.h"
 
+/* One progress line (no newline), e.g. "[3/20] svm, round 3/5 ...". */
+typedef void (*mm_run_progress_fn)(void *ctx, const char *line);
+
 typedef struct mm_run_opts {
     const char *out_dir;      /* NULL: results/runs/<name> */
     const char *config_path;  /* for messages and provenance */
     int n_threads;            /* >= 1 */
     int resume;               /* reuse finished units in out_dir/units */
-    int progress;             /* progress lines on stderr */
+    int progress;             /* progress lines: through on_progress, else (legacy callers) on stderr */
     int quiet;                /* no summary table on stdout */
+    mm_run_progress_fn on_progress;   /* NULL: see progress */
+    void *progress_ctx;
+    /* Optional: called after this process saved its n-th unit to DIR/units
+     * (tests stop a run there, as a crashed node would). */
+    void (*on_unit_saved)(void *ctx, size_t n_saved);
+    void *hook_ctx;
 } mm_run_opts;
+
+/* A progress line for o (printf format): to o->on_progress when set, else
+ * to stderr when o->progress; nothing otherwise. */
+void mm_run_say(const mm_run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Validate the whole config (before any work), then run it. */
 int mm_experiment_run(const mm_cfg *cfg, const mm_run_opts *o, mm_err *err);

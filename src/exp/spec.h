@@ -1,14 +1,20 @@
 /* spec.h — parts of an experiment config shared by the runner and export:
- * the models and ensembles, the preprocessing, and the feature table. */
+ * the models and ensembles, the nested hyperparameter search, the
+ * preprocessing, augmentation and the feature table (spec.c). Parsing
+ * validates everything before any work; errors name file, line and key. */
 #ifndef MM_EXP_SPEC_H
 #define MM_EXP_SPEC_H
 
 #include <stddef.h>
 #include "core/err.h"
 #include "data/table.h"
+#include "eval/splits.h"
 #include "exp/runner.h"
 #include "io/cfg.h"
 #include "learn/learner.h"
+
+/* An ensemble has at most this many members (checked when parsed). */
+#define MM_EXP_MAX_MEMBERS 64
 
 typedef struct mm_exp_model {
     const char *name;         /* row name in results */
@@ -18,11 +24,30 @@ typedef struct mm_exp_model {
     int uses_val;             /* its fit uses a validation part (mm_learner_uses_validation) */
     /* ensembles */
     int is_ensemble;
-    size_t n_members;
+    size_t n_members;         /* 2..MM_EXP_MAX_MEMBERS */
     int *members;             /* indices into specs */
-    double *weights;          /* (n_members) or NULL */
+    double *weights;          /* (n_members) or NULL; >= 0 with a positive sum */
     int hard;
+    /* search (mm_exp_parse_search): 0 candidates = the params as given */
+    size_t n_cand;
+    mm_cfg **cand_params;     /* (n_cand) params with the candidate's values put in (owned) */
+    char **cand_text;         /* (n_cand) the candidate's values as a YAML flow map, "{C: 0.01}" (owned) */
 } mm_exp_model;
+
+/* `search:` — nested, group-aware hyperparameter search. In every outer
+ * round each candidate of a searched model is fitted on the inner folds of
+ * that round's training part (scaler, SMOTE, augmentation inside each inner
+ * fold), the best mean inner score wins (ties: the first candidate), and it
+ * is refitted on the whole training part and tested on the outer fold. */
+enum { MM_EXP_METRIC_ACCURACY, MM_EXP_METRIC_BALANCED_ACCURACY, MM_EXP_METRIC_MACRO_F1 };
+#define MM_EXP_MAX_CANDIDATES 1000
+typedef struct mm_exp_search {
+    int enabled;
+    int metric;               /* MM_EXP_METRIC_* */
+    const char *metric_name;  /* as configured */
+    mm_split_params inner;    /* group_kfold, stratified_group_kfold, stratified_kfold or logo */
+    const char *inner_kind;   /* as configured, e.g. "group_kfold" */
+} mm_exp_search;
 
 typedef struct mm_exp_prep {
     int scaler;               /* 1: standard scaler */
@@ -38,6 +63,18 @@ typedef struct mm_exp_prep {
 int mm_exp_parse_models(const mm_cfg *cfg, mm_exp_model **out, size_t *n_out, size_t *n_models,
                         mm_err *err);
 void mm_exp_models_free(mm_exp_model *m, size_t n);
+/* Parse `search:` (absent: s->enabled = 0) and fill the candidates of the
+ * plain models it names (specs[0..n_models)), in scikit-learn's
+ * ParameterGrid order: keys sorted by name, the last varying fastest, so
+ * ties resolve as GridSearchCV's do. Refused: an unknown model or parameter
+ * (each candidate is created once), an empty list, a metric the runner
+ * does not compute, an inner protocol other than the K-fold kinds and logo. */
+int mm_exp_parse_search(const mm_cfg *cfg, mm_exp_model *specs, size_t n_models, mm_exp_search *s,
+                        mm_err *err);
+void mm_exp_search_release(mm_exp_search *s);
+/* The score of predictions under metric (MM_EXP_METRIC_*): sklearn's. */
+int mm_exp_score(int metric, const int32_t *y_true, const int32_t *y_pred, size_t n, int n_classes,
+                 double *score, mm_err *err);
 /* Parse `preprocessing:` (scaler, smote). */
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
 
@@ -66,6 +103,10 @@ int mm_exp_augment_tables(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_
  * rows untouched): the runner and export call this one function, so an
  * exported model sees the features its cross-validation saw. */
 int mm_exp_group_norm(mm_table *t, const mm_exp_prep *prep, uint64_t seed, int n_threads, mm_err *err);
+/* Keep the labelled rows of a table, in order (in place). */
+void mm_exp_keep_labelled(mm_table *t);
+/* mkdir -p. */
+int mm_exp_mkdirs(const char *path, mm_err *err);
 /* The experiment's feature table: `table:` or the cached extraction of
  * `dataset` + `features` (+ `audio`). */
 int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err);
