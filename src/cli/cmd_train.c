@@ -150,17 +150,21 @@ int mm_cmd_predict(int argc, char **argv)
     size_t n_labels = 0;
     int rc = mm_h5_open_read(model_path, &f, &err);
     if (!rc) rc = mm_h5_check_format(f, "melodic-trained-model", 1, NULL, &err);
+    /* label names first: the model must predict one probability per name */
+    if (!rc) rc = mm_h5_read_strings(f, "label_names", &labels, &n_labels, &err);
+    if (!rc) rc = mm_check_class_names((const char *const *)labels, n_labels, "label_names", &err);
     if (!rc) {
         hid_t g = mm_h5_open_group(f, "model", &err);
         if (g < 0) rc = err.code;
-        else { rc = mm_learner_load(g, threads, &l, &err); H5Gclose(g); }
+        else { rc = mm_learner_load_expect(g, threads, (int)n_labels, 0, &l, &err); H5Gclose(g); }
     }
     if (!rc && mm_h5_exists(f, "scaler")) {
         hid_t g = mm_h5_open_group(f, "scaler", &err);
         if (g < 0) rc = err.code;
         else { rc = mm_scaler_load(g, &sc, &err); H5Gclose(g); }
+        if (!rc && mm_scaler_dim(sc) != l->n_features)
+            rc = mm_err_set(&err, MM_EFORMAT, "scaler: fitted on %zu features, the model reads %zu", mm_scaler_dim(sc), l->n_features);
     }
-    if (!rc) rc = mm_h5_read_strings(f, "label_names", &labels, &n_labels, &err);
     if (f >= 0) mm_h5_close(f);
     if (rc) mm_err_prefix(&err, "%s", model_path);
     if (!rc) rc = mm_table_read(table_path, &t, &err);
@@ -201,7 +205,7 @@ int mm_cmd_predict(int argc, char **argv)
         }
     } else if (!rc) {
         for (size_t i = 0; i < t->n && i < 20; i++)
-            printf("%s\t%s\t%.3f\n", t->paths[i][0] ? t->paths[i] : "-", yp[i] < (int)n_labels ? labels[yp[i]] : "?", proba[i * k + yp[i]]);
+            printf("%s\t%s\t%.3f\n", t->paths[i][0] ? t->paths[i] : "-", labels[yp[i]], proba[i * k + yp[i]]);
         if (t->n > 20) printf("... (%zu rows; -o PRED.h5 writes them all)\n", t->n);
     }
     if (rc) mm_cli_fail("predict", &err);

@@ -132,6 +132,14 @@ static int cnn_load(hid_t g, int n_threads, void **state, mm_err *err)
     return 0;
 }
 
+static void cnn_shape(const void *st, int *k, size_t *d)
+{
+    const mm_net *net = ((const cnn1d *)st)->base.net;
+    size_t out = net ? mm_net_out_dim(net) : 0;
+    *k = out > 1000000 ? -1 : (int)out;   /* no class count: refused by the caller */
+    *d = net ? mm_net_in_dim(net) : 0;
+}
+
 static const mm_history *cnn_history(const void *st)
 {
     return mm_net_model_history(&((const cnn1d *)st)->base);
@@ -152,6 +160,7 @@ const mm_learner_vt mm_learner_cnn1d = {
     .predict_proba = cnn_predict_proba,
     .save = cnn_save,
     .load = cnn_load,
+    .shape = cnn_shape,
     .history = cnn_history,
     .free = cnn_free,
 };

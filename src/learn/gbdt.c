@@ -1173,6 +1173,13 @@ static int gb_load_vt(hid_t g, int n_threads, void **state, mm_err *err)
     return 0;
 }
 
+static void gb_shape_vt(const void *state, int *k, size_t *d)
+{
+    const mm_gbdt *m = ((const gb_state *)state)->model;
+    *k = m ? m->K : 0;
+    *d = m ? m->d : 0;
+}
+
 static const mm_history *gb_history(const void *state)
 {
     const gb_state *s = state;
@@ -1197,6 +1204,7 @@ const mm_learner_vt mm_learner_gbdt = {
     .predict_proba = gb_predict,
     .save = gb_save_vt,
     .load = gb_load_vt,
+    .shape = gb_shape_vt,
     .history = gb_history,
     .free = gb_free_vt,
 };

@@ -56,6 +56,14 @@ typedef struct mm_learner_vt {
     /* Write the fitted state into an (empty) HDF5 group / read it back. */
     int (*save)(const void *state, hid_t group, mm_err *err);
     int (*load)(hid_t group, int n_threads, void **state, mm_err *err);
+    /* The fitted (or loaded) state's own shapes: the width of a probability
+     * row (its class or label space) and of an input row; 0 and 0 when
+     * unfitted. Required: mm_learner_load compares them with the group's
+     * attributes and the caller's expectations, mm_learner_fit and
+     * mm_learner_predict_proba with the sizes they were given, so a model
+     * whose parts disagree is refused instead of reading or writing past a
+     * buffer. */
+    void (*shape)(const void *state, int *n_classes, size_t *n_features);
     /* Optional (may be NULL): whether this instance needs X_val (e.g. gbdt
      * only with early_stopping_rounds > 0, mlp only with early_stopping;
      * without, a given X_val only feeds the history curves); overrides
@@ -88,17 +96,35 @@ int mm_learner_create(const char *name, const mm_cfg *params, uint64_t seed, int
  * and wants_validation); ensembles: when one of their members does. */
 int mm_learner_uses_validation(const mm_learner *l);
 int mm_learner_fit(mm_learner *l, const mm_fit_data *data, mm_err *err);
+/* proba: (n, l->n_classes), the caller's buffer. Refuses d != l->n_features
+ * and a state whose shapes disagree with the learner's (nothing written);
+ * an output that is not finite (weights that overflow on this input) is
+ * MM_EDATA, never a result. */
 int mm_learner_predict_proba(const mm_learner *l, const float *X, size_t n, size_t d,
                              float *proba, mm_err *err);
 /* argmax of proba rows (ties → lowest class). */
 void mm_proba_argmax(const float *proba, size_t n, int n_classes, int32_t *y_pred);
 /* Save into group: attributes learner, n_classes, n_features, then vt->save. */
 int mm_learner_save(const mm_learner *l, hid_t group, mm_err *err);
+/* Load from group. The model's own shapes (vt->shape) must equal the group's
+ * n_classes / n_features attributes, and those the caller's expectations:
+ * want_classes (e.g. the number of label names) and want_features (the input
+ * width), each 0 when the caller has none. A mismatch is MM_EFORMAT with a
+ * message naming the group, what it holds and what was expected. */
+int mm_learner_load_expect(hid_t group, int n_threads, int want_classes, size_t want_features,
+                           mm_learner **out, mm_err *err);
+/* mm_learner_load_expect without expectations. */
 int mm_learner_load(hid_t group, int n_threads, mm_learner **out, mm_err *err);
 const mm_history *mm_learner_history(const mm_learner *l);
 void mm_learner_free(mm_learner *l);
 
 /* Shared check used by learners: every value finite. Names the row/column. */
 int mm_check_finite(const float *X, size_t n, size_t d, const char *what, mm_err *err);
+
+/* Class names as outputs print them (JSON maps, TSV): 2..100000 of them
+ * (a model's class count), each non-empty, valid UTF-8 without control
+ * characters, all distinct. `what` names their source
+ * (e.g. "label_names"); the message quotes the index at fault. */
+int mm_check_class_names(const char *const *names, size_t n, const char *what, mm_err *err);
 
 #endif

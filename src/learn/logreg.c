@@ -922,6 +922,13 @@ static int lv_load(hid_t g, int n_threads, void **state, mm_err *err)
     return 0;
 }
 
+static void lv_shape(const void *state, int *k, size_t *d)
+{
+    const mm_logreg *m = ((const lr_state *)state)->model;
+    *k = m ? m->n_classes : 0;   /* the label space: the width of a probability row */
+    *d = m ? m->d : 0;
+}
+
 static const mm_history *lv_history(const void *state)
 {
     const lr_state *s = state;
@@ -945,6 +952,7 @@ const mm_learner_vt mm_learner_logreg = {
     .predict_proba = lv_predict,
     .save = lv_save,
     .load = lv_load,
+    .shape = lv_shape,
     .history = lv_history,
     .free = lv_free,
 };

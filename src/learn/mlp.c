@@ -120,6 +120,14 @@ static int mlp_load(hid_t g, int n_threads, void **state, mm_err *err)
     return 0;
 }
 
+static void mlp_shape(const void *st, int *k, size_t *d)
+{
+    const mm_net *net = ((const mlp *)st)->base.net;
+    size_t out = net ? mm_net_out_dim(net) : 0;
+    *k = out > 1000000 ? -1 : (int)out;   /* no class count: refused by the caller */
+    *d = net ? mm_net_in_dim(net) : 0;
+}
+
 static const mm_history *mlp_history(const void *st)
 {
     return mm_net_model_history(&((const mlp *)st)->base);
@@ -140,6 +148,7 @@ const mm_learner_vt mm_learner_mlp = {
     .predict_proba = mlp_predict_proba,
     .save = mlp_save,
     .load = mlp_load,
+    .shape = mlp_shape,
     .history = mlp_history,
     .free = mlp_free,
 };

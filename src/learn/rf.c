@@ -849,6 +849,13 @@ static int rf_load_vt(hid_t g, int n_threads, void **state, mm_err *err)
     return 0;
 }
 
+static void rf_shape_vt(const void *state, int *k, size_t *d)
+{
+    const mm_rf *m = ((const rf_state *)state)->model;
+    *k = m ? m->n_classes : 0;
+    *d = m ? m->d : 0;
+}
+
 static void rf_free_vt(void *state)
 {
     rf_state *s = state;
@@ -866,6 +873,7 @@ const mm_learner_vt mm_learner_rf = {
     .predict_proba = rf_predict,
     .save = rf_save_vt,
     .load = rf_load_vt,
+    .shape = rf_shape_vt,
     .history = NULL,
     .free = rf_free_vt,
 };

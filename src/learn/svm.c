@@ -1303,6 +1303,13 @@ static int lv_load(hid_t g, int n_threads, void **state, mm_err *err)
     return 0;
 }
 
+static void lv_shape(const void *state, int *k, size_t *d)
+{
+    const mm_svm *m = ((const svm_state *)state)->model;
+    *k = m ? m->n_classes : 0;   /* the label space: the width of a probability row */
+    *d = m ? m->d : 0;
+}
+
 static void lv_free(void *state)
 {
     svm_state *s = state;
@@ -1320,6 +1327,7 @@ const mm_learner_vt mm_learner_svm = {
     .predict_proba = lv_predict,
     .save = lv_save,
     .load = lv_load,
+    .shape = lv_shape,
     .history = NULL,
     .free = lv_free,
 };

@@ -235,12 +235,19 @@ static int vs_load(hid_t g, int n_threads, void **state, mm_err *err)
         return rc;
     }
     free(vote);
-    if ((rc = mm_h5_attr_get_i64(g, "n_estimators", &m, err))) return rc;
+    int64_t k = 0, d = 0;   /* the ensemble's shapes (checked by mm_learner_load): every member's too */
+    if ((rc = mm_h5_attr_get_i64(g, "n_estimators", &m, err)) || (rc = mm_h5_attr_get_i64(g, "n_classes", &k, err)) ||
+        (rc = mm_h5_attr_get_i64(g, "n_features", &d, err)))
+        return rc;
+    if (k < 2 || k > 100000 || d < 1 || d > 100000000)
+        return mm_err_set(err, MM_EFORMAT, "voting model: implausible n_classes %lld or n_features %lld", (long long)k, (long long)d);
     if (m < 1 || m > 1000) return mm_err_set(err, MM_EFORMAT, "voting model: implausible n_estimators %lld", (long long)m);
     voting_state *s = mm_calloc(1, sizeof *s, err);
     if (!s) return MM_ENOMEM;
     s->hard = hard;
     s->m = (size_t)m;
+    s->k = (int)k;
+    s->d = (size_t)d;
     s->members = mm_calloc(s->m, sizeof *s->members, err);
     if (!s->members) { rc = MM_ENOMEM; goto fail; }
     if (mm_h5_exists(g, "weights")) {
@@ -263,22 +270,22 @@ static int vs_load(hid_t g, int n_threads, void **state, mm_err *err)
         snprintf(name, sizeof name, "estimator_%zu", j);
         hid_t sub = mm_h5_open_group(g, name, err);
         if (sub < 0) { rc = err && err->code ? err->code : MM_EFORMAT; goto fail; }
-        rc = mm_learner_load(sub, n_threads, &s->members[j], err);
+        rc = mm_learner_load_expect(sub, n_threads, s->k, s->d, &s->members[j], err);
         H5Gclose(sub);
-        if (rc) { mm_err_prefix(err, "voting member %zu", j); goto fail; }
-        if (j && (s->members[j]->n_classes != s->k || s->members[j]->n_features != s->d)) {
-            rc = mm_err_set(err, MM_EFORMAT, "voting model: member %zu has %d classes and %zu features, member 0 %d and %zu",
-                            j, s->members[j]->n_classes, s->members[j]->n_features, s->k, s->d);
-            goto fail;
-        }
-        s->k = s->members[j]->n_classes;
-        s->d = s->members[j]->n_features;
+        if (rc) goto fail;
     }
     *state = s;
     return 0;
 fail:
     vs_free(s);
     return rc;
+}
+
+static void vs_shape(const void *state, int *k, size_t *d)
+{
+    const voting_state *s = state;
+    *k = s->k;
+    *d = s->d;
 }
 
 size_t mm_voting_n_members(const mm_learner *l)
@@ -301,6 +308,7 @@ const mm_learner_vt mm_learner_voting = {
     .predict_proba = vs_predict,
     .save = vs_save,
     .load = vs_load,
+    .shape = vs_shape,
     .history = NULL,
     .free = vs_free,
 };

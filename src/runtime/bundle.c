@@ -462,21 +462,23 @@ int mm_bundle_open(const char *path, const char *model_root_in, int n_threads, m
         mm_cfg_free(seq);
     }
     for (size_t s = 0; !rc && s < b->n_sets; s++) b->dim += b->sets[s].vt->dim(b->sets[s].state);
+    if (!rc && b->dim == 0) rc = mm_err_set(err, MM_EFORMAT, "pipeline/features: the feature sets give no values");
     if (!rc && mm_h5_exists(f, "scaler")) {
         hid_t g = mm_h5_open_group(f, "scaler", err);
         rc = g < 0 ? err->code : mm_scaler_load(g, &b->scaler, err);
         if (g >= 0) H5Gclose(g);
+        if (!rc && mm_scaler_dim(b->scaler) != b->dim)
+            rc = mm_err_set(err, MM_EFORMAT, "scaler: fitted on %zu features, the feature pipeline gives %zu",
+                            mm_scaler_dim(b->scaler), b->dim);
     }
+    /* label names first: they and the pipeline's width are what the model must match */
+    if (!rc) rc = mm_h5_read_strings(f, "label_names", &b->labels, &b->n_labels, err);
+    if (!rc) rc = mm_check_class_names((const char *const *)b->labels, b->n_labels, "label_names", err);
     if (!rc) {
         hid_t g = mm_h5_open_group(f, "model", err);
-        rc = g < 0 ? err->code : mm_learner_load(g, n_threads, &b->learner, err);
+        rc = g < 0 ? err->code : mm_learner_load_expect(g, n_threads, (int)b->n_labels, b->dim, &b->learner, err);
         if (g >= 0) H5Gclose(g);
     }
-    if (!rc) rc = mm_h5_read_strings(f, "label_names", &b->labels, &b->n_labels, err);
-    if (!rc && (int)b->n_labels != b->learner->n_classes)
-        rc = mm_err_set(err, MM_EFORMAT, "%s: %zu label names for a %d-class model", path, b->n_labels, b->learner->n_classes);
-    if (!rc && b->dim != b->learner->n_features)
-        rc = mm_err_set(err, MM_EFORMAT, "%s: the feature pipeline gives %zu values, the model expects %zu", path, b->dim, b->learner->n_features);
     if (!rc && mm_h5_exists(f, "metrics")) mm_h5_read_text(f, "metrics", &b->metrics, err);
     mm_h5_close(f);
     free(feat_yaml);
