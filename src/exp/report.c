@@ -365,7 +365,7 @@ static void json_str(sb *b, const char *s)
 static void search_md(sb *md, const mm_report_input *in)
 {
     size_t R = in->split->n_rounds;
-    sbf(md, "\n**Hyperparameters by nested %s** (%zu inner folds of each outer training part, by %s; metric %s; "
+    sbf(md, "\n**Search**: hyperparameters by nested %s (%zu inner folds of each outer training part, by %s; metric %s; "
              "the best mean inner score, refitted on the training part, tested on the outer fold the search never saw). Chosen per round:\n\n",
         inner_words(in->search_inner), in->search_folds, in->table->group_by ? in->table->group_by : "group", in->search_metric);
     for (size_t m = 0; m < in->n_models; m++) {
