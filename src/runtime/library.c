@@ -15,8 +15,10 @@
  */
 #include "runtime/library.h"
 
+#include <cblas.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,10 +35,13 @@
 #include "core/paths.h"
 #include "core/sha256.h"
 #include "io/csv.h"
+#include "runtime/pca.h"
 
 #define MAX_CLASSES 4096
 #define MAX_DIM (1u << 20)
 #define MAX_DEPTH 32
+#define MAX_TRACKS 100000000u   /* 10^8 */
+#define N_TEXT 5                /* path, id, artist, title, true_label */
 
 struct mm_library {
     size_t n;
@@ -43,14 +49,32 @@ struct mm_library {
     int n_classes;
     char **class_names;         /* (n_classes) */
     mm_va *class_va;            /* (n_classes) */
-    size_t dim;
-    float *proba;               /* (n, n_classes) storage behind tracks[i].proba */
-    float *emb;                 /* (n, dim) storage behind tracks[i].embedding */
+    size_t dim;                 /* the bundle's embedding dimension D */
+    float *proba;               /* (n, n_classes) owned storage behind tracks[i].proba, or NULL (mapped) */
+    float *emb;                 /* (n, dim) storage behind tracks[i].embedding; NULL when read from a v2 file */
     size_t n_failed;
     char **failed_path, **failed_reason;    /* (n_failed) */
     char *model_name, *bundle_sha;
-    size_t *by_path;            /* (n) track indices sorted by path */
-    size_t *by_id;              /* (n) track indices sorted by id */
+    const size_t *by_path;      /* (n) track indices sorted by path */
+    const size_t *by_id;        /* (n) track indices sorted by id (strictly: ids are unique) */
+    const size_t *by_artist;    /* (n) track indices sorted by artist, then index */
+    /* similarity vectors (pca.h) */
+    size_t sim_dim;             /* k */
+    const int8_t *sim;          /* (n, k) */
+    const float *sim_inv;       /* (n) 1/‖q‖ */
+    const float *basis;         /* (dim, k) projection, or NULL when the embeddings are used as they are */
+    /* the valence–arousal index (vaindex.h) */
+    const mm_va *va;            /* (n) */
+    const float *conf;          /* (n) */
+    const int32_t *quad;        /* (n) */
+    mm_vaindex vx;
+    /* storage: malloc'd blocks freed with the library, and the file mapping */
+    void **own;
+    size_t n_own, cap_own;
+    void *map;
+    size_t map_len;
+    char **resolved;            /* (n) v2: paths made absolute at load (NULL entries: as stored) */
+    int own_strings;            /* 1: the tracks' strings are malloc'd one by one (not v2) */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -67,13 +91,30 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+/* Keep p (malloc'd) until the library is freed; frees p and fails when out of memory. */
+static int own(mm_library *l, void *p, mm_err *err)
+{
+    if (!p) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    if (l->n_own == l->cap_own) {
+        size_t nc = l->cap_own ? 2 * l->cap_own : 16;
+        void **nv = realloc(l->own, nc * sizeof *nv);
+        if (!nv) { free(p); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+        l->own = nv;
+        l->cap_own = nc;
+    }
+    l->own[l->n_own++] = p;
+    return 0;
+}
+
 void mm_library_free(mm_library *l)
 {
     if (!l) return;
-    for (size_t i = 0; l->tracks && i < l->n; i++) {
-        mm_library_track *t = &l->tracks[i];
-        free(t->path); free(t->id); free(t->artist); free(t->title); free(t->true_label);
-    }
+    if (l->own_strings)   /* else they live in the mapping or one text block */
+        for (size_t i = 0; l->tracks && i < l->n; i++) {
+            mm_library_track *t = &l->tracks[i];
+            free(t->path); free(t->id); free(t->artist); free(t->title); free(t->true_label);
+        }
+    free_strv(l->resolved, l->resolved ? l->n : 0);
     free(l->tracks);
     free_strv(l->class_names, (size_t)l->n_classes);
     free(l->class_va);
@@ -83,8 +124,9 @@ void mm_library_free(mm_library *l)
     free_strv(l->failed_reason, l->n_failed);
     free(l->model_name);
     free(l->bundle_sha);
-    free(l->by_path);
-    free(l->by_id);
+    for (size_t i = 0; i < l->n_own; i++) free(l->own[i]);
+    free(l->own);
+    if (l->map) munmap(l->map, l->map_len);
     free(l);
 }
 
@@ -111,16 +153,44 @@ static int cmp_id(const void *a, const void *b, void *ctx)
     return strcmp(l->tracks[*(const size_t *)a].id, l->tracks[*(const size_t *)b].id);
 }
 
-/* Sorted lookup tables (glibc qsort_r: reentrant). */
-static int build_lookup(mm_library *l, mm_err *err)
+static int cmp_artist(const void *a, const void *b, void *ctx)
 {
-    l->by_path = mm_malloc(l->n ? l->n : 1, sizeof *l->by_path, err);
-    l->by_id = mm_malloc(l->n ? l->n : 1, sizeof *l->by_id, err);
-    if (!l->by_path || !l->by_id) return MM_ENOMEM;
-    for (size_t i = 0; i < l->n; i++) l->by_path[i] = l->by_id[i] = i;
-    qsort_r(l->by_path, l->n, sizeof *l->by_path, cmp_path, l);
-    qsort_r(l->by_id, l->n, sizeof *l->by_id, cmp_id, l);
+    const mm_library *l = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(l->tracks[i].artist, l->tracks[j].artist);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* An error naming two tracks with the same id, or 0 (by_id sorted). */
+static int check_unique_ids(const mm_library *l, const char *file, mm_err *err)
+{
+    for (size_t r = 1; r < l->n; r++) {
+        const mm_library_track *a = &l->tracks[l->by_id[r - 1]], *b = &l->tracks[l->by_id[r]];
+        int c = strcmp(a->id, b->id);
+        if (c == 0)
+            return mm_err_set(err, MM_EFORMAT, "%s: duplicate track id '%s' (%s and %s)", file, b->id, a->path, b->path);
+        if (c > 0) return mm_err_set(err, MM_EFORMAT, "%s: the id lookup table is not sorted", file);
+    }
     return 0;
+}
+
+/* Sorted lookup tables (glibc qsort_r: reentrant). */
+static int build_lookup(mm_library *l, const char *file, mm_err *err)
+{
+    size_t *bp = mm_malloc(l->n ? l->n : 1, sizeof *bp, err);
+    if (own(l, bp, err)) return MM_ENOMEM;
+    size_t *bi = mm_malloc(l->n ? l->n : 1, sizeof *bi, err);
+    if (own(l, bi, err)) return MM_ENOMEM;
+    size_t *ba = mm_malloc(l->n ? l->n : 1, sizeof *ba, err);
+    if (own(l, ba, err)) return MM_ENOMEM;
+    for (size_t i = 0; i < l->n; i++) bp[i] = bi[i] = ba[i] = i;
+    qsort_r(bp, l->n, sizeof *bp, cmp_path, l);
+    qsort_r(bi, l->n, sizeof *bi, cmp_id, l);
+    qsort_r(ba, l->n, sizeof *ba, cmp_artist, l);
+    l->by_path = bp;
+    l->by_id = bi;
+    l->by_artist = ba;
+    return check_unique_ids(l, file, err);
 }
 
 static long lookup(const mm_library *l, const size_t *order, int by_id, const char *key)
@@ -134,6 +204,67 @@ static long lookup(const mm_library *l, const size_t *order, int by_id, const ch
         if (c < 0) lo = mid + 1; else hi = mid;
     }
     return -1;
+}
+
+/* Similarity vectors and the VA index of an in-memory library whose
+ * embeddings are in l->emb: basis (dim, k) given (reused from an earlier
+ * library of the same bundle) or fitted when dim > MM_PCA_DIM. */
+static int build_index(mm_library *l, const float *basis_in, size_t k_in, mm_err *err)
+{
+    int rc;
+    size_t n = l->n, D = l->dim, k = D;
+    float *basis = NULL;
+    if (basis_in) {
+        k = k_in;
+        if (!(basis = mm_malloc(D * k, sizeof *basis, err))) return MM_ENOMEM;
+        memcpy(basis, basis_in, D * k * sizeof *basis);
+    } else if (D > MM_PCA_DIM && n > 0) {
+        if ((rc = mm_pca_fit(l->emb, n, D, MM_PCA_DIM, &basis, &k, err))) return rc;
+    }
+    if (basis && (rc = own(l, basis, err))) return rc;
+    l->basis = basis;
+    l->sim_dim = k;
+    int8_t *q = mm_malloc(n ? n * k : 1, sizeof *q, err);
+    if ((rc = own(l, q, err))) return rc;
+    float *inv = mm_malloc(n ? n : 1, sizeof *inv, err);
+    if ((rc = own(l, inv, err))) return rc;
+    const size_t block = 4096;
+    float *proj = basis ? mm_malloc(block * k, sizeof *proj, err) : NULL;
+    if (basis && !proj) return MM_ENOMEM;
+    for (size_t i0 = 0; i0 < n; i0 += block) {
+        size_t m = n - i0 < block ? n - i0 : block;
+        const float *v = l->emb + i0 * D;
+        if (basis) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)D, 1.f, v, (int)D, basis,
+                        (int)k, 0.f, proj, (int)k);
+            v = proj;
+        }
+        mm_pca_quantize(v, m, k, q + i0 * k, inv + i0);
+    }
+    free(proj);
+    l->sim = q;
+    l->sim_inv = inv;
+    mm_va *va = mm_malloc(n ? n : 1, sizeof *va, err);
+    if ((rc = own(l, va, err))) return rc;
+    float *conf = mm_malloc(n ? n : 1, sizeof *conf, err);
+    if ((rc = own(l, conf, err))) return rc;
+    int32_t *quad = mm_malloc(n ? n : 1, sizeof *quad, err);
+    if ((rc = own(l, quad, err))) return rc;
+    for (size_t i = 0; i < n; i++) {
+        va[i] = l->tracks[i].va;
+        conf[i] = l->tracks[i].confidence;
+        quad[i] = l->tracks[i].quadrant;
+    }
+    l->va = va;
+    l->conf = conf;
+    l->quad = quad;
+    int32_t *order = NULL;
+    int64_t *start = NULL;
+    if ((rc = mm_vaindex_build(va, conf, quad, n, MM_VAINDEX_GRID, &order, &start, err))) return rc;
+    if ((rc = own(l, order, err))) { free(start); return rc; }
+    if ((rc = own(l, start, err))) return rc;
+    l->vx = (mm_vaindex){.grid = MM_VAINDEX_GRID, .n = n, .order = order, .cell_start = start, .va = va, .conf = conf};
+    return 0;
 }
 
 /* ---- accessors -------------------------------------------------------- */
@@ -166,6 +297,33 @@ long mm_library_find(const mm_library *l, const char *key)
     if (!mm_path_absolute(key, abs, sizeof abs, NULL)) i = lookup(l, l->by_path, 0, abs);
     return i;
 }
+size_t mm_library_artist_tracks(const mm_library *l, const char *artist, const size_t **idx)
+{
+    *idx = NULL;
+    if (!artist || !artist[0]) return 0;
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {   /* first with artist ≥ key */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(l->tracks[l->by_artist[mid]].artist, artist) < 0) lo = mid + 1; else hi = mid;
+    }
+    size_t end = lo;
+    while (end < l->n && !strcmp(l->tracks[l->by_artist[end]].artist, artist)) end++;
+    *idx = l->by_artist + lo;
+    return end - lo;
+}
+size_t mm_library_sim_dim(const mm_library *l) { return l->sim_dim; }
+float mm_library_cosine(const mm_library *l, size_t a, size_t b)
+{
+    size_t k = l->sim_dim;
+    return mm_pca_cosine(l->sim + a * k, l->sim_inv[a], l->sim + b * k, l->sim_inv[b], k);
+}
+const int8_t *mm_library_sim(const mm_library *l, size_t i, float *inv_norm)
+{
+    if (i >= l->n) return NULL;
+    if (inv_norm) *inv_norm = l->sim_inv[i];
+    return l->sim + i * l->sim_dim;
+}
+const mm_vaindex *mm_library_vaindex(const mm_library *l) { return &l->vx; }
 size_t mm_library_n_failed(const mm_library *l) { return l->n_failed; }
 int mm_library_failed(const mm_library *l, size_t i, const char **path, const char **reason)
 {
@@ -188,6 +346,7 @@ static mm_library *lib_alloc(size_t n, int k, const char *const *names, const mm
     l->n = n;
     l->n_classes = k;
     l->dim = dim;
+    l->own_strings = 1;
     l->tracks = mm_calloc(n ? n : 1, sizeof *l->tracks, err);
     l->class_names = mm_calloc((size_t)k, sizeof *l->class_names, err);
     l->class_va = mm_malloc((size_t)k, sizeof *l->class_va, err);
@@ -213,7 +372,8 @@ static mm_library *lib_alloc(size_t n, int k, const char *const *names, const mm
     return l;
 }
 
-/* Copy the stored fields of src into slot i of l (strings duplicated). */
+/* Copy the stored fields of src into slot i of l (strings duplicated; an
+ * embedding of NULL leaves zeros). */
 static int copy_track(mm_library *l, size_t i, const mm_library_track *src, mm_err *err)
 {
     mm_library_track *t = &l->tracks[i];
@@ -228,7 +388,7 @@ static int copy_track(mm_library *l, size_t i, const mm_library_track *src, mm_e
     t->mtime = src->mtime;
     t->duration = src->duration;
     memcpy(t->proba, src->proba, (size_t)l->n_classes * sizeof *t->proba);
-    memcpy(t->embedding, src->embedding, l->dim * sizeof *t->embedding);
+    if (src->embedding) memcpy(t->embedding, src->embedding, l->dim * sizeof *t->embedding);
     derive(t, l->n_classes, l->class_va);
     return 0;
 }
@@ -246,15 +406,22 @@ static int check_classes(int k, const char *const *names, const mm_va *cva, size
     return 0;
 }
 
+static int check_proba(const float *p, size_t i, const char *path, int k, mm_err *err)
+{
+    for (int c = 0; c < k; c++)
+        if (!isfinite(p[c]) || p[c] < 0 || p[c] > 1.0001f)
+            return mm_err_set(err, MM_EFORMAT, "library: track %zu (%s): probability %d is %g, expected 0..1",
+                              i, path, c, (double)p[c]);
+    return 0;
+}
+
 static int check_track(const mm_library_track *t, size_t i, int k, size_t dim, mm_err *err)
 {
     if (!t->path || !t->path[0]) return mm_err_set(err, MM_EINVAL, "library: track %zu has no path", i);
     if (!t->id || !t->id[0]) return mm_err_set(err, MM_EINVAL, "library: track %zu (%s) has no id", i, t->path);
     if (!t->proba || !t->embedding) return mm_err_set(err, MM_EINVAL, "library: track %zu (%s) has no probabilities or embedding", i, t->path);
-    for (int c = 0; c < k; c++)
-        if (!isfinite(t->proba[c]) || t->proba[c] < 0 || t->proba[c] > 1.0001f)
-            return mm_err_set(err, MM_EFORMAT, "library: track %zu (%s): probability %d is %g, expected 0..1",
-                              i, t->path, c, (double)t->proba[c]);
+    int rc = check_proba(t->proba, i, t->path, k, err);
+    if (rc) return rc;
     for (size_t d = 0; d < dim; d++)
         if (!isfinite(t->embedding[d]))
             return mm_err_set(err, MM_EFORMAT, "library: track %zu (%s): embedding value %zu is not finite", i, t->path, d);
@@ -269,18 +436,53 @@ int mm_library_from_tracks(const mm_library_track *tracks, size_t n, int n_class
 {
     int rc = check_classes(n_classes, class_names, class_va, dim, err);
     if (rc) return rc;
+    if (n > MAX_TRACKS) return mm_err_set(err, MM_EINVAL, "library: %zu tracks, at most %u", n, MAX_TRACKS);
     for (size_t i = 0; i < n; i++)
         if ((rc = check_track(&tracks[i], i, n_classes, dim, err))) return rc;
     mm_library *l = lib_alloc(n, n_classes, class_names, class_va, dim, err);
     if (!l) return err ? err->code : MM_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++) rc = copy_track(l, i, &tracks[i], err);
-    if (!rc) rc = build_lookup(l, err);
+    if (!rc) rc = build_lookup(l, "library", err);
+    if (!rc) rc = build_index(l, NULL, 0, err);
     if (rc) { mm_library_free(l); return rc; }
     *out = l;
     return 0;
 }
 
-/* ---- HDF5 -------------------------------------------------------------- */
+/* ---- HDF5, format version 2 ------------------------------------------------
+ * Every per-track array is a contiguous, unfiltered dataset (aligned to 64
+ * bytes), so that a reader maps the file and uses the arrays in place:
+ *   /tracks/text (bytes) NUL-terminated strings; /tracks/text_offset (N, 5)
+ *   i64: path, id, artist, title, true_label of each track, in that order;
+ *   /tracks/{size, mtime} i64 (N), duration f64 (N), proba f32 (N, K),
+ *   va f32 (N, 2), confidence f32 (N), quadrant, top_class i32 (N);
+ *   /tracks/{by_id, by_path, by_artist} i64 (N) sort orders;
+ *   /index/sim i8 (N, k), /index/sim_inv_norm f32 (N), /index/basis f32
+ *   (D, k) when the embeddings were reduced (attribute embedding_dim = D);
+ *   /index/order i32 (N), /index/cell_start i64 (4·G² + 1), attribute grid.
+ * Version 1 (vlen strings, full embeddings) is still read. */
+
+static int wr(hid_t f, const char *name, hid_t mem_type, hid_t file_type, int rank, const hsize_t *dims,
+              const void *data, mm_err *err)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_layout(dcpl, H5D_CONTIGUOUS);
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    hid_t d = H5Dcreate2(f, name, file_type, space, lcpl, dcpl, H5P_DEFAULT);
+    int rc = 0;
+    hsize_t total = 1;
+    for (int r = 0; r < rank; r++) total *= dims[r];
+    if (d < 0 || (total && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0))
+        rc = mm_err_set(err, MM_EIO, "cannot write dataset '%s'", name);
+    if (d >= 0) H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Pclose(lcpl);
+    H5Sclose(space);
+    return rc;
+}
 
 static int write_lib(hid_t f, const mm_library *l, const char *source, mm_err *err)
 {
@@ -290,69 +492,134 @@ static int write_lib(hid_t f, const mm_library *l, const char *source, mm_err *e
     if ((rc = mm_h5_attr_set_str(f, "model", mm_library_model_name(l), err))) return rc;
     if ((rc = mm_h5_attr_set_str(f, "bundle_sha256", mm_library_bundle_sha256(l), err))) return rc;
     if (source && (rc = mm_h5_attr_set_str(f, "source", source, err))) return rc;
+    if ((rc = mm_h5_attr_set_i64(f, "embedding_dim", (int64_t)l->dim, err))) return rc;
+    if ((rc = mm_h5_attr_set_i64(f, "grid", l->vx.grid, err))) return rc;
     char when[32];
     time_t now = time(NULL);
     struct tm tmv;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tmv));
     if ((rc = mm_h5_attr_set_str(f, "created", when, err))) return rc;
-    hsize_t d2[2];
+    hsize_t d1[1] = {n}, d2[2];
     if ((rc = mm_h5_write_strings(f, "classes/names", (const char *const *)l->class_names, k, err))) return rc;
     float *cva = mm_malloc(k * 2, sizeof *cva, err);
-    char **sv = mm_calloc(n ? n : 1, sizeof *sv, err);
-    int64_t *i64 = mm_malloc(n ? n : 1, sizeof *i64, err);
+    int64_t *i64 = mm_malloc(n ? N_TEXT * n : 1, sizeof *i64, err);
     double *f64 = mm_malloc(n ? n : 1, sizeof *f64, err);
     float *f32 = mm_malloc(n ? 2 * n : 2, sizeof *f32, err);
     int32_t *i32 = mm_malloc(n ? n : 1, sizeof *i32, err);
-    if (!cva || !sv || !i64 || !f64 || !f32 || !i32) { rc = MM_ENOMEM; goto done; }
+    char *text = NULL;
+    if (!cva || !i64 || !f64 || !f32 || !i32) { rc = MM_ENOMEM; goto done; }
     for (size_t c = 0; c < k; c++) { cva[2 * c] = l->class_va[c].valence; cva[2 * c + 1] = l->class_va[c].arousal; }
     d2[0] = k; d2[1] = 2;
     if ((rc = mm_h5_write_f32(f, "classes/va", cva, 2, d2, err))) goto done;
-#define STRS(field, name)                                                                 \
-    for (size_t i = 0; i < n; i++) sv[i] = l->tracks[i].field;                            \
-    if ((rc = mm_h5_write_strings(f, "tracks/" name, (const char *const *)sv, n, err))) goto done;
-    STRS(path, "path")
-    STRS(id, "id")
-    STRS(artist, "artist")
-    STRS(title, "title")
-    STRS(true_label, "true_label")
-#undef STRS
-    hsize_t d1[1] = {n};
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mm_library_track *t = &l->tracks[i];
+        const char *s[N_TEXT] = {t->path, t->id, t->artist, t->title, t->true_label};
+        for (int j = 0; j < N_TEXT; j++) len += strlen(s[j]) + 1;
+    }
+    if (!(text = mm_malloc(len ? len : 1, 1, err))) { rc = MM_ENOMEM; goto done; }
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const mm_library_track *t = &l->tracks[i];
+        const char *s[N_TEXT] = {t->path, t->id, t->artist, t->title, t->true_label};
+        for (int j = 0; j < N_TEXT; j++) {
+            size_t sl = strlen(s[j]) + 1;
+            i64[i * N_TEXT + j] = (int64_t)pos;
+            memcpy(text + pos, s[j], sl);
+            pos += sl;
+        }
+    }
+    {   /* the same strings as HDF5 strings, as in v1, for h5dump and h5py readers (melodic reads text) */
+        const char **sv = mm_malloc(n ? n : 1, sizeof *sv, err);
+        if (!sv) { rc = MM_ENOMEM; goto done; }
+        static const char *const sn[N_TEXT] = {"tracks/path", "tracks/id", "tracks/artist", "tracks/title", "tracks/true_label"};
+        for (int j = 0; j < N_TEXT && !rc; j++) {
+            for (size_t i = 0; i < n; i++) sv[i] = text + i64[i * N_TEXT + j];
+            rc = mm_h5_write_strings(f, sn[j], sv, n, err);
+        }
+        free(sv);
+        if (rc) goto done;
+    }
+    hsize_t dl[1] = {len};
+    if ((rc = wr(f, "tracks/text", H5T_NATIVE_UINT8, H5T_STD_U8LE, 1, dl, text, err))) goto done;
+    d2[0] = n; d2[1] = N_TEXT;
+    if ((rc = wr(f, "tracks/text_offset", H5T_NATIVE_INT64, H5T_STD_I64LE, 2, d2, i64, err))) goto done;
     for (size_t i = 0; i < n; i++) i64[i] = l->tracks[i].size;
-    if ((rc = mm_h5_write_i64(f, "tracks/size", i64, 1, d1, err))) goto done;
+    if ((rc = wr(f, "tracks/size", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, d1, i64, err))) goto done;
     for (size_t i = 0; i < n; i++) i64[i] = l->tracks[i].mtime;
-    if ((rc = mm_h5_write_i64(f, "tracks/mtime", i64, 1, d1, err))) goto done;
+    if ((rc = wr(f, "tracks/mtime", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, d1, i64, err))) goto done;
     for (size_t i = 0; i < n; i++) f64[i] = l->tracks[i].duration;
-    if ((rc = mm_h5_write_f64(f, "tracks/duration", f64, 1, d1, err))) goto done;
-    d2[0] = n; d2[1] = k;
-    if ((rc = mm_h5_write_f32(f, "tracks/proba", l->proba, 2, d2, err))) goto done;
-    d2[1] = l->dim;
-    if ((rc = mm_h5_write_f32(f, "tracks/embedding", l->emb, 2, d2, err))) goto done;
-    for (size_t i = 0; i < n; i++) { f32[2 * i] = l->tracks[i].va.valence; f32[2 * i + 1] = l->tracks[i].va.arousal; }
+    if ((rc = wr(f, "tracks/duration", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, d1, f64, err))) goto done;
+    d2[1] = k;
+    float *pr = mm_malloc(n ? n * k : 1, sizeof *pr, err);
+    if (!pr) { rc = MM_ENOMEM; goto done; }
+    for (size_t i = 0; i < n; i++) memcpy(pr + i * k, l->tracks[i].proba, k * sizeof *pr);
+    rc = wr(f, "tracks/proba", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, pr, err);
+    free(pr);
+    if (rc) goto done;
+    for (size_t i = 0; i < n; i++) { f32[2 * i] = l->va[i].valence; f32[2 * i + 1] = l->va[i].arousal; }
     d2[1] = 2;
-    if ((rc = mm_h5_write_f32(f, "tracks/va", f32, 2, d2, err))) goto done;
-    for (size_t i = 0; i < n; i++) i32[i] = l->tracks[i].quadrant;
-    if ((rc = mm_h5_write_i32(f, "tracks/quadrant", i32, 1, d1, err))) goto done;
+    if ((rc = wr(f, "tracks/va", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, f32, err))) goto done;
+    if ((rc = wr(f, "tracks/confidence", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, d1, l->conf, err))) goto done;
+    if ((rc = wr(f, "tracks/quadrant", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, d1, l->quad, err))) goto done;
     for (size_t i = 0; i < n; i++) i32[i] = l->tracks[i].top_class;
-    if ((rc = mm_h5_write_i32(f, "tracks/top_class", i32, 1, d1, err))) goto done;
-    for (size_t i = 0; i < n; i++) f32[i] = l->tracks[i].confidence;
-    if ((rc = mm_h5_write_f32(f, "tracks/confidence", f32, 1, d1, err))) goto done;
+    if ((rc = wr(f, "tracks/top_class", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, d1, i32, err))) goto done;
+    const size_t *orders[3] = {l->by_id, l->by_path, l->by_artist};
+    const char *onames[3] = {"tracks/by_id", "tracks/by_path", "tracks/by_artist"};
+    for (int o = 0; o < 3; o++) {
+        for (size_t i = 0; i < n; i++) i64[i] = (int64_t)orders[o][i];
+        if ((rc = wr(f, onames[o], H5T_NATIVE_INT64, H5T_STD_I64LE, 1, d1, i64, err))) goto done;
+    }
+    d2[1] = l->sim_dim;
+    if ((rc = wr(f, "index/sim", H5T_NATIVE_INT8, H5T_STD_I8LE, 2, d2, l->sim, err))) goto done;
+    if ((rc = wr(f, "index/sim_inv_norm", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 1, d1, l->sim_inv, err))) goto done;
+    if (l->basis) {
+        d2[0] = l->dim;
+        if ((rc = wr(f, "index/basis", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, l->basis, err))) goto done;
+    }
+    if ((rc = wr(f, "index/order", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, d1, l->vx.order, err))) goto done;
+    hsize_t dc[1] = {(hsize_t)MM_VAINDEX_GROUPS * l->vx.grid * l->vx.grid + 1};
+    if ((rc = wr(f, "index/cell_start", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dc, l->vx.cell_start, err))) goto done;
     if (l->n_failed) {
         if ((rc = mm_h5_write_strings(f, "failed/path", (const char *const *)l->failed_path, l->n_failed, err))) goto done;
         if ((rc = mm_h5_write_strings(f, "failed/reason", (const char *const *)l->failed_reason, l->n_failed, err))) goto done;
     }
 done:
-    free(cva); free(sv); free(i64); free(f64); free(f32); free(i32);
+    free(cva); free(i64); free(f64); free(f32); free(i32); free(text);
     return rc;
 }
 
+/* Write to a temporary file beside path with 64-byte aligned datasets, then rename. */
 static int save_to(const mm_library *l, const char *path, const char *source, mm_err *err)
 {
-    mm_h5_out o;
-    int rc = mm_h5_create(path, &o, err);
-    if (rc) return rc;
-    rc = write_lib(o.file, l, source, err);
-    if (rc) { mm_h5_abort(&o); return mm_err_prefix(err, "%s", path); }
-    return mm_h5_commit(&o, err);
+    mm_h5_init();
+    size_t pl = strlen(path) + 64;
+    char *tmp = malloc(pl);
+    if (!tmp) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    snprintf(tmp, pl, "%s.tmp.%ld", path, (long)getpid());
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_alignment(fapl, 4096, 64);
+    H5Pset_alignment(fapl, 1, 64);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    int rc;
+    if (f < 0) {
+        rc = mm_err_set(err, MM_EIO, "%s: cannot create output file (does its folder exist and is it writable?)", path);
+        free(tmp);
+        return rc;
+    }
+    rc = write_lib(f, l, source, err);
+    if (H5Fclose(f) < 0 && !rc) rc = mm_err_set(err, MM_EIO, "%s: cannot write", path);
+    if (!rc) {
+        int fd = open(tmp, O_RDONLY);
+        if (fd >= 0) { fsync(fd); close(fd); }
+        if (rename(tmp, path) != 0) rc = mm_err_set(err, MM_EIO, "%s: cannot rename %s: %s", path, tmp, strerror(errno));
+    } else {
+        mm_err_prefix(err, "%s", path);
+    }
+    if (rc) unlink(tmp);
+    free(tmp);
+    return rc;
 }
 
 int mm_library_save(const mm_library *l, const char *path, mm_err *err)
@@ -397,9 +664,32 @@ static char *resolve_track(const char *file, const char *p)
     return strdup(p);
 }
 
-int mm_library_read(hid_t f, const char *file, mm_library **out, mm_err *err)
+static int read_failed_and_attrs(hid_t f, const char *file, mm_library *l, mm_err *err)
 {
-    int rc, ver = 0;
+    int rc;
+    if (mm_h5_exists(f, "failed/path")) {
+        size_t nf = 0;
+        if ((rc = read_strs(f, file, "failed/path", (size_t)-1, &l->failed_path, &nf, err))) return rc;
+        l->n_failed = nf;
+        if ((rc = read_strs(f, file, "failed/reason", nf, &l->failed_reason, NULL, err))) {
+            mm_h5_free_strings(l->failed_path, nf);
+            l->failed_path = NULL;
+            l->n_failed = 0;
+            return rc;
+        }
+    }
+    char *s = NULL;
+    mm_err e2 = {0};
+    l->model_name = mm_h5_attr_get_str(f, "model", &s, &e2) ? xstrdup("") : s;
+    s = NULL;
+    l->bundle_sha = mm_h5_attr_get_str(f, "bundle_sha256", &s, &e2) ? xstrdup("") : s;
+    if (!l->model_name || !l->bundle_sha) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    return 0;
+}
+
+static int read_v1(hid_t f, const char *file, mm_library **out, mm_err *err)
+{
+    int rc;
     mm_library *l = NULL;
     char **names = NULL, **s_path = NULL, **s_id = NULL, **s_artist = NULL, **s_title = NULL, **s_label = NULL;
     size_t k = 0, n = 0;
@@ -408,9 +698,6 @@ int mm_library_read(hid_t f, const char *file, mm_library **out, mm_err *err)
     double *dur = NULL;
     int rank;
     hsize_t dims[4];
-    if ((rc = mm_h5_check_format(f, MM_LIBRARY_FORMAT, MM_LIBRARY_VERSION, &ver, err))) {
-        return mm_err_prefix(err, "%s", file);
-    }
     if ((rc = read_strs(f, file, "classes/names", (size_t)-1, &names, &k, err))) goto done;
     if (k < 1 || k > MAX_CLASSES) { rc = mm_err_set(err, MM_EFORMAT, "%s: %zu classes, expected 1..%d", file, k, MAX_CLASSES); goto done; }
     if ((rc = mm_h5_read_f32(f, "classes/va", 2, &cva, &rank, dims, err))) goto done;
@@ -452,24 +739,10 @@ int mm_library_read(hid_t f, const char *file, mm_library **out, mm_err *err)
         rc = copy_track(l, i, &t, err);
     }
     if (rc) goto done;
-    if (mm_h5_exists(f, "failed/path")) {
-        size_t nf = 0;
-        if ((rc = read_strs(f, file, "failed/path", (size_t)-1, &l->failed_path, &nf, err))) goto done;
-        l->n_failed = nf;
-        if ((rc = read_strs(f, file, "failed/reason", nf, &l->failed_reason, NULL, err))) {
-            mm_h5_free_strings(l->failed_path, nf);
-            l->failed_path = NULL;
-            l->n_failed = 0;
-            goto done;
-        }
-    }
-    char *s = NULL;
-    mm_err e2 = {0};
-    l->model_name = mm_h5_attr_get_str(f, "model", &s, &e2) ? xstrdup("") : s;
-    s = NULL;
-    l->bundle_sha = mm_h5_attr_get_str(f, "bundle_sha256", &s, &e2) ? xstrdup("") : s;
-    if (!l->model_name || !l->bundle_sha) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-    rc = build_lookup(l, err);
+    if ((rc = read_failed_and_attrs(f, file, l, err))) goto done;
+    if ((rc = build_lookup(l, file, err))) goto done;
+    rc = build_index(l, NULL, 0, err);
+    if (rc) mm_err_prefix(err, "%s", file);
 done:
     if (names) mm_h5_free_strings(names, k);
     if (s_path) mm_h5_free_strings(s_path, n);
@@ -481,6 +754,252 @@ done:
     if (rc) { mm_library_free(l); return rc; }
     *out = l;
     return 0;
+}
+
+/* A numeric dataset of a v2 file, in place in the mapping when it is
+ * contiguous, aligned and inside the file, else read into memory kept by l.
+ * Checks the type (class, size, signedness) and the shape: rank, and each
+ * dimension against want[] (0: any; the found dims go to got[]). */
+static int view(hid_t f, const char *file, mm_library *l, const char *name, H5T_class_t cls, size_t esize,
+                int is_signed, hid_t mem_type, int rank, const hsize_t *want, hsize_t *got, const void **out,
+                mm_err *err)
+{
+    if (!mm_h5_exists(f, name)) return mm_err_set(err, MM_EFORMAT, "%s: no dataset '%s'", file, name);
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return mm_err_set(err, MM_EFORMAT, "%s: cannot open dataset '%s'", file, name);
+    int rc = 0;
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    hsize_t dims[8] = {0};
+    int r = H5Sget_simple_extent_ndims(s);
+    if (H5Tget_class(t) != cls || H5Tget_size(t) != esize || (esize > 1 && H5Tget_order(t) != H5T_ORDER_LE) ||
+        (cls == H5T_INTEGER && (H5Tget_sign(t) == H5T_SGN_2) != is_signed)) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' has the wrong type", file, name);
+        goto done;
+    }
+    if (r != rank) { rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' has rank %d, expected %d", file, name, r, rank); goto done; }
+    H5Sget_simple_extent_dims(s, dims, NULL);
+    for (int i = 0; i < rank; i++) {
+        if (want[i] && dims[i] != want[i]) {
+            rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' has %llu %s, expected %llu (the per-track arrays disagree)",
+                            file, name, (unsigned long long)dims[i], i ? "columns" : "rows", (unsigned long long)want[i]);
+            goto done;
+        }
+        got[i] = dims[i];
+    }
+    hsize_t total = esize;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] && total > ((hsize_t)1 << 62) / dims[i]) { rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is too large", file, name); goto done; }
+        total *= dims[i];
+    }
+    if (!total) { *out = NULL; goto done; }
+    haddr_t off = H5Dget_offset(d);
+    if (off != HADDR_UNDEF && l->map && off % (esize < 8 ? esize : 8) == 0 && off <= l->map_len &&
+        total <= l->map_len - off && H5Dget_storage_size(d) == total) {
+        *out = (const char *)l->map + off;
+    } else {
+        if (total > ((hsize_t)1 << 40)) { rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is too large", file, name); goto done; }
+        void *buf = malloc((size_t)total);
+        if ((rc = own(l, buf, err))) goto done;
+        if (H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) { rc = mm_err_set(err, MM_EFORMAT, "%s: cannot read dataset '%s'", file, name); goto done; }
+        *out = buf;
+    }
+done:
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return rc;
+}
+
+/* A sort order (i64, n) read from a file: a permutation, sorted by key. */
+static int check_order(const mm_library *l, const char *file, const char *name, const int64_t *o, int which,
+                       mm_err *err)
+{
+    uint8_t *seen = calloc(l->n ? l->n : 1, 1);
+    if (!seen) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    int rc = 0;
+    for (size_t r = 0; r < l->n && !rc; r++) {
+        if (o[r] < 0 || (uint64_t)o[r] >= l->n || seen[o[r]]) { rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is not a permutation of the tracks", file, name); break; }
+        seen[o[r]] = 1;
+        if (r && which == 2) {
+            size_t a = (size_t)o[r - 1], b = (size_t)o[r];
+            if (cmp_artist(&a, &b, (void *)l) > 0) rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is not sorted", file, name);
+        } else if (r && which == 1 && strcmp(l->tracks[o[r - 1]].path, l->tracks[o[r]].path) > 0) {
+            rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is not sorted", file, name);
+        }
+    }
+    free(seen);
+    return rc;
+}
+
+static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
+{
+    int rc;
+    char **names = NULL;
+    size_t k = 0;
+    float *cva = NULL;
+    int rank;
+    hsize_t dims[4];
+    mm_library *l = mm_calloc(1, sizeof *l, err);
+    if (!l) return MM_ENOMEM;
+    if ((rc = read_strs(f, file, "classes/names", (size_t)-1, &names, &k, err))) goto done;
+    if (k < 1 || k > MAX_CLASSES) { rc = mm_err_set(err, MM_EFORMAT, "%s: %zu classes, expected 1..%d", file, k, MAX_CLASSES); goto done; }
+    if ((rc = mm_h5_read_f32(f, "classes/va", 2, &cva, &rank, dims, err))) goto done;
+    if (dims[0] != k || dims[1] != 2) { rc = mm_err_set(err, MM_EFORMAT, "%s: dataset 'classes/va' is %llux%llu, expected %zux2", file, (unsigned long long)dims[0], (unsigned long long)dims[1], k); goto done; }
+    l->n_classes = (int)k;
+    l->class_names = names;
+    names = NULL;
+    if (!(l->class_va = mm_malloc(k, sizeof *l->class_va, err))) { rc = MM_ENOMEM; goto done; }
+    for (size_t c = 0; c < k; c++) { l->class_va[c].valence = cva[2 * c]; l->class_va[c].arousal = cva[2 * c + 1]; }
+    int64_t dim64 = 0, grid = 0;
+    if (mm_h5_attr_get_i64(f, "embedding_dim", &dim64, err) || mm_h5_attr_get_i64(f, "grid", &grid, err)) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: attributes embedding_dim and grid are required (format version 2)", file);
+        goto done;
+    }
+    if (dim64 < 1 || dim64 > (int64_t)MAX_DIM || grid < 1 || grid > 1024) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: embedding_dim %lld, grid %lld", file, (long long)dim64, (long long)grid);
+        goto done;
+    }
+    l->dim = (size_t)dim64;
+    if ((rc = check_classes((int)k, (const char *const *)l->class_names, l->class_va, l->dim, err))) { mm_err_prefix(err, "%s", file); goto done; }
+    /* map the file (by its HDF5 name: offsets are from its start) */
+    char fname[PATH_MAX];
+    ssize_t fnl = H5Fget_name(f, fname, sizeof fname);
+    int fd = fnl > 0 && (size_t)fnl < sizeof fname ? open(fname, O_RDONLY) : -1;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) { l->map = m; l->map_len = (size_t)st.st_size; }
+    }
+    if (fd >= 0) close(fd);
+    const void *v_text, *v_toff, *v_size, *v_mtime, *v_dur, *v_proba, *v_va, *v_conf, *v_quad, *v_top, *v_by[3],
+        *v_sim, *v_inv, *v_basis = NULL, *v_order, *v_cells;
+    hsize_t g[2], any[2] = {0, 0};
+    if ((rc = view(f, file, l, "tracks/text_offset", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 2, (hsize_t[]){0, N_TEXT}, g, &v_toff, err))) goto done;
+    size_t n = (size_t)g[0];
+    if (n > MAX_TRACKS) { rc = mm_err_set(err, MM_EFORMAT, "%s: %zu tracks, at most %u", file, n, MAX_TRACKS); goto done; }
+    hsize_t w1[1] = {n}, w2[2] = {n, k};
+    if ((rc = view(f, file, l, "tracks/text", H5T_INTEGER, 1, 0, H5T_NATIVE_UINT8, 1, any, g, &v_text, err))) goto done;
+    size_t text_len = (size_t)g[0];
+    if ((rc = view(f, file, l, "tracks/size", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v_size, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/mtime", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v_mtime, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/duration", H5T_FLOAT, 8, 1, H5T_NATIVE_DOUBLE, 1, w1, g, &v_dur, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/proba", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v_proba, err))) goto done;
+    w2[1] = 2;
+    if ((rc = view(f, file, l, "tracks/va", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v_va, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/confidence", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 1, w1, g, &v_conf, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/quadrant", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v_quad, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/top_class", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v_top, err))) goto done;
+    static const char *const onames[3] = {"tracks/by_id", "tracks/by_path", "tracks/by_artist"};
+    for (int o = 0; o < 3; o++)
+        if ((rc = view(f, file, l, onames[o], H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v_by[o], err))) goto done;
+    w2[1] = 0;
+    if ((rc = view(f, file, l, "index/sim", H5T_INTEGER, 1, 1, H5T_NATIVE_INT8, 2, w2, g, &v_sim, err))) goto done;
+    size_t kd = (size_t)g[1];
+    if (kd < 1 || kd > l->dim) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: similarity vectors of dimension %zu for embeddings of dimension %zu", file, kd, l->dim);
+        goto done;
+    }
+    if ((rc = view(f, file, l, "index/sim_inv_norm", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 1, w1, g, &v_inv, err))) goto done;
+    if (mm_h5_exists(f, "index/basis")) {
+        hsize_t wb[2] = {l->dim, kd};
+        if ((rc = view(f, file, l, "index/basis", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, wb, g, &v_basis, err))) goto done;
+        for (size_t i = 0; i < l->dim * kd; i++)
+            if (!isfinite(((const float *)v_basis)[i])) { rc = mm_err_set(err, MM_EFORMAT, "%s: index/basis has a non-finite value", file); goto done; }
+    } else if (kd != l->dim) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: similarity vectors of dimension %zu without index/basis for embeddings of dimension %zu", file, kd, l->dim);
+        goto done;
+    }
+    if ((rc = view(f, file, l, "index/order", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v_order, err))) goto done;
+    hsize_t wc[1] = {(hsize_t)MM_VAINDEX_GROUPS * grid * grid + 1};
+    if ((rc = view(f, file, l, "index/cell_start", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, wc, g, &v_cells, err))) goto done;
+
+    /* tracks */
+    l->n = n;
+    l->sim_dim = kd;
+    l->sim = v_sim;
+    l->sim_inv = v_inv;
+    l->basis = v_basis;
+    l->va = v_va;
+    l->conf = v_conf;
+    l->quad = v_quad;
+    if (!(l->tracks = mm_calloc(n ? n : 1, sizeof *l->tracks, err))) { rc = MM_ENOMEM; goto done; }
+    const int64_t *toff = v_toff;
+    const char *text = v_text;
+    if (n && (!text_len || text[text_len - 1] != 0)) { rc = mm_err_set(err, MM_EFORMAT, "%s: tracks/text does not end with a NUL", file); goto done; }
+    for (size_t j = 0; j < n * N_TEXT; j++) {
+        int64_t a = toff[j], b = j + 1 < n * N_TEXT ? toff[j + 1] : (int64_t)text_len;
+        if (a < 0 || b <= a || (uint64_t)b > text_len || (j == 0 && a != 0) || text[b - 1] != 0) {
+            rc = mm_err_set(err, MM_EFORMAT, "%s: tracks/text_offset entry %zu (track %zu) is out of order or its string is not NUL-terminated", file, j, j / N_TEXT);
+            goto done;
+        }
+    }
+    const float *proba = v_proba, *conf = v_conf, *inv = v_inv;
+    const mm_va *va = v_va;
+    const int32_t *quad = v_quad, *top = v_top;
+    const int64_t *size = v_size, *mtime = v_mtime;
+    const double *dur = v_dur;
+    for (size_t i = 0; i < n; i++) {
+        mm_library_track *t = &l->tracks[i];
+        const int64_t *o = toff + i * N_TEXT;
+        t->path = (char *)text + o[0];
+        t->id = (char *)text + o[1];
+        t->artist = (char *)text + o[2];
+        t->title = (char *)text + o[3];
+        t->true_label = (char *)text + o[4];
+        t->size = size[i];
+        t->mtime = mtime[i];
+        t->duration = dur[i];
+        t->proba = (float *)proba + i * k;
+        t->embedding = NULL;
+        t->va = va[i];
+        t->top_class = top[i];
+        t->quadrant = quad[i];
+        t->confidence = conf[i];
+        if (!t->path[0] || !t->id[0]) { rc = mm_err_set(err, MM_EFORMAT, "%s: track %zu has no %s", file, i, t->path[0] ? "id" : "path"); goto done; }
+        if ((rc = check_proba(t->proba, i, t->path, (int)k, err))) { mm_err_prefix(err, "%s", file); goto done; }
+        if (!isfinite(t->duration) || t->duration < 0 || !(fabsf(t->va.valence) <= 1) || !(fabsf(t->va.arousal) <= 1) ||
+            !(t->confidence >= 0 && t->confidence <= 1.0001f) || t->quadrant < 1 || t->quadrant > 4 ||
+            t->top_class < 0 || t->top_class >= (int)k || !(inv[i] >= 0 && isfinite(inv[i]))) {
+            rc = mm_err_set(err, MM_EFORMAT, "%s: track %zu (%s): duration, point, confidence, quadrant, class or similarity norm out of range",
+                            file, i, t->path);
+            goto done;
+        }
+        if (t->path[0] != '/') {   /* written by another tool with relative paths: see resolve_track */
+            if (!l->resolved && !(l->resolved = mm_calloc(n, sizeof *l->resolved, err))) { rc = MM_ENOMEM; goto done; }
+            if (!(l->resolved[i] = resolve_track(file, t->path))) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
+            t->path = l->resolved[i];
+        }
+    }
+    /* sort orders (int64 read as size_t: same width, checked in range) */
+    _Static_assert(sizeof(size_t) == sizeof(int64_t), "size_t is 64 bits");
+    l->by_id = v_by[0];
+    l->by_path = v_by[1];
+    l->by_artist = v_by[2];
+    if ((rc = check_order(l, file, "tracks/by_id", v_by[0], 0, err))) goto done;
+    if ((rc = check_unique_ids(l, file, err))) goto done;
+    if ((rc = check_order(l, file, "tracks/by_path", v_by[1], 1, err))) goto done;
+    if ((rc = check_order(l, file, "tracks/by_artist", v_by[2], 2, err))) goto done;
+    l->vx = (mm_vaindex){.grid = (int)grid, .n = n, .order = v_order, .cell_start = v_cells, .va = va, .conf = conf};
+    if ((rc = mm_vaindex_check(&l->vx, quad, err))) { mm_err_prefix(err, "%s", file); goto done; }
+    rc = read_failed_and_attrs(f, file, l, err);
+done:
+    if (names) mm_h5_free_strings(names, k);
+    free(cva);
+    if (rc) {
+        mm_library_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int mm_library_read(hid_t f, const char *file, mm_library **out, mm_err *err)
+{
+    int rc, ver = 0;
+    if ((rc = mm_h5_check_format(f, MM_LIBRARY_FORMAT, MM_LIBRARY_VERSION, &ver, err))) {
+        return mm_err_prefix(err, "%s", file);
+    }
+    return ver >= 2 ? read_v2(f, file, out, err) : read_v1(f, file, out, err);
 }
 
 int mm_library_open(const char *path, mm_library **out, mm_err *err)
@@ -516,6 +1035,7 @@ typedef struct job {
     char *reason;
     mm_library_track t;
     float *proba, *emb;
+    long old;           /* reused: index in the previous library */
 } job;
 
 typedef struct joblist {
@@ -744,6 +1264,7 @@ static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, 
 {
     mm_err e = {0};
     struct stat st;
+    j->old = -1;
     if (stat(j->path, &st) != 0) { j->status = -1; j->reason = one_line(strerror(errno)); return; }
     if (!S_ISREG(st.st_mode)) { j->status = -1; j->reason = strdup("not a regular file"); return; }
     char hex[65];
@@ -758,7 +1279,9 @@ static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, 
     const mm_library_track *ot = o >= 0 ? &old->tracks[o] : NULL;
     if (ot && ot->size == j->t.size && ot->mtime == j->t.mtime && !strcmp(ot->id, hex)) {
         memcpy(j->proba, ot->proba, (size_t)k * sizeof *j->proba);
-        memcpy(j->emb, ot->embedding, dim * sizeof *j->emb);
+        if (ot->embedding) memcpy(j->emb, ot->embedding, dim * sizeof *j->emb);
+        else memset(j->emb, 0, dim * sizeof *j->emb);   /* v2: its similarity vector is reused instead */
+        j->old = o;
         j->t.duration = ot->duration;
         j->status = 1;
     } else {
@@ -910,7 +1433,22 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     }
     s.n_indexed = n_ok;
     s.n_failed = n_fail;
-    if ((rc = build_lookup(lib, err))) goto done;
+    if ((rc = build_lookup(lib, out_path, err))) goto done;
+    /* similarity vectors: a previous v2 library (no embeddings kept) lends
+     * its basis and the vectors of the tracks reused from it */
+    int lend = reusable && old && !old->emb && s.n_unchanged;
+    if ((rc = build_index(lib, lend ? old->basis : NULL, lend ? old->sim_dim : 0, err))) goto done;
+    if (lend) {
+        size_t kd = lib->sim_dim, r = 0;
+        for (size_t i = 0; i < jl.n; i++) {
+            if (jl.v[i].status < 0) continue;
+            if (jl.v[i].status == 1 && jl.v[i].old >= 0) {
+                memcpy((int8_t *)lib->sim + r * kd, old->sim + (size_t)jl.v[i].old * kd, kd);
+                ((float *)lib->sim_inv)[r] = old->sim_inv[jl.v[i].old];
+            }
+            r++;
+        }
+    }
     if ((rc = save_to(lib, out_path, source, err))) goto done;
     if (stats) *stats = s;
 done:

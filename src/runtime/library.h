@@ -1,4 +1,4 @@
-/* library.h — the indexed music library (HDF5 format "melodic-library", v1).
+/* library.h — the indexed music library (HDF5 format "melodic-library", v2; v1 read).
  *
  * `melodic index` runs a music bundle over a folder or a manifest and keeps,
  * per track: path, artist and title (metadata CSV, else the file's tags, else
@@ -9,11 +9,19 @@
  * Re-indexing into an existing library reuses tracks whose size, mtime and
  * SHA-256 are unchanged and drops files that disappeared; unreadable files
  * are listed with their reasons.
- * Layout: attributes format, format_version, model, bundle_sha256, source,
- * created; /classes/names (K), /classes/va (K, 2); /tracks/{path, id,
- * artist, title, true_label} strings (N), size, mtime (i64, N), duration
- * (f64, N), proba (N, K), embedding (N, D), va (N, 2), confidence (N) f32,
- * quadrant, top_class (i32, N); /failed/{path, reason} strings when any.
+ * Layout v2 (every per-track array contiguous and memory-mapped on opening,
+ * so opening costs O(N) cheap checks, not a copy): attributes format,
+ * format_version, model, bundle_sha256, source, created, embedding_dim (D),
+ * grid; /classes/names (K), /classes/va (K, 2); /tracks/text (NUL-terminated
+ * path, id, artist, title, true_label of each track) with text_offset (N, 5)
+ * i64, size, mtime (i64, N), duration (f64, N), proba (N, K), va (N, 2),
+ * confidence (N) f32, quadrant, top_class (i32, N), by_id, by_path,
+ * by_artist (i64, N) sort orders; /index/sim (N, k) i8 and sim_inv_norm (N)
+ * f32: the embeddings reduced to k ≤ MM_PCA_DIM = 128 principal directions
+ * (pca.h), /index/basis (D, k) when reduced; /index/order (N) i32 and
+ * cell_start (4·G² + 1) i64: the valence–arousal grid (vaindex.h);
+ * /failed/{path, reason} strings when any. The full embeddings are not kept.
+ * v1 (vlen strings, /tracks/embedding (N, D)) is read and indexed in memory.
  * A loaded library is read-only: share it between threads.
  */
 #ifndef MM_LIBRARY_H
@@ -25,9 +33,11 @@
 #include "io/h5.h"
 #include "runtime/bundle.h"
 #include "runtime/va.h"
+#include "runtime/vaindex.h"
 
 #define MM_LIBRARY_FORMAT "melodic-library"
-#define MM_LIBRARY_VERSION 1
+#define MM_LIBRARY_VERSION 2
+#define MM_LIBRARY_MAX_TRACKS 100000000u   /* 10^8 */
 
 /* One track, as stored. Strings are never NULL ("" when unknown). */
 typedef struct mm_library_track {
@@ -41,7 +51,8 @@ typedef struct mm_library_track {
     int64_t mtime;          /* seconds since the epoch */
     double duration;        /* seconds, as decoded */
     float *proba;           /* (n_classes) music model probabilities */
-    float *embedding;       /* (dim) scaled feature vector */
+    float *embedding;       /* (dim) scaled feature vector; NULL when read from a v2 file
+                               (similarity: mm_library_sim, mm_library_cosine) */
     mm_va va;               /* Σ p_k · point(class k) */
     int top_class;          /* argmax proba (lowest index on ties) */
     int quadrant;           /* 1..4: quadrant of the top class's point */
@@ -50,8 +61,10 @@ typedef struct mm_library_track {
 
 typedef struct mm_library mm_library;
 
-/* Open a library file; checks format, shapes and value ranges (probabilities
- * finite, quadrants 1..4); errors name the file and dataset. *out owned by
+/* Open a library file; checks format, shapes (per-track arrays of one length,
+ * similarity vectors of the stated dimension), value ranges (probabilities
+ * finite, quadrants 1..4), unique ids and the index; errors name the file
+ * and dataset. *out owned by
  * caller (mm_library_free). Reads HDF5: call from one thread at a time.
  * Track paths come out absolute: a relative one (written before paths were
  * stored absolute) is taken from the working directory when the file is
@@ -71,6 +84,17 @@ mm_va mm_library_class_va(const mm_library *l, int k);
 size_t mm_library_dim(const mm_library *l);
 /* Track i (< size); NULL when out of range. The pointer lives as long as l. */
 const mm_library_track *mm_library_track_at(const mm_library *l, size_t i);
+/* Tracks of an artist (exact match; "" or NULL: none): their count, and
+ * *idx pointing at their indices (ascending), valid as long as l. */
+size_t mm_library_artist_tracks(const mm_library *l, const char *artist, const size_t **idx);
+/* Dimension k of the similarity vectors (≤ MM_PCA_DIM, or D when D is smaller). */
+size_t mm_library_sim_dim(const mm_library *l);
+/* Track i's int8 similarity vector (k) and its 1/‖q‖; NULL when out of range. */
+const int8_t *mm_library_sim(const mm_library *l, size_t i, float *inv_norm);
+/* Cosine of tracks a and b (< size) from their similarity vectors. */
+float mm_library_cosine(const mm_library *l, size_t a, size_t b);
+/* The valence–arousal index over the tracks (groups: quadrants). */
+const mm_vaindex *mm_library_vaindex(const mm_library *l);
 /* Index of the track with this id (or path; a relative path is also tried
  * made absolute against the working directory), or -1. */
 long mm_library_find(const mm_library *l, const char *id_or_path);
@@ -82,8 +106,9 @@ const char *mm_library_model_name(const mm_library *l);
 const char *mm_library_bundle_sha256(const mm_library *l);
 
 /* Build a library in memory from tracks (deep-copied; va, top_class,
- * quadrant and confidence are recomputed from proba and class_va). For tests
- * and tools; n_classes ≥ 1, dim ≥ 1. */
+ * quadrant and confidence are recomputed from proba and class_va; similarity
+ * vectors and the index built). For tests and tools; n_classes ≥ 1, dim ≥ 1,
+ * n ≤ 10^8; ids unique, embeddings finite (errors name the track). */
 int mm_library_from_tracks(const mm_library_track *tracks, size_t n, int n_classes,
                            const char *const *class_names, const mm_va *class_va, size_t dim,
                            mm_library **out, mm_err *err);

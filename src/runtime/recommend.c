@@ -6,7 +6,17 @@
  * the iso principle of music therapy (start at the listener's state, step
  * toward a calm–positive target). Slots are filled greedily by maximal
  * marginal relevance (Carbonell & Goldstein 1998) over cosine similarity of
- * the embeddings. Leaves out collaborative signals between users.
+ * the embeddings (their int8 principal-direction vectors, pca.h).
+ * Sublinear: each slot enumerates candidates best first from the library's
+ * valence–arousal grid (vaindex.h) and stops when no track left could beat
+ * the best found (its score is at most λ·relevance + the exploration
+ * bound), so a request touches a few hundred tracks and the playlist equals
+ * the exhaustive scan's (params.exhaustive) unless a slot reaches
+ * params.shortlist candidates first (res.exact says so).
+ * Exploration (params.temperature τ): each track's score gets τ·g with g a
+ * Gumbel draw seeded by (seed, track), capped at 9.2 (P = 10⁻⁴), so the
+ * playlist is a Plackett–Luce sample ∝ exp(score/τ) — deterministic for a
+ * seed. Leaves out collaborative signals between users.
  */
 #include "runtime/recommend.h"
 
@@ -16,19 +26,18 @@
 #include <string.h>
 
 #include "core/rng.h"
-#include "nn/sgemm.h"
+#include "runtime/vaindex.h"
 
 #define MAX_N 1000
 
-#define SIM_MAX_TRACKS 4096     /* 64 MB of pairwise similarities at most */
+#define GUMBEL_CAP 9.21        /* −ln(−ln(1 − 10⁻⁴)): the largest exploration draw */
+#define MAX_SHORTLIST 1000000
 
 struct mm_recommender {
     const mm_library *lib;
     int n_labels;
     char **labels;          /* (n_labels) speech labels */
     mm_va *label_va;        /* (n_labels) */
-    float *inv_norm;        /* (n tracks) 1/‖embedding‖ (0 for a zero vector) */
-    float *sim;             /* (n, n) cosine similarities of the tracks, or NULL (large libraries) */
     int has_target;
     mm_va target;           /* the VA table's regulate target */
 };
@@ -56,6 +65,8 @@ void mm_recommend_params_default(mm_recommend_params *p)
     p->w_like = 1.0;
     p->w_artist = 0.3;
     p->w_skip = 0.2;
+    p->temperature = 0;
+    p->shortlist = 4096;
 }
 
 int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_recommend_params *p,
@@ -66,7 +77,7 @@ int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_re
     if (map->type != MM_CFG_MAP)
         return mm_err_set(err, MM_EINVAL, "%s: 'recommend': expected a map", mm_cfg_where(map, where, sizeof where));
     static const char *const keys[] = {"policy", "n", "seed", "lambda", "w_confidence", "w_like",
-                                       "w_artist", "w_skip", "target", NULL};
+                                       "w_artist", "w_skip", "target", "temperature", "shortlist", NULL};
     int rc = mm_cfg_check_keys(map, "recommend", keys, err);
     if (rc) return rc;
     mm_recommend_params q = *p;
@@ -81,6 +92,10 @@ int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_re
     if ((rc = mm_cfg_get_double(map, "w_like", q.w_like, 0, 100, &q.w_like, err))) return rc;
     if ((rc = mm_cfg_get_double(map, "w_artist", q.w_artist, 0, 100, &q.w_artist, err))) return rc;
     if ((rc = mm_cfg_get_double(map, "w_skip", q.w_skip, 0, 100, &q.w_skip, err))) return rc;
+    if ((rc = mm_cfg_get_double(map, "temperature", q.temperature, 0, 100, &q.temperature, err))) return rc;
+    long sl = (long)q.shortlist;
+    if ((rc = mm_cfg_get_int(map, "shortlist", sl, 10, MAX_SHORTLIST, &sl, err))) return rc;
+    q.shortlist = (size_t)sl;
     const mm_cfg *t = mm_cfg_child(map, "target");
     if (t && t->type == MM_CFG_SCALAR) {
         if (mm_va_lookup(va, t->value, &q.target, NULL))
@@ -113,8 +128,6 @@ void mm_recommender_free(mm_recommender *r)
     for (int k = 0; r->labels && k < r->n_labels; k++) free(r->labels[k]);
     free(r->labels);
     free(r->label_va);
-    free(r->inv_norm);
-    free(r->sim);
     free(r);
 }
 
@@ -128,12 +141,10 @@ int mm_recommender_create(const mm_library *lib, const mm_va_table *va,
     mm_recommender *r = mm_calloc(1, sizeof *r, err);
     if (!r) return MM_ENOMEM;
     int rc = 0;
-    size_t n = mm_library_size(lib), dim = mm_library_dim(lib);
     r->lib = lib;
     r->labels = mm_calloc((size_t)n_speech, sizeof *r->labels, err);
     r->label_va = mm_malloc((size_t)n_speech, sizeof *r->label_va, err);
-    r->inv_norm = mm_malloc(n ? n : 1, sizeof *r->inv_norm, err);
-    if (!r->labels || !r->label_va || !r->inv_norm) { rc = MM_ENOMEM; goto fail; }
+    if (!r->labels || !r->label_va) { rc = MM_ENOMEM; goto fail; }
     r->n_labels = n_speech;
     if (va) { r->target = mm_va_table_target(va); r->has_target = 1; }
     for (int k = 0; k < n_speech; k++)
@@ -141,26 +152,6 @@ int mm_recommender_create(const mm_library *lib, const mm_va_table *va,
     if ((rc = mm_va_label_points(va, speech_labels, n_speech, r->label_va, err))) {
         mm_err_prefix(err, "speech labels");
         goto fail;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const float *e = mm_library_track_at(lib, i)->embedding;
-        double s = 0;
-        for (size_t d = 0; d < dim; d++) s += (double)e[d] * e[d];
-        r->inv_norm[i] = s > 0 ? (float)(1.0 / sqrt(s)) : 0.f;
-    }
-    /* Libraries of up to SIM_MAX_TRACKS tracks: every pair's cosine once, by a
-     * matrix product of the unit vectors (a recommendation then looks them up;
-     * with 1,849-d embeddings computing them per request cost 3 ms). */
-    if (n >= 1 && n <= SIM_MAX_TRACKS && dim >= 1) {
-        float *u = mm_malloc(n * dim, sizeof *u, err);
-        r->sim = u ? mm_malloc(n * n, sizeof *r->sim, err) : NULL;
-        if (!u || !r->sim) { free(u); rc = MM_ENOMEM; goto fail; }
-        for (size_t i = 0; i < n; i++) {
-            const float *e = mm_library_track_at(lib, i)->embedding;
-            for (size_t d = 0; d < dim; d++) u[i * dim + d] = (float)((double)e[d] * r->inv_norm[i]);
-        }
-        mm_sgemm(CblasNoTrans, CblasTrans, n, n, dim, u, dim, u, dim, 0.f, r->sim, n);
-        free(u);
     }
     *out = r;
     return 0;
@@ -188,31 +179,6 @@ void mm_rec_result_free(mm_rec_result *res)
     res->n = 0;
 }
 
-static double cosine(const mm_recommender *r, size_t a, size_t b)
-{
-    if (r->sim) return r->sim[a * mm_library_size(r->lib) + b];
-    const float *x = mm_library_track_at(r->lib, a)->embedding, *y = mm_library_track_at(r->lib, b)->embedding;
-    size_t dim = mm_library_dim(r->lib), d = 0;
-    /* eight independent partial sums in a fixed order: one long dependent chain
-     * of double additions was most of a recommendation's time */
-    double p[8] = {0};
-    for (; d + 8 <= dim; d += 8)
-        for (int k = 0; k < 8; k++) p[k] += (double)x[d + k] * y[d + k];
-    for (int k = 0; d < dim; d++, k++) p[k] += (double)x[d] * y[d];
-    double s = ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]));
-    return s * r->inv_norm[a] * r->inv_norm[b];
-}
-
-/* Per-track state during one recommendation. */
-typedef struct cand {
-    int excluded;       /* disliked or already chosen */
-    int in_quadrant;    /* match: the track's quadrant is the listener's */
-    double fb;          /* feedback adjustment of the relevance */
-    double jitter;      /* seeded tie-breaker, ≪ any real difference */
-    double max_sim;     /* max cosine to the chosen tracks (−1 when none chosen) */
-    int liked, artist_likes, skips;
-} cand;
-
 /* The listener's quadrant: the one holding the most speech probability
  * (each label counted in the quadrant of its point) — the Bayes choice when
  * the playlist is judged by quadrant. Exact ties: the expected point's
@@ -224,23 +190,6 @@ static int listener_quadrant(const mm_recommender *r, const float *proba, mm_va 
     int qe = mm_va_quadrant(expected), best = 1;
     for (int q = 2; q <= 4; q++) if (mass[q] > mass[best]) best = q;
     return mass[qe] == mass[best] ? qe : best;
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Number of values ≤ v in sorted a[0..n). */
-static size_t count_le(const float *a, size_t n, float v)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] <= v) lo = mid + 1; else hi = mid;
-    }
-    return lo;
 }
 
 static int same_artist(const mm_library_track *a, const mm_library_track *b)
@@ -265,6 +214,246 @@ static void fmt_va(char *buf, size_t size, mm_va p)
     snprintf(buf, size, "V%+.2f A%+.2f", (double)p.valence, (double)p.arousal);
 }
 
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int in_sorted(const size_t *v, size_t n, size_t x)
+{
+    return n && bsearch(&x, v, n, sizeof *v, cmp_size) != NULL;
+}
+
+/* One request's state. */
+typedef struct req {
+    const mm_recommender *r;
+    const mm_library *lib;
+    const mm_recommend_params *p;
+    const mm_feedback_prefs *prefs;     /* or NULL */
+    size_t *blocked;        /* sorted: disliked ∪ params.exclude (library indices) */
+    size_t n_blocked;
+    size_t *boosted;        /* sorted: liked tracks and tracks of liked artists */
+    size_t n_boosted;
+    size_t *chosen;         /* (want) in order */
+    size_t n_chosen;
+    double noise_max;       /* exploration bound (0 when off) */
+    int approx;             /* a slot stopped at the shortlist */
+} req;
+
+static int is_excluded(const req *q, size_t i)
+{
+    for (size_t j = 0; j < q->n_chosen; j++) if (q->chosen[j] == i) return 1;
+    return in_sorted(q->blocked, q->n_blocked, i);
+}
+
+/* Feedback adjustment of track i's relevance (and what it was made of). */
+static double feedback(const req *q, size_t i, int *liked, int *artist_likes, int *skips)
+{
+    *liked = *artist_likes = *skips = 0;
+    if (!q->prefs) return 0;
+    const mm_library_track *t = mm_library_track_at(q->lib, i);
+    int st = mm_feedback_prefs_track(q->prefs, t->id, skips);
+    int al = mm_feedback_prefs_artist(q->prefs, t->artist);
+    *liked = st > 0;
+    *artist_likes = al;
+    return q->p->w_like * (st > 0) + q->p->w_artist * (al < 3 ? al : 3) - q->p->w_skip * (*skips < 3 ? *skips : 3);
+}
+
+/* The slot's rules: match — the track is in the listener's quadrant;
+ * regulate — no farther from the target than the previous track, and at
+ * least `remaining` other available tracks as near to the target (d_min). */
+typedef struct slot_rule {
+    mm_policy policy;
+    int quadrant;
+    mm_va target;
+    double prev_td, d_min;
+    const mm_library_track *prev;
+} slot_rule;
+
+static int rule1(const slot_rule *s, const mm_library_track *t)
+{
+    if (s->policy == MM_POLICY_MATCH) return t->quadrant == s->quadrant;
+    float td = mm_va_dist(t->va, s->target);
+    return td <= s->prev_td + 1e-6 && td >= s->d_min;
+}
+
+static int tier_of(const slot_rule *s, const mm_library_track *t)
+{
+    int artist_ok = !same_artist(s->prev, t);
+    int r1 = rule1(s, t);
+    return artist_ok ? (r1 ? 0 : 1) : (r1 ? 2 : 3);
+}
+
+typedef struct best {
+    long track;
+    double score, rel, dist;
+} best;
+
+static double explore_noise(const req *q, size_t i)
+{
+    if (!(q->p->temperature > 0)) return 0;
+    mm_rng g;
+    mm_rng_seed(&g, q->p->seed, i, 0x6578706cULL);
+    double u = mm_rng_uniform(&g);
+    double gum = -log(-log(u > 0 ? u : 1e-300));
+    return q->p->temperature * (gum < GUMBEL_CAP ? gum : GUMBEL_CAP);
+}
+
+static void consider(const req *q, size_t i, double rel_static, mm_va way, best *b)
+{
+    const mm_recommend_params *p = q->p;
+    mm_rng g;
+    mm_rng_seed(&g, p->seed, i, 0x7265636fULL);
+    double jitter = 1e-9 * mm_rng_uniform(&g);
+    int liked, al, skips;
+    double rel = rel_static + feedback(q, i, &liked, &al, &skips) + jitter;
+    double ms = 0;
+    if (p->lambda < 1)
+        for (size_t j = 0; j < q->n_chosen; j++) {
+            double c = mm_library_cosine(q->lib, i, q->chosen[j]);
+            if (c > ms) ms = c;
+        }
+    double score = p->lambda * rel - (1 - p->lambda) * ms + explore_noise(q, i);
+    if (b->track < 0 || score > b->score) {
+        b->track = (long)i;
+        b->score = score;
+        b->rel = rel;
+        b->dist = mm_va_dist(way, mm_library_track_at(q->lib, i)->va);
+    }
+}
+
+/* The best track of one tier for the slot at `way`: boosted tracks first,
+ * then the index best first until no remaining track can win. 0, or
+ * MM_ENOMEM. */
+static int search_tier(req *q, const slot_rule *s, int tier, mm_va way, best *b, mm_err *err)
+{
+    const mm_recommend_params *p = q->p;
+    const mm_library *lib = q->lib;
+    b->track = -1;
+    for (size_t j = 0; j < q->n_boosted; j++) {
+        size_t i = q->boosted[j];
+        if (is_excluded(q, i) || tier_of(s, mm_library_track_at(lib, i)) != tier) continue;
+        const mm_library_track *t = mm_library_track_at(lib, i);
+        consider(q, i, -(double)mm_va_dist(way, t->va) + p->w_confidence * t->confidence, way, b);
+    }
+    double slack = 1e-9 + (p->lambda > 0 ? q->noise_max / p->lambda : INFINITY);
+    if (p->exhaustive) {
+        for (size_t i = 0; i < mm_library_size(lib); i++) {
+            const mm_library_track *t = mm_library_track_at(lib, i);
+            if (is_excluded(q, i) || tier_of(s, t) != tier || in_sorted(q->boosted, q->n_boosted, i)) continue;
+            consider(q, i, -(double)mm_va_dist(way, t->va) + p->w_confidence * t->confidence, way, b);
+        }
+        return 0;
+    }
+    unsigned mask = 0xF;
+    double radius = -1;
+    int r1 = tier == 0 || tier == 2;
+    if (s->policy == MM_POLICY_MATCH) mask = r1 ? 1u << (s->quadrant - 1) : 0xFu & ~(1u << (s->quadrant - 1));
+    else if (r1 && isfinite(s->prev_td)) radius = s->prev_td + 1e-6;
+    mm_vaindex_iter it;
+    int rc = mm_vaindex_iter_init(&it, mm_library_vaindex(lib), way, p->w_confidence, mask, s->target, radius, err);
+    if (rc) return rc;
+    size_t seen = 0;
+    double rel;
+    long i;
+    while ((i = mm_vaindex_next(&it, &rel)) >= 0) {
+        if (b->track >= 0 && p->lambda * (rel + slack) <= b->score) break;   /* no one left can win */
+        const mm_library_track *t = mm_library_track_at(lib, (size_t)i);
+        if (is_excluded(q, (size_t)i) || tier_of(s, t) != tier || in_sorted(q->boosted, q->n_boosted, (size_t)i)) continue;
+        consider(q, (size_t)i, rel, way, b);
+        if (++seen >= p->shortlist) {
+            if (mm_vaindex_bound(&it) > -INFINITY) q->approx = 1;
+            break;
+        }
+    }
+    mm_vaindex_iter_free(&it);
+    return 0;
+}
+
+/* regulate: the target distance of the (remaining+1)-th nearest available
+ * track (+∞ when there are fewer): a track qualifies when at least
+ * `remaining` others are as near (so the approach never runs dry). */
+static int nth_target_dist(req *q, mm_va target, size_t remaining, double *out, mm_err *err)
+{
+    *out = INFINITY;
+    if (q->p->exhaustive) {
+        size_t n = mm_library_size(q->lib), m = 0;
+        float *d = mm_malloc(n ? n : 1, sizeof *d, err);
+        if (!d) return MM_ENOMEM;
+        for (size_t i = 0; i < n; i++)
+            if (!is_excluded(q, i)) d[m++] = mm_va_dist(mm_library_track_at(q->lib, i)->va, target);
+        if (m > remaining) {   /* partial selection would do; tests only */
+            for (size_t a = 0; a <= remaining; a++)
+                for (size_t b = a + 1; b < m; b++)
+                    if (d[b] < d[a]) { float t = d[a]; d[a] = d[b]; d[b] = t; }
+            *out = d[remaining];
+        }
+        free(d);
+        return 0;
+    }
+    mm_vaindex_iter it;
+    int rc = mm_vaindex_iter_init(&it, mm_library_vaindex(q->lib), target, 0, 0xF, target, -1, err);
+    if (rc) return rc;
+    size_t found = 0;
+    double rel;
+    long i;
+    while ((i = mm_vaindex_next(&it, &rel)) >= 0) {
+        if (is_excluded(q, (size_t)i)) continue;
+        if (found++ == remaining) { *out = mm_va_dist(mm_library_track_at(q->lib, (size_t)i)->va, target); break; }
+    }
+    mm_vaindex_iter_free(&it);
+    return 0;
+}
+
+/* Sorted distinct library indices of the disliked, the excluded, and the
+ * boosted (liked tracks, tracks of liked artists). */
+static int prepare_sets(req *q, const mm_feedback_prefs *prefs, size_t *n_disliked, mm_err *err)
+{
+    const mm_recommend_params *p = q->p;
+    const mm_library *lib = q->lib;
+    size_t nb = p->n_exclude, nbo = 0;
+    if (prefs) {
+        nb += prefs->n_tracks;
+        nbo += prefs->n_tracks;
+        for (size_t a = 0; a < prefs->n_artists; a++) {
+            const size_t *idx;
+            nbo += mm_library_artist_tracks(lib, prefs->artists[a], &idx);
+        }
+    }
+    q->blocked = mm_malloc(nb ? nb : 1, sizeof *q->blocked, err);
+    q->boosted = mm_malloc(nbo ? nbo : 1, sizeof *q->boosted, err);
+    if (!q->blocked || !q->boosted) return MM_ENOMEM;
+    size_t m = 0, mb = 0;
+    *n_disliked = 0;
+    if (prefs) {
+        for (size_t j = 0; j < prefs->n_tracks; j++) {
+            long i = mm_library_find(lib, prefs->track_ids[j]);
+            if (i < 0 || strcmp(mm_library_track_at(lib, (size_t)i)->id, prefs->track_ids[j])) continue;
+            if (prefs->state[j] < 0) { q->blocked[m++] = (size_t)i; (*n_disliked)++; }
+            else if (prefs->state[j] > 0) q->boosted[mb++] = (size_t)i;
+        }
+        for (size_t a = 0; a < prefs->n_artists; a++) {
+            const size_t *idx;
+            size_t c = mm_library_artist_tracks(lib, prefs->artists[a], &idx);
+            for (size_t j = 0; j < c; j++) q->boosted[mb++] = idx[j];
+        }
+    }
+    for (size_t j = 0; j < p->n_exclude; j++)
+        if (p->exclude[j] < mm_library_size(lib)) q->blocked[m++] = p->exclude[j];
+    qsort(q->blocked, m, sizeof *q->blocked, cmp_size);
+    qsort(q->boosted, mb, sizeof *q->boosted, cmp_size);
+    size_t u = 0;
+    for (size_t j = 0; j < m; j++) if (!u || q->blocked[u - 1] != q->blocked[j]) q->blocked[u++] = q->blocked[j];
+    q->n_blocked = u;
+    u = 0;
+    for (size_t j = 0; j < mb; j++)   /* distinct, and not blocked */
+        if ((!u || q->boosted[u - 1] != q->boosted[j]) && !in_sorted(q->blocked, q->n_blocked, q->boosted[j]))
+            q->boosted[u++] = q->boosted[j];
+    q->n_boosted = u;
+    return 0;
+}
+
 int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend_params *pin,
                  mm_feedback *fb, mm_rec_result *out, mm_err *err)
 {
@@ -273,6 +462,10 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     if (!r || !proba) return mm_err_set(err, MM_EINVAL, "recommend: no recommender or probabilities");
     if (p.n < 1 || p.n > MAX_N) return mm_err_set(err, MM_EINVAL, "recommend: n = %zu, expected 1..%d", p.n, MAX_N);
     if (!(p.lambda >= 0 && p.lambda <= 1)) return mm_err_set(err, MM_EINVAL, "recommend: lambda = %g, expected 0..1", p.lambda);
+    if (!(p.temperature >= 0 && p.temperature <= 100))
+        return mm_err_set(err, MM_EINVAL, "recommend: temperature = %g, expected 0..100", p.temperature);
+    if (p.shortlist < 1) return mm_err_set(err, MM_EINVAL, "recommend: shortlist = %zu, expected >= 1", p.shortlist);
+    if (p.n_exclude && !p.exclude) return mm_err_set(err, MM_EINVAL, "recommend: %zu excluded tracks but no list", p.n_exclude);
     if (p.policy != MM_POLICY_MATCH && p.policy != MM_POLICY_REGULATE)
         return mm_err_set(err, MM_EINVAL, "recommend: policy %d: expected match or regulate", (int)p.policy);
     if (p.has_target && !(fabsf(p.target.valence) <= 1 && fabsf(p.target.arousal) <= 1))
@@ -303,43 +496,35 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     int rc = 0;
     mm_feedback_prefs prefs = {0};
     int have_prefs = 0;
-    cand *c = NULL;
-    float *td_sorted = NULL;    /* (n tracks) regulate: distances to the target, sorted */
+    req q = {.r = r, .lib = lib, .p = &p};
+    q.noise_max = p.temperature > 0 ? p.temperature * GUMBEL_CAP : 0;
     if (fb && p.user && p.user[0]) {
         if ((rc = mm_feedback_prefs_get(fb, p.user, &prefs, err))) return rc;
         have_prefs = 1;
+        q.prefs = &prefs;
     }
-    c = mm_calloc(n_tr ? n_tr : 1, sizeof *c, err);
-    td_sorted = mm_malloc(n_tr ? n_tr : 1, sizeof *td_sorted, err);
     res.items = mm_calloc(p.n, sizeof *res.items, err);
-    if (!c || !td_sorted || !res.items) { rc = MM_ENOMEM; goto done; }
+    q.chosen = mm_malloc(p.n, sizeof *q.chosen, err);
+    if (!res.items || !q.chosen) { rc = MM_ENOMEM; goto done; }
     if (p.policy == MM_POLICY_REGULATE && !p.has_target && !r->has_target) {
         rc = mm_err_set(err, MM_EINVAL, "recommend: policy regulate needs a target (params.target or the config's)");
         goto done;
     }
-    size_t n_avail = 0, n_in_q = 0;
-    for (size_t i = 0; i < n_tr; i++) {
-        const mm_library_track *t = mm_library_track_at(lib, i);
-        mm_rng g;
-        mm_rng_seed(&g, p.seed, i, 0x7265636fULL);
-        c[i].jitter = 1e-9 * mm_rng_uniform(&g);
-        c[i].max_sim = -1;
-        c[i].in_quadrant = t->quadrant == res.listener_quadrant;
-        if (have_prefs) {
-            int skips = 0, st = mm_feedback_prefs_track(&prefs, t->id, &skips);
-            int al = mm_feedback_prefs_artist(&prefs, t->artist);
-            if (st < 0) { c[i].excluded = 1; res.n_excluded++; continue; }
-            c[i].liked = st > 0;
-            c[i].artist_likes = al;
-            c[i].skips = skips;
-            c[i].fb = p.w_like * (st > 0) + p.w_artist * (al < 3 ? al : 3) - p.w_skip * (skips < 3 ? skips : 3);
-        }
-        n_avail++;
-        if (c[i].in_quadrant) n_in_q++;
+    size_t n_disliked = 0;
+    if ((rc = prepare_sets(&q, q.prefs, &n_disliked, err))) goto done;
+    res.n_excluded = n_disliked;
+    res.n_recent = q.n_blocked - n_disliked;   /* distinct excluded by params.exclude only */
+    size_t n_avail = n_tr - q.n_blocked, n_in_q = 0;
+    {   /* tracks of the listener's quadrant, less the blocked ones in it */
+        const mm_vaindex *x = mm_library_vaindex(lib);
+        size_t g2 = (size_t)x->grid * x->grid, qi = (size_t)res.listener_quadrant - 1;
+        n_in_q = (size_t)(x->cell_start[(qi + 1) * g2] - x->cell_start[qi * g2]);
+        for (size_t j = 0; j < q.n_blocked; j++)
+            if (mm_library_track_at(lib, q.blocked[j])->quadrant == res.listener_quadrant) n_in_q--;
     }
     size_t want = p.n < n_avail ? p.n : n_avail;
-    double prev_target_dist = INFINITY;
-    const mm_library_track *prev = NULL;
+    slot_rule sr = {.policy = p.policy, .quadrant = res.listener_quadrant, .target = res.target,
+                    .prev_td = INFINITY, .d_min = 0, .prev = NULL};
     char lbuf[64], tbuf[64], wbuf[64], line[1024];
     fmt_va(lbuf, sizeof lbuf, res.listener);
     for (size_t slot = 0; slot < want; slot++) {
@@ -349,59 +534,33 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
             way.valence = (float)(res.listener.valence + f * (res.target.valence - res.listener.valence));
             way.arousal = (float)(res.listener.arousal + f * (res.target.arousal - res.listener.arousal));
         }
+        if (p.policy == MM_POLICY_REGULATE && (rc = nth_target_dist(&q, res.target, want - slot - 1, &sr.d_min, err)))
+            goto done;
         /* Tiers, best first: 0 fits every rule; then the rules are relaxed
          * one by one (match: quadrant; regulate: monotone approach; last:
          * artist twice in a row). */
-        /* regulate: a track qualifies when no farther from the target than
-         * the previous one and when enough tracks at most as far remain for
-         * the slots after it (so the approach never runs dry). */
-        size_t n_td = 0, remaining = want - slot - 1;
-        if (p.policy == MM_POLICY_REGULATE) {
-            for (size_t i = 0; i < n_tr; i++)
-                if (!c[i].excluded) td_sorted[n_td++] = mm_va_dist(mm_library_track_at(lib, i)->va, res.target);
-            qsort(td_sorted, n_td, sizeof *td_sorted, cmp_float);
+        best b = {-1, 0, 0, 0};
+        int best_tier = 0;
+        for (; best_tier < 4; best_tier++) {
+            if ((rc = search_tier(&q, &sr, best_tier, way, &b, err))) goto done;
+            if (b.track >= 0) break;
         }
-        long best = -1;
-        int best_tier = 99;
-        double best_score = -INFINITY, best_rel = 0, best_dist = 0;
-        for (size_t i = 0; i < n_tr; i++) {
-            if (c[i].excluded) continue;
-            const mm_library_track *t = mm_library_track_at(lib, i);
-            double dist = mm_va_dist(way, t->va);
-            int rule1;
-            if (p.policy == MM_POLICY_MATCH) {
-                rule1 = c[i].in_quadrant;
-            } else {
-                float td = mm_va_dist(t->va, res.target);
-                rule1 = td <= prev_target_dist + 1e-6 && count_le(td_sorted, n_td, td) - 1 >= remaining;
-            }
-            int artist_ok = !same_artist(prev, t);
-            int tier = artist_ok ? (rule1 ? 0 : 1) : (rule1 ? 2 : 3);
-            if (tier > best_tier) continue;
-            double rel = -dist + p.w_confidence * t->confidence + c[i].fb + c[i].jitter;
-            double score = p.lambda * rel - (1 - p.lambda) * (c[i].max_sim > 0 ? c[i].max_sim : 0);
-            if (tier < best_tier || score > best_score) {
-                best = (long)i;
-                best_tier = tier;
-                best_score = score;
-                best_rel = rel;
-                best_dist = dist;
-            }
-        }
-        if (best < 0) break;
-        size_t b = (size_t)best;
-        const mm_library_track *t = mm_library_track_at(lib, b);
+        if (b.track < 0) break;
+        size_t bi = (size_t)b.track;
+        const mm_library_track *t = mm_library_track_at(lib, bi);
         mm_rec_item *it = &res.items[res.n++];
-        it->track = b;
-        it->relevance = (float)best_rel;
-        it->score = (float)best_score;
-        it->distance = (float)best_dist;
+        it->track = bi;
+        it->relevance = (float)b.rel;
+        it->score = (float)b.score;
+        it->distance = (float)b.dist;
         fmt_va(tbuf, sizeof tbuf, t->va);
+        int liked, artist_likes, skips;
+        feedback(&q, bi, &liked, &artist_likes, &skips);
         char extra[96] = "";
         size_t el = 0;
-        if (c[b].liked) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you liked it");
-        else if (c[b].artist_likes) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you like this artist");
-        if (c[b].skips && el < sizeof extra) el += (size_t)snprintf(extra + el, sizeof extra - el, "; skipped %d×", c[b].skips);
+        if (liked) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you liked it");
+        else if (artist_likes) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you like this artist");
+        if (skips && el < sizeof extra) el += (size_t)snprintf(extra + el, sizeof extra - el, "; skipped %d×", skips);
         if (best_tier >= 2 && el < sizeof extra) snprintf(extra + el, sizeof extra - el, "; same artist again (no other left)");
         if (p.policy == MM_POLICY_MATCH) {
             if (best_tier == 1 || best_tier == 3) {
@@ -409,11 +568,11 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
                 res.n_filled++;
                 snprintf(line, sizeof line,
                          "filler: only %zu tracks in Q%d; nearest other (Q%d, %s) at %.2f from the listener (%s)%s",
-                         n_in_q, res.listener_quadrant, t->quadrant, tbuf, best_dist, lbuf, extra);
+                         n_in_q, res.listener_quadrant, t->quadrant, tbuf, b.dist, lbuf, extra);
             } else {
                 snprintf(line, sizeof line,
                          "Q%d like the listener (%s, %s %.0f%%): track %s at %.2f, %s %.0f%%%s",
-                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, best_dist,
+                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, b.dist,
                          mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
             }
         } else {
@@ -423,18 +582,13 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
                      "step %zu/%zu from %s (%s) toward the target: waypoint %s, track %s, %.2f from the target%s%s",
                      slot + 1, want, r->labels[top], lbuf, wbuf, tbuf, td,
                      best_tier == 1 || best_tier == 3 ? " (no nearer track left)" : "", extra);
-            if (td < prev_target_dist) prev_target_dist = td;
+            if (td < sr.prev_td) sr.prev_td = td;
         }
         copy_line(it->reason, sizeof it->reason, line);
-        c[b].excluded = 1;
-        prev = t;
-        if (p.lambda < 1)
-            for (size_t i = 0; i < n_tr; i++) {
-                if (c[i].excluded) continue;
-                double s = cosine(r, i, b);
-                if (s > c[i].max_sim) c[i].max_sim = s;
-            }
+        q.chosen[q.n_chosen++] = bi;
+        sr.prev = t;
     }
+    res.exact = !q.approx;
     if (p.policy == MM_POLICY_MATCH)
         snprintf(line, sizeof line, "match: listener %s (%s, Q%d); %zu tracks in Q%d%s%s",
                  r->labels[top], lbuf, res.listener_quadrant, n_in_q, res.listener_quadrant,
@@ -447,8 +601,9 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     }
     copy_line(res.note, sizeof res.note, line);
 done:
-    free(c);
-    free(td_sorted);
+    free(q.blocked);
+    free(q.boosted);
+    free(q.chosen);
     if (have_prefs) mm_feedback_prefs_free(&prefs);
     if (rc) { free(res.items); return rc; }
     *out = res;

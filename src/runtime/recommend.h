@@ -14,6 +14,12 @@
  * relevance over the embeddings (cosine, weight λ), feedback (disliked
  * tracks never, liked tracks and artists boosted, skips penalised), seeded
  * tie-breaking; a one-line reason per track. Read-only after creation.
+ * Cost: candidates come best first from the library's valence–arousal index
+ * and stop when none left can win, so a request touches a few hundred
+ * tracks whatever the library's size (no n × n matrix); the result equals
+ * the exhaustive scan's unless a slot hits `shortlist` (res.exact).
+ * Variety: `temperature` samples each slot ∝ exp(score / τ) (seeded), and
+ * `exclude` keeps tracks (e.g. the user's recent plays) out of the list.
  */
 #ifndef MM_RECOMMEND_H
 #define MM_RECOMMEND_H
@@ -44,11 +50,18 @@ typedef struct mm_recommend_params {
     int has_target;         /* regulate: use `target` instead of the table's */
     mm_va target;
     const char *user;       /* feedback user id, or NULL */
+    double temperature;     /* exploration τ ≥ 0 (default 0: the best list): score + τ·Gumbel(seed, track),
+                               the draw capped at 9.21, i.e. a Plackett–Luce sample ∝ exp(score/τ) */
+    size_t shortlist;       /* candidates examined per slot and tier at most (default 4096) */
+    int exhaustive;         /* 1: scan every track (the reference the index is tested against) */
+    const size_t *exclude;  /* (n_exclude) library indices never recommended (e.g. the user's recent
+                               tracks, from the feedback store); borrowed; may repeat; out of range ignored */
+    size_t n_exclude;
 } mm_recommend_params;
 
 void mm_recommend_params_default(mm_recommend_params *p);
 /* Read the `recommend:` map keys policy, n, seed, lambda, w_confidence,
- * w_like, w_artist, w_skip, target ({valence, arousal} in [-1, 1] or an
+ * w_like, w_artist, w_skip, temperature (0..100), shortlist (10..10^6), target ({valence, arousal} in [-1, 1] or an
  * emotion word of va) over *p; unknown keys refused. map may be NULL. */
 int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va,
                                  mm_recommend_params *p, mm_err *err);
@@ -87,6 +100,8 @@ typedef struct mm_rec_result {
     mm_rec_item *items;     /* (n) */
     size_t n_filled;        /* items from outside the listener's quadrant */
     size_t n_excluded;      /* tracks excluded by dislikes */
+    size_t n_recent;        /* other tracks excluded by params.exclude */
+    int exact;              /* 1: equal to the exhaustive scan (no slot reached the shortlist) */
     char note[256];         /* one line summary; says when the list was filled */
 } mm_rec_result;
 
