@@ -6,6 +6,7 @@
  * computed independently in numpy (tests/ref/gen_recommend.py); error paths. */
 #include "testutil.h"
 #include "io/h5.h"
+#include "core/rng.h"
 #include "runtime/recommend.h"
 
 #define CONFIG "configs/recommend/default.yaml"
@@ -560,6 +561,187 @@ static void test_library_roundtrip(void **st)
     mm_library_free(NULL);
 }
 
+
+/* A random library of n tracks with dim-dimensional embeddings (artists
+ * shared by 5 tracks each), deterministic. */
+static mm_library *random_lib(size_t n, size_t dim, uint64_t seed)
+{
+    mm_library_track *t = calloc(n, sizeof *t);
+    float *proba = calloc(n * 4, sizeof *proba), *e = calloc(n * dim, sizeof *e);
+    char (*names)[32] = calloc(n, sizeof *names), (*art)[32] = calloc(n, sizeof *art);
+    mm_rng g;
+    mm_rng_seed(&g, seed, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "r%07zu", i);
+        snprintf(art[i], sizeof art[i], "a%06zu", i / 5);
+        t[i].path = t[i].id = t[i].title = names[i];
+        t[i].artist = art[i];
+        t[i].true_label = "";
+        double s = 0;
+        for (int k = 0; k < 4; k++) s += proba[i * 4 + k] = (float)pow(mm_rng_uniform(&g), 3);
+        for (int k = 0; k < 4; k++) proba[i * 4 + k] = (float)(proba[i * 4 + k] / s);
+        t[i].proba = proba + i * 4;
+        for (size_t d = 0; d < dim; d++) e[i * dim + d] = (float)mm_rng_normal(&g) + (d < 8 ? 2.0f * (float)(i % 7) / 7 : 0);
+        t[i].embedding = e + i * dim;
+    }
+    mm_library *l = NULL;
+    mm_err err = {0};
+    int rc = mm_library_from_tracks(t, n, 4, q_names, q_va, dim, &l, &err);
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    assert_int_equal(rc, 0);
+    free(t); free(proba); free(e); free(names); free(art);
+    return l;
+}
+
+/* The index against the exhaustive scan on 10,000 tracks (embeddings of 200
+ * dimensions, reduced to 128): every listener's playlist, both policies,
+ * with and without exploration. Metric: recall@10 (shared tracks / 10),
+ * required ≥ 0.95 — the search is exact unless a slot reaches the
+ * shortlist, so equality is expected; the count of equal lists is printed. */
+static void test_index_recall(void **st)
+{
+    mm_library *l = random_lib(10000, 200, 7);
+    assert_int_equal(mm_library_sim_dim(l), 128);
+    mm_va_table *va = load_va();
+    mm_recommender *r = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_recommender_create(l, va, speech7, 7, &r, &err), 0);
+    mm_rng g;
+    mm_rng_seed(&g, 11, 0, 0);
+    size_t shared = 0, total = 0, equal = 0, lists = 0, inexact = 0;
+    for (int cfg = 0; cfg < 4; cfg++)
+        for (int s = 0; s < 40; s++) {
+            float sp[7];
+            for (int k = 0; k < 7; k++) sp[k] = (float)pow(mm_rng_uniform(&g), 4);
+            mm_recommend_params p;
+            mm_recommend_params_default(&p);
+            p.policy = cfg & 1 ? MM_POLICY_REGULATE : MM_POLICY_MATCH;
+            p.temperature = cfg & 2 ? 0.1 : 0;
+            p.seed = (uint64_t)s;
+            mm_rec_result a, b;
+            assert_int_equal(mm_recommend(r, sp, &p, NULL, &a, &err), 0);
+            p.exhaustive = 1;
+            assert_int_equal(mm_recommend(r, sp, &p, NULL, &b, &err), 0);
+            assert_int_equal(a.n, 10);
+            assert_int_equal(b.n, 10);
+            int same = 1;
+            for (size_t i = 0; i < 10; i++) {
+                same &= a.items[i].track == b.items[i].track;
+                for (size_t j = 0; j < 10; j++) shared += a.items[i].track == b.items[j].track;
+            }
+            equal += same;
+            inexact += !a.exact;
+            total += 10;
+            lists++;
+            mm_rec_result_free(&a);
+            mm_rec_result_free(&b);
+        }
+    double recall = (double)shared / (double)total;
+    printf("index vs exhaustive, 10,000 tracks: recall@10 %.4f, %zu of %zu lists equal, %zu marked inexact\n",
+           recall, equal, lists, inexact);
+    assert_true(recall >= 0.95);
+    mm_recommender_free(r);
+    mm_va_table_free(va);
+    mm_library_free(l);
+}
+
+/* Variety: exploration changes the list with the seed and keeps the
+ * quadrant; excluding the previous lists gives a user 100 distinct tracks
+ * over 10 requests. */
+static void test_variety(void **st)
+{
+    mm_library *l = random_lib(2000, 16, 3);
+    mm_va_table *va = load_va();
+    mm_recommender *r = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_recommender_create(l, va, speech7, 7, &r, &err), 0);
+    float sp[7] = {0, 0, 0, 1, 0, 0, 0};   /* happy */
+    mm_recommend_params p;
+    mm_recommend_params_default(&p);
+    size_t hist[100], nh = 0;
+    for (int ask = 0; ask < 10; ask++) {
+        p.exclude = hist;
+        p.n_exclude = nh;
+        mm_rec_result a;
+        assert_int_equal(mm_recommend(r, sp, &p, NULL, &a, &err), 0);
+        assert_int_equal(a.n, 10);
+        assert_int_equal(a.n_recent, nh);
+        for (size_t i = 0; i < a.n; i++) {
+            for (size_t j = 0; j < nh; j++) assert_true(hist[j] != a.items[i].track);
+            hist[nh++] = a.items[i].track;
+        }
+        mm_rec_result_free(&a);
+    }
+    assert_int_equal(nh, 100);
+    p.exclude = NULL;
+    p.n_exclude = 0;
+    p.temperature = 0.2;
+    size_t differ = 0;
+    mm_rec_result a, b, c;
+    p.seed = 1;
+    assert_int_equal(mm_recommend(r, sp, &p, NULL, &a, &err), 0);
+    assert_int_equal(mm_recommend(r, sp, &p, NULL, &c, &err), 0);
+    p.seed = 2;
+    assert_int_equal(mm_recommend(r, sp, &p, NULL, &b, &err), 0);
+    for (size_t i = 0; i < 10; i++) {
+        differ += a.items[i].track != b.items[i].track;
+        assert_int_equal(a.items[i].track, c.items[i].track);   /* deterministic for a seed */
+        assert_int_equal(mm_library_track_at(l, b.items[i].track)->quadrant, 1);
+    }
+    assert_true(differ > 0);
+    mm_rec_result_free(&a);
+    mm_rec_result_free(&b);
+    mm_rec_result_free(&c);
+    mm_recommender_free(r);
+    mm_va_table_free(va);
+    mm_library_free(l);
+}
+
+/* Bad libraries: duplicate ids, non-finite embeddings, per-track arrays of
+ * different lengths, similarity vectors of the wrong dimension. */
+static void test_bad_libraries(void **st)
+{
+    mm_library *l = random_lib(50, 200, 5), *m = NULL;
+    mm_err err = {0};
+    mm_library_track t[2] = {*mm_library_track_at(l, 0), *mm_library_track_at(l, 1)};
+    float e0[200], e1[200];
+    for (int d = 0; d < 200; d++) e0[d] = e1[d] = 1;
+    t[0].embedding = e0;
+    t[1].embedding = e1;
+    t[1].id = t[0].id;
+    assert_int_equal(mm_library_from_tracks(t, 2, 4, q_names, q_va, 200, &m, &err), MM_EFORMAT);
+    assert_non_null(strstr(err.msg, "duplicate track id"));
+    t[1].id = "other";
+    e1[7] = NAN;
+    assert_int_equal(mm_library_from_tracks(t, 2, 4, q_names, q_va, 200, &m, &err), MM_EFORMAT);
+    assert_non_null(strstr(err.msg, "not finite"));
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/mm_rec_bad_%d.h5", (int)getpid());
+    assert_int_equal(mm_library_save(l, path, &err), 0);
+    assert_int_equal(mm_library_open(path, &m, &err), 0);
+    mm_library_free(m);
+    /* a per-track array one short */
+    tu_system("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r+'); c=f['tracks/confidence'][:-1]; del f['tracks/confidence']; f['tracks/confidence']=c\" %s", path);
+    assert_true(mm_library_open(path, &m, &err) < 0);
+    printf("short array: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "tracks/confidence"));
+    assert_non_null(strstr(err.msg, "disagree"));
+    /* similarity vectors wider than the basis */
+    assert_int_equal(mm_library_save(l, path, &err), 0);
+    tu_system("/usr/bin/python3 -c \"import h5py,numpy as np,sys; f=h5py.File(sys.argv[1],'r+'); s=f['index/sim'][:]; del f['index/sim']; f['index/sim']=np.zeros((s.shape[0],130),np.int8)\" %s", path);
+    assert_true(mm_library_open(path, &m, &err) < 0);
+    printf("wrong dimension: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "index/basis"));
+    /* duplicate ids in a file */
+    assert_int_equal(mm_library_save(l, path, &err), 0);
+    tu_system("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r+'); o=f['tracks/text_offset'][:]; t=f['tracks/text'][:]; t[o[1,1]:o[1,2]-1]=t[o[0,1]:o[0,2]-1]; f['tracks/text'][:]=t\" %s", path);
+    assert_true(mm_library_open(path, &m, &err) < 0);
+    printf("duplicate ids: %s\n", err.msg);
+    assert_true(strstr(err.msg, "duplicate track id") || strstr(err.msg, "not sorted"));
+    unlink(path);
+    mm_library_free(l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -574,6 +756,9 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_reference_fixture),
         cmocka_unit_test(test_library_roundtrip),
+        cmocka_unit_test(test_index_recall),
+        cmocka_unit_test(test_variety),
+        cmocka_unit_test(test_bad_libraries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
