@@ -106,7 +106,13 @@ test: deps
 	$(MAKE) -j2 test-asan
 	$(MAKE) test-browser
 	$(MAKE) test-install
+	$(MAKE) test-layers
 	@echo "all test suites passed"
+
+# Folders of src/ as layers: no upward include, no cycle (tests/check_layers.sh).
+.PHONY: test-layers
+test-layers:
+	tests/check_layers.sh
 
 # The page in Debian's chromium through playwright-core (installs chromium and
 # the npm package on first use; exits 0 with a message when the data is absent).

@@ -9,7 +9,6 @@
 #include "data/table.h"
 #include "exp/runner.h"
 #include "io/h5.h"
-#include "mpi/dist.h"
 
 static char dir[256], table_path[300];
 static size_t n_rows;

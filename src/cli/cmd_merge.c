@@ -1,6 +1,6 @@
 /* cmd_merge.c — `melodic merge PART... -o OUT`: joins the parts that
  * `extract --shard I/N` or `run --shard I/N` wrote (src/mpi/shard.h,
- * src/mpi/dist.h). Feature-table parts become one table equal to the
+ * exp/runner.h). Feature-table parts become one table equal to the
  * single-process extraction; run parts (DIR/parts/run-I-of-N.h5) are checked
  * and their units assembled into DIR/results.h5 without fitting anything. */
 #include <stdio.h>
@@ -9,7 +9,6 @@
 
 #include "cli/util.h"
 #include "exp/runner.h"
-#include "mpi/dist.h"
 #include "mpi/shard.h"
 
 static const char *usage =

@@ -1,6 +1,6 @@
 /* cmd_run.c — `melodic run EXPERIMENT.yaml`: the experiment runner; under
  * mpirun the units are shared among the ranks, and --shard I/N runs one
- * static share for job arrays (src/mpi/dist.h). */
+ * static share for job arrays (exp/runner.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +8,6 @@
 
 #include "cli/util.h"
 #include "exp/runner.h"
-#include "mpi/dist.h"
 #include "mpi/mpi.h"
 #include "mpi/shard.h"
 

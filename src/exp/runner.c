@@ -28,7 +28,6 @@
 #include "eval/splits.h"
 #include "exp/report.h"
 #include "io/h5.h"
-#include "mpi/dist.h"
 #include "mpi/mpi.h"
 #include "mpi/sched.h"
 

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/err.h"
+#include "core/fitdata.h"
 #include "io/cfg.h"
 
 typedef struct mm_gbdt_params {
@@ -79,11 +80,7 @@ size_t mm_gbdt_n_nodes(const mm_gbdt *m);
 /* Per-round losses of the last fit (all rounds run, including those dropped by
  * early stopping): logloss for two classes, mlogloss otherwise. Arrays owned
  * by m; val_* NULL without a validation set; best = last round kept. */
-typedef struct mm_gbdt_history {
-    size_t n;
-    const float *train_loss, *train_acc, *val_loss, *val_acc;
-    long best;
-} mm_gbdt_history;
+typedef mm_history mm_gbdt_history;   /* the learners' common history (core/fitdata.h) */
 mm_gbdt_history mm_gbdt_get_history(const mm_gbdt *m);
 
 /* Write into / read from an open HDF5 group (attribute kind = "gbdt",

@@ -19,26 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/err.h"
+#include "core/fitdata.h"   /* mm_fit_data, mm_history */
 #include "io/cfg.h"
 #include "io/h5.h"
-
-typedef struct mm_fit_data {
-    const float *X;        /* (n, d) row-major training features */
-    const int32_t *y;      /* (n) labels in [0, n_classes) */
-    size_t n, d;
-    int n_classes;
-    const float *X_val;    /* (n_val, d) validation features for early stopping, or NULL */
-    const int32_t *y_val;  /* (n_val) */
-    size_t n_val;
-} mm_fit_data;
-
-/* Per-epoch (or per-round) training history, owned by the learner. Arrays
- * may be NULL when not measured (e.g. no validation set). */
-typedef struct mm_history {
-    size_t n;              /* epochs or boosting rounds recorded */
-    const float *train_loss, *train_acc, *val_loss, *val_acc;   /* (n) each */
-    long best;             /* index of the epoch kept (restore-best), -1 if none */
-} mm_history;
 
 typedef struct mm_learner_vt {
     const char *name;         /* config name: "rf", "gbdt", "svm", "mlp", ... */

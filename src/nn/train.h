@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include "core/err.h"
 #include "io/cfg.h"
-#include "learn/learner.h"
+#include "core/fitdata.h"
 #include "nn/adam.h"
 #include "nn/net.h"
 
