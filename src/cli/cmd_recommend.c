@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/util.h"
 #include "io/h5.h"
@@ -20,7 +21,8 @@
 static const char *usage =
     "usage: melodic recommend --speech SPEECH.h5 --library LIBRARY.h5 VOICE [-n N]\n"
     "                         [--policy match|regulate] [--target WORD|V,A] [--user ID]\n"
-    "                         [--db FILE] [--json] [--seed S] [--lambda L] [--config FILE]\n"
+    "                         [--db FILE] [--json] [--seed S] [--lambda L] [--temperature T]\n"
+    "                         [--config FILE]\n"
     "       melodic recommend --db FILE --user ID --feedback like|skip|dislike --track ID|PATH\n"
     "                         [--library LIBRARY.h5]\n"
     "       melodic recommend --library LIBRARY.h5 --batch PROBA.h5 -o OUT.h5 [options]\n"
@@ -36,8 +38,11 @@ static const char *usage =
     "A SPEECH.h5 with per-speaker calibration (exported with preprocessing.group_norm)\n"
     "needs --db and --user: the user's earlier clips in the store (as `melodic serve` keeps\n"
     "them) calibrate VOICE once there are enough; VOICE joins them either way.\n"
+    "--temperature T (default 0) samples each slot with probability ∝ exp(score / T):\n"
+    "variety for a seed (0.05–0.2 keeps the quadrant's best tracks likely).\n"
     "--batch reads /proba (N, labels) and /labels from PROBA.h5 and writes /tracks (N, n),\n"
-    "library indices, -1 padded.\n"
+    "library indices, -1 padded; with a temperature row i uses seed S + i (one listener\n"
+    "each); --timing prints the library's load time and the time per request to stderr.\n"
     "  --config FILE  emotions, merges, target and recommend defaults (default: the installed\n"
     "                 " MM_CLI_RECOMMEND_CONFIG "; $MELODIC_SHARE overrides)\n";
 
@@ -122,8 +127,15 @@ static int parse_target(const char *s, const mm_va_table *va, mm_va *out, mm_err
     return 0;
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int run_batch(const mm_library *lib, const mm_va_table *va, const char *batch, const char *out,
-                     const mm_recommend_params *p, mm_feedback *fb, mm_err *err)
+                     const mm_recommend_params *p, mm_feedback *fb, int timing, mm_err *err)
 {
     hid_t f;
     int rc = mm_h5_open_read(batch, &f, err);
@@ -142,13 +154,24 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     size_t n = dims[0];
     if (!(tr = mm_malloc(n ? n * p->n : 1, sizeof *tr, err))) { rc = MM_ENOMEM; goto done; }
     for (size_t i = 0; i < n * p->n; i++) tr[i] = -1;
+    double t0 = now_s(), worst = 0;
+    size_t inexact = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         mm_rec_result res;
-        if ((rc = mm_recommend(r, proba + i * nl, p, fb, &res, err))) { mm_err_prefix(err, "%s: row %zu", batch, i); break; }
+        mm_recommend_params pi = *p;
+        if (p->temperature > 0) pi.seed = p->seed + i;   /* one listener per row */
+        double t1 = now_s();
+        if ((rc = mm_recommend(r, proba + i * nl, &pi, fb, &res, err))) { mm_err_prefix(err, "%s: row %zu", batch, i); break; }
+        double dt = now_s() - t1;
+        if (dt > worst) worst = dt;
+        inexact += !res.exact;
         for (size_t j = 0; j < res.n; j++) tr[i * p->n + j] = (int32_t)res.items[j].track;
         mm_rec_result_free(&res);
     }
     if (rc) goto done;
+    if (timing)
+        fprintf(stderr, "timing: %zu requests, %.1f us per request (slowest %.1f us), %zu not certified exact\n", n,
+                n ? 1e6 * (now_s() - t0) / (double)n : 0.0, 1e6 * worst, inexact);
     mm_h5_out o;
     if ((rc = mm_h5_create(out, &o, err))) goto done;
     hsize_t d[2] = {n, p->n};
@@ -168,8 +191,8 @@ int mm_cmd_recommend(int argc, char **argv)
     const char *speech = NULL, *library = NULL, *voice = NULL, *config = NULL, *db = NULL, *user = NULL;
     const char *policy = NULL, *target = NULL, *feedback = NULL, *track = NULL, *batch = NULL, *out = NULL;
     long n = -1, seed = -1;
-    double lambda = -1;
-    int json = 0;
+    double lambda = -1, temperature = -1;
+    int json = 0, timing = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -186,6 +209,13 @@ int mm_cmd_recommend(int argc, char **argv)
         else if (!strcmp(a, "--batch") && more) batch = argv[++i];
         else if (!strcmp(a, "-o") && more) out = argv[++i];
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--timing")) timing = 1;
+        else if (!strcmp(a, "--temperature") && more) {
+            char *end;
+            temperature = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(temperature >= 0 && temperature <= 100))
+                return mm_cli_usage("recommend", "--temperature expects a number in [0, 100], got '%s'", argv[i]);
+        }
         else if (!strcmp(a, "-n") && more) {
             if ((n = mm_cli_parse_long(argv[++i], 1, 1000)) < 0)
                 return mm_cli_usage("recommend", "-n expects a number of tracks 1..1000, got '%s'", argv[i]);
@@ -258,11 +288,14 @@ int mm_cmd_recommend(int argc, char **argv)
     if (n > 0) p.n = (size_t)n;
     if (seed >= 0) p.seed = (uint64_t)seed;
     if (lambda >= 0) p.lambda = lambda;
+    if (temperature >= 0) p.temperature = temperature;
     p.user = user;
+    double t_open = now_s();
     if ((rc = mm_library_open(library, &lib, &err))) goto done;
+    if (timing) fprintf(stderr, "timing: library of %zu tracks opened in %.1f ms\n", mm_library_size(lib), 1e3 * (now_s() - t_open));
     if (db && (rc = mm_feedback_open(db, &fb, &err))) goto done;
     if (batch) {
-        rc = run_batch(lib, va, batch, out, &p, fb, &err);
+        rc = run_batch(lib, va, batch, out, &p, fb, timing, &err);
         goto done;
     }
     if ((rc = mm_bundle_open(speech, NULL, mm_cli_default_threads(), &sb, &err))) goto done;
