@@ -100,7 +100,17 @@ def write_library(path, proba, labels, names, paths, artists, emb):
         f["tracks/embedding"] = emb.astype(np.float32)
 
 
-def run_ours(bin_, lib, sp, slabels, n, tmp, tag, config=None):
+def variety(tracks, n_lib):
+    """Catalog coverage (share of the library in the union of all top-n lists) and mean per-listener
+    novelty (mean over a listener's tracks of -log2 of the share of listeners who got that track)."""
+    rows = [r[r >= 0] for r in tracks]
+    counts = np.bincount(np.concatenate(rows), minlength=n_lib) if rows else np.zeros(n_lib)
+    pop = counts / max(len(rows), 1)
+    nov = np.mean([np.mean(-np.log2(pop[r])) if len(r) else 0.0 for r in rows])
+    return float((counts > 0).mean()), float(nov)
+
+
+def run_ours(bin_, lib, sp, slabels, n, tmp, tag, config=None, temperature=None):
     batch, out = os.path.join(tmp, f"batch_{tag}.h5"), os.path.join(tmp, f"out_{tag}.h5")
     with h5py.File(batch, "w") as f:
         f["proba"] = sp.astype(np.float32)
@@ -109,6 +119,8 @@ def run_ours(bin_, lib, sp, slabels, n, tmp, tag, config=None):
     cmd = [bin_, "recommend", "--library", lib, "--batch", batch, "-o", out, "-n", str(n)]
     if config:
         cmd += ["--config", config]
+    if temperature:
+        cmd += ["--temperature", str(temperature)]
     subprocess.run(cmd, check=True)
     dt = time.perf_counter() - t0
     with h5py.File(out, "r") as f:
@@ -194,6 +206,8 @@ def main():
     ap.add_argument("--data", default=os.environ.get("MELODIC_DATA", "../shared/data"))
     ap.add_argument("-n", type=int, default=10)
     ap.add_argument("--config", default=None, help="recommend config (default configs/recommend/default.yaml)")
+    ap.add_argument("--temperature", type=float, action="append", default=None,
+                    help="also run ours with this exploration temperature (repeatable): congruence, coverage, novelty")
     ap.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn baseline (extracts mn04 "
                     "embeddings of both datasets, about a minute)")
     a = ap.parse_args()
@@ -215,6 +229,7 @@ def main():
     print(f"congruence of the top-{a.n}: the fraction of a listener's tracks in the quadrant of the speaker's "
           f"true emotion (chance 0.250, oracle 1.000)\n")
     rows = []
+    var_lines = []
     with tempfile.TemporaryDirectory() as tmp:
         lib = os.path.join(tmp, "lib.h5")
         write_library(lib, mp, m_true, mnames, mpaths, artists, mp)
@@ -239,6 +254,16 @@ def main():
             onehot_s = np.eye(len(slabels), dtype=np.float32)[s_true]
             ceil, _ = run_ours(a.bin, lib_true, onehot_s, slabels, a.n, tmp, f"true{k}", a.config)
             c_ceil, _ = congruence(ceil, s_true, slabels, m_true, mnames)
+            name = os.path.basename(sdir.rstrip('/')) + ":" + smodel
+            cov, nov = variety(ours, len(mp))
+            var_lines.append(f"{name:46s}  T=0     congruence {c_ours:.3f}  coverage {cov:.3f}  novelty {nov:5.2f} bits  "
+                             f"distinct {int(round(cov * len(mp)))}")
+            for T in a.temperature or []:
+                ex, _ = run_ours(a.bin, lib, sp, slabels, a.n, tmp, f"T{k}_{T}", a.config, T)
+                c_ex, _ = congruence(ex, s_true, slabels, m_true, mnames)
+                cov, nov = variety(ex, len(mp))
+                var_lines.append(f"{name:46s}  T={T:<5g} congruence {c_ex:.3f}  coverage {cov:.3f}  novelty {nov:5.2f} bits  "
+                                 f"distinct {int(round(cov * len(mp)))}")
             with h5py.File(os.path.join(sdir, "results.h5"), "r") as f:
                 gn = int(f.attrs.get("group_norm", 0))
             rows.append((f"{os.path.basename(sdir.rstrip('/'))}:{smodel}" + (" (calibrated)" if gn else ""),
@@ -265,6 +290,11 @@ def main():
         ours = "  -  " if np.isnan(r[4]) else f"{r[4]:.3f}"
         ceil = "  -  " if np.isnan(r[5]) else f"{r[5]:.3f}"
         print(f"{r[0]:{w}s}  {r[1]:.3f}  {r[2]:.3f}     {r[3]:.3f}         {ours}         {ceil}")
+    print(f"\nvariety of ours (match) over the {len(mp)}-track library: coverage = share of the library in the union "
+          f"of all listeners' top-{a.n}; novelty = mean -log2(share of listeners given the track); "
+          f"T = exploration temperature (melodic recommend --temperature, one seed per listener)")
+    for line in var_lines:
+        print(line)
     # times vary run to run: stderr, so that results/congruence.txt regenerates byte for byte
     progress(f"time for {len(sp)} playlists (last model): paper's rule in numpy {rows[-1][6]:.3f} s, ours "
              f"{rows[-1][7]:.3f} s (process start and library load included)")
