@@ -429,6 +429,39 @@ static void test_bad_labels(void **st)
     expect_error(mm_check_class_names(msg_as_label, 1, "names", &e), MM_EFORMAT, &e, "names: 1 names, expected 2..", NULL);
 }
 
+/* melodic predict on a trained-model file (melodic train): the same checks
+ * against its label names, one line on stderr, exit 1. */
+static void test_predict_cli(void **st)
+{
+    char csv[512], model[512];
+    snprintf(csv, sizeof csv, "%s/t.csv", dir);
+    snprintf(model, sizeof model, "%s/m.h5", dir);
+    FILE *f = fopen(csv, "w");
+    assert_non_null(f);
+    fprintf(f, "label,f0,f1,f2,f3\n");
+    for (int i = 0; i < 30; i++)
+        fprintf(f, "%s,%d,%d,%d,%d\n", i % 3 == 0 ? "calm" : i % 3 == 1 ? "happy" : "sad", i % 3 * 4 + i % 2, i % 5, 7 - i % 3,
+                (i * 7) % 11);
+    fclose(f);
+    static const struct { const char *what; const char *want; } cases[] = {
+        {"none", NULL}, {"dup", "are both 'calm'"}, {"four", "expected 4 classes"}, {"attr", "its logreg model has 3 classes"},
+        {"width", "model group /model"}, {"nan", "overflow"}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        assert_int_equal(tu_system("%s train %s --model logreg -o %s 2>/dev/null", tu_bin(), csv, model), 0);
+        const char *const dup[] = {"calm", "happy", "calm"}, *const four[] = {"calm", "happy", "sad", "angry"};
+        if (!strcmp(cases[c].what, "dup")) replace_labels(model, dup, 3);
+        if (!strcmp(cases[c].what, "four")) replace_labels(model, four, 4);
+        if (!strcmp(cases[c].what, "attr")) { replace_labels(model, four, 4); set_attr(model, "model", "n_classes", 4); }
+        if (!strcmp(cases[c].what, "width")) set_attr(model, "model", "n_features", 5);
+        if (!strcmp(cases[c].what, "nan")) fill_dataset(model, "model/coef", 1.7e308, 0);
+        int rc = tu_system("%s predict %s %s > %s/pred.txt 2> %s/pred.err", tu_bin(), model, csv, dir, dir);
+        if (!cases[c].want) { assert_int_equal(rc, 0); continue; }
+        if (rc != 1) fail_msg("%s: exit %d", cases[c].what, rc);
+        assert_int_equal(tu_system("test $(wc -l < %s/pred.err) -eq 1 && grep -qF \"%s\" %s/pred.err", dir, cases[c].want, dir), 0);
+        assert_int_equal(tu_system("grep -qi nan %s/pred.txt", dir), 1);
+    }
+}
+
 /* Seeds for tests/fuzz/fuzz_bundle.c: with MM_FUZZ_SEEDS=DIR, one small
  * bundle per learner kind into DIR (else skipped). */
 static void test_fuzz_seeds(void **st)
@@ -463,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_voting_members),
         cmocka_unit_test(test_non_finite_output),
         cmocka_unit_test(test_bad_labels),
+        cmocka_unit_test(test_predict_cli),
         cmocka_unit_test(test_fuzz_seeds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
