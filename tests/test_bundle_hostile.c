@@ -8,6 +8,7 @@
  * with one line that says what was found and what was expected. Under ASan
  * nothing may read or write out of bounds. */
 #include "testutil.h"
+#include "core/sha256.h"
 #include "io/cfg.h"
 #include "io/h5.h"
 #include "learn/learner.h"
@@ -429,6 +430,33 @@ static void test_bad_labels(void **st)
     expect_error(mm_check_class_names(msg_as_label, 1, "names", &e), MM_EFORMAT, &e, "names: 1 names, expected 2..", NULL);
 }
 
+/* Embedded weights (a checksum that matches) for a feature set past the
+ * eighth: formerly an uninitialised path handed to the feature set. */
+static void test_ninth_embedded_weights(void **st)
+{
+    const char *p = make("w9", &kinds[2], 3, D);
+    hid_t f = open_rw(p);
+    mm_err e = {0};
+    static const uint8_t bytes[] = "not really weights";
+    char hex[65];
+    mm_sha256 h;
+    mm_sha256_init(&h);
+    mm_sha256_update(&h, bytes, sizeof bytes);
+    mm_sha256_hex(&h, hex);
+    hid_t g = mm_h5_group(f, "pipeline/weights/8", &e);
+    assert_true(g >= 0);
+    assert_int_equal(mm_h5_attr_set_str(g, "path", "w.pt", &e), 0);
+    assert_int_equal(mm_h5_attr_set_str(g, "sha256", hex, &e), 0);
+    H5Gclose(g);
+    assert_int_equal(mm_h5_write_u8(f, "pipeline/weights/8/data", bytes, sizeof bytes, &e), 0);
+    char nine[1024] = "[";
+    for (int i = 0; i < 9; i++) strcat(nine, i ? ", {set: mfcc_stats, params: {stats: [mean]}}" : "{set: mfcc_stats, params: {stats: [mean]}}");
+    strcat(nine, "]");
+    assert_int_equal(mm_h5_write_text(f, "pipeline/features", nine, &e), 0);
+    H5Fclose(f);
+    expect_error(open_classify(p, &e), MM_EFORMAT, &e, "pipeline/weights/8/data", "at most the first 8");
+}
+
 /* melodic predict on a trained-model file (melodic train): the same checks
  * against its label names, one line on stderr, exit 1. */
 static void test_predict_cli(void **st)
@@ -496,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_voting_members),
         cmocka_unit_test(test_non_finite_output),
         cmocka_unit_test(test_bad_labels),
+        cmocka_unit_test(test_ninth_embedded_weights),
         cmocka_unit_test(test_predict_cli),
         cmocka_unit_test(test_fuzz_seeds),
     };

@@ -355,7 +355,10 @@ static int resolve_weights(mm_bundle *b, hid_t f, size_t s, const char *model_ro
     H5Gclose(gg);
     char hex[65];
     snprintf(g, sizeof g, "pipeline/weights/%zu/data", s);
-    if (!rc && mm_h5_exists(f, g)) {
+    if (!rc && mm_h5_exists(f, g) && s >= sizeof b->tmp_weights / sizeof *b->tmp_weights) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: feature set %zu embeds weights; at most the first %zu may", g, s,
+                        sizeof b->tmp_weights / sizeof *b->tmp_weights);
+    } else if (!rc && mm_h5_exists(f, g)) {
         uint8_t *data = NULL;
         size_t n = 0;
         rc = mm_h5_read_u8(f, g, &data, &n, err);
@@ -366,7 +369,7 @@ static int resolve_weights(mm_bundle *b, hid_t f, size_t s, const char *model_ro
             mm_sha256_hex(&h, hex);
             if (strcmp(hex, want)) rc = mm_err_set(err, MM_EFORMAT, "%s: embedded weights for '%s' fail their SHA-256 check (the bundle is corrupt)", b->path, rel);
         }
-        if (!rc && s < 8) {
+        if (!rc) {
             char tmpl[] = "/tmp/melodic-weights-XXXXXX";
             int fd = mkstemp(tmpl);
             if (fd < 0 || write(fd, data, n) != (ssize_t)n) rc = mm_err_set(err, MM_EIO, "cannot write a temporary weights file: %s", strerror(errno));
