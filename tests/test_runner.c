@@ -370,6 +370,28 @@ static void test_fixed_split_with_val_groups(void **st)
     free(p);
 }
 
+/* Issue 15: data with groups and no protocol is told what to add (not
+ * refused as leakage); `melodic` without a command prints help, status 2;
+ * `run --help` states the real default protocol. */
+static void test_no_protocol_and_cli(void **st)
+{
+    char out[300], text[1024];
+    snprintf(out, sizeof out, "%s/noproto", dir);
+    snprintf(text, sizeof text, "name: t\ntable: %s\nmodels: [rf]\ntsne: false\n", table_path);
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "np.yaml", &c, &e), 0);
+    mm_run_opts o = {.out_dir = out, .config_path = "np.yaml", .n_threads = 1, .quiet = 1};
+    assert_int_not_equal(mm_experiment_run(c, &o, &e), 0);
+    assert_non_null(strstr(e.msg, "np.yaml: the data has groups (speaker) and the config names no protocol"));
+    assert_non_null(strstr(e.msg, "protocol: {kind: stratified_group_kfold, n_folds: 5}"));
+    assert_null(strstr(e.msg, "same speaker in training and test"));
+    mm_cfg_free(c);
+    assert_int_equal(tu_system("%s > %s/help.txt 2>&1", tu_bin(), dir), 2);
+    assert_int_equal(tu_system("grep -q 'usage: melodic <command>' %s/help.txt", dir), 0);
+    assert_int_equal(tu_system("%s run --help | tr '\\n' ' ' | grep -q 'Without a protocol: stratified 5-fold'", tu_bin()), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_group_norm_labelled_rows),
         cmocka_unit_test(test_validation_only_for_models_that_use_it),
         cmocka_unit_test(test_fixed_split_with_val_groups),
+        cmocka_unit_test(test_no_protocol_and_cli),
     };
     return cmocka_run_group_tests_name("runner", tests, setup, teardown);
 }

@@ -1,6 +1,7 @@
 /* cmd_run.c — `melodic run EXPERIMENT.yaml`: the experiment runner; under
  * mpirun the units are shared among the ranks, and --shard I/N runs one
  * static share for job arrays (exp/runner.h). */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +17,15 @@ static const char *usage =
     "       mpirun -np N melodic run EXPERIMENT.yaml ...   (units shared among the ranks)\n"
     "\n"
     "Runs an experiment: features (a table, or a dataset + feature sets, cached),\n"
-    "preprocessing fitted inside each training fold, models and ensembles, under a\n"
-    "protocol (group_kfold by speaker by default where groups exist). Writes\n"
-    "DIR/results.h5, DIR/summary.md and DIR/summary.json (README: Results).\n"
+    "preprocessing fitted inside each training fold, models and ensembles (and, with\n"
+    "search:, their hyperparameters chosen by nested group k-fold), under the config's\n"
+    "protocol. Without a protocol: stratified 5-fold; data with groups (speakers,\n"
+    "artists) needs a group protocol, e.g. 'protocol: {kind: stratified_group_kfold,\n"
+    "n_folds: 5}'. Writes DIR/results.h5, DIR/summary.md and DIR/summary.json\n"
+    "(README: Results).\n"
     "  -o DIR      output folder (default results/runs/<name>)\n"
     "  -j N        threads (default: all cores); results do not depend on it\n"
-    "  --resume    reuse the folds a previous run of the same config finished\n"
+    "  --resume    reuse the (model, round) units a previous run of the same config finished\n"
     "  --set k=v   override a config value (repeatable), e.g. --set protocol.n_folds=3\n"
     "  --quiet     no summary table on stdout\n"
     "  --shard I/N fit only share I of N of the (model, round) units into DIR/units and\n"
@@ -30,33 +34,52 @@ static const char *usage =
     "Under mpirun/srun, DIR must be on a file system all ranks see, and -j defaults to\n"
     "the node's cores divided among its ranks; results equal the single-process run's.\n";
 
+/* Progress lines on stderr (the runner's callback). */
+static void say(void *ctx, const char *line)
+{
+    fprintf(stderr, "%s\n", line);
+}
+
 int mm_cmd_run(int argc, char **argv)
 {
-    const char *path = NULL;
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"set", required_argument, NULL, 's'},
+        {"resume", no_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
+        {"shard", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
+    };
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
-    mm_run_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1};
+    mm_run_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1, .on_progress = say};
     mm_run_dist d = {0};
-    int threads_set = 0;
+    int threads_set = 0, c;
     mm_err err = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(usage, stdout); free(sets); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) o.out_dir = argv[++i];
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) { free(sets); return mm_cli_usage("run", "-j expects a thread count >= 1, got '%s'", argv[i]); }
+    if (!sets) return mm_cli_usage("run", "out of memory");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(usage, stdout); free(sets); return 0;
+        case 'o': o.out_dir = optarg; break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) { free(sets); return mm_cli_usage("run", "-j expects a thread count >= 1, got '%s'", optarg); }
             o.n_threads = (int)v;
             threads_set = 1;
-        } else if (!strcmp(a, "--shard") && i + 1 < argc) {
-            if (mm_shard_parse(argv[++i], "--shard", &d.shard_index, &d.shard_count, &err)) { free(sets); return mm_cli_usage("run", "%s", err.msg); }
-        } else if (!strcmp(a, "--set") && i + 1 < argc) sets[n_sets++] = argv[++i];
-        else if (!strcmp(a, "--resume")) o.resume = 1;
-        else if (!strcmp(a, "--quiet")) o.quiet = 1;
-        else if (a[0] == '-') { free(sets); return mm_cli_usage("run", "unknown option '%s'", a); }
-        else if (!path) path = a;
-        else { free(sets); return mm_cli_usage("run", "unexpected argument '%s'", a); }
+            break;
+        case 'S':
+            if (mm_shard_parse(optarg, "--shard", &d.shard_index, &d.shard_count, &err)) { free(sets); return mm_cli_usage("run", "%s", err.msg); }
+            break;
+        case 's': sets[n_sets++] = optarg; break;
+        case 'r': o.resume = 1; break;
+        case 'q': o.quiet = 1; break;
+        default:
+            free(sets);
+            if (optopt && strchr("oj", optopt)) return mm_cli_usage("run", "-%c expects a value", optopt);
+            return mm_cli_usage("run", "unknown option '%s'", argv[optind - 1]);
+        }
     }
+    const char *path = optind < argc ? argv[optind] : NULL;
+    if (optind + 1 < argc) { free(sets); return mm_cli_usage("run", "unexpected argument '%s'", argv[optind + 1]); }
     if (!path) { free(sets); return mm_cli_usage("run", "expected EXPERIMENT.yaml"); }
     mm_cfg *cfg = NULL;
     int rc = mm_mpi_init(&argc, &argv, &err);

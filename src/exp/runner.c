@@ -56,8 +56,9 @@ void mm_run_say(const mm_run_opts *o, const char *fmt, ...)
 }
 
 /* Make the split and refuse group leakage unless allowed. *out (may be NULL)
- * receives the split. */
-static int check_protocol(const mm_split_params *sp, const int32_t *labels, const int32_t *groups,
+ * receives the split. named: the config has a `protocol:` (without one, a
+ * dataset with groups is told which protocol to add). */
+static int check_protocol(const mm_split_params *sp, int named, const int32_t *labels, const int32_t *groups,
                           size_t n, const char *group_by, int allow_leak, const mm_run_opts *o,
                           mm_split **out, mm_err *err)
 {
@@ -65,6 +66,12 @@ static int check_protocol(const mm_split_params *sp, const int32_t *labels, cons
     for (size_t i = 0; i < n; i++) if (groups[i] >= 0) { has_groups = 1; break; }
     mm_split *split = NULL;
     const char *cp = o->config_path ? o->config_path : "config";
+    const char *g = group_by ? group_by : "group";
+    if (has_groups && !named && !allow_leak)
+        return mm_err_set(err, MM_EINVAL, "%s: the data has groups (%s) and the config names no protocol; add one that keeps each %s on one side, "
+                          "e.g. 'protocol: {kind: stratified_group_kfold, n_folds: 5}' (or group_kfold, logo, fixed), "
+                          "or 'allow_group_leakage: true' for the default stratified 5-fold split",
+                          cp, g, g);
     int rc = mm_split_make(sp, labels, has_groups ? groups : NULL, n, &split, err);
     if (rc) return mm_err_prefix(err, "%s: protocol", cp);
     mm_err le = {0};
@@ -228,7 +235,7 @@ static int run_precheck(run *x, mm_err *err)
     mm_split *early = NULL;
     int rc = mm_cfg_get_str(x->cfg, "data_root", NULL, &data_root, err);
     if (!rc) rc = mm_dataset_load(mm_cfg_child(x->cfg, "dataset"), mm_data_root(data_root), &ds, err);
-    if (!rc) rc = check_protocol(&x->sp, ds->labels, ds->groups, ds->n, ds->group_by, x->allow_leak, &x->o, &early, err);
+    if (!rc) rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, ds->labels, ds->groups, ds->n, ds->group_by, x->allow_leak, &x->o, &early, err);
     if (!rc) {
         mm_table view = {.n = ds->n, .labels = ds->labels, .groups = ds->groups, .group_by = ds->group_by};
         mm_unit_env env = {.t = &view, .split = early, .search = &x->search};
@@ -260,7 +267,7 @@ static int run_data(run *x, mm_err *err)
      * each; only their training rows are ever used */
     if (x->aug.n && (rc = mm_mpi_agree(mm_exp_augment_tables(x->cfg, &x->o, &x->aug, t, 1, &x->prep, x->seed, x->aug_X, err), err)))
         return rc;
-    rc = check_protocol(&x->sp, t->labels, t->groups, t->n, t->group_by, x->allow_leak, &x->o, &x->split, err);
+    rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, t->labels, t->groups, t->n, t->group_by, x->allow_leak, &x->o, &x->split, err);
     if ((rc = mm_mpi_agree(rc, err))) return rc;
     int has_groups = 0;
     for (size_t i = 0; i < t->n; i++) if (t->groups[i] >= 0) { has_groups = 1; break; }
