@@ -6,23 +6,32 @@
  * every endpoint, every error code of the issue (400 404 405 413 415 503),
  * Range requests, raw and multipart uploads, garbage and truncated audio,
  * slow clients, junk on the socket — the server stays up and answers health
- * afterwards. Last, `melodic serve` itself started on port 0 and stopped.
+ * afterwards. Hostile input (issue 18): many slow connections from one
+ * address (health still answers, others get 503, the slow ones are closed at
+ * the request deadline), a FIFO as a track file, ambiguous Content-Length,
+ * ranges past 2^64, media types that only start like JSON, feedback floods
+ * (429), a model giving NaN (500); every JSON body is parsed with jansson.
+ * Last, `melodic serve` itself started on port 0 and stopped.
  * Needs no ../shared data. */
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sndfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "core/sha256.h"
 #include "runtime/http_parse.h"
+#include "runtime/ratelimit.h"
 #include "runtime/server.h"
 
 /* ---- parsing ---- */
@@ -44,9 +53,18 @@ static void test_parse_range(void **st)
     assert_int_equal(mm_http_range_parse("bytes=100-", 100, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
     assert_int_equal(mm_http_range_parse("bytes=-0", 100, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
     assert_int_equal(mm_http_range_parse("bytes=0-", 0, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
-    /* ignored: other units, lists, reversed, garbage, overflow */
+    /* positions past 2^64 - 1: a first byte there is past the end, a last byte or suffix is clamped */
+    assert_int_equal(mm_http_range_parse("bytes=99999999999999999999999-", 100, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
+    assert_int_equal(mm_http_range_parse("bytes=18446744073709551616-18446744073709551617", 100, &a, &b),
+                     MM_HTTP_RANGE_UNSATISFIABLE);
+    assert_int_equal(mm_http_range_parse("bytes=18446744073709551615-", UINT64_MAX, &a, &b), MM_HTTP_RANGE_UNSATISFIABLE);
+    assert_int_equal(mm_http_range_parse("bytes=5-99999999999999999999999", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 5 && b == 99);
+    assert_int_equal(mm_http_range_parse("bytes=-99999999999999999999999", 100, &a, &b), MM_HTTP_RANGE_OK);
+    assert_true(a == 0 && b == 99);
+    /* ignored: other units, lists, reversed, garbage */
     const char *ignored[] = {"items=0-1", "bytes=0-1,5-6", "bytes=9-3", "bytes=x-", "bytes=", "bytes=--1",
-                             "bytes=99999999999999999999999-", "bytes=1-2 junk", "bytes 0-1"};
+                             "bytes=1-2 junk", "bytes 0-1", "bytes=99999999999999999999999-5"};
     for (size_t i = 0; i < sizeof ignored / sizeof *ignored; i++)
         assert_int_equal(mm_http_range_parse(ignored[i], 100, &a, &b), MM_HTTP_RANGE_NONE);
 }
@@ -108,6 +126,28 @@ static void test_parse_misc(void **st)
     assert_int_equal(mm_http_upload_kind_of("text/plain"), MM_HTTP_UPLOAD_UNSUPPORTED);
     assert_int_equal(mm_http_upload_kind_of("application/json"), MM_HTTP_UPLOAD_UNSUPPORTED);
     assert_int_equal(mm_http_upload_kind_of("audiox/wav"), MM_HTTP_UPLOAD_UNSUPPORTED);
+    /* exact media types, parameters allowed */
+    assert_true(mm_http_media_type_is("application/json", "application/json"));
+    assert_true(mm_http_media_type_is(" Application/JSON ; charset=utf-8", "application/json"));
+    const char *notjson[] = {"application/jsonx", "application/json-seq", "application/jso", "application/json x",
+                             "text/json", "", "application/json/x"};
+    for (size_t i = 0; i < sizeof notjson / sizeof *notjson; i++)
+        assert_false(mm_http_media_type_is(notjson[i], "application/json"));
+    assert_false(mm_http_media_type_is(NULL, "application/json"));
+    /* Content-Length: every value must agree */
+    uint64_t len = 7;
+    assert_int_equal(mm_http_content_length(NULL, 0, &len), 0);
+    assert_int_equal(len, 7);
+    const char *one[] = {"42"}, *same[] = {"42", " 42 , 42"}, *differ[] = {"42", "43"}, *list[] = {"1, 2"};
+    const char *bad1[] = {"-1"}, *bad2[] = {"4 2"}, *bad3[] = {"18446744073709551616"}, *bad4[] = {"42,"}, *bad5[] = {""};
+    assert_int_equal(mm_http_content_length(one, 1, &len), 1);
+    assert_int_equal(len, 42);
+    assert_int_equal(mm_http_content_length(same, 2, &len), 1);
+    assert_int_equal(len, 42);
+    assert_int_equal(mm_http_content_length(differ, 2, &len), -1);
+    assert_int_equal(mm_http_content_length(list, 1, &len), -1);
+    const char **bads[] = {bad1, bad2, bad3, bad4, bad5};
+    for (size_t i = 0; i < 5; i++) assert_int_equal(mm_http_content_length(bads[i], 1, &len), -1);
     long v = 0;
     assert_int_equal(mm_http_parse_long(NULL, 1, 10, 5, &v), 0);
     assert_int_equal(v, 5);
@@ -141,6 +181,31 @@ static void test_parse_misc(void **st)
     assert_string_equal(mm_http_audio_type("a/b/song.MP3", NULL, 0), "audio/mpeg");
     assert_string_equal(mm_http_audio_type("noext", (const uint8_t *)"OggS", 4), "audio/ogg");
     assert_string_equal(mm_http_audio_type("x.bin", (const uint8_t *)"????", 4), "application/octet-stream");
+}
+
+/* Token buckets: burst then rate; keys apart; a table of 8 slots holds any
+ * number of keys (full buckets are forgotten first). */
+static void test_ratelimit(void **st)
+{
+    mm_ratelimit *rl = NULL;
+    assert_int_equal(mm_ratelimit_create(0.5, 3, 8, &rl, NULL), 0);
+    for (int i = 0; i < 3; i++) assert_true(mm_ratelimit_take(rl, "ana", 100.0) == 0);
+    double w = mm_ratelimit_take(rl, "ana", 100.0);
+    assert_true(fabs(w - 2.0) < 1e-9);   /* one event per 2 s */
+    assert_true(mm_ratelimit_take(rl, "bob", 100.0) == 0);
+    assert_true(mm_ratelimit_take(rl, "ana", 101.0) > 0);
+    assert_true(mm_ratelimit_take(rl, "ana", 102.0) == 0);
+    assert_true(mm_ratelimit_take(rl, "ana", 50.0) > 0);   /* time going backwards earns nothing */
+    /* 100 other keys, each spending one event: ana's and bob's buckets keep their limit while not full */
+    char k[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(k, sizeof k, "u%d", i);
+        assert_true(mm_ratelimit_take(rl, k, 102.0) == 0);
+    }
+    mm_ratelimit_free(rl);
+    mm_ratelimit_free(NULL);
+    assert_int_not_equal(mm_ratelimit_create(0, 3, 8, &rl, NULL), 0);
+    assert_int_not_equal(mm_ratelimit_create(1, 0.5, 8, &rl, NULL), 0);
 }
 
 /* ---- fixtures: bundle, library, server ---- */
@@ -204,6 +269,20 @@ static void test_params(mm_server_params *p)
     p->request_timeout_s = 3;
 }
 
+/* An experiment dir/<sub>exp.yaml over dir/<clips>/manifest.csv: logmel
+ * statistics and a forest of `trees` named "forest", for `melodic export`. */
+static void write_experiment(const char *sub, const char *clips, int trees)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%sexp.yaml", dir, sub);
+    FILE *y = fopen(p, "w");
+    fprintf(y, "name: srv\nseed: 1\ncache: %s/%scache\ndataset: {type: csv, manifest: %s/%s/manifest.csv}\n"
+               "features: [{set: logmel_stats, params: {frontend: cnn14_16k}}]\n"
+               "protocol: {kind: group_kfold, n_folds: 2}\n"
+               "models:\n  - {name: forest, model: rf, params: {n_estimators: %d}}\n", dir, sub, dir, clips, trees);
+    fclose(y);
+}
+
 static int setup(void **st)
 {
     snprintf(dir, sizeof dir, "/tmp/mm_server_%d", (int)getpid());
@@ -222,13 +301,7 @@ static int setup(void **st)
             fprintf(m, "%s%d.wav,%s,%d\n", names[c], v, names[c], v);
         }
     fclose(m);
-    snprintf(p, sizeof p, "%s/exp.yaml", dir);
-    FILE *y = fopen(p, "w");
-    fprintf(y, "name: srv\nseed: 1\ncache: %s/cache\ndataset: {type: csv, manifest: %s/clips/manifest.csv}\n"
-               "features: [{set: logmel_stats, params: {frontend: cnn14_16k}}]\n"
-               "protocol: {kind: group_kfold, n_folds: 2}\n"
-               "models:\n  - {name: forest, model: rf, params: {n_estimators: 10}}\n", dir, dir);
-    fclose(y);
+    write_experiment("", "clips", 10);
     if (tu_system("%s export %s/exp.yaml --model forest -o %s/speech.h5 -j 1 2>/dev/null", tu_bin(), dir, dir)) return -1;
     /* the same with per-speaker calibration from 2 clips (groups are the 6 variants) */
     if (tu_system("%s export %s/exp.yaml --model forest -o %s/speech_cal.h5 -j 1 "
@@ -290,13 +363,22 @@ typedef struct resp {
     size_t len;
 } resp;
 
+static int g_recv_timeout_s = 15;   /* how long a client waits for an answer */
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int connect_to(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a)) { close(fd); return -1; }
-    struct timeval tv = {15, 0};
+    struct timeval tv = {g_recv_timeout_s, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
 }
@@ -339,25 +421,6 @@ static int read_resp(int fd, resp *r)
     return 0;
 }
 
-static int http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen,
-                resp *r)
-{
-    int fd = connect_to(port);
-    if (fd < 0) return -1;
-    char h[4096];
-    int hn = snprintf(h, sizeof h, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
-                      headers ? headers : "");
-    if (body) hn += snprintf(h + hn, sizeof h - (size_t)hn, "Content-Length: %zu\r\n", blen);
-    hn += snprintf(h + hn, sizeof h - (size_t)hn, "\r\n");
-    int rc = send_all(fd, h, (size_t)hn);
-    if (!rc && body && blen) rc = send_all(fd, body, blen);
-    rc = read_resp(fd, r);
-    close(fd);
-    return rc;
-}
-
-static void resp_free(resp *r) { free(r->body); r->body = NULL; }
-
 static const char *header(const resp *r, const char *name, char *out, size_t size)
 {
     const char *p = r->head;
@@ -376,6 +439,52 @@ static const char *header(const resp *r, const char *name, char *out, size_t siz
     }
     return NULL;
 }
+
+/* A JSON answer must parse (jansson, strict): a server that printed NaN or
+ * cut an object short fails here, whatever the test looks at next. */
+static void check_json(const resp *r)
+{
+    char ct[128];
+    if (r->status <= 0 || !r->len || !header(r, "Content-Type", ct, sizeof ct) || strncmp(ct, "application/json", 16))
+        return;
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body, r->len, 0, &je);
+    if (!j) fprintf(stderr, "invalid JSON (%s): %.300s\n", je.text, r->body);
+    assert_non_null(j);
+    json_decref(j);
+}
+
+/* Send raw request bytes, read the answer (the connection must close). */
+static int raw_request(int port, const char *req, resp *r)
+{
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    int rc = send_all(fd, req, strlen(req));
+    if (!rc) rc = read_resp(fd, r);
+    close(fd);
+    if (!rc) check_json(r);
+    return rc;
+}
+
+static int http(int port, const char *method, const char *path, const char *headers, const void *body, size_t blen,
+                resp *r)
+{
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    char h[4096];
+    int hn = snprintf(h, sizeof h, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s", method, path,
+                      headers ? headers : "");
+    if (body) hn += snprintf(h + hn, sizeof h - (size_t)hn, "Content-Length: %zu\r\n", blen);
+    hn += snprintf(h + hn, sizeof h - (size_t)hn, "\r\n");
+    int rc = send_all(fd, h, (size_t)hn);
+    if (!rc && body && blen) rc = send_all(fd, body, blen);
+    rc = read_resp(fd, r);
+    close(fd);
+    check_json(r);
+    return rc;
+}
+
+static void resp_free(resp *r) { free(r->body); r->body = NULL; }
 
 /* Status of a request, checking that error bodies are {"error": "..."} JSON. */
 static int status_of(const char *method, const char *path, const char *headers, const void *body, size_t blen)
@@ -933,6 +1042,314 @@ static void test_junk_on_socket(void **st)
     assert_healthy();
 }
 
+/* ---- hostile input (issue 18) ---- */
+
+/* Many connections from one address trickling a header line every 0.4 s
+ * (slowloris): while they are open, a new client from the same address gets
+ * health answered and other requests 503 with Retry-After, at once; every
+ * slow one is closed at its deadline; then requests are served again. */
+static void test_slowloris(void **st)
+{
+    mm_server_params p;
+    test_params(&p);
+    p.max_connections = 16;
+    p.max_per_address = 4;
+    p.idle_timeout_s = 60;      /* only the request deadline may close them */
+    p.request_timeout_s = 2;
+    mm_server *s = NULL;
+    assert_int_equal(start_server(&p, &s), 0);
+    int port = mm_server_port(s);
+    enum { N = 18 };            /* within the 16 + 16/4 + 4 the server accepts */
+    int fd[N];
+    for (int i = 0; i < N; i++) {
+        fd[i] = connect_to(port);
+        assert_true(fd[i] >= 0);
+        assert_int_equal(send_all(fd[i], "GET /api/tracks HTTP/1.1\r\nHost: x\r\n", 35), 0);
+    }
+    double t0 = mono_s(), worst = 0;
+    int n_health = 0, n_busy = 0;
+    while (mono_s() - t0 < 3.2) {
+        for (int i = 0; i < N; i++) send(fd[i], "X-Slow: 1\r\n", 11, MSG_NOSIGNAL);
+        double a = mono_s();
+        resp r;
+        assert_int_equal(http(port, "GET", "/api/health", NULL, NULL, 0, &r), 0);
+        assert_int_equal(r.status, 200);
+        n_health++;
+        resp_free(&r);
+        int busy_expected = mono_s() - t0 < 1.5;   /* the 4 held ones are surely still there */
+        assert_int_equal(http(port, "GET", "/api/tracks?limit=1", NULL, NULL, 0, &r), 0);
+        if (busy_expected) {
+            assert_int_equal(r.status, 503);
+            char h[32];
+            assert_non_null(header(&r, "Retry-After", h, sizeof h));
+            assert_true(atoi(h) >= 1);
+            n_busy++;
+        } else {
+            assert_true(r.status == 503 || r.status == 200);
+        }
+        resp_free(&r);
+        double dt = mono_s() - a;
+        if (dt > worst) worst = dt;
+        usleep(400000);
+    }
+    /* by now (deadline 2 s) every slow connection has been closed by the server */
+    int closed = 0;
+    for (int i = 0; i < N; i++) {
+        struct timeval tv = {2, 0};
+        setsockopt(fd[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char buf[256];
+        ssize_t k;
+        while ((k = recv(fd[i], buf, sizeof buf, 0)) > 0) {}
+        closed += k == 0 || (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+        close(fd[i]);
+    }
+    mm_server_stats stats;
+    mm_server_get_stats(s, &stats);
+    fprintf(stderr, "slowloris: %d slow connections; %d health answers (worst %.0f ms for health + tracks), "
+            "%d busy; %d closed by the deadline; stats: %llu refused, %llu timed out\n", N, n_health, 1000 * worst,
+            n_busy, closed, (unsigned long long)stats.rejected_conn, (unsigned long long)stats.timed_out);
+    assert_int_equal(closed, N);
+    assert_true(worst < 1.0);
+    assert_true(n_busy >= 2);
+    assert_true(stats.timed_out >= N);
+    /* and normal service afterwards */
+    resp r;
+    assert_int_equal(http(port, "GET", "/api/tracks?limit=1", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    mm_server_stop(s);
+}
+
+/* A track whose file is a FIFO (or any non-regular file): an error at once,
+ * not an I/O thread blocked in open(); the server still stops. */
+static void test_fifo_track(void **st)
+{
+    char fifo[300];
+    snprintf(fifo, sizeof fifo, "%s/lib/fifo.wav", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    const char *cls[4] = {"Q1", "Q2", "Q3", "Q4"};
+    mm_va cva[4] = {{0.5f, 0.5f}, {-0.5f, 0.5f}, {-0.5f, -0.5f}, {0.5f, -0.5f}};
+    float proba[4] = {0.7f, 0.1f, 0.1f, 0.1f}, emb[3] = {1, 0, 0};
+    const char *id = "ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00ff00";
+    mm_library_track tr = {.path = fifo, .id = (char *)id, .artist = "Pipe", .title = "Never ends",
+                           .true_label = "Q1", .size = 1000, .duration = 1, .proba = proba, .embedding = emb};
+    mm_library *lib = NULL;
+    mm_recommender *rec = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_library_from_tracks(&tr, 1, 4, cls, cva, 3, &lib, &e), 0);
+    const char *labels[3];
+    for (int k = 0; k < 3; k++) labels[k] = mm_bundle_class_name(g_speech, k);
+    assert_int_equal(mm_recommender_create(lib, g_va, labels, 3, &rec, &e), 0);
+    mm_server_params p;
+    test_params(&p);
+    mm_server_models m = {.speech = g_speech, .library = lib, .recommender = rec};
+    mm_server *s = NULL;
+    assert_int_equal(mm_server_start(&p, &m, &s, &e), 0);
+    char url[200];
+    snprintf(url, sizeof url, "/api/tracks/%s/audio", id);
+    g_recv_timeout_s = 4;
+    double t0 = mono_s();
+    resp r;
+    int rc = http(mm_server_port(s), "GET", url, NULL, NULL, 0, &r);
+    double dt = mono_s() - t0;
+    g_recv_timeout_s = 15;
+    int w = open(fifo, O_WRONLY | O_NONBLOCK);   /* frees a server stuck opening it, so that a failure ends */
+    if (w >= 0) close(w);
+    fprintf(stderr, "FIFO track: status %d after %.0f ms\n", rc ? -1 : r.status, 1000 * dt);
+    assert_int_equal(rc, 0);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr((char *)r.body, "not a regular file"));
+    assert_true(dt < 2);
+    resp_free(&r);
+    assert_int_equal(http(mm_server_port(s), "GET", "/api/health", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    resp_free(&r);
+    mm_server_stop(s);
+    mm_recommender_free(rec);
+    mm_library_free(lib);
+    unlink(fifo);
+}
+
+/* RFC 9110/9112 corners: differing Content-Length values, Content-Length
+ * with Transfer-Encoding, ranges past 2^64, media types that only start
+ * like application/json. */
+static void test_http_conformance(void **st)
+{
+    resp r;
+    char h[64];
+    assert_int_equal(raw_request(g_port, "GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                                         "Content-Length: 0\r\nConnection: close\r\n\r\n", &r), 0);
+    assert_int_equal(r.status, 200);   /* the same value twice is one length */
+    resp_free(&r);
+    const char *ambiguous[] = {
+        "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 4\r\n"
+        "Content-Length: 40\r\n\r\nRIFF",
+        "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 4, 40\r\n\r\nRIFF",
+        "GET /api/health HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nGET /",
+        "POST /api/emotion HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 4\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n4\r\nRIFF\r\n0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof ambiguous / sizeof *ambiguous; i++) {
+        assert_int_equal(raw_request(g_port, ambiguous[i], &r), 0);
+        assert_int_equal(r.status, 400);
+        if (i != 1) {   /* "4, 40" is refused by libmicrohttpd itself, which parses the first value alone */
+            assert_non_null(strstr((char *)r.body, "ambiguous"));
+            assert_string_equal(header(&r, "Connection", h, sizeof h), "close");
+        }
+        resp_free(&r);
+    }
+    /* ranges past 2^64 - 1 */
+    char url[200];
+    snprintf(url, sizeof url, "/api/tracks/%s/audio", g_ids[2]);
+    assert_int_equal(http(g_port, "GET", url, "Range: bytes=99999999999999999999999-\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 416);
+    resp_free(&r);
+    assert_int_equal(http(g_port, "GET", url, "Range: bytes=18446744073709551616-18446744073709551620\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 416);
+    resp_free(&r);
+    size_t n = 0;
+    uint8_t *file = slurp(g_paths[2], &n);
+    assert_int_equal(http(g_port, "GET", url, "Range: bytes=10-99999999999999999999999\r\n", NULL, 0, &r), 0);
+    assert_int_equal(r.status, 206);
+    assert_int_equal(r.len, n - 10);
+    assert_memory_equal(r.body, file + 10, n - 10);
+    resp_free(&r);
+    free(file);
+    /* feedback: exactly application/json, parameters allowed */
+    char body[300];
+    snprintf(body, sizeof body, "{\"user\":\"fay\",\"track\":\"%s\",\"signal\":\"skip\"}", g_ids[3]);
+    const char *bad_types[] = {"Content-Type: application/jsonx\r\n", "Content-Type: application/json-patch+json\r\n",
+                               "Content-Type: text/json\r\n", ""};
+    for (size_t i = 0; i < sizeof bad_types / sizeof *bad_types; i++)
+        assert_int_equal(status_of("POST", "/api/feedback", bad_types[i], body, strlen(body)), 415);
+    assert_int_equal(status_of("POST", "/api/feedback", "Content-Type: Application/JSON; charset=utf-8\r\n", body,
+                               strlen(body)), 204);
+    assert_healthy();
+}
+
+/* Feedback over a user's rate gets 429 with Retry-After; other users are not affected. */
+static void test_feedback_rate(void **st)
+{
+    mm_server_params p;
+    test_params(&p);
+    p.feedback_rate = 0.2;
+    p.feedback_burst = 3;
+    mm_server *s = NULL;
+    assert_int_equal(start_server(&p, &s), 0);
+    const char *json = "Content-Type: application/json\r\n";
+    char body[600];
+    resp r;
+    int port = mm_server_port(s);
+    for (int i = 0; i < 4; i++) {
+        snprintf(body, sizeof body, "{\"user\":\"gus\",\"track\":\"%s\",\"signal\":\"like\"}", g_ids[i]);
+        assert_int_equal(http(port, "POST", "/api/feedback", json, body, strlen(body), &r), 0);
+        assert_int_equal(r.status, i < 3 ? 204 : 429);
+        if (i == 3) {
+            char h[32];
+            assert_non_null(header(&r, "Retry-After", h, sizeof h));
+            assert_true(atoi(h) >= 1 && atoi(h) <= 5);
+            assert_non_null(strstr((char *)r.body, "{\"error\":"));
+        }
+        resp_free(&r);
+    }
+    snprintf(body, sizeof body, "{\"user\":\"hal\",\"track\":\"%s\",\"signal\":\"like\"}", g_ids[0]);
+    assert_int_equal(http(port, "POST", "/api/feedback", json, body, strlen(body), &r), 0);
+    assert_int_equal(r.status, 204);
+    resp_free(&r);
+    mm_server_stats stats;
+    mm_server_get_stats(s, &stats);
+    assert_int_equal((int)stats.rejected_rate, 1);
+    mm_server_stop(s);
+}
+
+/* A model giving a non-finite probability: 500 with a message (valid JSON),
+ * never 200 with the probabilities left out. */
+static void test_nonfinite_model(void **st)
+{
+    mm_server_params p;
+    test_params(&p);
+    p.test_nonfinite = 1;
+    mm_server *s = NULL;
+    assert_int_equal(start_server(&p, &s), 0);
+    size_t n = 0;
+    uint8_t *wav = clip("nan", 880, 1.0, &n);
+    const char *paths[2] = {"/api/emotion", "/api/recommend?user=ivy"};
+    for (int i = 0; i < 2; i++) {
+        resp r;
+        assert_int_equal(http(mm_server_port(s), "POST", paths[i], "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+        assert_int_equal(r.status, 500);
+        assert_non_null(strstr((char *)r.body, "non-finite"));
+        assert_null(strstr((char *)r.body, "\"proba\""));
+        resp_free(&r);
+    }
+    free(wav);
+    mm_server_stop(s);
+}
+
+/* A speech model with more classes than the old fixed 256-value buffer
+ * (issue 18.1): the server sizes its buffers from the model and answers with
+ * every class (ASan watches the worker). 300 one-clip classes, a forest. */
+static void test_many_classes(void **st)
+{
+    enum { K = 300 };
+    char p[600];
+    snprintf(p, sizeof p, "%s/many", dir);
+    tu_system("mkdir -p %s", p);
+    snprintf(p, sizeof p, "%s/many/manifest.csv", dir);
+    FILE *m = fopen(p, "w");
+    snprintf(p, sizeof p, "%s/many/va.yaml", dir);
+    FILE *va = fopen(p, "w");
+    assert_true(m && va);
+    fputs("path,label,group\n", m);
+    fputs("scale: signed\ntarget: {valence: 0.5, arousal: -0.5}\nemotions:\n", va);
+    for (int c = 0; c < K; c++) {
+        snprintf(p, sizeof p, "%s/many/c%03d.wav", dir, c);
+        write_wav(p, 100 + 20 * c, 0.6, c);
+        fprintf(m, "c%03d.wav,e%03d,%d\n", c, c, c);
+        fprintf(va, "  e%03d: {valence: %.3f, arousal: %.3f}\n", c, cos(c * 0.021), sin(c * 0.021));
+    }
+    fclose(m);
+    fclose(va);
+    write_experiment("many/", "many", 4);
+    assert_int_equal(tu_system("%s export %s/many/exp.yaml --model forest -o %s/many/speech.h5 -j 1 2>%s/many/err.txt",
+                               tu_bin(), dir, dir, dir), 0);
+    mm_bundle *b = NULL;
+    mm_va_table *vt = NULL;
+    mm_recommender *rec = NULL;
+    mm_err e = {0};
+    snprintf(p, sizeof p, "%s/many/speech.h5", dir);
+    assert_int_equal(mm_bundle_open(p, NULL, 1, &b, &e), 0);
+    assert_int_equal(mm_bundle_n_classes(b), K);
+    snprintf(p, sizeof p, "%s/many/va.yaml", dir);
+    if (mm_va_table_load(p, &vt, &e)) fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(vt);
+    const char *labels[K];
+    for (int k = 0; k < K; k++) labels[k] = mm_bundle_class_name(b, k);
+    assert_int_equal(mm_recommender_create(g_lib, vt, labels, K, &rec, &e), 0);
+    mm_server_params sp;
+    test_params(&sp);
+    mm_server_models mm = {.speech = b, .library = g_lib, .recommender = rec};
+    mm_server *s = NULL;
+    if (mm_server_start(&sp, &mm, &s, &e)) fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(s);
+    size_t n = 0;
+    uint8_t *wav = clip("many_probe", 300, 1.0, &n);
+    resp r;
+    assert_int_equal(http(mm_server_port(s), "POST", "/api/recommend?n=2", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loadb((const char *)r.body, r.len, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(json_object_size(json_object_get(j, "proba")), K);
+    assert_non_null(json_object_get(json_object_get(j, "proba"), "e299"));
+    json_decref(j);
+    resp_free(&r);
+    free(wav);
+    mm_server_stop(s);
+    mm_recommender_free(rec);
+    mm_va_table_free(vt);
+    mm_bundle_free(b);
+}
+
 /* ---- 503 when the queue is full ---- */
 
 typedef struct { int port, status; const uint8_t *wav; size_t n; } shot;
@@ -1071,6 +1488,7 @@ int main(void)
         cmocka_unit_test(test_parse_range),
         cmocka_unit_test(test_parse_multipart),
         cmocka_unit_test(test_parse_misc),
+        cmocka_unit_test(test_ratelimit),
     };
     const struct CMUnitTest server[] = {
         cmocka_unit_test(test_health_and_tracks),
@@ -1085,6 +1503,12 @@ int main(void)
         cmocka_unit_test(test_oversize),
         cmocka_unit_test(test_junk_on_socket),
         cmocka_unit_test(test_slow_clients),
+        cmocka_unit_test(test_slowloris),
+        cmocka_unit_test(test_fifo_track),
+        cmocka_unit_test(test_http_conformance),
+        cmocka_unit_test(test_feedback_rate),
+        cmocka_unit_test(test_nonfinite_model),
+        cmocka_unit_test(test_many_classes),
         cmocka_unit_test(test_busy),
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_cli),

@@ -1,8 +1,11 @@
 /* cmd_serve.c — `melodic serve`: load the speech bundle, the music library
  * and the VA table once, start the HTTP server (src/runtime/server.h) and
  * run until SIGINT or SIGTERM. Prints the address, then one log line per
- * request unless --quiet. API: src/runtime/API.md.
+ * request unless --quiet. API: src/runtime/API.md. A second signal, or a
+ * stop that takes over STOP_GRACE_S seconds (a worker or I/O thread stuck in
+ * the kernel, e.g. on a stalled mount), exits at once.
  */
+#include <errno.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -10,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/util.h"
 #include "runtime/feedback.h"
@@ -22,7 +27,8 @@ static const char *usage =
     "usage: melodic serve --speech SPEECH.h5 --library LIBRARY.h5 [--speech-calibrated S.h5]\n"
     "                     [--host 127.0.0.1] [--port 8080]\n"
     "                     [--threads N] [--db FILE] [--va FILE] [--max-upload MB] [--queue N]\n"
-    "                     [--io-threads N] [--timeout S] [--models DIR] [--quiet]\n"
+    "                     [--io-threads N] [--timeout S] [--max-connections N] [--max-per-address N]\n"
+    "                     [--models DIR] [--quiet]\n"
     "\n"
     "Serves the web page at / and the JSON API (src/runtime/API.md): emotion of an uploaded\n"
     "voice clip, playlists from the library (match or regulate), track audio with Range\n"
@@ -40,8 +46,39 @@ static const char *usage =
     "                    (default configs/recommend/default.yaml)\n"
     "  --max-upload MB   request body limit (default 20)\n"
     "  --queue N         requests waiting for a worker before 503 (default 64)\n"
-    "  --timeout S       seconds to receive a request (default 30; idle connections: 10)\n"
+    "  --timeout S       seconds to receive a whole request, headers and body (default 30;\n"
+    "                    idle connections: 10)\n"
+    "  --max-connections N  connections served at once (default 256); more get 503\n"
+    "  --max-per-address N  connections from one client address (default 32); more get 503\n"
     "  --models DIR      backbone weights root (default: $MELODIC_MODELS or ../shared/models)\n";
+
+#define STOP_GRACE_S 20
+
+/* After the first SIGINT/SIGTERM: a second one, or STOP_GRACE_S seconds
+ * without the server stopped, ends the process (signals are blocked in
+ * every thread, so this one takes them with sigtimedwait; an interruption,
+ * e.g. by LeakSanitizer stopping the threads at exit, only waits again). */
+static sigset_t stop_signals;
+
+static void *stop_watchdog(void *arg)
+{
+    struct timespec end, now;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += STOP_GRACE_S;
+    int sig = -1;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double left = (double)(end.tv_sec - now.tv_sec) + 1e-9 * (double)(end.tv_nsec - now.tv_nsec);
+        if (left <= 0) break;
+        struct timespec t = {(time_t)left, (long)((left - (double)(time_t)left) * 1e9)};
+        sig = sigtimedwait(&stop_signals, NULL, &t);
+        if (sig > 0 || errno != EINTR) break;
+    }
+    fprintf(stderr, "melodic serve: %s; exiting without waiting for the server\n",
+            sig > 0 ? "second signal" : "stopping takes too long");
+    _exit(1);
+    return NULL;
+}
 
 static void log_request(void *ctx, const char *method, const char *url, int status, double ms)
 {
@@ -85,6 +122,12 @@ int mm_cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--max-upload")) {
             if ((v = mm_cli_parse_long(argv[++i], 1, 4096)) < 0) return mm_cli_usage("serve", "--max-upload expects 1..4096 (MB), got '%s'", argv[i]);
             p.max_upload = (size_t)v << 20;
+        } else if (!strcmp(a, "--max-connections")) {
+            if ((v = mm_cli_parse_long(argv[++i], 1, 100000)) < 0) return mm_cli_usage("serve", "--max-connections expects 1..100000, got '%s'", argv[i]);
+            p.max_connections = (size_t)v;
+        } else if (!strcmp(a, "--max-per-address")) {
+            if ((v = mm_cli_parse_long(argv[++i], 1, 100000)) < 0) return mm_cli_usage("serve", "--max-per-address expects 1..100000, got '%s'", argv[i]);
+            p.max_per_address = (size_t)v;
         } else if (!strcmp(a, "--timeout")) {
             if ((v = mm_cli_parse_long(argv[++i], 1, 3600)) < 0) return mm_cli_usage("serve", "--timeout expects 1..3600 (s), got '%s'", argv[i]);
             p.request_timeout_s = (double)v;
@@ -146,6 +189,9 @@ int mm_cmd_serve(int argc, char **argv)
         int sig = 0;
         sigwait(&set, &sig);
         if (!quiet) fprintf(stderr, "melodic serve: %s, stopping\n", sig == SIGINT ? "interrupted" : "terminated");
+        pthread_t wd;
+        stop_signals = set;
+        if (!pthread_create(&wd, NULL, stop_watchdog, NULL)) pthread_detach(wd);
         mm_server_stop(srv);
     }
     if (rc) mm_cli_fail("serve", &err);

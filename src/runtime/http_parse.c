@@ -15,8 +15,9 @@
 
 /* ---- Range ---- */
 
-/* Parse digits at *p into a uint64; advances *p. Returns 0, or -1 when no
- * digit or overflow. */
+/* Parse digits at *p into a uint64, saturating at UINT64_MAX (a position
+ * past 2^64 - 1 is past the end of any entity, which is what it means);
+ * advances *p. Returns 0, or -1 when no digit. */
 static int read_u64(const char **p, uint64_t *out)
 {
     const char *s = *p;
@@ -24,8 +25,7 @@ static int read_u64(const char **p, uint64_t *out)
     if (!isdigit((unsigned char)*s)) return -1;
     for (; isdigit((unsigned char)*s); s++) {
         unsigned d = (unsigned)(*s - '0');
-        if (v > (UINT64_MAX - d) / 10) return -1;
-        v = v * 10 + d;
+        v = v > (UINT64_MAX - d) / 10 ? UINT64_MAX : v * 10 + d;
     }
     *p = s;
     *out = v;
@@ -68,6 +68,35 @@ int mm_http_range_parse(const char *h, uint64_t size, uint64_t *first, uint64_t 
     return MM_HTTP_RANGE_OK;
 }
 
+int mm_http_content_length(const char *const *values, size_t n, uint64_t *out)
+{
+    if (!values || n == 0) return 0;
+    int have = 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = values[i];
+        if (!p) return -1;
+        for (;;) {   /* one element of a comma list, OWS around it */
+            while (*p == ' ' || *p == '\t') p++;
+            uint64_t x = 0;
+            if (!isdigit((unsigned char)*p)) return -1;
+            for (; isdigit((unsigned char)*p); p++) {
+                unsigned d = (unsigned)(*p - '0');
+                if (x > (UINT64_MAX - d) / 10) return -1;
+                x = x * 10 + d;
+            }
+            if (have && x != v) return -1;
+            v = x;
+            have = 1;
+            while (*p == ' ' || *p == '\t') p++;
+            if (!*p) break;
+            if (*p++ != ',') return -1;
+        }
+    }
+    *out = v;
+    return 1;
+}
+
 /* ---- media types ---- */
 
 /* Does the media type (before any ';', spaces trimmed) equal t, ignoring case? */
@@ -79,6 +108,11 @@ static int type_is(const char *ct, const char *t)
     size_t tl = strlen(t);
     if (t[tl - 1] == '*') return n >= tl - 1 && !strncasecmp(ct, t, tl - 1);
     return n == tl && !strncasecmp(ct, t, tl);
+}
+
+int mm_http_media_type_is(const char *content_type, const char *type)
+{
+    return content_type && type && *type && type_is(content_type, type);
 }
 
 mm_http_upload_kind mm_http_upload_kind_of(const char *ct)

@@ -1,6 +1,7 @@
 /* http_parse.h — the untrusted-input parsing of the HTTP server, kept free
  * of sockets so that it can be unit-tested and fuzzed on its own: byte
- * ranges (RFC 9110 §14, single range), multipart/form-data bodies
+ * ranges (RFC 9110 §14, single range), Content-Length consistency,
+ * multipart/form-data bodies
  * (RFC 7578), upload media types, audio type sniffing, strict integers and
  * track paths. Every function is pure, thread-safe, never allocates, and
  * never reads outside the buffers it is given.
@@ -23,8 +24,19 @@
  * bytes. Forms: "bytes=a-b", "bytes=a-", "bytes=-n". Syntax errors, other
  * units and lists of ranges give MM_HTTP_RANGE_NONE (a server may ignore
  * Range); a first byte at or past the end, or "-0", gives UNSATISFIABLE.
- * On MM_HTTP_RANGE_OK, 0 <= *first <= *last < size (last clamped to the end). */
+ * On MM_HTTP_RANGE_OK, 0 <= *first <= *last < size (last clamped to the end).
+ * Positions past 2^64 - 1 saturate: a first byte there is unsatisfiable, a
+ * last byte or suffix length there is clamped to the entity. */
 int mm_http_range_parse(const char *header, uint64_t size, uint64_t *first, uint64_t *last);
+
+/* ---- framing ---- */
+
+/* Content-Length from every value of it in a request (n header fields, each
+ * possibly a comma list "5, 5"; RFC 9110 §8.6, RFC 9112 §6.3): returns 1
+ * and *out when all are the same decimal number, 0 when n is 0 (no
+ * Content-Length; *out untouched), -1 when one is malformed or overflows or
+ * two differ (ambiguous framing: answer 400 and close the connection). */
+int mm_http_content_length(const char *const *values, size_t n, uint64_t *out);
 
 /* ---- media types ---- */
 
@@ -33,6 +45,12 @@ typedef enum mm_http_upload_kind {
     MM_HTTP_UPLOAD_MULTIPART = 1,   /* multipart/form-data */
     MM_HTTP_UPLOAD_UNSUPPORTED = 2, /* anything else (text/plain, JSON, images, form-urlencoded...) */
 } mm_http_upload_kind;
+
+/* Does a Content-Type value (NULL allowed) name exactly this media type?
+ * Case and parameters after ';' (charset=...) are ignored, but the type
+ * itself must match whole: "application/jsonx" is not "application/json".
+ * A type ending in "/\*" matches any subtype. Returns 1 or 0. */
+int mm_http_media_type_is(const char *content_type, const char *type);
 
 /* Classify a Content-Type value (NULL or "" = RAW); parameters after ';' and
  * case are ignored. */

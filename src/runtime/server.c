@@ -11,7 +11,16 @@
  * that off.
  * Status codes and body shapes: src/runtime/API.md. The listening socket is
  * made here (so bind errors carry errno's text) and handed to the daemon.
- * Left out: TLS, auth, compression, keep-alive tuning beyond the defaults.
+ * Hostile clients: every connection is tracked from accept to close (MHD's
+ * connection notifications); a sweeper thread shuts down the socket of one
+ * whose request (headers included, which libmicrohttpd's own timeout, an
+ * idle timeout, does not bound) is not in by the deadline; connections over
+ * the per-address or total limit are answered 503 as soon as their headers
+ * are in. Tracks are opened only when they are regular files.
+ * Left out: TLS, auth, compression, keep-alive tuning beyond the defaults,
+ * a deadline for sending answers (a slow reader is bounded by the idle
+ * timeout only), limits per network prefix (an attacker with many
+ * addresses is limited by max_connections alone).
  */
 #include "runtime/server.h"
 
@@ -40,6 +49,7 @@
 #include "nn/mobilenet.h"
 #include "runtime/http_assets.h"
 #include "runtime/http_parse.h"
+#include "runtime/ratelimit.h"
 
 void openblas_set_num_threads(int);
 
@@ -73,6 +83,25 @@ typedef struct req {
     struct req *next;           /* queue link */
 } req;
 
+/* One connection from accept to close (MHD's socket context), for the
+ * request deadline and the connection limits. Fields after `next` are
+ * guarded by the server's conn_mu. */
+typedef struct conn {
+    struct conn *prev, *next;   /* the server's list of open connections */
+    int fd;                     /* its socket (closed by MHD only after the CLOSED notification) */
+    uint8_t addr[16];           /* client address (IPv4 in the first 4 bytes, IPv4-mapped IPv6 as IPv4) */
+    int addr_len;               /* 4, 16, or 0 when unknown */
+    double t_start;             /* the current request began: accept, or the end of the previous one */
+    int receiving;              /* the current request is not in yet: the deadline applies */
+    int refused;                /* 0, or over the limits at accept: REFUSED_ADDRESS / REFUSED_FULL */
+    int shut;                   /* the sweeper has shut the socket down */
+} conn;
+
+#define REFUSED_ADDRESS 1
+#define REFUSED_FULL 2
+#define REFUSED_DEADLINE_S 2.0  /* a refused connection gets this long (at most) to send its headers */
+#define RETRY_AFTER_S 2         /* Retry-After of a 503 for the connection limits or a full queue */
+
 struct mm_server {
     mm_server_params p;
     mm_server_models m;
@@ -89,7 +118,15 @@ struct mm_server {
     size_t pending;             /* queued + running */
     int intra_threads;          /* cores for a request alone in flight (1: never split) */
     int stopping;
-    _Atomic uint64_t n_requests, n_busy, n_jobs;
+    /* open connections and the deadline sweeper */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t sweep_cv;
+    conn *conns;
+    size_t n_conns;
+    int sweep_stop, sweeping;
+    pthread_t sweeper;
+    mm_ratelimit *feedback_rl;  /* feedback events per user */
+    _Atomic uint64_t n_requests, n_busy, n_jobs, n_conn_refused, n_rate_limited, n_timed_out;
 };
 
 static double now_s(void)
@@ -110,16 +147,23 @@ void mm_server_params_default(mm_server_params *p)
     p->queue_max = 64;
     p->max_upload = 20u << 20;
     p->max_connections = 256;
+    p->max_per_address = 32;
     p->idle_timeout_s = 10;
     p->request_timeout_s = 30;
+    p->feedback_rate = 1;
+    p->feedback_burst = 30;
     p->min_seconds = 0.5;
     mm_recommend_params_default(&p->rec);
 }
 
 /* ---- responses ---- */
 
-/* The Allow header of a 405 (set just before sending one, on the same thread). */
+/* Headers some answers carry, set just before sending one (same I/O
+ * thread): the Allow of a 405; Retry-After seconds of a 429 or 503 (0:
+ * none) and Connection: close, both cleared by the send. */
 static _Thread_local const char *allow_hdr = "GET, HEAD";
+static _Thread_local unsigned retry_after_s;
+static _Thread_local int close_after;
 
 static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char *type, void *buf, size_t len,
                                 enum MHD_ResponseMemoryMode mode)
@@ -133,6 +177,14 @@ static enum MHD_Result send_buf(struct MHD_Connection *c, int status, const char
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (!strncmp(type, "application/json", 16)) MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow_hdr);
+    if (retry_after_s && (status == 429 || status == 503)) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", retry_after_s);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (close_after) MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    retry_after_s = 0;
+    close_after = 0;
     enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ok;
@@ -155,26 +207,39 @@ static char *error_text(const char *msg)
     return s;
 }
 
+/* {"error": message}: the message formatted, bytes outside printable
+ * ASCII replaced by '?' (messages quote user input; jansson wants UTF-8). */
+static json_t *error_json(const char *fmt, va_list ap)
+{
+    char msg[1200];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *q = msg; *q; q++) if ((unsigned char)*q >= 0x80 || (unsigned char)*q < 0x20) *q = '?';
+    return json_pack("{s:s}", "error", msg);
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    json_t *j = error_json(fmt, ap);
     va_end(ap);
-    /* messages quote user input: keep them valid UTF-8 for jansson */
-    for (char *q = msg; *q; q++) if ((unsigned char)*q >= 0x80 || (unsigned char)*q < 0x20) *q = '?';
-    return send_json(c, status, json_pack("{s:s}", "error", msg));
+    return send_json(c, status, j);
 }
 
 /* ---- JSON pieces ---- */
 
+/* {"label": p, ...}, or NULL when a value is not finite (JSON has no NaN)
+ * or memory runs out: never an object with entries missing. */
 static json_t *proba_object(const float *p, int k, const char *(*name)(const void *, int), const void *ctx)
 {
     json_t *o = json_object();
-    for (int i = 0; i < k; i++) json_object_set_new(o, name(ctx, i), json_real(p[i]));
+    for (int i = 0; o && i < k; i++)
+        if (!isfinite(p[i]) || json_object_set_new(o, name(ctx, i), json_real(p[i]))) {
+            json_decref(o);
+            o = NULL;
+        }
     return o;
 }
 
@@ -229,6 +294,23 @@ static enum MHD_Result get_tracks(mm_server *s, struct MHD_Connection *c)
     return send_json(c, 200, json_pack("{s:I, s:I, s:o}", "total", (json_int_t)n, "offset", (json_int_t)offset, "tracks", arr));
 }
 
+/* Open path for reading only if it is a regular file: opened without
+ * blocking (a FIFO's open() would wait for a writer, stalling this I/O
+ * thread and with it shutdown), checked with fstat, then made blocking
+ * again. Returns the fd with *st filled, -1 when it cannot be opened, -2
+ * when it is not a regular file. */
+static int open_regular(const char *path, struct stat *st)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return -1;
+    int rc = fd, fl;
+    if (fstat(fd, st)) rc = -1;
+    else if (!S_ISREG(st->st_mode)) rc = -2;
+    else if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK)) rc = -1;
+    if (rc < 0) close(fd);
+    return rc;
+}
+
 static enum MHD_Result get_audio(mm_server *s, struct MHD_Connection *c, const char *url)
 {
     char id[65];
@@ -236,12 +318,10 @@ static enum MHD_Result get_audio(mm_server *s, struct MHD_Connection *c, const c
     long i = mm_library_find(s->m.library, id);
     const mm_library_track *t = i >= 0 ? mm_library_track_at(s->m.library, (size_t)i) : NULL;
     if (!t || strcmp(t->id, id)) return send_error(c, 404, "no track with id %s", id);
-    int fd = open(t->path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        if (fd >= 0) close(fd);
-        return send_error(c, 404, "track %s: its file is no longer readable", id);
-    }
+    int fd = open_regular(t->path, &st);
+    if (fd == -2) return send_error(c, 404, "track %s: its file is not a regular file", id);
+    if (fd < 0) return send_error(c, 404, "track %s: its file is no longer readable", id);
     uint8_t head[16];
     ssize_t hn = pread(fd, head, sizeof head, 0);
     const char *type = mm_http_audio_type(t->path, head, hn > 0 ? (size_t)hn : 0);
@@ -295,13 +375,19 @@ static enum MHD_Result post_feedback(mm_server *s, struct MHD_Connection *c, req
     mm_feedback_action a;
     mm_err e = {0};
     long i;
+    double wait;
     if (!mm_http_valid_user(user))
         ok = send_error(c, 400, "feedback: 'user' must be 1..64 characters of A-Z a-z 0-9 . _ @ -");
     else if (!mm_http_valid_track_id(track))
         ok = send_error(c, 400, "feedback: 'track' must be a track id (64 hex digits)");
     else if (!signal || mm_feedback_action_parse(signal, &a, &e))
         ok = send_error(c, 400, "feedback: 'signal' must be \"like\", \"skip\" or \"dislike\"");
-    else if ((i = mm_library_find(s->m.library, track)) < 0)
+    else if ((wait = mm_ratelimit_take(s->feedback_rl, user, now_s())) > 0) {
+        atomic_fetch_add(&s->n_rate_limited, 1);
+        retry_after_s = (unsigned)ceil(wait);
+        ok = send_error(c, 429, "feedback: user %s sends more than %g events per second; retry in %.1f s", user,
+                        s->p.feedback_rate, wait);
+    } else if ((i = mm_library_find(s->m.library, track)) < 0)
         ok = send_error(c, 404, "feedback: no track with id %s", track);
     else {
         const mm_library_track *t = mm_library_track_at(s->m.library, (size_t)i);
@@ -392,35 +478,96 @@ static void set_result(req *r, int status, json_t *j)
     }
 }
 
-/* Speech probabilities of the upload. With a calibrated bundle, a user and
- * a feedback store: the user's earlier clips calibrate the clip once there
- * are enough of them (else the ordinary bundle answers), and the clip joins
- * them when it is long enough. *calib: {"calibrated", "clips", "needed"}. */
+static void set_error(req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_error(req *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *j = error_json(fmt, ap);
+    va_end(ap);
+    set_result(r, status, j);
+}
+
+/* The upload's raw features with bundle b into raw (mm_bundle_dim(b)
+ * values): 0, or the HTTP status with e set: 400 when the audio is at fault
+ * (does not decode, gives non-finite features), 500 when out of memory. */
+static int upload_features(const mm_bundle *b, const req *r, float *raw, double *secs, mm_err *e)
+{
+    int rc = mm_bundle_features_memory(b, r->audio, r->audio_len, "upload", raw, secs, e);
+    if (rc) return rc == MM_ENOMEM ? 500 : 400;
+    size_t dim = mm_bundle_dim(b);
+    for (size_t j = 0; j < dim; j++)
+        if (!isfinite(raw[j])) {
+            mm_err_set(e, MM_EDATA, "the audio gives a non-finite value for feature %zu", j);
+            return 400;
+        }
+    return 0;
+}
+
+/* The speech model's probabilities (n_speech) from finite raw features:
+ * 0, or 500 with e set when the model fails or gives a value that is not
+ * finite (the model's fault, not the client's; never an answer with
+ * probabilities missing). */
+static int model_proba(const mm_server *s, const mm_bundle *b, const float *raw, const float *hist, size_t n_hist,
+                       float *proba, mm_err *e)
+{
+    if (mm_bundle_predict(b, raw, hist, n_hist, proba, NULL, e)) return 500;
+    if (s->p.test_nonfinite) proba[0] = NAN;
+    for (int i = 0; i < s->n_speech; i++)
+        if (!isfinite(proba[i])) {
+            mm_err_set(e, MM_EDATA, "the speech model (%s) gave a non-finite probability for '%s'",
+                       mm_bundle_model_name(b), mm_bundle_class_name(b, i));
+            return 500;
+        }
+    return 0;
+}
+
+/* The ordinary speech bundle on the upload: 0 or an HTTP status, as above. */
+static int classify_plain(const mm_server *s, const req *r, float *proba, double *secs, mm_err *e)
+{
+    float *raw = malloc((mm_bundle_dim(s->m.speech) + 1) * sizeof *raw);
+    if (!raw) {
+        mm_err_set(e, MM_ENOMEM, "out of memory");
+        return 500;
+    }
+    int st = upload_features(s->m.speech, r, raw, secs, e);
+    if (!st) st = model_proba(s, s->m.speech, raw, NULL, 0, proba, e);
+    free(raw);
+    return st;
+}
+
+/* Speech probabilities of the upload: 0 or an HTTP status with e set. With
+ * a calibrated bundle, a user and a feedback store: the user's earlier
+ * clips calibrate the clip once there are enough of them (else the
+ * ordinary bundle answers), and the clip joins them when it is long enough.
+ * *calib: {"calibrated", "clips", "needed"}. */
 static int classify_upload(mm_server *s, req *r, float *proba, double *secs, json_t **calib, mm_err *e)
 {
     const mm_bundle *cb = s->m.speech_calibrated;
     *calib = NULL;
-    if (!cb || !s->m.feedback || !r->user[0])
-        return mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, secs, e);
+    if (!cb || !s->m.feedback || !r->user[0]) return classify_plain(s, r, proba, secs, e);
     size_t dim = mm_bundle_dim(cb), need = mm_bundle_calibration_clips(cb), k = 0;
     float *raw = malloc((need + 1) * dim * sizeof *raw);
-    if (!raw) return mm_err_set(e, MM_ENOMEM, "out of memory");
-    int used = 0, rc = mm_bundle_features_memory(cb, r->audio, r->audio_len, "upload", raw, secs, e);
-    mm_err e2 = {0};   /* a store failure costs calibration, not the answer */
-    if (!rc && mm_feedback_calib_get(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), dim, need, raw + dim, &k, &e2))
-        k = 0;
-    if (!rc && k >= need) {
-        used = 1;
-        rc = mm_bundle_predict(cb, raw, raw + dim, k, proba, NULL, e);
-    } else if (!rc) {
-        rc = mm_bundle_classify_memory(s->m.speech, r->audio, r->audio_len, "upload", proba, NULL, secs, e);
+    if (!raw) {
+        mm_err_set(e, MM_ENOMEM, "out of memory");
+        return 500;
     }
-    if (!rc && *secs >= s->p.min_seconds &&
+    int used = 0, st = upload_features(cb, r, raw, secs, e);
+    mm_err e2 = {0};   /* a store failure costs calibration, not the answer */
+    if (!st && mm_feedback_calib_get(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), dim, need, raw + dim, &k, &e2))
+        k = 0;
+    if (!st && k >= need) {
+        used = 1;
+        st = model_proba(s, cb, raw, raw + dim, k, proba, e);
+    } else if (!st) {
+        st = classify_plain(s, r, proba, secs, e);
+    }
+    if (!st && *secs >= s->p.min_seconds &&
         !mm_feedback_calib_add(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), raw, dim, need, &e2) && k < need)
         k++;
     free(raw);
-    if (!rc) *calib = json_pack("{s:b, s:I, s:I}", "calibrated", used, "clips", (json_int_t)k, "needed", (json_int_t)need);
-    return rc;
+    if (!st) *calib = json_pack("{s:b, s:I, s:I}", "calibrated", used, "clips", (json_int_t)k, "needed", (json_int_t)need);
+    return st;
 }
 
 /* The worker's job: classify, maybe recommend, build the answer. */
@@ -431,24 +578,21 @@ static void process(mm_server *s, req *r)
         nanosleep(&ts, NULL);
     }
     int k = s->n_speech;
-    float proba[256];
+    float *proba = malloc((size_t)k * sizeof *proba);   /* (k) sized from the model */
     double secs = 0;
     mm_err e = {0};
     json_t *calib = NULL;
-    int rc = classify_upload(s, r, proba, &secs, &calib, &e);
-    if (rc) {
-        char msg[1100];
-        snprintf(msg, sizeof msg, "cannot use the audio: %s", e.msg);
-        for (char *q = msg; *q; q++) if ((unsigned char)*q >= 0x80 || (unsigned char)*q < 0x20) *q = '?';
-        set_result(r, rc == MM_ENOMEM ? 500 : 400, json_pack("{s:s}", "error", msg));
-        return;
+    int st = 500;
+    if (!proba) mm_err_set(&e, MM_ENOMEM, "out of memory");
+    else st = classify_upload(s, r, proba, &secs, &calib, &e);
+    if (st) {
+        set_error(r, st, "%s: %s", st == 400 ? "cannot use the audio" : "cannot classify the audio", e.msg);
+        goto done;
     }
     if (secs < s->p.min_seconds) {
         json_decref(calib);
-        char msg[160];
-        snprintf(msg, sizeof msg, "audio too short: %.3f s, at least %.2f s needed", secs, s->p.min_seconds);
-        set_result(r, 400, json_pack("{s:s}", "error", msg));
-        return;
+        set_error(r, 400, "audio too short: %.3f s, at least %.2f s needed", secs, s->p.min_seconds);
+        goto done;
     }
     int top = 0;
     for (int i = 1; i < k; i++) if (proba[i] > proba[top]) top = i;
@@ -462,8 +606,8 @@ static void process(mm_server *s, req *r)
         mm_rec_result res;
         if (mm_recommend(s->m.recommender, proba, &r->rp, s->m.feedback, &res, &e)) {
             json_decref(j);
-            set_result(r, 500, json_pack("{s:s}", "error", e.msg));
-            return;
+            set_error(r, 500, "%s", e.msg);
+            goto done;
         }
         json_t *arr = json_array();
         for (size_t i = 0; i < res.n; i++) {
@@ -483,6 +627,8 @@ static void process(mm_server *s, req *r)
     }
     if (j) json_object_set_new(j, "ms", json_real(1000.0 * (now_s() - r->t_body)));
     set_result(r, 200, j);
+done:
+    free(proba);
 }
 
 static void *worker_main(void *arg)
@@ -539,6 +685,147 @@ static int enqueue(mm_server *s, struct MHD_Connection *c, req *r)
     return 0;
 }
 
+/* ---- connections: limits and the request deadline ---- */
+
+/* The client's address into k (IPv4-mapped IPv6 as IPv4, so that one
+ * client is one address on a dual-stack socket). */
+static void conn_address(conn *k, const struct sockaddr *sa)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    k->addr_len = 0;
+    if (sa && sa->sa_family == AF_INET) {
+        memcpy(k->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        k->addr_len = 4;
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const uint8_t *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        int v4 = !memcmp(a, mapped, 12);
+        memcpy(k->addr, v4 ? a + 12 : a, v4 ? 4 : 16);
+        k->addr_len = v4 ? 4 : 16;
+    }
+}
+
+/* MHD's connection notifications: count and list each connection from
+ * accept to close; at accept, mark it refused when its address already has
+ * max_per_address connections or the server max_connections. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    mm_server *s = cls;
+    conn *k = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (!k) return;
+        pthread_mutex_lock(&s->conn_mu);
+        if (k->prev) k->prev->next = k->next;
+        else s->conns = k->next;
+        if (k->next) k->next->prev = k->prev;
+        s->n_conns--;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(k);
+        *socket_context = NULL;
+        return;
+    }
+    if (!(k = calloc(1, sizeof *k))) return;   /* untracked: neither limited nor timed */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    k->fd = ci ? (int)ci->connect_fd : -1;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    conn_address(k, ci ? ci->client_addr : NULL);
+    k->t_start = now_s();
+    k->receiving = 1;
+    pthread_mutex_lock(&s->conn_mu);
+    size_t same = 0;
+    for (const conn *o = s->conns; o && k->addr_len; o = o->next)
+        same += o->addr_len == k->addr_len && !memcmp(o->addr, k->addr, (size_t)k->addr_len);
+    k->refused = same >= s->p.max_per_address ? REFUSED_ADDRESS : s->n_conns >= s->p.max_connections ? REFUSED_FULL : 0;
+    k->next = s->conns;
+    if (s->conns) s->conns->prev = k;
+    s->conns = k;
+    s->n_conns++;
+    pthread_mutex_unlock(&s->conn_mu);
+    *socket_context = k;
+}
+
+static conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The current request on k is in (answered or handed to a worker), or a
+ * new one starts on a kept-alive connection: the deadline stops or restarts. */
+static void conn_set_receiving(mm_server *s, conn *k, int receiving)
+{
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->receiving = receiving;
+    if (receiving) k->t_start = now_s();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+/* Every 100 ms: shut down the socket of each connection whose request is
+ * not in by its deadline (request_timeout_s; a refused one gets at most
+ * REFUSED_DEADLINE_S). MHD then sees the end of the stream on its I/O
+ * thread and closes the connection. The fd is still open here: MHD closes
+ * it only after the CLOSED notification, which takes conn_mu. */
+static void *sweeper_main(void *arg)
+{
+    mm_server *s = arg;
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->sweep_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 100000000L;
+        if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+        pthread_cond_timedwait(&s->sweep_cv, &s->conn_mu, &ts);
+        double t = now_s(), full = s->p.request_timeout_s;
+        double refused = full < REFUSED_DEADLINE_S ? full : REFUSED_DEADLINE_S;
+        for (conn *k = s->conns; k; k = k->next)
+            if (k->receiving && !k->shut && k->fd >= 0 && t - k->t_start > (k->refused ? refused : full)) {
+                shutdown(k->fd, SHUT_RDWR);
+                k->shut = 1;
+                atomic_fetch_add(&s->n_timed_out, 1);
+            }
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return NULL;
+}
+
+/* ---- request framing ---- */
+
+#define MAX_LENGTH_FIELDS 8
+
+typedef struct framing {
+    const char *length[MAX_LENGTH_FIELDS];   /* Content-Length values */
+    size_t n_length;                         /* how many (may exceed MAX_LENGTH_FIELDS) */
+    int chunked;                             /* a Transfer-Encoding is present */
+} framing;
+
+static enum MHD_Result collect_framing(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    framing *f = cls;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (f->n_length < MAX_LENGTH_FIELDS) f->length[f->n_length] = value;
+        f->n_length++;
+    } else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        f->chunked = 1;
+    }
+    return MHD_YES;
+}
+
+/* The declared body length (-1 when none or chunked), or -2 when the
+ * framing is ambiguous (Content-Length values that differ, or one with a
+ * Transfer-Encoding: RFC 9112 §6.1, §6.3) and the request must get 400 with
+ * the connection closed, as another server on the path may read it otherwise. */
+static long long declared_length(struct MHD_Connection *c)
+{
+    framing f = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_framing, &f);
+    uint64_t n = 0;
+    if (f.n_length > MAX_LENGTH_FIELDS || (f.n_length && f.chunked)) return -2;
+    int rc = mm_http_content_length(f.length, f.n_length, &n);
+    if (rc < 0) return -2;
+    return rc == 0 || f.chunked ? -1 : n > (uint64_t)LLONG_MAX ? LLONG_MAX : (long long)n;
+}
+
 /* ---- dispatch ---- */
 
 static route_kind route_of(const char *url, int *post_route)
@@ -559,11 +846,12 @@ static route_kind route_of(const char *url, int *post_route)
     return R_NONE;
 }
 
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                               const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+static enum MHD_Result handle_request(mm_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                                      const char *upload_data, size_t *upload_size, req **con_cls)
 {
-    mm_server *s = cls;
     req *r = *con_cls;
+    retry_after_s = 0;
+    close_after = 0;
     if (!r) {   /* first call: headers are in, the body (if any) is not */
         if (!(r = calloc(1, sizeof *r))) return MHD_NO;
         *con_cls = r;
@@ -573,6 +861,23 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         int post_route;
         r->route = route_of(url, &post_route);
         r->answered = 1;   /* every return below queues a response, except the POST that waits for its body */
+        long long declared = declared_length(c);
+        if (declared == -2) {
+            close_after = 1;
+            return send_error(c, 400, "ambiguous body length: Content-Length values that differ, or Content-Length "
+                                      "with Transfer-Encoding");
+        }
+        conn *k = conn_of(c);
+        if (k && k->refused && r->route != R_HEALTH) {   /* health answers even then: it costs no more than a 503 */
+            atomic_fetch_add(&s->n_conn_refused, 1);
+            retry_after_s = RETRY_AFTER_S;
+            close_after = 1;
+            if (k->refused == REFUSED_ADDRESS)
+                return send_error(c, 503, "too many connections from your address (at most %zu); retry later",
+                                  s->p.max_per_address);
+            return send_error(c, 503, "server at its limit of %zu connections; retry later", s->p.max_connections);
+        }
+        if (k && k->refused) close_after = 1;
         int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), is_post = !strcmp(method, "POST");
         if (r->route == R_NONE) return send_error(c, 404, "no such resource: %.200s", url);
         if ((post_route && !is_post) || (!post_route && !is_get)) {
@@ -593,15 +898,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         default: break;
         }
         /* a POST: refuse what can be refused before reading the body */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        long declared = -1;
-        if (cl && mm_http_parse_long(cl, 0, LONG_MAX, 0, &declared)) declared = -1;
-        if (declared >= 0 && (unsigned long)declared > s->p.max_upload)
-            return send_error(c, 413, "upload of %ld bytes is over the limit of %zu bytes", declared, s->p.max_upload);
+        if (declared >= 0 && (unsigned long long)declared > s->p.max_upload)
+            return send_error(c, 413, "upload of %lld bytes is over the limit of %zu bytes", declared, s->p.max_upload);
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (r->route == R_FEEDBACK) {
-            if (!ct || strncasecmp(ct, "application/json", 16))
-                return send_error(c, 415, "feedback: expected Content-Type application/json");
+            if (!mm_http_media_type_is(ct, "application/json"))
+                return send_error(c, 415, "feedback: expected Content-Type application/json, got '%.80s'",
+                                  ct ? ct : "");
         } else if (mm_http_upload_kind_of(ct) == MM_HTTP_UPLOAD_UNSUPPORTED) {
             return send_error(c, 415, "unsupported Content-Type '%.80s': send audio (audio/wav, audio/flac, audio/ogg, "
                                       "audio/mpeg, application/octet-stream) or multipart/form-data with field 'audio'", ct);
@@ -620,7 +923,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (*upload_size) {   /* a piece of the body */
         size_t n = *upload_size;
         *upload_size = 0;
-        if (now_s() - r->t0 > s->p.request_timeout_s) return MHD_NO;   /* too slow: drop the connection */
         if (r->status) return MHD_YES;                                  /* already refused: discard */
         if (n > s->p.max_upload - r->len) {
             r->status = 413;
@@ -651,23 +953,38 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return send_buf(c, r->res_status, "application/json", js, strlen(js), MHD_RESPMEM_MUST_FREE);
     }
     if (r->queued) return MHD_YES;   /* spurious call while suspended */
-    if (r->status) return send_error(c, r->status, "%s", r->msg);
     r->t_body = now_s();
+    if (r->status) return send_error(c, r->status, "%s", r->msg);
     if (r->route == R_FEEDBACK) return post_feedback(s, c, r);
     int st = locate_audio(c, r);
     if (!st && r->route == R_RECOMMEND) st = check_recommend_params(s, c, r);
     if (st) return send_error(c, st, "%s", r->msg);
     if (enqueue(s, c, r)) {
         atomic_fetch_add(&s->n_busy, 1);
+        retry_after_s = RETRY_AFTER_S;
         return send_error(c, 503, "server busy: %zu requests waiting; retry later", s->p.queue_max);
     }
     return MHD_YES;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                               const char *version, const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    mm_server *s = cls;
+    enum MHD_Result ok = handle_request(s, c, url, method, upload_data, upload_size, (req **)con_cls);
+    const req *r = *con_cls;
+    conn *k = conn_of(c);
+    /* answered, or the body is in (it is being processed): the request deadline no longer applies.
+     * k->receiving is written only on this connection's I/O thread, so reading it here needs no lock. */
+    if (r && k && k->receiving && (r->answered || r->t_body > 0)) conn_set_receiving(s, k, 0);
+    return ok;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     mm_server *s = cls;
     req *r = *con_cls;
+    conn_set_receiving(s, conn_of(c), 1);   /* a kept-alive connection's next request starts now */
     if (!r) return;
     atomic_fetch_add(&s->n_requests, 1);
     if (s->p.on_request) {
@@ -681,6 +998,34 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
 }
 
 /* ---- start / stop ---- */
+
+/* Stop and free what mm_server_start made: refuse new work, let the
+ * workers drain the queue (each resumes its connection), stop the deadline
+ * sweeper (its shutdowns need the connections alive), then the daemon. */
+static void release(mm_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
+    if (s->sweeping) {
+        pthread_mutex_lock(&s->conn_mu);
+        s->sweep_stop = 1;
+        pthread_cond_signal(&s->sweep_cv);
+        pthread_mutex_unlock(&s->conn_mu);
+        pthread_join(s->sweeper, NULL);
+    }
+    if (s->d) MHD_stop_daemon(s->d);
+    free(s->workers);
+    free(s->speech_va);
+    mm_ratelimit_free(s->feedback_rl);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_cond_destroy(&s->sweep_cv);
+    free(s);
+}
 
 static int listen_socket(const char *host, int port, int *fd_out, int *port_out, mm_err *err)
 {
@@ -724,8 +1069,12 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     if (p.max_upload < 64) return mm_err_set(err, MM_EINVAL, "server: upload limit %zu bytes is too small (>= 64)", p.max_upload);
     if (!(p.request_timeout_s > 0) || p.idle_timeout_s < 1)
         return mm_err_set(err, MM_EINVAL, "server: timeouts must be > 0");
+    if (p.max_connections < 1 || p.max_connections > 100000 || p.max_per_address < 1)
+        return mm_err_set(err, MM_EINVAL, "server: connection limits %zu (1..100000) and %zu per address (>= 1)",
+                          p.max_connections, p.max_per_address);
     int k = mm_bundle_n_classes(m->speech);
-    if (k < 1 || k > 256 || mm_recommender_n_labels(m->recommender) != k)
+    if (k < 1) return mm_err_set(err, MM_EINVAL, "server: the speech bundle has %d classes", k);
+    if (mm_recommender_n_labels(m->recommender) != k)
         return mm_err_set(err, MM_EINVAL, "server: the recommender has %d speech labels, the speech bundle %d",
                           mm_recommender_n_labels(m->recommender), k);
     if (mm_bundle_calibration_clips(m->speech))
@@ -745,13 +1094,28 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     s->p = p;
     s->m = *m;
     s->n_speech = k;
+    int rc = mm_ratelimit_create(p.feedback_rate, p.feedback_burst, 4096, &s->feedback_rl, err);
+    if (rc) { free(s); return rc; }
     s->speech_va = calloc((size_t)k, sizeof *s->speech_va);
-    if (!s->speech_va) { free(s); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    if (!s->speech_va) { mm_ratelimit_free(s->feedback_rl); free(s); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
     for (int i = 0; i < k; i++) s->speech_va[i] = mm_recommender_label_va(m->recommender, i);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    int fd = -1, rc = listen_socket(p.host, p.port, &fd, &s->port, err);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->sweep_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int fd = -1;
+    rc = listen_socket(p.host, p.port, &fd, &s->port, err);
     if (rc) goto fail;
+    if (pthread_create(&s->sweeper, NULL, sweeper_main, s)) {
+        rc = mm_err_set(err, MM_EIO, "server: cannot start the deadline thread");
+        close(fd);
+        goto fail;
+    }
+    s->sweeping = 1;
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     const char *intra = getenv("MELODIC_SERVE_INTRA");
     s->intra_threads = intra && !strcmp(intra, "0") ? 1 : (int)(nc < 1 ? 1 : nc > 8 ? 8 : nc);
@@ -768,10 +1132,13 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
         s->n_workers++;
     }
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    /* room beyond max_connections for connections that are only answered 503 */
+    unsigned hard_limit = (unsigned)(p.max_connections + p.max_connections / 4 + 4);
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, s, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)p.n_io_threads,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)p.idle_timeout_s,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)p.max_connections,
+                            MHD_OPTION_CONNECTION_LIMIT, hard_limit,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
                             MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_END);
     if (!s->d) {
         close(fd);
@@ -781,16 +1148,7 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     *out = s;
     return 0;
 fail:
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
-    free(s->workers);
-    free(s->speech_va);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
-    free(s);
+    release(s);
     return rc;
 }
 
@@ -802,6 +1160,9 @@ void mm_server_get_stats(const mm_server *s, mm_server_stats *out)
     st.requests = atomic_load(&((mm_server *)s)->n_requests);
     st.rejected_busy = atomic_load(&((mm_server *)s)->n_busy);
     st.jobs_done = atomic_load(&((mm_server *)s)->n_jobs);
+    st.rejected_conn = atomic_load(&((mm_server *)s)->n_conn_refused);
+    st.rejected_rate = atomic_load(&((mm_server *)s)->n_rate_limited);
+    st.timed_out = atomic_load(&((mm_server *)s)->n_timed_out);
     st.queue_now = s->pending;
     *out = st;
 }
@@ -809,16 +1170,5 @@ void mm_server_get_stats(const mm_server *s, mm_server_stats *out)
 void mm_server_stop(mm_server *s)
 {
     if (!s) return;
-    /* refuse new work, let the workers drain the queue (each resumes its connection) */
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    for (int i = 0; i < s->n_workers; i++) pthread_join(s->workers[i], NULL);
-    MHD_stop_daemon(s->d);
-    free(s->workers);
-    free(s->speech_va);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
-    free(s);
+    release(s);
 }

@@ -1,10 +1,14 @@
 /* server.h — the HTTP server of `melodic serve`: JSON API and the web page.
  *
  * libmicrohttpd answers connections on a few I/O threads (epoll; a slow
- * client holds a connection slot until its timeout, never a thread) and
+ * client holds a connection slot until its deadline, never a thread) and
  * hands each audio request, once its body is in, to a fixed pool of worker
  * threads through a bounded queue: when the queue is full the request gets
- * 503 at once. The models (speech bundle, library, recommender) are
+ * 503 at once. Hostile clients: a whole request (headers and body) must
+ * arrive within the request deadline or the connection is closed; one
+ * address holds at most max_per_address connections and the server
+ * max_connections: beyond either, requests get 503 with Retry-After (and
+ * GET /api/health its answer); feedback is rate-limited per user (429). The models (speech bundle, library, recommender) are
  * borrowed, loaded once and shared read-only by all workers; the feedback
  * store has its own lock. API: src/runtime/API.md.
  * Left out: TLS, authentication, HTTP/2 (put a reverse proxy in front).
@@ -27,12 +31,18 @@ typedef struct mm_server_params {
     int n_io_threads;           /* connection threads (default 2) */
     size_t queue_max;           /* requests waiting for a worker before 503 (default 64) */
     size_t max_upload;          /* request body limit in bytes; larger gets 413 (default 20 MB) */
-    size_t max_connections;     /* simultaneous connections (default 256) */
+    size_t max_connections;     /* connections served at once (default 256); up to a quarter more are
+                                 * accepted only to be answered 503 (or /api/health) and closed */
+    size_t max_per_address;     /* connections from one client address, the rest as above (default 32) */
     unsigned idle_timeout_s;    /* a connection idle this long is closed (default 10) */
-    double request_timeout_s;   /* a request whose body is not in after this long is dropped (default 30) */
+    double request_timeout_s;   /* a request (headers and body) not in this long after its connection
+                                 * opened, or after the previous request on it, is dropped (default 30) */
+    double feedback_rate;       /* feedback events per second per user, sustained (default 1) */
+    double feedback_burst;      /* ... and at once (default 30); more get 429 with Retry-After */
     double min_seconds;         /* shorter audio gets 400 (default 0.5) */
     mm_recommend_params rec;    /* defaults for /api/recommend (n, policy, weights, seed) */
     int test_delay_ms;          /* testing only: each worker job sleeps this long first (default 0) */
+    int test_nonfinite;         /* testing only: the speech model's first probability becomes NaN (default 0) */
     /* Called once per answered request from an I/O thread (may be NULL):
      * method, url, status, milliseconds since the request arrived. */
     void (*on_request)(void *ctx, const char *method, const char *url, int status, double ms);
@@ -74,6 +84,9 @@ void mm_server_stop(mm_server *s);
 typedef struct mm_server_stats {
     uint64_t requests;          /* answered */
     uint64_t rejected_busy;     /* 503 because the queue was full */
+    uint64_t rejected_conn;     /* 503 because of the connection limits */
+    uint64_t rejected_rate;     /* 429: feedback over a user's rate */
+    uint64_t timed_out;         /* connections closed at the request deadline */
     uint64_t jobs_done;         /* audio requests processed by workers */
     size_t queue_now;           /* waiting or running right now */
 } mm_server_stats;

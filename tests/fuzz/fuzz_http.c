@@ -1,12 +1,17 @@
 /* fuzz_http.c — libFuzzer target for the HTTP server's request parsing
  * (src/runtime/http_parse.c): the input's first line is a header value used
- * as a Content-Type (multipart boundary), a Range header, an integer and a
- * URL; the rest is a request body searched for the multipart field "audio".
+ * as a Content-Type (multipart boundary, exact media type), a Range header,
+ * Content-Length values, an integer and a URL; the rest is a request body
+ * searched for the multipart field "audio".
  * Invariants checked (abort on violation): a satisfiable range lies inside
- * the entity, a found part lies inside the body, parsed integers are in range.
+ * the entity, a found part lies inside the body, parsed integers are in
+ * range, a Content-Length accepted once is accepted twice with the same
+ * value and rejected beside a different one, and an exact media type match
+ * implies the same match with a parameter appended.
  * Build: clang -fsanitize=fuzzer,address -Isrc tests/fuzz/fuzz_http.c <sources> <libs> */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +59,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mm_http_multipart_find(body, blen, "XyZ", "audio", &part) == 0 &&
         (part.data < body || part.data + part.len > body + blen))
         abort();
+    /* Content-Length: the line as one value, twice, and beside another value */
+    uint64_t cl = 0, cl2 = 0;
+    const char *one[1] = {h}, *two[2] = {h, h};
+    int rc1 = mm_http_content_length(one, 1, &cl);
+    if (rc1 != 1 && rc1 != -1) abort();
+    if (rc1 == 1) {
+        if (mm_http_content_length(two, 2, &cl2) != 1 || cl2 != cl) abort();
+        char other[24];
+        snprintf(other, sizeof other, "%llu", (unsigned long long)(cl ^ 1));
+        const char *mixed[2] = {h, other};
+        if (mm_http_content_length(mixed, 2, &cl2) != -1) abort();
+    }
+    /* exact media types: a match stays a match with a parameter after it */
+    if (mm_http_media_type_is(h, "application/json") && strchr(h, ';') == NULL) {
+        char *withp = malloc(hl + 16);
+        if (withp) {
+            memcpy(withp, h, hl);
+            memcpy(withp + hl, "; charset=utf-8", 16);
+            if (!mm_http_media_type_is(withp, "application/json")) abort();
+            free(withp);
+        }
+    }
+    (void)mm_http_media_type_is(h, "audio/*");
     long v = 0;
     if (mm_http_parse_long(h, -5, 1000, 3, &v) == 0 && (v < -5 || v > 1000)) abort();
     char id[65];
