@@ -407,6 +407,18 @@ static void test_cli(void **st)
     assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &e2, &r, d, &e), 0);
     mm_h5_close(f);
     assert_memory_equal(e1, e2, 2 * 384 * sizeof *e1);
+    /* the other kernel path (fused AVX-512 <-> portable conv2d.c): the same bits, so features and
+     * every result built on them do not depend on the CPU (a no-op check on CPUs without AVX-512) */
+    const char *env = getenv("MELODIC_NO_AVX512");
+    int portable_now = env && *env && strcmp(env, "0");
+    float *e3;
+    assert_int_equal(tu_system("MELODIC_NO_AVX512=%d %s embed -j 1 %s %s -o %s", !portable_now, tu_bin(), clip, mp3,
+                               out), 0);
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    assert_int_equal(mm_h5_read_f32(f, "embedding", 2, &e3, &r, d, &e), 0);
+    mm_h5_close(f);
+    assert_memory_equal(e3, e2, 2 * 384 * sizeof *e3);
+    free(e3);
     free(e1), free(e2), free(emb), free(sc);
     unlink(out);
     /* without -o: one line per file, the path then 384 values */

@@ -13,4 +13,15 @@ int mm_cpu_avx512(void);
  * environment. */
 int mm_cpu_avx2_fma(void);
 
+/* For plain C loops whose arithmetic is the same on every path (no
+ * reassociation: -ffp-contract=off, fused multiply-adds written as fmaf()):
+ * GCC compiles an x86-64-v3 (AVX2+FMA) clone beside the default one and picks
+ * at load time. fmaf() is one instruction in the clone and a correctly
+ * rounded library call in the default: the same bits either way. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define MM_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MM_SIMD_CLONES
+#endif
+
 #endif

@@ -1,18 +1,22 @@
 /* conv2d.c — pointwise, depthwise and dense 2-D convolutions (see conv2d.h).
  *
  * Matches torch.nn.Conv2d (cross-correlation, zero padding, groups 1 or C)
- * up to float32 summation order. Pointwise = one cblas_sgemm then bias and
- * activation in one pass; depthwise = zero-padded copy of each channel, then
- * 16 outputs at a time held in two 8-float vectors over all k·k taps
- * (stride 2 loads pairs and keeps the even lanes); dense = im2col + sgemm (as
- * darknet). Leaves out: dilation, grouped convs other than depthwise.
+ * up to float32 summation order. The arithmetic per output is exactly that of
+ * the fused AVX-512 kernels (mn_kern.c), so the network gives the same bits on
+ * every CPU: pointwise = one fused multiply-add chain over the input channels
+ * in order from 0, then + bias, then the activation; depthwise = bias, then
+ * one fma per tap row by row over a zero-padded copy of the channel; dense =
+ * im2col + the pointwise kernel (as darknet). The loops are plain C with
+ * fmaf(), compiled twice (AVX2+FMA and baseline x86-64, MM_SIMD_CLONES).
+ * Leaves out: dilation, grouped convs other than depthwise.
  */
 #include "nn/conv2d.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/cpu.h"
 
 int mm_conv2d_out_size(int n, int k, int stride, int pad)
 {
@@ -67,24 +71,50 @@ static void bias_act_row(float *y, size_t n, float b, mm_act act)
     }
 }
 
+/* Rows [o, o + R) (R <= 4) of the product, columns [j0, j1): y = Σ_k w[o][k] x[k][·], each
+ * element one fmaf chain in k order from 0 (four rows share each load of x). */
+MM_SIMD_CLONES static void pw_block(const float *restrict x, int cin, size_t hw, const float *restrict w, int o,
+                                    int R, size_t j0, size_t j1, float *restrict y)
+{
+    float *y0 = y + (size_t)o * hw, *y1 = R > 1 ? y0 + hw : y0, *y2 = R > 2 ? y0 + 2 * hw : y0,
+          *y3 = R > 3 ? y0 + 3 * hw : y0;
+    const float *w0 = w + (size_t)o * cin;
+    if (R == 4) {
+        for (size_t j = j0; j < j1; j++) y0[j] = y1[j] = y2[j] = y3[j] = 0.0f;
+        for (int k = 0; k < cin; k++) {
+            const float *xr = x + (size_t)k * hw;
+            float a = w0[k], b = w0[cin + k], c = w0[2 * (size_t)cin + k], d = w0[3 * (size_t)cin + k];
+            for (size_t j = j0; j < j1; j++) {
+                float v = xr[j];
+                y0[j] = fmaf(a, v, y0[j]);
+                y1[j] = fmaf(b, v, y1[j]);
+                y2[j] = fmaf(c, v, y2[j]);
+                y3[j] = fmaf(d, v, y3[j]);
+            }
+        }
+        return;
+    }
+    for (int r = 0; r < R; r++) {
+        float *yr = y0 + (size_t)r * hw;
+        const float *wr = w0 + (size_t)r * cin;
+        for (size_t j = j0; j < j1; j++) yr[j] = 0.0f;
+        for (int k = 0; k < cin; k++) {
+            const float *xr = x + (size_t)k * hw;
+            float a = wr[k];
+            for (size_t j = j0; j < j1; j++) yr[j] = fmaf(a, xr[j], yr[j]);
+        }
+    }
+}
+
 void mm_conv2d_pointwise(const float *x, int cin, size_t hw, const float *w, const float *b,
                          int cout, mm_act act, float *y)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, (int)hw, cin, 1.0f, w, cin, x,
-                (int)hw, 0.0f, y, (int)hw);
+    enum { JB = 512 };   /* columns per block: 4 rows of them stay in L1 over the k loop */
+    for (size_t j0 = 0; j0 < hw; j0 += JB) {
+        size_t j1 = hw - j0 < JB ? hw : j0 + JB;
+        for (int o = 0; o < cout; o += 4) pw_block(x, cin, hw, w, o, cout - o < 4 ? cout - o : 4, j0, j1, y);
+    }
     for (int o = 0; o < cout; o++) bias_act_row(y + (size_t)o * hw, hw, b ? b[o] : 0.0f, act);
-}
-
-/* Columns [lo, hi) of one output row for which every tap column
- * ix = ox·stride + kx − pad (kx in 0..k−1) lies inside [0, w_). */
-static void interior_cols(int w_, int k, int stride, int pad, int wo, int *lo, int *hi)
-{
-    /* stride 2 loads pairs, reading one column past the last tap: keep it inside */
-    int lim = w_ - 1 + pad - (k - 1) - (stride == 2);
-    *lo = (pad + stride - 1) / stride;
-    *hi = lim >= 0 ? lim / stride + 1 : 0;
-    if (*hi > wo) *hi = wo;
-    if (*lo > *hi || stride > 2) *lo = *hi;   /* blocked loop: strides 1 and 2 only */
 }
 
 /* One output row, columns [c0, c1), taps clipped to the input (borders). */
@@ -98,73 +128,24 @@ static void dw_row_clipped(const float *x, int h, int w_, const float *wk, float
             if (iy < 0 || iy >= h) continue;
             for (int kx = 0; kx < k; kx++) {
                 int ix = ox * stride + kx - pad;
-                if (ix >= 0 && ix < w_) acc += wk[ky * k + kx] * x[(size_t)iy * w_ + ix];
+                if (ix >= 0 && ix < w_) acc = fmaf(wk[ky * k + kx], x[(size_t)iy * w_ + ix], acc);
             }
         }
         yr[ox] = acc;
     }
 }
 
-/* 8-float vectors (GCC vector extension; AVX2 registers, SSE pairs elsewhere). */
-typedef float v8f __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
-
-/* Unaligned load of 8 floats, and of the even elements p[0], p[2], ..., p[14]
- * (macros, not functions: vector-returning functions change the ABI without AVX). */
-#define LD8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
-#if defined(__clang__)   /* clang (libFuzzer builds) spells the shuffle differently */
-#define LD8_EVEN(p) __builtin_shufflevector(LD8(p), LD8((p) + 8), 0, 2, 4, 6, 8, 10, 12, 14)
-#else
-#define LD8_EVEN(p) __builtin_shuffle(LD8(p), LD8((p) + 8), k_even)
-static const v8i k_even = {0, 2, 4, 6, 8, 10, 12, 14};
-#endif
-
-/* One channel: y (ho, wo) = x (h, w_) ⋆ k x k taps + bias. The interior of each
- * row is done 16 outputs at a time, kept in two vector registers over all taps
- * (same per-output summation order as the clipped border code). */
+/* One channel: y (ho, wo) = x (h, w_) ⋆ k x k taps + bias, taps clipped to the
+ * input (the path taken when the padded plane cannot be allocated; values equal
+ * dw_channel_padded's: the zero taps it adds change no sum). */
 static void dw_channel(const float *x, int h, int w_, const float *wk, float bias, int k,
                        int stride, int pad, int ho, int wo, float *y)
 {
-    int lo, hi;
-    interior_cols(w_, k, stride, pad, wo, &lo, &hi);
-    for (int oy = 0; oy < ho; oy++) {
-        float *yr = y + (size_t)oy * wo;
-        int ky0 = pad - oy * stride > 0 ? pad - oy * stride : 0;
-        int ky1 = h + pad - oy * stride < k ? h + pad - oy * stride : k;
-        dw_row_clipped(x, h, w_, wk, bias, k, stride, pad, oy, 0, lo, yr);
-        int ox = lo, next = lo;
-        /* blocks of 16; a ragged tail is covered by one more block ending at hi
-         * (overlapping outputs are recomputed with identical values) */
-        while (hi - lo >= 16 && next < hi) {
-            ox = next + 16 <= hi ? next : hi - 16;
-            next = ox + 16;
-            v8f a0 = {bias, bias, bias, bias, bias, bias, bias, bias}, a1 = a0;
-            for (int ky = ky0; ky < ky1; ky++) {
-                const float *xr = x + (size_t)(oy * stride + ky - pad) * w_ + (size_t)ox * stride
-                                  - pad;
-                const float *wr = wk + ky * k;
-                if (stride == 1) {
-                    for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * LD8(xr + kx);
-                        a1 += wr[kx] * LD8(xr + kx + 8);
-                    }
-                } else {
-                    for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * LD8_EVEN(xr + kx);
-                        a1 += wr[kx] * LD8_EVEN(xr + kx + 16);
-                    }
-                }
-            }
-            memcpy(yr + ox, &a0, sizeof a0);
-            memcpy(yr + ox + 8, &a1, sizeof a1);
-        }
-        ox = next;
-        dw_row_clipped(x, h, w_, wk, bias, k, stride, pad, oy, ox, wo, yr);
-    }
+    for (int oy = 0; oy < ho; oy++) dw_row_clipped(x, h, w_, wk, bias, k, stride, pad, oy, 0, wo, y + (size_t)oy * wo);
 }
 
 /* Padded-plane geometry for one channel: rows h + 2·pad, columns wide enough for
- * whole 16-output blocks (plus the extra column the stride-2 loads touch). */
+ * whole 16-output blocks (plus one extra column for stride 2). */
 static void dw_geom(int h, int w_, int k, int stride, int pad, int wo, int *hp, int *wp, int *wb)
 {
     *wb = (wo + 15) / 16 * 16;
@@ -173,8 +154,27 @@ static void dw_geom(int h, int w_, int k, int stride, int pad, int wo, int *hp, 
     *wp = w_ + 2 * pad > need ? w_ + 2 * pad : need;
 }
 
+/* One output row of the padded plane P (row stride wp) into row[0, wb): bias, then
+ * one fmaf per tap, row by row, column by column (mn_kern's order). */
+MM_SIMD_CLONES static void dw_row_padded(const float *restrict P, int wp, const float *restrict wk, float bias,
+                                         int k, int stride, int oy, int wb, float *restrict row)
+{
+    for (int ox = 0; ox < wb; ox++) row[ox] = bias;
+    for (int ky = 0; ky < k; ky++) {
+        const float *pr = P + (size_t)(oy * stride + ky) * wp;
+        for (int kx = 0; kx < k; kx++) {
+            float t = wk[ky * k + kx];
+            const float *q = pr + kx;
+            if (stride == 1)
+                for (int ox = 0; ox < wb; ox++) row[ox] = fmaf(t, q[ox], row[ox]);
+            else
+                for (int ox = 0; ox < wb; ox++) row[ox] = fmaf(t, q[(size_t)ox * stride], row[ox]);
+        }
+    }
+}
+
 /* One channel through a zero-padded copy P (hp, wp): every output is a full
- * k x k sum with no clipping, 16 at a time into row (wb), then copied out.
+ * k x k sum with no clipping, a row at a time into row (wb), then copied out.
  * Zero taps add exact zeros, so values equal those of dw_channel. */
 static void dw_channel_padded(const float *x, int h, int w_, const float *wk, float bias, int k,
                               int stride, int pad, int ho, int wo, float *y, float *P, float *row)
@@ -191,26 +191,7 @@ static void dw_channel_padded(const float *x, int h, int w_, const float *wk, fl
         memset(pr + pad + w_, 0, (size_t)(wp - pad - w_) * sizeof *P);
     }
     for (int oy = 0; oy < ho; oy++) {
-        for (int ox = 0; ox < wb; ox += 16) {
-            v8f a0 = {bias, bias, bias, bias, bias, bias, bias, bias}, a1 = a0;
-            for (int ky = 0; ky < k; ky++) {
-                const float *pr = P + (size_t)(oy * stride + ky) * wp + (size_t)ox * stride;
-                const float *wr = wk + ky * k;
-                if (stride == 1) {
-                    for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * LD8(pr + kx);
-                        a1 += wr[kx] * LD8(pr + kx + 8);
-                    }
-                } else {
-                    for (int kx = 0; kx < k; kx++) {
-                        a0 += wr[kx] * LD8_EVEN(pr + kx);
-                        a1 += wr[kx] * LD8_EVEN(pr + kx + 16);
-                    }
-                }
-            }
-            memcpy(row + ox, &a0, sizeof a0);
-            memcpy(row + ox + 8, &a1, sizeof a1);
-        }
+        dw_row_padded(P, wp, wk, bias, k, stride, oy, wb, row);
         memcpy(y + (size_t)oy * wo, row, (size_t)wo * sizeof *y);
     }
 }
