@@ -140,6 +140,7 @@ test-third-party: $(BIN)
 # on a CPU without AVX-512 too.
 test-portable: $(TESTS) $(BIN)
 	@MELODIC_NO_AVX512=1 MELODIC_BIN=$(BIN) tests/run_tests.sh $(TESTS)
+	@MELODIC_BIN=$(BIN) tests/check_portable_results.sh
 
 # The same suite built with AddressSanitizer and UBSan (no OpenMP to keep ASan quiet about the runtime).
 test-asan:
