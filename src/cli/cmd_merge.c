@@ -31,6 +31,12 @@ static void say(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* The summary table on stdout. */
+static void show(void *ctx, const char *md)
+{
+    fputs(md, stdout);
+}
+
 static int merge_runs(char **parts, size_t n, const char *out, int threads, int quiet, mm_err *err)
 {
     mm_run_part *p = calloc(n, sizeof *p);
@@ -62,7 +68,7 @@ static int merge_runs(char **parts, size_t n, const char *out, int threads, int 
     if (!rc) rc = mm_cfg_parse_string(p[0].config_yaml, p[0].config_path, &cfg, err);
     if (!rc) {
         mm_run_opts o = {.out_dir = out ? out : p[0].out_dir, .config_path = p[0].config_path,
-                         .n_threads = threads, .resume = 1, .progress = 1, .quiet = quiet, .on_progress = say};
+                         .n_threads = threads, .resume = 1, .progress = 1, .quiet = quiet, .on_progress = say, .on_summary = show};
         mm_run_dist d = {.assemble_only = 1, .parts_count = p[0].count};
         rc = mm_experiment_run_dist(cfg, &o, &d, err);
     }

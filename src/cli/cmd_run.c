@@ -40,6 +40,12 @@ static void say(void *ctx, const char *line)
     fprintf(stderr, "%s\n", line);
 }
 
+/* The summary table on stdout. */
+static void show(void *ctx, const char *md)
+{
+    fputs(md, stdout);
+}
+
 int mm_cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -49,7 +55,7 @@ int mm_cmd_run(int argc, char **argv)
     };
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
-    mm_run_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1, .on_progress = say};
+    mm_run_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1, .on_progress = say, .on_summary = show};
     mm_run_dist d = {0};
     int threads_set = 0, c;
     mm_err err = {0};

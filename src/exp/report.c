@@ -179,6 +179,87 @@ static const char *inner_words(const char *kind)
     return kind ? kind : "?";
 }
 
+/* /models/<name>/...: folds, search, metrics, pooled report and curves of model m. */
+static int write_model_h5(hid_t f, const mm_report_input *in, const model_summary *ms, size_t m, mm_err *err)
+{
+    const mm_table *t = in->table;
+    int k = t->n_classes, rc = 0;
+    size_t R = in->split->n_rounds;
+    char base[512], p[700];
+    snprintf(base, sizeof base, "models/%s", in->model_names[m]);
+    for (size_t r = 0; r < R && !rc; r++) {
+        const mm_report_unit *u = &in->units[m * R + r];
+        snprintf(p, sizeof p, "%s/folds/%zu", base, r);
+        hid_t g = mm_h5_group(f, p, err);
+        if (g < 0) { rc = err->code; break; }
+        if (u->failed) {
+            rc = mm_h5_attr_set_str(g, "error", u->error ? u->error : "failed", err);
+        } else {
+            hsize_t nt = u->n_test, d2[2] = {u->n_test, (hsize_t)k};
+            rc = mm_h5_write_i32(g, "test_index", u->test_index, 1, &nt, err);
+            if (!rc) rc = mm_h5_write_i32(g, "y_true", u->y_true, 1, &nt, err);
+            if (!rc) rc = mm_h5_write_i32(g, "y_pred", u->y_pred, 1, &nt, err);
+            if (!rc) rc = mm_h5_write_f32(g, "proba", u->proba, 2, d2, err);
+            if (!rc) rc = mm_h5_attr_set_f64(g, "fit_seconds", u->fit_s, err);
+            if (!rc) rc = mm_h5_attr_set_f64(g, "predict_seconds", u->predict_s, err);
+            static const char *const hn_[4] = {"train_loss", "train_acc", "val_loss", "val_acc"};
+            for (int q = 0; q < 4 && !rc; q++)
+                if (u->hist[q] && u->n_hist) {
+                    hsize_t nh = u->n_hist;
+                    snprintf(p, sizeof p, "%s/history/%zu/%s", base, r, hn_[q]);
+                    rc = mm_h5_write_f32(f, p, u->hist[q], 1, &nh, err);
+                }
+        }
+        H5Gclose(g);
+        if (!rc && u->n_cand) rc = write_search(f, base, r, u, err);
+    }
+    const model_summary *x = &ms[m];
+    for (int q = 0; q < M_N && !rc; q++) {
+        hsize_t hr = R;
+        snprintf(p, sizeof p, "%s/metrics/%s", base, m_names[q]);
+        rc = mm_h5_write_f64(f, p, x->per_round + q * R, 1, &hr, err);
+        if (!rc) {
+            hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
+            mm_h5_attr_set_f64(d, "mean", x->mean[q], err);
+            mm_h5_attr_set_f64(d, "std", x->std[q], err);
+            H5Dclose(d);
+        }
+    }
+    if (!rc && x->error) {
+        hid_t g = mm_h5_group(f, base, err);
+        if (g >= 0) { rc = mm_h5_attr_set_str(g, "error", x->error, err); H5Gclose(g); }
+    }
+    if (!rc && x->pooled) {
+        hsize_t kk[2] = {(hsize_t)k, (hsize_t)k};
+        snprintf(p, sizeof p, "%s/metrics/confusion", base);
+        rc = mm_h5_write_i64(f, p, x->pooled->confusion, 2, kk, err);
+        snprintf(p, sizeof p, "%s/metrics/per_class_precision", base);
+        if (!rc) rc = mm_h5_write_f64(f, p, x->pooled->precision, 1, kk, err);
+        snprintf(p, sizeof p, "%s/metrics/per_class_recall", base);
+        if (!rc) rc = mm_h5_write_f64(f, p, x->pooled->recall, 1, kk, err);
+        snprintf(p, sizeof p, "%s/metrics/per_class_f1", base);
+        if (!rc) rc = mm_h5_write_f64(f, p, x->pooled->f1, 1, kk, err);
+        snprintf(p, sizeof p, "%s/metrics/per_class_support", base);
+        if (!rc) rc = mm_h5_write_i64(f, p, x->pooled->support, 1, kk, err);
+    }
+    for (int c = 0; x->roc && c < k && !rc; c++) {
+        hsize_t nr = x->roc[c].n, np_ = x->pr[c].n;
+        snprintf(p, sizeof p, "%s/roc/%s/fpr", base, t->label_names[c]);
+        rc = mm_h5_write_f64(f, p, x->roc[c].fpr, 1, &nr, err);
+        snprintf(p, sizeof p, "%s/roc/%s/tpr", base, t->label_names[c]);
+        if (!rc) rc = mm_h5_write_f64(f, p, x->roc[c].tpr, 1, &nr, err);
+        snprintf(p, sizeof p, "%s/roc/%s", base, t->label_names[c]);
+        if (!rc) { hid_t g = mm_h5_open_group(f, p, err); if (g >= 0) { rc = mm_h5_attr_set_f64(g, "auc", x->roc[c].auc, err); H5Gclose(g); } }
+        snprintf(p, sizeof p, "%s/pr/%s/precision", base, t->label_names[c]);
+        if (!rc) rc = mm_h5_write_f64(f, p, x->pr[c].precision, 1, &np_, err);
+        snprintf(p, sizeof p, "%s/pr/%s/recall", base, t->label_names[c]);
+        if (!rc) rc = mm_h5_write_f64(f, p, x->pr[c].recall, 1, &np_, err);
+        snprintf(p, sizeof p, "%s/pr/%s", base, t->label_names[c]);
+        if (!rc) { hid_t g = mm_h5_open_group(f, p, err); if (g >= 0) { rc = mm_h5_attr_set_f64(g, "ap", x->pr[c].ap, err); H5Gclose(g); } }
+    }
+    return rc;
+}
+
 static int write_h5(const mm_report_input *in, const model_summary *ms, const char *path,
                     const float *tsne_xy, const int32_t *tsne_lab, const int32_t *tsne_idx, size_t tsne_n,
                     double tsne_kl, mm_err *err)
@@ -229,80 +310,7 @@ static int write_h5(const mm_report_input *in, const model_summary *ms, const ch
         }
     }
     (void)rd;
-    for (size_t m = 0; m < in->n_models && !rc; m++) {
-        char base[512], p[700];
-        snprintf(base, sizeof base, "models/%s", in->model_names[m]);
-        for (size_t r = 0; r < R && !rc; r++) {
-            const mm_report_unit *u = &in->units[m * R + r];
-            snprintf(p, sizeof p, "%s/folds/%zu", base, r);
-            hid_t g = mm_h5_group(f, p, err);
-            if (g < 0) { rc = err->code; break; }
-            if (u->failed) {
-                rc = mm_h5_attr_set_str(g, "error", u->error ? u->error : "failed", err);
-            } else {
-                hsize_t nt = u->n_test, d2[2] = {u->n_test, (hsize_t)k};
-                rc = mm_h5_write_i32(g, "test_index", u->test_index, 1, &nt, err);
-                if (!rc) rc = mm_h5_write_i32(g, "y_true", u->y_true, 1, &nt, err);
-                if (!rc) rc = mm_h5_write_i32(g, "y_pred", u->y_pred, 1, &nt, err);
-                if (!rc) rc = mm_h5_write_f32(g, "proba", u->proba, 2, d2, err);
-                if (!rc) rc = mm_h5_attr_set_f64(g, "fit_seconds", u->fit_s, err);
-                if (!rc) rc = mm_h5_attr_set_f64(g, "predict_seconds", u->predict_s, err);
-                static const char *const hn_[4] = {"train_loss", "train_acc", "val_loss", "val_acc"};
-                for (int q = 0; q < 4 && !rc; q++)
-                    if (u->hist[q] && u->n_hist) {
-                        hsize_t nh = u->n_hist;
-                        snprintf(p, sizeof p, "%s/history/%zu/%s", base, r, hn_[q]);
-                        rc = mm_h5_write_f32(f, p, u->hist[q], 1, &nh, err);
-                    }
-            }
-            H5Gclose(g);
-            if (!rc && u->n_cand) rc = write_search(f, base, r, u, err);
-        }
-        const model_summary *x = &ms[m];
-        for (int q = 0; q < M_N && !rc; q++) {
-            hsize_t hr = R;
-            snprintf(p, sizeof p, "%s/metrics/%s", base, m_names[q]);
-            rc = mm_h5_write_f64(f, p, x->per_round + q * R, 1, &hr, err);
-            if (!rc) {
-                hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
-                mm_h5_attr_set_f64(d, "mean", x->mean[q], err);
-                mm_h5_attr_set_f64(d, "std", x->std[q], err);
-                H5Dclose(d);
-            }
-        }
-        if (!rc && x->error) {
-            hid_t g = mm_h5_group(f, base, err);
-            if (g >= 0) { rc = mm_h5_attr_set_str(g, "error", x->error, err); H5Gclose(g); }
-        }
-        if (!rc && x->pooled) {
-            hsize_t kk[2] = {(hsize_t)k, (hsize_t)k};
-            snprintf(p, sizeof p, "%s/metrics/confusion", base);
-            rc = mm_h5_write_i64(f, p, x->pooled->confusion, 2, kk, err);
-            snprintf(p, sizeof p, "%s/metrics/per_class_precision", base);
-            if (!rc) rc = mm_h5_write_f64(f, p, x->pooled->precision, 1, kk, err);
-            snprintf(p, sizeof p, "%s/metrics/per_class_recall", base);
-            if (!rc) rc = mm_h5_write_f64(f, p, x->pooled->recall, 1, kk, err);
-            snprintf(p, sizeof p, "%s/metrics/per_class_f1", base);
-            if (!rc) rc = mm_h5_write_f64(f, p, x->pooled->f1, 1, kk, err);
-            snprintf(p, sizeof p, "%s/metrics/per_class_support", base);
-            if (!rc) rc = mm_h5_write_i64(f, p, x->pooled->support, 1, kk, err);
-        }
-        for (int c = 0; x->roc && c < k && !rc; c++) {
-            hsize_t nr = x->roc[c].n, np_ = x->pr[c].n;
-            snprintf(p, sizeof p, "%s/roc/%s/fpr", base, t->label_names[c]);
-            rc = mm_h5_write_f64(f, p, x->roc[c].fpr, 1, &nr, err);
-            snprintf(p, sizeof p, "%s/roc/%s/tpr", base, t->label_names[c]);
-            if (!rc) rc = mm_h5_write_f64(f, p, x->roc[c].tpr, 1, &nr, err);
-            snprintf(p, sizeof p, "%s/roc/%s", base, t->label_names[c]);
-            if (!rc) { hid_t g = mm_h5_open_group(f, p, err); if (g >= 0) { rc = mm_h5_attr_set_f64(g, "auc", x->roc[c].auc, err); H5Gclose(g); } }
-            snprintf(p, sizeof p, "%s/pr/%s/precision", base, t->label_names[c]);
-            if (!rc) rc = mm_h5_write_f64(f, p, x->pr[c].precision, 1, &np_, err);
-            snprintf(p, sizeof p, "%s/pr/%s/recall", base, t->label_names[c]);
-            if (!rc) rc = mm_h5_write_f64(f, p, x->pr[c].recall, 1, &np_, err);
-            snprintf(p, sizeof p, "%s/pr/%s", base, t->label_names[c]);
-            if (!rc) { hid_t g = mm_h5_open_group(f, p, err); if (g >= 0) { rc = mm_h5_attr_set_f64(g, "ap", x->pr[c].ap, err); H5Gclose(g); } }
-        }
-    }
+    for (size_t m = 0; m < in->n_models && !rc; m++) rc = write_model_h5(f, in, ms, m, err);
     if (!rc && tsne_xy) {
         hsize_t d2[2] = {tsne_n, 2}, n1 = tsne_n;
         rc = mm_h5_write_f32(f, "tsne/xy", tsne_xy, 2, d2, err);
@@ -423,7 +431,118 @@ static int write_timing(const mm_report_input *in, const model_summary *ms, cons
 }
 
 
-int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_err *err)
+/* summary.md (malloc'd; NULL when out of memory). */
+static char *summary_md(const mm_report_input *in, const model_summary *ms, const char *kind, const char *proto,
+                        size_t tn, double tkl)
+{
+    const mm_table *t = in->table;
+    int k = t->n_classes;
+    sb md = {0};
+    sbf(&md, "# %s\n\n", in->name);
+    sbf(&md, "- dataset: %zu samples, %d classes (", t->n, k);
+    for (int c = 0; c < k; c++) sbf(&md, "%s%s", c ? ", " : "", t->label_names[c]);
+    sbf(&md, "), %zu features (%s)\n", t->d, t->feature_set ? t->feature_set : "table");
+    sbf(&md, "- protocol: %s, %s%s%s\n", kind, proto, t->group_by ? "; groups: " : "", t->group_by ? t->group_by : "");
+    sbf(&md, "- config: %s; seed %llu\n\n", in->config_path ? in->config_path : "-", (unsigned long long)in->seed);
+    sbf(&md, "| Model | Precision | Recall | F1 | Accuracy | Balanced acc. | Macro AUC |\n");
+    sbf(&md, "|---|---|---|---|---|---|---|\n");
+    for (size_t m = 0; m < in->n_models; m++) {
+        const model_summary *x = &ms[m];
+        if (x->failed) {
+            sbf(&md, "| %s | failed: %s | | | | | |\n", in->model_names[m], x->error ? x->error : "?");
+            continue;
+        }
+        sbf(&md, "| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.3f |\n",
+            in->model_names[m], 100 * x->mean[M_P], 100 * x->std[M_P], 100 * x->mean[M_R], 100 * x->std[M_R],
+            100 * x->mean[M_F1], 100 * x->std[M_F1], 100 * x->mean[M_ACC], 100 * x->std[M_ACC],
+            100 * x->mean[M_BACC], 100 * x->std[M_BACC], x->macro_auc);
+    }
+    sbf(&md, "\nPrecision, recall and F1 are macro averages in %%, mean ± std (ddof 0) over the %zu rounds; "
+             "AUC is the one-vs-rest macro AUC of the pooled first-repeat predictions. "
+             "Run date and fit/predict times: timing.json (kept apart so a rerun changes only that file).\n",
+        in->split->n_rounds);
+    for (size_t m = 0; m < in->n_models; m++)
+        if (ms[m].error && !ms[m].failed) sbf(&md, "\nNote: %s failed in some rounds: %s\n", in->model_names[m], ms[m].error);
+    if (in->search_metric) search_md(&md, in);
+    if (in->leakage_allowed)
+        sbf(&md, "\n**Group leakage allowed**: the same %s appears in training and test data, so these scores overstate performance on new %ss.\n",
+            t->group_by ? t->group_by : "group", t->group_by ? t->group_by : "group");
+    if (in->group_norm) {
+        const char *g = t->group_by ? t->group_by : "group";
+        char k_txt[64] = "all of its own clips";
+        if (in->group_norm_clips) snprintf(k_txt, sizeof k_txt, "%zu other clips of its own", in->group_norm_clips);
+        sbf(&md, "\n**Per-%s normalisation** (group_norm): every clip's features were standardised with the statistics of %s %s (labels unused), "
+                 "test %ss included: these scores assume unlabelled recordings of each new %s (calibration), which a model without it does not need.\n",
+            g, k_txt, g, g, g);
+    }
+    if (in->n_augment) {
+        sbf(&md, "\n**Augmentation**: each round's training clips also entered training speed-perturbed (speed");
+        for (size_t k = 0; k < in->n_augment; k++) sbf(&md, "%s %g", k ? "," : "", in->augment_speed[k]);
+        sbf(&md, "); validation and test clips are never perturbed.\n");
+    }
+    if (!isnan(tkl)) sbf(&md, "\nt-SNE of %zu points: final KL divergence %.4f.\n", tn, tkl);
+    return md.s;
+}
+
+/* summary.json (malloc'd; NULL when out of memory). */
+static char *summary_json(const mm_report_input *in, const model_summary *ms, const char *kind)
+{
+    const mm_table *t = in->table;
+    int k = t->n_classes;
+    sb js = {0};
+    sbf(&js, "{\n  \"name\": ");
+    json_str(&js, in->name);
+    sbf(&js, ",\n  \"config\": ");
+    json_str(&js, in->config_path ? in->config_path : "");
+    sbf(&js, ",\n  \"protocol\": {\"kind\": ");
+    json_str(&js, kind);
+    sbf(&js, ", \"n_folds\": %zu, \"n_repeats\": %zu, \"group_leakage_allowed\": %s, \"group_norm\": %s, \"group_norm_clips\": %zu},\n",
+        in->split->n_folds, in->split->n_repeats, in->leakage_allowed ? "true" : "false",
+        in->group_norm ? "true" : "false", in->group_norm_clips);
+    sbf(&js, "  \"dataset\": {\"n\": %zu, \"n_features\": %zu, \"labels\": [", t->n, t->d);
+    for (int c = 0; c < k; c++) { if (c) sbf(&js, ", "); json_str(&js, t->label_names[c]); }
+    sbf(&js, "]},\n  \"models\": {\n");
+    for (size_t m = 0; m < in->n_models; m++) {
+        const model_summary *x = &ms[m];
+        sbf(&js, "    ");
+        json_str(&js, in->model_names[m]);
+        sbf(&js, ": {");
+        if (x->failed) { sbf(&js, "\"error\": "); json_str(&js, x->error ? x->error : "failed"); }
+        else {
+            for (int q = 0; q < M_FIT; q++) {   /* metrics only: times go to timing.json */
+                sbf(&js, "%s\"%s\": {\"mean\": ", q ? ", " : "", m_names[q]);
+                json_num(&js, x->mean[q]);
+                sbf(&js, ", \"std\": ");
+                json_num(&js, x->std[q]);
+                sbf(&js, "}");
+            }
+            sbf(&js, ", \"macro_auc\": ");
+            json_num(&js, x->macro_auc);
+            if (x->roc) {
+                sbf(&js, ", \"auc\": {");
+                for (int c = 0; c < k; c++) { sbf(&js, "%s", c ? ", " : ""); json_str(&js, t->label_names[c]); sbf(&js, ": "); json_num(&js, x->roc[c].auc); }
+                sbf(&js, "}, \"ap\": {");
+                for (int c = 0; c < k; c++) { sbf(&js, "%s", c ? ", " : ""); json_str(&js, t->label_names[c]); sbf(&js, ": "); json_num(&js, x->pr[c].ap); }
+                sbf(&js, "}");
+            }
+            size_t R = in->split->n_rounds;
+            if (in->units[m * R].n_cand) {
+                sbf(&js, ", \"chosen\": [");
+                for (size_t r = 0; r < R; r++) {
+                    const mm_report_unit *u = &in->units[m * R + r];
+                    sbf(&js, "%s", r ? ", " : "");
+                    json_str(&js, u->chosen >= 0 && (size_t)u->chosen < u->n_cand ? u->cand[u->chosen] : "none");
+                }
+                sbf(&js, "]");
+            }
+        }
+        sbf(&js, "}%s\n", m + 1 < in->n_models ? "," : "");
+    }
+    sbf(&js, "  }\n}\n");
+    return js.s;
+}
+
+int mm_report_write(const mm_report_input *in, const char *dir, mm_report_show_fn show, void *ctx, mm_err *err)
 {
     const mm_table *t = in->table;
     int k = t->n_classes;
@@ -452,106 +571,14 @@ int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_er
     mm_cfg_parse_string(in->config_yaml, "config", &cfg, &e2);
     const char *kind = cfg ? protocol_kind(cfg) : "?";
     if (!rc) {
-        sb md = {0};
-        sbf(&md, "# %s\n\n", in->name);
-        sbf(&md, "- dataset: %zu samples, %d classes (", t->n, k);
-        for (int c = 0; c < k; c++) sbf(&md, "%s%s", c ? ", " : "", t->label_names[c]);
-        sbf(&md, "), %zu features (%s)\n", t->d, t->feature_set ? t->feature_set : "table");
-        sbf(&md, "- protocol: %s, %s%s%s\n", kind, proto, t->group_by ? "; groups: " : "", t->group_by ? t->group_by : "");
-        sbf(&md, "- config: %s; seed %llu\n\n", in->config_path ? in->config_path : "-", (unsigned long long)in->seed);
-        sbf(&md, "| Model | Precision | Recall | F1 | Accuracy | Balanced acc. | Macro AUC |\n");
-        sbf(&md, "|---|---|---|---|---|---|---|\n");
-        for (size_t m = 0; m < in->n_models; m++) {
-            const model_summary *x = &ms[m];
-            if (x->failed) {
-                sbf(&md, "| %s | failed: %s | | | | | |\n", in->model_names[m], x->error ? x->error : "?");
-                continue;
-            }
-            sbf(&md, "| %s | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.1f ± %.1f | %.3f |\n",
-                in->model_names[m], 100 * x->mean[M_P], 100 * x->std[M_P], 100 * x->mean[M_R], 100 * x->std[M_R],
-                100 * x->mean[M_F1], 100 * x->std[M_F1], 100 * x->mean[M_ACC], 100 * x->std[M_ACC],
-                100 * x->mean[M_BACC], 100 * x->std[M_BACC], x->macro_auc);
-        }
-        sbf(&md, "\nPrecision, recall and F1 are macro averages in %%, mean ± std (ddof 0) over the %zu rounds; "
-                 "AUC is the one-vs-rest macro AUC of the pooled first-repeat predictions. "
-                 "Run date and fit/predict times: timing.json (kept apart so a rerun changes only that file).\n",
-            in->split->n_rounds);
-        for (size_t m = 0; m < in->n_models; m++)
-            if (ms[m].error && !ms[m].failed) sbf(&md, "\nNote: %s failed in some rounds: %s\n", in->model_names[m], ms[m].error);
-        if (in->search_metric) search_md(&md, in);
-        if (in->leakage_allowed)
-            sbf(&md, "\n**Group leakage allowed**: the same %s appears in training and test data, so these scores overstate performance on new %ss.\n",
-                t->group_by ? t->group_by : "group", t->group_by ? t->group_by : "group");
-        if (in->group_norm) {
-            const char *g = t->group_by ? t->group_by : "group";
-            char k_txt[64] = "all of its own clips";
-            if (in->group_norm_clips) snprintf(k_txt, sizeof k_txt, "%zu other clips of its own", in->group_norm_clips);
-            sbf(&md, "\n**Per-%s normalisation** (group_norm): every clip's features were standardised with the statistics of %s %s (labels unused), "
-                     "test %ss included: these scores assume unlabelled recordings of each new %s (calibration), which a model without it does not need.\n",
-                g, k_txt, g, g, g);
-        }
-        if (in->n_augment) {
-            sbf(&md, "\n**Augmentation**: each round's training clips also entered training speed-perturbed (speed");
-            for (size_t k = 0; k < in->n_augment; k++) sbf(&md, "%s %g", k ? "," : "", in->augment_speed[k]);
-            sbf(&md, "); validation and test clips are never perturbed.\n");
-        }
-        if (!isnan(tkl)) sbf(&md, "\nt-SNE of %zu points: final KL divergence %.4f.\n", tn, tkl);
+        sb md = {.s = summary_md(in, ms, kind, proto, tn, tkl)};
         snprintf(path, sizeof path, "%s/summary.md", dir);
         rc = md.s ? write_text_atomic(path, md.s, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
-        if (!rc && !quiet) fputs(md.s, stdout);
+        if (!rc && show) show(ctx, md.s);
         free(md.s);
     }
     if (!rc) {
-        sb js = {0};
-        sbf(&js, "{\n  \"name\": ");
-        json_str(&js, in->name);
-        sbf(&js, ",\n  \"config\": ");
-        json_str(&js, in->config_path ? in->config_path : "");
-        sbf(&js, ",\n  \"protocol\": {\"kind\": ");
-        json_str(&js, kind);
-        sbf(&js, ", \"n_folds\": %zu, \"n_repeats\": %zu, \"group_leakage_allowed\": %s, \"group_norm\": %s, \"group_norm_clips\": %zu},\n",
-            in->split->n_folds, in->split->n_repeats, in->leakage_allowed ? "true" : "false",
-            in->group_norm ? "true" : "false", in->group_norm_clips);
-        sbf(&js, "  \"dataset\": {\"n\": %zu, \"n_features\": %zu, \"labels\": [", t->n, t->d);
-        for (int c = 0; c < k; c++) { if (c) sbf(&js, ", "); json_str(&js, t->label_names[c]); }
-        sbf(&js, "]},\n  \"models\": {\n");
-        for (size_t m = 0; m < in->n_models; m++) {
-            const model_summary *x = &ms[m];
-            sbf(&js, "    ");
-            json_str(&js, in->model_names[m]);
-            sbf(&js, ": {");
-            if (x->failed) { sbf(&js, "\"error\": "); json_str(&js, x->error ? x->error : "failed"); }
-            else {
-                for (int q = 0; q < M_FIT; q++) {   /* metrics only: times go to timing.json */
-                    sbf(&js, "%s\"%s\": {\"mean\": ", q ? ", " : "", m_names[q]);
-                    json_num(&js, x->mean[q]);
-                    sbf(&js, ", \"std\": ");
-                    json_num(&js, x->std[q]);
-                    sbf(&js, "}");
-                }
-                sbf(&js, ", \"macro_auc\": ");
-                json_num(&js, x->macro_auc);
-                if (x->roc) {
-                    sbf(&js, ", \"auc\": {");
-                    for (int c = 0; c < k; c++) { sbf(&js, "%s", c ? ", " : ""); json_str(&js, t->label_names[c]); sbf(&js, ": "); json_num(&js, x->roc[c].auc); }
-                    sbf(&js, "}, \"ap\": {");
-                    for (int c = 0; c < k; c++) { sbf(&js, "%s", c ? ", " : ""); json_str(&js, t->label_names[c]); sbf(&js, ": "); json_num(&js, x->pr[c].ap); }
-                    sbf(&js, "}");
-                }
-                size_t R = in->split->n_rounds;
-                if (in->units[m * R].n_cand) {
-                    sbf(&js, ", \"chosen\": [");
-                    for (size_t r = 0; r < R; r++) {
-                        const mm_report_unit *u = &in->units[m * R + r];
-                        sbf(&js, "%s", r ? ", " : "");
-                        json_str(&js, u->chosen >= 0 && (size_t)u->chosen < u->n_cand ? u->cand[u->chosen] : "none");
-                    }
-                    sbf(&js, "]");
-                }
-            }
-            sbf(&js, "}%s\n", m + 1 < in->n_models ? "," : "");
-        }
-        sbf(&js, "  }\n}\n");
+        sb js = {.s = summary_json(in, ms, kind)};
         snprintf(path, sizeof path, "%s/summary.json", dir);
         rc = js.s ? write_text_atomic(path, js.s, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
         free(js.s);

@@ -66,8 +66,11 @@ typedef struct mm_report_input {
 int mm_report_tsne(const mm_report_input *in, float **xy, int32_t **labels, int32_t **index,
                    size_t *n, double *kl, mm_err *err);
 
-/* Write DIR/results.h5, DIR/summary.md, DIR/summary.json (each atomically)
- * and print the summary table on stdout unless quiet. */
-int mm_report_write(const mm_report_input *in, const char *dir, int quiet, mm_err *err);
+/* Shows the text of summary.md (e.g. the CLI prints it); may be NULL. */
+typedef void (*mm_report_show_fn)(void *ctx, const char *md);
+
+/* Write DIR/results.h5, DIR/summary.md, DIR/summary.json and timing.json
+ * (each atomically), then pass summary.md's text to show. */
+int mm_report_write(const mm_report_input *in, const char *dir, mm_report_show_fn show, void *ctx, mm_err *err);
 
 #endif

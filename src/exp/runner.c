@@ -542,7 +542,7 @@ static int run_report(run *x, mm_err *err)
     }
     in.model_names = names;
     in.units = ru;
-    if (!rc) rc = mm_report_write(&in, x->dir, x->o.quiet, err);
+    if (!rc) rc = mm_report_write(&in, x->dir, x->o.quiet ? NULL : x->o.on_summary, x->o.progress_ctx, err);
     free(names);
     free(ru);
     return rc;

@@ -26,9 +26,10 @@ typedef struct mm_run_opts {
     int n_threads;            /* >= 1 */
     int resume;               /* reuse finished units in out_dir/units */
     int progress;             /* progress lines: through on_progress, else (legacy callers) on stderr */
-    int quiet;                /* no summary table on stdout */
+    int quiet;                /* no summary table (on_summary not called) */
     mm_run_progress_fn on_progress;   /* NULL: see progress */
-    void *progress_ctx;
+    mm_run_progress_fn on_summary;    /* the text of summary.md unless quiet (the CLI prints it); may be NULL */
+    void *progress_ctx;               /* for both */
     /* Optional: called after this process saved its n-th unit to DIR/units
      * (tests stop a run there, as a crashed node would). */
     void (*on_unit_saved)(void *ctx, size_t n_saved);

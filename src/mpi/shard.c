@@ -254,14 +254,11 @@ typedef struct slot { int part; int skipped; size_t i; } slot;
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
-int mm_shard_merge_tables(const char *const *paths, size_t n, mm_table **out, mm_err *err)
+/* The parts belong together: one config, dataset, shard count, feature and
+ * label lists; no shard twice, none missing. */
+static int check_parts(const part *p, size_t n, mm_err *err)
 {
-    if (n == 0) return mm_err_set(err, MM_EINVAL, "no parts given");
-    part *p = calloc(n, sizeof *p);
-    if (!p) return mm_err_set(err, MM_ENOMEM, "out of memory");
     int rc = 0;
-    size_t np = 0;
-    for (; np < n && !rc; np++) rc = part_read(paths[np], &p[np], err);
     const part *a = &p[0];
     for (size_t i = 1; i < n && !rc; i++) {
         const part *b = &p[i];
@@ -293,6 +290,19 @@ int mm_shard_merge_tables(const char *const *paths, size_t n, mm_table **out, mm
         }
         rc = mm_err_set(err, MM_EINVAL, "missing part: shard(s) %s of %lld not given (have %s)", miss, (long long)a->count, have);
     }
+    return rc;
+}
+
+int mm_shard_merge_tables(const char *const *paths, size_t n, mm_table **out, mm_err *err)
+{
+    if (n == 0) return mm_err_set(err, MM_EINVAL, "no parts given");
+    part *p = calloc(n, sizeof *p);
+    if (!p) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    int rc = 0;
+    size_t np = 0;
+    for (; np < n && !rc; np++) rc = part_read(paths[np], &p[np], err);
+    if (!rc) rc = check_parts(p, n, err);
+    const part *a = &p[0];
     /* every file of the dataset exactly once */
     size_t nf = rc ? 0 : (size_t)a->n_files;
     slot *where = NULL;
