@@ -1,6 +1,6 @@
 /* test_runner.c — the experiment runner end to end on a small synthetic
  * table: results layout, metrics recomputed from the stored predictions,
- * soft-voting ensembles, determinism across thread counts, --resume, the
+ * soft- and hard-voting ensembles (hard: vote shares, as bundles), the member bound, determinism across thread counts, --resume, the
  * leakage guard, and errors before any work. */
 #include "testutil.h"
 #include "core/rng.h"
@@ -8,6 +8,7 @@
 #include "exp/runner.h"
 #include "exp/spec.h"
 #include "learn/groupnorm.h"
+#include "learn/voting.h"
 #include "io/h5.h"
 
 static char dir[256], table_path[300];
@@ -392,6 +393,60 @@ static void test_no_protocol_and_cli(void **st)
     assert_int_equal(tu_system("%s run --help | tr '\\n' ' ' | grep -q 'Without a protocol: stratified 5-fold'", tu_bin()), 0);
 }
 
+/* Hard voting: the ensemble's probabilities are the members' vote shares,
+ * exactly what mm_voting_combine (and so an exported bundle) gives. */
+static void test_hard_voting_vote_shares(void **st)
+{
+    char out[300], text[2048];
+    snprintf(out, sizeof out, "%s/hard", dir);
+    snprintf(text, sizeof text, "name: t\nseed: 3\ntable: %s\nprotocol: {kind: group_kfold, n_folds: 4}\n"
+             "models:\n  - {name: forest, model: rf, params: {n_estimators: 30}}\n  - {name: svm, model: svm}\n"
+             "  - {name: lr, model: logreg}\n"
+             "ensembles:\n  - {name: vote, members: [forest, svm, lr], voting: hard}\ntsne: false\n", table_path);
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "hard.yaml", &c, &e), 0);
+    mm_run_opts o = {.out_dir = out, .config_path = "hard.yaml", .n_threads = 1, .quiet = 1};
+    int rc = mm_experiment_run(c, &o, &e);
+    if (rc) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    mm_cfg_free(c);
+    for (int r = 0; r < 4; r++) {
+        hsize_t d[3][4], dv[4];
+        float *p[3] = {read_proba(out, "forest", r, d[0]), read_proba(out, "svm", r, d[1]), read_proba(out, "lr", r, d[2])};
+        float *v = read_proba(out, "vote", r, dv);
+        size_t n = dv[0], k = dv[1];
+        float *want = malloc(n * k * sizeof *want);
+        assert_int_equal(mm_voting_combine((const float *const *)p, 3, n, (int)k, NULL, 1, want, &e), 0);
+        assert_memory_equal(v, want, n * k * sizeof *v);
+        for (size_t i = 0; i < n; i++) {   /* shares of 3 votes */
+            double s = 0;
+            for (size_t j = 0; j < k; j++) s += v[i * k + j];
+            assert_true(fabs(s - 1) < 1e-5);
+            assert_true(fabs(v[i * k] * 3 - floor(v[i * k] * 3 + 0.5)) < 1e-3);
+        }
+        for (int j = 0; j < 3; j++) free(p[j]);
+        free(v); free(want);
+    }
+}
+
+/* More than MM_EXP_MAX_MEMBERS members: one line when parsed. */
+static void test_too_many_members(void **st)
+{
+    char text[8192] = "name: t\nmodels: [rf, svm]\nensembles:\n  - {name: e, members: [";
+    for (int i = 0; i < MM_EXP_MAX_MEMBERS + 1; i++) strcat(text, i ? ", rf" : "rf");
+    strcat(text, "]}\n");
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "many.yaml", &c, &e), 0);
+    mm_exp_model *m = NULL;
+    size_t n = 0, nm = 0;
+    assert_int_not_equal(mm_exp_parse_models(c, &m, &n, &nm, &e), 0);
+    assert_non_null(strstr(e.msg, "ensemble 'e' has 65 members; at most 64 are supported"));
+    assert_null(strchr(e.msg, '\n'));
+    mm_cfg_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +458,8 @@ int main(void)
         cmocka_unit_test(test_validation_only_for_models_that_use_it),
         cmocka_unit_test(test_fixed_split_with_val_groups),
         cmocka_unit_test(test_no_protocol_and_cli),
+        cmocka_unit_test(test_hard_voting_vote_shares),
+        cmocka_unit_test(test_too_many_members),
     };
     return cmocka_run_group_tests_name("runner", tests, setup, teardown);
 }
