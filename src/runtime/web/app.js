@@ -3,6 +3,8 @@
 // libsndfile, cannot read the browser's WebM), or a dropped file sent as
 // multipart field "audio"; then /api/recommend, the emotion bars, the
 // valence–arousal plane (SVG) and the playlist with players and feedback.
+// While recording, an input level meter; before a recording is sent, a
+// "too quiet" / "clipping" warning from its samples (the clip is still sent).
 // No libraries. Left out: AudioWorklet capture (ScriptProcessor is enough
 // for clips of seconds), offline caching.
 'use strict';
@@ -11,6 +13,18 @@ const $ = (id) => document.getElementById(id);
 const SVGNS = 'http://www.w3.org/2000/svg';
 const COLORS = ['#e4572e', '#4c78a8', '#72b7b2', '#f2a541', '#9d4edd', '#54a24b', '#b279a2', '#ff9da6'];
 const MAX_SECONDS = 15;
+// Recording level checks, on the float samples the page records (full scale 1):
+//  - clipping: any sample with |x| >= 0.99 (the converter has reached full
+//    scale, so the waveform was probably cut off);
+//  - too quiet: the RMS of the voiced part below -45 dBFS, where the voiced
+//    part is the capture blocks (4096 samples, ~85 ms at 48 kHz) whose mean
+//    square is within 40 dB of the loudest block — the rule the engine's
+//    mm_level_voiced_rms uses, so pauses do not count as quietness.
+// The meter shows each block's RMS on a -60..0 dBFS scale and the peak held.
+const CLIP_PEAK = 0.99;
+const QUIET_DBFS = -45;
+const VOICED_RANGE_DB = 40;
+const METER_FLOOR_DB = -60;
 
 const state = {
   user: null, policy: 'match', last: null, tracks: [], musicLabels: [], rec: null,
@@ -228,6 +242,53 @@ function encodeWav(chunks, rate) {
   return new Blob([buf], { type: 'audio/wav' });
 }
 
+// ---- input level ----
+
+const dbfs = (ms) => (ms > 0 ? 10 * Math.log10(ms) : -Infinity);
+
+function blockLevel(c) {
+  let s = 0, p = 0;
+  for (let i = 0; i < c.length; i++) {
+    const v = c[i];
+    s += v * v;
+    const a = Math.abs(v);
+    if (a > p) p = a;
+  }
+  return { ms: c.length ? s / c.length : 0, peak: p };
+}
+
+// the meter: the last block's RMS as a bar, the recording's peak as a tick
+function showLevel(level) {
+  const pos = (db) => Math.max(0, Math.min(1, (db - METER_FLOOR_DB) / -METER_FLOOR_DB)) * 100;
+  const last = level ? dbfs(level.last) : -Infinity;
+  const peakDb = level && level.peak > 0 ? 20 * Math.log10(level.peak) : -Infinity;
+  const fill = $('level-fill');
+  fill.style.width = pos(last).toFixed(1) + '%';
+  fill.classList.toggle('hot', !!level && level.lastPeak >= CLIP_PEAK);
+  $('level-peak').style.left = 'calc(' + pos(peakDb).toFixed(1) + '% - 2px)';
+  $('level-peak').hidden = !(peakDb > METER_FLOOR_DB);
+  $('level-db').textContent = isFinite(last) ? last.toFixed(0) + ' dBFS' : '−∞ dBFS';
+  $('level').querySelector('.meter').setAttribute('aria-valuenow', isFinite(last) ? last.toFixed(0) : METER_FLOOR_DB);
+}
+
+// "clipping" / "too quiet" for a finished recording, or null when its level is fine
+function levelWarning(level) {
+  if (level.peak >= CLIP_PEAK) {
+    return 'Clipping: the recording reached full scale, so parts of your voice were cut off. ' +
+      'Move back from the microphone or lower its input level, then record again.';
+  }
+  const top = Math.max(0, ...level.ms);
+  const floor = top * Math.pow(10, -VOICED_RANGE_DB / 10);
+  let s = 0, k = 0;
+  for (const m of level.ms) if (m > floor) { s += m; k++; }
+  const voiced = k ? dbfs(s / k) : -Infinity;
+  if (voiced < QUIET_DBFS) {
+    return `Too quiet: your voice is at ${isFinite(voiced) ? voiced.toFixed(0) : '−∞'} dBFS ` +
+      `(below ${QUIET_DBFS}). Speak closer to the microphone or raise its input level; the result may be unreliable.`;
+  }
+  return null;
+}
+
 async function startRecording() {
   showError('');
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -248,9 +309,21 @@ async function startRecording() {
   const mute = ctx.createGain();
   mute.gain.value = 0;
   const chunks = [];
-  proc.onaudioprocess = (e) => chunks.push(new Float32Array(e.inputBuffer.getChannelData(0)));
+  const level = { ms: [], peak: 0, last: 0, lastPeak: 0 };
+  proc.onaudioprocess = (e) => {
+    const c = new Float32Array(e.inputBuffer.getChannelData(0));
+    chunks.push(c);
+    const b = blockLevel(c);
+    level.ms.push(b.ms);
+    level.peak = Math.max(level.peak, b.peak);
+    level.last = b.ms;
+    level.lastPeak = b.peak;
+  };
   src.connect(proc); proc.connect(mute); mute.connect(ctx.destination);
-  state.capture = { stream, ctx, src, proc, mute, chunks };
+  state.capture = { stream, ctx, src, proc, mute, chunks, level };
+  showLevel(null);
+  $('level').hidden = false;
+  $('level-warn').hidden = true;
   state.t0 = performance.now();
   $('record').disabled = true; $('stop').disabled = false;
   $('record').classList.add('recording');
@@ -258,6 +331,7 @@ async function startRecording() {
   state.timer = setInterval(() => {
     const s = (performance.now() - state.t0) / 1000;
     $('timer').textContent = s.toFixed(1) + ' s';
+    if (state.capture) showLevel(state.capture.level);
     if (s >= MAX_SECONDS) stopRecording();
   }, 100);
 }
@@ -273,7 +347,11 @@ async function stopRecording() {
   await c.ctx.close();
   $('record').disabled = false; $('stop').disabled = true;
   $('record').classList.remove('recording');
+  $('level').hidden = true;
   if (!c.chunks.length) { showError('Nothing was recorded.'); return; }
+  const warn = levelWarning(c.level);
+  $('level-warn').textContent = warn || '';
+  $('level-warn').hidden = !warn;
   await analyse(encodeWav(c.chunks, rate), 'audio/wav');
 }
 
