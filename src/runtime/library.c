@@ -977,7 +977,15 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
     l->by_artist = v_by[2];
     if ((rc = check_order(l, file, "tracks/by_id", v_by[0], 0, err))) goto done;
     if ((rc = check_unique_ids(l, file, err))) goto done;
-    if ((rc = check_order(l, file, "tracks/by_path", v_by[1], 1, err))) goto done;
+    /* which 3: a permutation only — paths resolved at load (relative in the file) need a new order */
+    if ((rc = check_order(l, file, "tracks/by_path", v_by[1], l->resolved ? 3 : 1, err))) goto done;
+    if (l->resolved) {
+        size_t *bp = mm_malloc(n ? n : 1, sizeof *bp, err);
+        if (own(l, bp, err)) { rc = MM_ENOMEM; goto done; }
+        memcpy(bp, v_by[1], n * sizeof *bp);
+        qsort_r(bp, n, sizeof *bp, cmp_path, l);
+        l->by_path = bp;
+    }
     if ((rc = check_order(l, file, "tracks/by_artist", v_by[2], 2, err))) goto done;
     l->vx = (mm_vaindex){.grid = (int)grid, .n = n, .order = v_order, .cell_start = v_cells, .va = va, .conf = conf};
     if ((rc = mm_vaindex_check(&l->vx, quad, err))) { mm_err_prefix(err, "%s", file); goto done; }
