@@ -187,6 +187,16 @@ static void test_alias_budget(void **st)
     assert_string_equal(mm_cfg_find(c, "m2")->key, "m2");
     mm_cfg_free(c);
     free(b.s);
+    /* found by fuzz_cfg: an anchor on a key, aliased later (the key node was freed) */
+    assert_int_equal(mm_cfg_parse_string("&k key: 1\n? &m [a]\n: 2\nv: *k\nw: *m\n", "k.yaml", &c, &e), MM_EFORMAT);
+    assert_non_null(strstr(e.msg, "k.yaml:2: map keys must be plain strings"));
+    assert_int_equal(mm_cfg_parse_string("&k key: 1\nv: *k\nw: [*k]\n", "k.yaml", &c, &e), 0);
+    assert_string_equal(mm_cfg_child(c, "v")->value, "key");
+    assert_string_equal(mm_cfg_find(c, "w.0")->value, "key");
+    assert_int_equal(c->n, 3);
+    mm_cfg_free(c);
+    assert_int_not_equal(mm_cfg_parse_string("&k key: 1\nv: *k\n*k : 3\n", "k.yaml", &c, &e), 0);
+    assert_non_null(strstr(e.msg, "k.yaml:3: duplicate key 'key'"));
     static const struct { const char *text, *msg; } bad[] = {
         {"a: *nowhere\n", "bad.yaml:1: YAML: alias '*nowhere' of an undefined anchor"},
         {"a: &x 1\nb: &x 2\n", "bad.yaml:2: YAML: anchor '&x' defined twice"},

@@ -157,6 +157,7 @@ typedef struct composer {
     budget *b;
     anchor *anc;        /* (mask + 1) open addressing on the name */
     size_t mask, n_anc;
+    mm_cfg *keys;       /* key nodes an anchor may point to, kept until the end */
 } composer;
 
 static anchor *anchor_slot(const composer *k, const char *name)
@@ -223,7 +224,12 @@ static char *compose_key(composer *k, yaml_event_t *ev, int depth, mm_err *err)
         mm_err_set(err, MM_EFORMAT, "%s:%d: map keys must be plain strings", k->file, line);
     else if (!(key = strdup(kn->value)))
         mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file);
-    mm_cfg_free(kn);
+    if ((!k->keys && !(k->keys = node_new(MM_CFG_SEQ, k->file, 0))) || push(k->keys, kn)) {
+        mm_cfg_free(kn);     /* only when out of memory: no anchor may outlive it */
+        free(key);
+        mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", k->file);
+        return NULL;
+    }
     return key;
 }
 
@@ -400,6 +406,7 @@ static int parse_yaml(const unsigned char *text, size_t len, const char *name, b
     }
     for (size_t i = 0; k.anc && i <= k.mask; i++) free(k.anc[i].name);
     free(k.anc);
+    mm_cfg_free(k.keys);
     yaml_parser_delete(&k.parser);
     if (rc) return rc;
     if (!c) return mm_err_set(err, MM_ENOMEM, "out of memory parsing %s", name);
