@@ -102,11 +102,14 @@ first=$(grep -o '"path": "[^"]*"' rec.json | head -1 | cut -d'"' -f4)
 [ -f "$first" ] || fail "recommended track path '$first' does not resolve from $elsewhere"
 
 # --- serve, from the same other folder: a track through the API ---
-# TODO(src/cli/cmd_serve.c, not in this change): serve's --va still defaults to
-# the cwd-relative configs/recommend/default.yaml; drop --va once it uses
-# mm_cli_recommend_config like index and recommend.
+# a music bundle is no speech model: refused in one line before the server starts
+if "$m" serve --speech ../work/music.h5 --library ../work/library.h5 --port 0 --db none --quiet > wrong.log 2>&1; then
+  fail "serve accepted a music bundle as --speech"
+fi
+grep -q "music model" wrong.log || fail "serve's refusal of a music bundle as --speech: $(cat wrong.log)"
+[ "$(wc -l < wrong.log)" = 1 ] || fail "serve's refusal is not one line: $(cat wrong.log)"
 "$m" serve --speech ../work/speech.h5 --library ../work/library.h5 --port 0 --db none --threads 1 --quiet \
-  --va "$prefix/share/melodic/configs/recommend/default.yaml" > serve.log 2>&1 &
+  > serve.log 2>&1 &
 pid=$!
 url=
 for _ in $(seq 1 150); do

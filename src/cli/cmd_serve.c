@@ -42,15 +42,16 @@ static const char *usage =
     "  --threads N       classification workers (default: cores)\n"
     "  --db FILE         SQLite feedback store (default: feedback.sqlite beside the library;\n"
     "                    'none' disables feedback)\n"
-    "  --va FILE         valence-arousal table and recommend defaults\n"
-    "                    (default configs/recommend/default.yaml)\n"
+    "  --va FILE         valence-arousal table and recommend defaults (default: the installed\n"
+    "                    share/melodic/configs/recommend/default.yaml, else the checkout's)\n"
     "  --max-upload MB   request body limit (default 20)\n"
     "  --queue N         requests waiting for a worker before 503 (default 64)\n"
     "  --timeout S       seconds to receive a whole request, headers and body (default 30;\n"
     "                    idle connections: 10)\n"
     "  --max-connections N  connections served at once (default 256); more get 503\n"
     "  --max-per-address N  connections from one client address (default 32); more get 503\n"
-    "  --models DIR      backbone weights root (default: $MELODIC_MODELS or ../shared/models)\n";
+    "  --models DIR      backbone weights root (default: $MELODIC_MODELS, else ../shared/models\n"
+    "                    beside the checkout, else the installation's share/melodic/models)\n";
 
 #define STOP_GRACE_S 20
 
@@ -88,7 +89,7 @@ static void log_request(void *ctx, const char *method, const char *url, int stat
 
 int mm_cmd_serve(int argc, char **argv)
 {
-    const char *speech = NULL, *speech_cal = NULL, *library = NULL, *db = NULL, *va_path = "configs/recommend/default.yaml";
+    const char *speech = NULL, *speech_cal = NULL, *library = NULL, *db = NULL, *va_path = NULL;
     const char *models = NULL;
     int quiet = 0;
     mm_server_params p;
@@ -148,6 +149,9 @@ int mm_cmd_serve(int argc, char **argv)
     int rc = mm_bundle_open(speech, models, 1, &b, &err);
     if (!rc && speech_cal) rc = mm_bundle_open(speech_cal, models, 1, &bc, &err);
     if (!rc) rc = mm_library_open(library, &lib, &err);
+    if (!rc) rc = mm_cli_check_speech_bundle(b, speech, lib, &err);
+    char va_buf[PATH_MAX];
+    if (!rc && !(va_path = mm_cli_recommend_config(va_path, va_buf, sizeof va_buf, &err))) rc = err.code;
     if (!rc) rc = mm_cfg_load_file(va_path, &vcfg, &err);
     if (!rc) rc = mm_va_table_from_cfg(vcfg, &va, &err);
     if (!rc) rc = mm_recommend_params_from_cfg(mm_cfg_child(vcfg, "recommend"), va, &p.rec, &err);

@@ -1,5 +1,8 @@
 /* util.c — see util.h. */
 #include "cli/util.h"
+
+#include "runtime/bundle.h"
+#include "runtime/library.h"
 #include "core/paths.h"
 
 #include <errno.h>
@@ -63,4 +66,18 @@ const char *mm_cli_recommend_config(const char *given, char *buf, size_t size, m
 {
     if (given) return given;
     return mm_share_path(MM_CLI_RECOMMEND_CONFIG, buf, size, err) ? NULL : buf;
+}
+
+int mm_cli_check_speech_bundle(const mm_bundle *speech, const char *path, const mm_library *lib, mm_err *err)
+{
+    int k = mm_bundle_n_classes(speech);
+    if (!lib || k != mm_library_n_classes(lib)) return 0;
+    for (int c = 0; c < k; c++)
+        if (strcmp(mm_bundle_class_name(speech, c), mm_library_class_name(lib, c))) return 0;
+    char names[256] = "";
+    for (int c = 0; c < k && strlen(names) < 200; c++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", c ? ", " : "", mm_bundle_class_name(speech, c));
+    return mm_err_set(err, MM_EINVAL,
+                      "%s: this bundle's classes are the music library's (%s): it is a music model; pass a "
+                      "speech model (exported from a speech experiment) as --speech", path, names);
 }

@@ -28,6 +28,14 @@ int mm_cli_load_config(const char *path, char **sets, size_t n_sets, mm_cfg **ou
  * into buf; NULL with err naming every path tried when it is nowhere. */
 const char *mm_cli_recommend_config(const char *given, char *buf, size_t size, mm_err *err);
 
+/* 0 when `speech` can serve as the speech model beside `lib`, else a
+ * one-line error naming `path`: a bundle whose labels are the library's
+ * music classes (a music model passed as --speech) is refused. */
+struct mm_bundle;
+struct mm_library;
+int mm_cli_check_speech_bundle(const struct mm_bundle *speech, const char *path, const struct mm_library *lib,
+                               mm_err *err);
+
 /* Is this argument a help flag? */
 int mm_cli_is_help(const char *a);
 

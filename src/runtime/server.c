@@ -540,7 +540,8 @@ static int classify_plain(const mm_server *s, const req *r, float *proba, double
  * a calibrated bundle, a user and a feedback store: the user's earlier
  * clips calibrate the clip once there are enough of them (else the
  * ordinary bundle answers), and the clip joins them when it is long enough.
- * *calib: {"calibrated", "clips", "needed"}. */
+ * *calib: {"calibrated", "clips", "needed"}: clips = the user's earlier
+ * recordings this answer could use (at most needed), calibrated = clips >= needed. */
 static int classify_upload(mm_server *s, req *r, float *proba, double *secs, json_t **calib, mm_err *e)
 {
     const mm_bundle *cb = s->m.speech_calibrated;
@@ -562,9 +563,10 @@ static int classify_upload(mm_server *s, req *r, float *proba, double *secs, jso
     } else if (!st) {
         st = classify_plain(s, r, proba, secs, e);
     }
-    if (!st && *secs >= s->p.min_seconds &&
-        !mm_feedback_calib_add(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), raw, dim, need, &e2) && k < need)
-        k++;
+    /* the status describes this answer: clips = the earlier recordings it could use, so
+     * calibrated == (clips >= needed) always; this clip counts from the next request on */
+    if (!st && *secs >= s->p.min_seconds)
+        mm_feedback_calib_add(s->m.feedback, r->user, mm_bundle_pipeline_id(cb), raw, dim, need, &e2);
     free(raw);
     if (!st) *calib = json_pack("{s:b, s:I, s:I}", "calibrated", used, "clips", (json_int_t)k, "needed", (json_int_t)need);
     return st;

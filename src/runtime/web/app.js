@@ -144,7 +144,7 @@ function drawEmotion(r) {
   if (c) {
     cal.textContent = c.calibrated
       ? `calibrated to your voice (last ${c.clips} recordings)`
-      : `calibrating to your voice: ${c.clips} of ${c.needed} recordings`;
+      : `calibrating to your voice: ${c.clips} of ${c.needed} earlier recordings`;
   }
 }
 
