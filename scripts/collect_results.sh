@@ -12,7 +12,7 @@ tmp=$out.tmp.$$
   echo "The paper's reproductions are made by \`make run\` (\`scripts/run_main.sh\`: \`build/melodic run experiments/<name>.yaml -o results/<name>\`"
   echo "for each experiment, then \`/usr/bin/python3 scripts/plot_results.py results/<name>\`); each section names the command and"
   echo "the commit that made it (\`made_by.txt\`). Data: RAVDESS and the 4Q set as in ../shared/data; machine: 2 cores shared with"
-  echo "other jobs, so the fit times are loose. Only summaries and figures are committed; \`results.h5\` (predictions, curves,"
+  echo "other jobs, so the fit times (\`timing.json\`, kept apart from the metrics) are loose. Only summaries and figures are committed; \`results.h5\` (predictions, curves,"
   echo "t-SNE) is written next to them by a run. Results do not depend on the thread count."
   echo
   if [ -f results/congruence.txt ]; then
@@ -36,6 +36,31 @@ tmp=$out.tmp.$$
     echo '```'
     cat results/server_bench.txt
     echo '```'
+    echo
+  fi
+  if ls -d results/*_nested >/dev/null 2>&1; then
+    echo "## Hand-picked hyperparameters vs nested search"
+    echo
+    echo "Each \`*_nested\` experiment is the twin of one whose C values were picked by hand after seeing cross-validated"
+    echo "test scores; its values are chosen inside each outer training part (nested group k-fold), so the gap between"
+    echo "the two rows is the selection bias of the hand-picked ones. Accuracy and macro-F1 in %, mean over the outer folds."
+    echo
+    echo "| experiment | model | hand-picked acc. | nested acc. | hand-picked F1 | nested F1 |"
+    echo "|---|---|---|---|---|---|"
+    for n in results/*_nested; do
+      t=${n%_nested}
+      [ -f "$n/summary.json" ] && [ -f "$t/summary.json" ] || continue
+      /usr/bin/python3 - "$t/summary.json" "$n/summary.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for m, v in b["models"].items():
+    if "accuracy" not in v or "accuracy" not in a["models"].get(m, {}):
+        continue
+    u = a["models"][m]
+    print(f"| {a['name']} | {m} | {100 * u['accuracy']['mean']:.1f} | {100 * v['accuracy']['mean']:.1f} | "
+          f"{100 * u['macro_f1']['mean']:.1f} | {100 * v['macro_f1']['mean']:.1f} |")
+PY
+    done
     echo
   fi
   for d in results/*/; do
