@@ -186,32 +186,88 @@ static void conv_fwd(probe *p, double *y)
     mm_nn_conv1d_forward_d(c->B, c->L, c->cin, c->cout, c->k, c->s, c->pad, c->Lout, c->x, c->W, c->b, c->col, y);
 }
 
-static void conv_case(size_t L, size_t k, size_t s, mm_nn_padding pad)
+static void conv_case(size_t L, size_t k, size_t s, mm_nn_padding pad, size_t cin, size_t cout)
 {
-    conv_ctx c = {.B = 2, .L = L, .cin = 3, .cout = 4, .k = k, .s = s};
+    conv_ctx c = {.B = 2, .L = L, .cin = cin, .cout = cout, .k = k, .s = s};
     mm_nn_window(L, k, s, pad, &c.Lout, &c.pad);
     size_t nx = c.B * L * c.cin, nw = c.cout * k * c.cin, ny = c.B * c.Lout * c.cout, ncol = c.B * c.Lout * k * c.cin;
-    double *x = malloc(nx * 8), *W = malloc(nw * 8), b[4], *u = malloc(ny * 8), *y = malloc(ny * 8);
-    double *col = malloc(ncol * 8), *dcol = malloc(ncol * 8), *dx = malloc(nx * 8), *dW = malloc(nw * 8), db[4];
-    fill(x, nx, 1); fill(W, nw, 1); fill(b, 4, 1); fill(u, ny, 1);
+    double *x = malloc(nx * 8), *W = malloc(nw * 8), *b = malloc(cout * 8), *u = malloc(ny * 8), *y = malloc(ny * 8);
+    double *col = malloc(ncol * 8), *dcol = malloc(ncol * 8), *dx = malloc(nx * 8), *dW = malloc(nw * 8);
+    double *db = malloc(cout * 8);
+    fill(x, nx, 1); fill(W, nw, 1); fill(b, cout, 1); fill(u, ny, 1);
     c.x = x; c.W = W; c.b = b; c.col = col;
     probe p = {conv_fwd, ny, u, &c};
     conv_fwd(&p, y);
     mm_nn_conv1d_backward_d(c.B, L, c.cin, c.cout, k, s, c.pad, c.Lout, col, W, u, dW, db, dcol, dx);
-    char w[64];
-    snprintf(w, sizeof w, "conv1d L%zu k%zu s%zu %s dx", L, k, s, pad ? "same" : "valid");
+    char w[96];
+    snprintf(w, sizeof w, "conv1d L%zu k%zu s%zu %s %zu->%zu dx", L, k, s, pad ? "same" : "valid", cin, cout);
     check(w, &p, x, dx, nx);
     check("   dW", &p, W, dW, nw);
-    check("   db", &p, b, db, 4);
-    free(x); free(W); free(u); free(y); free(col); free(dcol); free(dx); free(dW);
+    check("   db", &p, b, db, cout);
+    free(x); free(W); free(b); free(u); free(y); free(col); free(dcol); free(dx); free(dW); free(db);
+}
+
+/* The Winograd path (16+ channels, stride 1, k 3 or 5) against im2col on
+ * the same data, in double: forward, and backward with and without dx (the
+ * first layer's case, dcol NULL). Metric: max |wino - im2col| / max |im2col|;
+ * tol 1e-12 (the transforms are exact in exact arithmetic; in double they
+ * round at ~1e-16 times the transform's growth, < 1e3). */
+static void wino_vs_im2col(size_t L, size_t k, size_t cin, size_t cout, mm_nn_conv_algo algo)
+{
+    size_t B = 3, Lout, pl;
+    mm_nn_window(L, k, 1, MM_NN_PAD_SAME, &Lout, &pl);
+    size_t nx = B * L * cin, nw = cout * k * cin, ny = B * Lout * cout, ncol = B * Lout * k * cin;
+    double *x = malloc(nx * 8), *W = malloc(nw * 8), *b = malloc(cout * 8), *u = malloc(ny * 8);
+    double *out[2][4], *col = malloc(ncol * 8), *dcol = malloc(ncol * 8);
+    fill(x, nx, 1); fill(W, nw, 1); fill(b, cout, 1); fill(u, ny, 1);
+    size_t n[4] = {ny, nw, cout, nx};
+    for (int a = 0; a < 2; a++) {
+        for (int i = 0; i < 4; i++) out[a][i] = malloc(n[i] * 8);
+        mm_nn_conv_algo old = mm_nn_conv1d_algo(a ? algo : MM_NN_CONV_IM2COL);
+        mm_nn_conv1d_forward_d(B, L, cin, cout, k, 1, pl, Lout, x, W, b, col, out[a][0]);
+        mm_nn_conv1d_backward_d(B, L, cin, cout, k, 1, pl, Lout, col, W, u, out[a][1], out[a][2], dcol, out[a][3]);
+        double *dW2 = malloc(nw * 8), *db2 = malloc(cout * 8);   /* without dx: same dW, db */
+        mm_nn_conv1d_backward_d(B, L, cin, cout, k, 1, pl, Lout, col, W, u, dW2, db2, NULL, NULL);
+        assert_memory_equal(dW2, out[a][1], nw * 8);
+        assert_memory_equal(db2, out[a][2], cout * 8);
+        free(dW2); free(db2);
+        mm_nn_conv1d_algo(old);
+    }
+    static const char *what[4] = {"y", "dW", "db", "dx"};
+    for (int i = 0; i < 4; i++) {
+        double m = 0, e = 0;
+        for (size_t j = 0; j < n[i]; j++) {
+            m = fmax(m, fabs(out[0][i][j]));
+            e = fmax(e, fabs(out[0][i][j] - out[1][i][j]));
+        }
+        printf("  winograd%s L%zu k%zu %zu->%zu %-2s vs im2col: rel %.2e\n",
+               algo == MM_NN_CONV_WINOGRAD_NOALLOC ? " (no-alloc)" : "", L, k, cin, cout, what[i], e / m);
+        assert_true(e / m < 1e-12);
+        if (i == 0) assert_true(e > 0);   /* the Winograd path did run */
+        free(out[0][i]); free(out[1][i]);
+    }
+    free(x); free(W); free(b); free(u); free(col); free(dcol);
 }
 
 static void test_conv1d(void **st)
 {
-    conv_case(7, 3, 1, MM_NN_PAD_SAME);
-    conv_case(8, 5, 1, MM_NN_PAD_SAME);    /* even length, odd kernel */
-    conv_case(7, 4, 2, MM_NN_PAD_SAME);    /* even kernel: asymmetric padding */
-    conv_case(9, 3, 2, MM_NN_PAD_VALID);
+    conv_case(7, 3, 1, MM_NN_PAD_SAME, 3, 4);
+    conv_case(8, 5, 1, MM_NN_PAD_SAME, 3, 4);    /* even length, odd kernel */
+    conv_case(7, 4, 2, MM_NN_PAD_SAME, 3, 4);    /* even kernel: asymmetric padding */
+    conv_case(9, 3, 2, MM_NN_PAD_VALID, 3, 4);
+    /* Winograd F(4, 5) and F(6, 3): a partial last tile, tiles reading padding
+     * on both sides, more channels out than in and fewer */
+    conv_case(11, 5, 1, MM_NN_PAD_SAME, 16, 20);
+    conv_case(13, 3, 1, MM_NN_PAD_SAME, 17, 16);
+    conv_case(9, 5, 1, MM_NN_PAD_VALID, 16, 16);
+    mm_nn_conv_algo old = mm_nn_conv1d_algo(MM_NN_CONV_WINOGRAD_NOALLOC);
+    conv_case(11, 5, 1, MM_NN_PAD_SAME, 16, 20);
+    conv_case(13, 3, 1, MM_NN_PAD_SAME, 17, 16);
+    mm_nn_conv1d_algo(old);
+    wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_AUTO);
+    wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_AUTO);
+    wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_WINOGRAD_NOALLOC);
+    wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_WINOGRAD_NOALLOC);
     /* 'same' window arithmetic (TensorFlow): out = ceil(L/s), pad_left = total/2 */
     size_t o, pl;
     mm_nn_window(162, 5, 2, MM_NN_PAD_SAME, &o, &pl);

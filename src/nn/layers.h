@@ -44,6 +44,26 @@ typedef enum {
  * when L < k. */
 void mm_nn_window(size_t L, size_t k, size_t s, mm_nn_padding pad, size_t *out, size_t *pad_left);
 
+/* How Conv1D computes (process-wide; for tests and benchmarks, not to be
+ * switched while kernels run). AUTO: Winograd F(4, 5) / F(6, 3) for stride-1
+ * kernels of size 5 / 3 with >= 16 channels in and out, im2col + GEMM
+ * otherwise (the choice depends on the layer's shape, never on the batch).
+ * IM2COL: always im2col. WINOGRAD_NOALLOC: Winograd where AUTO would, with
+ * the allocation-free fallback that runs when scratch memory cannot be
+ * had (same sums, slower). Returns the previous setting. */
+typedef enum {
+    MM_NN_CONV_AUTO = 0,
+    MM_NN_CONV_IM2COL = 1,
+    MM_NN_CONV_WINOGRAD_NOALLOC = 2,
+} mm_nn_conv_algo;
+mm_nn_conv_algo mm_nn_conv1d_algo(mm_nn_conv_algo a);
+
+/* The mm_sgemm micro-kernel the float kernels use (an mm_sgemm_kernel from
+ * nn/sgemm.h; default MM_SGEMM_AUTO), so tests can run the same training on
+ * every SIMD path and compare bits. Process-wide, like mm_nn_conv1d_algo.
+ * Returns the previous setting. */
+int mm_nn_gemm_kernel(int k);
+
 /* Inverted-dropout keep mask for n values: mask[i] = 1 with probability
  * 1 - rate (drawn from r), else 0; the kept values are scaled by 1/(1-rate)
  * in the forward kernel. */
