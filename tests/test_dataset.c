@@ -122,6 +122,43 @@ static void test_manifest_and_errors(void **st)
     tu_system("rm -rf %s", dir);
 }
 
+/* A manifest of 60,000 rows with 60,000 distinct labels and string groups
+ * (every lookup is hashed, so this is linear: it took minutes with the
+ * linear scans): classes sorted, each row's class and group right. */
+static void test_manifest_many_labels(void **st)
+{
+    char dir[128], path[256];
+    snprintf(dir, sizeof dir, "/tmp/mm_ds_big_%d", (int)getpid());
+    tu_system("mkdir -p %s", dir);
+    snprintf(path, sizeof path, "%s/m.csv", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "path,label,group\n");
+    const int n = 60000;
+    for (int i = 0; i < n; i++) fprintf(f, "c%d.wav,L%05d,g%d\n", i, (i * 7919) % n, i % 97);
+    fclose(f);
+    char text[512];
+    snprintf(text, sizeof text, "dataset:\n  type: csv\n  manifest: %s\n", path);
+    mm_cfg *c = parse(text);
+    mm_dataset *d = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_dataset_load(mm_cfg_child(c, "dataset"), NULL, &d, &e), 0);
+    assert_int_equal(d->n, (size_t)n);
+    assert_int_equal(d->n_classes, n);
+    for (int k = 1; k < n; k++) assert_true(strcmp(d->class_names[k - 1], d->class_names[k]) < 0);
+    assert_int_equal(d->n_group_ids, 97);
+    for (int i = 0; i < n; i += 997) {
+        char want[16];
+        snprintf(want, sizeof want, "L%05d", (i * 7919) % n);
+        assert_string_equal(d->class_names[d->labels[i]], want);
+        snprintf(want, sizeof want, "g%d", i % 97);
+        assert_string_equal(d->group_names[d->groups[i]], want);   /* string groups: ids are indices */
+    }
+    mm_dataset_free(d);
+    mm_cfg_free(c);
+    tu_system("rm -rf %s", dir);
+}
+
 static void test_table_roundtrip(void **st)
 {
     mm_table t = {0};
@@ -230,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_ravdess_real),
         cmocka_unit_test(test_music4q_real),
         cmocka_unit_test(test_manifest_and_errors),
+        cmocka_unit_test(test_manifest_many_labels),
         cmocka_unit_test(test_table_roundtrip),
         cmocka_unit_test(test_table_csv_many_labels_and_groups),
     };

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,50 @@ static void sl_free(slist *l)
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A string → int map (open addressing, FNV-1a), for the lookups below: a
+ * manifest or label map of n entries costs O(n), not O(n²). Keys are
+ * borrowed, not copied. */
+typedef struct { const char **key; int *val; size_t cap, n; } strmap;
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int sm_init(strmap *m, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n + 1) cap *= 2;
+    m->key = calloc(cap, sizeof *m->key);
+    m->val = calloc(cap, sizeof *m->val);
+    m->cap = cap;
+    m->n = 0;
+    return m->key && m->val ? 0 : MM_ENOMEM;
+}
+
+static void sm_free(strmap *m) { free(m->key); free(m->val); }
+
+/* The value of s, or -1. */
+static int sm_get(const strmap *m, const char *s)
+{
+    for (size_t i = str_hash(s) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->key[i]) return -1;
+        if (!strcmp(m->key[i], s)) return m->val[i];
+    }
+}
+
+/* Inserts s → v unless present; returns the value s has afterwards. The map
+ * must have been sized for every key put into it (sm_init(n)). */
+static int sm_put(strmap *m, const char *s, int v)
+{
+    for (size_t i = str_hash(s) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->key[i]) { m->key[i] = s; m->val[i] = v; m->n++; return v; }
+        if (!strcmp(m->key[i], s)) return m->val[i];
+    }
+}
 
 static int has_ext(const char *name, const char *const *exts)
 {
@@ -243,6 +288,38 @@ static int read_manifest(const char *path, raw_set *r, mm_err *err)
     return rc;
 }
 
+/* Group names by numeric value, ties by first appearance (their index). */
+static int cmp_numeric_group(const void *a, const void *b, void *ctx)
+{
+    char **v = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    long x = atol(v[i]), y = atol(v[j]);
+    return x != y ? (x > y) - (x < y) : (i > j) - (i < j);
+}
+
+typedef struct { const mm_csv *c; size_t col; const char *key; } key_ctx;
+
+static int cmp_row_key(const void *a, const void *b, void *ctx)
+{
+    const key_ctx *k = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int d = strcmp(k->c->cells[i * k->c->n_cols + k->col], k->c->cells[j * k->c->n_cols + k->col]);
+    return d ? d : (i > j) - (i < j);
+}
+
+/* The first row (in file order) whose key column is `key`, or (size_t)-1;
+ * idx: the rows sorted by cmp_row_key. */
+static size_t find_row(const mm_csv *c, size_t col, const size_t *idx, const char *key)
+{
+    size_t lo = 0, hi = c->n_rows;
+    while (lo < hi) {   /* first position whose key is >= key */
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(c->cells[idx[mid] * c->n_cols + col], key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < c->n_rows && !strcmp(c->cells[idx[lo] * c->n_cols + col], key) ? idx[lo] : (size_t)-1;
+}
+
 /* Join metadata rows on the file stem: fills artists/titles and, when
  * group_by names a column, groups. */
 static int join_metadata(const char *path, const char *key_col, const char *group_by, raw_set *r,
@@ -256,29 +333,18 @@ static int join_metadata(const char *path, const char *key_col, const char *grou
     int ca = mm_csv_col(c, "artist"), ct = mm_csv_col(c, "title");
     int cg = group_by ? mm_csv_col(c, group_by) : -1;
     if (group_by && cg < 0) { mm_csv_free(c); return mm_err_set(err, MM_EFORMAT, "%s:1: no column '%s' for group_by", path, group_by); }
-    /* sort row indices by key for binary search */
+    /* row indices sorted by key (then row), for binary search */
     size_t *idx = malloc((c->n_rows ? c->n_rows : 1) * sizeof *idx);
     if (!idx) { mm_csv_free(c); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
     for (size_t i = 0; i < c->n_rows; i++) idx[i] = i;
-    /* insertion sort would be slow for big files; use qsort with a context via a copy */
-    char **keys = malloc((c->n_rows ? c->n_rows : 1) * sizeof *keys);
-    if (!keys) { free(idx); mm_csv_free(c); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
-    for (size_t i = 0; i < c->n_rows; i++) keys[i] = c->cells[i * c->n_cols + (size_t)ck];
-    /* pair up and sort: store "key\0" pointers, recover row by pointer arithmetic */
-    qsort(keys, c->n_rows, sizeof *keys, cmp_str);
-    for (size_t i = 0; i < c->n_rows; i++) {
-        /* find the row of keys[i] */
-        for (size_t j = 0; j < c->n_rows; j++)
-            if (c->cells[j * c->n_cols + (size_t)ck] == keys[i]) { idx[i] = j; break; }
-    }
+    key_ctx kc = {c, (size_t)ck, NULL};
+    qsort_r(idx, c->n_rows, sizeof *idx, cmp_row_key, &kc);
     for (size_t i = 0; i < r->paths.n && !rc; i++) {
         char stem[512];
         stem_of(r->paths.v[i], stem, sizeof stem);
-        const char *k = stem;
-        char **hit = bsearch(&k, keys, c->n_rows, sizeof *keys, cmp_str);
+        size_t row = find_row(c, (size_t)ck, idx, stem);
         const char *artist = "", *title = "", *group = "";
-        if (hit) {
-            size_t row = idx[hit - keys];
+        if (row != (size_t)-1) {
             if (ca >= 0) artist = mm_csv_cell(c, row, (size_t)ca);
             if (ct >= 0) title = mm_csv_cell(c, row, (size_t)ct);
             if (cg >= 0) group = mm_csv_cell(c, row, (size_t)cg);
@@ -289,18 +355,11 @@ static int join_metadata(const char *path, const char *key_col, const char *grou
         if (sl_push(&r->artists, artist) || sl_push(&r->titles, title)) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
         if (cg >= 0) { free(r->groups.v[i]); r->groups.v[i] = strdup(group); }
     }
-    free(keys);
     free(idx);
     mm_csv_free(c);
     return rc;
 }
 
-static int find_str(char **v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i], s)) return (int)i;
-    return -1;
-}
 
 static const char *const dataset_keys[] = {"name", "type", "root", "manifest", "metadata", "key_column",
                                            "group_by", "labels", "classes", "extensions",
@@ -362,43 +421,57 @@ int mm_dataset_load(const mm_cfg *map, const char *data_root, mm_dataset **out, 
     if (lmap && lmap->type != MM_CFG_MAP && lmap->type != MM_CFG_NULL) { raw_free(&r); return mm_err_set(err, MM_EINVAL, "%s: key 'labels': expected a map source: class", mm_cfg_where(lmap, w, sizeof w)); }
     if (cls && cls->type != MM_CFG_SEQ && cls->type != MM_CFG_NULL) { raw_free(&r); return mm_err_set(err, MM_EINVAL, "%s: key 'classes': expected a list", mm_cfg_where(cls, w, sizeof w)); }
     slist classes = {0};
-    if (cls && cls->type == MM_CFG_SEQ) {
+    strmap cm = {0}, lm = {0};   /* class name -> index; distinct source labels */
+    size_t n_cfg = (cls && cls->type == MM_CFG_SEQ ? cls->n : 0) + (lmap && lmap->type == MM_CFG_MAP ? lmap->n : 0);
+    if (sm_init(&cm, n_cfg + r.labels.n) || sm_init(&lm, r.labels.n)) rc = MM_ENOMEM;
+    for (size_t i = 0; i < r.labels.n && !rc; i++) sm_put(&lm, r.labels.v[i], 1);
+    if (rc) {
+    } else if (cls && cls->type == MM_CFG_SEQ) {
         for (size_t i = 0; i < cls->n && !rc; i++) {
             if (cls->items[i]->type != MM_CFG_SCALAR) rc = mm_err_set(err, MM_EINVAL, "%s: key 'classes': expected names", mm_cfg_where(cls->items[i], w, sizeof w));
-            else if (find_str(classes.v, classes.n, cls->items[i]->value) >= 0) rc = mm_err_set(err, MM_EINVAL, "%s: class '%s' listed twice", mm_cfg_where(cls->items[i], w, sizeof w), cls->items[i]->value);
+            else if (sm_get(&cm, cls->items[i]->value) >= 0) rc = mm_err_set(err, MM_EINVAL, "%s: class '%s' listed twice", mm_cfg_where(cls->items[i], w, sizeof w), cls->items[i]->value);
             else if (sl_push(&classes, cls->items[i]->value)) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+            else sm_put(&cm, classes.v[classes.n - 1], (int)classes.n - 1);
         }
     } else if (lmap && lmap->type == MM_CFG_MAP) {
         for (size_t i = 0; i < lmap->n && !rc; i++) {
             if (lmap->items[i]->type != MM_CFG_SCALAR) rc = mm_err_set(err, MM_EINVAL, "%s: labels.%s: expected a class name", mm_cfg_where(lmap->items[i], w, sizeof w), lmap->items[i]->key);
-            else if (find_str(classes.v, classes.n, lmap->items[i]->value) < 0 && sl_push(&classes, lmap->items[i]->value)) rc = MM_ENOMEM;
+            else if (sm_get(&cm, lmap->items[i]->value) < 0) {
+                if (sl_push(&classes, lmap->items[i]->value)) rc = MM_ENOMEM;
+                else sm_put(&cm, classes.v[classes.n - 1], (int)classes.n - 1);
+            }
         }
     } else if (type == 0) {
         for (int e = 1; e <= 8 && !rc; e++)
-            if (find_str(r.labels.v, r.labels.n, mm_ravdess_emotions[e]) >= 0 && sl_push(&classes, mm_ravdess_emotions[e])) rc = MM_ENOMEM;
-    } else {
-        for (size_t i = 0; i < r.labels.n && !rc; i++)
-            if (find_str(classes.v, classes.n, r.labels.v[i]) < 0 && sl_push(&classes, r.labels.v[i])) rc = MM_ENOMEM;
+            if (sm_get(&lm, mm_ravdess_emotions[e]) >= 0) {
+                if (sl_push(&classes, mm_ravdess_emotions[e])) rc = MM_ENOMEM;
+                else sm_put(&cm, classes.v[classes.n - 1], (int)classes.n - 1);
+            }
+    } else {   /* sorted distinct labels */
+        for (size_t i = 0; i < lm.cap && !rc; i++)
+            if (lm.key[i] && sl_push(&classes, lm.key[i])) rc = MM_ENOMEM;
         if (!rc) qsort(classes.v, classes.n, sizeof *classes.v, cmp_str);
+        for (size_t i = 0; i < classes.n && !rc; i++) sm_put(&cm, classes.v[i], (int)i);
     }
-    if (rc) { sl_free(&classes); raw_free(&r); return rc == MM_ENOMEM ? mm_err_set(err, rc, "out of memory") : rc; }
+    if (rc) { sm_free(&cm); sm_free(&lm); sl_free(&classes); raw_free(&r); return rc == MM_ENOMEM ? mm_err_set(err, rc, "out of memory") : rc; }
     /* labels map values must be classes */
     if (lmap && lmap->type == MM_CFG_MAP) {
         for (size_t i = 0; i < lmap->n; i++)
-            if (find_str(classes.v, classes.n, lmap->items[i]->value) < 0) {
+            if (sm_get(&cm, lmap->items[i]->value) < 0) {
                 rc = mm_err_set(err, MM_EINVAL, "%s: labels.%s maps to '%s', which is not in 'classes'", mm_cfg_where(lmap->items[i], w, sizeof w), lmap->items[i]->key, lmap->items[i]->value);
-                sl_free(&classes); raw_free(&r); return rc;
+                sm_free(&cm); sm_free(&lm); sl_free(&classes); raw_free(&r); return rc;
             }
         for (size_t i = 0; i < lmap->n; i++)
-            if (find_str(r.labels.v, r.labels.n, lmap->items[i]->key) < 0) {
+            if (sm_get(&lm, lmap->items[i]->key) < 0) {
                 rc = mm_err_set(err, MM_EINVAL, "%s: labels: no clip has the label '%s'", mm_cfg_where(lmap->items[i], w, sizeof w), lmap->items[i]->key);
-                sl_free(&classes); raw_free(&r); return rc;
+                sm_free(&cm); sm_free(&lm); sl_free(&classes); raw_free(&r); return rc;
             }
     }
-    if (classes.n < 1) { sl_free(&classes); raw_free(&r); return mm_err_set(err, MM_EINVAL, "%s: the dataset has no classes", mm_cfg_where(map, w, sizeof w)); }
+    sm_free(&lm);
+    if (classes.n < 1) { sm_free(&cm); sl_free(&classes); raw_free(&r); return mm_err_set(err, MM_EINVAL, "%s: the dataset has no classes", mm_cfg_where(map, w, sizeof w)); }
 
     mm_dataset *d = calloc(1, sizeof *d);
-    if (!d) { sl_free(&classes); raw_free(&r); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    if (!d) { sm_free(&cm); sl_free(&classes); raw_free(&r); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
     d->name = strdup(name ? name : types[type]);
     d->n_classes = (int)classes.n;
     d->class_names = classes.v;
@@ -412,7 +485,7 @@ int mm_dataset_load(const mm_cfg *map, const char *data_root, mm_dataset **out, 
         d->titles = calloc(r.paths.n + 1, sizeof *d->titles);
     }
     if (!d->paths || !d->labels || !d->groups || (have_meta && (!d->artists || !d->titles))) {
-        raw_free(&r); mm_dataset_free(d); return mm_err_set(err, MM_ENOMEM, "out of memory");
+        sm_free(&cm); raw_free(&r); mm_dataset_free(d); return mm_err_set(err, MM_ENOMEM, "out of memory");
     }
     int64_t *taken = calloc((size_t)d->n_classes, sizeof *taken);
     for (size_t i = 0; i < r.paths.n; i++) {
@@ -422,7 +495,7 @@ int mm_dataset_load(const mm_cfg *map, const char *data_root, mm_dataset **out, 
             if (!m) continue;                      /* dropped by the label map */
             lab = m->value;
         }
-        int c = find_str(d->class_names, (size_t)d->n_classes, lab);
+        int c = sm_get(&cm, lab);   /* keys point at d->class_names (moved from classes) */
         if (c < 0) continue;                       /* not one of the listed classes */
         if (max_per_class && taken[c] >= max_per_class) continue;
         taken[c]++;
@@ -437,6 +510,7 @@ int mm_dataset_load(const mm_cfg *map, const char *data_root, mm_dataset **out, 
         d->groups[k] = -1;
     }
     free(taken);
+    sm_free(&cm);
     /* groups */
     int any_group = 0;
     for (size_t i = 0; i < r.groups.n; i++) if (r.groups.v[i][0]) { any_group = 1; break; }
@@ -447,25 +521,43 @@ int mm_dataset_load(const mm_cfg *map, const char *data_root, mm_dataset **out, 
         size_t k = 0;
         for (size_t i = 0; i < r.paths.n; i++)
             if (!r.paths.v[i]) { if (sl_push(&kept, r.groups.v[i])) rc = MM_ENOMEM; k++; }
+        /* distinct group names, in first-appearance order, then sorted: numerically for
+         * integer groups (ties by first appearance, as a stable sort), else as strings */
         slist distinct = {0};
+        strmap gm = {0};
+        if (!rc && sm_init(&gm, kept.n)) rc = MM_ENOMEM;
         for (size_t i = 0; i < kept.n && !rc; i++)
-            if (find_str(distinct.v, distinct.n, kept.v[i]) < 0 && sl_push(&distinct, kept.v[i])) rc = MM_ENOMEM;
-        if (r.numeric_groups) {
-            /* sort numerically */
-            for (size_t a = 1; a < distinct.n; a++)
-                for (size_t b = a; b > 0 && atol(distinct.v[b - 1]) > atol(distinct.v[b]); b--) {
-                    char *t = distinct.v[b]; distinct.v[b] = distinct.v[b - 1]; distinct.v[b - 1] = t;
-                }
-        } else qsort(distinct.v, distinct.n, sizeof *distinct.v, cmp_str);
+            if (sm_get(&gm, kept.v[i]) < 0) {
+                if (sl_push(&distinct, kept.v[i])) rc = MM_ENOMEM;
+                else sm_put(&gm, distinct.v[distinct.n - 1], (int)distinct.n - 1);
+            }
+        if (!rc) {
+            if (r.numeric_groups) {
+                size_t *ord = malloc((distinct.n ? distinct.n : 1) * sizeof *ord);
+                char **sorted = malloc((distinct.n ? distinct.n : 1) * sizeof *sorted);
+                if (!ord || !sorted) rc = MM_ENOMEM;
+                for (size_t g = 0; g < distinct.n && !rc; g++) ord[g] = g;
+                if (!rc) qsort_r(ord, distinct.n, sizeof *ord, cmp_numeric_group, distinct.v);
+                for (size_t g = 0; g < distinct.n && !rc; g++) sorted[g] = distinct.v[ord[g]];
+                if (!rc) memcpy(distinct.v, sorted, distinct.n * sizeof *sorted);
+                free(ord);
+                free(sorted);
+            } else qsort(distinct.v, distinct.n, sizeof *distinct.v, cmp_str);
+        }
+        sm_free(&gm);
+        memset(&gm, 0, sizeof gm);
+        if (!rc && sm_init(&gm, distinct.n)) rc = MM_ENOMEM;
+        for (size_t g = 0; g < distinct.n && !rc; g++) sm_put(&gm, distinct.v[g], (int)g);
         d->n_group_ids = distinct.n;
         d->group_ids = calloc(distinct.n + 1, sizeof *d->group_ids);
         if (!d->group_ids) rc = MM_ENOMEM;
         for (size_t g = 0; g < distinct.n && !rc; g++)
             d->group_ids[g] = r.numeric_groups ? (int32_t)atol(distinct.v[g]) : (int32_t)g;
         for (size_t i = 0; i < kept.n && !rc; i++) {
-            int g = find_str(distinct.v, distinct.n, kept.v[i]);
+            int g = sm_get(&gm, kept.v[i]);
             d->groups[i] = d->group_ids[g];
         }
+        sm_free(&gm);
         d->group_names = distinct.v;
         sl_free(&kept);
         (void)k;
