@@ -8,6 +8,7 @@
 #include "mpi/shard.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,7 +102,8 @@ static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size
         size_t i = idx ? idx[j] : j;
         mm_err e = {0};
         double secs = 0;
-        int rc = mm_featsets_compute(sets, n_sets, &o->audio, ds->paths[i], NULL, 0, NULL, X + j * D, &secs, &e);
+        mm_pipeline_audio pa = {.audio = o->audio, .level = o->level, .transform = o->transform, .transform_ctx = o->transform_ctx};
+        int rc = mm_featsets_compute_pipeline(sets, n_sets, &pa, i, ds->paths[i], NULL, 0, NULL, X + j * D, &secs, &e);
         if (!rc) dur[j] = (float)secs;
         else if (!strstr(e.msg, ds->paths[i])) mm_err_prefix(&e, "%s", ds->paths[i]);
         if (rc) {
@@ -125,8 +127,76 @@ static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size
     if (progress_n && done < m) fputc('\n', stderr);
 }
 
-int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_audio_opts *audio, const char *path,
-                        const void *data, size_t len, const char *name, float *x, double *seconds, mm_err *err)
+int mm_pipeline_audio_from_cfg(const mm_cfg *map, mm_pipeline_audio *pa, mm_err *err)
+{
+    memset(pa, 0, sizeof *pa);
+    mm_audio_opts_default(&pa->audio);
+    mm_level_params_default(&pa->level.p);
+    const mm_cfg *nm = map && map->type == MM_CFG_MAP ? mm_cfg_child(map, "normalize") : NULL;
+    int rc = 0;
+    if (!nm) return mm_audio_opts_from_cfg(map, &pa->audio, err);
+    /* the decode options without `normalize` */
+    mm_cfg *rest = mm_cfg_new_map();
+    if (!rest) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < map->n && !rc; i++)
+        if (strcmp(map->items[i]->key, "normalize")) rc = mm_cfg_put(rest, map->items[i]->key, map->items[i], err);
+    if (!rc) rc = mm_audio_opts_from_cfg(rest->n ? rest : NULL, &pa->audio, err);
+    mm_cfg_free(rest);
+    if (rc) return rc;
+    char w[600];
+    if (nm->type == MM_CFG_SCALAR) {   /* normalize: false | true (the defaults) */
+        int on = 0;
+        if ((rc = mm_cfg_get_bool(map, "normalize", 0, &on, err))) return rc;
+        pa->level.on = on;
+        return 0;
+    }
+    if (nm->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "%s: audio.normalize: expected {method: lufs|rms, target: T, peak_limit: P}", mm_cfg_where(nm, w, sizeof w));
+    static const char *const keys[] = {"method", "target", "peak_limit", "top_db", NULL};
+    static const char *const methods[] = {"lufs", "rms", NULL};
+    int method = 0;
+    mm_level_params *p = &pa->level.p;
+    if ((rc = mm_cfg_check_keys(nm, "audio.normalize", keys, err)) ||
+        (rc = mm_cfg_get_choice(nm, "method", methods, 0, &method, err)))
+        return rc;
+    p->measure = method ? MM_LEVEL_RMS : MM_LEVEL_LUFS;
+    if ((rc = mm_cfg_get_double(nm, "target", method ? -20.0 : -23.0, -70.0, 0.0, &p->target, err)) ||
+        (rc = mm_cfg_get_double(nm, "peak_limit", -1.0, -20.0, 0.0, &p->peak_limit_dbfs, err)) ||
+        (rc = mm_cfg_get_double(nm, "top_db", 40.0, 1.0, 120.0, &p->top_db, err)))
+        return rc;
+    if (!method && mm_cfg_child(nm, "top_db"))
+        return mm_err_set(err, MM_EINVAL, "%s: audio.normalize.top_db is for method: rms (voiced RMS), not lufs", mm_cfg_where(mm_cfg_child(nm, "top_db"), w, sizeof w));
+    pa->level.on = 1;
+    return 0;
+}
+
+const char *mm_level_opts_describe(const mm_level_opts *l, char *buf, size_t size)
+{
+    if (!l || !l->on) { if (size) buf[0] = 0; return buf; }
+    if (l->p.measure == MM_LEVEL_LUFS)
+        snprintf(buf, size, "normalize: {method: lufs, target: %g, peak_limit: %g}", l->p.target, l->p.peak_limit_dbfs);
+    else
+        snprintf(buf, size, "normalize: {method: rms, target: %g, peak_limit: %g, top_db: %g}", l->p.target, l->p.peak_limit_dbfs, l->p.top_db);
+    return buf;
+}
+
+/* The decoded clip a through the pipeline's transform and level normalisation, in place. */
+static int clip_chain(const mm_pipeline_audio *pa, size_t clip, mm_audio *a, mm_err *err)
+{
+    int rc = 0;
+    if (pa->transform) rc = pa->transform(pa->transform_ctx, clip, a->sr, &a->x, &a->n, err);
+    if (!rc && pa->level.on) {
+        float *y = NULL;
+        rc = mm_level_normalize(a->x, a->n, a->sr, &pa->level.p, &y, NULL, err);
+        if (rc) mm_err_prefix(err, "audio.normalize");
+        else { free(a->x); a->x = y; }
+    }
+    return rc;
+}
+
+int mm_featsets_compute_pipeline(const mm_featset_inst *sets, size_t n_sets, const mm_pipeline_audio *pa, size_t clip,
+                                 const char *path, const void *data, size_t len, const char *name, float *x,
+                                 double *seconds, mm_err *err)
 {
     enum { MAX_RATES = 8 };
     mm_audio dec[MAX_RATES] = {{0}};   /* decoded clips, one per distinct rate */
@@ -137,9 +207,19 @@ int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_aud
         while (k < n_dec && rates[k] != sr) k++;
         mm_audio tmp = {0}, *a = k < MAX_RATES ? &dec[k] : &tmp;
         if (k == n_dec || k == MAX_RATES) {
-            mm_audio_opts ao = *audio;
+            mm_audio_opts ao = pa->audio;
             ao.target_sr = sr;
             rc = path ? mm_audio_load(path, &ao, a, err) : mm_audio_load_memory(data, len, name, &ao, a, err);
+            if (!rc) rc = clip_chain(pa, clip, a, err);
+            if (rc == MM_CLIP_SKIP) {   /* left out: every value NaN */
+                size_t D = 0;
+                for (size_t q = 0; q < n_sets; q++) D += sets[q].vt->dim(sets[q].state);
+                for (size_t q = 0; q < D; q++) x[q] = NAN;
+                if (seconds) *seconds = a->orig_seconds;
+                mm_audio_free(&tmp);
+                rc = 0;
+                break;
+            }
             if (!rc && k < MAX_RATES) rates[n_dec++] = sr;
         }
         if (!rc) {
@@ -151,6 +231,13 @@ int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_aud
     }
     for (int k = 0; k < n_dec; k++) mm_audio_free(&dec[k]);
     return rc;
+}
+
+int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_audio_opts *audio, const char *path,
+                        const void *data, size_t len, const char *name, float *x, double *seconds, mm_err *err)
+{
+    mm_pipeline_audio pa = {.audio = *audio};
+    return mm_featsets_compute_pipeline(sets, n_sets, &pa, 0, path, data, len, name, x, seconds, err);
 }
 
 static size_t total_dim(const mm_featset_inst *sets, size_t n_sets)
@@ -263,6 +350,10 @@ static int assemble(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_
         t->sample_rate = sets[0].vt->sample_rate(sets[0].state);
         char settings[4096] = "", buf[1024];
         snprintf(settings, sizeof settings, "audio: %s\n", mm_audio_opts_describe(&o->audio, buf, sizeof buf));
+        if (o->level.on) {
+            size_t l = strlen(settings);
+            snprintf(settings + l, sizeof settings - l, "%s\n", mm_level_opts_describe(&o->level, buf, sizeof buf));
+        }
         for (size_t s = 0; s < n_sets; s++) {
             if (!sets[s].vt->describe) continue;
             size_t l = strlen(settings);

@@ -11,6 +11,7 @@
 #define MM_EXTRACT_H
 
 #include "audio/audio.h"
+#include "audio/level.h"
 #include "core/err.h"
 #include "data/dataset.h"
 #include "data/table.h"
@@ -23,8 +24,41 @@ typedef struct mm_featset_inst {
     char *label;            /* "set" or "set(params...)" for provenance */
 } mm_featset_inst;
 
+/* `audio.normalize`: every clip scaled to a level before the front end (after decode,
+ * resampling, trim and crop/pad; after a clip transform): integrated loudness (EBU R128)
+ * or the RMS of the voiced part, under a sample-peak limit (audio/level.h). */
+typedef struct mm_level_opts {
+    int on;                 /* 0: the clip as decoded */
+    mm_level_params p;
+} mm_level_opts;
+
+/* A clip transform between decoding and level normalisation (corruptions, augmentation):
+ * *x (n samples at sr, malloc'd) may be replaced (free the old buffer, store the new one
+ * and its length). `clip` is the row of the clip in the dataset. Must be thread-safe.
+ * Returning MM_CLIP_SKIP leaves the clip out: its row is all NaN (no features computed). */
+#define MM_CLIP_SKIP 1
+typedef int (*mm_clip_fn)(void *ctx, size_t clip, int sr, float **x, size_t *n, mm_err *err);
+
+/* The audio side of a pipeline: what happens between the file and the front end. */
+typedef struct mm_pipeline_audio {
+    mm_audio_opts audio;    /* decode options; target_sr is set per feature set */
+    mm_level_opts level;
+    mm_clip_fn transform;   /* NULL: none */
+    void *transform_ctx;
+} mm_pipeline_audio;
+
+/* Read an `audio:` map (NULL: defaults): the keys of mm_audio_opts_from_cfg plus
+ * normalize: {method: lufs|rms, target: T, peak_limit: P, top_db: D} (defaults lufs, −23
+ * LUFS or −20 dBFS for rms, −1 dBFS, 40). Unknown keys and values out of range (level.h)
+ * are refused with the config's file and line. The bundle reads its /pipeline/audio
+ * through this function too, so a model is served with the normalisation it was trained with. */
+int mm_pipeline_audio_from_cfg(const mm_cfg *map, mm_pipeline_audio *pa, mm_err *err);
+
 typedef struct mm_extract_opts {
     mm_audio_opts audio;    /* target_sr is set per feature set */
+    mm_level_opts level;    /* zero: no level normalisation */
+    mm_clip_fn transform;   /* NULL: none; called with the clip's dataset row */
+    void *transform_ctx;
     int n_threads;          /* >= 1 */
     int skip_bad;
     int progress;           /* 1: progress line on stderr */
@@ -45,6 +79,15 @@ void mm_featsets_free(mm_featset_inst *sets, size_t n);
  * NULL) receives the decoded duration. Thread-safe as the sets are. */
 int mm_featsets_compute(const mm_featset_inst *sets, size_t n_sets, const mm_audio_opts *audio, const char *path,
                         const void *data, size_t len, const char *name, float *x, double *seconds, mm_err *err);
+/* The same through a whole audio pipeline (transform with `clip`, level normalisation):
+ * decode → pa->transform → level normalisation → each feature set. pa->level.on with a
+ * clip too short for its measure (LUFS: one 400 ms block) or silent is an error naming it. */
+int mm_featsets_compute_pipeline(const mm_featset_inst *sets, size_t n_sets, const mm_pipeline_audio *pa, size_t clip,
+                                 const char *path, const void *data, size_t len, const char *name, float *x,
+                                 double *seconds, mm_err *err);
+/* The level opts as one line for provenance ("normalize: {method: lufs, target: -23, ...}"),
+ * empty when off. */
+const char *mm_level_opts_describe(const mm_level_opts *l, char *buf, size_t size);
 
 int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
                const mm_extract_opts *o, mm_table **out, mm_err *err);

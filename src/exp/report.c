@@ -14,6 +14,7 @@
 #include "eval/curves.h"
 #include "eval/metrics.h"
 #include "io/h5.h"
+#include "learn/learner.h"
 
 int mm_report_tsne_opts_from_cfg(const mm_cfg *map, mm_report_tsne_opts *o, mm_err *err)
 {
@@ -53,7 +54,96 @@ typedef struct model_summary {
     mm_pr *pr;                /* (k) */
     double macro_auc;
     size_t n_pooled;
+    /* robustness (in->n_rob corruptions; NULL when a round lacks them) */
+    double *rob_round;        /* (n_rob, R_N, R) per round */
+    double *rob_mean, *rob_std;   /* (n_rob, R_N) */
+    double corruption_acc;    /* mean over corruptions of the mean accuracy */
 } model_summary;
+
+enum { R_ACC, R_BACC, R_F1, R_N };
+static const char *const r_names[R_N] = {"accuracy", "balanced_accuracy", "macro_f1"};
+
+/* Robustness metrics of model m: each round's corrupted test predictions scored. */
+static int rob_summarise(const mm_report_input *in, size_t m, model_summary *ms, mm_err *err)
+{
+    size_t R = in->split->n_rounds, C = in->n_rob;
+    int k = in->table->n_classes;
+    if (!C || ms->failed) return 0;
+    for (size_t r = 0; r < R; r++) {
+        const mm_report_unit *u = &in->units[m * R + r];
+        if (u->failed || !u->rob_proba) return 0;
+    }
+    ms->rob_round = calloc(C * R_N * R + 1, sizeof *ms->rob_round);
+    ms->rob_mean = calloc(C * R_N + 1, sizeof *ms->rob_mean);
+    ms->rob_std = calloc(C * R_N + 1, sizeof *ms->rob_std);
+    if (!ms->rob_round || !ms->rob_mean || !ms->rob_std) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    ms->corruption_acc = 0;
+    for (size_t c = 0; c < C; c++) {
+        for (size_t r = 0; r < R; r++) {
+            const mm_report_unit *u = &in->units[m * R + r];
+            int32_t *yp = malloc((u->n_test + 1) * sizeof *yp), *yt = malloc((u->n_test + 1) * sizeof *yt);
+            if (!yp || !yt) { free(yp); free(yt); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+            mm_proba_argmax(u->rob_proba + c * u->n_test * (size_t)k, u->n_test, k, yp);
+            size_t ns = 0;   /* the scored rows: those corrupted */
+            for (size_t i = 0; i < u->n_test; i++)
+                if (!in->rob_mask || in->rob_mask[u->test_index[i]]) { yt[ns] = u->y_true[i]; yp[ns++] = yp[i]; }
+            mm_metrics *mt = NULL;
+            int rc = ns ? mm_metrics_compute(yt, yp, ns, k, &mt, err)
+                        : mm_err_set(err, MM_EINVAL, "robustness: round %zu has no corrupted test clip (use a smaller 'every')", r + 1);
+            free(yp);
+            free(yt);
+            if (rc) return rc;
+            double v[R_N] = {mt->accuracy, mt->balanced_accuracy, mt->macro_f1};
+            for (int q = 0; q < R_N; q++) ms->rob_round[(c * R_N + q) * R + r] = v[q];
+            mm_metrics_free(mt);
+        }
+        for (int q = 0; q < R_N; q++) {
+            const double *x = ms->rob_round + (c * R_N + q) * R;
+            double mean = 0, var = 0;
+            for (size_t r = 0; r < R; r++) mean += x[r];
+            mean /= (double)R;
+            for (size_t r = 0; r < R; r++) var += (x[r] - mean) * (x[r] - mean);
+            ms->rob_mean[c * R_N + q] = mean;
+            ms->rob_std[c * R_N + q] = sqrt(var / (double)R);
+        }
+        ms->corruption_acc += ms->rob_mean[c * R_N + R_ACC] / (double)C;
+    }
+    return 0;
+}
+
+/* /robustness/<corruption>/<model>/<metric> (per round, attrs mean and std) and
+ * /robustness/corruption_accuracy (one per model, NaN when the model has none). */
+static int write_rob_h5(hid_t f, const mm_report_input *in, const model_summary *ms, mm_err *err)
+{
+    size_t R = in->split->n_rounds;
+    hsize_t hr = R, nm = in->n_models;
+    int rc = mm_h5_write_strings(f, "robustness/corruptions", in->rob_names, in->n_rob, err);
+    double *ca = malloc((in->n_models + 1) * sizeof *ca);
+    if (!ca) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    for (size_t m = 0; m < in->n_models; m++) ca[m] = ms[m].rob_mean ? ms[m].corruption_acc : NAN;
+    if (!rc) rc = mm_h5_write_strings(f, "robustness/models", in->model_names, in->n_models, err);
+    if (!rc) rc = mm_h5_write_f64(f, "robustness/corruption_accuracy", ca, 1, &nm, err);
+    free(ca);
+    for (size_t c = 0; c < in->n_rob && !rc; c++)
+        for (size_t m = 0; m < in->n_models && !rc; m++) {
+            if (!ms[m].rob_mean) continue;
+            for (int q = 0; q < R_N && !rc; q++) {
+                char p[512];
+                snprintf(p, sizeof p, "robustness/%s/%s/%s", in->rob_names[c], in->model_names[m], r_names[q]);
+                rc = mm_h5_write_f64(f, p, ms[m].rob_round + (c * R_N + q) * R, 1, &hr, err);
+                if (!rc) {
+                    hid_t d = H5Dopen2(f, p, H5P_DEFAULT);
+                    if (d < 0) rc = mm_err_set(err, MM_EIO, "%s: cannot open", p);
+                    else {
+                        rc = mm_h5_attr_set_f64(d, "mean", ms[m].rob_mean[c * R_N + q], err);
+                        if (!rc) rc = mm_h5_attr_set_f64(d, "std", ms[m].rob_std[c * R_N + q], err);
+                        H5Dclose(d);
+                    }
+                }
+            }
+        }
+    return rc;
+}
 
 /* Pool the first repeat's rounds of one model into sample order. */
 static int pool_first_repeat(const mm_report_input *in, size_t m, int32_t **yt, int32_t **yp,
@@ -135,6 +225,9 @@ static void summary_free(model_summary *ms, int k)
     for (int c = 0; ms->pr && c < k; c++) mm_pr_clear(&ms->pr[c]);
     free(ms->roc);
     free(ms->pr);
+    free(ms->rob_round);
+    free(ms->rob_mean);
+    free(ms->rob_std);
 }
 
 static const char *protocol_text(const mm_report_input *in, char *buf, size_t size)
@@ -311,6 +404,7 @@ static int write_h5(const mm_report_input *in, const model_summary *ms, const ch
     }
     (void)rd;
     for (size_t m = 0; m < in->n_models && !rc; m++) rc = write_model_h5(f, in, ms, m, err);
+    if (!rc && in->n_rob) rc = write_rob_h5(f, in, ms, err);
     if (!rc && tsne_xy) {
         hsize_t d2[2] = {tsne_n, 2}, n1 = tsne_n;
         rc = mm_h5_write_f32(f, "tsne/xy", tsne_xy, 2, d2, err);
@@ -476,12 +570,81 @@ static char *summary_md(const mm_report_input *in, const model_summary *ms, cons
             g, k_txt, g, g, g);
     }
     if (in->n_augment) {
-        sbf(&md, "\n**Augmentation**: each round's training clips also entered training speed-perturbed (speed");
-        for (size_t k = 0; k < in->n_augment; k++) sbf(&md, "%s %g", k ? "," : "", in->augment_speed[k]);
-        sbf(&md, "); validation and test clips are never perturbed.\n");
+        size_t ns = in->n_augment_speed;
+        sbf(&md, "\n**Augmentation**: each round's training clips also entered training");
+        if (ns) {
+            sbf(&md, " speed-perturbed (speed");
+            for (size_t k = 0; k < ns; k++) sbf(&md, "%s %g", k ? "," : "", in->augment_speed[k]);
+            sbf(&md, ")");
+        }
+        if (in->n_augment > ns) {
+            sbf(&md, "%s corrupted, one copy each (", ns ? " and" : "");
+            for (size_t k = ns; k < in->n_augment; k++) sbf(&md, "%s%s", k > ns ? ", " : "", in->augment_names[k - ns]);
+            sbf(&md, "; values drawn per clip, seeded)");
+        }
+        sbf(&md, "; validation and test clips are never perturbed.\n");
+    }
+    if (in->n_rob) {
+        size_t R = in->split->n_rounds;
+        sbf(&md, "\n## Robustness\n\nAccuracy in %% (mean over the %zu rounds) of each round's model on its test clips corrupted "
+                 "(seeds and noise sources apart from training: babble from speakers on the test side, odd-numbered music files); "
+                 "the corruption accuracy is the mean over the corruptions.\n\n| Corruption |", R);
+        for (size_t m = 0; m < in->n_models; m++) sbf(&md, " %s |", in->model_names[m]);
+        sbf(&md, "\n|---|");
+        for (size_t m = 0; m < in->n_models; m++) sbf(&md, "---|");
+        sbf(&md, "\n| clean |");
+        for (size_t m = 0; m < in->n_models; m++) {
+            if (ms[m].failed) sbf(&md, " failed |");
+            else sbf(&md, " %.1f |", 100 * ms[m].mean[M_ACC]);
+        }
+        for (size_t c = 0; c < in->n_rob; c++) {
+            sbf(&md, "\n| %s |", in->rob_names[c]);
+            for (size_t m = 0; m < in->n_models; m++) {
+                if (!ms[m].rob_mean) sbf(&md, " – |");
+                else sbf(&md, " %.1f |", 100 * ms[m].rob_mean[c * R_N + R_ACC]);
+            }
+        }
+        sbf(&md, "\n| **corruption accuracy** |");
+        for (size_t m = 0; m < in->n_models; m++) {
+            if (!ms[m].rob_mean) sbf(&md, " – |");
+            else sbf(&md, " **%.1f** |", 100 * ms[m].corruption_acc);
+        }
+        sbf(&md, "\n");
     }
     if (!isnan(tkl)) sbf(&md, "\nt-SNE of %zu points: final KL divergence %.4f.\n", tn, tkl);
     return md.s;
+}
+
+/* The end of summary.json: closes "models", then the robustness section when there is one. */
+static void rob_json(sb *b, const mm_report_input *in, const model_summary *ms)
+{
+    if (!in->n_rob) { sbf(b, "  }\n}\n"); return; }
+    sbf(b, "  },\n  \"robustness\": {\"corruptions\": [");
+    for (size_t c = 0; c < in->n_rob; c++) { sbf(b, "%s", c ? ", " : ""); json_str(b, in->rob_names[c]); }
+    sbf(b, "],\n    \"models\": {");
+    int first = 1;
+    for (size_t m = 0; m < in->n_models; m++) {
+        if (!ms[m].rob_mean) continue;
+        sbf(b, "%s\n      ", first ? "" : ",");
+        first = 0;
+        json_str(b, in->model_names[m]);
+        sbf(b, ": {\"clean_accuracy\": ");
+        json_num(b, ms[m].mean[M_ACC]);
+        sbf(b, ", \"corruption_accuracy\": ");
+        json_num(b, ms[m].corruption_acc);
+        for (int q = 0; q < R_N; q++) {
+            sbf(b, ", \"%s\": {", r_names[q]);
+            for (size_t c = 0; c < in->n_rob; c++) {
+                sbf(b, "%s", c ? ", " : "");
+                json_str(b, in->rob_names[c]);
+                sbf(b, ": ");
+                json_num(b, ms[m].rob_mean[c * R_N + q]);
+            }
+            sbf(b, "}");
+        }
+        sbf(b, "}");
+    }
+    sbf(b, "\n    }\n  }\n}\n");
 }
 
 /* summary.json (malloc'd; NULL when out of memory). */
@@ -538,7 +701,7 @@ static char *summary_json(const mm_report_input *in, const model_summary *ms, co
         }
         sbf(&js, "}%s\n", m + 1 < in->n_models ? "," : "");
     }
-    sbf(&js, "  }\n}\n");
+    rob_json(&js, in, ms);
     return js.s;
 }
 
@@ -550,6 +713,7 @@ int mm_report_write(const mm_report_input *in, const char *dir, mm_report_show_f
     if (!ms) return mm_err_set(err, MM_ENOMEM, "out of memory");
     int rc = 0;
     for (size_t m = 0; m < in->n_models && !rc; m++) rc = summarise(in, m, &ms[m], err);
+    for (size_t m = 0; m < in->n_models && !rc; m++) rc = rob_summarise(in, m, &ms[m], err);
     float *txy = NULL;
     int32_t *tlab = NULL, *tidx = NULL;
     size_t tn = 0;

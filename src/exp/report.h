@@ -38,6 +38,7 @@ typedef struct mm_report_unit {
     const char *const *cand;        /* (n_cand) YAML flow maps */
     const double *scores;           /* (n_cand, n_inner) */
     int32_t chosen;                 /* -1: none */
+    const float *rob_proba;         /* (n_rob, n_test, k) robustness probabilities, NULL without */
 } mm_report_unit;
 
 typedef struct mm_report_input {
@@ -50,8 +51,13 @@ typedef struct mm_report_input {
     int leakage_allowed;
     int group_norm;                 /* features standardised per group (per speaker) */
     size_t group_norm_clips;        /* 0: from all of a group's rows; K: K other rows */
-    size_t n_augment;               /* speed-perturbed copies of the training rows */
-    const double *augment_speed;    /* (n_augment) */
+    size_t n_augment;               /* perturbed copies of the training rows (speed, then corruptions) */
+    const double *augment_speed;    /* (n_augment_speed) */
+    size_t n_augment_speed;
+    const char *const *augment_names;   /* (n_augment - n_augment_speed) corruption kinds */
+    size_t n_rob;                   /* robustness: corruptions of the test rows */
+    const char *const *rob_names;   /* (n_rob) */
+    const uint8_t *rob_mask;        /* (table n) 1: the row was corrupted and is scored; NULL: all */
     uint64_t seed;
     const char *search_metric;      /* NULL: no hyperparameter search */
     const char *search_inner;       /* inner protocol kind, e.g. "group_kfold" */

@@ -34,7 +34,9 @@
 const char *const mm_experiment_keys[] = {
     "name", "description", "seed", "table", "dataset", "features", "audio", "cache",
     "data_root", "model_root", "protocol", "preprocessing", "models", "ensembles", "tsne",
-    "allow_group_leakage", "output", "augment", "search", NULL};
+    "allow_group_leakage", "output", "augment", "search", "robustness", NULL};
+
+#define MAX_ROB 64   /* corruptions in a robustness: section */
 
 static double now_s(void)
 {
@@ -164,6 +166,13 @@ typedef struct run {
     mm_exp_prep prep;
     mm_exp_augment aug;
     float *aug_X[MM_EXP_MAX_AUG];
+    size_t n_rob;                  /* robustness: corruptions of the test clips */
+    mm_corr rob[MAX_ROB];
+    const char *rob_names[MAX_ROB];
+    uint64_t rob_seed;
+    long rob_every;                /* corrupt every K-th clip only */
+    uint8_t *rob_mask;             /* (t->n) 1: the clip was corrupted (scored under robustness) */
+    float *rob_X[MAX_ROB];
     mm_exp_search search;
     mm_report_tsne_opts tsne;
     mm_split_params sp;
@@ -181,6 +190,57 @@ typedef struct run {
     size_t n_saved;
 } run;
 
+/* `robustness: {corruptions: [names] | suite: standard, seed: S}`. */
+static int parse_robustness(run *x, mm_err *err)
+{
+    const mm_cfg *m = mm_cfg_child(x->cfg, "robustness");
+    x->n_rob = 0;
+    if (!m || m->type == MM_CFG_NULL) return 0;
+    char w[600];
+    static const char *const keys[] = {"suite", "corruptions", "seed", "every", NULL};
+    int rc = mm_cfg_check_keys(m, "robustness", keys, err);
+    if (rc) return rc;
+    const char *suite = NULL;
+    long seed = 0;
+    if ((rc = mm_cfg_get_str(m, "suite", NULL, &suite, err)) ||
+        (rc = mm_cfg_get_int(m, "seed", (long)(x->seed % 1000000007ULL) + 7919, 0, LONG_MAX, &seed, err)) ||
+        (rc = mm_cfg_get_int(m, "every", 1, 1, 1000, &x->rob_every, err)))
+        return rc;
+    if (x->rob_every > 1 && x->prep.group_norm)
+        return mm_err_set(err, MM_EINVAL, "%s: robustness.every %ld with preprocessing.group_norm: per-speaker statistics need every clip corrupted; use every: 1",
+                          mm_cfg_where(mm_cfg_child(m, "every"), w, sizeof w), x->rob_every);
+    x->rob_seed = (uint64_t)seed ^ 0x7e57c0dULL;   /* never a training augmentation's stream */
+    const char *const *names = NULL;
+    size_t n = 0;
+    const mm_cfg *list = mm_cfg_child(m, "corruptions");
+    if (suite) {
+        if (strcmp(suite, "standard"))
+            return mm_err_set(err, MM_EINVAL, "%s: robustness.suite '%s': the only suite is 'standard'", mm_cfg_where(mm_cfg_child(m, "suite"), w, sizeof w), suite);
+        mm_corr_standard_suite(&names, &n);
+        for (size_t i = 0; i < n; i++) x->rob_names[x->n_rob++] = names[i];
+    }
+    if (list) {
+        if (list->type != MM_CFG_SEQ || list->n == 0)
+            return mm_err_set(err, MM_EINVAL, "%s: robustness.corruptions: expected a list of names, e.g. [pink_10db, reverb_0.6s, telephone]", mm_cfg_where(list, w, sizeof w));
+        for (size_t i = 0; i < list->n; i++) {
+            if (x->n_rob >= MAX_ROB) return mm_err_set(err, MM_EINVAL, "%s: robustness: at most %d corruptions", mm_cfg_where(list, w, sizeof w), MAX_ROB);
+            if (!list->items[i]->value) return mm_err_set(err, MM_EINVAL, "%s: robustness.corruptions: expected a name", mm_cfg_where(list->items[i], w, sizeof w));
+            x->rob_names[x->n_rob++] = list->items[i]->value;
+        }
+    }
+    if (!x->n_rob) return mm_err_set(err, MM_EINVAL, "%s: robustness needs 'suite: standard' or 'corruptions: [names]'", mm_cfg_where(m, w, sizeof w));
+    for (size_t i = 0; i < x->n_rob; i++) {
+        if ((rc = mm_corr_parse_name(x->rob_names[i], &x->rob[i], err))) return mm_err_prefix(err, "%s", mm_cfg_where(list && !suite ? list->items[i] : m, w, sizeof w));
+        x->rob[i].every = (int)x->rob_every;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(x->rob_names[j], x->rob_names[i]))
+                return mm_err_set(err, MM_EINVAL, "%s: robustness: corruption '%s' is listed twice", mm_cfg_where(m, w, sizeof w), x->rob_names[i]);
+    }
+    if (!mm_cfg_child(x->cfg, "dataset"))
+        return mm_err_set(err, MM_EINVAL, "%s: robustness needs 'dataset' and 'features' (a feature table has no audio to corrupt)", mm_cfg_where(m, w, sizeof w));
+    return 0;
+}
+
 /* Everything in the config, before any data is read. */
 static int run_parse(run *x, mm_err *err)
 {
@@ -194,6 +254,11 @@ static int run_parse(run *x, mm_err *err)
     if (!rc) rc = mm_exp_parse_models(cfg, &x->specs, &x->n_specs, &x->n_models, err);
     if (!rc) rc = mm_exp_parse_prep(cfg, &x->prep, err);
     if (!rc) rc = mm_exp_parse_augment(cfg, &x->aug, err);
+    if (!rc) rc = parse_robustness(x, err);
+    if (!rc && mm_cfg_child(cfg, "dataset")) {   /* audio: (normalize included) checked before any work */
+        mm_pipeline_audio pa;
+        rc = mm_pipeline_audio_from_cfg(mm_cfg_child(cfg, "audio"), &pa, err);
+    }
     if (!rc) rc = mm_exp_parse_search(cfg, x->specs, x->n_models, &x->search, err);
     if (!rc && x->search.enabled && !mm_cfg_find(cfg, "search.inner.seed")) x->search.inner.seed = x->seed;
     if (!rc) rc = mm_report_tsne_opts_from_cfg(mm_cfg_child(cfg, "tsne"), &x->tsne, err);
@@ -242,6 +307,9 @@ static int run_precheck(run *x, mm_err *err)
         rc = check_search(&env, x->specs, x->n_models, err);
     }
     if (!rc) rc = check_scale(x->d, x->n_models, early->n_rounds, err);
+    /* noise folders and babble pools, before any extraction */
+    for (size_t k = 0; !rc && k < x->aug.n_corr; k++) rc = mm_exp_check_corruption(x->cfg, &x->aug.corr[k], early, err);
+    for (size_t k = 0; !rc && k < x->n_rob; k++) rc = mm_exp_check_corruption(x->cfg, &x->rob[k], early, err);
     mm_split_free(early);
     mm_dataset_free(ds);
     return rc;
@@ -263,11 +331,33 @@ static int run_data(run *x, mm_err *err)
         if (!t->group_by) return mm_err_set(err, MM_EINVAL, "%s: preprocessing.group_norm needs a dataset with groups (group_by, e.g. actor)", x->name);
         if ((rc = mm_exp_group_norm(t, &x->prep, x->seed, x->o.n_threads, err))) return rc;
     }
+    rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, t->labels, t->groups, t->n, t->group_by, x->allow_leak, &x->o, &x->split, err);
+    if ((rc = mm_mpi_agree(rc, err))) return rc;
     /* augmented copies: the same clips perturbed, extracted (and cached) once
      * each; only their training rows are ever used */
-    if (x->aug.n && (rc = mm_mpi_agree(mm_exp_augment_tables(x->cfg, &x->o, &x->aug, t, 1, &x->prep, x->seed, x->aug_X, err), err)))
+    if (x->aug.n && (rc = mm_mpi_agree(mm_exp_augment_tables_split(x->cfg, &x->o, &x->aug, t, 1, &x->prep, x->seed, x->split, x->aug_X, err), err)))
         return rc;
-    rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, t->labels, t->groups, t->n, t->group_by, x->allow_leak, &x->o, &x->split, err);
+    /* robustness: every clip corrupted (other seeds and noise sources than training);
+     * only each round's test rows are ever used */
+    for (size_t c = 0; c < x->n_rob; c++) {
+        mm_table *ct = NULL;
+        rc = mm_exp_corrupted_table(x->cfg, &x->o, &x->rob[c], x->rob_seed + 1000003ULL * c, x->split, &ct, err);
+        if (!rc) {
+            mm_exp_keep_labelled(ct);
+            int same = ct->n == t->n && ct->d == t->d;
+            for (size_t i = 0; same && i < t->n; i++) same = ct->labels[i] == t->labels[i] && ct->groups[i] == t->groups[i];
+            if (!same) rc = mm_err_set(err, MM_EDATA, "robustness %s: the corrupted table does not line up with the original", x->rob_names[c]);
+        }
+        if (!rc && !x->rob_mask && !(x->rob_mask = malloc(t->n + 1))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < t->n; i++) {   /* clips left out (every): clean features, not scored */
+            x->rob_mask[i] = !isnan(ct->X[i * t->d]);
+            if (!x->rob_mask[i]) memcpy(ct->X + i * t->d, t->X + i * t->d, t->d * sizeof *t->X);
+        }
+        if (!rc) rc = mm_exp_group_norm(ct, &x->prep, x->seed, x->o.n_threads, err);
+        if (!rc) { x->rob_X[c] = ct->X; ct->X = NULL; }
+        mm_table_free(ct);
+        if (rc) { mm_err_prefix(err, "robustness %s", x->rob_names[c]); break; }
+    }
     if ((rc = mm_mpi_agree(rc, err))) return rc;
     int has_groups = 0;
     for (size_t i = 0; i < t->n; i++) if (t->groups[i] >= 0) { has_groups = 1; break; }
@@ -275,6 +365,7 @@ static int run_data(run *x, mm_err *err)
     x->leak = has_groups && mm_split_check_leakage(x->split, t->groups, &le) != 0;
     x->env = (mm_unit_env){.t = t, .split = x->split, .prep = &x->prep, .search = &x->search,
                            .aug = (const float *const *)x->aug_X, .n_aug = x->aug.n, .seed = x->seed,
+                           .rob = (const float *const *)x->rob_X, .n_rob = x->n_rob,
                            .n_threads = x->o.n_threads, .specs = x->specs, .n_models = x->n_models};
     if ((rc = mm_mpi_agree(check_search(&x->env, x->specs, x->n_models, err), err))) return rc;
     x->R = x->split->n_rounds;
@@ -509,6 +600,8 @@ static int run_mpi(run *x, mm_err *err)
 static int run_report(run *x, mm_err *err)
 {
     size_t R = x->R;
+    const char *aug_names[MM_EXP_MAX_AUG];
+    for (size_t k = 0; k < x->aug.n_corr; k++) aug_names[k] = x->aug.corr[k].name + strlen("augment_");
     for (size_t r = 0; r < R; r++)
         for (size_t e = x->n_models; e < x->n_specs; e++) {
             const mm_unit *mem[MM_EXP_MAX_MEMBERS];
@@ -519,6 +612,8 @@ static int run_report(run *x, mm_err *err)
         .name = x->name, .config_path = x->o.config_path, .config_yaml = x->cfg_yaml, .table = x->t, .split = x->split,
         .n_models = x->n_specs, .leakage_allowed = x->leak, .group_norm = x->prep.group_norm,
         .group_norm_clips = x->prep.group_norm_clips, .n_augment = x->aug.n, .augment_speed = x->aug.speed,
+        .n_augment_speed = x->aug.n_speed, .augment_names = aug_names, .n_rob = x->n_rob, .rob_names = x->rob_names,
+        .rob_mask = x->rob_mask,
         .seed = x->seed, .tsne = &x->tsne, .n_threads = x->o.n_threads,
         .search_metric = x->search.enabled ? x->search.metric_name : NULL,
         .search_inner = x->search.enabled ? x->search.inner_kind : NULL,
@@ -536,7 +631,8 @@ static int run_report(run *x, mm_err *err)
                                   .test_index = u->test_index, .y_true = u->y_true, .y_pred = u->y_pred,
                                   .proba = u->proba, .fit_s = u->fit_s, .predict_s = u->predict_s, .n_hist = u->n_hist,
                                   .n_cand = u->n_cand, .n_inner = u->n_inner, .cand = (const char *const *)u->cand,
-                                  .scores = u->scores, .chosen = u->chosen};
+                                  .scores = u->scores, .chosen = u->chosen,
+                                  .rob_proba = u->n_rob == x->n_rob ? u->rob_proba : NULL};
             for (int i = 0; i < 4; i++) q->hist[i] = u->hist[i];
         }
     }
@@ -556,6 +652,8 @@ static void run_free(run *x)
     free(x->cfg_yaml);
     mm_split_free(x->split);
     for (size_t k = 0; k < MM_EXP_MAX_AUG; k++) free(x->aug_X[k]);
+    for (size_t k = 0; k < MAX_ROB; k++) free(x->rob_X[k]);
+    free(x->rob_mask);
     mm_table_free(x->t);
     mm_split_params_release(&x->sp);
     mm_exp_search_release(&x->search);

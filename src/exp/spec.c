@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/paths.h"
+#include "data/dataset.h"
 #include "data/extract.h"
 #include "eval/metrics.h"
 #include "learn/groupnorm.h"
@@ -157,44 +158,131 @@ int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err)
     memset(a, 0, sizeof *a);
     const mm_cfg *m = mm_cfg_child(cfg, "augment");
     if (!m) return 0;
-    static const char *const keys[] = {"speed", NULL};
     char w[600];
-    int rc = mm_cfg_check_keys(m, "augment", keys, err);
-    if (rc) return rc;
-    const mm_cfg *sp = mm_cfg_child(m, "speed");
-    if (!sp) return 0;
-    if (sp->type != MM_CFG_SEQ || sp->n < 1 || sp->n > MM_EXP_MAX_AUG)
-        return mm_err_set(err, MM_EINVAL, "%s: augment.speed: expected a list of 1 to %d factors, e.g. [0.9, 1.1]", mm_cfg_where(sp, w, sizeof w), MM_EXP_MAX_AUG);
-    for (size_t i = 0; i < sp->n; i++) {
-        double f;
-        if ((rc = mm_cfg_scalar_double(sp->items[i], "augment.speed", &f, err))) return rc;
-        if (!(f >= 0.5 && f <= 2.0) || f == 1.0)
-            return mm_err_set(err, MM_EINVAL, "%s: augment.speed factor %g: expected 0.5..2 and not 1", mm_cfg_where(sp->items[i], w, sizeof w), f);
-        a->speed[a->n++] = f;
+    if (m->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "%s: augment: expected a map, e.g. {speed: [0.9, 1.1], noise: {snr: [5, 20]}}", mm_cfg_where(m, w, sizeof w));
+    int rc = 0;
+    for (size_t i = 0; i < m->n && !rc; i++) {
+        const mm_cfg *e = m->items[i];
+        if (strcmp(e->key, "speed")) {
+            if (a->n_corr >= MM_EXP_MAX_AUG)
+                return mm_err_set(err, MM_EINVAL, "%s: augment: at most %d augmentations", mm_cfg_where(e, w, sizeof w), MM_EXP_MAX_AUG);
+            rc = mm_corr_parse_augment(e, &a->corr[a->n_corr++], err);
+            continue;
+        }
+        if (e->type != MM_CFG_SEQ || e->n < 1 || e->n > 4)
+            return mm_err_set(err, MM_EINVAL, "%s: augment.speed: expected a list of 1 to %d factors, e.g. [0.9, 1.1]", mm_cfg_where(e, w, sizeof w), 4);
+        for (size_t k = 0; k < e->n; k++) {
+            double f;
+            if ((rc = mm_cfg_scalar_double(e->items[k], "augment.speed", &f, err))) return rc;
+            if (!(f >= 0.5 && f <= 2.0) || f == 1.0)
+                return mm_err_set(err, MM_EINVAL, "%s: augment.speed factor %g: expected 0.5..2 and not 1", mm_cfg_where(e->items[k], w, sizeof w), f);
+            a->speed[a->n_speed++] = f;
+        }
     }
-    if (!mm_cfg_child(cfg, "dataset"))
+    if (rc) return rc;
+    a->n = a->n_speed + a->n_corr;
+    if (a->n > MM_EXP_MAX_AUG)
+        return mm_err_set(err, MM_EINVAL, "%s: augment: %zu tables; at most %d", mm_cfg_where(m, w, sizeof w), a->n, MM_EXP_MAX_AUG);
+    if (a->n && !mm_cfg_child(cfg, "dataset"))
         return mm_err_set(err, MM_EINVAL, "%s: augment needs 'dataset' and 'features' (a feature table has no audio to perturb)", mm_cfg_where(m, w, sizeof w));
     return 0;
+}
+
+/* FNV-1a over a split's roles (rounds × rows): the babble pools it implies. */
+static unsigned long long roles_hash(const mm_split *split)
+{
+    unsigned long long h = 1469598103934665603ULL;
+    size_t m = split->n * split->n_rounds;
+    for (size_t i = 0; i < m; i++) { h ^= split->role[i]; h *= 1099511628211ULL; }
+    return h;
+}
+
+/* The dataset, the babble roles of split, the decode options: a corruption context. */
+static int corr_ctx(const mm_cfg *cfg, const mm_corr *c, uint64_t seed, const mm_split *split, mm_corr_ctx **out,
+                    mm_err *err)
+{
+    const char *data_root = NULL;
+    mm_dataset *ds = NULL;
+    mm_pipeline_audio pa;
+    uint8_t *roles = NULL;
+    const uint8_t **rr = NULL;
+    int rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err);
+    if (!rc) rc = mm_pipeline_audio_from_cfg(mm_cfg_child(cfg, "audio"), &pa, err);
+    if (!rc) rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, err);
+    if (!rc && split && c->kind == MM_CORR_BABBLE) rc = mm_corr_row_roles(ds, split, &roles, &rr, err);
+    if (!rc) rc = mm_corr_ctx_create(c, seed, ds, rr, split ? split->n_rounds : 0, &pa.audio, mm_data_root(data_root), out, err);
+    free(roles);
+    free(rr);
+    mm_dataset_free(ds);
+    return rc;
+}
+
+int mm_exp_check_corruption(const mm_cfg *cfg, const mm_corr *c, const mm_split *split, mm_err *err)
+{
+    if (c->kind != MM_CORR_BABBLE && c->kind != MM_CORR_MUSIC) return 0;
+    mm_corr_ctx *x = NULL;
+    int rc = corr_ctx(cfg, c, 0, split, &x, err);
+    mm_corr_ctx_free(x);
+    return rc;
+}
+
+int mm_exp_corrupted_table(const mm_cfg *cfg, const mm_run_opts *o, const mm_corr *c, uint64_t seed,
+                           const mm_split *split, mm_table **out, mm_err *err)
+{
+    mm_corr_ctx *x = NULL;
+    mm_cfg *key = NULL;
+    int rc = corr_ctx(cfg, c, seed, split, &x, err);
+    if (!rc) {
+        key = mm_corr_key(c, seed);
+        /* babble depends on the pools: the split's role vectors join the key */
+        if (key && split && c->kind == MM_CORR_BABBLE) {
+            char as[64];
+            snprintf(as, sizeof as, "pools=%016llx", roles_hash(split));
+            rc = mm_cfg_set(key, as, err);
+        }
+        if (!key) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+    }
+    if (!rc) rc = mm_exp_get_table_transformed(cfg, o, key, mm_corr_apply_fn, x, out, err);
+    mm_cfg_free(key);
+    mm_corr_ctx_free(x);
+    return rc;
 }
 
 int mm_exp_augment_tables(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
                           int labelled_only, const mm_exp_prep *prep, uint64_t seed, float **X, mm_err *err)
 {
+    return mm_exp_augment_tables_split(cfg, o, a, ref, labelled_only, prep, seed, NULL, X, err);
+}
+
+int mm_exp_augment_tables_split(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
+                                int labelled_only, const mm_exp_prep *prep, uint64_t seed, const mm_split *split,
+                                float **X, mm_err *err)
+{
     int rc = 0;
     for (size_t k = 0; k < a->n; k++) X[k] = NULL;
     for (size_t k = 0; k < a->n && !rc; k++) {
-        mm_cfg *c = mm_cfg_clone(cfg);
-        char as[64];
-        snprintf(as, sizeof as, "audio.speed=%.17g", a->speed[k]);
         mm_table *t = NULL;
-        rc = c ? mm_cfg_set(c, as, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
-        if (!rc) rc = mm_exp_get_table(c, o, &t, err);
-        mm_cfg_free(c);
-        if (rc) { mm_err_prefix(err, "augment speed %g", a->speed[k]); break; }
+        char what[96];
+        if (k < a->n_speed) {
+            mm_cfg *c = mm_cfg_clone(cfg);
+            char as[64];
+            snprintf(as, sizeof as, "audio.speed=%.17g", a->speed[k]);
+            snprintf(what, sizeof what, "augment speed %g", a->speed[k]);
+            rc = c ? mm_cfg_set(c, as, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
+            if (!rc) rc = mm_exp_get_table(c, o, &t, err);
+            mm_cfg_free(c);
+        } else {
+            const mm_corr *cc = &a->corr[k - a->n_speed];
+            snprintf(what, sizeof what, "%s", cc->name);
+            /* each augmentation its own stream of the experiment's seed */
+            rc = mm_exp_corrupted_table(cfg, o, cc, seed ^ (0xa5a5a5ULL * (k + 1)), split, &t, err);
+        }
+        if (rc) { mm_err_prefix(err, "%s", what); break; }
         if (labelled_only) mm_exp_keep_labelled(t);
         int same = t->n == ref->n && t->d == ref->d;
         for (size_t i = 0; same && i < t->n; i++) same = t->labels[i] == ref->labels[i] && t->groups[i] == ref->groups[i];
-        if (!same) rc = mm_err_set(err, MM_EDATA, "augment speed %g: the perturbed table does not line up with the original (%zu vs %zu rows)", a->speed[k], t->n, ref->n);
+        if (!same) rc = mm_err_set(err, MM_EDATA, "%s: the perturbed table does not line up with the original (%zu vs %zu rows)", what, t->n, ref->n);
         if (!rc) rc = mm_exp_group_norm(t, prep, seed, o->n_threads, err);
         if (!rc) { X[k] = t->X; t->X = NULL; }
         mm_table_free(t);
@@ -272,7 +360,7 @@ int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
  * shared). Takes key_yaml. */
 static int cached_table(const mm_cfg *cfg, const mm_run_opts *o, const mm_cfg *ds_cfg, const mm_cfg *fs_cfg,
                         const char *data_root, const char *model_root, const char *cache, const char *path,
-                        char *key_yaml, mm_table **out, mm_err *err)
+                        char *key_yaml, mm_clip_fn transform, void *transform_ctx, mm_table **out, mm_err *err)
 {
     int rank = mm_mpi_rank(), dist = mm_mpi_active(), rc = 0;
     mm_table *t = NULL;
@@ -289,8 +377,12 @@ static int cached_table(const mm_cfg *cfg, const mm_run_opts *o, const mm_cfg *d
         goto done;
     }
     mm_extract_opts eo = {0};
-    mm_audio_opts_default(&eo.audio);
-    rc = mm_audio_opts_from_cfg(mm_cfg_child(cfg, "audio"), &eo.audio, err);
+    mm_pipeline_audio pa;
+    rc = mm_pipeline_audio_from_cfg(mm_cfg_child(cfg, "audio"), &pa, err);
+    eo.audio = pa.audio;
+    eo.level = pa.level;
+    eo.transform = transform;
+    eo.transform_ctx = transform_ctx;
     if (!rc) rc = mm_dataset_load(ds_cfg, mm_data_root(data_root), &ds, err);
     if (!rc) rc = mm_featsets_create(fs_cfg, mm_model_root(model_root), &fs, &n_fs, err);
     if (!rc && rank == 0) rc = mm_exp_mkdirs(cache, err);
@@ -320,6 +412,12 @@ done:
 
 int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err)
 {
+    return mm_exp_get_table_transformed(cfg, o, NULL, NULL, NULL, out, err);
+}
+
+int mm_exp_get_table_transformed(const mm_cfg *cfg, const mm_run_opts *o, const mm_cfg *transform_key,
+                                 mm_clip_fn transform, void *transform_ctx, mm_table **out, mm_err *err)
+{
     const char *table = NULL, *data_root = NULL, *model_root = NULL, *cache = NULL;
     int rc;
     if ((rc = mm_cfg_get_str(cfg, "table", NULL, &table, err)) ||
@@ -342,12 +440,13 @@ int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm
     mm_cfg_put(key, "features", fs_cfg, err);
     if (mm_cfg_child(cfg, "audio")) mm_cfg_put(key, "audio", mm_cfg_child(cfg, "audio"), err);
     mm_cfg_put_str(key, "data_root", mm_data_root(data_root), err);
+    if (transform_key) mm_cfg_put(key, "transform", transform_key, err);   /* absent for plain tables: their keys stay as they were */
     unsigned long long h = mm_cfg_hash(key);
     char *key_yaml = mm_cfg_to_yaml(key);
     mm_cfg_free(key);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/features-%016llx.h5", cache, h);
-    return cached_table(cfg, o, ds_cfg, fs_cfg, data_root, model_root, cache, path, key_yaml, out, err);
+    return cached_table(cfg, o, ds_cfg, fs_cfg, data_root, model_root, cache, path, key_yaml, transform, transform_ctx, out, err);
 }
 
 void mm_exp_models_free(mm_exp_model *m, size_t n)

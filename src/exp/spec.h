@@ -7,8 +7,10 @@
 
 #include <stddef.h>
 #include "core/err.h"
+#include "data/extract.h"
 #include "data/table.h"
 #include "eval/splits.h"
+#include "exp/corrupt.h"
 #include "exp/runner.h"
 #include "io/cfg.h"
 #include "learn/learner.h"
@@ -78,27 +80,49 @@ int mm_exp_score(int metric, const int32_t *y_true, const int32_t *y_pred, size_
 /* Parse `preprocessing:` (scaler, smote). */
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
 
-/* `augment: {speed: [0.9, 1.1]}`: data augmentation by speed perturbation
- * (audio.speed): each factor gives a perturbed copy of every clip, and the
- * copies of a round's training clips join its training rows (never its
- * validation or test rows). */
-#define MM_EXP_MAX_AUG 4
+/* `augment:` data augmentation: each entry gives a perturbed copy of every clip (one
+ * table, cached by a hash of its parameters and seed), and the copies of a round's
+ * training clips join its training rows (never its validation or test rows).
+ *   speed: [0.9, 1.1]            one table per factor (audio.speed: tempo and pitch)
+ *   gain: {db: [-20, 20]}        the others one table each, every clip drawing its values
+ *   noise: {color: [white, pink, brown], snr: [5, 10, 20]}
+ *   babble: {snr: [...], speakers: 4}   other speakers sharing the clip's role in every round
+ *   music: {snr: [...], dir: music-4q}  even-numbered files of the folder
+ *   reverb: {rt60: [0.2, 0.5, 1.0]}, telephone: true, codec: {format: [mp3, opus], kbps: [16, 32, 64]},
+ *   pitch: {semitones: [-2, 2]} (level matched after the shift)
+ * Values out of range (exp/corrupt.h), unknown augmentations and noise folders without
+ * audio are refused before any work. */
+#define MM_EXP_MAX_AUG 16
 typedef struct mm_exp_augment {
-    size_t n;                     /* 0: none */
+    size_t n;                     /* tables: speed factors, then corruptions; 0: none */
+    size_t n_speed;
     double speed[MM_EXP_MAX_AUG];
+    size_t n_corr;
+    mm_corr corr[MM_EXP_MAX_AUG];
 } mm_exp_augment;
 /* Parse `augment` (absent: n = 0); needs dataset + features. */
 int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err);
-/* The perturbed tables, extracted with audio.speed set (cached like any
- * table), each checked to line up with ref (labelled_only: after keeping
- * its labelled rows, as the runner does), group-normalised as ref was: X[k]
- * receives table k's features (ref->n, ref->d), malloc'd. */
 /* Rows m .. m·(1 + n_aug) of X (d columns) and y: for each table k, its rows
  * idx[0..m) with labels[idx[i]] (X and y hold room for them). */
 void mm_exp_append_augmented(float *X, int32_t *y, size_t m, size_t d, const float *const *aug, size_t n_aug,
                              const size_t *idx, const int32_t *labels);
+/* The perturbed tables, extracted with audio.speed set or through the corruption
+ * (cached like any table), each checked to line up with ref (labelled_only: after keeping
+ * its labelled rows, as the runner does), group-normalised as ref was: X[k] receives
+ * table k's features (ref->n, ref->d), malloc'd. Babble pools come from split (rows of
+ * ref, labelled_only); split NULL: every row is a training row (export). */
 int mm_exp_augment_tables(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
                           int labelled_only, const mm_exp_prep *prep, uint64_t seed, float **X, mm_err *err);
+int mm_exp_augment_tables_split(const mm_cfg *cfg, const mm_run_opts *o, const mm_exp_augment *a, const mm_table *ref,
+                                int labelled_only, const mm_exp_prep *prep, uint64_t seed, const mm_split *split,
+                                float **X, mm_err *err);
+/* One corrupted copy of the experiment's table (before keep-labelled): every clip
+ * through corruption c with seed (cache key: the corruption's key), babble pools from
+ * split (NULL: one pool). */
+int mm_exp_corrupted_table(const mm_cfg *cfg, const mm_run_opts *o, const mm_corr *c, uint64_t seed,
+                           const mm_split *split, mm_table **out, mm_err *err);
+/* Checks a corruption can run before any work (noise folders, babble pools). */
+int mm_exp_check_corruption(const mm_cfg *cfg, const mm_corr *c, const mm_split *split, mm_err *err);
 /* preprocessing.group_norm on the labelled rows of t, in place (unlabelled
  * rows untouched): the runner and export call this one function, so an
  * exported model sees the features its cross-validation saw. */
@@ -110,5 +134,10 @@ int mm_exp_mkdirs(const char *path, mm_err *err);
 /* The experiment's feature table: `table:` or the cached extraction of
  * `dataset` + `features` (+ `audio`). */
 int mm_exp_get_table(const mm_cfg *cfg, const mm_run_opts *o, mm_table **out, mm_err *err);
+/* The same with every clip passed through transform (data/extract.h) before level
+ * normalisation and the front end; transform_key (a map describing the transform: kind,
+ * parameters, seed, noise sources) joins the cache key, so each setting is its own table. */
+int mm_exp_get_table_transformed(const mm_cfg *cfg, const mm_run_opts *o, const mm_cfg *transform_key,
+                                 mm_clip_fn transform, void *transform_ctx, mm_table **out, mm_err *err);
 
 #endif

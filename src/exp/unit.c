@@ -42,6 +42,7 @@ void mm_unit_clear(mm_unit *u)
     for (size_t c = 0; c < u->n_cand; c++) free(u->cand ? u->cand[c] : NULL);
     free(u->cand);
     free(u->scores);
+    free(u->rob_proba);
     memset(u, 0, sizeof *u);
     u->chosen = -1;
 }
@@ -50,7 +51,7 @@ void mm_unit_clear(mm_unit *u)
 
 static void round_release(mm_unit_round *r)
 {
-    free(r->Xtr); free(r->Xva); free(r->Xte); free(r->ytr); free(r->yva); free(r->te_idx);
+    free(r->Xtr); free(r->Xva); free(r->Xte); free(r->ytr); free(r->yva); free(r->te_idx); free(r->Xrob);
     memset(r, 0, sizeof *r);
     r->round = (size_t)-1;
 }
@@ -115,8 +116,8 @@ void mm_exp_append_augmented(float *X, int32_t *y, size_t m, size_t d, const flo
 /* Gather the rows w into r; the augmented copies of the training rows join
  * them; then the scaler and SMOTE, fitted on the training rows only.
  * round (0-based) names the round in messages. */
-static int prepare_rows(const mm_unit_env *env, const rows *w, uint64_t smote_seed, size_t round, mm_unit_round *r,
-                        mm_err *err)
+static int prepare_rows(const mm_unit_env *env, const rows *w, uint64_t smote_seed, size_t round, int with_rob,
+                        mm_unit_round *r, mm_err *err)
 {
     const mm_table *t = env->t;
     size_t d = t->d, ntr = w->ntr * (1 + env->n_aug);
@@ -135,6 +136,11 @@ static int prepare_rows(const mm_unit_env *env, const rows *w, uint64_t smote_se
     gather(t->X, d, w->te, w->nte, r->Xte);
     memcpy(r->te_idx, w->te, w->nte * sizeof *w->te);
     r->n_train = ntr, r->n_val = w->nva, r->n_test = w->nte;
+    if (with_rob && env->n_rob) {   /* the same test rows, corrupted */
+        r->Xrob = malloc((env->n_rob * w->nte + 1) * d * sizeof *r->Xrob);
+        if (!r->Xrob) return mm_err_set(err, MM_ENOMEM, "out of memory");
+        for (size_t c = 0; c < env->n_rob; c++) gather(env->rob[c], d, w->te, w->nte, r->Xrob + c * w->nte * d);
+    }
     int rc = 0;
     if (env->prep->scaler) {
         mm_scaler *sc = NULL;
@@ -142,6 +148,7 @@ static int prepare_rows(const mm_unit_env *env, const rows *w, uint64_t smote_se
         if (!rc) rc = mm_scaler_transform(sc, r->Xtr, r->n_train, d, err);
         if (!rc && r->n_val) rc = mm_scaler_transform(sc, r->Xva, r->n_val, d, err);
         if (!rc) rc = mm_scaler_transform(sc, r->Xte, r->n_test, d, err);
+        if (!rc && r->Xrob) rc = mm_scaler_transform(sc, r->Xrob, env->n_rob * r->n_test, d, err);
         mm_scaler_free(sc);
         if (rc) return rc;
     }
@@ -175,7 +182,7 @@ static int prepare_round(const mm_unit_env *env, size_t round, int with_val, mm_
     if (rc) return rc;
     if (ntrain == 0 || w.nte == 0)
         rc = mm_err_set(err, MM_EINVAL, "round %zu has %zu training and %zu test samples; the protocol leaves a part empty", round + 1, ntrain, w.nte);
-    if (!rc) rc = prepare_rows(env, &w, env->seed ^ (0x5307eULL + round), round, r, err);
+    if (!rc) rc = prepare_rows(env, &w, env->seed ^ (0x5307eULL + round), round, 1, r, err);
     rows_free(&w);
     if (rc) { round_release(r); return rc; }
     r->round = round;
@@ -276,7 +283,7 @@ static int search_candidates(const mm_unit_env *env, const mm_exp_model *m, size
         mm_unit_round ir = {0};
         if ((rc = inner_rows(&w, isp, f, &o, err))) break;
         uint64_t smote_seed = env->seed ^ (0x5307eULL + round) ^ ((uint64_t)(f + 1) << 40);
-        rc = prepare_rows(env, &o, smote_seed, round, &ir, err);
+        rc = prepare_rows(env, &o, smote_seed, round, 0, &ir, err);
         for (size_t i = 0; !rc && i < o.nte; i++) truth[i] = env->t->labels[o.te[i]];
         for (size_t c = 0; !rc && c < C; c++) {
             mm_err e = {0};
@@ -367,6 +374,19 @@ int mm_unit_fit(const mm_unit_env *env, mm_unit_cache *cache, size_t model, size
         u->y_true[i] = env->t->labels[r->te_idx[i]];
     }
     mm_proba_argmax(u->proba, r->n_test, k, u->y_pred);
+    if (env->n_rob && r->n_test) {   /* robustness: the fitted model on the corrupted test rows */
+        u->n_rob = env->n_rob;
+        u->rob_proba = malloc(env->n_rob * r->n_test * (size_t)k * sizeof *u->rob_proba);
+        if (!u->rob_proba) { mm_learner_free(l); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+        for (size_t c = 0; c < env->n_rob && !rc; c++)
+            if (mm_learner_predict_proba(l, r->Xrob + c * r->n_test * env->t->d, r->n_test, env->t->d,
+                                         u->rob_proba + c * r->n_test * (size_t)k, &e)) {
+                u->failed = 1;
+                free(u->error);
+                u->error = strdup(e.msg);
+                break;
+            }
+    }
     copy_history(l, u);
     mm_learner_free(l);
     u->done = 1;
@@ -415,6 +435,22 @@ void mm_unit_ensemble(const mm_exp_model *e, const mm_unit *const *members, int 
         return;
     }
     mm_proba_argmax(u->proba, n, k, u->y_pred);
+    size_t nr = a->n_rob;
+    for (size_t j = 0; j < e->n_members; j++) if (members[j]->n_rob != nr || !members[j]->rob_proba) nr = 0;
+    if (nr && n) {
+        u->rob_proba = malloc(nr * n * (size_t)k * sizeof *u->rob_proba);
+        u->n_rob = u->rob_proba ? nr : 0;
+        for (size_t c = 0; c < u->n_rob; c++) {
+            const float *q[MM_EXP_MAX_MEMBERS];
+            for (size_t j = 0; j < e->n_members && j < MM_EXP_MAX_MEMBERS; j++) q[j] = members[j]->rob_proba + c * n * (size_t)k;
+            if (mm_voting_combine(q, e->n_members, n, k, e->weights, e->hard, u->rob_proba + c * n * (size_t)k, &err)) {
+                free(u->rob_proba);
+                u->rob_proba = NULL;
+                u->n_rob = 0;
+                break;
+            }
+        }
+    }
     for (size_t j = 0; j < e->n_members; j++) { u->fit_s += members[j]->fit_s; u->predict_s += members[j]->predict_s; }
 }
 
@@ -454,6 +490,8 @@ int mm_unit_save(const mm_unit *u, const char *path, unsigned long long cfg_hash
         if (!rc) rc = mm_h5_write_i32(f, "y_true", u->y_true, 1, &n, err);
         if (!rc) rc = mm_h5_write_i32(f, "y_pred", u->y_pred, 1, &n, err);
         if (!rc) rc = mm_h5_write_f32(f, "proba", u->proba, 2, d2, err);
+        hsize_t d3[3] = {u->n_rob, u->n_test, (hsize_t)k};
+        if (!rc && u->n_rob) rc = mm_h5_write_f32(f, "robustness/proba", u->rob_proba, 3, d3, err);
         if (!rc) rc = mm_h5_attr_set_f64(f, "fit_seconds", u->fit_s, err);
         if (!rc) rc = mm_h5_attr_set_f64(f, "predict_seconds", u->predict_s, err);
         hsize_t nh = u->n_hist;
@@ -515,6 +553,11 @@ int mm_unit_load(mm_unit *u, const char *path, unsigned long long cfg_hash, int 
         if (!rc && d[0] != u->n_test) rc = -1;
         if (!rc) rc = mm_h5_read_f32(f, "proba", 2, &u->proba, &r, d, &e);
         if (!rc && (d[0] != u->n_test || d[1] != (hsize_t)k)) rc = -1;
+        if (!rc && mm_h5_exists(f, "robustness/proba")) {
+            rc = mm_h5_read_f32(f, "robustness/proba", 3, &u->rob_proba, &r, d, &e);
+            if (!rc && (d[1] != u->n_test || d[2] != (hsize_t)k)) rc = -1;
+            if (!rc) u->n_rob = d[0];
+        }
         if (!rc) rc = mm_h5_attr_get_f64(f, "fit_seconds", &u->fit_s, &e);
         if (!rc) rc = mm_h5_attr_get_f64(f, "predict_seconds", &u->predict_s, &e);
         for (int i = 0; i < 4 && !rc; i++) {
@@ -542,20 +585,23 @@ typedef struct unit_wire {
     double fit_s, predict_s;
     uint64_t n_cand, n_inner, cand_len;
     int32_t chosen, pad;
+    uint64_t n_rob;          /* robustness: n_rob × n_test × k floats after the probabilities */
 } unit_wire;
 
 unsigned char *mm_unit_pack(const mm_unit *u, int k, size_t *len)
 {
     unit_wire h = {.failed = u->failed, .k = k, .n_test = u->failed ? 0 : u->n_test,
                    .n_hist = u->failed ? 0 : u->n_hist, .fit_s = u->fit_s, .predict_s = u->predict_s,
-                   .n_cand = u->n_cand, .n_inner = u->n_inner, .chosen = u->chosen};
+                   .n_cand = u->n_cand, .n_inner = u->n_inner, .chosen = u->chosen,
+                   .n_rob = u->failed || !u->rob_proba ? 0 : u->n_rob};
     h.err_len = u->error ? (uint32_t)strlen(u->error) : 0;
     for (int i = 0; i < 4 && !u->failed; i++) if (u->hist[i] && u->n_hist) h.hist_mask |= 1u << i;
     for (size_t c = 0; c < u->n_cand; c++) h.cand_len += strlen(u->cand[c]) + 1;
     size_t nh = 0;
     for (int i = 0; i < 4; i++) nh += (h.hist_mask >> i) & 1;
     size_t n = (size_t)h.n_test, ns = u->n_cand * u->n_inner;
-    size_t total = sizeof h + h.err_len + 3 * n * sizeof(int32_t) + n * (size_t)k * sizeof(float) +
+    size_t nrob = (size_t)h.n_rob * n * (size_t)k;
+    size_t total = sizeof h + h.err_len + 3 * n * sizeof(int32_t) + n * (size_t)k * sizeof(float) + nrob * sizeof(float) +
                    nh * (size_t)h.n_hist * sizeof(float) + ns * sizeof(double) + h.cand_len;
     unsigned char *b = malloc(total), *p = b;
     if (!b) return NULL;
@@ -566,6 +612,7 @@ unsigned char *mm_unit_pack(const mm_unit *u, int k, size_t *len)
         memcpy(p, u->y_true, n * sizeof(int32_t)); p += n * sizeof(int32_t);
         memcpy(p, u->y_pred, n * sizeof(int32_t)); p += n * sizeof(int32_t);
         memcpy(p, u->proba, n * (size_t)k * sizeof(float)); p += n * (size_t)k * sizeof(float);
+        if (nrob) { memcpy(p, u->rob_proba, nrob * sizeof(float)); p += nrob * sizeof(float); }
     }
     for (int i = 0; i < 4; i++)
         if ((h.hist_mask >> i) & 1) { memcpy(p, u->hist[i], h.n_hist * sizeof(float)); p += h.n_hist * sizeof(float); }
@@ -602,12 +649,14 @@ int mm_unit_unpack(const unsigned char *b, size_t len, int k, mm_unit *u)
     memcpy(&h, b, sizeof h);
     const unsigned char *p = b + sizeof h, *end = b + len;
     if (h.k != k || h.hist_mask > 15 || h.n_test > len || h.n_hist > len || h.err_len > len || h.n_cand > len ||
-        h.n_inner > len || h.cand_len > len || (h.n_cand && h.n_inner > len / h.n_cand))
+        h.n_inner > len || h.cand_len > len || (h.n_cand && h.n_inner > len / h.n_cand) || h.n_rob > len ||
+        (h.n_rob && h.n_test && h.n_rob * h.n_test > len / (size_t)(k > 0 ? k : 1)))
         return -1;
     size_t nh = 0;
     for (int i = 0; i < 4; i++) nh += (h.hist_mask >> i) & 1;
     size_t n = (size_t)h.n_test;
-    size_t need = h.err_len + 3 * n * sizeof(int32_t) + n * (size_t)k * sizeof(float) + nh * (size_t)h.n_hist * sizeof(float) +
+    size_t nrob = h.failed ? 0 : (size_t)h.n_rob * n * (size_t)k;
+    size_t need = h.err_len + 3 * n * sizeof(int32_t) + n * (size_t)k * sizeof(float) + nrob * sizeof(float) + nh * (size_t)h.n_hist * sizeof(float) +
                   (size_t)(h.n_cand * h.n_inner) * sizeof(double) + (size_t)h.cand_len;
     if ((size_t)(end - p) != need) return -1;
     u->failed = h.failed != 0;
@@ -628,6 +677,11 @@ int mm_unit_unpack(const unsigned char *b, size_t len, int k, mm_unit *u)
         memcpy(u->y_true, p, n * sizeof(int32_t)); p += n * sizeof(int32_t);
         memcpy(u->y_pred, p, n * sizeof(int32_t)); p += n * sizeof(int32_t);
         memcpy(u->proba, p, n * (size_t)k * sizeof(float)); p += n * (size_t)k * sizeof(float);
+        if (nrob) {
+            if (!(u->rob_proba = malloc(nrob * sizeof(float)))) { mm_unit_clear(u); return -1; }
+            memcpy(u->rob_proba, p, nrob * sizeof(float)); p += nrob * sizeof(float);
+            u->n_rob = (size_t)h.n_rob;
+        }
         u->n_hist = (size_t)h.n_hist;
         for (int i = 0; i < 4; i++)
             if ((h.hist_mask >> i) & 1) {

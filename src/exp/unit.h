@@ -35,6 +35,9 @@ typedef struct mm_unit {
     char **cand;             /* (n_cand) each candidate as a YAML flow map */
     double *scores;          /* (n_cand, n_inner) the metric on each inner fold */
     int32_t chosen;          /* index of the chosen candidate */
+    /* robustness: the same model on the test rows under each corruption */
+    size_t n_rob;
+    float *rob_proba;        /* (n_rob, n_test, k) or NULL */
 } mm_unit;
 
 /* What every unit of a run shares; borrowed, read-only while units fit. */
@@ -45,6 +48,8 @@ typedef struct mm_unit_env {
     const mm_exp_search *search;       /* NULL or !enabled: no search */
     const float *const *aug;           /* (n_aug) augmented copies aligned with t */
     size_t n_aug;
+    const float *const *rob;           /* (n_rob) corrupted copies aligned with t (robustness:) */
+    size_t n_rob;
     uint64_t seed;
     int n_threads;
     const mm_exp_model *specs;         /* plain models first, then ensembles */
@@ -60,6 +65,7 @@ typedef struct mm_unit_round {
     float *Xtr, *Xva, *Xte;            /* (n_*, d) */
     int32_t *ytr, *yva;
     size_t *te_idx;                    /* (n_test) table rows */
+    float *Xrob;                       /* (n_rob, n_test, d) the test rows corrupted, scaled; NULL without */
 } mm_unit_round;
 typedef struct mm_unit_cache {
     mm_unit_round slot[2];             /* [uses_val] */
@@ -80,7 +86,8 @@ int mm_unit_inner_split(const mm_unit_env *env, size_t round, int uses_val, mm_s
 
 /* The ensemble spec e over its members' finished units of one round
  * (members[j] for e->members[j]): mm_voting_combine of their probabilities
- * (soft: weighted mean; hard: weighted vote shares), y_pred its argmax. */
+ * (soft: weighted mean; hard: weighted vote shares), y_pred its argmax; the
+ * robustness probabilities the same way, corruption by corruption. */
 void mm_unit_ensemble(const mm_exp_model *e, const mm_unit *const *members, int k, mm_unit *u);
 
 void mm_unit_clear(mm_unit *u);
