@@ -8,6 +8,7 @@
 #include "nn/layers.h"
 
 #include <cblas.h>
+#include "nn/par.h"
 #include "nn/sgemm.h"
 #include <math.h>
 #include <omp.h>
@@ -17,13 +18,31 @@
 #define COLBLK 64
 #define COLSPAN 1024   /* widest column range one thread reduces over all rows */
 
+/* Threads a kernel may use for `work` values: omp_get_max_threads() (which
+ * mm_train_fit sets from n_threads) when the work is worth splitting and the
+ * caller is not inside an OpenMP parallel region, else 1. */
+static int n_workers(double work)
+{
+    return work > 65536 && !omp_in_parallel() ? omp_get_max_threads() : 1;
+}
+
+/* fn(ctx, i) for i < n, on this thread and up to workers - 1 nn/par helper
+ * threads. Help-first (see nn/par.h): the caller starts at once and waits
+ * only for items a helper has claimed, never for a helper to be scheduled,
+ * so on a busy machine a step costs no fork/join stalls. Every item computes
+ * the same values whoever runs it. */
+static void par_for(size_t n, mm_par_fn fn, void *ctx, int workers)
+{
+    mm_par_for_n(n, fn, ctx, workers - 1);
+}
+
 /* Column ranges for reductions over the rows of an (R, C) matrix: one range
  * per thread (at most COLSPAN wide, multiples of 16) so each thread streams
  * whole row segments. Every column is still summed in row order by one
  * thread, so the ranges never change a result. */
 static size_t col_span(size_t R, size_t C)
 {
-    size_t nt = R * C > 65536 ? (size_t)omp_get_max_threads() : 1;
+    size_t nt = (size_t)n_workers((double)R * C);
     size_t w = (C + nt - 1) / nt;
     w = (w + 15) / 16 * 16;
     return w > COLSPAN ? COLSPAN : w < 16 ? 16 : w;

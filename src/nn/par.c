@@ -44,6 +44,7 @@ static struct {
     _Alignas(64) atomic_size_t next; /* next unclaimed item */
     _Alignas(64) atomic_size_t done; /* items finished */
     _Alignas(64) atomic_int refs;    /* helpers registered for the current job */
+    atomic_int slots;                /* helpers still allowed to join the current job */
     int sleeping;                    /* helpers asleep on cv (under mu) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -106,7 +107,8 @@ static void *helper_main(void *arg)
         void *ctx = atomic_load_explicit(&P.ctx, memory_order_relaxed);
         size_t n = atomic_load_explicit(&P.n, memory_order_relaxed);
         atomic_fetch_add(&P.refs, 1);
-        if (atomic_load(&P.gen) == g) run_items(fn, ctx, n);   /* still open: fields valid */
+        if (atomic_load(&P.gen) == g && atomic_fetch_sub_explicit(&P.slots, 1, memory_order_relaxed) > 0)
+            run_items(fn, ctx, n);   /* still open (fields valid) and a helper is wanted */
         atomic_fetch_sub_explicit(&P.refs, 1, memory_order_release);
     }
     return NULL;
@@ -137,8 +139,13 @@ int mm_par_helpers(void)
 
 void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers)
 {
+    mm_par_for_n(n, fn, ctx, helpers ? MAX_HELPERS : 0);
+}
+
+void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int helpers)
+{
     if (n == 0) return;
-    if (!helpers || n == 1 || t_inside || mm_par_helpers() == 0 ||
+    if (helpers <= 0 || n == 1 || t_inside || mm_par_helpers() == 0 ||
         pthread_mutex_trylock(&g_owner)) {
         for (size_t i = 0; i < n; i++) fn(ctx, i);
         return;
@@ -154,6 +161,7 @@ void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers)
     atomic_store_explicit(&P.n, n, memory_order_relaxed);
     atomic_store_explicit(&P.next, 0, memory_order_relaxed);
     atomic_store_explicit(&P.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&P.slots, helpers, memory_order_relaxed);
     atomic_fetch_add_explicit(&P.gen, 1, memory_order_release);   /* odd: open */
     pthread_mutex_lock(&P.mu);
     if (P.sleeping) pthread_cond_broadcast(&P.cv);

@@ -22,6 +22,10 @@ typedef void (*mm_par_fn)(void *ctx, size_t i);
  * Thread-safe; never fails (without helper threads it runs serially). */
 void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers);
 
+/* The same with at most max_helpers helper threads joining (0: on the calling thread only),
+ * for callers that honour a thread count. */
+void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int max_helpers);
+
 /* Helper threads this process can use (0 on one core or before any could start). */
 int mm_par_helpers(void);
 
