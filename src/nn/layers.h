@@ -1,6 +1,8 @@
 /* layers.h — forward and backward kernels of the layers used for training:
  * dense, activations (ReLU, tanh, GELU, hardswish), inverted dropout, batch
- * normalisation, Conv1D (im2col + GEMM), MaxPool1D and softmax cross-entropy.
+ * normalisation, Conv1D (Winograd F(4,5) / F(6,3) for stride-1 kernels of 5 /
+ * 3 taps with >= 16 channels, im2col + GEMM otherwise), MaxPool1D and softmax
+ * cross-entropy.
  *
  * Layout: channels-last, row-major. A batch of sequences is (B, L, C) and is
  * seen as a matrix of R = B*L rows of C values; a plain feature batch is the
@@ -11,11 +13,14 @@
  *
  * Every kernel exists in float (suffix _f, used by the engine) and double
  * (suffix _d, used by the finite-difference test) from one source
- * (layers_kern.inc). Kernels are pure functions over caller-owned buffers;
- * they use OpenMP over the batch (or over fixed blocks of a matrix product:
- * mm_sgemm in float, cblas_dgemm in double) and give identical results for
- * any thread count (every reduction runs in a fixed order). They never
- * fail: shapes are the caller's contract.
+ * (layers_kern.inc). Kernels are pure functions over caller-owned buffers
+ * (the Winograd convolution also allocates scratch, and runs a slower
+ * allocation-free loop when it cannot have it). They split their work over
+ * the samples, column ranges or fixed blocks of a matrix product (mm_sgemm
+ * in float, cblas_dgemm in double) as nn/par items run by up to
+ * omp_get_max_threads() threads, and give identical results for any thread
+ * count and any mm_sgemm micro-kernel (every sum runs in a fixed order).
+ * They never fail: shapes are the caller's contract.
  */
 #ifndef MM_NN_LAYERS_H
 #define MM_NN_LAYERS_H
@@ -106,12 +111,13 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
                               const T *invstd, const T *dy, T *dgamma, T *dbeta, T *dx);       \
     /* Conv1D: x (B, L, cin), W (cout, k, cin), b (cout) -> y (B, Lout, cout) with             \
      * stride s and pad_left zeros (from mm_nn_window). col (B*Lout, k*cin) is                 \
-     * workspace that backward needs again. */                                                 \
+     * workspace that backward needs again (im2col rows, or Winograd's input                   \
+     * transform, which fits in it). */                                                        \
     void mm_nn_conv1d_forward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,        \
                                  size_t s, size_t pad_left, size_t Lout, const T *x,           \
                                  const T *W, const T *b, T *col, T *y);                        \
     /* dW = dy^T col, db = sum dy, dx = col2im(dy W); dcol (B*Lout, k*cin) is                  \
-     * workspace; dx may be NULL (then dcol is unused and may be NULL). */                     \
+     * workspace; dx may be NULL (then dcol may be NULL). */                                   \
     void mm_nn_conv1d_backward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,       \
                                   size_t s, size_t pad_left, size_t Lout, const T *col,        \
                                   const T *W, const T *dy, T *dW, T *db, T *dcol, T *dx);      \
