@@ -8,6 +8,7 @@
  * parallel (-j), each single-threaded (OpenBLAS too); output order is input order.
  * The model table below is shared with `melodic tag` (cli/embed_models.h).
  */
+#include <cblas.h>   /* openblas_set_num_threads */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,6 @@
 #include "io/h5.h"
 #include "nn/cnn14.h"
 #include "nn/mobilenet.h"
-
-void openblas_set_num_threads(int);
 
 /* ---- model table ------------------------------------------------------ */
 

@@ -5,6 +5,7 @@
  * stop that takes over STOP_GRACE_S seconds (a worker or I/O thread stuck in
  * the kernel, e.g. on a stalled mount), exits at once.
  */
+#include <cblas.h>   /* openblas_set_num_threads */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -180,6 +181,9 @@ int mm_cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (!quiet) { p.on_request = log_request; }
     mm_server_models m = {.speech = b, .speech_calibrated = bc, .library = lib, .recommender = rec, .feedback = fb};
+    /* the workers run single-threaded kernels: BLAS too (a process-wide
+     * setting, so it is the command's, not the library's) */
+    openblas_set_num_threads(1);
     if (!rc) rc = mm_server_start(&p, &m, &srv, &err);
     if (!rc) {
         const char *h = p.host;

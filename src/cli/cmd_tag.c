@@ -6,6 +6,7 @@
  * --labels, ./configs/, <dir of the melodic binary>/../configs/, then
  * <model_root>/audioset/class_labels_indices.csv. Models: cli/embed_models.h.
  */
+#include <cblas.h>   /* openblas_set_num_threads */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,6 @@
 #include "cli/cli.h"
 #include "cli/embed_models.h"
 #include "core/paths.h"
-
-void openblas_set_num_threads(int);
 
 /* Parse "index,mid,display_name" lines (display_name possibly quoted with
  * commas inside, "" for a quote). names[i] malloc'd; refuses gaps, bad indices

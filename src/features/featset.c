@@ -1,36 +1,28 @@
-/* featset.c — registry of feature sets (weak symbols: a build lists the
- * modules it has). */
+/* featset.c — registry of feature sets: a constant table, so a static link
+ * pulls in exactly the modules listed (no weak symbols, no --whole-archive)
+ * and lookups are thread-safe without initialisation. */
 #include "features/featset.h"
 
 #include <string.h>
 
-#define WEAK __attribute__((weak))
-extern const mm_featset_vt mm_featset_logmel_stats WEAK;
-extern const mm_featset_vt mm_featset_mfcc_stats WEAK;
-extern const mm_featset_vt mm_featset_speech_162 WEAK;
-extern const mm_featset_vt mm_featset_music_paper WEAK;
-extern const mm_featset_vt mm_featset_mn04_embedding WEAK;
-extern const mm_featset_vt mm_featset_mn04_layers WEAK;
-extern const mm_featset_vt mm_featset_cnn14_embedding WEAK;
-extern const mm_featset_vt mm_featset_cnn14_16k_embedding WEAK;
+extern const mm_featset_vt mm_featset_logmel_stats;
+extern const mm_featset_vt mm_featset_mfcc_stats;
+extern const mm_featset_vt mm_featset_speech_162;
+extern const mm_featset_vt mm_featset_music_paper;
+extern const mm_featset_vt mm_featset_mn04_embedding;
+extern const mm_featset_vt mm_featset_mn04_layers;
+extern const mm_featset_vt mm_featset_cnn14_embedding;
+extern const mm_featset_vt mm_featset_cnn14_16k_embedding;
+
+static const mm_featset_vt *const FEATSETS[] = {
+    &mm_featset_logmel_stats, &mm_featset_mfcc_stats, &mm_featset_speech_162,
+    &mm_featset_music_paper, &mm_featset_mn04_embedding, &mm_featset_mn04_layers,
+    &mm_featset_cnn14_embedding, &mm_featset_cnn14_16k_embedding, NULL,
+};
 
 const mm_featset_vt *const *mm_featset_list(void)
 {
-    static const mm_featset_vt *list[16];
-    static int done;
-    if (!done) {
-        const mm_featset_vt *all[] = {&mm_featset_logmel_stats, &mm_featset_mfcc_stats,
-                                      &mm_featset_speech_162, &mm_featset_music_paper,
-                                      &mm_featset_mn04_embedding, &mm_featset_mn04_layers,
-                                      &mm_featset_cnn14_embedding,
-                                      &mm_featset_cnn14_16k_embedding};
-        int k = 0;
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-            if (all[i]) list[k++] = all[i];
-        list[k] = NULL;
-        done = 1;
-    }
-    return list;
+    return FEATSETS;
 }
 
 const mm_featset_vt *mm_featset_find(const char *name)

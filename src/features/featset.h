@@ -2,7 +2,7 @@
  *
  * Every feature set (logmel_stats, mfcc_stats, speech_162, music_paper,
  * mn04_embedding, cnn14_embedding, ...) implements this table and is listed
- * in featset.c (weak symbols, as the learner registry). A state is created
+ * in featset.c's constant table (as the learner registry). A state is created
  * once per extraction (load weights, make plans) and `compute` is then
  * called from many threads at once on mono audio at `sample_rate`.
  */

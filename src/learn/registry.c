@@ -1,8 +1,9 @@
 /* registry.c — the table of learners and the checks shared by all of them.
  *
- * Each learner module defines `const mm_learner_vt mm_learner_<name>`. They
- * are declared weak here so that the registry links whatever modules exist
- * in this build; a missing one is simply absent from the list. */
+ * LEARNERS is a constant table: every learner module defines
+ * `const mm_learner_vt mm_learner_<name>` and is listed here, so a static
+ * link pulls in exactly the modules named (no weak symbols, no
+ * --whole-archive) and lookups need no initialisation (thread-safe). */
 #include "learn/learner.h"
 
 #include <math.h>
@@ -10,31 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WEAK __attribute__((weak))
-extern const mm_learner_vt mm_learner_rf WEAK;
-extern const mm_learner_vt mm_learner_gbdt WEAK;
-extern const mm_learner_vt mm_learner_svm WEAK;
-extern const mm_learner_vt mm_learner_mlp WEAK;
-extern const mm_learner_vt mm_learner_cnn1d WEAK;
-extern const mm_learner_vt mm_learner_voting WEAK;
-extern const mm_learner_vt mm_learner_logreg WEAK;
-extern const mm_learner_vt mm_learner_knn WEAK;
+extern const mm_learner_vt mm_learner_rf;
+extern const mm_learner_vt mm_learner_gbdt;
+extern const mm_learner_vt mm_learner_svm;
+extern const mm_learner_vt mm_learner_mlp;
+extern const mm_learner_vt mm_learner_cnn1d;
+extern const mm_learner_vt mm_learner_voting;
+extern const mm_learner_vt mm_learner_logreg;
+
+static const mm_learner_vt *const LEARNERS[] = {
+    &mm_learner_rf, &mm_learner_gbdt, &mm_learner_svm, &mm_learner_mlp,
+    &mm_learner_cnn1d, &mm_learner_voting, &mm_learner_logreg, NULL,
+};
 
 const mm_learner_vt *const *mm_learner_list(void)
 {
-    static const mm_learner_vt *list[16];
-    static int done;
-    if (!done) {   /* idempotent; concurrent first calls write the same values */
-        const mm_learner_vt *all[] = {&mm_learner_rf, &mm_learner_gbdt, &mm_learner_svm,
-                                      &mm_learner_mlp, &mm_learner_cnn1d, &mm_learner_voting,
-                                      &mm_learner_logreg, &mm_learner_knn};
-        int k = 0;
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-            if (all[i]) list[k++] = all[i];
-        list[k] = NULL;
-        done = 1;
-    }
-    return list;
+    return LEARNERS;
 }
 
 const mm_learner_vt *mm_learner_find(const char *name)

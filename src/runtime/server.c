@@ -51,8 +51,6 @@
 #include "runtime/http_parse.h"
 #include "runtime/ratelimit.h"
 
-void openblas_set_num_threads(int);
-
 /* What a request is, decided from method and URL on its first call. */
 typedef enum {
     R_NONE = 0, R_ASSET, R_HEALTH, R_TRACKS, R_AUDIO, R_EMOTION, R_RECOMMEND, R_FEEDBACK,
@@ -1121,8 +1119,8 @@ int mm_server_start(const mm_server_params *pin, const mm_server_models *m, mm_s
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     const char *intra = getenv("MELODIC_SERVE_INTRA");
     s->intra_threads = intra && !strcmp(intra, "0") ? 1 : (int)(nc < 1 ? 1 : nc > 8 ? 8 : nc);
-    /* workers run single-threaded kernels: BLAS too (a process-wide setting) */
-    openblas_set_num_threads(1);
+    /* workers run single-threaded kernels; BLAS's thread count is the
+     * process's (set by the caller: melodic serve sets it to 1) */
     s->workers = calloc((size_t)p.n_workers, sizeof *s->workers);
     if (!s->workers) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); close(fd); goto fail; }
     for (int i = 0; i < p.n_workers; i++) {
