@@ -12,8 +12,10 @@
  */
 #include "learn/learner.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "learn/netparams.h"
 #include "nn/net.h"
 #include "nn/train.h"
 
@@ -26,7 +28,65 @@ typedef struct cnn1d {
     double dropout;
 } cnn1d;
 
-static const mm_train_keys keys = {"epochs", "learning_rate", "patience"};
+static const char *const MONITORS[] = {"val_loss", "val_accuracy", NULL};
+
+/* A list of exactly N_BLOCKS integers in [1, max] (def when missing). */
+static int block_list(const mm_cfg *map, const char *key, const long *def, long max, long *out, mm_err *err)
+{
+    size_t n;
+    int rc = mm_train_cfg_int_list(map, key, def, N_BLOCKS, 1, max, out, N_BLOCKS, &n, err);
+    if (!rc && n != N_BLOCKS) {
+        char w[600];
+        rc = mm_err_set(err, MM_EINVAL, "%s: key '%s': expected %d values (one per block), got %zu",
+                        mm_cfg_where(mm_cfg_child(map, key), w, sizeof w), key, N_BLOCKS, n);
+    }
+    return rc;
+}
+
+static int parse_filters(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
+{
+    static const long def[N_BLOCKS] = {512, 512, 256, 256, 128};
+    return block_list(map, row->name, def, 1 << 14, field, err);
+}
+
+static int parse_kernels(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
+{
+    static const long def[N_BLOCKS] = {5, 5, 5, 3, 3};
+    return block_list(map, row->name, def, 64, field, err);
+}
+
+static int parse_pools(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
+{
+    static const long def[N_BLOCKS] = {5, 5, 5, 5, 3};
+    return block_list(map, row->name, def, 64, field, err);
+}
+
+#define C(f) offsetof(cnn1d, f)
+static const mm_param CNN_ROWS[] = {
+    {"epochs", MM_PARAM_SIZE, C(base.tp.epochs), 1, 1000000, .def = 30, .help = "maximum epochs"},
+    {"learning_rate", MM_PARAM_DOUBLE, C(base.tp.adam.lr), 1e-12, 10, .def = 1e-3, .help = "Adam's learning rate"},
+    {"patience", MM_PARAM_SIZE, C(base.tp.patience), 0, 1000000, .def = 10, .help = "epochs without improvement tolerated"},
+    {"batch_size", MM_PARAM_CUSTOM, C(base.tp.batch_size), .parse = mm_net_parse_batch_size, .def = 32,
+     .type_text = "int", .range_text = "'auto' (min(200, n)) or an integer in [1, 16777216]", .help = "rows per step"},
+    {"early_stopping", MM_PARAM_BOOL, C(base.tp.early_stopping), .def = 1,
+     .help = "stop on the validation part and restore the best epoch"},
+    {"monitor", MM_PARAM_CHOICE, C(base.tp.monitor), .def = MM_MONITOR_VAL_LOSS,
+     .choices = MONITORS, .help = "what early stopping watches"},
+    {"tol", MM_PARAM_DOUBLE, C(base.tp.tol), 0, 1e9, .def = 0, .help = "minimum improvement that resets the patience"},
+    {"filters", MM_PARAM_CUSTOM, C(filters), .parse = parse_filters, .def_text = "[512, 512, 256, 256, 128]",
+     .type_text = "list", .range_text = "5 integers in [1, 16384]", .help = "channels of the 5 convolutions"},
+    {"kernel_sizes", MM_PARAM_CUSTOM, C(kernels), .parse = parse_kernels, .def_text = "[5, 5, 5, 3, 3]",
+     .type_text = "list", .range_text = "5 integers in [1, 64]", .help = "kernel width of the 5 convolutions"},
+    {"pool_sizes", MM_PARAM_CUSTOM, C(pools), .parse = parse_pools, .def_text = "[5, 5, 5, 5, 3]", .type_text = "list",
+     .range_text = "5 integers in [1, 64]", .help = "max-pool width after each block (stride 2)"},
+    {"dense_units", MM_PARAM_LONG, C(dense_units), 1, 1 << 16, .def = 512, .help = "units of the dense layer"},
+    {"dropout", MM_PARAM_DOUBLE, C(dropout), 0, 0.95, .def = 0.2, .help = "dropout after blocks 2, 4 and 5"},
+    {NULL, MM_PARAM_INCLUDE, C(base.tp), .sub = mm_net_train_rows},
+    {NULL},
+};
+#undef C
+
+static const mm_param_table CNN_PARAMS = {"cnn1d", "cnn1d", CNN_ROWS};
 
 static void cnn_free(void *st)
 {
@@ -38,51 +98,18 @@ static void cnn_free(void *st)
 
 static int cnn_create(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err)
 {
-    static const char *const own[] = {"filters", "kernel_sizes", "pool_sizes", "dense_units", "dropout",
-                                      "epochs", "learning_rate", "patience", NULL};
-    const char *allowed[64];
-    size_t k = 0;
-    for (size_t i = 0; own[i]; i++) allowed[k++] = own[i];
-    for (size_t i = 0; mm_train_cfg_keys[i]; i++) allowed[k++] = mm_train_cfg_keys[i];
-    allowed[k] = NULL;
-    int rc = mm_cfg_check_keys(params, "cnn1d", allowed, err);
-    if (rc) return rc;
     cnn1d *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
     m->base.log.best = -1;
     m->base.tp = mm_train_params_default();
-    m->base.tp.epochs = 30;
-    m->base.tp.batch_size = 32;
-    m->base.tp.early_stopping = 1;
-    m->base.tp.monitor = MM_MONITOR_VAL_LOSS;
-    m->base.tp.tol = 0;
+    mm_params_defaults(&CNN_PARAMS, m);   /* Keras-like: batch 32, early stopping on val_loss, tol 0 */
     m->base.tp.seed = seed;
     m->base.tp.n_threads = n_threads;
-    static const long df[] = {512, 512, 256, 256, 128}, dk[] = {5, 5, 5, 3, 3}, dp[] = {5, 5, 5, 5, 3};
-    size_t n;
-    if ((rc = mm_train_params_from_cfg(params, &keys, &m->base.tp, err))) goto fail;
-    const char *lists[3] = {"filters", "kernel_sizes", "pool_sizes"};
-    const long *defs[3] = {df, dk, dp};
-    long *outs[3] = {m->filters, m->kernels, m->pools};
-    for (int i = 0; i < 3; i++) {
-        if ((rc = mm_train_cfg_int_list(params, lists[i], defs[i], N_BLOCKS, 1, i ? 64 : 1 << 14, outs[i], N_BLOCKS,
-                                        &n, err)))
-            goto fail;
-        if (n != N_BLOCKS) {
-            char w[600];
-            rc = mm_err_set(err, MM_EINVAL, "%s: key '%s': expected %d values (one per block), got %zu",
-                            mm_cfg_where(mm_cfg_child(params, lists[i]), w, sizeof w), lists[i], N_BLOCKS, n);
-            goto fail;
-        }
-    }
-    if ((rc = mm_cfg_get_int(params, "dense_units", 512, 1, 1 << 16, &m->dense_units, err)) ||
-        (rc = mm_cfg_get_double(params, "dropout", 0.2, 0, 0.95, &m->dropout, err)))
-        goto fail;
+    int rc = mm_params_parse(&CNN_PARAMS, params, m, err);
+    if (!rc) rc = mm_net_train_check(&m->base.tp, params, err);
+    if (rc) { cnn_free(m); return rc; }
     *state = m;
     return 0;
-fail:
-    cnn_free(m);
-    return rc;
 }
 
 static int add(mm_net *net, mm_net_spec s, mm_err *err) { return mm_net_add(net, &s, err); }
@@ -153,6 +180,7 @@ static int cnn1d_uses_validation(const void *st)
 const mm_learner_vt mm_learner_cnn1d = {
     .name = "cnn1d",
     .summary = "the paper's Table I 1-D CNN (5 conv blocks, dense 512) over the feature vector, Adam",
+    .params = &CNN_PARAMS,
     .wants_validation = 1,
     .uses_validation = cnn1d_uses_validation,
     .create = cnn_create,

@@ -13,6 +13,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -20,6 +21,7 @@
 #include "core/rng.h"
 #include "io/h5.h"
 #include "learn/learner.h"
+#include "learn/params.h"
 #include "learn/tree_common.h"
 
 #define RT_EPS 1e-6f        /* XGBoost kRtEps: smallest loss change that counts as a split */
@@ -51,83 +53,49 @@ struct mm_gbdt {
 
 /* ---- parameters ---- */
 
+#define GB(f) offsetof(mm_gbdt_params, f)
+static const mm_param GB_ROWS[] = {
+    {"n_estimators", MM_PARAM_INT, GB(n_estimators), 1, 1000000, .def = 100, .help = "boosting rounds"},
+    {"max_depth", MM_PARAM_INT, GB(max_depth), 1, 30, .def = 6, .help = "depth of each tree"},
+    {"learning_rate", MM_PARAM_DOUBLE, GB(learning_rate), 0, 1, .min_open = 1, .def = 0.3,
+     .help = "shrinkage (eta) of each tree's leaf weights"},
+    {"reg_lambda", MM_PARAM_DOUBLE, GB(reg_lambda), 0, MM_PARAM_NOMAX, .def = 1, .help = "L2 penalty on leaf weights"},
+    {"gamma", MM_PARAM_DOUBLE, GB(gamma), 0, MM_PARAM_NOMAX, .def = 0,
+     .help = "minimum loss reduction to split (min_split_loss)"},
+    {"min_child_weight", MM_PARAM_DOUBLE, GB(min_child_weight), 0, MM_PARAM_NOMAX, .def = 1,
+     .help = "minimum hessian sum in each child"},
+    {"subsample", MM_PARAM_DOUBLE, GB(subsample), 0, 1, .min_open = 1, .def = 1,
+     .help = "fraction of rows per tree (Bernoulli)"},
+    {"colsample_bytree", MM_PARAM_DOUBLE, GB(colsample_bytree), 0, 1, .min_open = 1, .def = 1,
+     .help = "fraction of features per tree"},
+    {"max_bin", MM_PARAM_INT, GB(max_bin), 2, 256, .def = 256, .help = "histogram bins per feature"},
+    {"early_stopping_rounds", MM_PARAM_INT, GB(early_stopping_rounds), 0, 1000000, .def = 0,
+     .help = "stop after this many rounds without a better validation loss, keep the best; 0: off"},
+    {NULL},
+};
+#undef GB
+
+static const mm_param_table mm_gbdt_param_table = {"gbdt", "gbdt parameters", GB_ROWS};
+
 mm_gbdt_params mm_gbdt_params_default(void)
 {
-    mm_gbdt_params p = {
-        .n_estimators = 100, .max_depth = 6, .learning_rate = 0.3, .reg_lambda = 1.0, .gamma = 0.0,
-        .min_child_weight = 1.0, .subsample = 1.0, .colsample_bytree = 1.0, .max_bin = 256,
-        .early_stopping_rounds = 0,
-    };
+    mm_gbdt_params p;
+    memset(&p, 0, sizeof p);
+    mm_params_defaults(&mm_gbdt_param_table, &p);
     return p;
 }
 
 int mm_gbdt_params_check(const mm_gbdt_params *p, mm_err *err)
 {
-    if (p->n_estimators < 1)
-        return mm_err_set(err, MM_EINVAL, "gbdt: n_estimators must be >= 1, got %d", p->n_estimators);
-    if (p->max_depth < 1 || p->max_depth > 30)
-        return mm_err_set(err, MM_EINVAL, "gbdt: max_depth must be in [1, 30], got %d", p->max_depth);
-    if (!(p->learning_rate > 0 && p->learning_rate <= 1))
-        return mm_err_set(err, MM_EINVAL, "gbdt: learning_rate must be in (0, 1], got %g", p->learning_rate);
-    if (!(p->reg_lambda >= 0 && isfinite(p->reg_lambda)))
-        return mm_err_set(err, MM_EINVAL, "gbdt: reg_lambda must be >= 0, got %g", p->reg_lambda);
-    if (!(p->gamma >= 0 && isfinite(p->gamma)))
-        return mm_err_set(err, MM_EINVAL, "gbdt: gamma must be >= 0, got %g", p->gamma);
-    if (!(p->min_child_weight >= 0 && isfinite(p->min_child_weight)))
-        return mm_err_set(err, MM_EINVAL, "gbdt: min_child_weight must be >= 0, got %g", p->min_child_weight);
-    if (!(p->subsample > 0 && p->subsample <= 1))
-        return mm_err_set(err, MM_EINVAL, "gbdt: subsample must be in (0, 1], got %g", p->subsample);
-    if (!(p->colsample_bytree > 0 && p->colsample_bytree <= 1))
-        return mm_err_set(err, MM_EINVAL, "gbdt: colsample_bytree must be in (0, 1], got %g", p->colsample_bytree);
-    if (p->max_bin < 2 || p->max_bin > 256)
-        return mm_err_set(err, MM_EINVAL, "gbdt: max_bin must be in [2, 256], got %d", p->max_bin);
-    if (p->early_stopping_rounds < 0)
-        return mm_err_set(err, MM_EINVAL, "gbdt: early_stopping_rounds must be >= 0, got %d",
-                          p->early_stopping_rounds);
-    return 0;
-}
-
-static const char *const GB_KEYS[] = {"n_estimators", "max_depth", "learning_rate", "reg_lambda",
-                                      "gamma", "min_child_weight", "subsample", "colsample_bytree",
-                                      "max_bin", "early_stopping_rounds", NULL};
-
-/* A number that must be > 0: the getter checks [0, max], this refuses 0 itself. */
-static int get_positive(const mm_cfg *map, const char *key, double def, double max, double *out,
-                        mm_err *err)
-{
-    int rc = mm_cfg_get_double(map, key, def, 0, max, out, err);
-    if (rc) return rc;
-    if (*out <= 0) {
-        char w[600];
-        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected a number in (0, %g], got %g",
-                          mm_cfg_where(mm_cfg_child(map, key), w, sizeof w), key, max, *out);
-    }
-    return 0;
+    return mm_params_check(&mm_gbdt_param_table, p, err);
 }
 
 int mm_gbdt_params_from_cfg(const mm_cfg *map, mm_gbdt_params *out, mm_err *err)
 {
     mm_gbdt_params p = mm_gbdt_params_default();
-    int rc = mm_cfg_check_keys(map, "gbdt parameters", GB_KEYS, err);
-    if (rc) return rc;
-    long v;
-    if ((rc = mm_cfg_get_int(map, "n_estimators", 100, 1, 1000000, &v, err))) return rc;
-    p.n_estimators = (int)v;
-    if ((rc = mm_cfg_get_int(map, "max_depth", 6, 1, 30, &v, err))) return rc;
-    p.max_depth = (int)v;
-    if ((rc = get_positive(map, "learning_rate", 0.3, 1, &p.learning_rate, err))) return rc;
-    if ((rc = mm_cfg_get_double(map, "reg_lambda", 1, 0, 1e30, &p.reg_lambda, err))) return rc;
-    if ((rc = mm_cfg_get_double(map, "gamma", 0, 0, 1e30, &p.gamma, err))) return rc;
-    if ((rc = mm_cfg_get_double(map, "min_child_weight", 1, 0, 1e30, &p.min_child_weight, err))) return rc;
-    if ((rc = get_positive(map, "subsample", 1, 1, &p.subsample, err))) return rc;
-    if ((rc = get_positive(map, "colsample_bytree", 1, 1, &p.colsample_bytree, err))) return rc;
-    if ((rc = mm_cfg_get_int(map, "max_bin", 256, 2, 256, &v, err))) return rc;
-    p.max_bin = (int)v;
-    if ((rc = mm_cfg_get_int(map, "early_stopping_rounds", 0, 0, 1000000, &v, err))) return rc;
-    p.early_stopping_rounds = (int)v;
-    if ((rc = mm_gbdt_params_check(&p, err))) return rc;
-    *out = p;
-    return 0;
+    int rc = mm_params_parse(&mm_gbdt_param_table, map, &p, err);
+    if (!rc) *out = p;
+    return rc;
 }
 
 /* ---- quantile bins ---- */
@@ -1196,6 +1164,7 @@ static void gb_free_vt(void *state)
 
 const mm_learner_vt mm_learner_gbdt = {
     .name = "gbdt",
+    .params = &mm_gbdt_param_table,
     .summary = "gradient-boosted trees, XGBoost 'hist' style (XGBClassifier)",
     .wants_validation = 1,
     .uses_validation = gb_uses_validation,

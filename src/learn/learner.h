@@ -5,7 +5,8 @@
  * int32 labels in [0, n_classes), and predicts class probabilities. The
  * experiment runner, `melodic train/predict`, voting ensembles and the
  * runtime drive every learner through this table, so a new learner plugs in
- * by defining one `const mm_learner_vt mm_learner_<name>` (see registry.c).
+ * by defining one `const mm_learner_vt mm_learner_<name>` and listing it in
+ * registry.c's constant table.
  *
  * Threading: fit and predict may use up to n_threads OpenMP threads; results
  * must be identical for any n_threads (randomness from mm_rng streams keyed
@@ -26,6 +27,9 @@
 typedef struct mm_learner_vt {
     const char *name;         /* config name: "rf", "gbdt", "svm", "mlp", ... */
     const char *summary;      /* one line for `melodic help models` */
+    /* The hyperparameter table (learn/params.h): defaults, parsing, checks,
+     * `melodic models --params`; NULL for none. */
+    const struct mm_param_table *params;
     /* 1: fit uses X_val (the runner carves one from the training fold);
      * 0: mm_learner_fit adds X_val's rows to the training rows, so a carve
      * made for another model costs this one nothing; -1: X_val is passed
@@ -66,7 +70,7 @@ typedef struct mm_learner {
     size_t n_features;        /* 0 until fitted */
 } mm_learner;
 
-/* Registry (registry.c). NULL when the name is unknown. */
+/* Registry (registry.c, a constant table: thread-safe). NULL when the name is unknown. */
 const mm_learner_vt *mm_learner_find(const char *name);
 /* The available learners, NULL-terminated. */
 const mm_learner_vt *const *mm_learner_list(void);

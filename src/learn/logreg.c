@@ -13,10 +13,12 @@
 
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io/h5.h"
 #include "learn/learner.h"
+#include "learn/params.h"
 
 #define LBFGS_M 10          /* scipy maxcor */
 #define LS_MAX 20           /* scipy maxls */
@@ -42,56 +44,46 @@ struct mm_logreg {
     int n_threads;
 };
 
+#define LR(f) offsetof(mm_logreg_params, f)
+static const mm_param LOGREG_ROWS[] = {
+    {"C", MM_PARAM_DOUBLE, LR(C), 0, MM_PARAM_NOMAX, .min_open = 1, .def = 1, .range_text = "a finite number > 0",
+     .help = "inverse strength of the L2 penalty"},
+    {"max_iter", MM_PARAM_LONG, LR(max_iter), 1, 1000000000, .def = 100, .help = "L-BFGS iterations"},
+    {"tol", MM_PARAM_DOUBLE, LR(tol), 0, MM_PARAM_NOMAX, .def = 1e-4,
+     .help = "stop when the largest gradient component is at most tol (scipy's gtol)"},
+    {"fit_intercept", MM_PARAM_BOOL, LR(fit_intercept), .def = 1, .help = "learn an unpenalised bias per class"},
+    {"class_weight", MM_PARAM_CUSTOM, LR(class_weight_balanced), .parse = mm_param_parse_class_weight,
+     .def_text = "none", .type_text = "string", .range_text = "balanced or none",
+     .help = "balanced: row weight n / (n_present_classes n_class)"},
+    {NULL},
+};
+#undef LR
+
+static const mm_param_table LOGREG_PARAMS = {"logreg", "logreg params", LOGREG_ROWS};
+
 mm_logreg_params mm_logreg_params_default(void)
 {
-    mm_logreg_params p = {
-        .C = 1.0, .max_iter = 100, .tol = 1e-4, .ftol = 2.220446049250313e-09,
-        .fit_intercept = 1, .class_weight_balanced = 0,
-    };
+    mm_logreg_params p;
+    memset(&p, 0, sizeof p);
+    mm_params_defaults(&LOGREG_PARAMS, &p);
+    p.ftol = 2.220446049250313e-09;   /* scipy's L-BFGS-B default; not a key (sklearn has none) */
     return p;
 }
 
 int mm_logreg_params_from_cfg(const mm_cfg *map, mm_logreg_params *out, mm_err *err)
 {
-    static const char *const keys[] = {"C", "max_iter", "tol", "fit_intercept", "class_weight", NULL};
     mm_logreg_params p = mm_logreg_params_default();
-    int rc = mm_cfg_check_keys(map, "logreg params", keys, err);
-    if (rc) return rc;
-    char w[600];
-    const mm_cfg *c = map ? mm_cfg_child(map, "C") : NULL;
-    if (c && c->type != MM_CFG_NULL) {
-        double v;
-        if ((rc = mm_cfg_scalar_double(c, "C", &v, err))) return rc;
-        if (!(v > 0) || !isfinite(v))
-            return mm_err_set(err, MM_EINVAL, "%s: key 'C': expected a finite number > 0, got %g",
-                              mm_cfg_where(c, w, sizeof w), v);
-        p.C = v;
-    }
-    if ((rc = mm_cfg_get_int(map, "max_iter", p.max_iter, 1, 1000000000L, &p.max_iter, err)) ||
-        (rc = mm_cfg_get_double(map, "tol", p.tol, 0, 1e300, &p.tol, err)) ||
-        (rc = mm_cfg_get_bool(map, "fit_intercept", p.fit_intercept, &p.fit_intercept, err)))
-        return rc;
-    const mm_cfg *cw = map ? mm_cfg_child(map, "class_weight") : NULL;
-    if (cw && cw->type != MM_CFG_NULL) {
-        if (cw->type == MM_CFG_SCALAR && !strcmp(cw->value, "balanced")) p.class_weight_balanced = 1;
-        else if (cw->type == MM_CFG_SCALAR && (!strcmp(cw->value, "none") || !strcmp(cw->value, "None")))
-            p.class_weight_balanced = 0;
-        else
-            return mm_err_set(err, MM_EINVAL, "%s: key 'class_weight': expected 'balanced' or none, got '%s'",
-                              mm_cfg_where(cw, w, sizeof w),
-                              cw->type == MM_CFG_SCALAR ? cw->value : "(a map or list)");
-    }
-    *out = p;
-    return 0;
+    int rc = mm_params_parse(&LOGREG_PARAMS, map, &p, err);
+    if (!rc) *out = p;
+    return rc;
 }
 
 static int check_params(const mm_logreg_params *p, mm_err *err)
 {
-    if (!(p->C > 0) || !isfinite(p->C)) return mm_err_set(err, MM_EINVAL, "logreg: C must be a finite number > 0, got %g", p->C);
-    if (p->max_iter < 1) return mm_err_set(err, MM_EINVAL, "logreg: max_iter must be >= 1, got %ld", p->max_iter);
-    if (!(p->tol >= 0) || !isfinite(p->tol)) return mm_err_set(err, MM_EINVAL, "logreg: tol must be a finite number >= 0, got %g", p->tol);
-    if (!(p->ftol >= 0) || !isfinite(p->ftol)) return mm_err_set(err, MM_EINVAL, "logreg: ftol must be a finite number >= 0, got %g", p->ftol);
-    return 0;
+    int rc = mm_params_check(&LOGREG_PARAMS, p, err);
+    if (!rc && (!(p->ftol >= 0) || !isfinite(p->ftol)))
+        rc = mm_err_set(err, MM_EINVAL, "logreg: ftol must be a finite number >= 0, got %g", p->ftol);
+    return rc;
 }
 
 /* ------------------------------------------------------- loss and gradient */
@@ -945,6 +937,7 @@ static void lv_free(void *state)
 
 const mm_learner_vt mm_learner_logreg = {
     .name = "logreg",
+    .params = &LOGREG_PARAMS,
     .summary = "multinomial L2 logistic regression by L-BFGS (scikit-learn LogisticRegression, lbfgs)",
     .wants_validation = 0,
     .create = lv_create,

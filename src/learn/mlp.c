@@ -11,8 +11,10 @@
  */
 #include "learn/learner.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "learn/netparams.h"
 #include "nn/net.h"
 #include "nn/train.h"
 
@@ -22,15 +24,44 @@ typedef struct mlp {
     mm_net_model base;    /* training parameters, the fitted network, its history */
     long hidden[MAX_HIDDEN];
     size_t n_hidden;
-    mm_nn_act act;
+    int act;              /* mm_nn_act */
     double dropout;
     int batch_norm;
-    mm_net_init_scheme init;
+    int init;             /* mm_net_init_scheme */
 } mlp;
 
-static const mm_train_keys keys = {"max_iter", "learning_rate_init", "n_iter_no_change"};
 static const char *const acts[] = {"identity", "relu", "tanh", "gelu", "hardswish", NULL};
 static const char *const inits[] = {"glorot", "sklearn", "torch", NULL};
+
+static int parse_hidden(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
+{
+    mlp *m = (mlp *)((char *)field - offsetof(mlp, hidden));
+    static const long def[] = {100};
+    return mm_train_cfg_int_list(map, "hidden_layer_sizes", def, 1, 1, 1 << 16, m->hidden, MAX_HIDDEN, &m->n_hidden,
+                                 err);
+}
+
+#define M(f) offsetof(mlp, f)
+static const mm_param MLP_ROWS[] = {
+    {"hidden_layer_sizes", MM_PARAM_CUSTOM, M(hidden), .parse = parse_hidden, .def_text = "[100]", .type_text = "list",
+     .range_text = "1 to 16 integers in [1, 65536]", .help = "units of each hidden layer"},
+    {"activation", MM_PARAM_CHOICE, M(act), .def = MM_NN_ACT_RELU, .choices = acts, .help = "hidden activation"},
+    {"dropout", MM_PARAM_DOUBLE, M(dropout), 0, 0.95, .def = 0, .help = "dropout after each hidden layer"},
+    {"batch_norm", MM_PARAM_BOOL, M(batch_norm), .def = 0, .help = "batch norm after each hidden dense layer"},
+    {"init", MM_PARAM_CHOICE, M(init), .def = MM_NET_INIT_SKLEARN, .choices = inits,
+     .help = "initial weights: glorot (Keras), sklearn (MLPClassifier), torch (nn.Linear)"},
+    {"max_iter", MM_PARAM_SIZE, M(base.tp.epochs), 1, 1000000, .def = 200, .help = "epochs"},
+    {"learning_rate_init", MM_PARAM_DOUBLE, M(base.tp.adam.lr), 1e-12, 10, .def = 1e-3, .help = "Adam's learning rate"},
+    {"n_iter_no_change", MM_PARAM_SIZE, M(base.tp.patience), 0, 1000000, .def = 10,
+     .help = "epochs without improvement tolerated"},
+    {"alpha", MM_PARAM_DOUBLE, M(base.tp.alpha), 0, 1e6, .def = 1e-4,
+     .help = "scikit-learn's L2 penalty alpha/(2B) sum W^2 over kernels"},
+    {NULL, MM_PARAM_INCLUDE, M(base.tp), .sub = mm_net_train_rows},
+    {NULL},
+};
+#undef M
+
+static const mm_param_table MLP_PARAMS = {"mlp", "mlp", MLP_ROWS};
 
 static void mlp_free(void *st)
 {
@@ -42,44 +73,18 @@ static void mlp_free(void *st)
 
 static int mlp_create(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err)
 {
-    static const char *const own[] = {"hidden_layer_sizes", "activation", "dropout", "batch_norm", "init",
-                                      "max_iter", "learning_rate_init", "n_iter_no_change", NULL};
-    const char *allowed[64];
-    size_t k = 0;
-    for (size_t i = 0; own[i]; i++) allowed[k++] = own[i];
-    for (size_t i = 0; mm_train_cfg_keys[i]; i++) allowed[k++] = mm_train_cfg_keys[i];
-    allowed[k] = NULL;
-    int rc = mm_cfg_check_keys(params, "mlp", allowed, err);
-    if (rc) return rc;
     mlp *m = mm_calloc(1, sizeof *m, err);
     if (!m) return MM_ENOMEM;
     m->base.log.best = -1;
     m->base.tp = mm_train_params_default();
-    m->base.tp.alpha = 1e-4;
-    m->base.tp.early_stopping = 0;   /* MLPClassifier's default; experiments say so when they want it */
+    mm_params_defaults(&MLP_PARAMS, m);   /* early_stopping off: MLPClassifier's default */
     m->base.tp.seed = seed;
     m->base.tp.n_threads = n_threads;
-    int c, b;
-    double dr;
-    static const long def_hidden[] = {100};
-    if ((rc = mm_train_params_from_cfg(params, &keys, &m->base.tp, err)) ||
-        (rc = mm_train_cfg_int_list(params, "hidden_layer_sizes", def_hidden, 1, 1, 1 << 16, m->hidden, MAX_HIDDEN,
-                                    &m->n_hidden, err)) ||
-        (rc = mm_cfg_get_choice(params, "activation", acts, MM_NN_ACT_RELU, &c, err)))
-        goto fail;
-    m->act = (mm_nn_act)c;
-    if ((rc = mm_cfg_get_double(params, "dropout", 0, 0, 0.95, &dr, err)) ||
-        (rc = mm_cfg_get_bool(params, "batch_norm", 0, &b, err)) ||
-        (rc = mm_cfg_get_choice(params, "init", inits, MM_NET_INIT_SKLEARN, &c, err)))
-        goto fail;
-    m->dropout = dr;
-    m->batch_norm = b;
-    m->init = (mm_net_init_scheme)c;
+    int rc = mm_params_parse(&MLP_PARAMS, params, m, err);
+    if (!rc) rc = mm_net_train_check(&m->base.tp, params, err);
+    if (rc) { mlp_free(m); return rc; }
     *state = m;
     return 0;
-fail:
-    mlp_free(m);
-    return rc;
 }
 
 static int mlp_fit(void *st, const mm_fit_data *data, mm_err *err)
@@ -90,14 +95,14 @@ static int mlp_fit(void *st, const mm_fit_data *data, mm_err *err)
     for (size_t i = 0; !rc && i < m->n_hidden; i++) {
         rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DENSE, .units = (int)m->hidden[i]}, err);
         if (!rc && m->batch_norm) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_BATCHNORM}, err);
-        if (!rc) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_ACT, .act = m->act}, err);
+        if (!rc) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_ACT, .act = (mm_nn_act)m->act}, err);
         if (!rc && m->dropout > 0)
             rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DROPOUT, .rate = (float)m->dropout}, err);
     }
     if (!rc) rc = mm_net_add(net, &(mm_net_spec){.kind = MM_NET_DENSE, .units = data->n_classes}, err);
     if (!rc) rc = mm_net_build(net, err);
     if (rc) { mm_net_free(net); return mm_err_prefix(err, "mlp"); }
-    return mm_net_model_fit(&m->base, net, m->init, data, "mlp", err);
+    return mm_net_model_fit(&m->base, net, (mm_net_init_scheme)m->init, data, "mlp", err);
 }
 
 static int mlp_predict_proba(const void *st, const float *X, size_t n, float *proba, mm_err *err)
@@ -141,6 +146,7 @@ static int mlp_uses_validation(const void *st)
 const mm_learner_vt mm_learner_mlp = {
     .name = "mlp",
     .summary = "multi-layer perceptron, Adam, scikit-learn MLPClassifier defaults (alpha, auto batch, early stopping)",
+    .params = &MLP_PARAMS,
     .wants_validation = 1,
     .uses_validation = mlp_uses_validation,
     .create = mlp_create,

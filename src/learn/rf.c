@@ -12,6 +12,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -19,6 +20,7 @@
 #include "core/rng.h"
 #include "io/h5.h"
 #include "learn/learner.h"
+#include "learn/params.h"
 #include "learn/tree_common.h"
 
 #define FEATURE_THRESHOLD 1e-7   /* scikit-learn: values closer than this are not split */
@@ -44,54 +46,13 @@ struct mm_rf {
 
 /* ---- parameters ---- */
 
-mm_rf_params mm_rf_params_default(void)
+/* max_features: sqrt (or auto), log2, all (or None, null), a count >= 1 or a
+ * fraction in (0, 1]; missing: sqrt. */
+static int parse_max_features(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
 {
-    mm_rf_params p = {
-        .n_estimators = 100, .criterion = MM_RF_GINI, .max_depth = -1, .min_samples_split = 2,
-        .min_samples_leaf = 1, .max_features = MM_RF_MAXF_SQRT, .max_features_value = 0,
-        .bootstrap = 1, .class_weight_balanced = 0,
-    };
-    return p;
-}
-
-int mm_rf_params_check(const mm_rf_params *p, mm_err *err)
-{
-    if (p->n_estimators < 1)
-        return mm_err_set(err, MM_EINVAL, "rf: n_estimators must be >= 1, got %d", p->n_estimators);
-    if (p->criterion != MM_RF_GINI && p->criterion != MM_RF_ENTROPY)
-        return mm_err_set(err, MM_EINVAL, "rf: criterion must be gini or entropy, got %d", (int)p->criterion);
-    if (p->max_depth < 1 && p->max_depth != -1)
-        return mm_err_set(err, MM_EINVAL, "rf: max_depth must be >= 1 or -1 (unlimited), got %d", p->max_depth);
-    if (p->min_samples_split < 2)
-        return mm_err_set(err, MM_EINVAL, "rf: min_samples_split must be >= 2, got %d", p->min_samples_split);
-    if (p->min_samples_leaf < 1)
-        return mm_err_set(err, MM_EINVAL, "rf: min_samples_leaf must be >= 1, got %d", p->min_samples_leaf);
-    switch (p->max_features) {
-    case MM_RF_MAXF_SQRT: case MM_RF_MAXF_LOG2: case MM_RF_MAXF_ALL: break;
-    case MM_RF_MAXF_COUNT:
-        if (!(p->max_features_value >= 1) || p->max_features_value != floor(p->max_features_value))
-            return mm_err_set(err, MM_EINVAL, "rf: max_features count must be an integer >= 1, got %g",
-                              p->max_features_value);
-        break;
-    case MM_RF_MAXF_FRACTION:
-        if (!(p->max_features_value > 0 && p->max_features_value <= 1))
-            return mm_err_set(err, MM_EINVAL, "rf: max_features fraction must be in (0, 1], got %g",
-                              p->max_features_value);
-        break;
-    default:
-        return mm_err_set(err, MM_EINVAL, "rf: unknown max_features kind %d", (int)p->max_features);
-    }
-    return 0;
-}
-
-static const char *const RF_KEYS[] = {"n_estimators", "criterion", "max_depth", "min_samples_split",
-                                      "min_samples_leaf", "max_features", "bootstrap", "class_weight",
-                                      NULL};
-
-static int parse_max_features(const mm_cfg *map, mm_rf_params *p, mm_err *err)
-{
+    mm_rf_params *p = (mm_rf_params *)((char *)field - offsetof(mm_rf_params, max_features));
     const mm_cfg *c = map ? mm_cfg_child(map, "max_features") : NULL;
-    if (!c) return 0;                                      /* default: sqrt */
+    if (!c) { p->max_features = MM_RF_MAXF_SQRT; p->max_features_value = 0; return 0; }
     if (c->type == MM_CFG_NULL) { p->max_features = MM_RF_MAXF_ALL; return 0; }   /* None */
     char w[600];
     mm_cfg_where(c, w, sizeof w);
@@ -119,32 +80,70 @@ static int parse_max_features(const mm_cfg *map, mm_rf_params *p, mm_err *err)
     return mm_err_set(err, MM_EINVAL, "%s: key 'max_features': %s, got '%s'", w, bad, v);
 }
 
+static const char *const RF_CRITERIA[] = {"gini", "entropy", "log_loss", NULL};
+static const int RF_CRITERION_VALUES[] = {MM_RF_GINI, MM_RF_ENTROPY, MM_RF_ENTROPY};
+static const char *const RF_WEIGHTS[] = {"none", "balanced", NULL};
+
+#define RF(f) offsetof(mm_rf_params, f)
+static const mm_param RF_ROWS[] = {
+    {"n_estimators", MM_PARAM_INT, RF(n_estimators), 1, 1000000, .def = 100, .help = "trees"},
+    {"criterion", MM_PARAM_CHOICE, RF(criterion), .def = 0, .choices = RF_CRITERIA, .values = RF_CRITERION_VALUES,
+     .help = "split impurity (log_loss is entropy)"},
+    {"max_depth", MM_PARAM_INT, RF(max_depth), 1, MM_PARAM_NOMAX, .def = -1, .def_text = "-1 (unlimited)",
+     .help = "depth limit of each tree; null: unlimited"},
+    {"min_samples_split", MM_PARAM_INT, RF(min_samples_split), 2, MM_PARAM_NOMAX, .def = 2,
+     .help = "a node with fewer distinct samples is a leaf"},
+    {"min_samples_leaf", MM_PARAM_INT, RF(min_samples_leaf), 1, MM_PARAM_NOMAX, .def = 1,
+     .help = "distinct samples on each side of a split"},
+    {"max_features", MM_PARAM_CUSTOM, RF(max_features), .parse = parse_max_features, .def_text = "sqrt",
+     .type_text = "value", .range_text = "sqrt, log2, all, null, an integer >= 1 or a fraction in (0, 1]",
+     .help = "features each node considers"},
+    {"bootstrap", MM_PARAM_BOOL, RF(bootstrap), .def = 1, .help = "each tree sees n draws with replacement"},
+    {"class_weight", MM_PARAM_CHOICE, RF(class_weight_balanced), .def = 0, .choices = RF_WEIGHTS,
+     .help = "balanced: class k weighs n / (n_present_classes * n_k)"},
+    {NULL},
+};
+#undef RF
+
+static const mm_param_table RF_PARAMS = {"rf", "rf parameters", RF_ROWS};
+
+mm_rf_params mm_rf_params_default(void)
+{
+    mm_rf_params p;
+    memset(&p, 0, sizeof p);
+    mm_params_defaults(&RF_PARAMS, &p);
+    return p;
+}
+
+int mm_rf_params_check(const mm_rf_params *p, mm_err *err)
+{
+    int rc = mm_params_check(&RF_PARAMS, p, err);
+    if (rc) return rc;
+    switch (p->max_features) {
+    case MM_RF_MAXF_SQRT: case MM_RF_MAXF_LOG2: case MM_RF_MAXF_ALL: break;
+    case MM_RF_MAXF_COUNT:
+        if (!(p->max_features_value >= 1) || p->max_features_value != floor(p->max_features_value))
+            return mm_err_set(err, MM_EINVAL, "rf: max_features count must be an integer >= 1, got %g",
+                              p->max_features_value);
+        break;
+    case MM_RF_MAXF_FRACTION:
+        if (!(p->max_features_value > 0 && p->max_features_value <= 1))
+            return mm_err_set(err, MM_EINVAL, "rf: max_features fraction must be in (0, 1], got %g",
+                              p->max_features_value);
+        break;
+    default:
+        return mm_err_set(err, MM_EINVAL, "rf: unknown max_features kind %d", (int)p->max_features);
+    }
+    return 0;
+}
+
 int mm_rf_params_from_cfg(const mm_cfg *map, mm_rf_params *out, mm_err *err)
 {
     mm_rf_params p = mm_rf_params_default();
-    int rc = mm_cfg_check_keys(map, "rf parameters", RF_KEYS, err);
-    if (rc) return rc;
-    long v;
-    static const char *const crit[] = {"gini", "entropy", "log_loss", NULL};
-    static const char *const cw[] = {"none", "balanced", NULL};
-    int ci;
-    if ((rc = mm_cfg_get_int(map, "n_estimators", 100, 1, 1000000, &v, err))) return rc;
-    p.n_estimators = (int)v;
-    if ((rc = mm_cfg_get_choice(map, "criterion", crit, 0, &ci, err))) return rc;
-    p.criterion = ci == 0 ? MM_RF_GINI : MM_RF_ENTROPY;
-    if ((rc = mm_cfg_get_int(map, "max_depth", -1, 1, LONG_MAX, &v, err))) return rc;
-    p.max_depth = v > INT_MAX ? INT_MAX : (int)v;
-    if ((rc = mm_cfg_get_int(map, "min_samples_split", 2, 2, LONG_MAX, &v, err))) return rc;
-    p.min_samples_split = v > INT_MAX ? INT_MAX : (int)v;
-    if ((rc = mm_cfg_get_int(map, "min_samples_leaf", 1, 1, LONG_MAX, &v, err))) return rc;
-    p.min_samples_leaf = v > INT_MAX ? INT_MAX : (int)v;
-    if ((rc = parse_max_features(map, &p, err))) return rc;
-    if ((rc = mm_cfg_get_bool(map, "bootstrap", 1, &p.bootstrap, err))) return rc;
-    if ((rc = mm_cfg_get_choice(map, "class_weight", cw, 0, &ci, err))) return rc;
-    p.class_weight_balanced = ci == 1;
-    if ((rc = mm_rf_params_check(&p, err))) return rc;
-    *out = p;
-    return 0;
+    int rc = mm_params_parse(&RF_PARAMS, map, &p, err);
+    if (!rc) rc = mm_rf_params_check(&p, err);
+    if (!rc) *out = p;
+    return rc;
 }
 
 /* ---- training ---- */
@@ -866,6 +865,7 @@ static void rf_free_vt(void *state)
 
 const mm_learner_vt mm_learner_rf = {
     .name = "rf",
+    .params = &RF_PARAMS,
     .summary = "random forest of CART trees (scikit-learn RandomForestClassifier)",
     .wants_validation = 0,
     .create = rf_create,

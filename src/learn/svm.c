@@ -12,11 +12,13 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/rng.h"
 #include "io/h5.h"
 #include "learn/learner.h"
+#include "learn/params.h"
 
 #define TAU 1e-12
 enum { ST_LOWER = 0, ST_UPPER = 1, ST_FREE = 2 };
@@ -593,95 +595,94 @@ struct mm_svm {
     int n_threads;
 };
 
-mm_svm_params mm_svm_params_default(void)
+/* gamma: 'scale', 'auto' or a number > 0 (writes gamma_mode and gamma). */
+static int parse_gamma(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
 {
-    mm_svm_params p = {
-        .C = 1.0, .kernel = MM_SVM_RBF, .gamma_mode = MM_SVM_GAMMA_SCALE, .gamma = 0,
-        .degree = 3, .coef0 = 0, .tol = 1e-3, .shrinking = 1, .probability = 1,
-        .cache_size = 200, .max_iter = -1, .class_weight_balanced = 0,
-    };
-    return p;
+    mm_svm_params *p = (mm_svm_params *)((char *)field - offsetof(mm_svm_params, gamma_mode));
+    const mm_cfg *g = map ? mm_cfg_child(map, "gamma") : NULL;
+    if (!map) { p->gamma_mode = MM_SVM_GAMMA_SCALE; p->gamma = 0; return 0; }
+    if (!g || g->type == MM_CFG_NULL) return 0;
+    if (g->type == MM_CFG_SCALAR && !strcmp(g->value, "scale")) { p->gamma_mode = MM_SVM_GAMMA_SCALE; return 0; }
+    if (g->type == MM_CFG_SCALAR && !strcmp(g->value, "auto")) { p->gamma_mode = MM_SVM_GAMMA_AUTO; return 0; }
+    char *end = NULL, w[600];
+    double v = g->type == MM_CFG_SCALAR ? strtod(g->value, &end) : NAN;
+    if (g->type != MM_CFG_SCALAR || end == g->value || *end || !isfinite(v) || !(v > 0))
+        return mm_err_set(err, MM_EINVAL, "%s: key 'gamma': expected %s, got '%s'", mm_cfg_where(g, w, sizeof w),
+                          row->range_text, g->type == MM_CFG_SCALAR ? g->value : "(a map or list)");
+    p->gamma_mode = MM_SVM_GAMMA_VALUE;
+    p->gamma = v;
+    return 0;
 }
 
-/* A number > 0 under `key` (def when missing). */
-static int get_positive(const mm_cfg *map, const char *key, double def, double *out, mm_err *err)
+/* max_iter: -1 (LIBSVM's limit) or an integer >= 1. */
+static int parse_max_iter(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
 {
-    const mm_cfg *c = map ? mm_cfg_child(map, key) : NULL;
-    if (!c || c->type == MM_CFG_NULL) { *out = def; return 0; }
-    double v;
-    int rc = mm_cfg_scalar_double(c, key, &v, err);
+    long *f = field, v;
+    if (!map) { *f = -1; return 0; }
+    int rc = mm_cfg_get_int(map, "max_iter", *f, -1, 1000000000000L, &v, err);
     if (rc) return rc;
     char w[600];
-    if (!(v > 0))
-        return mm_err_set(err, MM_EINVAL, "%s: key '%s': expected a number in (0, inf], got %g",
-                          mm_cfg_where(c, w, sizeof w), key, v);
-    *out = v;
+    if (v == 0)
+        return mm_err_set(err, MM_EINVAL, "%s: key 'max_iter': expected -1 (no limit) or an integer >= 1, got 0",
+                          mm_cfg_where(mm_cfg_child(map, "max_iter"), w, sizeof w));
+    *f = v;
     return 0;
+}
+
+static const char *const SVM_KERNELS[] = {"linear", "poly", "rbf", "sigmoid", NULL};
+
+#define SV(f) offsetof(mm_svm_params, f)
+static const mm_param SVM_ROWS[] = {
+    {"C", MM_PARAM_DOUBLE, SV(C), 0, MM_PARAM_NOMAX, .min_open = 1, .def = 1, .help = "penalty"},
+    {"kernel", MM_PARAM_CHOICE, SV(kernel), .def = MM_SVM_RBF, .choices = SVM_KERNELS, .help = "kernel function"},
+    {"degree", MM_PARAM_INT, SV(degree), 0, 64, .def = 3, .help = "degree of the poly kernel"},
+    {"coef0", MM_PARAM_DOUBLE, SV(coef0), -MM_PARAM_NOMAX, MM_PARAM_NOMAX, .def = 0,
+     .help = "offset of the poly and sigmoid kernels"},
+    {"tol", MM_PARAM_DOUBLE, SV(tol), 0, MM_PARAM_NOMAX, .min_open = 1, .def = 1e-3,
+     .help = "stopping tolerance on the maximal KKT violation"},
+    {"shrinking", MM_PARAM_BOOL, SV(shrinking), .def = 1, .help = "shrink the active set"},
+    {"probability", MM_PARAM_BOOL, SV(probability), .def = 1,
+     .help = "Platt sigmoids fitted by internal 5-fold cross-validation"},
+    {"cache_size", MM_PARAM_DOUBLE, SV(cache_size), 0, MM_PARAM_NOMAX, .min_open = 1, .def = 200,
+     .help = "kernel cache per subproblem, MB"},
+    {"max_iter", MM_PARAM_CUSTOM, SV(max_iter), .parse = parse_max_iter, .def_text = "-1", .type_text = "int",
+     .range_text = "-1 (LIBSVM's limit, max(1e7, 100 n)) or an integer >= 1", .help = "SMO iterations per subproblem"},
+    {"gamma", MM_PARAM_CUSTOM, SV(gamma_mode), .parse = parse_gamma, .def_text = "scale", .type_text = "value",
+     .range_text = "'scale', 'auto' or a number in (0, inf]",
+     .help = "kernel width: scale 1/(d Var(X)), auto 1/d, or the value"},
+    {"class_weight", MM_PARAM_CUSTOM, SV(class_weight_balanced), .parse = mm_param_parse_class_weight,
+     .def_text = "none", .type_text = "string", .range_text = "balanced or none",
+     .help = "balanced: C_c = C n / (n_present_classes n_c)"},
+    {NULL},
+};
+#undef SV
+
+static const mm_param_table SVM_PARAMS = {"svm", "svm params", SVM_ROWS};
+
+mm_svm_params mm_svm_params_default(void)
+{
+    mm_svm_params p;
+    memset(&p, 0, sizeof p);
+    mm_params_defaults(&SVM_PARAMS, &p);
+    return p;
 }
 
 int mm_svm_params_from_cfg(const mm_cfg *map, mm_svm_params *out, mm_err *err)
 {
-    static const char *const keys[] = {"C", "kernel", "gamma", "degree", "coef0", "tol", "shrinking",
-                                       "probability", "cache_size", "max_iter", "class_weight", NULL};
-    static const char *const kernels[] = {"linear", "poly", "rbf", "sigmoid", NULL};
     mm_svm_params p = mm_svm_params_default();
-    int rc = mm_cfg_check_keys(map, "svm params", keys, err);
-    if (rc) return rc;
-    long deg, mi;
-    if ((rc = get_positive(map, "C", p.C, &p.C, err)) ||
-        (rc = mm_cfg_get_choice(map, "kernel", kernels, p.kernel, &p.kernel, err)) ||
-        (rc = mm_cfg_get_int(map, "degree", p.degree, 0, 64, &deg, err)) ||
-        (rc = mm_cfg_get_double(map, "coef0", p.coef0, -1e30, 1e30, &p.coef0, err)) ||
-        (rc = get_positive(map, "tol", p.tol, &p.tol, err)) ||
-        (rc = mm_cfg_get_bool(map, "shrinking", p.shrinking, &p.shrinking, err)) ||
-        (rc = mm_cfg_get_bool(map, "probability", p.probability, &p.probability, err)) ||
-        (rc = get_positive(map, "cache_size", p.cache_size, &p.cache_size, err)) ||
-        (rc = mm_cfg_get_int(map, "max_iter", p.max_iter, -1, 1000000000000L, &mi, err)))
-        return rc;
-    char w[600];
-    if (mi == 0)
-        return mm_err_set(err, MM_EINVAL, "%s: key 'max_iter': expected -1 (no limit) or an integer >= 1, got 0",
-                          mm_cfg_where(mm_cfg_child(map, "max_iter"), w, sizeof w));
-    p.degree = (int)deg;
-    p.max_iter = mi;
-    const mm_cfg *g = map ? mm_cfg_child(map, "gamma") : NULL;
-    if (g && g->type != MM_CFG_NULL) {
-        if (g->type == MM_CFG_SCALAR && !strcmp(g->value, "scale")) p.gamma_mode = MM_SVM_GAMMA_SCALE;
-        else if (g->type == MM_CFG_SCALAR && !strcmp(g->value, "auto")) p.gamma_mode = MM_SVM_GAMMA_AUTO;
-        else {
-            char *end = NULL;
-            double v = g->type == MM_CFG_SCALAR ? strtod(g->value, &end) : NAN;
-            if (g->type != MM_CFG_SCALAR || end == g->value || *end || !isfinite(v) || !(v > 0))
-                return mm_err_set(err, MM_EINVAL, "%s: key 'gamma': expected 'scale', 'auto' or a number in (0, inf], got '%s'",
-                                  mm_cfg_where(g, w, sizeof w), g->type == MM_CFG_SCALAR ? g->value : "(a map or list)");
-            p.gamma_mode = MM_SVM_GAMMA_VALUE;
-            p.gamma = v;
-        }
-    }
-    const mm_cfg *cw = map ? mm_cfg_child(map, "class_weight") : NULL;
-    if (cw && cw->type != MM_CFG_NULL) {
-        if (cw->type == MM_CFG_SCALAR && !strcmp(cw->value, "balanced")) p.class_weight_balanced = 1;
-        else if (cw->type == MM_CFG_SCALAR && (!strcmp(cw->value, "none") || !strcmp(cw->value, "None")))
-            p.class_weight_balanced = 0;
-        else
-            return mm_err_set(err, MM_EINVAL, "%s: key 'class_weight': expected 'balanced' or none, got '%s'",
-                              mm_cfg_where(cw, w, sizeof w), cw->type == MM_CFG_SCALAR ? cw->value : "(a map or list)");
-    }
-    *out = p;
-    return 0;
+    int rc = mm_params_parse(&SVM_PARAMS, map, &p, err);
+    if (!rc) *out = p;
+    return rc;
 }
 
 static int check_params(const mm_svm_params *p, mm_err *err)
 {
-    if (!(p->C > 0) || !isfinite(p->C)) return mm_err_set(err, MM_EINVAL, "svm: C must be a finite number > 0, got %g", p->C);
-    if (p->kernel < 0 || p->kernel > MM_SVM_SIGMOID) return mm_err_set(err, MM_EINVAL, "svm: unknown kernel %d", p->kernel);
+    int rc = mm_params_check(&SVM_PARAMS, p, err);
+    if (rc) return rc;
     if (p->gamma_mode == MM_SVM_GAMMA_VALUE && (!(p->gamma > 0) || !isfinite(p->gamma)))
         return mm_err_set(err, MM_EINVAL, "svm: gamma must be 'scale', 'auto' or a number > 0, got %g", p->gamma);
-    if (p->degree < 0 || p->degree > 64) return mm_err_set(err, MM_EINVAL, "svm: degree must be in [0, 64], got %d", p->degree);
-    if (!isfinite(p->coef0)) return mm_err_set(err, MM_EINVAL, "svm: coef0 must be finite");
-    if (!(p->tol > 0) || !isfinite(p->tol)) return mm_err_set(err, MM_EINVAL, "svm: tol must be > 0, got %g", p->tol);
-    if (!(p->cache_size > 0) || !isfinite(p->cache_size))
-        return mm_err_set(err, MM_EINVAL, "svm: cache_size must be > 0 MB, got %g", p->cache_size);
+    if (p->gamma_mode < MM_SVM_GAMMA_SCALE || p->gamma_mode > MM_SVM_GAMMA_VALUE)
+        return mm_err_set(err, MM_EINVAL, "svm: unknown gamma mode %d", p->gamma_mode);
     if (p->max_iter == 0 || p->max_iter < -1)
         return mm_err_set(err, MM_EINVAL, "svm: max_iter must be -1 or >= 1, got %ld", p->max_iter);
     return 0;
@@ -1320,6 +1321,7 @@ static void lv_free(void *state)
 
 const mm_learner_vt mm_learner_svm = {
     .name = "svm",
+    .params = &SVM_PARAMS,
     .summary = "C-SVC (LIBSVM's SMO, one-vs-one) with Platt-scaled probabilities",
     .wants_validation = 0,
     .create = lv_create,

@@ -9,11 +9,13 @@
 #include "learn/voting.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/rng.h"
 #include "learn/learner.h"
+#include "learn/params.h"
 
 int mm_voting_combine(const float *const *probas, size_t n_models, size_t n, int k,
                       const double *weights, int hard, float *out, mm_err *err)
@@ -78,6 +80,8 @@ typedef struct voting_state {
     int hard;
     size_t d;                 /* features (after fit/load) */
     int k;                    /* classes (after fit/load) */
+    uint64_t seed;            /* create: members' seeds derive from it */
+    int n_threads;            /* create: handed to the members */
 } voting_state;
 
 static int vs_uses_validation(const void *state)
@@ -98,69 +102,96 @@ static void vs_free(void *state)
     free(s);
 }
 
-static int vs_create(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err)
+/* estimators: a non-empty list of {model: NAME, params: {...}, name: ...};
+ * creates the members (each with a distinct, reproducible seed). */
+static int parse_estimators(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
 {
-    static const char *const keys[] = {"estimators", "voting", "weights", NULL};
     static const char *const ekeys[] = {"model", "params", "name", NULL};
-    static const char *const votes[] = {"soft", "hard", NULL};
+    voting_state *s = (voting_state *)((char *)field - offsetof(voting_state, m));
+    if (!map) return 0;   /* no default: required, checked by vs_create */
+    const mm_cfg *est = mm_cfg_child(map, "estimators");
     char w[600];
-    int rc = mm_cfg_check_keys(params, "voting params", keys, err);
-    if (rc) return rc;
-    const mm_cfg *est = params ? mm_cfg_child(params, "estimators") : NULL;
     if (!est || est->type != MM_CFG_SEQ || est->n == 0)
         return mm_err_set(err, MM_EINVAL, "%s: key 'estimators': expected a non-empty list of {model: NAME, params: {...}}",
-                          est ? mm_cfg_where(est, w, sizeof w) : params ? mm_cfg_where(params, w, sizeof w) : "voting");
-    voting_state *s = mm_calloc(1, sizeof *s, err);
-    if (!s) return MM_ENOMEM;
-    if ((rc = mm_cfg_get_choice(params, "voting", votes, 0, &s->hard, err))) goto fail;
+                          mm_cfg_where(est ? est : map, w, sizeof w));
+    s->members = mm_calloc(est->n, sizeof *s->members, err);
+    if (!s->members) return MM_ENOMEM;
     s->m = est->n;
-    s->members = mm_calloc(s->m, sizeof *s->members, err);
-    if (!s->members) { rc = MM_ENOMEM; goto fail; }
-    const mm_cfg *wt = mm_cfg_child(params, "weights");
-    if (wt && wt->type != MM_CFG_NULL) {
-        if (wt->type != MM_CFG_SEQ || wt->n != s->m) {
-            rc = mm_err_set(err, MM_EINVAL, "%s: key 'weights': expected a list of %zu numbers (one per estimator)",
-                            mm_cfg_where(wt, w, sizeof w), s->m);
-            goto fail;
-        }
-        s->weights = mm_calloc(s->m, sizeof *s->weights, err);
-        if (!s->weights) { rc = MM_ENOMEM; goto fail; }
-        double tot = 0;
-        for (size_t j = 0; j < s->m; j++) {
-            if ((rc = mm_cfg_scalar_double(wt->items[j], "weights", &s->weights[j], err))) goto fail;
-            if (s->weights[j] < 0) {
-                rc = mm_err_set(err, MM_EINVAL, "%s: key 'weights': expected numbers >= 0, got %g",
-                                mm_cfg_where(wt->items[j], w, sizeof w), s->weights[j]);
-                goto fail;
-            }
-            tot += s->weights[j];
-        }
-        if (!(tot > 0)) { rc = mm_err_set(err, MM_EINVAL, "%s: key 'weights': the weights sum to 0", mm_cfg_where(wt, w, sizeof w)); goto fail; }
-    }
     for (size_t j = 0; j < s->m; j++) {
         const mm_cfg *e = est->items[j];
         const char *model = NULL;
-        if (e->type != MM_CFG_MAP) {
-            rc = mm_err_set(err, MM_EINVAL, "%s: estimators[%zu]: expected a map {model: NAME, params: {...}}",
-                            mm_cfg_where(e, w, sizeof w), j);
-            goto fail;
-        }
+        int rc;
+        if (e->type != MM_CFG_MAP)
+            return mm_err_set(err, MM_EINVAL, "%s: estimators[%zu]: expected a map {model: NAME, params: {...}}",
+                              mm_cfg_where(e, w, sizeof w), j);
         if ((rc = mm_cfg_check_keys(e, "estimators", ekeys, err)) || (rc = mm_cfg_get_str(e, "model", NULL, &model, err)))
-            goto fail;
-        if (!model) { rc = mm_err_set(err, MM_EINVAL, "%s: estimators[%zu]: missing key 'model'", mm_cfg_where(e, w, sizeof w), j); goto fail; }
-        /* a distinct, reproducible seed per member */
+            return rc;
+        if (!model) return mm_err_set(err, MM_EINVAL, "%s: estimators[%zu]: missing key 'model'", mm_cfg_where(e, w, sizeof w), j);
         mm_rng r;
-        mm_rng_seed(&r, seed, 0x766f7465, j);
-        if ((rc = mm_learner_create(model, mm_cfg_child(e, "params"), mm_rng_u64(&r), n_threads, &s->members[j], err))) {
-            mm_err_prefix(err, "estimators[%zu] (%s)", j, model);
-            goto fail;
-        }
+        mm_rng_seed(&r, s->seed, 0x766f7465, j);
+        if ((rc = mm_learner_create(model, mm_cfg_child(e, "params"), mm_rng_u64(&r), s->n_threads, &s->members[j], err)))
+            return mm_err_prefix(err, "estimators[%zu] (%s)", j, model), rc;
     }
+    return 0;
+}
+
+/* weights: one number >= 0 per estimator, not all 0 (after estimators). */
+static int parse_weights(const mm_param *row, const mm_cfg *map, void *field, mm_err *err)
+{
+    voting_state *s = (voting_state *)((char *)field - offsetof(voting_state, weights));
+    const mm_cfg *wt = map ? mm_cfg_child(map, "weights") : NULL;
+    if (!wt || wt->type == MM_CFG_NULL) return 0;   /* default: equal */
+    char w[600];
+    int rc;
+    if (wt->type != MM_CFG_SEQ || wt->n != s->m)
+        return mm_err_set(err, MM_EINVAL, "%s: key 'weights': expected a list of %zu numbers (one per estimator)",
+                          mm_cfg_where(wt, w, sizeof w), s->m);
+    s->weights = mm_calloc(s->m, sizeof *s->weights, err);
+    if (!s->weights) return MM_ENOMEM;
+    double tot = 0;
+    for (size_t j = 0; j < s->m; j++) {
+        if ((rc = mm_cfg_scalar_double(wt->items[j], "weights", &s->weights[j], err))) return rc;
+        if (s->weights[j] < 0)
+            return mm_err_set(err, MM_EINVAL, "%s: key 'weights': expected numbers >= 0, got %g",
+                              mm_cfg_where(wt->items[j], w, sizeof w), s->weights[j]);
+        tot += s->weights[j];
+    }
+    if (!(tot > 0)) return mm_err_set(err, MM_EINVAL, "%s: key 'weights': the weights sum to 0", mm_cfg_where(wt, w, sizeof w));
+    return 0;
+}
+
+static const char *const VOTES[] = {"soft", "hard", NULL};
+
+#define V(f) offsetof(voting_state, f)
+static const mm_param VOTING_ROWS[] = {
+    {"estimators", MM_PARAM_CUSTOM, V(m), .parse = parse_estimators, .def_text = "(required)", .type_text = "list",
+     .range_text = "a non-empty list of {model: NAME, params: {...}, name: NAME}", .help = "the members"},
+    {"voting", MM_PARAM_CHOICE, V(hard), .def = 0, .choices = VOTES,
+     .help = "soft: weighted mean of probabilities; hard: weighted vote shares"},
+    {"weights", MM_PARAM_CUSTOM, V(weights), .parse = parse_weights, .def_text = "equal", .type_text = "list",
+     .range_text = "one number >= 0 per estimator, not all 0", .help = "weight of each member"},
+    {NULL},
+};
+#undef V
+
+static const mm_param_table VOTING_PARAMS = {"voting", "voting params", VOTING_ROWS};
+
+static int vs_create(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err)
+{
+    voting_state *s = mm_calloc(1, sizeof *s, err);
+    if (!s) return MM_ENOMEM;
+    mm_params_defaults(&VOTING_PARAMS, s);
+    s->seed = seed;
+    s->n_threads = n_threads;
+    int rc = mm_params_parse(&VOTING_PARAMS, params, s, err);
+    if (!rc && !s->m) {
+        char w[600];
+        rc = mm_err_set(err, MM_EINVAL, "%s: key 'estimators': expected a non-empty list of {model: NAME, params: {...}}",
+                        params ? mm_cfg_where(params, w, sizeof w) : "voting");
+    }
+    if (rc) { vs_free(s); return rc; }
     *state = s;
     return 0;
-fail:
-    vs_free(s);
-    return rc;
 }
 
 static int vs_fit(void *state, const mm_fit_data *data, mm_err *err)
@@ -300,6 +331,7 @@ const mm_learner *mm_voting_member(const mm_learner *l, size_t j)
 
 const mm_learner_vt mm_learner_voting = {
     .name = "voting",
+    .params = &VOTING_PARAMS,
     .summary = "soft or hard voting over any learners (estimators: [{model, params}], weights)",
     .wants_validation = -1,   /* members take or merge the validation part themselves */
     .uses_validation = vs_uses_validation,
