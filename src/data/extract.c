@@ -186,7 +186,11 @@ static int clip_chain(const mm_pipeline_audio *pa, size_t clip, mm_audio *a, mm_
     int rc = 0;
     if (pa->transform) rc = pa->transform(pa->transform_ctx, clip, a->sr, &a->x, &a->n, err);
     if (!rc && pa->level.on) {
-        float *y = NULL;
+        /* first to a 0 dBFS peak (exact, any gain): the −70 LUFS absolute gate then
+         * admits the same blocks whatever the clip's recorded level */
+        float peak = 0, *y = NULL;
+        for (size_t i = 0; i < a->n; i++) if (fabsf(a->x[i]) > peak) peak = fabsf(a->x[i]);
+        if (peak > 0) for (size_t i = 0; i < a->n; i++) a->x[i] /= peak;
         rc = mm_level_normalize(a->x, a->n, a->sr, &pa->level.p, &y, NULL, err);
         if (rc) mm_err_prefix(err, "audio.normalize");
         else { free(a->x); a->x = y; }

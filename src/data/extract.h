@@ -26,7 +26,9 @@ typedef struct mm_featset_inst {
 
 /* `audio.normalize`: every clip scaled to a level before the front end (after decode,
  * resampling, trim and crop/pad; after a clip transform): integrated loudness (EBU R128)
- * or the RMS of the voiced part, under a sample-peak limit (audio/level.h). */
+ * or the RMS of the voiced part, under a sample-peak limit (audio/level.h). The clip is
+ * first scaled to a 0 dBFS peak, so the result does not depend on the recorded level
+ * (not even through the −70 LUFS absolute gate); only an all-zero clip is refused. */
 typedef struct mm_level_opts {
     int on;                 /* 0: the clip as decoded */
     mm_level_params p;
