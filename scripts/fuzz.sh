@@ -51,12 +51,12 @@ for t in tests/fuzz/fuzz_*.c; do
        "corpus_$name" "../$corpus" > "fuzz_$name.log" 2>&1) || true
     ours=0; theirs=0; other=0
     mkdir -p "$out/hdf5_$name"
-    other=$(find "$art" -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' | wc -l)
+    other=$(find "$art" \( -name 'timeout-*' -o -name 'oom-*' -o -name 'slow-unit-*' \) | wc -l)
     for crash in "$art"crash-* "$art"leak-*; do
       [ -f "$crash" ] || continue
-      trace=$( (cd "$out" && "./fuzz_$name" "../$crash" 2>&1) | grep -E '^ *#[0-9]+ ' | head -40)
+      trace=$( { (cd "$out" && "./fuzz_$name" "../$crash" 2>&1) | grep -E '^ *#[0-9]+ ' | head -40; } || true)
       first=$(printf '%s\n' "$trace" | grep -vE 'sanitizer_common|asan_|ubsan_|libc\.so|libFuzzer|fuzzer::|__interceptor|/interception/' \
-              | head -1)
+              | head -1 || true)
       if printf '%s\n' "$first" | grep -q 'libhdf5'; then
         theirs=$((theirs + 1)); cp "$crash" "$out/hdf5_$name/"
       elif [ -n "$first" ]; then
