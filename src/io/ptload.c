@@ -59,6 +59,7 @@ struct mm_pt {
     int mapped;                 /* buf from mmap (else malloc) */
     zentry *ent;
     size_t n_ent;
+    size_t *by_name;            /* (n_ent) entry indices sorted by (name, index): zfind is a binary search */
     char *prefix;               /* "archive" in "archive/data.pkl" */
     const zentry *pkl;          /* the data.pkl entry */
     val **all;                  /* every value, for freeing */
@@ -145,12 +146,32 @@ static uint32_t rd32(const unsigned char *p)
 }
 static uint64_t rd64(const unsigned char *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
 
+static int name_cmp(const zentry *e, const char *name, size_t l)
+{
+    int c = memcmp(e->name, name, e->name_len < l ? e->name_len : l);
+    return c ? c : (e->name_len > l) - (e->name_len < l);
+}
+
+static int cmp_entry(const void *a, const void *b, void *ctx)
+{
+    const mm_pt *pt = ctx;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = name_cmp(&pt->ent[i], pt->ent[j].name, pt->ent[j].name_len);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* The first entry (in directory order) named `name`, or NULL: a binary
+ * search over by_name, so a checkpoint of many entries and many storage
+ * references costs n·log n, not entries × references. */
 static const zentry *zfind(const mm_pt *pt, const char *name)
 {
-    size_t l = strlen(name);
-    for (size_t i = 0; i < pt->n_ent; i++)
-        if (pt->ent[i].name_len == l && !memcmp(pt->ent[i].name, name, l)) return &pt->ent[i];
-    return NULL;
+    size_t l = strlen(name), lo = 0, hi = pt->n_ent;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (name_cmp(&pt->ent[pt->by_name[mid]], name, l) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < pt->n_ent && !name_cmp(&pt->ent[pt->by_name[lo]], name, l) ? &pt->ent[pt->by_name[lo]] : NULL;
 }
 
 static int zip_read(mm_pt *pt, mm_err *err)
@@ -226,6 +247,10 @@ static int zip_read(mm_pt *pt, mm_err *err)
         p += 46 + nl + el + cl;
     }
     pt->n_ent = (size_t)n_ent;
+    pt->by_name = mm_malloc(pt->n_ent ? pt->n_ent : 1, sizeof *pt->by_name, err);
+    if (!pt->by_name) return MM_ENOMEM;
+    for (size_t i = 0; i < pt->n_ent; i++) pt->by_name[i] = i;
+    qsort_r(pt->by_name, pt->n_ent, sizeof *pt->by_name, cmp_entry, pt);
     /* "<prefix>/data.pkl" with a prefix free of '/'. */
     for (size_t i = 0; i < pt->n_ent; i++) {
         const zentry *e = &pt->ent[i];
@@ -754,6 +779,7 @@ void mm_pt_free(mm_pt *pt)
     if (pt->mapped) munmap((void *)pt->buf, pt->len);
     else free((void *)pt->buf);
     free(pt->ent);
+    free(pt->by_name);
     free(pt->prefix);
     free(pt->path);
     free(pt);
