@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.." || exit 2
 # lowest first
-ORDER=(core io mpi dsp audio eval nn features learn data exp runtime cli)
+ORDER=(core io mpi dsp audio eval nn features learn data runtime exp cli)
 KNOWN=tests/layers_known.txt
 declare -A rank
 for i in "${!ORDER[@]}"; do rank[${ORDER[$i]}]=$i; done

@@ -5,6 +5,7 @@
  * folder (<experiment dir>/../results/<name>) and where `melodic run`
  * writes them without -o (results/runs/<name>), or in --results DIR.
  */
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/util.h"
+#include "exp/export.h"
 #include "runtime/bundle.h"
 
 static const char *export_usage =
@@ -67,56 +69,86 @@ static void git_commit(char *buf, size_t size)
     pclose(p);
 }
 
+/* Progress lines on stderr (the export's callback). */
+static void say(void *ctx, const char *line)
+{
+    fprintf(stderr, "%s\n", line);
+}
+
+/* The results folder: --results DIR must hold summary.json; else the first
+ * candidate that does, or NULL with a warning. */
+static int results_dir(const mm_cfg *cfg, const char *path, mm_export_opts *o, char *buf, size_t size, mm_err *err)
+{
+    if (o->results_dir) {
+        snprintf(buf, size, "%s/summary.json", o->results_dir);
+        if (access(buf, R_OK) != 0)
+            return mm_err_set(err, MM_EIO, "--results %s: no summary.json there (run the experiment with -o %s first)",
+                              o->results_dir, o->results_dir);
+        return 0;
+    }
+    const char *name = NULL;
+    int rc = mm_cfg_get_str(cfg, "name", "experiment", &name, err);
+    if (!rc && !(o->results_dir = find_results(path, name, buf, size)))
+        fprintf(stderr, "melodic export: warning: no results of '%s' (summary.json in results/%s, "
+                        "<experiment dir>/../results/%s or results/runs/%s): the bundle will carry no "
+                        "cross-validated /metrics (run the experiment first, or pass --results DIR)\n",
+                name, name, name, name);
+    return rc;
+}
+
 int mm_cmd_export(int argc, char **argv)
 {
-    const char *path = NULL;
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"model", required_argument, NULL, 'm'},
+        {"results", required_argument, NULL, 'R'}, {"embed-weights", no_argument, NULL, 'E'},
+        {"set", required_argument, NULL, 's'}, {NULL, 0, NULL, 0},
+    };
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
-    mm_bundle_export_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(export_usage, stdout); free(sets); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) o.out_path = argv[++i];
-        else if (!strcmp(a, "--model") && i + 1 < argc) o.model = argv[++i];
-        else if (!strcmp(a, "--results") && i + 1 < argc) o.results_dir = argv[++i];
-        else if (!strcmp(a, "--embed-weights")) o.embed_weights = 1;
-        else if (!strcmp(a, "--set") && i + 1 < argc) sets[n_sets++] = argv[++i];
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) { free(sets); return mm_cli_usage("export", "-j expects a thread count >= 1"); }
+    mm_export_opts o = {.n_threads = mm_cli_default_threads(), .on_progress = say};
+    mm_cfg *cfg = NULL;
+    mm_err err = {0};
+    int rc = 2, c;
+    if (!sets) return mm_cli_usage("export", "out of memory");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:j:", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(export_usage, stdout); rc = 0; goto done;
+        case 'o': o.out_path = optarg; break;
+        case 'm': o.model = optarg; break;
+        case 'R': o.results_dir = optarg; break;
+        case 'E': o.embed_weights = 1; break;
+        case 's': sets[n_sets++] = optarg; break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) { mm_cli_usage("export", "-j expects a thread count >= 1"); goto done; }
             o.n_threads = (int)v;
-        } else if (a[0] == '-') { free(sets); return mm_cli_usage("export", "unknown option '%s'", a); }
-        else if (!path) path = a;
-        else { free(sets); return mm_cli_usage("export", "unexpected argument '%s'", a); }
+            break;
+        default:
+            mm_cli_usage("export", "unknown option '%s'", argv[optind - 1]);
+            goto done;
+        }
     }
-    if (!path || !o.model || !o.out_path) { free(sets); return mm_cli_usage("export", "expected EXPERIMENT.yaml, --model NAME and -o BUNDLE.h5"); }
-    char commit[64];
+    const char *path = optind < argc ? argv[optind] : NULL;
+    if (optind + 1 < argc) { mm_cli_usage("export", "unexpected argument '%s'", argv[optind + 1]); goto done; }
+    if (!path || !o.model || !o.out_path) {
+        mm_cli_usage("export", "expected EXPERIMENT.yaml, --model NAME and -o BUNDLE.h5");
+        goto done;
+    }
+    char commit[64], results[PATH_MAX];
     git_commit(commit, sizeof commit);
     o.git_commit = commit;
     o.config_path = path;
-    mm_err err = {0};
-    mm_cfg *cfg = NULL;
-    int rc = mm_cli_load_config(path, sets, n_sets, &cfg, &err);
-    char results[PATH_MAX];
-    if (!rc && o.results_dir) {   /* given: it must hold the summary */
-        snprintf(results, sizeof results, "%s/summary.json", o.results_dir);
-        if (access(results, R_OK) != 0)
-            rc = mm_err_set(&err, MM_EIO, "--results %s: no summary.json there (run the experiment with -o %s first)", o.results_dir, o.results_dir);
-    } else if (!rc) {
-        const char *name = NULL;
-        rc = mm_cfg_get_str(cfg, "name", "experiment", &name, &err);
-        if (!rc && !(o.results_dir = find_results(path, name, results, sizeof results)))
-            fprintf(stderr, "melodic export: warning: no results of '%s' (summary.json in results/%s, "
-                            "<experiment dir>/../results/%s or results/runs/%s): the bundle will carry no "
-                            "cross-validated /metrics (run the experiment first, or pass --results DIR)\n",
-                    name, name, name, name);
-    }
-    if (!rc) rc = mm_bundle_export(cfg, &o, &err);
-    if (rc) mm_cli_fail("export", &err);
+    rc = mm_cli_load_config(path, sets, n_sets, &cfg, &err);
+    if (!rc) rc = results_dir(cfg, path, &o, results, sizeof results, &err);
+    if (!rc) rc = mm_export_bundle(cfg, &o, &err);
+    if (rc) { mm_cli_fail("export", &err); rc = 1; }
     else fprintf(stderr, "wrote %s\n", o.out_path);
+done:
     mm_cfg_free(cfg);
     free(sets);
-    return rc ? 1 : 0;
+    return rc;
 }
 
 static void json_string(const char *s)

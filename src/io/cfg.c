@@ -785,6 +785,32 @@ int mm_cfg_put(mm_cfg *map, const char *key, const mm_cfg *value, mm_err *err)
     return 0;
 }
 
+int mm_cfg_append(mm_cfg *map, const char *key, const mm_cfg *item, mm_err *err)
+{
+    if (!map || map->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "cannot append to '%s': parent is not a map", key);
+    mm_cfg *seq = map_child_mut(map, key);
+    if (seq && seq->type != MM_CFG_SEQ) {
+        char w[600];
+        return mm_err_set(err, MM_EINVAL, "%s: cannot append to '%s': not a list", mm_cfg_where(seq, w, sizeof w), key);
+    }
+    mm_cfg *cp = mm_cfg_clone(item);
+    if (!cp) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    free(cp->key);
+    cp->key = NULL;   /* sequence items have no key */
+    if (!seq) {
+        mm_cfg *ns = node_new(MM_CFG_SEQ, "<command line>", 0);
+        if (!ns || !(ns->key = strdup(key)) || push(map, ns)) {
+            mm_cfg_free(ns);
+            mm_cfg_free(cp);
+            return mm_err_set(err, MM_ENOMEM, "out of memory");
+        }
+        seq = ns;
+    }
+    if (push(seq, cp)) { mm_cfg_free(cp); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+    return 0;
+}
+
 int mm_cfg_put_str(mm_cfg *map, const char *key, const char *value, mm_err *err)
 {
     mm_cfg tmp = {.type = MM_CFG_SCALAR, .value = (char *)value, .file = "<command line>"};

@@ -84,6 +84,10 @@ int mm_cfg_check_keys(const mm_cfg *map, const char *what, const char *const *al
 int mm_cfg_set(mm_cfg *root, const char *assignment, mm_err *err);
 /* Replace or add map[key] with a copy of `value` (value may be NULL → scalar "null"). */
 int mm_cfg_put(mm_cfg *map, const char *key, const mm_cfg *value, mm_err *err);
+/* Append a copy of `item` to the sequence map[key], creating an empty
+ * sequence there when the key is missing (a key holding something else is
+ * an error). For building configs in code (e.g. an ensemble's estimators). */
+int mm_cfg_append(mm_cfg *map, const char *key, const mm_cfg *item, mm_err *err);
 /* Replace or add map[key] = scalar string. */
 int mm_cfg_put_str(mm_cfg *map, const char *key, const char *value, mm_err *err);
 

@@ -1,5 +1,6 @@
-/* bundle.c — model bundles: export (refit on all data) and load/classify.
- * See bundle.h; layout in README "Model bundles". */
+/* bundle.c — model bundles: writing the parts an export made (exp/export.c
+ * refits on all data) and load/classify. See bundle.h; layout in README
+ * "Model bundles". */
 #include "runtime/bundle.h"
 #include "runtime/feedback.h"   /* MM_CALIB_MAX_CLIPS */
 
@@ -16,13 +17,10 @@
 #include "core/paths.h"
 #include "core/sha256.h"
 #include "data/extract.h"
-#include "eval/splits.h"
-#include "exp/spec.h"
 #include "io/h5.h"
 #include "learn/groupnorm.h"
 #include "learn/learner.h"
 #include "learn/scaler.h"
-#include "learn/smote.h"
 
 struct mm_bundle {
     char *path;
@@ -78,249 +76,86 @@ static int write_bytes_file(const char *path, mm_h5_out *o, const char *name, mm
     return rc;
 }
 
-static mm_cfg *voting_params(const mm_exp_model *specs, const mm_exp_model *e, mm_err *err)
+/* /pipeline/weights/<i> of every feature set that loads backbone weights:
+ * set name, path (relative to the model root when under it) and SHA-256,
+ * and with embed the bytes themselves. */
+static int write_weights(mm_h5_out *out, const mm_bundle_parts *p, mm_err *err)
 {
-    mm_cfg *p = mm_cfg_new_map();
-    char text[256];
-    int rc = mm_cfg_put_str(p, "voting", e->hard ? "hard" : "soft", err);
-    mm_cfg *est = NULL;
-    snprintf(text, sizeof text, "[]");
-    rc = rc ? rc : mm_cfg_parse_string("estimators: []", "voting", &est, err);
-    if (rc) { mm_cfg_free(p); mm_cfg_free(est); return NULL; }
-    mm_cfg *seq = (mm_cfg *)mm_cfg_child(est, "estimators");
-    for (size_t j = 0; j < e->n_members; j++) {
-        const mm_exp_model *m = &specs[e->members[j]];
-        mm_cfg *item = mm_cfg_new_map();
-        mm_cfg_put_str(item, "model", m->learner, err);
-        mm_cfg_put_str(item, "name", m->name, err);
-        if (m->params) mm_cfg_put(item, "params", m->params, err);
-        mm_cfg **ni = realloc(seq->items, (seq->n + 1) * sizeof *ni);
-        if (!ni) { mm_cfg_free(item); mm_cfg_free(p); mm_cfg_free(est); return NULL; }
-        seq->items = ni;
-        seq->items[seq->n++] = item;
-    }
-    mm_cfg_put(p, "estimators", seq, err);
-    if (e->weights) {
-        char wl[1024] = "[";
-        for (size_t j = 0; j < e->n_members; j++) {
-            size_t l = strlen(wl);
-            snprintf(wl + l, sizeof wl - l, "%s%g", j ? ", " : "", e->weights[j]);
-        }
-        strncat(wl, "]", sizeof wl - strlen(wl) - 1);
-        char as[1100];
-        snprintf(as, sizeof as, "weights=%s", wl);
-        mm_cfg_set(p, as, err);
-    }
-    mm_cfg_free(est);
-    return p;
-}
-
-int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *err)
-{
-    if (!mm_cfg_child(cfg, "dataset") || !mm_cfg_child(cfg, "features"))
-        return mm_err_set(err, MM_EINVAL, "%s: export needs 'dataset' and 'features' (a bare feature table has no audio pipeline to export)",
-                          o->config_path ? o->config_path : "config");
-    int rc = mm_cfg_check_keys(cfg, "experiment", mm_experiment_keys, err);
-    if (rc) return rc;
-    mm_exp_model *specs = NULL;
-    size_t n_specs = 0, n_models = 0;
-    mm_exp_prep prep = {0};
-    mm_exp_augment aug = {0};
-    float *aug_X[MM_EXP_MAX_AUG] = {0};
-    if ((rc = mm_exp_parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;
-    const mm_exp_model *spec = NULL;
-    for (size_t i = 0; i < n_specs; i++)
-        if (!strcmp(specs[i].name, o->model)) spec = &specs[i];
-    if (!spec) {
-        char list[1024] = "";
-        for (size_t i = 0; i < n_specs; i++) {
-            strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
-            strncat(list, specs[i].name, sizeof list - strlen(list) - 1);
-        }
-        rc = mm_err_set(err, MM_EINVAL, "%s: no model or ensemble named '%s' (the experiment has: %s)",
-                        o->config_path ? o->config_path : "config", o->model, list);
-        mm_exp_models_free(specs, n_specs);
-        return rc;
-    }
-    const char *name = NULL, *model_root = NULL;
-    long seed_l = 0;
-    if ((rc = mm_exp_parse_prep(cfg, &prep, err)) || (rc = mm_cfg_get_str(cfg, "name", "experiment", &name, err)) ||
-        (rc = mm_cfg_get_int(cfg, "seed", 0, 0, LONG_MAX, &seed_l, err)) ||
-        (rc = mm_cfg_get_str(cfg, "model_root", NULL, &model_root, err))) {
-        mm_exp_models_free(specs, n_specs);
-        return rc;
-    }
-    mm_cfg *vparams = NULL;
-    const char *learner_name = spec->learner;
-    const mm_cfg *params = spec->params;
-    int wants_val = 0;
-    if (spec->is_ensemble) {
-        if (!(vparams = voting_params(specs, spec, err))) { mm_exp_models_free(specs, n_specs); return err->code ? err->code : MM_ENOMEM; }
-        params = vparams;
-        wants_val = spec->uses_val;
-    } else wants_val = spec->uses_val;
-
-    mm_run_opts ro = {.config_path = o->config_path, .n_threads = o->n_threads, .progress = o->progress};
-    mm_table *t = NULL;
-    mm_featset_inst *fs = NULL;
-    size_t n_fs = 0;
-    mm_learner *l = NULL;
-    mm_scaler *sc = NULL;
-    mm_split *split = NULL;
-    float *Xtr = NULL, *Xva = NULL;
-    int32_t *ytr = NULL, *yva = NULL;
-    size_t *idx = NULL;
-    char *cfg_yaml = NULL;
-    mm_h5_out out = {.file = -1};
-    size_t ntr = 0, nva = 0;
-    if ((rc = mm_learner_create(learner_name, params, (uint64_t)seed_l, o->n_threads, &l, err))) goto done;
-    if ((rc = mm_exp_get_table(cfg, &ro, &t, err))) goto done;
-    if ((rc = mm_featsets_create(mm_cfg_child(cfg, "features"), mm_model_root(model_root), &fs, &n_fs, err))) goto done;
-    /* labelled rows; all train, a validation part carved by group when the learner wants one */
-    size_t n = 0;
-    for (size_t i = 0; i < t->n; i++) if (t->labels[i] >= 0) n++;
-    if (!(split = calloc(1, sizeof *split)) || !(split->role = malloc(t->n + 1))) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-    split->n = t->n;
-    split->n_folds = split->n_repeats = split->n_rounds = 1;
-    int has_groups = 0;
-    for (size_t i = 0; i < t->n; i++) {
-        split->role[i] = t->labels[i] >= 0 ? MM_ROLE_TRAIN : MM_ROLE_NONE;
-        if (t->groups[i] >= 0) has_groups = 1;
-    }
-    if (wants_val && (rc = mm_split_carve_validation(split, t->labels, has_groups ? t->groups : NULL, 0.1, (uint64_t)seed_l, err))) goto done;
-    /* per-speaker calibration, as the runner does it (same function, same seed); the
-     * runtime calibrates with K earlier clips, so training must have used K too */
-    if (prep.group_norm && !prep.group_norm_clips) {
-        rc = mm_err_set(err, MM_EINVAL, "%s: export needs preprocessing.group_norm: {clips: K}: the runtime calibrates a clip "
-                        "with K earlier clips of the speaker, and 'true' trained with all of them, the clip itself included",
-                        o->config_path ? o->config_path : "config");
-        goto done;
-    }
-    if ((rc = mm_exp_group_norm(t, &prep, (uint64_t)seed_l, o->n_threads, err))) goto done;
-    /* augmented copies of the training clips, as the runner adds them */
-    if ((rc = mm_exp_parse_augment(cfg, &aug, err)) ||
-        (aug.n && (rc = mm_exp_augment_tables(cfg, &ro, &aug, t, 0, &prep, (uint64_t)seed_l, aug_X, err))))
-        goto done;
-    idx = malloc((t->n + 1) * sizeof *idx);
-    Xtr = malloc((t->n + 1) * (1 + aug.n) * t->d * sizeof *Xtr);
-    ytr = malloc((t->n + 1) * (1 + aug.n) * sizeof *ytr);
-    Xva = malloc((t->n + 1) * t->d * sizeof *Xva);
-    yva = malloc((t->n + 1) * sizeof *yva);
-    if (!idx || !Xtr || !ytr || !Xva || !yva) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-    ntr = mm_split_indices(split, 0, MM_ROLE_TRAIN, idx);
-    for (size_t i = 0; i < ntr; i++) { memcpy(Xtr + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xtr); ytr[i] = t->labels[idx[i]]; }
-    mm_exp_append_augmented(Xtr, ytr, ntr, t->d, (const float *const *)aug_X, aug.n, idx, t->labels);
-    ntr *= 1 + aug.n;
-    nva = mm_split_indices(split, 0, MM_ROLE_VAL, idx);
-    for (size_t i = 0; i < nva; i++) { memcpy(Xva + i * t->d, t->X + idx[i] * t->d, t->d * sizeof *Xva); yva[i] = t->labels[idx[i]]; }
-    if (prep.scaler) {
-        if ((rc = mm_scaler_fit(Xtr, ntr, t->d, &sc, err)) || (rc = mm_scaler_transform(sc, Xtr, ntr, t->d, err)) ||
-            (nva && (rc = mm_scaler_transform(sc, Xva, nva, t->d, err))))
-            goto done;
-    }
-    if (prep.smote) {
-        mm_smote_params sp = mm_smote_params_default();
-        float *Xs = NULL;
-        int32_t *ys = NULL;
-        size_t ns = 0;
-        if ((rc = mm_smote_params_from_cfg(prep.smote_params, &sp, err))) goto done;
-        sp.n_threads = o->n_threads;
-        if ((rc = mm_smote_resample(Xtr, ytr, ntr, t->d, t->n_classes, &sp, (uint64_t)seed_l, &Xs, &ys, &ns, err))) goto done;
-        free(Xtr); free(ytr);
-        Xtr = Xs; ytr = ys; ntr = ns;
-    }
-    if (o->progress) fprintf(stderr, "export: fitting %s (%s) on %zu rows%s\n", o->model, learner_name, ntr, nva ? " (+ validation part)" : "");
-    mm_fit_data fd = {.X = Xtr, .y = ytr, .n = ntr, .d = t->d, .n_classes = t->n_classes,
-                      .X_val = nva ? Xva : NULL, .y_val = nva ? yva : NULL, .n_val = nva};
-    if ((rc = mm_learner_fit(l, &fd, err))) goto done;
-
-    /* write */
-    if ((rc = mm_h5_create(o->out_path, &out, err))) goto done;
-    hid_t f = out.file;
-    char ts[64], fp[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)mm_table_fingerprint(t));
-    cfg_yaml = mm_cfg_to_yaml(cfg);
-    char *feat_yaml = mm_cfg_to_yaml(mm_cfg_child(cfg, "features"));
-    char *audio_yaml = mm_cfg_child(cfg, "audio") ? mm_cfg_to_yaml(mm_cfg_child(cfg, "audio")) : strdup("{}\n");
-    rc = mm_h5_stamp_format(f, MM_BUNDLE_FORMAT, MM_BUNDLE_VERSION, err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "model", o->model, err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "learner", learner_name, err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "experiment", name, err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "created", ts, err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "git_commit", o->git_commit ? o->git_commit : "unknown", err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "melodic_version", "0.1.0", err);
-    if (!rc) rc = mm_h5_attr_set_str(f, "data_fingerprint", fp, err);
-    if (!rc) rc = mm_h5_attr_set_i64(f, "n_train", (int64_t)ntr, err);
-    if (!rc && prep.group_norm)   /* absent in ordinary bundles */
-        rc = mm_h5_attr_set_i64(f, "calibration_clips",
-                                (int64_t)(prep.group_norm_clips ? prep.group_norm_clips : CALIB_DEFAULT_CLIPS), err);
-    if (!rc) rc = mm_h5_write_text(f, "config", cfg_yaml ? cfg_yaml : "", err);
-    if (!rc) rc = mm_h5_write_text(f, "pipeline/features", feat_yaml ? feat_yaml : "", err);
-    if (!rc) rc = mm_h5_write_text(f, "pipeline/audio", audio_yaml ? audio_yaml : "{}", err);
-    free(feat_yaml);
-    free(audio_yaml);
-    const char *mroot = mm_model_root(model_root);
-    for (size_t s = 0; s < n_fs && !rc; s++) {
+    const char *mroot = mm_model_root(p->model_root);
+    int rc = 0;
+    for (size_t s = 0; s < p->n_sets && !rc; s++) {
         char wpath[PATH_MAX], g[64], hex[65];
-        featset_weights(&fs[s], wpath, sizeof wpath);
+        featset_weights(&p->sets[s], wpath, sizeof wpath);
         if (!wpath[0]) continue;
         if ((rc = mm_sha256_file(wpath, hex, err))) break;
         size_t lr = strlen(mroot);
         const char *rel = (!strncmp(wpath, mroot, lr) && wpath[lr] == '/') ? wpath + lr + 1 : wpath;
         snprintf(g, sizeof g, "pipeline/weights/%zu", s);
-        hid_t gg = mm_h5_group(f, g, err);
+        hid_t gg = mm_h5_group(out->file, g, err);
         if (gg < 0) { rc = err->code; break; }
-        rc = mm_h5_attr_set_str(gg, "set", fs[s].vt->name, err);
+        rc = mm_h5_attr_set_str(gg, "set", p->sets[s].vt->name, err);
         if (!rc) rc = mm_h5_attr_set_str(gg, "path", rel, err);
         if (!rc) rc = mm_h5_attr_set_str(gg, "sha256", hex, err);
         H5Gclose(gg);
-        if (!rc && o->embed_weights) {
+        if (!rc && p->embed_weights) {
             snprintf(g, sizeof g, "pipeline/weights/%zu/data", s);
-            rc = write_bytes_file(wpath, &out, g, err);
+            rc = write_bytes_file(wpath, out, g, err);
         }
     }
-    if (!rc && sc) {
+    return rc;
+}
+
+/* The root attributes, in the order bundles have always had them (n_val
+ * joined after n_train). */
+static int write_attributes(hid_t f, const mm_bundle_parts *p, mm_err *err)
+{
+    char ts[64], fp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)p->data_fingerprint);
+    int rc = mm_h5_stamp_format(f, MM_BUNDLE_FORMAT, MM_BUNDLE_VERSION, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "model", p->model, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "learner", p->learner_name, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "experiment", p->experiment, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "created", ts, err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "git_commit", p->git_commit ? p->git_commit : "unknown", err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "melodic_version", "0.1.0", err);
+    if (!rc) rc = mm_h5_attr_set_str(f, "data_fingerprint", fp, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "n_train", (int64_t)p->n_train, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "n_val", (int64_t)p->n_val, err);
+    if (!rc && p->calibration_clips)   /* absent in ordinary bundles */
+        rc = mm_h5_attr_set_i64(f, "calibration_clips", (int64_t)p->calibration_clips, err);
+    return rc;
+}
+
+int mm_bundle_write(const char *path, const mm_bundle_parts *p, mm_err *err)
+{
+    mm_h5_out out = {.file = -1};
+    int rc = mm_h5_create(path, &out, err);
+    if (rc) return rc;
+    hid_t f = out.file;
+    rc = write_attributes(f, p, err);
+    if (!rc) rc = mm_h5_write_text(f, "config", p->config_yaml ? p->config_yaml : "", err);
+    if (!rc) rc = mm_h5_write_text(f, "pipeline/features", p->features_yaml ? p->features_yaml : "", err);
+    if (!rc) rc = mm_h5_write_text(f, "pipeline/audio", p->audio_yaml ? p->audio_yaml : "{}", err);
+    if (!rc) rc = write_weights(&out, p, err);
+    if (!rc && p->scaler) {
         hid_t g = mm_h5_group(f, "scaler", err);
-        rc = g < 0 ? err->code : mm_scaler_save(sc, g, err);
+        rc = g < 0 ? err->code : mm_scaler_save(p->scaler, g, err);
         if (g >= 0) H5Gclose(g);
     }
     if (!rc) {
         hid_t g = mm_h5_group(f, "model", err);
-        rc = g < 0 ? err->code : mm_learner_save(l, g, err);
+        rc = g < 0 ? err->code : mm_learner_save(p->learner, g, err);
         if (g >= 0) H5Gclose(g);
     }
-    if (!rc) rc = mm_h5_write_strings(f, "label_names", (const char *const *)t->label_names, (size_t)t->n_classes, err);
-    if (!rc) rc = mm_h5_write_strings(f, "feature_names", (const char *const *)t->feature_names, t->d, err);
-    if (!rc) {   /* cross-validated metrics, when the experiment has been run */
-        char sp[PATH_MAX];
-        if (o->results_dir) snprintf(sp, sizeof sp, "%s/summary.json", o->results_dir);
-        else snprintf(sp, sizeof sp, "results/runs/%s/summary.json", name);
-        FILE *mf = fopen(sp, "r");
-        if (mf) {
-            char *buf = malloc(1 << 20);
-            size_t got = buf ? fread(buf, 1, (1 << 20) - 1, mf) : 0;
-            fclose(mf);
-            if (buf) { buf[got] = 0; rc = mm_h5_write_text(f, "metrics", buf, err); }
-            free(buf);
-        }
-    }
+    if (!rc) rc = mm_h5_write_strings(f, "label_names", p->label_names, p->n_classes, err);
+    if (!rc) rc = mm_h5_write_strings(f, "feature_names", p->feature_names, p->n_features, err);
+    if (!rc && p->metrics) rc = mm_h5_write_text(f, "metrics", p->metrics, err);
     if (rc) mm_h5_abort(&out);
     else rc = mm_h5_commit(&out, err);
-done:
-    for (size_t k = 0; k < MM_EXP_MAX_AUG; k++) free(aug_X[k]);
-    free(cfg_yaml);
-    free(idx); free(Xtr); free(ytr); free(Xva); free(yva);
-    mm_split_free(split);
-    mm_scaler_free(sc);
-    mm_learner_free(l);
-    mm_featsets_free(fs, n_fs);
-    mm_table_free(t);
-    mm_cfg_free(vparams);
-    mm_exp_models_free(specs, n_specs);
     return rc;
 }
 

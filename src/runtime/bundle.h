@@ -1,10 +1,11 @@
 /* bundle.h — exported model bundles: everything needed to turn audio into
  * class probabilities, in one HDF5 file (format "melodic-bundle", v1).
  *
- * An export refits the named model (or ensemble, as a voting learner) with
- * its preprocessing on all of an experiment's labelled data and writes: the
- * feature pipeline (feature-set config, audio settings, backbone weights'
- * file name and SHA-256 — or the weights themselves), the scaler, the model,
+ * An export (exp/export.h) refits the named model (or ensemble, as a voting
+ * learner) with its preprocessing on all of an experiment's labelled data;
+ * mm_bundle_write then writes the feature pipeline (feature-set config,
+ * audio settings, backbone weights' file name and SHA-256 — or the weights
+ * themselves), the scaler, the model,
  * label names, the experiment's cross-validated metrics when its summary
  * exists, and provenance (resolved config, git commit, date, data
  * fingerprint). Layout: README "Model bundles".
@@ -22,18 +23,40 @@
 #define MM_BUNDLE_FORMAT "melodic-bundle"
 #define MM_BUNDLE_VERSION 1
 
-typedef struct mm_bundle_export_opts {
-    const char *model;          /* name of a model or ensemble in the experiment */
-    const char *out_path;
-    const char *config_path;    /* for provenance */
-    const char *results_dir;    /* where summary.json may be (NULL: results/runs/<name>) */
-    const char *git_commit;     /* or NULL */
-    int embed_weights;          /* copy backbone weights into the bundle */
-    int n_threads;
-    int progress;
-} mm_bundle_export_opts;
+struct mm_featset_inst;
+struct mm_scaler;
+struct mm_learner;
 
-int mm_bundle_export(const mm_cfg *cfg, const mm_bundle_export_opts *o, mm_err *err);
+/* Everything a bundle holds, as an export (exp/export.h) made it; all
+ * borrowed. */
+typedef struct mm_bundle_parts {
+    const char *model;                  /* the model or ensemble's name in the experiment */
+    const char *learner_name;           /* its learner ("voting" for an ensemble) */
+    const char *experiment;             /* the experiment's name */
+    const char *git_commit;             /* or NULL: "unknown" */
+    unsigned long long data_fingerprint;/* of the feature table */
+    size_t n_train;                     /* rows the model was fitted on (after SMOTE, augmentation) */
+    size_t n_val;                       /* rows of the validation part, used only to stop early */
+    size_t calibration_clips;           /* 0: an ordinary bundle; else clips of a speaker wanted */
+    const char *config_yaml;            /* the resolved experiment config */
+    const char *features_yaml;          /* its `features:` */
+    const char *audio_yaml;             /* its `audio:` (NULL: "{}") */
+    const struct mm_featset_inst *sets; /* (n_sets) for the backbone weights' names and checksums */
+    size_t n_sets;
+    const char *model_root;             /* the config's model_root, or NULL for the default */
+    int embed_weights;                  /* copy the weights' bytes in */
+    const struct mm_scaler *scaler;     /* or NULL */
+    const struct mm_learner *learner;   /* fitted */
+    const char *const *label_names;     /* (n_classes) */
+    size_t n_classes;
+    const char *const *feature_names;   /* (n_features) */
+    size_t n_features;
+    const char *metrics;                /* summary.json text, or NULL for no /metrics */
+} mm_bundle_parts;
+
+/* Write a bundle to path (a temporary, renamed on success; nothing left on
+ * failure). */
+int mm_bundle_write(const char *path, const mm_bundle_parts *parts, mm_err *err);
 
 typedef struct mm_bundle mm_bundle;
 

@@ -1,0 +1,143 @@
+/* test_export.c — exp/export.c: a model of an experiment refitted on all of
+ * its labelled data and written as a bundle. The bundle says what the model
+ * was fitted on: n_train rows, and n_val rows of a validation part used only
+ * for early stopping (0 without one); progress comes through the callback
+ * (the library prints nothing); an ensemble's voting parameters are built
+ * without editing config internals; a bundle opens and classifies. */
+#include "testutil.h"
+#include <sndfile.h>
+#include "exp/export.h"
+#include "io/h5.h"
+#include "runtime/bundle.h"
+
+static char dir[256];
+static const int freqs[3] = {220, 880, 3520};
+
+static void write_tone(const char *path, int freq, int variant)
+{
+    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    assert_non_null(f);
+    float x[16000];
+    for (int i = 0; i < 16000; i++)
+        x[i] = 0.3f * sinf(6.2831853f * (float)(freq * (1.0 + 0.01 * variant)) * (float)i / 16000.f);
+    assert_int_equal(sf_writef_float(f, x, 16000), 16000);
+    sf_close(f);
+}
+
+static int setup(void **st)
+{
+    snprintf(dir, sizeof dir, "/tmp/mm_export_%d", (int)getpid());
+    tu_system("rm -rf %s && mkdir -p %s/clips", dir, dir);
+    char p[512];
+    snprintf(p, sizeof p, "%s/clips/manifest.csv", dir);
+    FILE *m = fopen(p, "w");
+    fputs("path,label,group\n", m);
+    static const char *names[3] = {"low", "mid", "high"};
+    for (int c = 0; c < 3; c++)
+        for (int v = 0; v < 10; v++) {
+            char w[512];
+            snprintf(w, sizeof w, "%s/clips/%s%d.wav", dir, names[c], v);
+            write_tone(w, freqs[c], v);
+            fprintf(m, "%s%d.wav,%s,%d\n", names[c], v, names[c], v);
+        }
+    fclose(m);
+    snprintf(p, sizeof p, "%s/exp.yaml", dir);
+    FILE *y = fopen(p, "w");
+    fprintf(y, "name: export_test\nseed: 3\ncache: %s/cache\ndataset: {type: csv, manifest: %s/clips/manifest.csv}\n"
+               "features: [{set: logmel_stats, params: {frontend: cnn14_16k}}]\n"
+               "protocol: {kind: group_kfold, n_folds: 2}\n"
+               "models:\n  - {name: forest, model: rf, params: {n_estimators: 10}}\n"
+               "  - {name: boost, model: gbdt, params: {n_estimators: 30, early_stopping_rounds: 3}}\n"
+               "ensembles:\n  - {name: both, members: [forest, boost], weights: [1, 2]}\n", dir, dir);
+    fclose(y);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    tu_system("rm -rf %s", dir);
+    return 0;
+}
+
+typedef struct lines { size_t n; char last[256]; } lines;
+
+static void collect(void *ctx, const char *line)
+{
+    lines *l = ctx;
+    l->n++;
+    snprintf(l->last, sizeof l->last, "%s", line);
+}
+
+/* Export `model`; *n_train and *n_val from the bundle's attributes. */
+static void export(const char *model, int64_t *n_train, int64_t *n_val, lines *progress)
+{
+    char cfgp[512], out[512];
+    snprintf(cfgp, sizeof cfgp, "%s/exp.yaml", dir);
+    snprintf(out, sizeof out, "%s/%s.h5", dir, model);
+    mm_cfg *cfg = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_load_file(cfgp, &cfg, &e), 0);
+    mm_export_opts o = {.model = model, .out_path = out, .config_path = cfgp, .results_dir = dir, .n_threads = 2,
+                        .on_progress = collect, .progress_ctx = progress};
+    if (mm_export_bundle(cfg, &o, &e)) fail_msg("%s", e.msg);
+    mm_cfg_free(cfg);
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(out, &f, &e), 0);
+    assert_int_equal(mm_h5_attr_get_i64(f, "n_train", n_train, &e), 0);
+    assert_int_equal(mm_h5_attr_get_i64(f, "n_val", n_val, &e), 0);
+    mm_h5_close(f);
+    mm_bundle *b = NULL;
+    if (mm_bundle_open(out, NULL, 1, &b, &e)) fail_msg("%s", e.msg);
+    char wav[512];
+    float proba[3];
+    snprintf(wav, sizeof wav, "%s/clips/high3.wav", dir);
+    assert_int_equal(mm_bundle_n_classes(b), 3);
+    if (mm_bundle_classify_file(b, wav, proba, NULL, NULL, &e)) fail_msg("%s", e.msg);
+    mm_bundle_free(b);
+    printf("  %s: n_train %lld, n_val %lld; progress: %s\n", model, (long long)*n_train, (long long)*n_val, progress->last);
+}
+
+static void test_n_train_and_n_val(void **st)
+{
+    int64_t nt, nv;
+    lines pr = {0};
+    export("forest", &nt, &nv, &pr);       /* no validation part: every row trains */
+    assert_int_equal(nt, 30);
+    assert_int_equal(nv, 0);
+    assert_true(pr.n >= 1);
+    assert_non_null(strstr(pr.last, "export: fitting forest (rf) on 30 rows"));
+    lines pb = {0};
+    export("boost", &nt, &nv, &pb);        /* early stopping: a validation part aside */
+    assert_true(nv > 0);
+    assert_int_equal(nt + nv, 30);
+    assert_non_null(strstr(pb.last, "(+ validation part)"));
+    lines pe = {0};
+    export("both", &nt, &nv, &pe);         /* an ensemble with an early-stopped member */
+    assert_true(nv > 0);
+    assert_int_equal(nt + nv, 30);
+}
+
+static void test_unknown_model(void **st)
+{
+    char cfgp[512], out[512];
+    snprintf(cfgp, sizeof cfgp, "%s/exp.yaml", dir);
+    snprintf(out, sizeof out, "%s/none.h5", dir);
+    mm_cfg *cfg = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_load_file(cfgp, &cfg, &e), 0);
+    mm_export_opts o = {.model = "nope", .out_path = out, .config_path = cfgp, .n_threads = 1};
+    assert_int_equal(mm_export_bundle(cfg, &o, &e), MM_EINVAL);
+    assert_non_null(strstr(e.msg, "no model or ensemble named 'nope' (the experiment has: forest, boost, both)"));
+    assert_int_not_equal(access(out, F_OK), 0);
+    mm_cfg_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_n_train_and_n_val),
+        cmocka_unit_test(test_unknown_model),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
