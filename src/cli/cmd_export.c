@@ -165,48 +165,57 @@ static void json_string(const char *s)
 
 int mm_cmd_classify(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, 'J'},
+        {"calibrate", no_argument, NULL, 'C'}, {NULL, 0, NULL, 0},
+    };
     const char *bundle = NULL;
     char **files = calloc((size_t)argc + 1, sizeof *files);
-    size_t n_files = 0;
-    int json = 0, calibrate = 0, threads = mm_cli_default_threads();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(classify_usage, stdout); free(files); return 0; }
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--calibrate")) calibrate = 1;
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) { free(files); return mm_cli_usage("classify", "-j expects a thread count >= 1"); }
-            threads = (int)v;
-        } else if (a[0] == '-') { free(files); return mm_cli_usage("classify", "unknown option '%s'", a); }
-        else if (!bundle) bundle = a;
-        else files[n_files++] = argv[i];
-    }
-    if (!bundle || !n_files) { free(files); return mm_cli_usage("classify", "expected BUNDLE.h5 and audio files"); }
+    size_t n_files = 0, need = 0, dim = 0, n_ok = 0;
+    int json = 0, calibrate = 0, threads = mm_cli_default_threads(), c, k = 0, failures = 0, rc = 0;
     mm_err err = {0};
     mm_bundle *b = NULL;
-    int rc = mm_bundle_open(bundle, NULL, threads, &b, &err);
-    if (rc) { free(files); return mm_cli_fail("classify", &err); }
-    int k = mm_bundle_n_classes(b), failures = 0;
-    size_t need = mm_bundle_calibration_clips(b), dim = mm_bundle_dim(b);
-    if (need && !calibrate) {
-        mm_bundle_free(b);
-        free(files);
-        return mm_cli_usage("classify", "%s was exported with per-speaker calibration: pass --calibrate and clips of one speaker (it was made for %zu)", bundle, need);
+    float *p = NULL, *raw = NULL, *hist = NULL;
+    double *dur = NULL;
+    char **ferr = NULL;
+    if (!files) return mm_cli_usage("classify", "out of memory");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "hj:", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(classify_usage, stdout); goto done;
+        case 'J': json = 1; break;
+        case 'C': calibrate = 1; break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) { rc = mm_cli_usage("classify", "-j expects a thread count >= 1"); goto done; }
+            threads = (int)v;
+            break;
+        default: rc = mm_cli_usage("classify", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
     }
-    float *p = malloc((size_t)k * sizeof *p);
+    if (optind < argc) bundle = argv[optind++];
+    while (optind < argc) files[n_files++] = argv[optind++];
+    if (!bundle || !n_files) { rc = mm_cli_usage("classify", "expected BUNDLE.h5 and audio files"); goto done; }
+    if (mm_bundle_open(bundle, NULL, threads, &b, &err)) { rc = mm_cli_fail("classify", &err); goto done; }
+    k = mm_bundle_n_classes(b);
+    need = mm_bundle_calibration_clips(b);
+    dim = mm_bundle_dim(b);
+    if (need && !calibrate) {
+        rc = mm_cli_usage("classify", "%s was exported with per-speaker calibration: pass --calibrate and clips of one speaker (it was made for %zu)", bundle, need);
+        goto done;
+    }
+    p = malloc((size_t)k * sizeof *p);
     /* --calibrate: every file's raw features first, then each classified
      * with the others as its speaker's history */
-    float *raw = calibrate ? malloc((n_files + 1) * dim * sizeof *raw) : NULL;
-    float *hist = calibrate ? malloc((n_files + 1) * dim * sizeof *hist) : NULL;
-    double *dur = calibrate ? calloc(n_files + 1, sizeof *dur) : NULL;
-    char **ferr = calibrate ? calloc(n_files + 1, sizeof *ferr) : NULL;
-    size_t n_ok = 0;
+    raw = calibrate ? malloc((n_files + 1) * dim * sizeof *raw) : NULL;
+    hist = calibrate ? malloc((n_files + 1) * dim * sizeof *hist) : NULL;
+    dur = calibrate ? calloc(n_files + 1, sizeof *dur) : NULL;
+    ferr = calibrate ? calloc(n_files + 1, sizeof *ferr) : NULL;
     if (!p || (calibrate && (!raw || !hist || !dur || !ferr))) {
-        free(p), free(raw), free(hist), free(dur), free(ferr), free(files);
-        mm_bundle_free(b);
         fprintf(stderr, "melodic classify: out of memory\n");
-        return 1;
+        rc = 1;
+        goto done;
     }
     for (size_t i = 0; calibrate && i < n_files; i++) {
         mm_err e = {0};
@@ -220,11 +229,9 @@ int mm_cmd_classify(int argc, char **argv)
      * fewer than min(need, 5) others give too noisy a deviation */
     size_t floor_k = need && need < 5 ? need : 5;
     if (calibrate && n_ok < floor_k + 1) {
-        for (size_t i = 0; i < n_files; i++) free(ferr[i]);
-        free(p), free(raw), free(hist), free(dur), free(ferr), free(files);
-        mm_bundle_free(b);
         fprintf(stderr, "melodic classify: --calibrate needs at least %zu readable clips of the speaker, got %zu\n", floor_k + 1, n_ok);
-        return 1;
+        rc = 1;
+        goto done;
     }
     if (calibrate && need && n_ok - 1 < need)
         fprintf(stderr, "melodic classify: calibrating with %zu clips of the speaker; %s was made for %zu (fewer clips, noisier calibration)\n",
@@ -266,9 +273,11 @@ int mm_cmd_classify(int argc, char **argv)
         }
     }
     if (json) printf("]\n");
+    rc = failures ? 1 : 0;
+done:
     for (size_t i = 0; ferr && i < n_files; i++) free(ferr[i]);
     free(p), free(raw), free(hist), free(dur), free(ferr);
     mm_bundle_free(b);
     free(files);
-    return failures ? 1 : 0;
+    return rc;
 }

@@ -3,6 +3,7 @@
  * mpirun the files are shared among the ranks (src/mpi/dist.h) and rank 0
  * writes the table; --shard I/N extracts one static share into a part file
  * for `melodic merge` (src/mpi/shard.h). */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,7 @@
 #include "mpi/mpi.h"
 #include "mpi/shard.h"
 
-static const char *usage =
+static const char *usage_text =
     "usage: melodic extract CONFIG.yaml [-o OUT.h5] [-j N] [--set key.path=value]... [--skip-bad] [--shard I/N]\n"
     "       melodic extract --features SET[,SET...] [-o OUT.h5] [-j N] [--skip-bad] [--trim] [--shard I/N] FILE...\n"
     "       mpirun -np N melodic extract ...   (files shared among the ranks; one table)\n"
@@ -42,47 +43,17 @@ static const char *const top_keys[] = {"dataset", "features", "audio", "output",
 
 int mm_cmd_extract(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"shard", required_argument, NULL, 'S'},
+        {"set", required_argument, NULL, 's'}, {"features", required_argument, NULL, 'F'},
+        {"skip-bad", no_argument, NULL, 'B'}, {"trim", no_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+    };
     const char *cfg_path = NULL, *out_path = NULL, *features = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof *sets), **files = calloc((size_t)argc + 1, sizeof *files);
     size_t n_sets = 0, n_files = 0;
-    int threads = mm_cli_default_threads(), threads_set = 0, skip_bad = 0, trim = 0, rc = 0;
-    int shard_i = 0, shard_n = 0;
+    int threads = mm_cli_default_threads(), threads_set = 0, skip_bad = 0, trim = 0, rc = 0, c;
+    int shard_i = 0, shard_n = 0, usage = 0, mpi_on = 0, rank = 0, agreed = 0;
     mm_err err = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(usage, stdout); free(sets); free(files); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) out_path = argv[++i];
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) { free(sets); free(files); return mm_cli_usage("extract", "-j expects a thread count >= 1, got '%s'", argv[i]); }
-            threads = (int)v;
-            threads_set = 1;
-        } else if (!strcmp(a, "--shard") && i + 1 < argc) {
-            if (mm_shard_parse(argv[++i], "--shard", &shard_i, &shard_n, &err)) { free(sets); free(files); return mm_cli_usage("extract", "%s", err.msg); }
-        } else if (!strcmp(a, "--set") && i + 1 < argc) sets[n_sets++] = argv[++i];
-        else if (!strcmp(a, "--features") && i + 1 < argc) features = argv[++i];
-        else if (!strcmp(a, "--skip-bad")) skip_bad = 1;
-        else if (!strcmp(a, "--trim")) trim = 1;
-        else if (a[0] == '-' && a[1]) { free(sets); free(files); return mm_cli_usage("extract", "unknown option '%s'", a); }
-        else files[n_files++] = argv[i];
-    }
-    if (!features && n_files) {     /* config form: the first positional is the config */
-        cfg_path = files[0];
-        memmove(files, files + 1, (n_files - 1) * sizeof *files);
-        n_files--;
-    }
-    if (!features && !cfg_path) { free(sets); free(files); return mm_cli_usage("extract", "expected CONFIG.yaml or --features SET FILE..."); }
-    if (features && n_files == 0) { free(sets); free(files); return mm_cli_usage("extract", "--features needs at least one audio file"); }
-    if (!features && n_files) {
-        int u = mm_cli_usage("extract", "unexpected argument '%s'", files[0]);
-        free(sets);
-        free(files);
-        return u;
-    }
-
-    if ((rc = mm_mpi_init(&argc, &argv, &err))) { mm_cli_fail("extract", &err); free(sets); free(files); return 1; }
-    int rank = mm_mpi_rank(), agreed = 0;
-    if (!threads_set) threads = mm_mpi_threads_per_rank(threads);
     mm_cfg *cfg = NULL;
     mm_dataset *view = NULL;
     int64_t *part_files = NULL;
@@ -92,6 +63,46 @@ int mm_cmd_extract(int argc, char **argv)
     size_t n_fs = 0;
     mm_table *t = NULL;
     char *yaml = NULL;
+    if (!sets || !files) { usage = mm_cli_usage("extract", "out of memory"); goto fail; }
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:j:", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(usage_text, stdout); goto fail;
+        case 'o': out_path = optarg; break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) {
+                usage = mm_cli_usage("extract", "-j expects a thread count >= 1, got '%s'", optarg);
+                goto fail;
+            }
+            threads = (int)v;
+            threads_set = 1;
+            break;
+        case 'S':
+            if (mm_shard_parse(optarg, "--shard", &shard_i, &shard_n, &err)) { usage = mm_cli_usage("extract", "%s", err.msg); goto fail; }
+            break;
+        case 's': sets[n_sets++] = optarg; break;
+        case 'F': features = optarg; break;
+        case 'B': skip_bad = 1; break;
+        case 'T': trim = 1; break;
+        default: usage = mm_cli_usage("extract", "unknown option '%s'", argv[optind - 1]); goto fail;
+        }
+    }
+    while (optind < argc) files[n_files++] = argv[optind++];
+    if (!features && n_files) {     /* config form: the first positional is the config */
+        cfg_path = files[0];
+        memmove(files, files + 1, (n_files - 1) * sizeof *files);
+        n_files--;
+    }
+    if (!features && !cfg_path) { usage = mm_cli_usage("extract", "expected CONFIG.yaml or --features SET FILE..."); goto fail; }
+    if (features && n_files == 0) { usage = mm_cli_usage("extract", "--features needs at least one audio file"); goto fail; }
+    if (!features && n_files) { usage = mm_cli_usage("extract", "unexpected argument '%s'", files[0]); goto fail; }
+
+    if ((rc = mm_mpi_init(&argc, &argv, &err))) { agreed = 1; goto fail; }
+    mpi_on = 1;
+    rank = mm_mpi_rank();
+    if (!threads_set) threads = mm_mpi_threads_per_rank(threads);
     if (cfg_path) {
         if ((rc = mm_cli_load_config(cfg_path, sets, n_sets, &cfg, &err))) goto fail;
         if ((rc = mm_cfg_check_keys(cfg, "extraction config", top_keys, &err))) goto fail;
@@ -170,12 +181,12 @@ int mm_cmd_extract(int argc, char **argv)
         fputc('\n', stderr);
     }
 fail:
-    if (!agreed) rc = mm_mpi_agree(rc, &err);
+    if (mpi_on && !agreed) rc = mm_mpi_agree(rc, &err);
     if (rc && rank == 0) mm_cli_fail("extract", &err);
     mm_shard_subset_free(view);
     free(part_idx);
     free(part_files);
-    mm_mpi_finalize();
+    if (mpi_on) mm_mpi_finalize();
     mm_table_free(t);
     mm_featsets_free(fs, n_fs);
     mm_dataset_free(ds);
@@ -183,5 +194,5 @@ fail:
     free(yaml);
     free(sets);
     free(files);
-    return rc ? 1 : 0;
+    return usage ? usage : rc ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * exp/runner.h). Feature-table parts become one table equal to the
  * single-process extraction; run parts (DIR/parts/run-I-of-N.h5) are checked
  * and their units assembled into DIR/results.h5 without fitting anything. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,25 +81,35 @@ static int merge_runs(char **parts, size_t n, const char *out, int threads, int 
 
 int mm_cmd_merge(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}, {NULL, 0, NULL, 0},
+    };
     const char *out = NULL;
     char **parts = calloc((size_t)argc + 1, sizeof *parts);
     size_t n = 0;
-    int threads = mm_cli_default_threads(), quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(usage, stdout); free(parts); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) { free(parts); return mm_cli_usage("merge", "-j expects a thread count >= 1, got '%s'", argv[i]); }
-            threads = (int)v;
-        } else if (!strcmp(a, "--quiet")) quiet = 1;
-        else if (a[0] == '-' && a[1]) { free(parts); return mm_cli_usage("merge", "unknown option '%s'", a); }
-        else parts[n++] = argv[i];
-    }
-    if (n == 0) { free(parts); return mm_cli_usage("merge", "expected the part files to merge"); }
+    int threads = mm_cli_default_threads(), quiet = 0, c, rc = 0, kind = 0, usage_rc = 0;
     mm_err err = {0};
-    int rc = 0, kind = 0;
+    if (!parts) return mm_cli_usage("merge", "out of memory");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:j:", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(usage, stdout); goto done;
+        case 'o': out = optarg; break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) {
+                usage_rc = mm_cli_usage("merge", "-j expects a thread count >= 1, got '%s'", optarg);
+                goto done;
+            }
+            threads = (int)v;
+            break;
+        case 'q': quiet = 1; break;
+        default: usage_rc = mm_cli_usage("merge", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
+    }
+    while (optind < argc) parts[n++] = argv[optind++];
+    if (n == 0) { usage_rc = mm_cli_usage("merge", "expected the part files to merge"); goto done; }
     for (size_t i = 0; i < n && !rc; i++) {
         int k = mm_shard_part_kind(parts[i], &err);
         if (k < 0) rc = k;
@@ -106,7 +117,7 @@ int mm_cmd_merge(int argc, char **argv)
         else kind = k;
     }
     if (!rc && kind == 1) {
-        if (!out) { free(parts); return mm_cli_usage("merge", "feature-table parts need -o OUT.h5"); }
+        if (!out) { usage_rc = mm_cli_usage("merge", "feature-table parts need -o OUT.h5"); goto done; }
         mm_table *t = NULL;
         rc = mm_shard_merge_tables((const char *const *)parts, n, &t, &err);
         if (!rc) rc = mm_table_write(t, out, &err);
@@ -116,6 +127,7 @@ int mm_cmd_merge(int argc, char **argv)
         rc = merge_runs(parts, n, out, threads, quiet, &err);
     }
     if (rc) mm_cli_fail("merge", &err);
+done:
     free(parts);
-    return rc ? 1 : 0;
+    return usage_rc ? usage_rc : rc ? 1 : 0;
 }

@@ -1,4 +1,5 @@
 /* cmd_train.c — `melodic train` and `melodic predict` on feature tables. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,30 +28,16 @@ static const char *predict_usage =
 
 int mm_cmd_train(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"model", required_argument, NULL, 'm'},
+        {"params", required_argument, NULL, 'p'}, {"set", required_argument, NULL, 's'},
+        {"no-scaler", no_argument, NULL, 'N'}, {"seed", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
+    };
     const char *table_path = NULL, *model = NULL, *out = NULL, *params_path = NULL;
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
     long seed = 0;
-    int threads = mm_cli_default_threads(), scaler = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(train_usage, stdout); free(sets); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(a, "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(a, "--params") && i + 1 < argc) params_path = argv[++i];
-        else if (!strcmp(a, "--set") && i + 1 < argc) sets[n_sets++] = argv[++i];
-        else if (!strcmp(a, "--no-scaler")) scaler = 0;
-        else if (!strcmp(a, "--seed") && i + 1 < argc) {
-            if ((seed = mm_cli_parse_long(argv[++i], 0, 0x7fffffffL)) < 0) { free(sets); return mm_cli_usage("train", "--seed expects an integer >= 0"); }
-        } else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) { free(sets); return mm_cli_usage("train", "-j expects a thread count >= 1"); }
-            threads = (int)v;
-        } else if (a[0] == '-') { free(sets); return mm_cli_usage("train", "unknown option '%s'", a); }
-        else if (!table_path) table_path = a;
-        else { free(sets); return mm_cli_usage("train", "unexpected argument '%s'", a); }
-    }
-    if (!table_path || !model || !out) { free(sets); return mm_cli_usage("train", "expected TABLE, --model NAME and -o MODEL.h5"); }
+    int threads = mm_cli_default_threads(), scaler = 1, c, rc = 2;
     mm_err err = {0};
     mm_cfg *params = NULL;
     mm_table *t = NULL;
@@ -59,7 +46,32 @@ int mm_cmd_train(int argc, char **argv)
     float *X = NULL;
     int32_t *y = NULL;
     mm_h5_out o = {.file = -1};
-    int rc = params_path ? mm_cli_load_config(params_path, sets, n_sets, &params, &err) : 0;
+    if (!sets) return mm_cli_usage("train", "out of memory");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:j:", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(train_usage, stdout); rc = 0; goto done;
+        case 'o': out = optarg; break;
+        case 'm': model = optarg; break;
+        case 'p': params_path = optarg; break;
+        case 's': sets[n_sets++] = optarg; break;
+        case 'N': scaler = 0; break;
+        case 'S':
+            if ((seed = mm_cli_parse_long(optarg, 0, 0x7fffffffL)) < 0) { mm_cli_usage("train", "--seed expects an integer >= 0"); goto done; }
+            break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) { mm_cli_usage("train", "-j expects a thread count >= 1"); goto done; }
+            threads = (int)v;
+            break;
+        default: mm_cli_usage("train", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
+    }
+    if (optind < argc) table_path = argv[optind];
+    if (optind + 1 < argc) { mm_cli_usage("train", "unexpected argument '%s'", argv[optind + 1]); goto done; }
+    if (!table_path || !model || !out) { mm_cli_usage("train", "expected TABLE, --model NAME and -o MODEL.h5"); goto done; }
+    rc = params_path ? mm_cli_load_config(params_path, sets, n_sets, &params, &err) : 0;
     if (!rc && !params) {
         params = mm_cfg_new_map();
         for (size_t i = 0; i < n_sets && !rc; i++) rc = mm_cfg_set(params, sets[i], &err);
@@ -110,7 +122,8 @@ int mm_cmd_train(int argc, char **argv)
     if (!rc) rc = mm_h5_commit(&o, &err);
     else if (o.file >= 0 || o.tmp) mm_h5_abort(&o);
     if (!rc) fprintf(stderr, "wrote %s\n", out);
-    else mm_cli_fail("train", &err);
+    else rc = mm_cli_fail("train", &err);
+done:
     free(X);
     free(y);
     mm_scaler_free(sc);
@@ -118,26 +131,31 @@ int mm_cmd_train(int argc, char **argv)
     mm_table_free(t);
     mm_cfg_free(params);
     free(sets);
-    return rc ? 1 : 0;
+    return rc;
 }
 
 int mm_cmd_predict(int argc, char **argv)
 {
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *table_path = NULL, *out = NULL;
-    int threads = mm_cli_default_threads();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(predict_usage, stdout); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) return mm_cli_usage("predict", "-j expects a thread count >= 1");
+    int threads = mm_cli_default_threads(), c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "ho:j:", opts, NULL)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(predict_usage, stdout); return 0;
+        case 'o': out = optarg; break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) return mm_cli_usage("predict", "-j expects a thread count >= 1");
             threads = (int)v;
-        } else if (a[0] == '-') return mm_cli_usage("predict", "unknown option '%s'", a);
-        else if (!model_path) model_path = a;
-        else if (!table_path) table_path = a;
-        else return mm_cli_usage("predict", "unexpected argument '%s'", a);
+            break;
+        default: return mm_cli_usage("predict", "unknown option '%s'", argv[optind - 1]);
+        }
     }
+    if (optind < argc) model_path = argv[optind];
+    if (optind + 1 < argc) table_path = argv[optind + 1];
+    if (optind + 2 < argc) return mm_cli_usage("predict", "unexpected argument '%s'", argv[optind + 2]);
     if (!model_path || !table_path) return mm_cli_usage("predict", "expected MODEL.h5 TABLE.h5");
     mm_err err = {0};
     hid_t f = -1;
