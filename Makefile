@@ -52,8 +52,8 @@ PREFIX ?= /usr/local
 
 all: $(BIN) $(LIB) $(SO)
 
-# Registries (learners, feature sets, commands) use weak symbols, so the
-# library is linked whole: every module in the build is listed.
+# Registries (learners, feature sets, commands) are constant tables that name
+# their entries, so the static library links like any other (no --whole-archive).
 
 # Idempotent: only packages that are missing are installed.
 deps:
@@ -92,11 +92,11 @@ install: all
 	  scripts/melodic.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/melodic.pc
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/testutil.h tests/skdata.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 test: deps
 	$(MAKE) -j2 all

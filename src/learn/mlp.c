@@ -145,7 +145,7 @@ static int mlp_uses_validation(const void *st)
 
 const mm_learner_vt mm_learner_mlp = {
     .name = "mlp",
-    .summary = "multi-layer perceptron, Adam, scikit-learn MLPClassifier defaults (alpha, auto batch, early stopping)",
+    .summary = "multi-layer perceptron, Adam, scikit-learn MLPClassifier defaults (alpha, auto batch; early stopping off unless asked)",
     .params = &MLP_PARAMS,
     .wants_validation = 1,
     .uses_validation = mlp_uses_validation,
