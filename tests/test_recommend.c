@@ -564,7 +564,10 @@ static void test_library_roundtrip(void **st)
 
 /* A random library of n tracks with dim-dimensional embeddings (artists
  * shared by 5 tracks each), deterministic. */
-static mm_library *random_lib(size_t n, size_t dim, uint64_t seed)
+/* A random library; with dup > 0 track i's embedding copies track i mod
+ * dup's with 5 % noise (near-duplicates, as in a library of many versions of
+ * few songs: the MMR term then pushes every slot deep into the candidates). */
+static mm_library *random_lib_dup(size_t n, size_t dim, uint64_t seed, size_t dup)
 {
     mm_library_track *t = calloc(n, sizeof *t);
     float *proba = calloc(n * 4, sizeof *proba), *e = calloc(n * dim, sizeof *e);
@@ -582,6 +585,8 @@ static mm_library *random_lib(size_t n, size_t dim, uint64_t seed)
         for (int k = 0; k < 4; k++) proba[i * 4 + k] = (float)(proba[i * 4 + k] / s);
         t[i].proba = proba + i * 4;
         for (size_t d = 0; d < dim; d++) e[i * dim + d] = (float)mm_rng_normal(&g) + (d < 8 ? 2.0f * (float)(i % 7) / 7 : 0);
+        if (dup && i >= dup)
+            for (size_t d = 0; d < dim; d++) e[i * dim + d] = e[(i % dup) * dim + d] + 0.05f * (float)mm_rng_normal(&g);
         t[i].embedding = e + i * dim;
     }
     mm_library *l = NULL;
@@ -593,31 +598,50 @@ static mm_library *random_lib(size_t n, size_t dim, uint64_t seed)
     return l;
 }
 
+static mm_library *random_lib(size_t n, size_t dim, uint64_t seed)
+{
+    return random_lib_dup(n, dim, seed, 0);
+}
+
 /* The index against the exhaustive scan on 10,000 tracks (embeddings of 200
  * dimensions, reduced to 128): every listener's playlist, both policies,
  * with and without exploration. Metric: recall@10 (shared tracks / 10),
  * required ≥ 0.95 — the search is exact unless a slot reaches the
  * shortlist, so equality is expected; the count of equal lists is printed. */
-static void test_index_recall(void **st)
+/* The index against the exhaustive scan (params.exhaustive: every track
+ * scored, the definition of the playlist) on 10,000 tracks, for each policy
+ * and variety setting, with independent and with near-duplicate embeddings.
+ * Metric: recall@10 (share of the exhaustive list found by the index), at
+ * least 0.95 — the index stops early only when no remaining track can win,
+ * so it is exact unless a stream reaches the shortlist (default 8192); a
+ * shortlist of 64 is reported too and must be marked inexact when it
+ * differs. Lists never repeat a track. */
+static void recall_case(mm_library *l, const char *what, size_t shortlist, double min_recall)
 {
-    mm_library *l = random_lib(10000, 200, 7);
-    assert_int_equal(mm_library_sim_dim(l), 128);
     mm_va_table *va = load_va();
     mm_recommender *r = NULL;
     mm_err err = {0};
     assert_int_equal(mm_recommender_create(l, va, speech7, 7, &r, &err), 0);
     mm_rng g;
     mm_rng_seed(&g, 11, 0, 0);
-    size_t shared = 0, total = 0, equal = 0, lists = 0, inexact = 0;
-    for (int cfg = 0; cfg < 4; cfg++)
-        for (int s = 0; s < 40; s++) {
+    static const struct { mm_policy pol; double temp, eps, explore; } cfgs[] = {
+        {MM_POLICY_MATCH, 0, 0, 0}, {MM_POLICY_REGULATE, 0, 0, 0}, {MM_POLICY_MATCH, 0.1, 0, 0},
+        {MM_POLICY_REGULATE, 0.1, 0, 0}, {MM_POLICY_MATCH, 0, 0.1, 0}, {MM_POLICY_MATCH, 0, 0, 0.2},
+        {MM_POLICY_REGULATE, 0, 0.1, 0},
+    };
+    size_t shared = 0, total = 0, equal = 0, lists = 0, inexact = 0, unflagged = 0;
+    for (size_t cfg = 0; cfg < sizeof cfgs / sizeof *cfgs; cfg++)
+        for (int s = 0; s < 24; s++) {
             float sp[7];
             for (int k = 0; k < 7; k++) sp[k] = (float)pow(mm_rng_uniform(&g), 4);
             mm_recommend_params p;
             mm_recommend_params_default(&p);
-            p.policy = cfg & 1 ? MM_POLICY_REGULATE : MM_POLICY_MATCH;
-            p.temperature = cfg & 2 ? 0.1 : 0;
+            p.policy = cfgs[cfg].pol;
+            p.temperature = cfgs[cfg].temp;
+            p.epsilon = cfgs[cfg].eps;
+            p.explore = cfgs[cfg].explore;
             p.seed = (uint64_t)s;
+            if (shortlist) p.shortlist = shortlist;
             mm_rec_result a, b;
             assert_int_equal(mm_recommend(r, sp, &p, NULL, &a, &err), 0);
             p.exhaustive = 1;
@@ -627,27 +651,44 @@ static void test_index_recall(void **st)
             int same = 1;
             for (size_t i = 0; i < 10; i++) {
                 same &= a.items[i].track == b.items[i].track;
-                for (size_t j = 0; j < 10; j++) shared += a.items[i].track == b.items[j].track;
+                for (size_t j = 0; j < 10; j++) {
+                    shared += a.items[i].track == b.items[j].track;
+                    if (j > i) assert_true(a.items[i].track != a.items[j].track);   /* no track twice */
+                }
             }
             equal += same;
             inexact += !a.exact;
+            unflagged += !same && a.exact;   /* differs from the reference but claims to be exact */
             total += 10;
             lists++;
             mm_rec_result_free(&a);
             mm_rec_result_free(&b);
         }
     double recall = (double)shared / (double)total;
-    printf("index vs exhaustive, 10,000 tracks: recall@10 %.4f, %zu of %zu lists equal, %zu marked inexact\n",
-           recall, equal, lists, inexact);
-    assert_true(recall >= 0.95);
+    printf("index vs exhaustive, 10,000 tracks, %s, shortlist %zu: recall@10 %.4f, %zu of %zu lists equal, "
+           "%zu marked inexact\n", what, shortlist ? shortlist : (size_t)8192, recall, equal, lists, inexact);
+    assert_true(recall >= min_recall);
+    assert_int_equal(unflagged, 0);
     mm_recommender_free(r);
     mm_va_table_free(va);
-    mm_library_free(l);
 }
 
-/* Variety: exploration changes the list with the seed and keeps the
- * quadrant; excluding the previous lists gives a user 100 distinct tracks
- * over 10 requests. */
+static void test_index_recall(void **st)
+{
+    mm_library *l = random_lib(10000, 200, 7);
+    assert_int_equal(mm_library_sim_dim(l), 128);
+    recall_case(l, "independent embeddings", 0, 0.95);
+    recall_case(l, "independent embeddings", 64, 0.0);   /* reported; exactness flag checked */
+    mm_library_free(l);
+    l = random_lib_dup(10000, 200, 8, 100);
+    recall_case(l, "near-duplicate embeddings (100 songs x 100)", 0, 0.95);
+    mm_library_free(l);
+    /* the grid grows with the library so that cells stay small */
+    assert_int_equal(mm_vaindex_grid_for(10000), 32);
+    assert_int_equal(mm_vaindex_grid_for(100000), 64);
+    assert_int_equal(mm_vaindex_grid_for(1000000), 128);
+}
+
 static void test_variety(void **st)
 {
     mm_library *l = random_lib(2000, 16, 3);
@@ -692,6 +733,53 @@ static void test_variety(void **st)
     mm_rec_result_free(&a);
     mm_rec_result_free(&b);
     mm_rec_result_free(&c);
+    /* epsilon and explore: deterministic for a seed, in the listener's quadrant, varied across
+     * seeds; explore picks appear for an unsure listener (half the mass in Q1) and never for a
+     * sure one */
+    float unsure[7] = {0.25f, 0, 0, 0.5f, 0.25f, 0, 0};   /* angry, happy, neutral: Q2, Q1, Q4 */
+    p.temperature = 0;
+    p.epsilon = 0.1;
+    p.explore = 0.5;
+    size_t wide = 0, distinct_seeds = 0;
+    int seen[2000] = {0};
+    for (uint64_t seed = 0; seed < 20; seed++) {
+        p.seed = seed;
+        assert_int_equal(mm_recommend(r, unsure, &p, NULL, &a, &err), 0);
+        assert_int_equal(mm_recommend(r, unsure, &p, NULL, &c, &err), 0);
+        assert_int_equal(a.n, 10);
+        assert_int_equal(a.listener_quadrant, 1);
+        for (size_t i = 0; i < 10; i++) {
+            assert_int_equal(a.items[i].track, c.items[i].track);
+            assert_int_equal(mm_library_track_at(l, a.items[i].track)->quadrant, 1);
+            wide += strstr(a.items[i].reason, "a wider pick") != NULL;
+            distinct_seeds += !seen[a.items[i].track]++;
+        }
+        mm_rec_result_free(&a);
+        mm_rec_result_free(&c);
+        assert_int_equal(mm_recommend(r, sp, &p, NULL, &a, &err), 0);   /* sure: happy 100 % */
+        for (size_t i = 0; i < a.n; i++) assert_null(strstr(a.items[i].reason, "a wider pick"));
+        mm_rec_result_free(&a);
+    }
+    printf("variety: 20 seeds x 10 tracks for an unsure listener: %zu distinct, %zu wider picks\n", distinct_seeds, wide);
+    assert_true(wide > 20 && wide < 180);   /* expected 100 = 200 slots x 0.5 */
+    assert_true(distinct_seeds >= 80);
+    /* one user asking 10 times in a row (recent tracks excluded) with variety on: 100 distinct */
+    nh = 0;
+    for (int ask = 0; ask < 10; ask++) {
+        p.exclude = hist;
+        p.n_exclude = nh;
+        p.seed = (uint64_t)ask;
+        assert_int_equal(mm_recommend(r, sp, &p, NULL, &a, &err), 0);
+        for (size_t i = 0; i < a.n; i++) hist[nh++] = a.items[i].track;
+        mm_rec_result_free(&a);
+    }
+    size_t distinct = 0;
+    for (size_t i = 0; i < nh; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < i; j++) dup |= hist[j] == hist[i];
+        distinct += !dup;
+    }
+    assert_int_equal(distinct, 100);
     mm_recommender_free(r);
     mm_va_table_free(va);
     mm_library_free(l);

@@ -1,6 +1,7 @@
 /* cmd_index.c — `melodic index`: a music bundle over a folder or manifest → library.
  *
- * Wraps mm_library_index: prints progress and a summary to stderr and lists
+ * Wraps mm_library_index: prints progress (a line rewritten in place on a
+ * terminal, one line per 10 % in a log) and a summary to stderr and lists
  * the files that could not be indexed with their reasons (never fatal).
  * The valence–arousal table comes from the installed (or checkout's)
  * configs/recommend/default.yaml, or --config; 4Q bundles (labels Q1..Q4)
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/util.h"
 #include "runtime/library.h"
@@ -33,10 +36,35 @@ static const char *usage =
     "  --no-reuse        classify every file again\n"
     "  -j N              threads (default: all cores); the library does not depend on it\n";
 
+/* Progress on stderr: a terminal gets one line rewritten in place (\r); a
+ * log (stderr not a terminal) gets a plain line at every 10 % and at the
+ * end, never a \r. */
+typedef struct progress_state {
+    int tty;
+    int last_tenth;     /* the last 10 % step printed (−1: none) */
+    double t0;
+} progress_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void progress(void *ctx, size_t done, size_t total, const char *path)
 {
     (void)path;
-    if (done == total || done % 50 == 0) fprintf(stderr, "\r[%zu/%zu]%s", done, total, done == total ? "\n" : "");
+    progress_state *ps = ctx;
+    if (ps->tty) {
+        if (done == total || done % 50 == 0) fprintf(stderr, "\r[%zu/%zu]%s", done, total, done == total ? "\n" : "");
+        return;
+    }
+    int tenth = total ? (int)(10 * done / total) : 10;
+    if (tenth > ps->last_tenth) {
+        ps->last_tenth = tenth;
+        fprintf(stderr, "melodic index: %zu of %zu files (%d%%, %.0f s)\n", done, total, 10 * tenth, now_s() - ps->t0);
+    }
 }
 
 int mm_cmd_index(int argc, char **argv)
@@ -66,7 +94,11 @@ int mm_cmd_index(int argc, char **argv)
     if (!bundle_path || !source || !out)
         return mm_cli_usage("index", "expected MUSIC_BUNDLE.h5, DIR or MANIFEST.csv, and -o LIBRARY.h5");
     p.n_threads = threads;
-    if (!quiet) p.progress = progress;
+    progress_state ps = {.tty = isatty(STDERR_FILENO), .last_tenth = 0, .t0 = now_s()};
+    if (!quiet) {
+        p.progress = progress;
+        p.progress_ctx = &ps;
+    }
 
     mm_err err = {0};
     mm_va_table *va = NULL;

@@ -22,7 +22,7 @@ static const char *usage =
     "usage: melodic recommend --speech SPEECH.h5 --library LIBRARY.h5 VOICE [-n N]\n"
     "                         [--policy match|regulate] [--target WORD|V,A] [--user ID]\n"
     "                         [--db FILE] [--json] [--seed S] [--lambda L] [--temperature T]\n"
-    "                         [--config FILE]\n"
+    "                         [--epsilon E] [--explore P] [--config FILE]\n"
     "       melodic recommend --db FILE --user ID --feedback like|skip|dislike --track ID|PATH\n"
     "                         [--library LIBRARY.h5]\n"
     "       melodic recommend --library LIBRARY.h5 --batch PROBA.h5 -o OUT.h5 [options]\n"
@@ -39,10 +39,17 @@ static const char *usage =
     "needs --db and --user: the user's earlier clips in the store (as `melodic serve` keeps\n"
     "them) calibrate VOICE once there are enough; VOICE joins them either way.\n"
     "--temperature T (default 0) samples each slot with probability ∝ exp(score / T):\n"
-    "variety for a seed (0.05–0.2 keeps the quadrant's best tracks likely).\n"
+    "variety for a seed (0.05–0.2 keeps the quadrant's best tracks likely). --epsilon E\n"
+    "(default 0) takes each track uniformly (seeded) among those scoring within E of the\n"
+    "slot's best; --explore P (match, default 0) makes each slot with probability\n"
+    "P·2(1 − m), m the listener quadrant's share of the speech probability, a wider pick:\n"
+    "a track of the listener's quadrant drawn in proportion to its confidence.\n"
+    "--shortlist K caps the candidates drawn from the index (default 8192); --exhaustive\n"
+    "scans every track instead (the reference; slow on large libraries).\n"
     "--batch reads /proba (N, labels) and /labels from PROBA.h5 and writes /tracks (N, n),\n"
-    "library indices, -1 padded; with a temperature row i uses seed S + i (one listener\n"
-    "each); --timing prints the library's load time and the time per request to stderr.\n"
+    "library indices, -1 padded; with --temperature, --epsilon or --explore row i uses\n"
+    "seed S + i (one listener each); --timing prints the library's load time and the\n"
+    "time per request (mean, slowest, p50/p90/p99) to stderr.\n"
     "  --config FILE  emotions, merges, target and recommend defaults (default: the installed\n"
     "                 " MM_CLI_RECOMMEND_CONFIG "; $MELODIC_SHARE overrides)\n";
 
@@ -134,6 +141,19 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static int run_batch(const mm_library *lib, const mm_va_table *va, const char *batch, const char *out,
                      const mm_recommend_params *p, mm_feedback *fb, int timing, mm_err *err)
 {
@@ -146,6 +166,7 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     int rank;
     hsize_t dims[4];
     int32_t *tr = NULL;
+    double *lat = NULL;
     mm_recommender *r = NULL;
     if ((rc = mm_h5_read_f32(f, "proba", 2, &proba, &rank, dims, err))) goto done;
     if ((rc = mm_h5_read_strings(f, "labels", &labels, &nl, err))) goto done;
@@ -155,14 +176,18 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     if (!(tr = mm_malloc(n ? n * p->n : 1, sizeof *tr, err))) { rc = MM_ENOMEM; goto done; }
     for (size_t i = 0; i < n * p->n; i++) tr[i] = -1;
     double t0 = now_s(), worst = 0;
+    lat = mm_malloc(n ? 2 * n : 1, sizeof *lat, err);   /* per request wall, then CPU time: percentiles */
+    if (!lat) { rc = MM_ENOMEM; goto done; }
     size_t inexact = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         mm_rec_result res;
         mm_recommend_params pi = *p;
-        if (p->temperature > 0) pi.seed = p->seed + i;   /* one listener per row */
-        double t1 = now_s();
+        if (p->temperature > 0 || p->epsilon > 0 || p->explore > 0) pi.seed = p->seed + i;   /* one listener per row */
+        double t1 = now_s(), c1 = cpu_s();
         if ((rc = mm_recommend(r, proba + i * nl, &pi, fb, &res, err))) { mm_err_prefix(err, "%s: row %zu", batch, i); break; }
         double dt = now_s() - t1;
+        lat[i] = dt;
+        lat[n + i] = cpu_s() - c1;
         if (dt > worst) worst = dt;
         inexact += !res.exact;
         for (size_t j = 0; j < res.n; j++) tr[i * p->n + j] = (int32_t)res.items[j].track;
@@ -172,6 +197,14 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     if (timing)
         fprintf(stderr, "timing: %zu requests, %.1f us per request (slowest %.1f us), %zu not certified exact\n", n,
                 n ? 1e6 * (now_s() - t0) / (double)n : 0.0, 1e6 * worst, inexact);
+    if (timing && n) {
+        qsort(lat, n, sizeof *lat, cmp_double);
+        qsort(lat + n, n, sizeof *lat, cmp_double);
+        const double *c = lat + n;
+        fprintf(stderr, "timing: per request p50 %.1f us, p90 %.1f us, p99 %.1f us (CPU time p50 %.1f us, p99 %.1f us)\n",
+                1e6 * lat[(n - 1) / 2], 1e6 * lat[(size_t)(0.90 * (double)(n - 1))],
+                1e6 * lat[(size_t)(0.99 * (double)(n - 1))], 1e6 * c[(n - 1) / 2], 1e6 * c[(size_t)(0.99 * (double)(n - 1))]);
+    }
     mm_h5_out o;
     if ((rc = mm_h5_create(out, &o, err))) goto done;
     hsize_t d[2] = {n, p->n};
@@ -179,6 +212,7 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     rc = mm_h5_commit(&o, err);
 done:
     mm_h5_close(f);
+    free(lat);
     free(proba);
     if (labels) mm_h5_free_strings(labels, nl);
     free(tr);
@@ -191,7 +225,9 @@ int mm_cmd_recommend(int argc, char **argv)
     const char *speech = NULL, *library = NULL, *voice = NULL, *config = NULL, *db = NULL, *user = NULL;
     const char *policy = NULL, *target = NULL, *feedback = NULL, *track = NULL, *batch = NULL, *out = NULL;
     long n = -1, seed = -1;
-    double lambda = -1, temperature = -1;
+    double lambda = -1, temperature = -1, epsilon = -1, explore = -1;
+    long shortlist = -1;
+    int exhaustive = 0;
     int json = 0, timing = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -210,6 +246,21 @@ int mm_cmd_recommend(int argc, char **argv)
         else if (!strcmp(a, "-o") && more) out = argv[++i];
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--timing")) timing = 1;
+        else if (!strcmp(a, "--exhaustive")) exhaustive = 1;
+        else if (!strcmp(a, "--epsilon") && more) {
+            char *end;
+            epsilon = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(epsilon >= 0 && epsilon <= 100))
+                return mm_cli_usage("recommend", "--epsilon expects a number in [0, 100], got '%s'", argv[i]);
+        } else if (!strcmp(a, "--explore") && more) {
+            char *end;
+            explore = strtod(argv[++i], &end);
+            if (*end || end == argv[i] || !(explore >= 0 && explore <= 1))
+                return mm_cli_usage("recommend", "--explore expects a probability in [0, 1], got '%s'", argv[i]);
+        } else if (!strcmp(a, "--shortlist") && more) {
+            if ((shortlist = mm_cli_parse_long(argv[++i], 1, 100000000)) < 0)
+                return mm_cli_usage("recommend", "--shortlist expects a number of candidates >= 1, got '%s'", argv[i]);
+        }
         else if (!strcmp(a, "--temperature") && more) {
             char *end;
             temperature = strtod(argv[++i], &end);
@@ -289,6 +340,10 @@ int mm_cmd_recommend(int argc, char **argv)
     if (seed >= 0) p.seed = (uint64_t)seed;
     if (lambda >= 0) p.lambda = lambda;
     if (temperature >= 0) p.temperature = temperature;
+    if (epsilon >= 0) p.epsilon = epsilon;
+    if (explore >= 0) p.explore = explore;
+    if (shortlist > 0) p.shortlist = (size_t)shortlist;
+    if (exhaustive) p.exhaustive = 1;
     p.user = user;
     double t_open = now_s();
     if ((rc = mm_library_open(library, &lib, &err))) goto done;

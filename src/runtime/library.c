@@ -58,6 +58,7 @@ struct mm_library {
     const size_t *by_path;      /* (n) track indices sorted by path */
     const size_t *by_id;        /* (n) track indices sorted by id (strictly: ids are unique) */
     const size_t *by_artist;    /* (n) track indices sorted by artist, then index */
+    int32_t *artist_id;         /* (n) equal ⇔ same artist; −1 for no artist (from by_artist) */
     /* similarity vectors (pca.h) */
     size_t sim_dim;             /* k */
     const int8_t *sim;          /* (n, k) */
@@ -174,6 +175,31 @@ static int check_unique_ids(const mm_library *l, const char *file, mm_err *err)
     return 0;
 }
 
+/* Artist ids from the artist order: consecutive equal artists share one.
+ * With file != NULL the order is also checked to be sorted (artist, then
+ * index), in the same pass. */
+static int artist_ids(mm_library *l, const char *file, mm_err *err)
+{
+    int32_t *id = mm_malloc(l->n ? l->n : 1, sizeof *id, err);
+    if (own(l, id, err)) return MM_ENOMEM;
+    int32_t next = 0;
+    for (size_t r = 0; r < l->n; r++) {
+        size_t i = l->by_artist[r];
+        const char *a = l->tracks[i].artist;
+        int c = 1;
+        if (r) {
+            size_t h = l->by_artist[r - 1];
+            c = strcmp(a, l->tracks[h].artist);
+            if (file && (c < 0 || (c == 0 && h > i)))
+                return mm_err_set(err, MM_EFORMAT, "%s: dataset 'tracks/by_artist' is not sorted", file);
+        }
+        if (!a[0]) id[i] = -1;
+        else id[i] = c ? next++ : id[l->by_artist[r - 1]];
+    }
+    l->artist_id = id;
+    return 0;
+}
+
 /* Sorted lookup tables (glibc qsort_r: reentrant). */
 static int build_lookup(mm_library *l, const char *file, mm_err *err)
 {
@@ -190,7 +216,8 @@ static int build_lookup(mm_library *l, const char *file, mm_err *err)
     l->by_path = bp;
     l->by_id = bi;
     l->by_artist = ba;
-    return check_unique_ids(l, file, err);
+    int rc = artist_ids(l, NULL, err);
+    return rc ? rc : check_unique_ids(l, file, err);
 }
 
 static long lookup(const mm_library *l, const size_t *order, int by_id, const char *key)
@@ -204,6 +231,24 @@ static long lookup(const mm_library *l, const size_t *order, int by_id, const ch
         if (c < 0) lo = mid + 1; else hi = mid;
     }
     return -1;
+}
+
+/* The index's points and confidences in layout order (vaindex.h), from a
+ * layout already checked or built here. */
+static int ordered_copies(mm_library *l, mm_err *err)
+{
+    size_t n = l->n;
+    mm_va *vo = mm_malloc(n ? n : 1, sizeof *vo, err);
+    if (own(l, vo, err)) return MM_ENOMEM;
+    float *co = mm_malloc(n ? n : 1, sizeof *co, err);
+    if (own(l, co, err)) return MM_ENOMEM;
+    for (size_t p = 0; p < n; p++) {
+        vo[p] = l->va[l->vx.order[p]];
+        co[p] = l->conf[l->vx.order[p]];
+    }
+    l->vx.va_ord = vo;
+    l->vx.conf_ord = co;
+    return 0;
 }
 
 /* Similarity vectors and the VA index of an in-memory library whose
@@ -260,11 +305,12 @@ static int build_index(mm_library *l, const float *basis_in, size_t k_in, mm_err
     l->quad = quad;
     int32_t *order = NULL;
     int64_t *start = NULL;
-    if ((rc = mm_vaindex_build(va, conf, quad, n, MM_VAINDEX_GRID, &order, &start, err))) return rc;
+    int grid = mm_vaindex_grid_for(n);
+    if ((rc = mm_vaindex_build(va, conf, quad, n, grid, &order, &start, err))) return rc;
     if ((rc = own(l, order, err))) { free(start); return rc; }
     if ((rc = own(l, start, err))) return rc;
-    l->vx = (mm_vaindex){.grid = MM_VAINDEX_GRID, .n = n, .order = order, .cell_start = start, .va = va, .conf = conf};
-    return 0;
+    l->vx = (mm_vaindex){.grid = grid, .n = n, .order = order, .cell_start = start, .va = va, .conf = conf};
+    return ordered_copies(l, err);
 }
 
 /* ---- accessors -------------------------------------------------------- */
@@ -312,6 +358,13 @@ size_t mm_library_artist_tracks(const mm_library *l, const char *artist, const s
     return end - lo;
 }
 size_t mm_library_sim_dim(const mm_library *l) { return l->sim_dim; }
+mm_va mm_library_point(const mm_library *l, size_t i) { return l->va[i]; }
+float mm_library_confidence(const mm_library *l, size_t i) { return l->conf[i]; }
+int mm_library_quadrant(const mm_library *l, size_t i) { return l->quad[i]; }
+const char *mm_library_artist(const mm_library *l, size_t i) { return l->tracks[i].artist; }
+const char *mm_library_id(const mm_library *l, size_t i) { return l->tracks[i].id; }
+int32_t mm_library_artist_id(const mm_library *l, size_t i) { return l->artist_id[i]; }
+float mm_library_sim_inv(const mm_library *l, size_t i) { return l->sim_inv[i]; }
 float mm_library_cosine(const mm_library *l, size_t a, size_t b)
 {
     size_t k = l->sim_dim;
@@ -810,7 +863,8 @@ done:
     return rc;
 }
 
-/* A sort order (i64, n) read from a file: a permutation, sorted by key. */
+/* A sort order (i64, n) read from a file: a permutation; which 1: sorted by
+ * path (ids: check_unique_ids; artists: artist_ids). */
 static int check_order(const mm_library *l, const char *file, const char *name, const int64_t *o, int which,
                        mm_err *err)
 {
@@ -820,10 +874,7 @@ static int check_order(const mm_library *l, const char *file, const char *name, 
     for (size_t r = 0; r < l->n && !rc; r++) {
         if (o[r] < 0 || (uint64_t)o[r] >= l->n || seen[o[r]]) { rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is not a permutation of the tracks", file, name); break; }
         seen[o[r]] = 1;
-        if (r && which == 2) {
-            size_t a = (size_t)o[r - 1], b = (size_t)o[r];
-            if (cmp_artist(&a, &b, (void *)l) > 0) rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is not sorted", file, name);
-        } else if (r && which == 1 && strcmp(l->tracks[o[r - 1]].path, l->tracks[o[r]].path) > 0) {
+        if (r && which == 1 && strcmp(l->tracks[o[r - 1]].path, l->tracks[o[r]].path) > 0) {
             rc = mm_err_set(err, MM_EFORMAT, "%s: dataset '%s' is not sorted", file, name);
         }
     }
@@ -986,9 +1037,18 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
         qsort_r(bp, n, sizeof *bp, cmp_path, l);
         l->by_path = bp;
     }
-    if ((rc = check_order(l, file, "tracks/by_artist", v_by[2], 2, err))) goto done;
+    if ((rc = check_order(l, file, "tracks/by_artist", v_by[2], 3, err))) goto done;
+    if ((rc = artist_ids(l, file, err))) goto done;   /* and sorted */
     l->vx = (mm_vaindex){.grid = (int)grid, .n = n, .order = v_order, .cell_start = v_cells, .va = va, .conf = conf};
-    if ((rc = mm_vaindex_check(&l->vx, quad, err))) { mm_err_prefix(err, "%s", file); goto done; }
+    {
+        mm_va *vo = mm_malloc(n ? n : 1, sizeof *vo, err);
+        if (own(l, vo, err)) { rc = MM_ENOMEM; goto done; }
+        float *co = mm_malloc(n ? n : 1, sizeof *co, err);
+        if (own(l, co, err)) { rc = MM_ENOMEM; goto done; }
+        if ((rc = mm_vaindex_check(&l->vx, quad, vo, co, err))) { mm_err_prefix(err, "%s", file); goto done; }
+        l->vx.va_ord = vo;
+        l->vx.conf_ord = co;
+    }
     rc = read_failed_and_attrs(f, file, l, err);
 done:
     if (names) mm_h5_free_strings(names, k);

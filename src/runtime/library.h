@@ -87,10 +87,22 @@ const mm_library_track *mm_library_track_at(const mm_library *l, size_t i);
 /* Tracks of an artist (exact match; "" or NULL: none): their count, and
  * *idx pointing at their indices (ascending), valid as long as l. */
 size_t mm_library_artist_tracks(const mm_library *l, const char *artist, const size_t **idx);
+/* Per-track fields without the track struct (the recommender's inner loop;
+ * i < size, not checked): valence–arousal point, confidence, quadrant 1..4,
+ * artist and id ("" when unknown; valid as long as l). */
+mm_va mm_library_point(const mm_library *l, size_t i);
+float mm_library_confidence(const mm_library *l, size_t i);
+int mm_library_quadrant(const mm_library *l, size_t i);
+const char *mm_library_artist(const mm_library *l, size_t i);
+const char *mm_library_id(const mm_library *l, size_t i);
+/* A number per artist: equal for tracks of the same artist, −1 for none. */
+int32_t mm_library_artist_id(const mm_library *l, size_t i);
 /* Dimension k of the similarity vectors (≤ MM_PCA_DIM, or D when D is smaller). */
 size_t mm_library_sim_dim(const mm_library *l);
 /* Track i's int8 similarity vector (k) and its 1/‖q‖; NULL when out of range. */
 const int8_t *mm_library_sim(const mm_library *l, size_t i, float *inv_norm);
+/* Track i's 1/‖q‖ (i < size, not checked). */
+float mm_library_sim_inv(const mm_library *l, size_t i);
 /* Cosine of tracks a and b (< size) from their similarity vectors. */
 float mm_library_cosine(const mm_library *l, size_t a, size_t b);
 /* The valence–arousal index over the tracks (groups: quadrants). */

@@ -26,12 +26,14 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "runtime/pca.h"
 #include "runtime/vaindex.h"
 
 #define MAX_N 1000
 
 #define GUMBEL_CAP 9.21        /* −ln(−ln(1 − 10⁻⁴)): the largest exploration draw */
 #define MAX_SHORTLIST 1000000
+#define ARTIST_UNREAD INT32_MIN
 
 struct mm_recommender {
     const mm_library *lib;
@@ -66,7 +68,7 @@ void mm_recommend_params_default(mm_recommend_params *p)
     p->w_artist = 0.3;
     p->w_skip = 0.2;
     p->temperature = 0;
-    p->shortlist = 4096;
+    p->shortlist = 8192;
 }
 
 int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_recommend_params *p,
@@ -77,7 +79,8 @@ int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_re
     if (map->type != MM_CFG_MAP)
         return mm_err_set(err, MM_EINVAL, "%s: 'recommend': expected a map", mm_cfg_where(map, where, sizeof where));
     static const char *const keys[] = {"policy", "n", "seed", "lambda", "w_confidence", "w_like",
-                                       "w_artist", "w_skip", "target", "temperature", "shortlist", NULL};
+                                       "w_artist", "w_skip", "target", "temperature", "shortlist", "epsilon",
+                                       "explore", NULL};
     int rc = mm_cfg_check_keys(map, "recommend", keys, err);
     if (rc) return rc;
     mm_recommend_params q = *p;
@@ -93,6 +96,8 @@ int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va, mm_re
     if ((rc = mm_cfg_get_double(map, "w_artist", q.w_artist, 0, 100, &q.w_artist, err))) return rc;
     if ((rc = mm_cfg_get_double(map, "w_skip", q.w_skip, 0, 100, &q.w_skip, err))) return rc;
     if ((rc = mm_cfg_get_double(map, "temperature", q.temperature, 0, 100, &q.temperature, err))) return rc;
+    if ((rc = mm_cfg_get_double(map, "epsilon", q.epsilon, 0, 100, &q.epsilon, err))) return rc;
+    if ((rc = mm_cfg_get_double(map, "explore", q.explore, 0, 1, &q.explore, err))) return rc;
     long sl = (long)q.shortlist;
     if ((rc = mm_cfg_get_int(map, "shortlist", sl, 10, MAX_SHORTLIST, &sl, err))) return rc;
     q.shortlist = (size_t)sl;
@@ -183,6 +188,10 @@ void mm_rec_result_free(mm_rec_result *res)
  * (each label counted in the quadrant of its point) — the Bayes choice when
  * the playlist is judged by quadrant. Exact ties: the expected point's
  * quadrant when it is among them, else the lowest. */
+/* The listener's quadrant: the one holding the most speech probability
+ * (each label counted in the quadrant of its point) — the Bayes choice when
+ * the playlist is judged by quadrant. Exact ties: the expected point's
+ * quadrant when it is among them, else the lowest. */
 static int listener_quadrant(const mm_recommender *r, const float *proba, mm_va expected)
 {
     double mass[5] = {0};
@@ -190,11 +199,6 @@ static int listener_quadrant(const mm_recommender *r, const float *proba, mm_va 
     int qe = mm_va_quadrant(expected), best = 1;
     for (int q = 2; q <= 4; q++) if (mass[q] > mass[best]) best = q;
     return mass[qe] == mass[best] ? qe : best;
-}
-
-static int same_artist(const mm_library_track *a, const mm_library_track *b)
-{
-    return a && b && a->artist[0] && b->artist[0] && !strcmp(a->artist, b->artist);
 }
 
 /* Copy a line into a fixed field, cut at a UTF-8 character boundary. */
@@ -225,7 +229,48 @@ static int in_sorted(const size_t *v, size_t n, size_t x)
     return n && bsearch(&x, v, n, sizeof *v, cmp_size) != NULL;
 }
 
-/* One request's state. */
+/* ---- per-request state ------------------------------------------------------ */
+
+/* What a request remembers of each track it examined: whether it was chosen
+ * and its largest cosine to the chosen tracks so far (folded in one chosen
+ * track at a time, so a candidate met again in a later slot costs one cosine
+ * per newly chosen track, not one per chosen track). Open addressing. */
+typedef struct memo_ent {
+    int32_t track;          /* −1: empty */
+    uint16_t n_upd;         /* chosen[0 .. n_upd) folded into ms */
+    uint8_t chosen;
+    float ms;               /* max(0, max cosine to chosen[0 .. n_upd)) */
+} memo_ent;
+
+/* A candidate drawn from the index for one stream (see stream). */
+typedef struct cand {
+    int32_t track;
+    int32_t quadrant;
+    int32_t artist;         /* mm_library_artist_id (−1: none; ARTIST_UNREAD until tier_of needs it) */
+    mm_va va;
+    double rel;             /* −distance + w·confidence + feedback + tie-break jitter */
+    double noise;           /* exploration draw τ·Gumbel (0 when τ = 0) */
+    float ms;               /* max(0, max cosine to chosen[0 .. n_upd)): grows with n_upd, so
+                               λ·rel − (1−λ)·ms + noise bounds the score from above at any time */
+    uint32_t n_upd;
+} cand;
+
+/* Candidates of one group mask in decreasing relevance from one waypoint:
+ * the iterator and what it has returned so far (the pool). match keeps its
+ * two streams (the listener's quadrant; the others) for the whole request,
+ * so each track is drawn once per request; regulate's waypoint moves, so its
+ * streams last one slot. */
+typedef struct stream {
+    int live;
+    int done;               /* nothing left to draw */
+    mm_vaindex_iter it;
+    unsigned mask;
+    mm_va way;
+    double radius;          /* disc around the target (regulate), < 0: none */
+    cand *v;                /* (n) drawn, in order */
+    size_t n, cap;
+} stream;
+
 typedef struct req {
     const mm_recommender *r;
     const mm_library *lib;
@@ -237,14 +282,70 @@ typedef struct req {
     size_t n_boosted;
     size_t *chosen;         /* (want) in order */
     size_t n_chosen;
+    memo_ent *memo;         /* (memo_cap) */
+    size_t memo_n, memo_cap;
     double noise_max;       /* exploration bound (0 when off) */
-    int approx;             /* a slot stopped at the shortlist */
+    int approx;             /* a stream stopped at the shortlist */
+    int memo_ms;            /* 1: keep each candidate's ms in the memo across slots (regulate) */
 } req;
+
+static size_t memo_hash(int32_t t, size_t cap)
+{
+    return (size_t)(((uint64_t)(uint32_t)t * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+}
+
+/* The entry of track t (inserted when absent); NULL when out of memory. */
+static memo_ent *memo_get(req *q, int32_t t)
+{
+    if (2 * (q->memo_n + 1) > q->memo_cap) {
+        size_t nc = q->memo_cap ? 2 * q->memo_cap : 1024;
+        memo_ent *nm = malloc(nc * sizeof *nm);
+        if (!nm) return NULL;
+        for (size_t i = 0; i < nc; i++) nm[i].track = -1;
+        for (size_t i = 0; i < q->memo_cap; i++) {
+            if (q->memo[i].track < 0) continue;
+            size_t h = memo_hash(q->memo[i].track, nc);
+            while (nm[h].track >= 0) h = (h + 1) & (nc - 1);
+            nm[h] = q->memo[i];
+        }
+        free(q->memo);
+        q->memo = nm;
+        q->memo_cap = nc;
+    }
+    size_t h = memo_hash(t, q->memo_cap);
+    while (q->memo[h].track >= 0 && q->memo[h].track != t) h = (h + 1) & (q->memo_cap - 1);
+    if (q->memo[h].track < 0) {
+        q->memo[h] = (memo_ent){.track = t, .n_upd = 0, .chosen = 0, .ms = 0};
+        q->memo_n++;
+    }
+    return &q->memo[h];
+}
+
+static const memo_ent *memo_find(const req *q, int32_t t)
+{
+    if (!q->memo_cap) return NULL;
+    size_t h = memo_hash(t, q->memo_cap);
+    while (q->memo[h].track >= 0) {
+        if (q->memo[h].track == t) return &q->memo[h];
+        h = (h + 1) & (q->memo_cap - 1);
+    }
+    return NULL;
+}
+
+static int is_chosen(const req *q, size_t i)
+{
+    if (!q->memo_cap) return 0;
+    size_t h = memo_hash((int32_t)i, q->memo_cap);
+    while (q->memo[h].track >= 0) {
+        if (q->memo[h].track == (int32_t)i) return q->memo[h].chosen;
+        h = (h + 1) & (q->memo_cap - 1);
+    }
+    return 0;
+}
 
 static int is_excluded(const req *q, size_t i)
 {
-    for (size_t j = 0; j < q->n_chosen; j++) if (q->chosen[j] == i) return 1;
-    return in_sorted(q->blocked, q->n_blocked, i);
+    return is_chosen(q, i) || in_sorted(q->blocked, q->n_blocked, i);
 }
 
 /* Feedback adjustment of track i's relevance (and what it was made of). */
@@ -252,12 +353,82 @@ static double feedback(const req *q, size_t i, int *liked, int *artist_likes, in
 {
     *liked = *artist_likes = *skips = 0;
     if (!q->prefs) return 0;
-    const mm_library_track *t = mm_library_track_at(q->lib, i);
-    int st = mm_feedback_prefs_track(q->prefs, t->id, skips);
-    int al = mm_feedback_prefs_artist(q->prefs, t->artist);
+    int st = mm_feedback_prefs_track(q->prefs, mm_library_id(q->lib, i), skips);
+    int al = mm_feedback_prefs_artist(q->prefs, mm_library_artist(q->lib, i));
     *liked = st > 0;
     *artist_likes = al;
     return q->p->w_like * (st > 0) + q->p->w_artist * (al < 3 ? al : 3) - q->p->w_skip * (*skips < 3 ? *skips : 3);
+}
+
+/* A uniform draw in [0, 1) fixed by (seed, a, b). */
+static double draw(uint64_t seed, uint64_t a, uint64_t b)
+{
+    mm_rng g;
+    mm_rng_seed(&g, seed, a, b);
+    return mm_rng_uniform(&g);
+}
+
+static double explore_noise(const req *q, size_t i)
+{
+    if (!(q->p->temperature > 0)) return 0;
+    double u = draw(q->p->seed, i, 0x6578706cULL);
+    double gum = -log(-log(u > 0 ? u : 1e-300));
+    return q->p->temperature * (gum < GUMBEL_CAP ? gum : GUMBEL_CAP);
+}
+
+/* Track i as a candidate with static relevance rel_static (−distance +
+ * w·confidence), its point and quadrant. */
+static cand make_cand(const req *q, size_t i, double rel_static, mm_va va, int quadrant)
+{
+    int liked, al, skips;
+    double jitter = 1e-9 * draw(q->p->seed, i, 0x7265636fULL);
+    cand c = {.track = (int32_t)i, .quadrant = quadrant, .artist = ARTIST_UNREAD, .va = va,
+              .rel = rel_static + feedback(q, i, &liked, &al, &skips) + jitter, .noise = explore_noise(q, i)};
+    const memo_ent *m = q->memo_ms ? memo_find(q, (int32_t)i) : NULL;
+    if (m) { c.ms = m->ms; c.n_upd = m->n_upd; }
+    return c;
+}
+
+static cand cand_at(const req *q, size_t i, mm_va way)
+{
+    mm_va va = mm_library_point(q->lib, i);
+    double rel = -(double)mm_va_dist(way, va) + q->p->w_confidence * mm_library_confidence(q->lib, i);
+    return make_cand(q, i, rel, va, mm_library_quadrant(q->lib, i));
+}
+
+/* An upper bound of candidate c's MMR score (exact once its ms is current). */
+static double score_bound(const req *q, const cand *c)
+{
+    const mm_recommend_params *p = q->p;
+    return p->lambda * c->rel - (1 - p->lambda) * (p->lambda < 1 ? (double)c->ms : 0.0) + c->noise;
+}
+
+/* The MMR score of candidate c: λ·rel − (1−λ)·max cosine to the chosen +
+ * noise, folding in the chosen tracks c has not been compared with yet (one
+ * cosine each). 0, or MM_ENOMEM. */
+static int score_of(req *q, cand *c, double *score)
+{
+    if (q->p->lambda < 1 && c->n_upd < q->n_chosen) {
+        const mm_library *lib = q->lib;
+        size_t k = mm_library_sim_dim(lib);
+        float inv, ms = c->ms;
+        const int8_t *row = mm_library_sim(lib, (size_t)c->track, &inv);
+        for (size_t j = c->n_upd; j < q->n_chosen; j++) {
+            float io;
+            const int8_t *ro = mm_library_sim(lib, q->chosen[j], &io);
+            float cs = mm_pca_cosine(row, inv, ro, io, k);
+            if (cs > ms) ms = cs;
+        }
+        c->ms = ms;
+        c->n_upd = (uint32_t)q->n_chosen;
+        if (q->memo_ms) {
+            memo_ent *m = memo_get(q, c->track);
+            if (!m) return MM_ENOMEM;
+            if (m->n_upd < c->n_upd) { m->ms = c->ms; m->n_upd = (uint16_t)c->n_upd; }
+        }
+    }
+    *score = score_bound(q, c);
+    return 0;
 }
 
 /* The slot's rules: match — the track is in the listener's quadrant;
@@ -268,106 +439,155 @@ typedef struct slot_rule {
     int quadrant;
     mm_va target;
     double prev_td, d_min;
-    const mm_library_track *prev;
+    int32_t prev_artist;    /* artist id of the previous track (−1: none) */
 } slot_rule;
 
-static int rule1(const slot_rule *s, const mm_library_track *t)
+static int tier_of(const req *q, const slot_rule *s, cand *c)
 {
-    if (s->policy == MM_POLICY_MATCH) return t->quadrant == s->quadrant;
-    float td = mm_va_dist(t->va, s->target);
-    return td <= s->prev_td + 1e-6 && td >= s->d_min;
-}
-
-static int tier_of(const slot_rule *s, const mm_library_track *t)
-{
-    int artist_ok = !same_artist(s->prev, t);
-    int r1 = rule1(s, t);
+    if (c->artist == ARTIST_UNREAD) c->artist = mm_library_artist_id(q->lib, (size_t)c->track);
+    int artist_ok = c->artist < 0 || c->artist != s->prev_artist;
+    int r1;
+    if (s->policy == MM_POLICY_MATCH) r1 = c->quadrant == s->quadrant;
+    else {
+        float td = mm_va_dist(c->va, s->target);
+        r1 = td <= s->prev_td + 1e-6 && td >= s->d_min;
+    }
     return artist_ok ? (r1 ? 0 : 1) : (r1 ? 2 : 3);
 }
 
 typedef struct best {
     long track;
-    double score, rel, dist;
+    double score;
+    double rel;             /* the candidate's relevance (before the MMR term) */
 } best;
 
-static double explore_noise(const req *q, size_t i)
+static int stream_push(stream *S, cand c)
 {
-    if (!(q->p->temperature > 0)) return 0;
-    mm_rng g;
-    mm_rng_seed(&g, q->p->seed, i, 0x6578706cULL);
-    double u = mm_rng_uniform(&g);
-    double gum = -log(-log(u > 0 ? u : 1e-300));
-    return q->p->temperature * (gum < GUMBEL_CAP ? gum : GUMBEL_CAP);
-}
-
-static void consider(const req *q, size_t i, double rel_static, mm_va way, best *b)
-{
-    const mm_recommend_params *p = q->p;
-    mm_rng g;
-    mm_rng_seed(&g, p->seed, i, 0x7265636fULL);
-    double jitter = 1e-9 * mm_rng_uniform(&g);
-    int liked, al, skips;
-    double rel = rel_static + feedback(q, i, &liked, &al, &skips) + jitter;
-    double ms = 0;
-    if (p->lambda < 1)
-        for (size_t j = 0; j < q->n_chosen; j++) {
-            double c = mm_library_cosine(q->lib, i, q->chosen[j]);
-            if (c > ms) ms = c;
-        }
-    double score = p->lambda * rel - (1 - p->lambda) * ms + explore_noise(q, i);
-    if (b->track < 0 || score > b->score) {
-        b->track = (long)i;
-        b->score = score;
-        b->rel = rel;
-        b->dist = mm_va_dist(way, mm_library_track_at(q->lib, i)->va);
+    if (S->n == S->cap) {
+        size_t nc = S->cap ? 2 * S->cap : 256;
+        cand *nv = realloc(S->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        S->v = nv;
+        S->cap = nc;
     }
+    S->v[S->n++] = c;
+    return 0;
 }
 
-/* The best track of one tier for the slot at `way`: boosted tracks first,
- * then the index best first until no remaining track can win. 0, or
- * MM_ENOMEM. */
-static int search_tier(req *q, const slot_rule *s, int tier, mm_va way, best *b, mm_err *err)
+static void stream_free(stream *S)
 {
-    const mm_recommend_params *p = q->p;
+    if (S->live) mm_vaindex_iter_free(&S->it);
+    free(S->v);
+    memset(S, 0, sizeof *S);
+}
+
+/* Start a stream: boosted tracks first (their feedback can lift them above
+ * any bound), then the index; with params.exhaustive every track of the mask
+ * at once. */
+static int stream_start(req *q, stream *S, unsigned mask, mm_va way, mm_va disc_centre, double radius, mm_err *err)
+{
     const mm_library *lib = q->lib;
-    b->track = -1;
+    const mm_recommend_params *p = q->p;
+    memset(S, 0, sizeof *S);
+    S->mask = mask;
+    S->way = way;
+    S->radius = radius;
     for (size_t j = 0; j < q->n_boosted; j++) {
         size_t i = q->boosted[j];
-        if (is_excluded(q, i) || tier_of(s, mm_library_track_at(lib, i)) != tier) continue;
-        const mm_library_track *t = mm_library_track_at(lib, i);
-        consider(q, i, -(double)mm_va_dist(way, t->va) + p->w_confidence * t->confidence, way, b);
+        if (!(mask & (1u << (mm_library_quadrant(lib, i) - 1)))) continue;
+        if (stream_push(S, cand_at(q, i, way))) return mm_err_set(err, MM_ENOMEM, "out of memory");
     }
-    double slack = 1e-9 + (p->lambda > 0 ? q->noise_max / p->lambda : INFINITY);
     if (p->exhaustive) {
         for (size_t i = 0; i < mm_library_size(lib); i++) {
-            const mm_library_track *t = mm_library_track_at(lib, i);
-            if (is_excluded(q, i) || tier_of(s, t) != tier || in_sorted(q->boosted, q->n_boosted, i)) continue;
-            consider(q, i, -(double)mm_va_dist(way, t->va) + p->w_confidence * t->confidence, way, b);
+            if (!(mask & (1u << (mm_library_quadrant(lib, i) - 1))) || in_sorted(q->blocked, q->n_blocked, i) ||
+                in_sorted(q->boosted, q->n_boosted, i))
+                continue;
+            if (stream_push(S, cand_at(q, i, way))) return mm_err_set(err, MM_ENOMEM, "out of memory");
         }
+        S->done = 1;
         return 0;
     }
-    unsigned mask = 0xF;
-    double radius = -1;
-    int r1 = tier == 0 || tier == 2;
-    if (s->policy == MM_POLICY_MATCH) mask = r1 ? 1u << (s->quadrant - 1) : 0xFu & ~(1u << (s->quadrant - 1));
-    else if (r1 && isfinite(s->prev_td)) radius = s->prev_td + 1e-6;
-    mm_vaindex_iter it;
-    int rc = mm_vaindex_iter_init(&it, mm_library_vaindex(lib), way, p->w_confidence, mask, s->target, radius, err);
+    int rc = mm_vaindex_iter_init(&S->it, mm_library_vaindex(lib), way, p->w_confidence, mask, disc_centre, radius, err);
     if (rc) return rc;
-    size_t seen = 0;
+    S->live = 1;
+    return 0;
+}
+
+/* Draw the stream's next track (skipping blocked and boosted ones) into the
+ * pool: 1 drawn, 0 none left, < 0 out of memory. */
+static int stream_draw(req *q, stream *S)
+{
     double rel;
+    size_t pos;
     long i;
-    while ((i = mm_vaindex_next(&it, &rel)) >= 0) {
-        if (b->track >= 0 && p->lambda * (rel + slack) <= b->score) break;   /* no one left can win */
-        const mm_library_track *t = mm_library_track_at(lib, (size_t)i);
-        if (is_excluded(q, (size_t)i) || tier_of(s, t) != tier || in_sorted(q->boosted, q->n_boosted, (size_t)i)) continue;
-        consider(q, (size_t)i, rel, way, b);
-        if (++seen >= p->shortlist) {
-            if (mm_vaindex_bound(&it) > -INFINITY) q->approx = 1;
-            break;
-        }
+    const mm_vaindex *x = mm_library_vaindex(q->lib);
+    while ((i = mm_vaindex_next(&S->it, &rel, &pos)) >= 0) {
+        if (in_sorted(q->blocked, q->n_blocked, (size_t)i) || in_sorted(q->boosted, q->n_boosted, (size_t)i)) continue;
+        mm_va va = x->va_ord ? x->va_ord[pos] : mm_library_point(q->lib, (size_t)i);
+        return stream_push(S, make_cand(q, (size_t)i, rel, va, mm_vaindex_group_at(x, pos))) ? -1 : 1;
     }
-    mm_vaindex_iter_free(&it);
+    S->done = 1;
+    return 0;
+}
+
+/* An upper bound of the relevance of every track the stream has not drawn. */
+static double stream_bound(const stream *S)
+{
+    return S->done ? -INFINITY : mm_vaindex_bound(&S->it);
+}
+
+/* A uniform key of track i for choosing within a tier (fixed per request). */
+static double tier_key(const req *q, size_t i)
+{
+    return draw(q->p->seed, i, 0x74696572ULL);
+}
+
+/* The slot's pick among one tier of a stream: the best score, or with
+ * params.epsilon > 0 a track drawn uniformly (seeded) among those scoring
+ * within ε of the best. Draws from the index until no track left can reach
+ * the best (− ε), or the stream holds params.shortlist candidates. */
+static int search_tier(req *q, stream *S, const slot_rule *s, int tier, best *b, mm_err *err)
+{
+    const mm_recommend_params *p = q->p;
+    double eps = p->epsilon > 0 ? p->epsilon : 0;
+    double slack = 1e-9 + (p->lambda > 0 ? q->noise_max / p->lambda : INFINITY);
+    b->track = -1;
+    double sc;
+    /* the pool: a candidate whose bound (stale ms) cannot beat the best needs no cosine */
+    for (size_t j = 0; j < S->n; j++) {
+        cand *c = &S->v[j];
+        if ((b->track >= 0 && score_bound(q, c) <= b->score) || tier_of(q, s, c) != tier ||
+            is_chosen(q, (size_t)c->track))
+            continue;
+        if (score_of(q, c, &sc)) return mm_err_set(err, MM_ENOMEM, "out of memory");
+        if (b->track < 0 || sc > b->score) *b = (best){c->track, sc, c->rel};
+    }
+    while (!S->done) {
+        if (b->track >= 0 && p->lambda * (stream_bound(S) + slack) <= b->score - eps) break;   /* no one left can win */
+        if (S->n >= p->shortlist) { q->approx = 1; break; }
+        int got = stream_draw(q, S);
+        if (got < 0) return mm_err_set(err, MM_ENOMEM, "out of memory");
+        if (!got) break;
+        cand *c = &S->v[S->n - 1];
+        if ((b->track >= 0 && score_bound(q, c) <= b->score) || tier_of(q, s, c) != tier ||
+            is_chosen(q, (size_t)c->track))
+            continue;
+        if (score_of(q, c, &sc)) return mm_err_set(err, MM_ENOMEM, "out of memory");
+        if (b->track < 0 || sc > b->score) *b = (best){c->track, sc, c->rel};
+    }
+    if (eps > 0 && b->track >= 0) {   /* uniformly (seeded) among the tier within ε of the best */
+        double floor_ = b->score - eps, kbest = -1;
+        best pick = *b;
+        for (size_t j = 0; j < S->n; j++) {
+            cand *c = &S->v[j];
+            if (score_bound(q, c) < floor_ || tier_of(q, s, c) != tier || is_chosen(q, (size_t)c->track)) continue;
+            if (score_of(q, c, &sc)) return mm_err_set(err, MM_ENOMEM, "out of memory");
+            if (sc < floor_) continue;
+            double key = tier_key(q, (size_t)c->track);
+            if (key > kbest) { kbest = key; pick = (best){c->track, sc, c->rel}; }
+        }
+        *b = pick;
+    }
     return 0;
 }
 
@@ -382,7 +602,7 @@ static int nth_target_dist(req *q, mm_va target, size_t remaining, double *out, 
         float *d = mm_malloc(n ? n : 1, sizeof *d, err);
         if (!d) return MM_ENOMEM;
         for (size_t i = 0; i < n; i++)
-            if (!is_excluded(q, i)) d[m++] = mm_va_dist(mm_library_track_at(q->lib, i)->va, target);
+            if (!is_excluded(q, i)) d[m++] = mm_va_dist(mm_library_point(q->lib, i), target);
         if (m > remaining) {   /* partial selection would do; tests only */
             for (size_t a = 0; a <= remaining; a++)
                 for (size_t b = a + 1; b < m; b++)
@@ -398,12 +618,42 @@ static int nth_target_dist(req *q, mm_va target, size_t remaining, double *out, 
     size_t found = 0;
     double rel;
     long i;
-    while ((i = mm_vaindex_next(&it, &rel)) >= 0) {
+    while ((i = mm_vaindex_next(&it, &rel, NULL)) >= 0) {
         if (is_excluded(q, (size_t)i)) continue;
-        if (found++ == remaining) { *out = mm_va_dist(mm_library_track_at(q->lib, (size_t)i)->va, target); break; }
+        if (found++ == remaining) { *out = mm_va_dist(mm_library_point(q->lib, (size_t)i), target); break; }
     }
     mm_vaindex_iter_free(&it);
     return 0;
+}
+
+/* match with params.explore: a slot that, with probability `rate` (seeded
+ * by the slot), takes a track of the listener's quadrant drawn uniformly and
+ * kept with probability equal to its confidence (so ∝ confidence): a thin
+ * tail of deeper picks. rate is explore · 2(1 − m), m the listener
+ * quadrant's share of the speech probability: none when the speech model is
+ * sure of the quadrant, `explore` when it gives it half, 1.5 × explore at
+ * chance — wider picks cost little where the quadrant itself is in doubt.
+ * Returns the track or −1 (not this slot, or 64 draws found nothing
+ * allowed). Independent of the index walk. */
+static long explore_pick(req *q, const slot_rule *s, size_t slot, double rate)
+{
+    const mm_recommend_params *p = q->p;
+    if (!(rate > 0) || s->policy != MM_POLICY_MATCH || draw(p->seed, slot, 0x7461696cULL) >= rate) return -1;
+    size_t a, e;
+    mm_vaindex_group_range(mm_library_vaindex(q->lib), s->quadrant, &a, &e);
+    if (a >= e) return -1;
+    const int32_t *order = mm_library_vaindex(q->lib)->order;
+    mm_rng g;
+    mm_rng_seed(&g, p->seed, slot, 0x64656570ULL);
+    for (int tries = 0; tries < 64; tries++) {
+        size_t i = (size_t)order[a + mm_rng_below(&g, e - a)];
+        double u = mm_rng_uniform(&g);
+        if (is_excluded(q, i) || u >= mm_library_confidence(q->lib, i)) continue;
+        int32_t ai = mm_library_artist_id(q->lib, i);
+        if (ai >= 0 && ai == s->prev_artist) continue;
+        return (long)i;
+    }
+    return -1;
 }
 
 /* Sorted distinct library indices of the disliked, the excluded, and the
@@ -429,7 +679,7 @@ static int prepare_sets(req *q, const mm_feedback_prefs *prefs, size_t *n_dislik
     if (prefs) {
         for (size_t j = 0; j < prefs->n_tracks; j++) {
             long i = mm_library_find(lib, prefs->track_ids[j]);
-            if (i < 0 || strcmp(mm_library_track_at(lib, (size_t)i)->id, prefs->track_ids[j])) continue;
+            if (i < 0 || strcmp(mm_library_id(lib, (size_t)i), prefs->track_ids[j])) continue;
             if (prefs->state[j] < 0) { q->blocked[m++] = (size_t)i; (*n_disliked)++; }
             else if (prefs->state[j] > 0) q->boosted[mb++] = (size_t)i;
         }
@@ -464,6 +714,10 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     if (!(p.lambda >= 0 && p.lambda <= 1)) return mm_err_set(err, MM_EINVAL, "recommend: lambda = %g, expected 0..1", p.lambda);
     if (!(p.temperature >= 0 && p.temperature <= 100))
         return mm_err_set(err, MM_EINVAL, "recommend: temperature = %g, expected 0..100", p.temperature);
+    if (!(p.epsilon >= 0 && p.epsilon <= 100))
+        return mm_err_set(err, MM_EINVAL, "recommend: epsilon = %g, expected 0..100", p.epsilon);
+    if (!(p.explore >= 0 && p.explore <= 1))
+        return mm_err_set(err, MM_EINVAL, "recommend: explore = %g, expected 0..1", p.explore);
     if (p.shortlist < 1) return mm_err_set(err, MM_EINVAL, "recommend: shortlist = %zu, expected >= 1", p.shortlist);
     if (p.n_exclude && !p.exclude) return mm_err_set(err, MM_EINVAL, "recommend: %zu excluded tracks but no list", p.n_exclude);
     if (p.policy != MM_POLICY_MATCH && p.policy != MM_POLICY_REGULATE)
@@ -497,7 +751,9 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     mm_feedback_prefs prefs = {0};
     int have_prefs = 0;
     req q = {.r = r, .lib = lib, .p = &p};
+    stream sin = {0}, sout = {0};   /* tiers 0 and 2 (the rule holds); 1 and 3 (relaxed) */
     q.noise_max = p.temperature > 0 ? p.temperature * GUMBEL_CAP : 0;
+    q.memo_ms = p.policy == MM_POLICY_REGULATE;
     if (fb && p.user && p.user[0]) {
         if ((rc = mm_feedback_prefs_get(fb, p.user, &prefs, err))) return rc;
         have_prefs = 1;
@@ -516,17 +772,26 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     res.n_recent = q.n_blocked - n_disliked;   /* distinct excluded by params.exclude only */
     size_t n_avail = n_tr - q.n_blocked, n_in_q = 0;
     {   /* tracks of the listener's quadrant, less the blocked ones in it */
-        const mm_vaindex *x = mm_library_vaindex(lib);
-        size_t g2 = (size_t)x->grid * x->grid, qi = (size_t)res.listener_quadrant - 1;
-        n_in_q = (size_t)(x->cell_start[(qi + 1) * g2] - x->cell_start[qi * g2]);
+        size_t a, e;
+        mm_vaindex_group_range(mm_library_vaindex(lib), res.listener_quadrant, &a, &e);
+        n_in_q = e - a;
         for (size_t j = 0; j < q.n_blocked; j++)
-            if (mm_library_track_at(lib, q.blocked[j])->quadrant == res.listener_quadrant) n_in_q--;
+            if (mm_library_quadrant(lib, q.blocked[j]) == res.listener_quadrant) n_in_q--;
     }
     size_t want = p.n < n_avail ? p.n : n_avail;
     slot_rule sr = {.policy = p.policy, .quadrant = res.listener_quadrant, .target = res.target,
-                    .prev_td = INFINITY, .d_min = 0, .prev = NULL};
+                    .prev_td = INFINITY, .d_min = 0, .prev_artist = -1};
     char lbuf[64], tbuf[64], wbuf[64], line[1024];
     fmt_va(lbuf, sizeof lbuf, res.listener);
+    unsigned qmask = 1u << (res.listener_quadrant - 1);
+    double explore_rate = 0;   /* match: explore · 2(1 − the listener quadrant's share of the speech probability) */
+    if (p.explore > 0 && p.policy == MM_POLICY_MATCH) {
+        double mass = 0;
+        for (int k = 0; k < r->n_labels; k++)
+            if (mm_va_quadrant(r->label_va[k]) == res.listener_quadrant) mass += proba[k];
+        explore_rate = p.explore * 2 * (1 - mass / psum);
+        if (explore_rate > 1) explore_rate = 1;
+    }
     for (size_t slot = 0; slot < want; slot++) {
         mm_va way = res.listener;
         if (p.policy == MM_POLICY_REGULATE && want > 1) {
@@ -534,25 +799,50 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
             way.valence = (float)(res.listener.valence + f * (res.target.valence - res.listener.valence));
             way.arousal = (float)(res.listener.arousal + f * (res.target.arousal - res.listener.arousal));
         }
-        if (p.policy == MM_POLICY_REGULATE && (rc = nth_target_dist(&q, res.target, want - slot - 1, &sr.d_min, err)))
-            goto done;
+        if (p.policy == MM_POLICY_REGULATE) {
+            if ((rc = nth_target_dist(&q, res.target, want - slot - 1, &sr.d_min, err))) goto done;
+            stream_free(&sin);   /* the waypoint moved */
+            stream_free(&sout);
+        }
         /* Tiers, best first: 0 fits every rule; then the rules are relaxed
          * one by one (match: quadrant; regulate: monotone approach; last:
          * artist twice in a row). */
-        best b = {-1, 0, 0, 0};
-        int best_tier = 0;
-        for (; best_tier < 4; best_tier++) {
-            if ((rc = search_tier(&q, &sr, best_tier, way, &b, err))) goto done;
+        best b = {-1, 0, 0};
+        int best_tier = 0, explored = 0;
+        long ex = explore_pick(&q, &sr, slot, explore_rate);
+        if (ex >= 0) {
+            cand c = cand_at(&q, (size_t)ex, way);
+            double sc;
+            if (score_of(&q, &c, &sc)) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
+            b = (best){ex, sc, c.rel};
+            explored = 1;
+        }
+        for (; !explored && best_tier < 4; best_tier++) {
+            stream *S = best_tier == 0 || best_tier == 2 ? &sin : &sout;
+            if (!S->live && !S->done && !S->n) {
+                unsigned mask;
+                double radius = -1;
+                if (p.policy == MM_POLICY_MATCH) mask = S == &sin ? qmask : 0xFu & ~qmask;
+                else {
+                    mask = 0xF;
+                    if (S == &sin && isfinite(sr.prev_td)) radius = sr.prev_td + 1e-6;
+                }
+                if ((rc = stream_start(&q, S, mask, way, res.target, radius, err))) goto done;
+            }
+            if ((rc = search_tier(&q, S, &sr, best_tier, &b, err))) goto done;
             if (b.track >= 0) break;
         }
         if (b.track < 0) break;
         size_t bi = (size_t)b.track;
+        memo_ent *me = memo_get(&q, (int32_t)bi);
+        if (!me) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
+        me->chosen = 1;
         const mm_library_track *t = mm_library_track_at(lib, bi);
         mm_rec_item *it = &res.items[res.n++];
         it->track = bi;
         it->relevance = (float)b.rel;
         it->score = (float)b.score;
-        it->distance = (float)b.dist;
+        it->distance = mm_va_dist(way, t->va);
         fmt_va(tbuf, sizeof tbuf, t->va);
         int liked, artist_likes, skips;
         feedback(&q, bi, &liked, &artist_likes, &skips);
@@ -561,18 +851,23 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
         if (liked) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you liked it");
         else if (artist_likes) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you like this artist");
         if (skips && el < sizeof extra) el += (size_t)snprintf(extra + el, sizeof extra - el, "; skipped %d×", skips);
-        if (best_tier >= 2 && el < sizeof extra) snprintf(extra + el, sizeof extra - el, "; same artist again (no other left)");
+        if (!explored && best_tier >= 2 && el < sizeof extra) snprintf(extra + el, sizeof extra - el, "; same artist again (no other left)");
         if (p.policy == MM_POLICY_MATCH) {
-            if (best_tier == 1 || best_tier == 3) {
+            if (explored) {
+                snprintf(line, sizeof line,
+                         "Q%d like the listener (%s, %s %.0f%%), a wider pick: track %s at %.2f, %s %.0f%%%s",
+                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, (double)it->distance,
+                         mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
+            } else if (best_tier == 1 || best_tier == 3) {
                 it->filled = 1;
                 res.n_filled++;
                 snprintf(line, sizeof line,
                          "filler: only %zu tracks in Q%d; nearest other (Q%d, %s) at %.2f from the listener (%s)%s",
-                         n_in_q, res.listener_quadrant, t->quadrant, tbuf, b.dist, lbuf, extra);
+                         n_in_q, res.listener_quadrant, t->quadrant, tbuf, (double)it->distance, lbuf, extra);
             } else {
                 snprintf(line, sizeof line,
                          "Q%d like the listener (%s, %s %.0f%%): track %s at %.2f, %s %.0f%%%s",
-                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, b.dist,
+                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, (double)it->distance,
                          mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
             }
         } else {
@@ -586,7 +881,7 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
         }
         copy_line(it->reason, sizeof it->reason, line);
         q.chosen[q.n_chosen++] = bi;
-        sr.prev = t;
+        sr.prev_artist = mm_library_artist_id(lib, bi);
     }
     res.exact = !q.approx;
     if (p.policy == MM_POLICY_MATCH)
@@ -601,9 +896,12 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     }
     copy_line(res.note, sizeof res.note, line);
 done:
+    stream_free(&sin);
+    stream_free(&sout);
     free(q.blocked);
     free(q.boosted);
     free(q.chosen);
+    free(q.memo);
     if (have_prefs) mm_feedback_prefs_free(&prefs);
     if (rc) { free(res.items); return rc; }
     *out = res;

@@ -18,7 +18,11 @@
  * and stop when none left can win, so a request touches a few hundred
  * tracks whatever the library's size (no n × n matrix); the result equals
  * the exhaustive scan's unless a slot hits `shortlist` (res.exact).
- * Variety: `temperature` samples each slot ∝ exp(score / τ) (seeded), and
+ * Variety: `temperature` samples each slot ∝ exp(score / τ) (seeded);
+ * `epsilon` takes each slot uniformly among the tracks scoring within ε of
+ * its best (the list stays in the best tier); `explore` makes a share of
+ * match's slots (more when the listener's quadrant is uncertain) wider
+ * picks from the whole quadrant (∝ confidence); and
  * `exclude` keeps tracks (e.g. the user's recent plays) out of the list.
  */
 #ifndef MM_RECOMMEND_H
@@ -52,7 +56,14 @@ typedef struct mm_recommend_params {
     const char *user;       /* feedback user id, or NULL */
     double temperature;     /* exploration τ ≥ 0 (default 0: the best list): score + τ·Gumbel(seed, track),
                                the draw capped at 9.21, i.e. a Plackett–Luce sample ∝ exp(score/τ) */
-    size_t shortlist;       /* candidates examined per slot and tier at most (default 4096) */
+    double epsilon;         /* score tier ε ≥ 0 (default 0: the best): each slot takes a track drawn
+                               uniformly (seeded) among those scoring within ε of the slot's best */
+    double explore;         /* match: 0..1 (default 0): each slot is with probability explore·2(1 − m)
+                               (m: the listener quadrant's share of the speech probability) a wider
+                               pick — a track of the listener's quadrant drawn ∝ the music model's
+                               confidence; none when the speech model is sure of the quadrant */
+    size_t shortlist;       /* candidates drawn from the index per stream at most (match: per
+                               request and tier group; regulate: per slot) (default 8192) */
     int exhaustive;         /* 1: scan every track (the reference the index is tested against) */
     const size_t *exclude;  /* (n_exclude) library indices never recommended (e.g. the user's recent
                                tracks, from the feedback store); borrowed; may repeat; out of range ignored */
@@ -61,7 +72,8 @@ typedef struct mm_recommend_params {
 
 void mm_recommend_params_default(mm_recommend_params *p);
 /* Read the `recommend:` map keys policy, n, seed, lambda, w_confidence,
- * w_like, w_artist, w_skip, temperature (0..100), shortlist (10..10^6), target ({valence, arousal} in [-1, 1] or an
+ * w_like, w_artist, w_skip, temperature (0..100), epsilon (0..100), explore (0..1),
+ * shortlist (10..10^6), target ({valence, arousal} in [-1, 1] or an
  * emotion word of va) over *p; unknown keys refused. map may be NULL. */
 int mm_recommend_params_from_cfg(const mm_cfg *map, const mm_va_table *va,
                                  mm_recommend_params *p, mm_err *err);

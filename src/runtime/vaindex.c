@@ -15,7 +15,7 @@
 
 typedef struct mm_vaindex_entry {
     double key;
-    int64_t pos;        /* cell: next position in order; track: −1 − track */
+    int64_t pos;        /* cell: next position in order; track: its position in order */
     int32_t cell;       /* cell id, or −1 for a track entry */
     int64_t end;        /* cell: end position */
 } entry;
@@ -41,6 +41,13 @@ static int cmp_track(const void *a, const void *b, void *vctx)
     if (c->key[i] != c->key[j]) return c->key[i] < c->key[j] ? -1 : 1;
     if (c->conf[i] != c->conf[j]) return c->conf[i] > c->conf[j] ? -1 : 1;
     return (i > j) - (i < j);
+}
+
+int mm_vaindex_grid_for(size_t n)
+{
+    int g = MM_VAINDEX_GRID;
+    while (g < 256 && n > (size_t)16 * MM_VAINDEX_GROUPS * g * g) g *= 2;
+    return g;
 }
 
 int mm_vaindex_build(const mm_va *va, const float *conf, const int32_t *group, size_t n, int grid,
@@ -73,7 +80,7 @@ int mm_vaindex_build(const mm_va *va, const float *conf, const int32_t *group, s
     return 0;
 }
 
-int mm_vaindex_check(const mm_vaindex *x, const int32_t *group, mm_err *err)
+int mm_vaindex_check(const mm_vaindex *x, const int32_t *group, mm_va *va_ord, float *conf_ord, mm_err *err)
 {
     int grid = x->grid;
     if (grid < 1 || grid > 1024) return mm_err_set(err, MM_EFORMAT, "va index: grid %d, expected 1..1024", grid);
@@ -94,6 +101,8 @@ int mm_vaindex_check(const mm_vaindex *x, const int32_t *group, mm_err *err)
                 break;
             }
             seen[t] = 1;
+            if (va_ord) va_ord[p] = x->va[t];
+            if (conf_ord) conf_ord[p] = x->conf[t];
             if (group[t] < 1 || group[t] > MM_VAINDEX_GROUPS || (size_t)cell_of(x->va[t], group[t], grid) != c ||
                 (p > a && !(x->conf[x->order[p - 1]] >= x->conf[t]))) {
                 rc = mm_err_set(err, MM_EFORMAT, "va index: track %d is in the wrong cell or out of confidence order", (int)t);
@@ -103,6 +112,23 @@ int mm_vaindex_check(const mm_vaindex *x, const int32_t *group, mm_err *err)
     }
     free(seen);
     return rc;
+}
+
+void mm_vaindex_group_range(const mm_vaindex *x, int g, size_t *begin, size_t *end)
+{
+    size_t g2 = (size_t)x->grid * x->grid;
+    *begin = *end = 0;
+    if (g < 1 || g > MM_VAINDEX_GROUPS) return;
+    *begin = (size_t)x->cell_start[(size_t)(g - 1) * g2];
+    *end = (size_t)x->cell_start[(size_t)g * g2];
+}
+
+int mm_vaindex_group_at(const mm_vaindex *x, size_t pos)
+{
+    size_t g2 = (size_t)x->grid * x->grid;
+    int g = 1;
+    while (g < MM_VAINDEX_GROUPS && (size_t)x->cell_start[(size_t)g * g2] <= pos) g++;
+    return g;
 }
 
 /* Max-heap on key. */
@@ -161,7 +187,9 @@ static double cell_mindist(int cx, int cy, int grid, mm_va p)
 static double cell_key(const mm_vaindex_iter *it, int32_t cell, int64_t pos)
 {
     int grid = it->x->grid, cx = cell % grid, cy = (cell / grid) % grid;
-    return -cell_mindist(cx, cy, grid, it->point) + it->w * it->x->conf[it->x->order[pos]];
+    const mm_vaindex *x = it->x;
+    float c = x->conf_ord ? x->conf_ord[pos] : x->conf[x->order[pos]];
+    return -cell_mindist(cx, cy, grid, it->point) + it->w * c;
 }
 
 int mm_vaindex_iter_init(mm_vaindex_iter *it, const mm_vaindex *x, mm_va point, double w,
@@ -183,35 +211,52 @@ int mm_vaindex_iter_init(mm_vaindex_iter *it, const mm_vaindex *x, mm_va point, 
             if (a >= b) continue;
             if (it->has_disc && cell_mindist(c % grid, c / grid, grid, disc_centre) > disc_radius) continue;
             entry e = {cell_key(it, cell, a), a, cell, b};
-            if (push(it, e)) { mm_vaindex_iter_free(it); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+            if (it->n_heap == it->cap) {   /* appended, then heapified below */
+                size_t nc = it->cap ? 2 * it->cap : 256;
+                entry *nh = realloc(it->heap, nc * sizeof *nh);
+                if (!nh) { mm_vaindex_iter_free(it); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
+                it->heap = nh;
+                it->cap = nc;
+            }
+            it->heap[it->n_heap++] = e;
         }
     }
+    for (size_t i = it->n_heap / 2; i-- > 0;) sift_down(it->heap, it->n_heap, i);
     return 0;
 }
 
-long mm_vaindex_next(mm_vaindex_iter *it, double *rel)
+long mm_vaindex_next(mm_vaindex_iter *it, double *rel, size_t *pos)
 {
+    const mm_vaindex *x = it->x;
     while (it->n_heap) {
         entry top = it->heap[0];
-        it->heap[0] = it->heap[--it->n_heap];
-        if (it->n_heap) sift_down(it->heap, it->n_heap, 0);
         if (top.cell < 0) {
+            it->heap[0] = it->heap[--it->n_heap];
+            if (it->n_heap) sift_down(it->heap, it->n_heap, 0);
             it->n_out++;
             if (rel) *rel = top.key;
-            return (long)(-1 - top.pos);
+            if (pos) *pos = (size_t)top.pos;
+            return x->order[top.pos];
         }
-        int32_t t = it->x->order[top.pos];
-        double r = -(double)mm_va_dist(it->x->va[t], it->point) + it->w * it->x->conf[t];
-        if (top.pos + 1 < top.end) {
-            entry e = {cell_key(it, top.cell, top.pos + 1), top.pos + 1, top.cell, top.end};
-            if (push(it, e)) return -1;
+        int64_t p = top.pos;
+        int32_t t = x->order[p];
+        mm_va v = x->va_ord ? x->va_ord[p] : x->va[t];
+        float c = x->conf_ord ? x->conf_ord[p] : x->conf[t];
+        double r = -(double)mm_va_dist(v, it->point) + it->w * c;
+        if (p + 1 < top.end) {   /* the cell's next track replaces it at the top */
+            it->heap[0].pos = p + 1;
+            it->heap[0].key = cell_key(it, top.cell, p + 1);
+        } else {
+            it->heap[0] = it->heap[--it->n_heap];
         }
+        if (it->n_heap) sift_down(it->heap, it->n_heap, 0);
         if (!it->n_heap || r >= it->heap[0].key) {
             it->n_out++;
             if (rel) *rel = r;
+            if (pos) *pos = (size_t)p;
             return t;
         }
-        entry te = {r, -1 - (int64_t)t, -1, 0};
+        entry te = {r, p, -1, 0};
         if (push(it, te)) return -1;
     }
     return -1;
