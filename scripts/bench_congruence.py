@@ -25,11 +25,13 @@ folds; the paper's rule) unless --no-sklearn.
 
 usage: /usr/bin/python3 scripts/bench_congruence.py [--speech DIR[:MODEL]]... [--music DIR]
        [--bin build/melodic] [--data ../shared/data] [--music-model ensemble] [-n 10] [--config C]
+       [--temperature T]... [--explore P]... [--epsilon E]... [--split-actors]
 Missing result folders are produced with `melodic run` first (a few minutes).
 """
 import argparse
 import csv
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -110,7 +112,7 @@ def variety(tracks, n_lib):
     return float((counts > 0).mean()), float(nov)
 
 
-def run_ours(bin_, lib, sp, slabels, n, tmp, tag, config=None, temperature=None):
+def run_ours(bin_, lib, sp, slabels, n, tmp, tag, config=None, temperature=None, extra=None):
     batch, out = os.path.join(tmp, f"batch_{tag}.h5"), os.path.join(tmp, f"out_{tag}.h5")
     with h5py.File(batch, "w") as f:
         f["proba"] = sp.astype(np.float32)
@@ -121,6 +123,7 @@ def run_ours(bin_, lib, sp, slabels, n, tmp, tag, config=None, temperature=None)
         cmd += ["--config", config]
     if temperature:
         cmd += ["--temperature", str(temperature)]
+    cmd += extra or []
     subprocess.run(cmd, check=True)
     dt = time.perf_counter() - t0
     with h5py.File(out, "r") as f:
@@ -208,6 +211,13 @@ def main():
     ap.add_argument("--config", default=None, help="recommend config (default configs/recommend/default.yaml)")
     ap.add_argument("--temperature", type=float, action="append", default=None,
                     help="also run ours with this exploration temperature (repeatable): congruence, coverage, novelty")
+    ap.add_argument("--explore", type=float, action="append", default=None,
+                    help="also run ours with this wider-pick share (melodic recommend --explore, repeatable)")
+    ap.add_argument("--epsilon", type=float, action="append", default=None,
+                    help="also run ours with this score tier (melodic recommend --epsilon, repeatable)")
+    ap.add_argument("--split-actors", action="store_true",
+                    help="for each variety run also show odd- and even-numbered RAVDESS actors apart (e.g. to "
+                         "choose a parameter on one half and report the other)")
     ap.add_argument("--no-sklearn", action="store_true", help="skip the scikit-learn baseline (extracts mn04 "
                     "embeddings of both datasets, about a minute)")
     a = ap.parse_args()
@@ -241,7 +251,7 @@ def main():
             smodel = smodel or "mlp"
             progress(f"speech model {k + 1}/{len(specs)}: {spec} — {a.n}-track playlists for every listener")
             ensure_run(a.bin, f"experiments/{os.path.basename(sdir.rstrip('/'))}.yaml", sdir)
-            sp, s_true, slabels, _ = oof(os.path.join(sdir, "results.h5"), smodel)
+            sp, s_true, slabels, s_paths = oof(os.path.join(sdir, "results.h5"), smodel)
             missing = [l for l in slabels if l not in TRUTH]
             if missing:
                 sys.exit(f"{sdir}: labels outside the truth table: {missing}")
@@ -264,6 +274,26 @@ def main():
                 cov, nov = variety(ex, len(mp))
                 var_lines.append(f"{name:46s}  T={T:<5g} congruence {c_ex:.3f}  coverage {cov:.3f}  novelty {nov:5.2f} bits  "
                                  f"distinct {int(round(cov * len(mp)))}")
+            runs = [(f"explore={x:g}", ["--explore", str(x)]) for x in a.explore or []] + \
+                [(f"epsilon={x:g}", ["--epsilon", str(x)]) for x in a.epsilon or []]
+            if a.split_actors and runs:
+                runs.insert(0, ("T=0", []))
+            actor = np.array([int(m.group(1)) if m else 0 for m in
+                              (re.search(r"Actor_(\d+)", p) for p in s_paths)])
+            for label, extra in runs:
+                ex, _ = run_ours(a.bin, lib, sp, slabels, a.n, tmp, f"V{k}_{label}", a.config, None, extra)
+                if label != "T=0":
+                    c_ex, _ = congruence(ex, s_true, slabels, m_true, mnames)
+                    cov, nov = variety(ex, len(mp))
+                    var_lines.append(f"{name:46s}  {label:<7s} congruence {c_ex:.3f}  coverage {cov:.3f}  "
+                                     f"novelty {nov:5.2f} bits  distinct {int(round(cov * len(mp)))}")
+                if a.split_actors:
+                    halves = []
+                    for half, m in (("odd", actor % 2 == 1), ("even", (actor % 2 == 0) & (actor > 0))):
+                        c_h, _ = congruence(ex[m], s_true[m], slabels, m_true, mnames)
+                        cov_h, _ = variety(ex[m], len(mp))
+                        halves.append(f"{half} actors ({m.sum()}) congruence {c_h:.3f} coverage {cov_h:.3f}")
+                    var_lines.append(f"{'':46s}    {label}: " + "; ".join(halves))
             with h5py.File(os.path.join(sdir, "results.h5"), "r") as f:
                 gn = int(f.attrs.get("group_norm", 0))
             rows.append((f"{os.path.basename(sdir.rstrip('/'))}:{smodel}" + (" (calibrated)" if gn else ""),
