@@ -9,6 +9,7 @@
  * The model table below is shared with `melodic tag` (cli/embed_models.h).
  */
 #include <cblas.h>   /* openblas_set_num_threads */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "audio/audio.h"
 #include "cli/cli.h"
 #include "cli/embed_models.h"
+#include "cli/util.h"
 #include "core/paths.h"
 #include "io/h5.h"
 #include "nn/cnn14.h"
@@ -116,91 +118,81 @@ static void usage(FILE *f)
             mm_embed_model_names());
 }
 
-static int need_arg(int i, int argc, const char *opt)
-{
-    if (i + 1 >= argc) {
-        fprintf(stderr, "melodic embed: %s needs a value\n", opt);
-        return 0;
-    }
-    return 1;
-}
-
 int mm_cmd_embed(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"model", required_argument, NULL, 'm'},
+        {"weights", required_argument, NULL, 'w'}, {"output", required_argument, NULL, 'o'},
+        {"jobs", required_argument, NULL, 'j'}, {"trim", no_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+    };
     const char *model = "mn04", *weights = NULL, *outp = NULL;
-    int jobs = omp_get_max_threads(), trim = 0;
-    const char **in = calloc((size_t)argc, sizeof *in);
+    int jobs = omp_get_max_threads(), trim = 0, ret = 1, c, idx;
+    const char **in = calloc((size_t)argc + 1, sizeof *in);
     size_t n_in = 0;
+    const mm_embed_model *m = NULL;
+    char wpath[1024];
+    mm_err err = {0};
+    mm_h5_out h5;
+    void *net = NULL;
+    float *emb = NULL, *sc = NULL;
+    int *rc = NULL;
+    mm_err *errs = NULL;
     if (!in) {
         fprintf(stderr, "melodic embed: out of memory\n");
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(in);
-            return 0;
-        } else if (!strcmp(a, "--model")) {
-            if (!need_arg(i, argc, a)) goto usage_err;
-            model = argv[++i];
-        } else if (!strcmp(a, "--weights")) {
-            if (!need_arg(i, argc, a)) goto usage_err;
-            weights = argv[++i];
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
-            if (!need_arg(i, argc, a)) goto usage_err;
-            outp = argv[++i];
-        } else if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) {
-            if (!need_arg(i, argc, a)) goto usage_err;
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
+    optind = 1;
+    opterr = 0;
+    while (idx = -1, (c = getopt_long(argc, argv, ":ho:j:", opts, &idx)) != -1) {
+        char *end;
+        long v;
+        switch (c) {
+        case 'h': usage(stdout); ret = 0; goto done;
+        case 'm': model = optarg; break;
+        case 'w': weights = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'j':
+            v = strtol(optarg, &end, 10);
             if (*end || v < 1 || v > 1024) {
-                fprintf(stderr, "melodic embed: %s: expected an integer 1..1024, got '%s'\n", a,
-                        argv[i]);
-                goto usage_err;
+                fprintf(stderr, "melodic embed: %s: expected an integer 1..1024, got '%s'\n", idx >= 0 ? "--jobs" : "-j",
+                        optarg);
+                ret = 2;
+                goto done;
             }
             jobs = (int)v;
-        } else if (!strcmp(a, "--trim")) {
-            trim = 1;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "melodic embed: unknown option '%s' (see --help)\n", a);
-            goto usage_err;
-        } else {
-            in[n_in++] = a;
+            break;
+        case 'T': trim = 1; break;
+        case ':': ret = mm_cli_usage("embed", "%s needs a value", argv[optind - 1]); goto done;
+        default: ret = mm_cli_usage("embed", "unknown option '%s'", argv[optind - 1]); goto done;
         }
     }
-    const mm_embed_model *m = mm_embed_model_find(model);
-    if (!m) {
+    while (optind < argc) in[n_in++] = argv[optind++];
+    if (!(m = mm_embed_model_find(model))) {
         fprintf(stderr, "melodic embed: --model '%s': expected one of %s\n", model,
                 mm_embed_model_names());
-        goto usage_err;
+        ret = 2;
+        goto done;
     }
     if (!n_in) {
         fprintf(stderr, "melodic embed: no input files (see --help)\n");
-        goto usage_err;
+        ret = 2;
+        goto done;
     }
-    char wpath[1024];
     mm_embed_weights_path(m, weights, wpath, sizeof wpath);
-    mm_err err = {0};
-    void *net = NULL;
-    float *emb = NULL, *sc = NULL;
-    int ret = 1;
     if (access(wpath, R_OK) != 0) {
         fprintf(stderr, "melodic embed: weights for %s not found at %s (%s)\n", m->name, wpath,
                 strncmp(m->name, "cnn14", 5) ? "set MELODIC_MODELS or --weights"
                                               : "run `make weights` where there is internet, or pass --weights");
-        free(in);
-        return 1;
+        goto done;
     }
     if (m->load(wpath, &net, &err)) {
         fprintf(stderr, "melodic embed: %s\n", err.msg);
-        free(in);
-        return 1;
+        goto done;
     }
     emb = malloc(n_in * (size_t)m->emb_dim * sizeof *emb);
     sc = malloc(n_in * (size_t)m->n_classes * sizeof *sc);
-    int *rc = calloc(n_in, sizeof *rc);
-    mm_err *errs = calloc(n_in, sizeof *errs);
+    rc = calloc(n_in, sizeof *rc);
+    errs = calloc(n_in, sizeof *errs);
     if (!emb || !sc || !rc || !errs) {
         fprintf(stderr, "melodic embed: out of memory for %zu files\n", n_in);
         goto done;
@@ -243,7 +235,6 @@ int mm_cmd_embed(int argc, char **argv)
         ret = 0;
         goto done;
     }
-    mm_h5_out h5;
     if (mm_h5_create(outp, &h5, &err)) {
         fprintf(stderr, "melodic embed: %s\n", err.msg);
         goto done;
@@ -268,10 +259,7 @@ int mm_cmd_embed(int argc, char **argv)
     }
     ret = 0;
 done:
-    m->free(net);
+    if (net) m->free(net);
     free(emb), free(sc), free(rc), free(errs), free(in);
     return ret;
-usage_err:
-    free(in);
-    return 2;
 }

@@ -7,6 +7,7 @@
  */
 #include <cblas.h>   /* openblas_set_num_threads */
 #include <errno.h>
+#include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
@@ -90,54 +91,23 @@ static void log_request(void *ctx, const char *method, const char *url, int stat
 
 int mm_cmd_serve(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'},
+        {"speech", required_argument, NULL, 's'}, {"speech-calibrated", required_argument, NULL, 'C'},
+        {"library", required_argument, NULL, 'L'}, {"db", required_argument, NULL, 'D'},
+        {"va", required_argument, NULL, 'V'}, {"models", required_argument, NULL, 'M'},
+        {"host", required_argument, NULL, 'H'}, {"port", required_argument, NULL, 'p'},
+        {"threads", required_argument, NULL, 'j'}, {"io-threads", required_argument, NULL, 'I'},
+        {"queue", required_argument, NULL, 'Q'}, {"max-upload", required_argument, NULL, 'U'},
+        {"max-connections", required_argument, NULL, 'N'}, {"max-per-address", required_argument, NULL, 'A'},
+        {"timeout", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+    };
     const char *speech = NULL, *speech_cal = NULL, *library = NULL, *db = NULL, *va_path = NULL;
     const char *models = NULL;
-    int quiet = 0;
+    int quiet = 0, usage_rc = 0, rc = 0, c, idx;
     mm_server_params p;
     mm_server_params_default(&p);
     p.n_workers = mm_cli_default_threads();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        long v;
-        if (mm_cli_is_help(a)) { fputs(usage, stdout); return 0; }
-        else if (!strcmp(a, "--quiet")) quiet = 1;
-        else if (i + 1 >= argc && a[0] == '-') return mm_cli_usage("serve", "option '%s' needs a value", a);
-        else if (!strcmp(a, "--speech")) speech = argv[++i];
-        else if (!strcmp(a, "--speech-calibrated")) speech_cal = argv[++i];
-        else if (!strcmp(a, "--library")) library = argv[++i];
-        else if (!strcmp(a, "--db")) db = argv[++i];
-        else if (!strcmp(a, "--va")) va_path = argv[++i];
-        else if (!strcmp(a, "--models")) models = argv[++i];
-        else if (!strcmp(a, "--host")) p.host = argv[++i];
-        else if (!strcmp(a, "--port")) {
-            if ((v = mm_cli_parse_long(argv[++i], 0, 65535)) < 0) return mm_cli_usage("serve", "--port expects 0..65535, got '%s'", argv[i]);
-            p.port = (int)v;
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "-j")) {
-            if ((v = mm_cli_parse_long(argv[++i], 1, 1024)) < 0) return mm_cli_usage("serve", "%s expects 1..1024, got '%s'", a, argv[i]);
-            p.n_workers = (int)v;
-        } else if (!strcmp(a, "--io-threads")) {
-            if ((v = mm_cli_parse_long(argv[++i], 1, 64)) < 0) return mm_cli_usage("serve", "--io-threads expects 1..64, got '%s'", argv[i]);
-            p.n_io_threads = (int)v;
-        } else if (!strcmp(a, "--queue")) {
-            if ((v = mm_cli_parse_long(argv[++i], 0, 100000)) < 0) return mm_cli_usage("serve", "--queue expects 0..100000, got '%s'", argv[i]);
-            p.queue_max = (size_t)v;
-        } else if (!strcmp(a, "--max-upload")) {
-            if ((v = mm_cli_parse_long(argv[++i], 1, 4096)) < 0) return mm_cli_usage("serve", "--max-upload expects 1..4096 (MB), got '%s'", argv[i]);
-            p.max_upload = (size_t)v << 20;
-        } else if (!strcmp(a, "--max-connections")) {
-            if ((v = mm_cli_parse_long(argv[++i], 1, 100000)) < 0) return mm_cli_usage("serve", "--max-connections expects 1..100000, got '%s'", argv[i]);
-            p.max_connections = (size_t)v;
-        } else if (!strcmp(a, "--max-per-address")) {
-            if ((v = mm_cli_parse_long(argv[++i], 1, 100000)) < 0) return mm_cli_usage("serve", "--max-per-address expects 1..100000, got '%s'", argv[i]);
-            p.max_per_address = (size_t)v;
-        } else if (!strcmp(a, "--timeout")) {
-            if ((v = mm_cli_parse_long(argv[++i], 1, 3600)) < 0) return mm_cli_usage("serve", "--timeout expects 1..3600 (s), got '%s'", argv[i]);
-            p.request_timeout_s = (double)v;
-        } else if (a[0] == '-') return mm_cli_usage("serve", "unknown option '%s'", a);
-        else return mm_cli_usage("serve", "unexpected argument '%s'", a);
-    }
-    if (!speech || !library) return mm_cli_usage("serve", "expected --speech SPEECH.h5 and --library LIBRARY.h5");
-
     mm_err err = {0};
     mm_bundle *b = NULL, *bc = NULL;
     mm_library *lib = NULL;
@@ -147,7 +117,60 @@ int mm_cmd_serve(int argc, char **argv)
     mm_feedback *fb = NULL;
     mm_server *srv = NULL;
     const char **labels = NULL;
-    int rc = mm_bundle_open(speech, models, 1, &b, &err);
+    optind = 1;
+    opterr = 0;
+    while (idx = -1, (c = getopt_long(argc, argv, ":hj:", opts, &idx)) != -1) {
+        long v;
+        switch (c) {
+        case 'h': fputs(usage, stdout); goto done;
+        case 'q': quiet = 1; break;
+        case 's': speech = optarg; break;
+        case 'C': speech_cal = optarg; break;
+        case 'L': library = optarg; break;
+        case 'D': db = optarg; break;
+        case 'V': va_path = optarg; break;
+        case 'M': models = optarg; break;
+        case 'H': p.host = optarg; break;
+        case 'p':
+            if ((v = mm_cli_parse_long(optarg, 0, 65535)) < 0) { usage_rc = mm_cli_usage("serve", "--port expects 0..65535, got '%s'", optarg); goto done; }
+            p.port = (int)v;
+            break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) { usage_rc = mm_cli_usage("serve", "%s expects 1..1024, got '%s'", idx >= 0 ? "--threads" : "-j", optarg); goto done; }
+            p.n_workers = (int)v;
+            break;
+        case 'I':
+            if ((v = mm_cli_parse_long(optarg, 1, 64)) < 0) { usage_rc = mm_cli_usage("serve", "--io-threads expects 1..64, got '%s'", optarg); goto done; }
+            p.n_io_threads = (int)v;
+            break;
+        case 'Q':
+            if ((v = mm_cli_parse_long(optarg, 0, 100000)) < 0) { usage_rc = mm_cli_usage("serve", "--queue expects 0..100000, got '%s'", optarg); goto done; }
+            p.queue_max = (size_t)v;
+            break;
+        case 'U':
+            if ((v = mm_cli_parse_long(optarg, 1, 4096)) < 0) { usage_rc = mm_cli_usage("serve", "--max-upload expects 1..4096 (MB), got '%s'", optarg); goto done; }
+            p.max_upload = (size_t)v << 20;
+            break;
+        case 'N':
+            if ((v = mm_cli_parse_long(optarg, 1, 100000)) < 0) { usage_rc = mm_cli_usage("serve", "--max-connections expects 1..100000, got '%s'", optarg); goto done; }
+            p.max_connections = (size_t)v;
+            break;
+        case 'A':
+            if ((v = mm_cli_parse_long(optarg, 1, 100000)) < 0) { usage_rc = mm_cli_usage("serve", "--max-per-address expects 1..100000, got '%s'", optarg); goto done; }
+            p.max_per_address = (size_t)v;
+            break;
+        case 'T':
+            if ((v = mm_cli_parse_long(optarg, 1, 3600)) < 0) { usage_rc = mm_cli_usage("serve", "--timeout expects 1..3600 (s), got '%s'", optarg); goto done; }
+            p.request_timeout_s = (double)v;
+            break;
+        case ':': usage_rc = mm_cli_usage("serve", "option '%s' needs a value", argv[optind - 1]); goto done;
+        default: usage_rc = mm_cli_usage("serve", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
+    }
+    if (optind < argc) { usage_rc = mm_cli_usage("serve", "unexpected argument '%s'", argv[optind]); goto done; }
+    if (!speech || !library) { usage_rc = mm_cli_usage("serve", "expected --speech SPEECH.h5 and --library LIBRARY.h5"); goto done; }
+
+    rc = mm_bundle_open(speech, models, 1, &b, &err);
     if (!rc && speech_cal) rc = mm_bundle_open(speech_cal, models, 1, &bc, &err);
     if (!rc) rc = mm_library_open(library, &lib, &err);
     if (!rc) rc = mm_cli_check_speech_bundle(b, speech, lib, &err);
@@ -202,6 +225,7 @@ int mm_cmd_serve(int argc, char **argv)
         if (!pthread_create(&wd, NULL, stop_watchdog, NULL)) pthread_detach(wd);
         mm_server_stop(srv);
     }
+done:
     if (rc) mm_cli_fail("serve", &err);
     mm_feedback_close(fb);
     mm_recommender_free(rec);
@@ -211,5 +235,5 @@ int mm_cmd_serve(int argc, char **argv)
     mm_library_free(lib);
     mm_bundle_free(b);
     mm_bundle_free(bc);
-    return rc ? 1 : 0;
+    return usage_rc ? usage_rc : rc ? 1 : 0;
 }

@@ -7,6 +7,7 @@
  * <model_root>/audioset/class_labels_indices.csv. Models: cli/embed_models.h.
  */
 #include <cblas.h>   /* openblas_set_num_threads */
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "audio/audio.h"
 #include "cli/cli.h"
 #include "cli/embed_models.h"
+#include "cli/util.h"
 #include "core/paths.h"
 
 /* Parse "index,mid,display_name" lines (display_name possibly quoted with
@@ -100,61 +102,59 @@ static void usage(FILE *f)
 
 int mm_cmd_tag(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"model", required_argument, NULL, 'm'},
+        {"weights", required_argument, NULL, 'w'}, {"labels", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0},
+    };
     const char *model = "mn04", *weights = NULL, *labels = NULL;
     long k = 5;
-    const char **in = calloc((size_t)argc, sizeof *in);
+    const char **in = calloc((size_t)argc + 1, sizeof *in);
     size_t n_in = 0;
+    const mm_embed_model *m = NULL;
+    mm_err err = {0};
+    char lbuf[PATH_MAX + 64], wpath[1024];
+    char **names = NULL;
+    float *sc = NULL;
+    void *net = NULL;
+    int ret = 1, ch;
     if (!in) return 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(in);
-            return 0;
-        } else if (!strcmp(a, "--model") || !strcmp(a, "--weights") || !strcmp(a, "--labels") ||
-                   !strcmp(a, "-k")) {
-            if (!has) {
-                fprintf(stderr, "melodic tag: %s needs a value\n", a);
-                goto usage_err;
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":hk:", opts, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 'h': usage(stdout); ret = 0; goto done;
+        case 'm': model = optarg; break;
+        case 'w': weights = optarg; break;
+        case 'l': labels = optarg; break;
+        case 'k':
+            k = strtol(optarg, &end, 10);
+            if (*end || k < 1 || k > 527) {
+                fprintf(stderr, "melodic tag: -k: expected an integer 1..527, got '%s'\n", optarg);
+                ret = 2;
+                goto done;
             }
-            const char *v = argv[++i];
-            if (a[2] == 'm') model = v;
-            else if (a[2] == 'w') weights = v;
-            else if (a[2] == 'l') labels = v;
-            else {
-                char *end;
-                k = strtol(v, &end, 10);
-                if (*end || k < 1 || k > 527) {
-                    fprintf(stderr, "melodic tag: -k: expected an integer 1..527, got '%s'\n", v);
-                    goto usage_err;
-                }
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "melodic tag: unknown option '%s' (see --help)\n", a);
-            goto usage_err;
-        } else {
-            in[n_in++] = a;
+            break;
+        case ':': ret = mm_cli_usage("tag", "%s needs a value", argv[optind - 1]); goto done;
+        default: ret = mm_cli_usage("tag", "unknown option '%s'", argv[optind - 1]); goto done;
         }
     }
-    const mm_embed_model *m = mm_embed_model_find(model);
-    if (!m) {
+    while (optind < argc) in[n_in++] = argv[optind++];
+    if (!(m = mm_embed_model_find(model))) {
         fprintf(stderr, "melodic tag: --model '%s': expected one of %s\n", model,
                 mm_embed_model_names());
-        goto usage_err;
+        ret = 2;
+        goto done;
     }
     if (!n_in) {
         fprintf(stderr, "melodic tag: no input files (see --help)\n");
-        goto usage_err;
+        ret = 2;
+        goto done;
     }
     if (k > m->n_classes) k = m->n_classes;
-    mm_err err = {0};
-    char lbuf[PATH_MAX + 64], wpath[1024];
     const char *lpath = find_labels(labels, lbuf, sizeof lbuf);
-    char **names = calloc((size_t)m->n_classes, sizeof *names);
-    float *sc = malloc((size_t)m->n_classes * sizeof *sc);
-    void *net = NULL;
-    int ret = 1;
+    names = calloc((size_t)m->n_classes, sizeof *names);
+    sc = malloc((size_t)m->n_classes * sizeof *sc);
     if (!names || !sc) {
         fprintf(stderr, "melodic tag: out of memory\n");
         goto done;
@@ -199,7 +199,4 @@ done:
         for (int c = 0; c < m->n_classes; c++) free(names[c]);
     free(names), free(sc), free(in);
     return ret;
-usage_err:
-    free(in);
-    return 2;
 }

@@ -7,10 +7,12 @@
  * learning_rate on /tsne. The output is written atomically.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/util.h"
 #include "core/err.h"
 #include "eval/tsne.h"
 #include "io/cfg.h"
@@ -41,10 +43,15 @@ static int fail(const mm_err *e)
 
 int mm_cmd_tsne(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"output", required_argument, NULL, 'o'},
+        {"perplexity", required_argument, NULL, 'P'}, {"seed", required_argument, NULL, 'S'},
+        {"threads", required_argument, NULL, 'T'}, {"set", required_argument, NULL, 's'}, {NULL, 0, NULL, 0},
+    };
     const char *in = NULL, *out = NULL;
     mm_cfg *set = mm_cfg_new_map();
     mm_err err = {0};
-    int status = 1;
+    int status = 1, c, idx;
     float *X = NULL, *xy = NULL;
     int32_t *labels = NULL;
     char **names = NULL;
@@ -54,53 +61,36 @@ int mm_cmd_tsne(int argc, char **argv)
         fprintf(stderr, "melodic tsne: out of memory\n");
         return 1;
     }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    optind = 1;
+    opterr = 0;
+    while (idx = -1, (c = getopt_long(argc, argv, ":ho:", opts, &idx)) != -1) {
         char buf[300];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            mm_cfg_free(set);
-            return 0;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--output") || !strcmp(a, "--perplexity") ||
-                   !strcmp(a, "--seed") || !strcmp(a, "--threads") || !strcmp(a, "--set")) {
-            if (!v) {
-                fprintf(stderr, "melodic tsne: option %s needs a value\n", a);
-                status = 2;
-                goto done;
-            }
-            i++;
-            if (a[1] == 'o' || !strcmp(a, "--output")) {
-                out = v;
-                continue;
-            }
-            if (!strcmp(a, "--set")) {
-                snprintf(buf, sizeof buf, "%s", v);
-            } else {
-                const char *key = !strcmp(a, "--threads") ? "n_threads" : a + 2;
-                snprintf(buf, sizeof buf, "%s=%s", key, v);
-            }
-            if (!strchr(buf, '=')) {
-                fprintf(stderr, "melodic tsne: --set expects key=value, got '%s'\n", v);
-                status = 2;
-                goto done;
-            }
-            if (mm_cfg_set(set, buf, &err)) {
-                fprintf(stderr, "melodic tsne: %s: %s\n", a, err.msg);
-                status = 2;
-                goto done;
-            }
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "melodic tsne: unknown option '%s' (see melodic tsne --help)\n", a);
-            status = 2;
-            goto done;
-        } else if (!in) {
-            in = a;
-        } else {
-            fprintf(stderr, "melodic tsne: unexpected argument '%s'\n", a);
+        switch (c) {
+        case 'h': usage(stdout); status = 0; goto done;
+        case 'o': out = optarg; continue;
+        case 's': snprintf(buf, sizeof buf, "%s", optarg); break;
+        case 'P': case 'S': case 'T':   /* a t-SNE setting by its own option: key=value */
+            snprintf(buf, sizeof buf, "%s=%s", c == 'T' ? "n_threads" : opts[idx].name, optarg);
+            break;
+        case ':': status = mm_cli_usage("tsne", "option %s needs a value", argv[optind - 1]); goto done;
+        default: status = mm_cli_usage("tsne", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
+        if (!strchr(buf, '=')) {
+            fprintf(stderr, "melodic tsne: --set expects key=value, got '%s'\n", optarg);
             status = 2;
             goto done;
         }
+        if (mm_cfg_set(set, buf, &err)) {
+            fprintf(stderr, "melodic tsne: --%s: %s\n", opts[idx].name, err.msg);
+            status = 2;
+            goto done;
+        }
+    }
+    if (optind < argc) in = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "melodic tsne: unexpected argument '%s'\n", argv[optind]);
+        status = 2;
+        goto done;
     }
     if (!in || !out) {
         fprintf(stderr, "melodic tsne: needs a TABLE.h5 and -o OUT.h5 (see melodic tsne --help)\n");
