@@ -183,6 +183,61 @@ static void test_extract_deterministic(void **st)
     mm_h5_close(f1); mm_h5_close(f2);
 }
 
+/* embed, tag, tsne, spectrogram and serve parse with getopt_long: an unknown
+ * option or a missing value is one line pointing to `melodic <cmd> --help`,
+ * status 2; a value is taken as --opt=value and as --opt value, before or
+ * after the input file (the error or output then shows it was used). */
+static void test_getopt_commands(void **st)
+{
+    static const struct {
+        const char *cmd;
+        const char *eq, *sp;         /* one call with --opt=value and with --opt value */
+        int rc;                      /* its status */
+        const char *needle;          /* in its stderr: the value was used */
+    } cases[] = {
+        {"embed", "%s/in.wav --weights=%s/nothere.pt", "--weights %s/nothere.pt %s/in.wav", 1, "nothere.pt"},
+        {"tag", "%s/in.wav --labels=%s/nothere.csv", "--labels %s/nothere.csv %s/in.wav", 1, "nothere.csv"},
+        {"tsne", "%s/nothere.h5 --output=%s/t.h5", "--output %s/t.h5 %s/nothere.h5", 1, "nothere.h5"},
+        {"serve", "--library %s/lib.h5 --speech=%s/nothere.h5", "--speech %s/nothere.h5 --library %s/lib.h5", 1, "nothere.h5"},
+    };
+    char e[4096], args[1024], help[64], out[300];
+    const char *all[] = {"embed", "tag", "tsne", "spectrogram", "serve"};
+    const char *valued[] = {"--model", "-k", "--perplexity", "--frontend", "--timeout"};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+        snprintf(help, sizeof help, "melodic %s --help", all[i]);
+        assert_int_equal(mel(e, sizeof e, "%s --no-such-option", all[i]), 2);
+        assert_non_null(strstr(e, "unknown option '--no-such-option'"));
+        assert_non_null(strstr(e, help));
+        assert_int_equal(lines(e), 1);
+        assert_int_equal(mel(e, sizeof e, "%s x -Z", all[i]), 2);
+        assert_non_null(strstr(e, "unknown option '-Z'"));
+        assert_int_equal(lines(e), 1);
+        assert_int_equal(mel(e, sizeof e, "%s %s", all[i], valued[i]), 2);   /* missing value */
+        assert_non_null(strstr(e, valued[i]));
+        assert_non_null(strstr(e, help));
+        assert_int_equal(lines(e), 1);
+        assert_int_equal(mel(e, sizeof e, "%s -h", all[i]), 0);
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int form = 0; form < 2; form++) {
+            snprintf(args, sizeof args, form ? cases[i].sp : cases[i].eq, tmp, tmp);
+            int rc = mel(e, sizeof e, "%s %s", cases[i].cmd, args);
+            if (rc != cases[i].rc || !strstr(e, cases[i].needle)) fprintf(stderr, "%s %s: rc %d, stderr: %s\n", cases[i].cmd, args, rc, e);
+            assert_int_equal(rc, cases[i].rc);
+            assert_non_null(strstr(e, cases[i].needle));
+            assert_int_equal(lines(e), 1);
+        }
+    /* spectrogram runs: the output goes where --output=FILE and --output FILE say */
+    const char *forms[] = {"--frontend=mn04 tests/fixtures/audio/stereo.wav --output=%s/g%d.h5",
+                           "tests/fixtures/audio/stereo.wav --frontend mn04 --output %s/g%d.h5"};
+    for (int form = 0; form < 2; form++) {
+        snprintf(args, sizeof args, forms[form], tmp, form);
+        snprintf(out, sizeof out, "%s/g%d.h5", tmp, form);
+        assert_int_equal(mel(e, sizeof e, "spectrogram %s", args), 0);
+        assert_int_equal(access(out, F_OK), 0);
+    }
+}
+
 /* The recommend config is found from the executable, never the cwd: from an
  * unrelated folder the checkout's table is used (the error is then about the
  * missing library); a copy of the binary with no share/melodic beside it
@@ -212,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_spectrogram),
         cmocka_unit_test(test_extract_deterministic),
         cmocka_unit_test(test_defaults_from_anywhere),
+        cmocka_unit_test(test_getopt_commands),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
