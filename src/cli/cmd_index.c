@@ -20,6 +20,7 @@
 static const char *usage =
     "usage: melodic index MUSIC_BUNDLE.h5 DIR|MANIFEST.csv -o LIBRARY.h5 [--config FILE]\n"
     "                     [--metadata CSV] [--key-column COL] [--no-reuse] [-j N] [--quiet]\n"
+    "                     [--window S] [--hop H]\n"
     "\n"
     "Classifies every audio file of DIR (recursively; wav flac mp3 ogg opus aiff) or of a\n"
     "manifest CSV (columns path[,artist,title,label]) with a music bundle and writes the\n"
@@ -27,6 +28,7 @@ static const char *usage =
     "or --metadata joined on the file stem, else the file's tags, else the file name),\n"
     "duration, class probabilities, a valence–arousal estimate, the embedding, the content\n"
     "hash, and the folder name as annotated label for DIR/<label>/<file> layouts (4Q: Q1..Q4).\n"
+    "Tags are read with TagLib when melodic is linked with it (else libsndfile: WAV, FLAC, Ogg).\n"
     "Re-indexing into an existing LIBRARY.h5 reuses unchanged files (size, mtime, SHA-256)\n"
     "and drops removed ones; unreadable files are listed with their reasons.\n"
     "  --config FILE     valence–arousal points of the labels (default: the installed\n"
@@ -34,6 +36,12 @@ static const char *usage =
     "  --metadata CSV    artist/title table (default DIR/metadata.csv when present)\n"
     "  --key-column COL  its column holding the file stem (default song|stem|file|path)\n"
     "  --no-reuse        classify every file again\n"
+    "  --window S        classify each file in windows of S seconds, the length of the clips\n"
+    "                    the music model was trained on (default 10: the 4Q excerpts), and keep\n"
+    "                    the mean probabilities, one valence–arousal point per window and the\n"
+    "                    start of the window most typical of the track's class; a file up to S\n"
+    "                    seconds is one window; 0: each file as one clip\n"
+    "  --hop H           window step in seconds (default S/2)\n"
     "  -j N              threads (default: all cores); the library does not depend on it\n";
 
 /* Progress on stderr: a terminal gets one line rewritten in place (\r); a
@@ -72,6 +80,7 @@ int mm_cmd_index(int argc, char **argv)
     const char *bundle_path = NULL, *source = NULL, *out = NULL, *config = NULL;
     mm_library_index_params p;
     mm_library_index_params_default(&p);
+    p.window_s = 10;   /* TODO(bundle): the bundle should record its training clip length; until it does, 4Q's 10 s */
     int threads = mm_cli_default_threads(), quiet = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -81,6 +90,14 @@ int mm_cmd_index(int argc, char **argv)
         else if (!strcmp(a, "--metadata") && i + 1 < argc) p.metadata = argv[++i];
         else if (!strcmp(a, "--key-column") && i + 1 < argc) p.key_column = argv[++i];
         else if (!strcmp(a, "--no-reuse")) p.reuse = 0;
+        else if ((!strcmp(a, "--window") || !strcmp(a, "--hop")) && i + 1 < argc) {
+            char *end;
+            double v = strtod(argv[++i], &end);
+            int is_window = !strcmp(a, "--window");
+            if (*end || end == argv[i] || !(v >= (is_window ? 0 : 1e-3) && v <= 3600))
+                return mm_cli_usage("index", "%s expects seconds in [%s, 3600], got '%s'", a, is_window ? "0" : "0.001", argv[i]);
+            if (is_window) p.window_s = v; else p.hop_s = v;
+        }
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "-j") && i + 1 < argc) {
             long v = mm_cli_parse_long(argv[++i], 1, 1024);

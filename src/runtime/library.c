@@ -2,8 +2,10 @@
  *
  * Lists audio files (a folder walked recursively in path order, or a
  * manifest CSV), joins artist and title from a metadata CSV on the file stem
- * (4Q: metadata.csv, column `song`), else the file's tags (libsndfile
- * SF_STR_ARTIST / SF_STR_TITLE), else the file name; hashes each file
+ * (4Q: metadata.csv, column `song`), else the file's tags (TagLib's C API
+ * when linked, then libsndfile SF_STR_ARTIST / SF_STR_TITLE), else the file
+ * name; with a window length, classifies each file window by window
+ * (windows.h) and keeps the means and the trajectory; hashes each file
  * (SHA-256, the track id), reuses unchanged tracks of the previous library
  * and classifies the rest with the bundle, in parallel over files.
  * Track paths are stored absolute (the source folder or manifest folder made
@@ -11,7 +13,8 @@
  * libraries written before that, with paths relative to the indexing
  * command's working directory, are resolved on loading where the files are
  * found (see resolve_track).
- * Leaves out watching folders for changes and tags libsndfile cannot read.
+ * Leaves out watching folders for changes (and, without TagLib, tags
+ * libsndfile cannot read: ID3 in MP3, MP4).
  */
 #include "runtime/library.h"
 
@@ -36,6 +39,7 @@
 #include "core/sha256.h"
 #include "io/csv.h"
 #include "runtime/pca.h"
+#include "runtime/windows.h"
 
 #define MAX_CLASSES 4096
 #define MAX_DIM (1u << 20)
@@ -76,6 +80,7 @@ struct mm_library {
     size_t map_len;
     char **resolved;            /* (n) v2: paths made absolute at load (NULL entries: as stored) */
     int own_strings;            /* 1: the tracks' strings are malloc'd one by one (not v2) */
+    double window_s, hop_s;     /* windowed indexing (0: one clip per file) */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -386,6 +391,11 @@ int mm_library_failed(const mm_library *l, size_t i, const char **path, const ch
     return 0;
 }
 const char *mm_library_model_name(const mm_library *l) { return l->model_name ? l->model_name : ""; }
+double mm_library_window(const mm_library *l, double *hop)
+{
+    if (hop) *hop = l->hop_s;
+    return l->window_s;
+}
 const char *mm_library_bundle_sha256(const mm_library *l) { return l->bundle_sha ? l->bundle_sha : ""; }
 
 /* ---- building in memory ----------------------------------------------- */
@@ -443,6 +453,15 @@ static int copy_track(mm_library *l, size_t i, const mm_library_track *src, mm_e
     memcpy(t->proba, src->proba, (size_t)l->n_classes * sizeof *t->proba);
     if (src->embedding) memcpy(t->embedding, src->embedding, l->dim * sizeof *t->embedding);
     derive(t, l->n_classes, l->class_va);
+    t->segment_start = src->segment_start;
+    t->n_windows = src->trajectory ? src->n_windows : 0;
+    t->trajectory = NULL;
+    if (t->n_windows) {
+        mm_va *tr = mm_malloc(t->n_windows, sizeof *tr, err);
+        if (own(l, tr, err)) return MM_ENOMEM;
+        memcpy(tr, src->trajectory, t->n_windows * sizeof *tr);
+        t->trajectory = tr;
+    }
     return 0;
 }
 
@@ -480,6 +499,12 @@ static int check_track(const mm_library_track *t, size_t i, int k, size_t dim, m
             return mm_err_set(err, MM_EFORMAT, "library: track %zu (%s): embedding value %zu is not finite", i, t->path, d);
     if (!isfinite(t->duration) || t->duration < 0)
         return mm_err_set(err, MM_EFORMAT, "library: track %zu (%s): duration %g", i, t->path, t->duration);
+    if (t->n_windows > MM_WINDOWS_MAX || !isfinite(t->segment_start) || t->segment_start < 0)
+        return mm_err_set(err, MM_EINVAL, "library: track %zu (%s): %zu windows, segment at %g s", i, t->path,
+                          t->n_windows, t->segment_start);
+    for (size_t w = 0; t->trajectory && w < t->n_windows; w++)
+        if (!(fabsf(t->trajectory[w].valence) <= 1) || !(fabsf(t->trajectory[w].arousal) <= 1))
+            return mm_err_set(err, MM_EINVAL, "library: track %zu (%s): window %zu outside [-1, 1]²", i, t->path, w);
     return 0;
 }
 
@@ -534,6 +559,40 @@ static int wr(hid_t f, const char *name, hid_t mem_type, hid_t file_type, int ra
     H5Pclose(dcpl);
     H5Pclose(lcpl);
     H5Sclose(space);
+    return rc;
+}
+
+/* The windows' trajectories (when the library was indexed by windows, or
+ * any track has one): attributes window_s, hop_s; /tracks/segment_start
+ * (N), /tracks/traj_offset (N + 1), /tracks/trajectory (M, 2). */
+static int write_windows(hid_t f, const mm_library *l, mm_err *err)
+{
+    size_t n = l->n, m = 0;
+    for (size_t i = 0; i < n; i++) m += l->tracks[i].n_windows;
+    if (!(l->window_s > 0) && !m) return 0;
+    int rc;
+    if ((rc = mm_h5_attr_set_f64(f, "window_s", l->window_s, err))) return rc;
+    if ((rc = mm_h5_attr_set_f64(f, "hop_s", l->hop_s, err))) return rc;
+    double *seg = mm_malloc(n ? n : 1, sizeof *seg, err);
+    int64_t *off = mm_malloc(n + 1, sizeof *off, err);
+    float *tr = mm_malloc(m ? 2 * m : 2, sizeof *tr, err);
+    if (!seg || !off || !tr) { rc = MM_ENOMEM; goto done; }
+    off[0] = 0;
+    for (size_t i = 0, w = 0; i < n; i++) {
+        const mm_library_track *t = &l->tracks[i];
+        seg[i] = t->segment_start;
+        for (size_t j = 0; j < t->n_windows; j++, w++) {
+            tr[2 * w] = t->trajectory[j].valence;
+            tr[2 * w + 1] = t->trajectory[j].arousal;
+        }
+        off[i + 1] = off[i] + (int64_t)t->n_windows;
+    }
+    hsize_t d1[1] = {n}, d0[1] = {n + 1}, d2[2] = {m, 2};
+    if ((rc = wr(f, "tracks/segment_start", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 1, d1, seg, err))) goto done;
+    if ((rc = wr(f, "tracks/traj_offset", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, d0, off, err))) goto done;
+    rc = wr(f, "tracks/trajectory", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, d2, tr, err);
+done:
+    free(seg); free(off); free(tr);
     return rc;
 }
 
@@ -633,6 +692,7 @@ static int write_lib(hid_t f, const mm_library *l, const char *source, mm_err *e
     if ((rc = wr(f, "index/order", H5T_NATIVE_INT32, H5T_STD_I32LE, 1, d1, l->vx.order, err))) goto done;
     hsize_t dc[1] = {(hsize_t)MM_VAINDEX_GROUPS * l->vx.grid * l->vx.grid + 1};
     if ((rc = wr(f, "index/cell_start", H5T_NATIVE_INT64, H5T_STD_I64LE, 1, dc, l->vx.cell_start, err))) goto done;
+    if ((rc = write_windows(f, l, err))) goto done;
     if (l->n_failed) {
         if ((rc = mm_h5_write_strings(f, "failed/path", (const char *const *)l->failed_path, l->n_failed, err))) goto done;
         if ((rc = mm_h5_write_strings(f, "failed/reason", (const char *const *)l->failed_reason, l->n_failed, err))) goto done;
@@ -882,6 +942,48 @@ static int check_order(const mm_library *l, const char *file, const char *name, 
     return rc;
 }
 
+/* The windows' datasets of a v2 file (when attribute window_s is there):
+ * offsets from 0, non-decreasing, ending at the trajectory's rows; points in
+ * [-1, 1]²; segment starts finite, ≥ 0 and within the track. */
+static int read_windows(hid_t f, const char *file, mm_library *l, mm_err *err)
+{
+    double ws = 0, hs = 0;
+    mm_err e2 = {0};
+    if (!H5Aexists(f, "window_s")) return 0;
+    if (mm_h5_attr_get_f64(f, "window_s", &ws, &e2) || mm_h5_attr_get_f64(f, "hop_s", &hs, &e2) || !(ws >= 0 && ws <= 3600) ||
+        !(hs >= 0 && hs <= 3600))
+        return mm_err_set(err, MM_EFORMAT, "%s: attributes window_s and hop_s must be seconds in [0, 3600]", file);
+    l->window_s = ws;
+    l->hop_s = hs;
+    size_t n = l->n;
+    const void *v_seg, *v_off, *v_tr;
+    hsize_t g[2], w1[1] = {n}, w0[1] = {n + 1}, w2[2] = {0, 2};
+    int rc;
+    if ((rc = view(f, file, l, "tracks/segment_start", H5T_FLOAT, 8, 1, H5T_NATIVE_DOUBLE, 1, w1, g, &v_seg, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/traj_offset", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w0, g, &v_off, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/trajectory", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v_tr, err))) return rc;
+    size_t m = (size_t)g[0];
+    const int64_t *off = v_off;
+    const double *seg = v_seg;
+    const mm_va *tr = v_tr;
+    if (off[0] != 0 || off[n] != (int64_t)m)
+        return mm_err_set(err, MM_EFORMAT, "%s: tracks/traj_offset runs from %lld to %lld, expected 0 to %zu", file,
+                          (long long)off[0], (long long)off[n], m);
+    for (size_t i = 0; i < n; i++) {
+        mm_library_track *t = &l->tracks[i];
+        if (off[i + 1] < off[i] || off[i + 1] - off[i] > MM_WINDOWS_MAX || !isfinite(seg[i]) || seg[i] < 0 ||
+            seg[i] > t->duration + 1e-6)
+            return mm_err_set(err, MM_EFORMAT, "%s: track %zu (%s): window offsets or segment start out of range", file, i, t->path);
+        t->n_windows = (size_t)(off[i + 1] - off[i]);
+        t->trajectory = t->n_windows ? tr + off[i] : NULL;
+        t->segment_start = seg[i];
+    }
+    for (size_t w = 0; w < m; w++)
+        if (!(fabsf(tr[w].valence) <= 1) || !(fabsf(tr[w].arousal) <= 1))
+            return mm_err_set(err, MM_EFORMAT, "%s: tracks/trajectory row %zu is outside [-1, 1]²", file, w);
+    return 0;
+}
+
 static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
 {
     int rc;
@@ -1021,6 +1123,7 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
             t->path = l->resolved[i];
         }
     }
+    if ((rc = read_windows(f, file, l, err))) goto done;
     /* sort orders (int64 read as size_t: same width, checked in range) */
     _Static_assert(sizeof(size_t) == sizeof(int64_t), "size_t is 64 bits");
     l->by_id = v_by[0];
@@ -1104,6 +1207,7 @@ typedef struct job {
     mm_library_track t;
     float *proba, *emb;
     long old;           /* reused: index in the previous library */
+    mm_va *traj;        /* (t.n_windows) windowed: the trajectory, or NULL */
 } job;
 
 typedef struct joblist {
@@ -1135,7 +1239,7 @@ static void free_jobs(joblist *jl)
         job *j = &jl->v[i];
         free(j->path); free(j->label); free(j->artist); free(j->title); free(j->reason);
         free(j->t.id); free(j->t.artist); free(j->t.title);
-        free(j->proba); free(j->emb);
+        free(j->proba); free(j->emb); free(j->traj);
     }
     free(jl->v);
     memset(jl, 0, sizeof *jl);
@@ -1308,9 +1412,59 @@ void mm_library_index_params_default(mm_library_index_params *p)
     p->reuse = 1;
 }
 
-/* Artist and title from the file's tags, when libsndfile can read them. */
+/* TagLib (its C API, Debian libtagc0-dev) reads the tags of every common
+ * format (ID3v1/v2, Vorbis comments, FLAC, MP4, APE, RIFF INFO). It is
+ * compiled in when the build has pkg-config taglib_c's flags (its
+ * -I.../taglib makes <tag_c.h> visible, and its -ltag_c comes with them);
+ * without them tags come from libsndfile alone. */
+#if defined(__has_include)
+#if __has_include(<tag_c.h>)
+#include <tag_c.h>
+#define MM_TAGLIB 1
+#endif
+#endif
+
+int mm_library_has_taglib(void)
+{
+#ifdef MM_TAGLIB
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* Artist and title from TagLib; strings it returns are strdup'd copies
+ * (string management off, set once before the threads start). */
+static void read_taglib(const char *path, char **artist, char **title)
+{
+#ifdef MM_TAGLIB
+    char *a = NULL, *t = NULL;
+#pragma omp critical(mm_library_taglib)
+    {   /* one file at a time: TagLib's type resolution keeps shared state */
+        TagLib_File *f = taglib_file_new(path);
+        if (f && taglib_file_is_valid(f)) {
+            TagLib_Tag *tag = taglib_file_tag(f);
+            if (tag) {
+                a = taglib_tag_artist(tag);
+                t = taglib_tag_title(tag);
+            }
+        }
+        if (f) taglib_file_free(f);
+    }
+    if (a && a[0] && !*artist) { *artist = a; a = NULL; }
+    if (t && t[0] && !*title) { *title = t; t = NULL; }
+    free(a);
+    free(t);
+#else
+    (void)path; (void)artist; (void)title;
+#endif
+}
+
+/* Artist and title from the file's tags: TagLib when linked, then libsndfile. */
 static void read_tags(const char *path, char **artist, char **title)
 {
+    read_taglib(path, artist, title);
+    if (*artist && *title) return;
     SF_INFO info = {0};
     SNDFILE *f = sf_open(path, SFM_READ, &info);
     if (!f) return;
@@ -1328,7 +1482,14 @@ static char *one_line(const char *s)
 }
 
 /* Hash, reuse or classify one file. Thread-safe given a read-only `old`. */
-static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, size_t dim)
+/* How files are classified: whole, or by windows (window_s > 0) with the
+ * classes' points for the trajectories. */
+typedef struct index_mode {
+    double window_s, hop_s;
+    const mm_va *class_va;  /* (k) */
+} index_mode;
+
+static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, size_t dim, const index_mode *md)
 {
     mm_err e = {0};
     struct stat st;
@@ -1351,7 +1512,29 @@ static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, 
         else memset(j->emb, 0, dim * sizeof *j->emb);   /* v2: its similarity vector is reused instead */
         j->old = o;
         j->t.duration = ot->duration;
+        j->t.segment_start = ot->segment_start;
+        if (ot->n_windows && ot->trajectory) {
+            if (!(j->traj = malloc(ot->n_windows * sizeof *j->traj))) { j->status = -1; j->reason = strdup("out of memory"); return; }
+            memcpy(j->traj, ot->trajectory, ot->n_windows * sizeof *j->traj);
+            j->t.n_windows = ot->n_windows;
+        }
         j->status = 1;
+    } else if (md->window_s > 0) {
+        mm_windows w;
+        if (mm_windows_classify(b, j->path, md->class_va, md->window_s, md->hop_s, 1, &w, &e)) {
+            j->status = -1;
+            j->reason = one_line(e.msg);
+            return;
+        }
+        memcpy(j->proba, w.mean_proba, (size_t)k * sizeof *j->proba);
+        memcpy(j->emb, w.embedding, dim * sizeof *j->emb);
+        j->t.duration = w.duration;
+        j->t.segment_start = w.start[w.best];
+        j->t.n_windows = w.n;
+        j->traj = w.va;   /* taken over */
+        w.va = NULL;
+        mm_windows_free(&w);
+        j->status = 0;
     } else {
         double secs = 0;
         if (mm_bundle_classify_file(b, j->path, j->proba, j->emb, &secs, &e)) {
@@ -1395,6 +1578,7 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     const char **names = NULL;
     char bsha[65] = "";
     mm_library_index_stats s = {0};
+    index_mode md = {0};
     int reusable = 0;     /* the previous library came from the same bundle */
 
     names = mm_malloc((size_t)k, sizeof *names, err);
@@ -1407,6 +1591,14 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
         goto done;
     }
     if (bundle_path && (rc = mm_sha256_file(bundle_path, bsha, err))) goto done;
+    if (p.window_s < 0 || p.window_s > 3600 || !isfinite(p.window_s) || !isfinite(p.hop_s) || p.hop_s > 3600) {
+        rc = mm_err_set(err, MM_EINVAL, "index: window %g s, hop %g s: expected a window in [0, 3600] s (0: whole files) and a hop up to 3600 s",
+                        p.window_s, p.hop_s);
+        goto done;
+    }
+    md.window_s = p.window_s;
+    md.hop_s = p.window_s > 0 ? (p.hop_s > 0 ? p.hop_s : p.window_s / 2) : 0;
+    md.class_va = cva;
 
     /* files */
     struct stat st;
@@ -1442,16 +1634,20 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
                             out_path, e.msg);
             goto done;
         }
-        reusable = !strcmp(mm_library_bundle_sha256(old), bsha) && old->n_classes == k && old->dim == dim;
+        reusable = !strcmp(mm_library_bundle_sha256(old), bsha) && old->n_classes == k && old->dim == dim &&
+                   old->window_s == md.window_s && old->hop_s == md.hop_s;   /* other windows: classify again */
         for (int c = 0; reusable && c < k; c++) reusable = !strcmp(old->class_names[c], names[c]);
     }
 
+#ifdef MM_TAGLIB
+    taglib_set_string_management_enabled(0);   /* we free what it returns */
+#endif
     /* classify, in parallel over files; each job writes only its own slot */
     int nt = p.n_threads > 0 ? p.n_threads : omp_get_max_threads();
     size_t done_count = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (size_t i = 0; i < jl.n; i++) {
-        index_one(&jl.v[i], b, reusable ? old : NULL, k, dim);
+        index_one(&jl.v[i], b, reusable ? old : NULL, k, dim, &md);
         if (p.progress) {
 #pragma omp critical(mm_library_progress)
             p.progress(p.progress_ctx, ++done_count, jl.n, jl.v[i].path);
@@ -1472,6 +1668,8 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     lib->failed_path = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_path, err);
     lib->failed_reason = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_reason, err);
     lib->model_name = xstrdup(mm_bundle_model_name(b));
+    lib->window_s = md.window_s;
+    lib->hop_s = md.hop_s;
     lib->bundle_sha = xstrdup(bsha);
     if (!lib->failed_path || !lib->failed_reason || !lib->model_name || !lib->bundle_sha) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
     size_t w = 0;
@@ -1490,6 +1688,7 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
         t.true_label = j->label ? j->label : "";
         t.proba = j->proba;
         t.embedding = j->emb;
+        t.trajectory = j->traj;
         rc = copy_track(lib, w++, &t, err);
     }
     if (rc) goto done;

@@ -20,7 +20,10 @@
  * f32: the embeddings reduced to k ≤ MM_PCA_DIM = 128 principal directions
  * (pca.h), /index/basis (D, k) when reduced; /index/order (N) i32 and
  * cell_start (4·G² + 1) i64: the valence–arousal grid (vaindex.h);
- * /failed/{path, reason} strings when any. The full embeddings are not kept.
+ * /failed/{path, reason} strings when any; windowed libraries (attributes
+ * window_s, hop_s) add /tracks/segment_start (N) f64, /tracks/traj_offset
+ * (N + 1) i64 and /tracks/trajectory (M, 2) f32: each track's windows'
+ * valence–arousal points. The full embeddings are not kept.
  * v1 (vlen strings, /tracks/embedding (N, D)) is read and indexed in memory.
  * A loaded library is read-only: share it between threads.
  */
@@ -57,6 +60,11 @@ typedef struct mm_library_track {
     int top_class;          /* argmax proba (lowest index on ties) */
     int quadrant;           /* 1..4: quadrant of the top class's point */
     float confidence;       /* proba[top_class] */
+    /* windowed indexing (mm_library_index_params.window_s > 0; proba and the
+       embedding are then the means over the windows) */
+    size_t n_windows;       /* windows classified; 0: the file classified as one clip */
+    const mm_va *trajectory;/* (n_windows) valence–arousal point per window, in time order, or NULL */
+    double segment_start;   /* seconds: start of the best-representing window (windows.h), 0 when none */
 } mm_library_track;
 
 typedef struct mm_library mm_library;
@@ -113,10 +121,16 @@ long mm_library_find(const mm_library *l, const char *id_or_path);
 /* Files that could not be indexed, with one-line reasons. */
 size_t mm_library_n_failed(const mm_library *l);
 int mm_library_failed(const mm_library *l, size_t i, const char **path, const char **reason);
+/* Window length and hop (seconds) the library was indexed with; 0 and 0
+ * when each file was classified as one clip. */
+double mm_library_window(const mm_library *l, double *hop);
 /* Name of the bundle's model and the bundle's SHA-256 (hex) at indexing time. */
 const char *mm_library_model_name(const mm_library *l);
 const char *mm_library_bundle_sha256(const mm_library *l);
 
+/* 1 when file tags are read with TagLib (built with pkg-config taglib_c),
+ * 0 when only libsndfile's are (WAV INFO, FLAC and Ogg Vorbis comments). */
+int mm_library_has_taglib(void);
 /* Build a library in memory from tracks (deep-copied; va, top_class,
  * quadrant and confidence are recomputed from proba and class_va; similarity
  * vectors and the index built). For tests and tools; n_classes ≥ 1, dim ≥ 1,
@@ -134,6 +148,10 @@ typedef struct mm_library_index_params {
     const char *const *extensions;  /* NULL-terminated, lower case without dot;
                                        NULL: wav flac mp3 ogg oga opus aif aiff */
     int reuse;              /* 1: reuse unchanged tracks of an existing out_path (default 1) */
+    double window_s;        /* > 0: cut each file into windows of this length (the music model's
+                               training clip) and classify each (windows.h); 0 (default): each
+                               file as one clip. A file shorter than a window is one window. */
+    double hop_s;           /* window step (≤ 0: window_s / 2) */
     int n_threads;          /* OpenMP threads over files (≤ 0: default) */
     /* Called after each file, one call at a time (under a lock, from any of the
        indexing threads; may be NULL): done/total. */
