@@ -7,12 +7,15 @@
  * toward a calm–positive target). Slots are filled greedily by maximal
  * marginal relevance (Carbonell & Goldstein 1998) over cosine similarity of
  * the embeddings (their int8 principal-direction vectors, pca.h).
- * Sublinear: each slot enumerates candidates best first from the library's
- * valence–arousal grid (vaindex.h) and stops when no track left could beat
- * the best found (its score is at most λ·relevance + the exploration
- * bound), so a request touches a few hundred tracks and the playlist equals
- * the exhaustive scan's (params.exhaustive) unless a slot reaches
- * params.shortlist candidates first (res.exact says so).
+ * Sublinear: candidates come best first from the library's valence–arousal
+ * grid (vaindex.h) — match draws each track once per request into a pool
+ * kept across slots — and a slot stops drawing when no track left could
+ * beat the best found (its score is at most λ·relevance + the exploration
+ * bound); pooled candidates are compared with the chosen tracks lazily (a
+ * stale max cosine still bounds the score), so the playlist equals the
+ * exhaustive scan's (params.exhaustive) unless a stream reaches
+ * params.shortlist candidates first (res.exact says so). Variety: ε-tiers
+ * and wider picks (params.epsilon, params.explore; recommend.h).
  * Exploration (params.temperature τ): each track's score gets τ·g with g a
  * Gumbel draw seeded by (seed, track), capped at 9.2 (P = 10⁻⁴), so the
  * playlist is a Plackett–Luce sample ∝ exp(score/τ) — deterministic for a

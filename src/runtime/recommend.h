@@ -15,9 +15,12 @@
  * tracks never, liked tracks and artists boosted, skips penalised), seeded
  * tie-breaking; a one-line reason per track. Read-only after creation.
  * Cost: candidates come best first from the library's valence–arousal index
- * and stop when none left can win, so a request touches a few hundred
- * tracks whatever the library's size (no n × n matrix); the result equals
- * the exhaustive scan's unless a slot hits `shortlist` (res.exact).
+ * (match: one stream per request, each track drawn once; regulate: per slot,
+ * its waypoint moves) and stop when none left can win; each candidate keeps
+ * its largest cosine to the chosen tracks, updated one chosen track at a
+ * time and only when its bound could still win. No n × n matrix; the result
+ * equals the exhaustive scan's unless a stream reaches `shortlist`
+ * (res.exact says which).
  * Variety: `temperature` samples each slot ∝ exp(score / τ) (seeded);
  * `epsilon` takes each slot uniformly among the tracks scoring within ε of
  * its best (the list stays in the best tier); `explore` makes a share of
