@@ -233,7 +233,8 @@ int mm_featsets_compute_pipeline(const mm_featset_inst *sets, size_t n_sets, con
         mm_audio_free(&tmp);
         off += sets[s].vt->dim(sets[s].state);
     }
-    for (int k = 0; k < n_dec; k++) mm_audio_free(&dec[k]);
+    /* every slot: a clip decoded but then skipped or failed was never counted in n_dec */
+    for (int k = 0; k < MAX_RATES; k++) mm_audio_free(&dec[k]);
     return rc;
 }
 
