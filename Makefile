@@ -15,7 +15,7 @@ SHELL := /bin/bash
 export OPENBLAS_CORETYPE ?= Haswell
 CC ?= gcc
 BUILD ?= build
-PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1 sqlite3 libmicrohttpd jansson ompi-c
+PKGS := openblas sndfile fftw3f hdf5 soxr yaml-0.1 sqlite3 libmicrohttpd jansson ompi-c taglib_c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Portable by default: the binary runs on any x86-64 CPU. The AVX2/AVX-512
@@ -32,7 +32,7 @@ LDFLAGS += -fopenmp
 # Debian packages: build, tests (cmocka), reference libraries for fixtures and benchmarks.
 DEB_BUILD := build-essential pkg-config libopenblas-dev libsndfile1-dev libfftw3-dev \
              libhdf5-dev hdf5-tools libsoxr-dev libyaml-dev libcmocka-dev clang libclang-rt-14-dev \
-             libsqlite3-dev libmicrohttpd-dev libjansson-dev openmpi-bin libopenmpi-dev
+             libsqlite3-dev libmicrohttpd-dev libjansson-dev openmpi-bin libopenmpi-dev libtagc0-dev
 DEB_PY := python3-numpy python3-scipy python3-h5py python3-torch python3-torchaudio \
           python3-sklearn python3-xgboost python3-imblearn python3-matplotlib python3-yaml python3-flask
 DEB_ALL := $(DEB_BUILD) $(DEB_PY)

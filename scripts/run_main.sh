@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 bin=build/melodic
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}   # as this machine kind documents (see Makefile)
 j=${MELODIC_THREADS:-$(nproc)}
-exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random speech_beyond_speaker music_beyond_artist music_layers_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random music_layers_artist_nested"}
+exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random speech_beyond_speaker music_beyond_artist music_layers_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random music_layers_artist_nested speech_robust_speaker"}
 data=${MELODIC_DATA:-../shared/data}
 models=${MELODIC_MODELS:-../shared/models}
 # The paper's own network, PANNs CNN14, once `make weights` has fetched it (needs internet);

@@ -13,7 +13,7 @@ bin=${MELODIC_BIN:-build/melodic}
 declare -A lic=(
   [libopenblas]="BSD-3-Clause" [libsndfile]="LGPL-2.1+" [libfftw3f]="GPL-2+" [libhdf5_serial]="BSD-3-Clause-like (HDF5)"
   [libsoxr]="LGPL-2.1+" [libyaml-0]="MIT" [libsqlite3]="public domain" [libmicrohttpd]="LGPL-2.1+"
-  [libjansson]="MIT" [libmpi]="BSD-3-Clause (Open MPI)" [libgomp]="GPL-3+ with GCC runtime exception"
+  [libjansson]="MIT" [libtag_c]="LGPL-2.1 or MPL-1.1 (TagLib)" [libtag]="LGPL-2.1 or MPL-1.1 (TagLib)" [libmpi]="BSD-3-Clause (Open MPI)" [libgomp]="GPL-3+ with GCC runtime exception"
   [libm]="LGPL-2.1+ (glibc)" [libc]="LGPL-2.1+ (glibc)" [ld-linux-x86-64]="LGPL-2.1+ (glibc)"
 )
 tmp=$out.tmp.$$

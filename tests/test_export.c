@@ -13,14 +13,19 @@
 static char dir[256];
 static const int freqs[3] = {220, 880, 3520};
 
-static void write_tone(const char *path, int freq, int variant)
+static void write_tone_amp(const char *path, int freq, int variant, float amp);
+static void write_tone(const char *path, int freq, int variant) { write_tone_amp(path, freq, variant, 0.3f); }
+
+static void write_tone_amp(const char *path, int freq, int variant, float amp)
 {
-    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_PCM_16};
+    /* 16-bit at 0.3, float otherwise (a quiet copy in 16 bits would differ by its quantisation noise) */
+    SF_INFO info = {.samplerate = 16000, .channels = 1,
+                    .format = SF_FORMAT_WAV | (amp == 0.3f ? SF_FORMAT_PCM_16 : SF_FORMAT_FLOAT)};
     SNDFILE *f = sf_open(path, SFM_WRITE, &info);
     assert_non_null(f);
     float x[16000];
     for (int i = 0; i < 16000; i++)
-        x[i] = 0.3f * sinf(6.2831853f * (float)(freq * (1.0 + 0.01 * variant)) * (float)i / 16000.f);
+        x[i] = amp * sinf(6.2831853f * (float)(freq * (1.0 + 0.01 * variant)) * (float)i / 16000.f);
     assert_int_equal(sf_writef_float(f, x, 16000), 16000);
     sf_close(f);
 }
@@ -118,6 +123,47 @@ static void test_n_train_and_n_val(void **st)
     assert_int_equal(nt + nv, 30);
 }
 
+/* A bundle from an experiment with audio.normalize applies it: the same clip
+ * recorded 20 dB quieter gives the same features (log-mel statistics within
+ * 1e-3; float rounding of the gain), while a bundle without it sees the level. */
+static void test_bundle_applies_normalize(void **st)
+{
+    char cfgp[512], out[512], loud[512], quiet[512];
+    snprintf(cfgp, sizeof cfgp, "%s/exp_norm.yaml", dir);
+    FILE *y = fopen(cfgp, "w");
+    assert_non_null(y);
+    fprintf(y, "include: exp.yaml\nname: export_norm\naudio: {normalize: {method: lufs, target: -23, peak_limit: -1}}\n");
+    fclose(y);
+    snprintf(loud, sizeof loud, "%s/loud.wav", dir);
+    snprintf(quiet, sizeof quiet, "%s/quiet.wav", dir);
+    write_tone_amp(loud, 880, 4, 0.29f);   /* float WAVs, 20 dB apart */
+    write_tone_amp(quiet, 880, 4, 0.029f);
+    double diff[2];
+    for (int norm = 0; norm < 2; norm++) {
+        mm_cfg *cfg = NULL;
+        mm_err e = {0};
+        snprintf(cfgp, sizeof cfgp, "%s/%s", dir, norm ? "exp_norm.yaml" : "exp.yaml");
+        snprintf(out, sizeof out, "%s/norm%d.h5", dir, norm);
+        assert_int_equal(mm_cfg_load_file(cfgp, &cfg, &e), 0);
+        mm_export_opts o = {.model = "forest", .out_path = out, .config_path = cfgp, .results_dir = dir, .n_threads = 2};
+        if (mm_export_bundle(cfg, &o, &e)) fail_msg("%s", e.msg);
+        mm_cfg_free(cfg);
+        mm_bundle *b = NULL;
+        if (mm_bundle_open(out, NULL, 1, &b, &e)) fail_msg("%s", e.msg);
+        size_t d = mm_bundle_dim(b);
+        float *a = malloc(d * sizeof *a), *q = malloc(d * sizeof *q);
+        if (mm_bundle_features_file(b, loud, a, NULL, &e) || mm_bundle_features_file(b, quiet, q, NULL, &e))
+            fail_msg("%s", e.msg);
+        diff[norm] = tu_max_abs_diff(a, q, d);
+        free(a), free(q);
+        mm_bundle_free(b);
+    }
+    printf("  features of a clip and its -20 dB copy: max |d| %.3g without audio.normalize, %.3g with\n", diff[0],
+           diff[1]);
+    assert_true(diff[0] > 1.0);    /* log-mel moves with the level ... */
+    assert_true(diff[1] < 1e-3);   /* ... unless the bundle normalises, as the experiment did */
+}
+
 static void test_unknown_model(void **st)
 {
     char cfgp[512], out[512];
@@ -137,6 +183,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_n_train_and_n_val),
+        cmocka_unit_test(test_bundle_applies_normalize),
         cmocka_unit_test(test_unknown_model),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -99,6 +99,11 @@ cd "$elsewhere"
 n=$(grep -c '"rank"' rec.json || true)
 [ "$n" = 3 ] || fail "recommend gave $n tracks: $(cat rec.json)"
 first=$(grep -o '"path": "[^"]*"' rec.json | head -1 | cut -d'"' -f4)
+# a music bundle as --speech is refused in one line (its classes are the library's)
+if "$m" recommend --speech ../work/music.h5 --library ../work/library.h5 "$voice" > /dev/null 2> wrongrec.err; then
+  fail "recommend accepted a music bundle as --speech"
+fi
+grep -q "music model" wrongrec.err && [ "$(wc -l < wrongrec.err)" = 1 ] || fail "recommend's refusal: $(cat wrongrec.err)"
 [ -f "$first" ] || fail "recommended track path '$first' does not resolve from $elsewhere"
 
 # --- serve, from the same other folder: a track through the API ---

@@ -292,26 +292,51 @@ static void test_manifest_and_errors(void **st)
     mm_bundle_free(b);
 }
 
+/* A "speech" bundle for the recommend tests: the music bundle with its classes
+ * renamed to emotions sitting in the same quadrants (happy Q1, angry Q2, sad Q3,
+ * calm Q4), since a music bundle itself is refused as --speech. */
+static void relabel_as_speech(const char *out)
+{
+    mm_err e = {0};
+    hid_t f;
+    assert_int_equal(mm_h5_open_rw(out, &f, &e), 0);
+    assert_true(H5Ldelete(f, "label_names", H5P_DEFAULT) >= 0);
+    const char *names[4] = {"happy", "angry", "sad", "calm"};
+    assert_int_equal(mm_h5_write_strings(f, "label_names", names, 4, &e), 0);
+    mm_h5_close(f);
+}
+
+static void make_speech_bundle(const char *out)
+{
+    assert_int_equal(tu_system("cp %s %s", bundle, out), 0);
+    relabel_as_speech(out);
+}
+
 static void test_cli(void **st)
 {
-    char lib[400];
+    char lib[400], speech[400];
     snprintf(lib, sizeof lib, "%s/cli.h5", dir);
+    snprintf(speech, sizeof speech, "%s/speech.h5", dir);
+    make_speech_bundle(speech);
     assert_int_equal(tu_system("%s index %s %s -o %s -j 2 --quiet 2> %s/index.err", tu_bin(), bundle, lib_dir, lib, dir), 0);
     assert_int_equal(tu_system("grep -q 'skipped .*broken.wav' %s/index.err", dir), 0);
     assert_int_equal(tu_system("grep -q 'indexed 12 of 13' %s/index.err", dir), 0);
-    /* the bundle's Q labels double as "speech" labels here: they sit at the quadrant centres */
     assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav -n 4 --json > %s/rec.json",
-                               tu_bin(), bundle, lib, lib_dir, dir), 0);
+                               tu_bin(), speech, lib, lib_dir, dir), 0);
+    /* the music bundle itself is no speech model: refused in one line */
+    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav 2> %s/wrong.err", tu_bin(),
+                               bundle, lib, lib_dir, dir), 1);
+    assert_int_equal(tu_system("grep -q 'music model' %s/wrong.err && test $(wc -l < %s/wrong.err) -eq 1", dir, dir), 0);
     assert_int_equal(tu_system("grep -q '\"quadrant\": 1' %s/rec.json && grep -q '\"reason\"' %s/rec.json", dir, dir), 0);
     assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q2/x1.wav -n 3 --policy regulate "
-                               "--target 0.5,-0.5 | grep -q 'step 3/3'", tu_bin(), bundle, lib, lib_dir), 0);
+                               "--target 0.5,-0.5 | grep -q 'step 3/3'", tu_bin(), speech, lib, lib_dir), 0);
     /* feedback through the command line: the disliked track disappears */
     assert_int_equal(tu_system("%s recommend --db %s/fb.db --user u1 --feedback dislike --track %s/Q1/x0.wav "
                                "--library %s 2>/dev/null", tu_bin(), dir, lib_dir, lib), 0);
     assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav -n 12 --user u1 --db %s/fb.db "
-                               "| grep -q 'Q1/x0.wav'", tu_bin(), bundle, lib, lib_dir, dir), 1);
+                               "| grep -q 'Q1/x0.wav'", tu_bin(), speech, lib, lib_dir, dir), 1);
     assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav -n 12 "
-                               "| grep -q 'Q1/x0.wav'", tu_bin(), bundle, lib, lib_dir), 0);
+                               "| grep -q 'Q1/x0.wav'", tu_bin(), speech, lib, lib_dir), 0);
     /* a calibrated speech bundle (group_norm over the 3 variants as speakers):
      * the command needs --db and --user, keeps each clip, answers from the third */
     char gm[400];
@@ -323,6 +348,9 @@ static void test_cli(void **st)
     fclose(m);
     assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/cal.h5 --set dataset.manifest=%s "
                                "--set 'preprocessing={group_norm: {clips: 2}}' 2>/dev/null", tu_bin(), dir, dir, gm), 0);
+    char cal[400];
+    snprintf(cal, sizeof cal, "%s/cal.h5", dir);
+    relabel_as_speech(cal);
     assert_int_equal(tu_system("%s recommend --speech %s/cal.h5 --library %s %s/Q1/x1.wav 2> %s/cal.err", tu_bin(), dir, lib, lib_dir, dir), 1);
     assert_int_equal(tu_system("grep -q 'per-speaker calibration: pass --db' %s/cal.err", dir), 0);
     for (int i = 0; i < 2; i++) {
@@ -367,10 +395,10 @@ static void test_cli(void **st)
     assert_int_equal(tu_system("%s index %s %s -o %s -j zero 2>/dev/null", tu_bin(), bundle, lib_dir, lib), 2);
     assert_int_equal(tu_system("%s index %s/none.h5 %s -o %s 2>/dev/null", tu_bin(), dir, lib_dir, lib), 1);
     assert_int_equal(tu_system("%s recommend --library %s 2>/dev/null", tu_bin(), lib), 2);
-    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav -n 0 2>/dev/null", tu_bin(), bundle, lib, lib_dir), 2);
-    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav --policy calm 2> %s/pol.err", tu_bin(), bundle, lib, lib_dir, dir), 1);
+    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav -n 0 2>/dev/null", tu_bin(), speech, lib, lib_dir), 2);
+    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q1/x1.wav --policy calm 2> %s/pol.err", tu_bin(), speech, lib, lib_dir, dir), 1);
     assert_int_equal(tu_system("grep -q \"policy 'calm'\" %s/pol.err", dir), 0);
-    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q3/broken.wav 2>/dev/null", tu_bin(), bundle, lib, lib_dir), 1);
+    assert_int_equal(tu_system("%s recommend --speech %s --library %s %s/Q3/broken.wav 2>/dev/null", tu_bin(), speech, lib, lib_dir), 1);
     assert_int_equal(tu_system("%s recommend --db %s/fb.db --user u1 --feedback love --track x 2>/dev/null", tu_bin(), dir), 2);
     assert_int_equal(tu_system("%s index --help | grep -q metadata", tu_bin()), 0);
     assert_int_equal(tu_system("%s recommend --help | grep -q regulate", tu_bin()), 0);

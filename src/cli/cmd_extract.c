@@ -125,8 +125,10 @@ int mm_cmd_extract(int argc, char **argv)
         (rc = mm_cfg_get_str(cfg, "output", NULL, &cfg_out, &err)))
         goto fail;
     mm_extract_opts o = {0};
-    mm_audio_opts_default(&o.audio);
-    if ((rc = mm_audio_opts_from_cfg(mm_cfg_child(cfg, "audio"), &o.audio, &err))) goto fail;
+    mm_pipeline_audio pa;   /* decode options and audio.normalize, as melodic run reads them */
+    if ((rc = mm_pipeline_audio_from_cfg(mm_cfg_child(cfg, "audio"), &pa, &err))) goto fail;
+    o.audio = pa.audio;
+    o.level = pa.level;
     if ((rc = mm_featsets_create(mm_cfg_child(cfg, "features"), mm_model_root(model_root), &fs, &n_fs, &err))) goto fail;
     if (cfg_path) {
         if ((rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, &err))) goto fail;

@@ -41,7 +41,8 @@ static const char *usage =
     "--temperature T (default 0) samples each slot with probability ∝ exp(score / T):\n"
     "variety for a seed (0.05–0.2 keeps the quadrant's best tracks likely). --epsilon E\n"
     "(default 0) takes each track uniformly (seeded) among those scoring within E of the\n"
-    "slot's best; --explore P (match, default 0) makes each slot with probability\n"
+    "slot's best; --explore P (match; default: the config's recommend.explore, 0.2 in the\n"
+    "shipped configs/recommend/default.yaml, else 0) makes each slot with probability\n"
     "P·2(1 − m), m the listener quadrant's share of the speech probability, a wider pick:\n"
     "a track of the listener's quadrant drawn in proportion to its confidence.\n"
     "--shortlist K caps the candidates drawn from the index (default 8192); --exhaustive\n"
@@ -354,6 +355,7 @@ int mm_cmd_recommend(int argc, char **argv)
         goto done;
     }
     if ((rc = mm_bundle_open(speech, NULL, mm_cli_default_threads(), &sb, &err))) goto done;
+    if ((rc = mm_cli_check_speech_bundle(sb, speech, lib, &err))) goto done;
     int k = mm_bundle_n_classes(sb);
     proba = mm_malloc((size_t)k, sizeof *proba, &err);
     labels = mm_malloc((size_t)k, sizeof *labels, &err);

@@ -29,6 +29,7 @@ struct mm_bundle {
     size_t n_sets;
     size_t dim;
     mm_audio_opts audio;
+    mm_level_opts level;        /* /pipeline/audio's normalize: (zero: none), as at training */
     mm_scaler *scaler;         /* or NULL */
     mm_learner *learner;
     char **labels;
@@ -265,9 +266,10 @@ int mm_bundle_open(const char *path, const char *model_root_in, int n_threads, m
     }
     if (!rc) rc = mm_cfg_parse_string(feat_yaml, "bundle features", &feat, err);
     if (!rc) rc = mm_cfg_parse_string(audio_yaml, "bundle audio", &audio, err);
-    if (!rc) {
-        mm_audio_opts_default(&b->audio);
-        rc = mm_audio_opts_from_cfg(audio->type == MM_CFG_MAP && audio->n ? audio : NULL, &b->audio, err);
+    if (!rc) {   /* decode options and level normalisation, read as the experiment read them */
+        mm_pipeline_audio pa;
+        rc = mm_pipeline_audio_from_cfg(audio->type == MM_CFG_MAP && audio->n ? audio : NULL, &pa, err);
+        if (!rc) { b->audio = pa.audio; b->level = pa.level; }
     }
     /* feature sets, with weights resolved and checked */
     if (!rc) {
@@ -345,7 +347,8 @@ const char *mm_bundle_pipeline_id(const mm_bundle *b) { return b->pipeline_id; }
 static int features(const mm_bundle *b, const char *path, const void *data, size_t len, const char *name,
                     float *x, double *seconds, mm_err *err)
 {
-    return mm_featsets_compute(b->sets, b->n_sets, &b->audio, path, data, len, name, x, seconds, err);
+    mm_pipeline_audio pa = {.audio = b->audio, .level = b->level};
+    return mm_featsets_compute_pipeline(b->sets, b->n_sets, &pa, 0, path, data, len, name, x, seconds, err);
 }
 
 int mm_bundle_features_file(const mm_bundle *b, const char *path, float *raw, double *seconds, mm_err *err)
