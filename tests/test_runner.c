@@ -371,6 +371,37 @@ static void test_fixed_split_with_val_groups(void **st)
     free(p);
 }
 
+/* A neural unit reports its epochs through the run's progress callback (its
+ * last epoch always; at most one line per 5 s otherwise), so a long round is
+ * never silent: "  mlp, round 1/4: epoch 12/12, loss ...". */
+typedef struct epoch_lines { int last_epoch_seen, n; } epoch_lines;
+
+static void count_epochs(void *ctx, const char *line)
+{
+    epoch_lines *l = ctx;
+    if (strstr(line, ": epoch 12/12, loss ") && strstr(line, "mlp, round ")) l->last_epoch_seen++;
+    if (strstr(line, ": epoch ")) l->n++;
+}
+
+static void test_epoch_progress(void **st)
+{
+    char out[300], text[2048];
+    snprintf(out, sizeof out, "%s/epochs", dir);
+    snprintf(text, sizeof text, "name: t\nseed: 3\ntable: %s\nprotocol: {kind: group_kfold, n_folds: 4}\n"
+             "models:\n  - {name: mlp, model: mlp, params: {hidden_layer_sizes: [8], max_iter: 12}}\n"
+             "  - {name: forest, model: rf, params: {n_estimators: 5}}\ntsne: false\n", table_path);
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "e.yaml", &c, &e), 0);
+    epoch_lines l = {0};
+    mm_run_opts o = {.out_dir = out, .config_path = "e.yaml", .n_threads = 1, .quiet = 1, .progress = 1,
+                     .on_progress = count_epochs, .progress_ctx = &l};
+    if (mm_experiment_run(c, &o, &e)) fail_msg("%s", e.msg);
+    mm_cfg_free(c);
+    assert_int_equal(l.last_epoch_seen, 4);   /* every round of the mlp; none of the forest */
+    assert_true(l.n >= 4);
+}
+
 /* Issue 15: data with groups and no protocol is told what to add (not
  * refused as leakage); `melodic` without a command prints help, status 2;
  * `run --help` states the real default protocol. */
@@ -457,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_group_norm_labelled_rows),
         cmocka_unit_test(test_validation_only_for_models_that_use_it),
         cmocka_unit_test(test_fixed_split_with_val_groups),
+        cmocka_unit_test(test_epoch_progress),
         cmocka_unit_test(test_no_protocol_and_cli),
         cmocka_unit_test(test_hard_voting_vote_shares),
         cmocka_unit_test(test_too_many_members),

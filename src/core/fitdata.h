@@ -17,6 +17,11 @@ typedef struct mm_fit_data {
     const float *X_val;    /* (n_val, d) validation features for early stopping, or NULL */
     const int32_t *y_val;  /* (n_val) */
     size_t n_val;
+    /* Optional progress of an iterative fit (neural training: once per epoch,
+     * epoch counted from 1 of at most n_epochs; val_loss NaN without a
+     * validation part). Called from the fitting thread; must not fail. */
+    void (*on_epoch)(void *ctx, size_t epoch, size_t n_epochs, double train_loss, double val_loss);
+    void *epoch_ctx;
 } mm_fit_data;
 
 /* Per-epoch (or per-round) training history, owned by the learner. Arrays

@@ -57,6 +57,9 @@ void mm_run_say(const mm_run_opts *o, const char *fmt, ...)
     else fprintf(stderr, "%s\n", line);
 }
 
+/* Progress from inside a unit's fit (epochs), through the run's progress callback. */
+static void unit_say(void *ctx, const char *line) { mm_run_say(ctx, "%s", line); }
+
 /* Make the split and refuse group leakage unless allowed. *out (may be NULL)
  * receives the split. named: the config has a `protocol:` (without one, a
  * dataset with groups is told which protocol to add). */
@@ -366,7 +369,8 @@ static int run_data(run *x, mm_err *err)
     x->env = (mm_unit_env){.t = t, .split = x->split, .prep = &x->prep, .search = &x->search,
                            .aug = (const float *const *)x->aug_X, .n_aug = x->aug.n, .seed = x->seed,
                            .rob = (const float *const *)x->rob_X, .n_rob = x->n_rob,
-                           .n_threads = x->o.n_threads, .specs = x->specs, .n_models = x->n_models};
+                           .n_threads = x->o.n_threads, .specs = x->specs, .n_models = x->n_models,
+                           .say = unit_say, .say_ctx = &x->o};
     if ((rc = mm_mpi_agree(check_search(&x->env, x->specs, x->n_models, err), err))) return rc;
     x->R = x->split->n_rounds;
     x->total = x->n_models * x->R;

@@ -191,6 +191,30 @@ static int prepare_round(const mm_unit_env *env, size_t round, int with_val, mm_
 
 /* ---- fitting ---- */
 
+/* Epoch progress of one unit's fit: a line at most every 5 s (and for the
+ * last epoch), so a long neural round is never silent and a short one quiet. */
+typedef struct epoch_ctx {
+    const mm_unit_env *env;
+    const char *model;
+    size_t round, n_rounds;
+    double last;       /* time of the last line (the fit's start before any) */
+    int said;
+} epoch_ctx;
+
+static void say_epoch(void *ctx, size_t epoch, size_t n_epochs, double train_loss, double val_loss)
+{
+    epoch_ctx *c = ctx;
+    double t = now_s();
+    if (t - c->last < 5.0 && epoch < n_epochs) return;
+    c->last = t;
+    char line[256];
+    int n = snprintf(line, sizeof line, "  %s, round %zu/%zu: epoch %zu/%zu, loss %.4f", c->model, c->round + 1,
+                     c->n_rounds, epoch, n_epochs, train_loss);
+    if (val_loss == val_loss && n > 0 && (size_t)n < sizeof line)
+        snprintf(line + n, sizeof line - (size_t)n, ", validation loss %.4f", val_loss);
+    c->env->say(c->env->say_ctx, line);
+}
+
 /* Fit a learner on r and predict its test rows into proba (n_test, k).
  * Learner failures are returned (nonzero) with the message in e; *keep
  * (when not NULL) receives the fitted learner. */
@@ -203,6 +227,8 @@ static int fit_predict(const mm_unit_env *env, const mm_exp_model *m, const mm_c
     int rc = mm_learner_create(m->learner, params, env->seed + 1000003ULL * round, env->n_threads, &l, e);
     mm_fit_data fd = {.X = r->Xtr, .y = r->ytr, .n = r->n_train, .d = env->t->d, .n_classes = k,
                       .X_val = r->n_val ? r->Xva : NULL, .y_val = r->n_val ? r->yva : NULL, .n_val = r->n_val};
+    epoch_ctx ec = {env, m->name, round, env->split ? env->split->n_rounds : 0, now_s(), 0};
+    if (env->say) { fd.on_epoch = say_epoch; fd.epoch_ctx = &ec; }
     double t0 = now_s();
     if (!rc) rc = mm_learner_fit(l, &fd, e);
     double t1 = now_s();

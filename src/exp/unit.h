@@ -54,6 +54,9 @@ typedef struct mm_unit_env {
     int n_threads;
     const mm_exp_model *specs;         /* plain models first, then ensembles */
     size_t n_models;                   /* plain models */
+    /* progress lines from inside a fit (epochs of neural units); NULL: none */
+    void (*say)(void *ctx, const char *line);
+    void *say_ctx;
 } mm_unit_env;
 
 /* Prepared round data, kept between consecutive units of one round (one

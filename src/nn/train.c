@@ -235,6 +235,8 @@ int mm_train_fit(mm_net *net, const mm_train_params *p, const mm_fit_data *data,
         } else {
             score = -L.train_loss[e];
         }
+        if (data->on_epoch)
+            data->on_epoch(data->epoch_ctx, e + 1, p->epochs, L.train_loss[e], use_val ? L.val_loss[e] : NAN);
         if (!use_val && !p->stop_on_train_loss) continue;
         if (score < best + p->tol) no_improve++;
         else no_improve = 0;
