@@ -542,14 +542,21 @@ int mm_corr_apply_fn(void *ctx, size_t clip, int sr, float **xp, size_t *np, mm_
     return 0;
 }
 
-int mm_corr_row_roles(const mm_dataset *ds, const mm_split *split, uint8_t **roles_T, const uint8_t ***rr, mm_err *err)
+int mm_corr_row_roles(const mm_dataset *ds, const mm_split *split, int test_only, uint8_t **roles_T,
+                      const uint8_t ***rr, mm_err *err)
 {
     size_t R = split->n_rounds, m = split->n;
     uint8_t *t = malloc((m + 1) * (R + 1));
     const uint8_t **p = calloc(ds->n + 1, sizeof *p);
     if (!t || !p) { free(t); free(p); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
     for (size_t k = 0; k < m; k++)
-        for (size_t r = 0; r < R; r++) t[k * R + r] = split->role[r * m + k];
+        for (size_t r = 0; r < R; r++) {
+            uint8_t role = split->role[r * m + k];
+            /* test corruptions: only where a clip is tested matters (its babble comes from the
+             * speakers tested in the same rounds, whatever else their roles; a validation part
+             * carved per round would otherwise leave every speaker in a pool of its own) */
+            t[k * R + r] = test_only ? (uint8_t)(role == 3 ? 3 : 0) : role;
+        }
     if (m == ds->n)   /* a split over every dataset row */
         for (size_t i = 0; i < m; i++) p[i] = ds->labels[i] >= 0 ? t + i * R : NULL;
     else

@@ -78,8 +78,9 @@ int mm_corr_apply_fn(void *ctx, size_t clip, int sr, float **x, size_t *n, mm_er
 
 /* The role vector of every labelled row in a split (rows × rounds) as per-dataset-row
  * pointers: rr[i] = role + k·n_rounds for the k-th labelled row i of ds, NULL for others.
- * *rr malloc'd (ds->n). With labelled-only tables the k-th labelled dataset row is row k. */
-int mm_corr_row_roles(const mm_dataset *ds, const mm_split *split, uint8_t **roles_T, const uint8_t ***rr,
-                      mm_err *err);
+ * *rr malloc'd (ds->n). With labelled-only tables the k-th labelled dataset row is row k.
+ * test_only (robustness): the vector only says in which rounds a row is tested. */
+int mm_corr_row_roles(const mm_dataset *ds, const mm_split *split, int test_only, uint8_t **roles_T,
+                      const uint8_t ***rr, mm_err *err);
 
 #endif

@@ -210,7 +210,7 @@ static int corr_ctx(const mm_cfg *cfg, const mm_corr *c, uint64_t seed, const mm
     int rc = mm_cfg_get_str(cfg, "data_root", NULL, &data_root, err);
     if (!rc) rc = mm_pipeline_audio_from_cfg(mm_cfg_child(cfg, "audio"), &pa, err);
     if (!rc) rc = mm_dataset_load(mm_cfg_child(cfg, "dataset"), mm_data_root(data_root), &ds, err);
-    if (!rc && split && c->kind == MM_CORR_BABBLE) rc = mm_corr_row_roles(ds, split, &roles, &rr, err);
+    if (!rc && split && c->kind == MM_CORR_BABBLE) rc = mm_corr_row_roles(ds, split, c->test_part, &roles, &rr, err);
     if (!rc) rc = mm_corr_ctx_create(c, seed, ds, rr, split ? split->n_rounds : 0, &pa.audio, mm_data_root(data_root), out, err);
     free(roles);
     free(rr);
