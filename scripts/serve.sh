@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # scripts/serve.sh — `make serve`: builds the default models if they are
 # missing, then starts `melodic serve` (it prints its address).
-#   build/models/speech.h5   mn04 embeddings + MLP on RAVDESS (Table II experiment)
+#   build/models/speech.h5   the robust speech model: mn04 layer statistics + logistic regression,
+#                            level-normalised, trained with noise/babble/reverb/codec/speed copies
+#                            (speech_robust_speaker), chosen by speaker-independent accuracy and
+#                            corruption accuracy together (README: "Which speech model make serve uses")
 #   build/models/music.h5    logreg + SVM + RF ensemble on mn04 layers + the paper's music features (music_layers_artist)
 #   build/models/library.h5  the 4Q tracks indexed with music.h5
 #   build/models/speech_calibrated.h5  mn04 layer statistics with per-speaker
@@ -16,15 +19,21 @@ data=${MELODIC_DATA:-../shared/data}
 out=build/models
 mkdir -p "$out"
 jobs=${JOBS:-2}
-# SPEECH_EXPERIMENT / SPEECH_MODEL choose another speech model, e.g. the augmented
-# logistic regression on mn04 layers (64.9 % vs 52.2 %):
-#   make serve SPEECH_EXPERIMENT=experiments/speech_layers_speaker.yaml SPEECH_MODEL=logreg
-# (a different choice needs build/models/speech.h5 removed first)
-speech_exp=${SPEECH_EXPERIMENT:-experiments/table2_speech_mn04_speaker.yaml}
-speech_model=${SPEECH_MODEL:-mlp}
+# SPEECH_EXPERIMENT / SPEECH_MODEL choose another speech model, e.g. the paper's
+# mn04 embedding + MLP:
+#   make serve SPEECH_EXPERIMENT=experiments/table2_speech_mn04_speaker.yaml SPEECH_MODEL=mlp
+# (the choice is remembered in build/models/speech.choice; a new one re-exports)
+speech_exp=${SPEECH_EXPERIMENT:-experiments/speech_robust_speaker.yaml}
+speech_model=${SPEECH_MODEL:-logreg}
+choice="$speech_exp $speech_model"
+if [ -f "$out/speech.h5" ] && [ "$(cat "$out/speech.choice" 2>/dev/null)" != "$choice" ]; then
+  echo "serve: the speech model changed to $speech_model of $speech_exp: exporting it again"
+  rm -f "$out/speech.h5"
+fi
 if [ ! -f "$out/speech.h5" ]; then
   echo "serve: exporting the speech model ($speech_model of $speech_exp; takes minutes the first time)"
   "$bin" export "$speech_exp" --model "$speech_model" -o "$out/speech.h5" -j "$jobs"
+  echo "$choice" > "$out/speech.choice"
 fi
 if [ ! -f "$out/music.h5" ]; then
   echo "serve: exporting the music model (ensemble on 4Q, music_layers_artist)"
