@@ -5,7 +5,8 @@
  * never returns, a liked track and a liked artist rank higher. Hostile
  * volume (issue 18): thousands of events for one user leave one state row
  * per track and a log of MM_FEEDBACK_LOG_KEEP events; a version-1 file
- * (events only) is folded on open into the same state v1 computed. */
+ * (events only) is folded on open into the same state v1 computed. Served
+ * tracks per user (issue 17): newest first, bounded, answers counted. */
 #include "testutil.h"
 #include <sqlite3.h>
 #include "runtime/recommend.h"
@@ -235,6 +236,63 @@ static void test_bounded_state(void **st)
     assert_int_equal(count_rows("events", "bob"), 1);
 }
 
+/* Served tracks (issue 17): each answer's tracks kept in order, read newest
+ * first, trimmed to the user's newest MM_FEEDBACK_SERVED_KEEP, answers
+ * counted (also empty ones); users apart; kept across reopening; bad input
+ * refused with nothing stored. */
+static void test_served(void **st)
+{
+    mm_feedback *fb = NULL;
+    mm_err err = {0};
+    assert_int_equal(mm_feedback_open(db, &fb, &err), 0);
+    mm_feedback_recent_list r;
+    assert_int_equal(mm_feedback_recent(fb, "ana", 10, &r, &err), 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.answers, 0);
+    mm_feedback_recent_free(&r);
+    enum { PER = 90, ANSWERS = 3 };
+    char ids[PER * ANSWERS][16];
+    const char *list[PER];
+    for (int a = 0; a < ANSWERS; a++) {
+        for (int i = 0; i < PER; i++) {
+            snprintf(ids[a * PER + i], sizeof ids[0], "a%03d", a * PER + i);
+            list[i] = ids[a * PER + i];
+        }
+        assert_int_equal(mm_feedback_served_add(fb, "ana", list, PER, &err), 0);
+    }
+    list[0] = "x'); DROP TABLE served;--";   /* data, not SQL */
+    assert_int_equal(mm_feedback_served_add(fb, "bob", list, 1, &err), 0);
+    assert_int_equal(mm_feedback_served_add(fb, "bob", NULL, 0, &err), 0);   /* an empty answer counts */
+    /* refused, nothing stored */
+    assert_int_equal(mm_feedback_served_add(fb, "", list, 1, &err), MM_EINVAL);
+    assert_int_equal(mm_feedback_served_add(fb, "ana", NULL, 2, &err), MM_EINVAL);
+    const char *bad[2] = {"ok", "t\n1"};
+    assert_int_equal(mm_feedback_served_add(fb, "ana", bad, 2, &err), MM_EINVAL);
+    assert_non_null(strstr(err.msg, "control"));
+    assert_int_equal(mm_feedback_recent(fb, "", 10, &r, &err), MM_EINVAL);
+    for (int reopen = 0; reopen < 2; reopen++) {
+        assert_int_equal(mm_feedback_recent(fb, "ana", 1000, &r, &err), 0);
+        assert_int_equal(r.n, MM_FEEDBACK_SERVED_KEEP);
+        assert_int_equal(r.answers, ANSWERS);
+        for (size_t i = 0; i < r.n; i++) assert_string_equal(r.track_ids[i], ids[PER * ANSWERS - 1 - i]);
+        mm_feedback_recent_free(&r);
+        assert_int_equal(mm_feedback_recent(fb, "ana", 5, &r, &err), 0);
+        assert_int_equal(r.n, 5);
+        assert_string_equal(r.track_ids[0], ids[PER * ANSWERS - 1]);
+        mm_feedback_recent_free(&r);
+        assert_int_equal(mm_feedback_recent(fb, "bob", 1000, &r, &err), 0);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.answers, 2);
+        assert_string_equal(r.track_ids[0], "x'); DROP TABLE served;--");
+        mm_feedback_recent_free(&r);
+        mm_feedback_close(fb);
+        assert_int_equal(count_rows("served", "ana"), MM_FEEDBACK_SERVED_KEEP);
+        assert_int_equal(mm_feedback_open(db, &fb, &err), 0);
+    }
+    mm_feedback_close(fb);
+    mm_feedback_recent_free(NULL);
+}
+
 /* A version-1 file (events only, as the previous release wrote it) is
  * folded on open: the same preferences, the log trimmed, version 2 after. */
 static void test_migrate_v1(void **st)
@@ -398,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_feedback_in_recommendations, setup, teardown),
     };

@@ -11,6 +11,8 @@
  * the request deadline), a FIFO as a track file, ambiguous Content-Length,
  * ranges past 2^64, media types that only start like JSON, feedback floods
  * (429), a model giving NaN (500); every JSON body is parsed with jansson.
+ * Variety per user (issue 17): repeated requests of one user bring new
+ * tracks; GET /api/tracks/{id} gives a track's trajectory.
  * Last, `melodic serve` itself started on port 0 and stopped.
  * Needs no ../shared data. */
 #include "testutil.h"
@@ -884,6 +886,179 @@ static void test_feedback(void **st)
     free(wav);
 }
 
+/* The ids of an answer's "tracks" into ids (up to max, 65 bytes each); their number. */
+static size_t answer_ids(const resp *r, char ids[][65], size_t max)
+{
+    json_t *j = json_loadb((const char *)r->body, r->len, 0, NULL);
+    json_t *arr = json_object_get(j, "tracks");
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(arr) && n < max; i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(arr, i), "id"));
+        assert_non_null(id);
+        assert_true(json_is_real(json_object_get(json_array_get(arr, i), "segment_start")));
+        snprintf(ids[n++], 65, "%s", id);
+    }
+    json_decref(j);
+    return n;
+}
+
+/* Issue 17: with user=ID the store keeps what was recommended and asking
+ * again brings new tracks (a 400-track library, 10 requests of 10 with the
+ * same clip: at least 80 distinct), for the default parameters and for
+ * `melodic serve`'s variety settings; without a user the answer is the
+ * recommender's own for the configured seed, every time. GET
+ * /api/tracks/{id} returns a track's trajectory and segment start. */
+static void test_variety(void **st)
+{
+    enum { N = 400, ASKS = 10, PER = 10 };
+    const char *cls[4] = {"Q1", "Q2", "Q3", "Q4"};
+    mm_va cva[4] = {{0.5f, 0.5f}, {-0.5f, 0.5f}, {-0.5f, -0.5f}, {0.5f, -0.5f}};
+    mm_library_track *tr = calloc(N, sizeof *tr);
+    float(*proba)[4] = calloc(N, sizeof *proba), (*emb)[3] = calloc(N, sizeof *emb);
+    char(*ids)[65] = calloc(N, sizeof *ids), (*art)[32] = calloc(N, sizeof *art), (*tit)[32] = calloc(N, sizeof *tit);
+    mm_va traj[3] = {{0.1f, 0.2f}, {0.3f, -0.4f}, {-0.5f, 0.6f}};
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], 65, "%056x%08x", 0xabcu, (unsigned)i);
+        snprintf(art[i], sizeof art[i], "Artist %d", i % 37);
+        snprintf(tit[i], sizeof tit[i], "Song %d", i);
+        for (int k = 0; k < 4; k++) proba[i][k] = k == i % 4 ? 0.4f + 0.5f * (float)((i * 7919) % 101) / 100.f : 0.1f;
+        for (int k = 0; k < 3; k++) emb[i][k] = (float)((i * 31 + k * 17) % 23) - 11.f;
+        tr[i] = (mm_library_track){.path = g_paths[i % 8], .id = ids[i], .artist = art[i], .title = tit[i],
+                                   .true_label = "", .size = 16044, .duration = 30,
+                                   .proba = proba[i], .embedding = emb[i]};
+        if (i == 5) tr[i].trajectory = traj, tr[i].n_windows = 3, tr[i].segment_start = 12.5;
+    }
+    mm_err e = {0};
+    mm_library *lib = NULL;
+    mm_recommender *rec = NULL;
+    mm_feedback *fb = NULL;
+    if (mm_library_from_tracks(tr, N, 4, cls, cva, 3, &lib, &e)) fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(lib);
+    const char *labels[3];
+    for (int k = 0; k < 3; k++) labels[k] = mm_bundle_class_name(g_speech, k);
+    assert_int_equal(mm_recommender_create(lib, g_va, labels, 3, &rec, &e), 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/variety.sqlite", dir);
+    assert_int_equal(mm_feedback_open(p, &fb, &e), 0);
+    size_t n = 0;
+    uint8_t *wav = clip("variety", 220, 1.0, &n);
+    float sp[3];
+    assert_true(mm_bundle_classify_memory(g_speech, wav, n, "v.wav", sp, NULL, NULL, &e) >= 0);
+    char(*got)[65] = calloc(ASKS * PER, sizeof *got);
+    for (int setting = 0; setting < 2; setting++) {   /* defaults; melodic serve's configs/recommend */
+        mm_server_params sprm;
+        test_params(&sprm);
+        if (setting == 1) {
+            mm_cfg *cfg = NULL;
+            assert_int_equal(mm_cfg_load_file("configs/recommend/default.yaml", &cfg, &e), 0);
+            assert_int_equal(mm_recommend_params_from_cfg(mm_cfg_child(cfg, "recommend"), g_va, &sprm.rec, &e), 0);
+            mm_cfg_free(cfg);
+        }
+        mm_server_models m = {.speech = g_speech, .library = lib, .recommender = rec, .feedback = fb};
+        mm_server *s = NULL;
+        assert_int_equal(mm_server_start(&sprm, &m, &s, &e), 0);
+        int port = mm_server_port(s);
+        char url[128];
+        snprintf(url, sizeof url, "/api/recommend?n=%d&user=viv%d", PER, setting);
+        size_t total = 0;
+        for (int a = 0; a < ASKS; a++) {
+            resp r;
+            assert_int_equal(http(port, "POST", url, "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+            assert_int_equal(r.status, 200);
+            total += answer_ids(&r, got + total, PER);
+            resp_free(&r);
+        }
+        size_t distinct = 0;
+        for (size_t i = 0; i < total; i++) {
+            size_t k = 0;
+            while (k < i && strcmp(got[k], got[i])) k++;
+            distinct += k == i;
+        }
+        printf("# one user, %d requests of %d with the same clip (%s): %zu tracks, %zu distinct\n", ASKS, PER,
+               setting ? "configs/recommend" : "defaults", total, distinct);
+        assert_int_equal(total, ASKS * PER);
+        assert_true(distinct >= 80);
+        /* the store has them, newest first, and counted the answers */
+        char user[16];
+        snprintf(user, sizeof user, "viv%d", setting);
+        mm_feedback_recent_list rl;
+        assert_int_equal(mm_feedback_recent(fb, user, 1000, &rl, &e), 0);
+        assert_int_equal(rl.n, ASKS * PER);
+        assert_int_equal(rl.answers, ASKS);
+        assert_string_equal(rl.track_ids[0], got[total - 1]);
+        assert_string_equal(rl.track_ids[rl.n - 1], got[0]);
+        mm_feedback_recent_free(&rl);
+        /* without a user: the recommender's answer for the configured seed, unchanged by requests, nothing stored */
+        mm_rec_result want;
+        mm_recommend_params rp = sprm.rec;
+        rp.n = PER;
+        assert_int_equal(mm_recommend(rec, sp, &rp, fb, &want, &e), 0);
+        for (int a = 0; a < 3; a++) {
+            resp r;
+            char one[PER][65];
+            assert_int_equal(http(port, "POST", "/api/recommend?n=10", "Content-Type: audio/wav\r\n", wav, n, &r), 0);
+            assert_int_equal(r.status, 200);
+            assert_int_equal(answer_ids(&r, one, PER), want.n);
+            for (size_t i = 0; i < want.n; i++) assert_string_equal(one[i], ids[want.items[i].track]);
+            resp_free(&r);
+        }
+        mm_rec_result_free(&want);
+        mm_server_stop(s);
+    }
+    /* GET /api/tracks/{id}: the trajectory, one [valence, arousal] per window, and the segment start */
+    mm_server_params sprm;
+    test_params(&sprm);
+    mm_server_models m = {.speech = g_speech, .library = lib, .recommender = rec, .feedback = fb};
+    mm_server *s = NULL;
+    assert_int_equal(mm_server_start(&sprm, &m, &s, &e), 0);
+    resp r;
+    snprintf(p, sizeof p, "/api/tracks/%s", ids[5]);
+    assert_int_equal(http(mm_server_port(s), "GET", p, NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *j = json_loadb((const char *)r.body, r.len, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), ids[5]);
+    assert_true(fabs(json_real_value(json_object_get(j, "segment_start")) - 12.5) < 1e-9);
+    assert_true(json_is_number(json_object_get(j, "window_s")) && json_is_number(json_object_get(j, "hop_s")));
+    json_t *t = json_object_get(j, "trajectory");
+    assert_int_equal(json_array_size(t), 3);
+    for (int w = 0; w < 3; w++) {
+        assert_true(fabs(json_real_value(json_array_get(json_array_get(t, w), 0)) - traj[w].valence) < 1e-6);
+        assert_true(fabs(json_real_value(json_array_get(json_array_get(t, w), 1)) - traj[w].arousal) < 1e-6);
+    }
+    assert_non_null(json_object_get(j, "proba"));
+    json_decref(j);
+    resp_free(&r);
+    mm_server_stop(s);
+    free(got);
+    free(wav);
+    mm_feedback_close(fb);
+    mm_recommender_free(rec);
+    mm_library_free(lib);
+    free(tr), free(proba), free(emb), free(ids), free(art), free(tit);
+}
+
+/* GET /api/tracks/{id} on a library indexed without windows: an empty
+ * trajectory, segment start 0; unknown or malformed ids 404, POST 405. */
+static void test_track_info(void **st)
+{
+    char url[200];
+    snprintf(url, sizeof url, "/api/tracks/%s", g_ids[2]);
+    resp r;
+    assert_int_equal(http(g_port, "GET", url, NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr((char *)r.body, "\"trajectory\":[]"));
+    assert_non_null(strstr((char *)r.body, "\"window_s\":0"));
+    assert_non_null(strstr((char *)r.body, "\"segment_start\":0"));
+    assert_non_null(strstr((char *)r.body, g_ids[2]));
+    resp_free(&r);
+    assert_int_equal(status_of("GET", "/api/tracks/0000000000000000000000000000000000000000000000000000000000000000", NULL, NULL, 0), 404);
+    assert_int_equal(status_of("GET", "/api/tracks/abc", NULL, NULL, 0), 404);
+    snprintf(url, sizeof url, "/api/tracks/%s/", g_ids[2]);
+    assert_int_equal(status_of("GET", url, NULL, NULL, 0), 404);
+    snprintf(url, sizeof url, "/api/tracks/%s", g_ids[2]);
+    assert_int_equal(status_of("POST", url, "Content-Type: audio/wav\r\n", "x", 1), 405);
+}
+
 static void test_error_codes(void **st)
 {
     const char *wavct = "Content-Type: audio/wav\r\n";
@@ -1500,6 +1675,8 @@ int main(void)
         cmocka_unit_test(test_augment),
         cmocka_unit_test(test_track_audio_ranges),
         cmocka_unit_test(test_feedback),
+        cmocka_unit_test(test_variety),
+        cmocka_unit_test(test_track_info),
         cmocka_unit_test(test_error_codes),
         cmocka_unit_test(test_oversize),
         cmocka_unit_test(test_junk_on_socket),

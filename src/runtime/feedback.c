@@ -7,7 +7,10 @@
  * reading a user's preferences costs one row per track they rated, never
  * their whole history. A version-1 database (events only) is folded into
  * `prefs` when opened. Every value reaches SQLite through bound parameters
- * of statements prepared once at open. Leaves out expiry of old state and
+ * of statements prepared once at open. The tracks served to each user go
+ * to `served`, trimmed to their newest MM_FEEDBACK_SERVED_KEEP, and their
+ * answers are counted in `served_users` (tables added to a v2 file when
+ * missing; older readers ignore them). Leaves out expiry of old state and
  * cross-user statistics.
  */
 #include "runtime/feedback.h"
@@ -32,6 +35,11 @@ struct mm_feedback {
     sqlite3_stmt *cal_ins;  /* INSERT a calibration vector */
     sqlite3_stmt *cal_del;  /* DELETE all but a user's newest `keep` vectors */
     sqlite3_stmt *cal_sel;  /* SELECT a user's newest vectors */
+    sqlite3_stmt *srv_ins;  /* INSERT a served track */
+    sqlite3_stmt *srv_trim; /* DELETE a user's served tracks beyond the newest MM_FEEDBACK_SERVED_KEEP */
+    sqlite3_stmt *srv_cnt;  /* count one answer (upsert) */
+    sqlite3_stmt *srv_sel;  /* SELECT a user's newest served tracks */
+    sqlite3_stmt *srv_get;  /* SELECT a user's answer count */
     pthread_mutex_t lock;
     char *path;
 };
@@ -99,6 +107,11 @@ void mm_feedback_close(mm_feedback *fb)
     sqlite3_finalize(fb->cal_ins);
     sqlite3_finalize(fb->cal_del);
     sqlite3_finalize(fb->cal_sel);
+    sqlite3_finalize(fb->srv_ins);
+    sqlite3_finalize(fb->srv_trim);
+    sqlite3_finalize(fb->srv_cnt);
+    sqlite3_finalize(fb->srv_sel);
+    sqlite3_finalize(fb->srv_get);
     sqlite3_close(fb->db);
     pthread_mutex_destroy(&fb->lock);
     free(fb->path);
@@ -195,6 +208,11 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
                    " user TEXT NOT NULL, pipeline TEXT NOT NULL, dim INTEGER NOT NULL, vec BLOB NOT NULL,"
                    " ts INTEGER NOT NULL);"
                    "CREATE INDEX IF NOT EXISTS speaker_clips_user ON speaker_clips(user, pipeline, id);"
+                   "CREATE TABLE IF NOT EXISTS served(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+                   " user TEXT NOT NULL, track TEXT NOT NULL, ts INTEGER NOT NULL);"
+                   "CREATE INDEX IF NOT EXISTS served_user ON served(user, id);"
+                   "CREATE TABLE IF NOT EXISTS served_users(user TEXT PRIMARY KEY,"
+                   " answers INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
                    "COMMIT;") != SQLITE_OK) {
         rc = db_fail(err, fb->db, path, "cannot create the schema");
         exec_plain(fb->db, "ROLLBACK");
@@ -238,7 +256,18 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
                            "(SELECT id FROM speaker_clips WHERE user=?1 AND pipeline=?2 ORDER BY id DESC LIMIT ?3)",
                            -1, &fb->cal_del, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(fb->db, "SELECT dim, vec FROM speaker_clips WHERE user=?1 AND pipeline=?2 "
-                           "ORDER BY id DESC LIMIT ?3", -1, &fb->cal_sel, NULL) != SQLITE_OK) {
+                           "ORDER BY id DESC LIMIT ?3", -1, &fb->cal_sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "INSERT INTO served(user, track, ts) VALUES(?1,?2,?3)", -1, &fb->srv_ins,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "DELETE FROM served WHERE user=?1 AND id <= "
+                           "(SELECT id FROM served WHERE user=?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                           -1, &fb->srv_trim, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "INSERT INTO served_users(user, answers) VALUES(?1, 1) ON CONFLICT(user) DO UPDATE"
+                           " SET answers = answers + 1", -1, &fb->srv_cnt, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "SELECT track FROM served WHERE user=?1 ORDER BY id DESC LIMIT ?2", -1,
+                           &fb->srv_sel, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(fb->db, "SELECT answers FROM served_users WHERE user=?1", -1, &fb->srv_get,
+                           NULL) != SQLITE_OK) {
         rc = db_fail(err, fb->db, path, "cannot prepare statements");
         goto fail;
     }
@@ -247,6 +276,29 @@ int mm_feedback_open(const char *path, mm_feedback **out, mm_err *err)
     return 0;
 fail:
     mm_feedback_close(fb);
+    return rc;
+}
+
+/* Run a statement whose ?1 is a user and ?2, when keep >= 0, a count (the
+ * trims and the answer count); 1 when it completed. Caller holds the lock. */
+static int step_user(sqlite3_stmt *st, const char *user, int keep)
+{
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    if (keep >= 0) sqlite3_bind_int(st, 2, keep);
+    int ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_reset(st);
+    return ok;
+}
+
+/* End a write transaction: COMMIT when ok (the steps before succeeded),
+ * else, or when COMMIT fails, ROLLBACK and an error saying `what` failed.
+ * Caller holds the lock. 0 or MM_EIO. */
+static int finish_write(mm_feedback *fb, int ok, const char *what, mm_err *err)
+{
+    if (ok && exec_plain(fb->db, "COMMIT") == SQLITE_OK) return 0;
+    int rc = db_fail(err, fb->db, fb->path, what);
+    exec_plain(fb->db, "ROLLBACK");
     return rc;
 }
 
@@ -288,18 +340,9 @@ int mm_feedback_record(mm_feedback *fb, const char *user, const char *track_id,
         sqlite3_reset(fb->ins);
     }
     ok = ok && fold_event(fb, user, track_id, artist ? artist : "", (int)a) == SQLITE_DONE;
-    if (ok) {   /* the log keeps the user's newest MM_FEEDBACK_LOG_KEEP events */
-        sqlite3_reset(fb->trim);
-        sqlite3_bind_text(fb->trim, 1, user, -1, SQLITE_STATIC);
-        sqlite3_bind_int(fb->trim, 2, MM_FEEDBACK_LOG_KEEP);
-        ok = sqlite3_step(fb->trim) == SQLITE_DONE;
-        sqlite3_reset(fb->trim);
-    }
-    ok = ok && exec_plain(fb->db, "COMMIT") == SQLITE_OK;
-    if (!ok) {
-        rc = db_fail(err, fb->db, fb->path, "cannot record feedback");
-        exec_plain(fb->db, "ROLLBACK");
-    }
+    /* the log keeps the user's newest MM_FEEDBACK_LOG_KEEP events */
+    ok = ok && step_user(fb->trim, user, MM_FEEDBACK_LOG_KEEP);
+    rc = finish_write(fb, ok, "cannot record feedback", err);
     pthread_mutex_unlock(&fb->lock);
     return rc;
 }
@@ -431,6 +474,82 @@ int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist)
     return i >= 0 ? p->artist_likes[i] : 0;
 }
 
+int mm_feedback_served_add(mm_feedback *fb, const char *user, const char *const *track_ids, size_t n,
+                           mm_err *err)
+{
+    int rc = check_id("user id", user, 0, err);
+    if (rc) return rc;
+    if (n && !track_ids) return mm_err_set(err, MM_EINVAL, "feedback: %zu served tracks but no list", n);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = check_id("served track id", track_ids[i], 0, err))) return rc;
+    pthread_mutex_lock(&fb->lock);
+    int ok = exec_plain(fb->db, "BEGIN IMMEDIATE") == SQLITE_OK;
+    sqlite3_int64 now = (sqlite3_int64)time(NULL);
+    for (size_t i = 0; ok && i < n; i++) {
+        sqlite3_reset(fb->srv_ins);
+        sqlite3_bind_text(fb->srv_ins, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_text(fb->srv_ins, 2, track_ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(fb->srv_ins, 3, now);
+        ok = sqlite3_step(fb->srv_ins) == SQLITE_DONE;
+        sqlite3_reset(fb->srv_ins);
+    }
+    /* keep the user's newest MM_FEEDBACK_SERVED_KEEP; count the answer */
+    ok = ok && (!n || step_user(fb->srv_trim, user, MM_FEEDBACK_SERVED_KEEP)) && step_user(fb->srv_cnt, user, -1);
+    rc = finish_write(fb, ok, "cannot record served tracks", err);
+    pthread_mutex_unlock(&fb->lock);
+    return rc;
+}
+
+void mm_feedback_recent_free(mm_feedback_recent_list *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->n; i++) free(r->track_ids[i]);
+    free(r->track_ids);
+    memset(r, 0, sizeof *r);
+}
+
+int mm_feedback_recent(mm_feedback *fb, const char *user, size_t max, mm_feedback_recent_list *out, mm_err *err)
+{
+    int rc = check_id("user id", user, 0, err);
+    if (rc) return rc;
+    mm_feedback_recent_list r = {0};
+    size_t cap = 0;
+    pthread_mutex_lock(&fb->lock);
+    /* one read transaction: the count and the tracks of the same moment */
+    int ok = exec_plain(fb->db, "BEGIN") == SQLITE_OK, s = SQLITE_DONE;
+    if (ok) {
+        sqlite3_reset(fb->srv_get);
+        sqlite3_bind_text(fb->srv_get, 1, user, -1, SQLITE_STATIC);
+        s = sqlite3_step(fb->srv_get);
+        if (s == SQLITE_ROW) r.answers = (uint64_t)sqlite3_column_int64(fb->srv_get, 0);
+        ok = s == SQLITE_ROW || s == SQLITE_DONE;
+        sqlite3_reset(fb->srv_get);
+    }
+    if (ok && max) {
+        sqlite3_reset(fb->srv_sel);
+        sqlite3_bind_text(fb->srv_sel, 1, user, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(fb->srv_sel, 2, max > (size_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)max);
+        while ((s = sqlite3_step(fb->srv_sel)) == SQLITE_ROW) {
+            const char *t = (const char *)sqlite3_column_text(fb->srv_sel, 0);
+            if (push_str(&r.track_ids, &r.n, &cap, t ? t : "")) {
+                rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+                break;
+            }
+        }
+        ok = s == SQLITE_DONE;
+        sqlite3_reset(fb->srv_sel);
+    }
+    exec_plain(fb->db, ok ? "COMMIT" : "ROLLBACK");
+    if (!ok && !rc) rc = db_fail(err, fb->db, fb->path, "cannot read served tracks");
+    pthread_mutex_unlock(&fb->lock);
+    if (rc) {
+        mm_feedback_recent_free(&r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
 int mm_feedback_calib_add(mm_feedback *fb, const char *user, const char *pipeline, const float *vec, size_t dim,
                           size_t keep, mm_err *err)
 {
@@ -459,11 +578,7 @@ int mm_feedback_calib_add(mm_feedback *fb, const char *user, const char *pipelin
         ok = sqlite3_step(fb->cal_del) == SQLITE_DONE;
         sqlite3_reset(fb->cal_del);
     }
-    if (ok) ok = exec_plain(fb->db, "COMMIT") == SQLITE_OK;
-    if (!ok) {
-        rc = db_fail(err, fb->db, fb->path, "cannot store a calibration clip");
-        exec_plain(fb->db, "ROLLBACK");
-    }
+    rc = finish_write(fb, ok, "cannot store a calibration clip", err);
     pthread_mutex_unlock(&fb->lock);
     return rc;
 }

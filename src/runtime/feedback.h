@@ -7,8 +7,10 @@
  * MM_FEEDBACK_LOG_KEEP events, in a database opened in WAL mode, so they
  * survive restarts and readers do not block the writer: storage and the
  * cost of reading a user's preferences grow with the tracks they rated,
- * not with how many events they sent. Only prepared statements with bound
- * parameters touch the database.
+ * not with how many events they sent. The tracks served to each user
+ * (their newest MM_FEEDBACK_SERVED_KEEP) and a count of their answers are
+ * kept too, so that asking again brings other tracks. Only prepared
+ * statements with bound parameters touch the database.
  * One connection per store guarded by a mutex: a store may be shared by
  * all threads of a server.
  */
@@ -16,6 +18,7 @@
 #define MM_FEEDBACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "core/err.h"
 
 typedef enum {
@@ -67,6 +70,33 @@ void mm_feedback_prefs_free(mm_feedback_prefs *p);
  * track, likes of an artist (0 when absent or artist NULL/""). */
 int mm_feedback_prefs_track(const mm_feedback_prefs *p, const char *track_id, int *skips);
 int mm_feedback_prefs_artist(const mm_feedback_prefs *p, const char *artist);
+
+/* Tracks served to a user (recommendations answered), kept per user: the
+ * newest MM_FEEDBACK_SERVED_KEEP, trimmed like the event log. */
+#define MM_FEEDBACK_SERVED_KEEP 200
+
+/* Record one answer to user: its n track ids in list order (n may be 0;
+ * ids as for mm_feedback_record), keep the user's newest
+ * MM_FEEDBACK_SERVED_KEEP served tracks, and count the answer. One
+ * transaction. Thread-safe. */
+int mm_feedback_served_add(mm_feedback *fb, const char *user, const char *const *track_ids, size_t n,
+                           mm_err *err);
+
+/* A user's recently served tracks (a snapshot). Release with
+ * mm_feedback_recent_free. */
+typedef struct mm_feedback_recent_list {
+    size_t n;
+    char **track_ids;       /* (n) newest first (within one answer, its last track first);
+                               a track served twice appears twice */
+    uint64_t answers;       /* answers recorded for the user so far (never trimmed) */
+} mm_feedback_recent_list;
+
+/* Up to max of user's served tracks, newest first, and their answer count;
+ * an unknown user has none and 0 answers. *out written only on success.
+ * Thread-safe. */
+int mm_feedback_recent(mm_feedback *fb, const char *user, size_t max, mm_feedback_recent_list *out,
+                       mm_err *err);
+void mm_feedback_recent_free(mm_feedback_recent_list *r);
 
 /* Per-user calibration clips (raw speech feature vectors, see
  * mm_bundle_calibration_clips) in the same database, per user and feature

@@ -53,7 +53,7 @@
 
 /* What a request is, decided from method and URL on its first call. */
 typedef enum {
-    R_NONE = 0, R_ASSET, R_HEALTH, R_TRACKS, R_AUDIO, R_EMOTION, R_RECOMMEND, R_FEEDBACK,
+    R_NONE = 0, R_ASSET, R_HEALTH, R_TRACKS, R_TRACK, R_AUDIO, R_EMOTION, R_RECOMMEND, R_FEEDBACK,
 } route_kind;
 
 typedef struct req {
@@ -255,6 +255,7 @@ static json_t *track_json(const mm_server *s, size_t i, int with_proba)
                           "quadrant", t->quadrant, "duration_s", t->duration, "url", url);
     if (!o) return NULL;
     if (t->true_label[0]) json_object_set_new(o, "true_label", json_string(t->true_label));
+    json_object_set_new(o, "segment_start", json_real(t->segment_start));   /* checked finite, >= 0 by the library */
     if (with_proba)
         json_object_set_new(o, "proba", proba_object(t->proba, mm_library_n_classes(s->m.library), music_name, s->m.library));
     return o;
@@ -292,6 +293,65 @@ static enum MHD_Result get_tracks(mm_server *s, struct MHD_Connection *c)
     return send_json(c, 200, json_pack("{s:I, s:I, s:o}", "total", (json_int_t)n, "offset", (json_int_t)offset, "tracks", arr));
 }
 
+/* The track id of "/api/tracks/<id>" (64 lower-case hex digits, nothing
+ * after) into id; 0, or -1 when url is not that. */
+static int track_info_path(const char *url, char id[65])
+{
+    static const char pre[] = "/api/tracks/";
+    if (strncmp(url, pre, sizeof pre - 1) || strlen(url + sizeof pre - 1) != 64) return -1;
+    memcpy(id, url + sizeof pre - 1, 65);
+    return mm_http_valid_track_id(id) ? 0 : -1;
+}
+
+/* The library index of the track that url names (/api/tracks/{id}, and
+ * "/audio" after it when audio), its id into id; or -1 when url is not
+ * such a path, -2 when no track has that id. */
+static long track_of_url(const mm_server *s, const char *url, int audio, char id[65])
+{
+    if (audio ? mm_http_track_audio_path(url, id) : track_info_path(url, id)) return -1;
+    long i = mm_library_find(s->m.library, id);
+    return i >= 0 && !strcmp(mm_library_id(s->m.library, (size_t)i), id) ? i : -2;
+}
+
+/* The 404 of a track_of_url that found none. */
+static enum MHD_Result no_track(struct MHD_Connection *c, long why, const char *id)
+{
+    if (why == -1) return send_error(c, 404, "no such track (ids are 64 hex digits)");
+    return send_error(c, 404, "no track with id %s", id);
+}
+
+/* GET /api/tracks/{id}: the track as in the list, with its valence–arousal
+ * trajectory (a [valence, arousal] pair per window, in time order; window i
+ * starts at i·hop_s) and the library's window length and hop. */
+static enum MHD_Result get_track(mm_server *s, struct MHD_Connection *c, const char *url)
+{
+    char id[65];
+    long i = track_of_url(s, url, 0, id);
+    if (i < 0) return no_track(c, i, id);
+    const mm_library_track *t = mm_library_track_at(s->m.library, (size_t)i);
+    json_t *o = track_json(s, (size_t)i, 1), *traj = json_array();
+    double hop = 0, win = mm_library_window(s->m.library, &hop);
+    /* the library keeps points in [-1, 1]² (checked when read), so every value is finite */
+    for (size_t w = 0; traj && w < t->n_windows && t->trajectory; w++)
+        if (json_array_append_new(traj, json_pack("[f, f]", (double)t->trajectory[w].valence,
+                                                  (double)t->trajectory[w].arousal))) {
+            json_decref(traj);
+            traj = NULL;
+        }
+    if (!o || !traj) {
+        json_decref(o);
+        json_decref(traj);
+        return send_error(c, 500, "out of memory");
+    }
+    /* the _new setters take their value even when they fail */
+    if (json_object_set_new(o, "window_s", json_real(win)) | json_object_set_new(o, "hop_s", json_real(hop)) |
+        json_object_set_new(o, "trajectory", traj)) {
+        json_decref(o);
+        return send_error(c, 500, "out of memory");
+    }
+    return send_json(c, 200, o);
+}
+
 /* Open path for reading only if it is a regular file: opened without
  * blocking (a FIFO's open() would wait for a writer, stalling this I/O
  * thread and with it shutdown), checked with fstat, then made blocking
@@ -312,10 +372,9 @@ static int open_regular(const char *path, struct stat *st)
 static enum MHD_Result get_audio(mm_server *s, struct MHD_Connection *c, const char *url)
 {
     char id[65];
-    if (mm_http_track_audio_path(url, id)) return send_error(c, 404, "no such track (ids are 64 hex digits)");
-    long i = mm_library_find(s->m.library, id);
-    const mm_library_track *t = i >= 0 ? mm_library_track_at(s->m.library, (size_t)i) : NULL;
-    if (!t || strcmp(t->id, id)) return send_error(c, 404, "no track with id %s", id);
+    long i = track_of_url(s, url, 1, id);
+    if (i < 0) return no_track(c, i, id);
+    const mm_library_track *t = mm_library_track_at(s->m.library, (size_t)i);
     struct stat st;
     int fd = open_regular(t->path, &st);
     if (fd == -2) return send_error(c, 404, "track %s: its file is not a regular file", id);
@@ -570,6 +629,63 @@ static int classify_upload(mm_server *s, req *r, float *proba, double *secs, jso
     return st;
 }
 
+/* ---- per-user variety: recently served tracks and a seed per request ---- */
+
+static uint64_t mix64(uint64_t x)   /* splitmix64's finaliser */
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The seed of a user's request: the configured seed mixed with the user id
+ * (FNV-1a) and the number of answers the user has had, so each request of a
+ * user draws anew and the same (seed, user, count) draws the same. */
+static uint64_t user_seed(uint64_t base, const char *user, uint64_t answers)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)user; *p; p++) h = (h ^ *p) * 0x100000001b3ULL;
+    return mix64(base ^ mix64(h ^ mix64(answers + 0x9e3779b97f4a7c15ULL)));
+}
+
+/* The user's recently served tracks as library indices into *out (malloc'd,
+ * *n of them, newest first) and their answer count: at most library size −
+ * n_wanted of them, so that a small library still fills the list (it then
+ * cycles through its tracks); tracks no longer in the library are skipped.
+ * A store that fails leaves none (the answer loses variety, not more). */
+static void recent_exclude(const mm_server *s, const char *user, size_t n_wanted, size_t **out, size_t *n,
+                           uint64_t *answers)
+{
+    *out = NULL;
+    *n = 0;
+    *answers = 0;
+    size_t size = mm_library_size(s->m.library), room = size > n_wanted ? size - n_wanted : 0;
+    mm_feedback_recent_list rl;
+    mm_err e = {0};
+    if (mm_feedback_recent(s->m.feedback, user, MM_FEEDBACK_SERVED_KEEP, &rl, &e)) return;
+    *answers = rl.answers;
+    size_t *x = rl.n && room ? malloc(rl.n * sizeof *x) : NULL;
+    for (size_t k = 0; x && k < rl.n && *n < room; k++) {
+        long i = mm_library_find(s->m.library, rl.track_ids[k]);
+        if (i >= 0 && !strcmp(mm_library_id(s->m.library, (size_t)i), rl.track_ids[k])) x[(*n)++] = (size_t)i;
+    }
+    mm_feedback_recent_free(&rl);
+    *out = x;
+}
+
+/* Remember what user was served in res (failures cost variety only). */
+static void record_served(const mm_server *s, const char *user, const mm_rec_result *res)
+{
+    const char **ids = malloc((res->n ? res->n : 1) * sizeof *ids);
+    if (!ids) return;
+    for (size_t i = 0; i < res->n; i++) ids[i] = mm_library_id(s->m.library, res->items[i].track);
+    mm_err e = {0};
+    mm_feedback_served_add(s->m.feedback, user, ids, res->n, &e);
+    free(ids);
+}
+
 /* The worker's job: classify, maybe recommend, build the answer. */
 static void process(mm_server *s, req *r)
 {
@@ -603,8 +719,20 @@ static void process(mm_server *s, req *r)
     if (j && calib) json_object_set_new(j, "calibration", calib);
     else json_decref(calib);
     if (j && r->route == R_RECOMMEND) {
+        /* with a user and a store: the user's recent tracks stay out, and each request has its own seed */
+        mm_recommend_params rp = r->rp;
+        size_t *recent = NULL;
+        int remember = rp.user && s->m.feedback;
+        if (remember) {
+            uint64_t answers;
+            recent_exclude(s, rp.user, rp.n, &recent, &rp.n_exclude, &answers);
+            rp.exclude = recent;
+            rp.seed = user_seed(rp.seed, rp.user, answers);
+        }
         mm_rec_result res;
-        if (mm_recommend(s->m.recommender, proba, &r->rp, s->m.feedback, &res, &e)) {
+        int rc = mm_recommend(s->m.recommender, proba, &rp, s->m.feedback, &res, &e);
+        free(recent);
+        if (rc) {
             json_decref(j);
             set_error(r, 500, "%s", e.msg);
             goto done;
@@ -623,6 +751,7 @@ static void process(mm_server *s, req *r)
         json_object_set_new(j, "target", json_pack("{s:f, s:f}", "valence", (double)res.target.valence, "arousal",
                                                    (double)res.target.arousal));
         json_object_set_new(j, "note", json_string(res.note));
+        if (remember) record_served(s, rp.user, &res);
         mm_rec_result_free(&res);
     }
     if (j) json_object_set_new(j, "ms", json_real(1000.0 * (now_s() - r->t_body)));
@@ -837,7 +966,7 @@ static route_kind route_of(const char *url, int *post_route)
     if (!mm_http_asset(url, &d, &n, &t)) return R_ASSET;
     if (!strcmp(url, "/api/health")) return R_HEALTH;
     if (!strcmp(url, "/api/tracks")) return R_TRACKS;
-    if (!strncmp(url, "/api/tracks/", 12)) return R_AUDIO;
+    if (!strncmp(url, "/api/tracks/", 12)) return strchr(url + 12, '/') ? R_AUDIO : R_TRACK;
     *post_route = 1;
     if (!strcmp(url, "/api/emotion")) return R_EMOTION;
     if (!strcmp(url, "/api/recommend")) return R_RECOMMEND;
@@ -894,6 +1023,7 @@ static enum MHD_Result handle_request(mm_server *s, struct MHD_Connection *c, co
         }
         case R_HEALTH: return get_health(s, c);
         case R_TRACKS: return get_tracks(s, c);
+        case R_TRACK: return get_track(s, c, url);
         case R_AUDIO: return get_audio(s, c, url);
         default: break;
         }
