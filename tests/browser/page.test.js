@@ -3,7 +3,10 @@
 // (--use-file-for-fake-audio-capture). Clicks record, waits ~3.5 s, stops,
 // expects an emotion with one probability bar per class, the listener's
 // point on the valence–arousal plane and a playlist; starts the first track
-// and checks it plays; switches to regulate; saves a screenshot.
+// and checks it plays, from its segment_start, with its trajectory drawn on
+// the plane when the library has one (required with EXPECT_TRAJECTORY=1:
+// run.sh's own library is indexed in windows); switches to regulate; saves
+// a screenshot.
 // Usage: node page.test.js URL VOICE.wav SCREENSHOT.png   (run.sh does it)
 'use strict';
 const { chromium } = require('playwright-core');
@@ -78,13 +81,33 @@ function check(cond, what) {
     const reason = (await page.textContent('#playlist li .reason')).trim();
     check(reason.length > 0, `first track has a reason: "${reason}"`);
 
-    // play the first track: it must load and advance
+    // play the first track: it must load and advance (0.3 s heard, wherever it started)
     await page.locator('#playlist li audio').first().evaluate((a) => a.play());
     await page.waitForFunction(() => {
       const a = document.querySelector('#playlist li audio');
-      return a && !a.paused && a.currentTime > 0.3;
+      let heard = 0;
+      for (let i = 0; a && i < a.played.length; i++) heard += a.played.end(i) - a.played.start(i);
+      return a && !a.paused && heard > 0.3;
     }, null, { timeout: 20000 });
     check(true, 'first track is playing');
+    // it started at its representative segment, and its trajectory is on the plane
+    const first = await page.locator('#playlist li audio').first().getAttribute('data-id');
+    const info = await (await page.request.get(url + 'api/tracks/' + first)).json();
+    const startedAt = await page.locator('#playlist li audio').first().evaluate((a) => a.played.length ? a.played.start(0) : -1);
+    check(Math.abs(startedAt - (info.segment_start || 0)) < 0.5,
+          `playback started at segment_start ${info.segment_start} s (at ${startedAt.toFixed(2)} s)`);
+    const windows = (info.trajectory || []).length;
+    if (process.env.EXPECT_TRAJECTORY) check(windows >= 2, `the library has a trajectory for the track (${windows} windows)`);
+    if (windows >= 2) {
+      await page.waitForSelector('#trajectory', { timeout: 10000 });
+      const pts = (await page.getAttribute('#trajectory', 'points')).trim().split(/\s+/);
+      const [v0, a0] = pts[0].split(',').map(Number);
+      check(pts.length === windows && Math.abs(v0 - info.trajectory[0][0]) < 1e-6 && Math.abs(a0 + info.trajectory[0][1]) < 1e-6,
+            `trajectory of the playing track drawn on the plane (${pts.length} points)`);
+      check(await page.isVisible('#traj-note'), 'trajectory explained under the plane');
+    } else {
+      console.log('ok - no trajectory to draw (library indexed without windows)');
+    }
 
     await page.locator('#playlist li .like').first().click();
     await page.waitForSelector('#playlist li .like.on', { timeout: 5000 });

@@ -4,7 +4,8 @@
 # 1.49, which runs on Debian 12's node 18), starts `melodic serve`
 # on a free port with the default bundles when `make serve` has built them
 # (build/models), else with small ones made here from a slice of the data
-# (logmel_stats + random forest: quick, enough to drive the page), feeds a
+# (logmel_stats + random forest: quick, enough to drive the page; the library
+# indexed in 3 s windows, so tracks have trajectories), feeds a
 # RAVDESS clip as the microphone and runs page.test.js; the screenshot goes to
 # build/web_screenshot.png (tests never write tracked files: copy it to
 # results/web_screenshot.png on purpose when the page changes). Exits 0 with a message when the data is absent.
@@ -43,6 +44,13 @@ if [ -f build/models/speech.h5 ] && [ -f build/models/library.h5 ]; then
   [ -f build/models/speech_calibrated.h5 ] && calibrated=build/models/speech_calibrated.h5
 else
   speech=$work/speech.h5; library=$work/library.h5
+  # the page draws a track's trajectory: 4Q's clips are 10 s long, so windows of 3 s every
+  # 1.5 s (shorter than the model's training clips, enough to draw); a library made
+  # otherwise (before windowed indexing, or with 10 s windows: one point each) is made again
+  if [ -f "$library" ] && ! /usr/bin/python3 -c "import h5py, sys; sys.exit(h5py.File(sys.argv[1], 'r').attrs.get('window_s') != 3)" "$library"; then
+    rm -f "$library"
+  fi
+  export EXPECT_TRAJECTORY=1
   if [ ! -f "$speech" ]; then
     # 4 actors, every clip: labels from the RAVDESS file name (emotion = 3rd field)
     {
@@ -97,7 +105,7 @@ models:
   - {name: forest, model: rf, params: {n_estimators: 50}}
 EOF
     "$bin" export "$work/music.yaml" --model forest -o "$work/music.h5" -j 2
-    "$bin" index "$work/music.h5" "$work/music.csv" -o "$library" -j 2 --quiet
+    "$bin" index "$work/music.h5" "$work/music.csv" -o "$library" -j 2 --quiet --window 3 --hop 1.5
   fi
 fi
 

@@ -3,6 +3,9 @@
 // libsndfile, cannot read the browser's WebM), or a dropped file sent as
 // multipart field "audio"; then /api/recommend, the emotion bars, the
 // valence–arousal plane (SVG) and the playlist with players and feedback.
+// A track starts playing at its representative segment (segment_start), and
+// the plane draws the playing track's trajectory (GET /api/tracks/{id}: one
+// valence–arousal point per window) with a marker at the window playing.
 // While recording, an input level meter; before a recording is sent, a
 // "too quiet" / "clipping" warning from its samples (the clip is still sent).
 // No libraries. Left out: AudioWorklet capture (ScriptProcessor is enough
@@ -29,6 +32,10 @@ const METER_FLOOR_DB = -60;
 const state = {
   user: null, policy: 'match', last: null, tracks: [], musicLabels: [], rec: null,
   capture: null, timer: null, t0: 0,
+  playing: null,         // id of the track last started
+  traj: null,            // the playing track's {id, points: [[v, a], …], hop} or null
+  trajCache: new Map(),  // id → promise of its /api/tracks/{id} answer
+
 };
 
 function setStatus(text, cls) {
@@ -96,6 +103,7 @@ function drawPlane() {
     const title = el('title', {}, c);
     title.textContent = `${tr.artist} — ${tr.title} (${tr.label})`;
   }
+  drawTrajectory(svg);
   if (state.rec) {
     const r = state.rec;
     if (r.policy === 'regulate' && r.target) {
@@ -106,6 +114,58 @@ function drawPlane() {
     const lab = el('text', { x: r.valence + 0.07, y: -r.arousal + 0.025, class: 'you' }, svg);
     lab.textContent = 'you: ' + r.emotion;
   }
+}
+
+// the playing track's trajectory: a polyline through its windows' points, a
+// ring at the first window and a marker at the window playing now
+function drawTrajectory(svg) {
+  const t = state.traj;
+  if (!t || t.points.length < 2) return;
+  el('polyline', {
+    id: 'trajectory', class: 'trajectory',
+    points: t.points.map((p) => `${p[0]},${-p[1]}`).join(' '),
+  }, svg);
+  el('circle', { cx: t.points[0][0], cy: -t.points[0][1], r: 0.025, class: 'traj-start' }, svg);
+  el('circle', { id: 'traj-now', cx: t.points[0][0], cy: -t.points[0][1], r: 0.03, class: 'traj-now' }, svg);
+}
+
+// move the trajectory's marker to the window holding time s of track id
+function markTrajectory(id, s) {
+  const t = state.traj, m = $('traj-now');
+  if (!t || t.id !== id || !m) return;
+  const w = t.hop > 0 ? Math.min(t.points.length - 1, Math.max(0, Math.floor(s / t.hop))) : 0;
+  m.setAttribute('cx', t.points[w][0]);
+  m.setAttribute('cy', -t.points[w][1]);
+}
+
+function trackInfo(id) {
+  if (!state.trajCache.has(id)) {
+    const p = getJSON('/api/tracks/' + id);
+    p.catch(() => state.trajCache.delete(id));   // a failure is retried at the next play
+    state.trajCache.set(id, p);
+  }
+  return state.trajCache.get(id);
+}
+
+async function showTrajectory(id, audio) {
+  state.playing = id;
+  let info;
+  try { info = await trackInfo(id); } catch (e) { return; }   // the plane stays as it is
+  if (state.playing !== id) return;   // another track started meanwhile
+  state.traj = { id, points: info.trajectory || [], hop: info.hop_s || 0 };
+  const note = $('traj-note'), n = state.traj.points.length;
+  note.hidden = n < 2;
+  note.textContent = n < 2 ? '' : `line: how “${info.title || 'the track'}” moves over its ${n} windows` +
+    (info.window_s > 0 ? ` of ${info.window_s} s` : '') + ' (ring: its start, dot: now)';
+  drawPlane();
+  markTrajectory(id, audio.currentTime);
+}
+
+// seconds of a player's track heard so far (its played ranges)
+function listened(a) {
+  let s = 0;
+  for (let i = 0; i < a.played.length; i++) s += a.played.end(i) - a.played.start(i);
+  return s;
 }
 
 function drawLegend() {
@@ -181,15 +241,22 @@ function drawPlaylist(r) {
     const audio = li.querySelector('audio');
     audio.src = t.url;
     audio.dataset.id = t.id;
+    // start at the track's representative segment (once: a later seek is the listener's)
+    audio.addEventListener('loadedmetadata', () => {
+      const s = t.segment_start || 0;
+      if (s > 0 && audio.currentTime < s && !(s >= audio.duration)) audio.currentTime = s;
+    }, { once: true });
     audio.addEventListener('play', () => {
-      // one player at a time; a track left before 10 s counts as skipped
+      // one player at a time; a track left before 10 s of listening counts as skipped
       document.querySelectorAll('#playlist audio').forEach((a) => {
         if (a !== audio && !a.paused) {
-          if (a.currentTime < 10) sendFeedback(a.dataset.id, 'skip', null);
+          if (listened(a) < 10) sendFeedback(a.dataset.id, 'skip', null);
           a.pause();
         }
       });
+      showTrajectory(t.id, audio);
     });
+    audio.addEventListener('timeupdate', () => markTrajectory(t.id, audio.currentTime));
     li.querySelector('.like').addEventListener('click', (e) => sendFeedback(t.id, 'like', e.currentTarget));
     li.querySelector('.dislike').addEventListener('click', (e) => sendFeedback(t.id, 'dislike', e.currentTarget));
     li.dataset.index = i;
@@ -209,6 +276,9 @@ async function analyse(body, contentType) {
     const j = await r.json();
     if (!r.ok) throw new Error(j.error || r.statusText);
     state.rec = j;
+    state.traj = null;   // its track is no longer in the list
+    state.playing = null;
+    $('traj-note').hidden = true;
     drawEmotion(j);
     drawPlaylist(j);
     drawPlane();
