@@ -9,6 +9,9 @@
  * results); with more requests in flight each runs on one core, so throughput
  * under load is unchanged. MELODIC_SERVE_INTRA=0 in the environment turns
  * that off.
+ * With user=ID and a feedback store, a recommendation excludes the user's
+ * recently served tracks (mm_feedback_recent), is seeded per request and is
+ * recorded (mm_feedback_served_add), so asking again brings new tracks.
  * Status codes and body shapes: src/runtime/API.md. The listening socket is
  * made here (so bind errors carry errno's text) and handed to the daemon.
  * Hostile clients: every connection is tracked from accept to close (MHD's

@@ -10,7 +10,10 @@
  * max_connections: beyond either, requests get 503 with Retry-After (and
  * GET /api/health its answer); feedback is rate-limited per user (429). The models (speech bundle, library, recommender) are
  * borrowed, loaded once and shared read-only by all workers; the feedback
- * store has its own lock. API: src/runtime/API.md.
+ * store has its own lock. A recommendation for user=ID (with a feedback
+ * store) leaves out the tracks the store says that user was served lately,
+ * has a seed of its own (the user and their answer count), and is recorded
+ * there in turn. API: src/runtime/API.md.
  * Left out: TLS, authentication, HTTP/2 (put a reverse proxy in front).
  */
 #ifndef MM_SERVER_H
