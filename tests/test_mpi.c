@@ -16,7 +16,6 @@
 #include "exp/runner.h"
 #include "io/cfg.h"
 #include "io/h5.h"
-#include "mpi/dist.h"
 #include "mpi/mpi.h"
 
 static char dir[256];

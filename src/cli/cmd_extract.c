@@ -1,8 +1,8 @@
 /* cmd_extract.c — `melodic extract`: a dataset config or plain files through
  * feature sets into an HDF5 feature table (see src/data/table.h). Under
- * mpirun the files are shared among the ranks (src/mpi/dist.h) and rank 0
- * writes the table; --shard I/N extracts one static share into a part file
- * for `melodic merge` (src/mpi/shard.h). */
+ * mpirun the files are shared among the ranks (mm_extract_dist) and rank 0
+ * writes the table; --shard I/N extracts one static share (src/mpi/shard.h)
+ * into a part file for `melodic merge` (src/data/shard_table.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "cli/util.h"
 #include "core/paths.h"
 #include "data/extract.h"
-#include "mpi/dist.h"
+#include "data/shard_table.h"
 #include "mpi/mpi.h"
 #include "mpi/shard.h"
 
@@ -41,6 +41,31 @@ static const char *const top_keys[] = {"dataset", "features", "audio", "output",
                                        "preprocessing", "models", "ensembles", "tsne", "repeats",
                                        "allow_group_leakage", "cache", "threads", "validation", NULL};
 
+/* Extraction progress on stderr: on a terminal one line rewritten in place
+ * ('\r'), else one line per call. */
+typedef struct progress_out {
+    int tty;    /* stderr is a terminal */
+    int open;   /* a '\r' line is waiting for its newline */
+} progress_out;
+
+static void say_progress(void *ctx, const char *line)
+{
+    progress_out *p = ctx;
+    if (p->tty) {
+        fprintf(stderr, "\r%s   ", line);
+        p->open = 1;
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+/* End a rewritten line before anything else goes to stderr. */
+static void end_progress(progress_out *p)
+{
+    if (p->open) fputc('\n', stderr);
+    p->open = 0;
+}
+
 int mm_cmd_extract(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -63,6 +88,7 @@ int mm_cmd_extract(int argc, char **argv)
     size_t n_fs = 0;
     mm_table *t = NULL;
     char *yaml = NULL;
+    progress_out pout = {.tty = isatty(2)};
     if (!sets || !files) { usage = mm_cli_usage("extract", "out of memory"); goto fail; }
     optind = 1;
     opterr = 0;
@@ -136,7 +162,7 @@ int mm_cmd_extract(int argc, char **argv)
     yaml = mm_cfg_to_yaml(cfg);
     o.n_threads = threads;
     o.skip_bad = skip_bad;
-    o.progress = isatty(2) && rank == 0;
+    if (rank == 0) { o.on_progress = say_progress; o.progress_ctx = &pout; }
     o.config_yaml = yaml;
     const char *dest = out_path ? out_path : cfg_out ? cfg_out : "features.h5";
     char part_path[4096];
@@ -175,6 +201,7 @@ int mm_cmd_extract(int argc, char **argv)
         if ((rc = mm_extract_dist(ds, fs, n_fs, &o, &t, &err))) goto fail;
         if (rank == 0 && (rc = mm_table_write(t, dest, &err))) goto fail;
     }
+    end_progress(&pout);
     if (rank == 0) {
         fprintf(stderr, "wrote %s: %zu clips × %zu features", dest, t->n, t->d);
         if (shard_n) fprintf(stderr, " (shard %d/%d of %zu files)", shard_i, shard_n, ds->n);
@@ -183,6 +210,7 @@ int mm_cmd_extract(int argc, char **argv)
         fputc('\n', stderr);
     }
 fail:
+    end_progress(&pout);
     if (mpi_on && !agreed) rc = mm_mpi_agree(rc, &err);
     if (rc && rank == 0) mm_cli_fail("extract", &err);
     mm_shard_subset_free(view);

@@ -1,5 +1,5 @@
 /* cmd_merge.c — `melodic merge PART... -o OUT`: joins the parts that
- * `extract --shard I/N` or `run --shard I/N` wrote (src/mpi/shard.h,
+ * `extract --shard I/N` or `run --shard I/N` wrote (src/data/shard_table.h,
  * exp/runner.h). Feature-table parts become one table equal to the
  * single-process extraction; run parts (DIR/parts/run-I-of-N.h5) are checked
  * and their units assembled into DIR/results.h5 without fitting anything. */
@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "cli/util.h"
+#include "data/shard_table.h"
 #include "exp/runner.h"
-#include "mpi/shard.h"
 
 static const char *usage =
     "usage: melodic merge PART.h5... -o OUT.h5          (parts of 'extract --shard I/N')\n"

@@ -1,11 +1,10 @@
-/* extract.c — see extract.h; mm_extract_dist (src/mpi/dist.h) shares the
- * files among MPI ranks with src/mpi/sched.h, largest file first, and
- * assembles the same table on rank 0. */
+/* extract.c — see extract.h; mm_extract_dist shares the files among MPI
+ * ranks with src/mpi/sched.h, largest file first, and assembles the same
+ * table on rank 0. Progress goes to the caller's callback only. */
 #include "data/extract.h"
-#include "mpi/dist.h"
+#include "data/shard_table.h"
 #include "mpi/mpi.h"
 #include "mpi/sched.h"
-#include "mpi/shard.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -83,17 +82,50 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Progress over n files for opts' on_progress (fn NULL: none). The caller
+ * serialises progress_tick. */
+typedef struct progress {
+    mm_extract_progress_fn fn;
+    void *ctx;
+    size_t n, done, next;   /* next: the file count of the next 10 % line */
+    double t0, last;        /* start, time of the last line */
+} progress;
+
+static void progress_init(progress *p, const mm_extract_opts *o, size_t n)
+{
+    double t = now_s();
+    *p = (progress){.fn = o->on_progress, .ctx = o->progress_ctx, .n = n, .next = (n + 9) / 10, .t0 = t, .last = t};
+}
+
+/* One more file done. Nothing in the first 5 s (a quick extraction stays
+ * silent, so a bad file still fails with one line); then a line for the
+ * last file, else after 5 s or another 10 % of the files since the
+ * previous line. */
+static void progress_tick(progress *p)
+{
+    if (!p->fn) return;
+    p->done++;
+    double t = now_s();
+    if (t - p->t0 < 5.0) return;
+    if (p->done < p->n && t - p->last < 5.0 && p->done < p->next) return;
+    p->last = t;
+    p->next = p->done + (p->n + 9) / 10;
+    double rate = p->done / (t - p->t0 + 1e-9);
+    char line[128];
+    snprintf(line, sizeof line, "%zu/%zu files  %.1f files/s  ETA %.0f s", p->done, p->n, rate,
+             (p->n - p->done) / (rate + 1e-9));
+    p->fn(p->ctx, line);
+}
+
 /* Features of files idx[0..m) (idx NULL: 0..m) into X (m, D), dur (m) and
  * errs (m, a message or NULL), OpenMP over the files. On the whole dataset
- * without skip_bad the first failure ends the loop early. progress_n > 0
- * prints a progress line. */
+ * without skip_bad the first failure ends the loop early. pg (may be NULL)
+ * counts the files. */
 static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
                          const mm_extract_opts *o, size_t D, const size_t *idx, size_t m,
-                         float *X, float *dur, char **errs, size_t progress_n)
+                         float *X, float *dur, char **errs, progress *pg)
 {
     volatile int stop = 0;
-    size_t done = 0;
-    double t0 = now_s(), last = 0;
     int nth = o->n_threads < 1 ? 1 : o->n_threads;
     openblas_set_num_threads(1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
@@ -110,21 +142,11 @@ static void compute_rows(const mm_dataset *ds, const mm_featset_inst *sets, size
             errs[j] = strdup(e.msg[0] ? e.msg : "unknown error");
             if (!o->skip_bad && !idx) stop = 1;
         }
-        if (progress_n) {
+        if (pg && pg->fn) {
 #pragma omp critical(mm_extract_progress)
-            {
-                done++;
-                double t = now_s();
-                if (t - last > 0.25 || done == m) {
-                    last = t;
-                    double rate = done / (t - t0 + 1e-9);
-                    fprintf(stderr, "\r%zu/%zu files  %.1f files/s  ETA %.0f s   ", done, m, rate, (m - done) / (rate + 1e-9));
-                    if (done == m) fputc('\n', stderr);
-                }
-            }
+            progress_tick(pg);
         }
     }
-    if (progress_n && done < m) fputc('\n', stderr);
 }
 
 int mm_pipeline_audio_from_cfg(const mm_cfg *map, mm_pipeline_audio *pa, mm_err *err)
@@ -266,7 +288,9 @@ int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
     float *dur = calloc(n ? n : 1, sizeof *dur);
     char **errs = calloc(n ? n : 1, sizeof *errs);
     if (!X || !dur || !errs) { free(X); free(dur); free(errs); return mm_err_set(err, MM_ENOMEM, "out of memory for %zu × %zu features", n, D); }
-    compute_rows(ds, sets, n_sets, o, D, NULL, n, X, dur, errs, o->progress ? n : 0);
+    progress pg;
+    progress_init(&pg, o, n);
+    compute_rows(ds, sets, n_sets, o, D, NULL, n, X, dur, errs, &pg);
     int rc = assemble(ds, sets, n_sets, o, D, X, dur, errs, out, err);
     for (size_t i = 0; i < n; i++) free(errs[i]);
     free(errs);
@@ -378,9 +402,8 @@ typedef struct dist_ctx {
     size_t n, D;
     float *X, *dur;
     char **errs;
-    int skip_bad, progress;
-    size_t done;
-    double t0, last;
+    int skip_bad;
+    progress pg;   /* rank 0's lines (fn NULL elsewhere) */
 } dist_ctx;
 
 /* A file's result on the wire: float duration, D floats, then the error
@@ -396,16 +419,7 @@ static int on_row(void *vctx, size_t item, const void *data, size_t len, int ran
     const char *msg = (const char *)p + need;
     int bad = ((const unsigned char *)data)[len - 1] == 0 && msg[0];
     if (bad && !c->errs[item]) c->errs[item] = strdup(msg);
-    c->done++;
-    if (c->progress) {
-        double t = now_s();
-        if (t - c->last > 0.25 || c->done == c->n) {
-            c->last = t;
-            double rate = c->done / (t - c->t0 + 1e-9);
-            fprintf(stderr, "\r%zu/%zu files  %.1f files/s  ETA %.0f s   ", c->done, c->n, rate, (c->n - c->done) / (rate + 1e-9));
-            if (c->done == c->n) fputc('\n', stderr);
-        }
-    }
+    progress_tick(&c->pg);
     return bad && !c->skip_bad;
 }
 
@@ -428,7 +442,9 @@ int mm_extract_dist(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_
     if (D == 0) rc = mm_err_set(err, MM_EINVAL, "feature sets produce no features");
     else if ((size_t)size > n)
         rc = mm_err_set(err, MM_EINVAL, "%d MPI ranks for %zu files: use at most %zu ranks (mpirun -np)", size, n, n);
-    dist_ctx c = {.n = n, .D = D, .skip_bad = o->skip_bad, .progress = o->progress && rank == 0, .t0 = now_s()};
+    dist_ctx c = {.n = n, .D = D, .skip_bad = o->skip_bad};
+    progress_init(&c.pg, o, n);
+    if (rank != 0) c.pg.fn = NULL;
     size_t *order = NULL;
     if (!rc && rank == 0) {   /* largest first, so no rank is left with a long file at the end */
         uint64_t *sizes = NULL;
@@ -461,13 +477,11 @@ int mm_extract_dist(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_
         mm_err le = {0};
         int lrc = (!items || !X || !dur || !errs || !msg) ? mm_err_set(&le, MM_ENOMEM, "out of memory") : 0;
         if (lrc) mm_sched_fail(s, &le);
-        mm_extract_opts lo = *o;
-        lo.progress = 0;
         size_t k;
         while ((k = mm_sched_next(s, items, lrc ? 1 : chunk)) > 0) {
             if (lrc) continue;
             memset(dur, 0, chunk * sizeof *dur);
-            compute_rows(ds, sets, n_sets, &lo, D, items, k, X, dur, errs, 0);
+            compute_rows(ds, sets, n_sets, o, D, items, k, X, dur, errs, NULL);
             for (size_t j = 0; j < k && !lrc; j++) {
                 memcpy(msg, &dur[j], sizeof(float));
                 memcpy(msg + sizeof(float), X + j * D, D * sizeof(float));
@@ -485,7 +499,6 @@ int mm_extract_dist(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_
         rc = mm_sched_finish(s, err);
     }
     if (!rc && rank == 0) rc = assemble(ds, sets, n_sets, o, D, c.X, c.dur, c.errs, out, err);
-    if (c.progress && c.done < n) fputc('\n', stderr);
     if (c.errs) for (size_t i = 0; i < n; i++) free(c.errs[i]);
     free(c.errs);
     free(c.X);

@@ -56,6 +56,9 @@ typedef struct mm_pipeline_audio {
  * through this function too, so a model is served with the normalisation it was trained with. */
 int mm_pipeline_audio_from_cfg(const mm_cfg *map, mm_pipeline_audio *pa, mm_err *err);
 
+/* One progress line (no newline, no '\r'), e.g. "120/1440 files  35.2 files/s  ETA 37 s". */
+typedef void (*mm_extract_progress_fn)(void *ctx, const char *line);
+
 typedef struct mm_extract_opts {
     mm_audio_opts audio;    /* target_sr is set per feature set */
     mm_level_opts level;    /* zero: no level normalisation */
@@ -63,7 +66,13 @@ typedef struct mm_extract_opts {
     void *transform_ctx;
     int n_threads;          /* >= 1 */
     int skip_bad;
-    int progress;           /* 1: progress line on stderr */
+    /* Progress lines (NULL: none): none in the first 5 s (a quick extraction is silent);
+     * then one for the last file, otherwise when 5 s have passed or another 10 % of the
+     * files is done since the previous line. Called from one thread at a time (an
+     * extraction thread, or under MPI rank 0's scheduler), never concurrently; must not
+     * call MPI. mm_extract_dist calls it on rank 0 only. */
+    mm_extract_progress_fn on_progress;
+    void *progress_ctx;
     const char *config_yaml;   /* stored as the table's config attribute (may be NULL) */
 } mm_extract_opts;
 
@@ -93,5 +102,16 @@ const char *mm_level_opts_describe(const mm_level_opts *l, char *buf, size_t siz
 
 int mm_extract(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
                const mm_extract_opts *o, mm_table **out, mm_err *err);
+
+/* The distributed extraction (scheduling: mpi/sched.h). Under `mpirun -np N` it is
+ * collective: every rank calls it with the same arguments. Files are handed out
+ * dynamically by rank 0, largest first, in chunks of the asking rank's thread count;
+ * each rank extracts with o->n_threads threads; rank 0 assembles the table. On rank 0
+ * *out gets the table (identical to mm_extract's); on the others *out is set to NULL.
+ * Every rank returns the same status. Refused before any work: more ranks than files.
+ * Without MPI it is mm_extract. Not covered: checkpointing an MPI extraction (use
+ * shards for that, data/shard_table.h). */
+int mm_extract_dist(const mm_dataset *ds, const mm_featset_inst *sets, size_t n_sets,
+                    const mm_extract_opts *o, mm_table **out, mm_err *err);
 
 #endif

@@ -47,14 +47,13 @@ static double now_s(void)
 
 void mm_run_say(const mm_run_opts *o, const char *fmt, ...)
 {
-    if (!o || (!o->on_progress && !o->progress)) return;
+    if (!o || !o->progress || !o->on_progress) return;
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (o->on_progress) o->on_progress(o->progress_ctx, line);
-    else fprintf(stderr, "%s\n", line);
+    o->on_progress(o->progress_ctx, line);
 }
 
 /* Progress from inside a unit's fit (epochs), through the run's progress callback. */

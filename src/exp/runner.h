@@ -25,9 +25,9 @@ typedef struct mm_run_opts {
     const char *config_path;  /* for messages and provenance */
     int n_threads;            /* >= 1 */
     int resume;               /* reuse finished units in out_dir/units */
-    int progress;             /* progress lines: through on_progress, else (legacy callers) on stderr */
+    int progress;             /* 1: progress lines (units, epochs, feature extraction) to on_progress */
     int quiet;                /* no summary table (on_summary not called) */
-    mm_run_progress_fn on_progress;   /* NULL: see progress */
+    mm_run_progress_fn on_progress;   /* NULL: no progress lines (the runner prints nothing itself) */
     mm_run_progress_fn on_summary;    /* the text of summary.md unless quiet (the CLI prints it); may be NULL */
     void *progress_ctx;               /* for both */
     /* Optional: called after this process saved its n-th unit to DIR/units
@@ -36,8 +36,8 @@ typedef struct mm_run_opts {
     void *hook_ctx;
 } mm_run_opts;
 
-/* A progress line for o (printf format): to o->on_progress when set, else
- * to stderr when o->progress; nothing otherwise. */
+/* A progress line for o (printf format): to o->on_progress when it is set
+ * and o->progress is 1; nothing otherwise. */
 void mm_run_say(const mm_run_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Validate the whole config (before any work), then run it. */

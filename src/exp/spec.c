@@ -20,7 +20,6 @@
 #include "eval/metrics.h"
 #include "learn/groupnorm.h"
 #include "learn/smote.h"
-#include "mpi/dist.h"
 #include "mpi/mpi.h"
 
 int mm_exp_mkdirs(const char *path, mm_err *err)
@@ -353,6 +352,9 @@ int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
 
 /* ---- the feature table ---- */
 
+/* Extraction progress lines through the run's progress callback. */
+static void extract_say(void *ctx, const char *line) { mm_run_say(ctx, "features: %s", line); }
+
 /* The table of dataset + feature sets from the cache at path, else
  * extracted into it. Under MPI rank 0 looks for the cache; when it is
  * missing every rank takes part in the extraction (mm_extract_dist), rank 0
@@ -391,7 +393,7 @@ static int cached_table(const mm_cfg *cfg, const mm_run_opts *o, const mm_cfg *d
         if (dist && rank == 0) mm_run_say(o, "features: extracting %zu clips on %d ranks → %s", ds->n, mm_mpi_size(), path);
         else if (!dist) mm_run_say(o, "features: extracting %zu clips → %s", ds->n, path);
         eo.n_threads = o->n_threads;
-        eo.progress = o->progress && rank == 0 && isatty(2);
+        if (rank == 0) { eo.on_progress = extract_say; eo.progress_ctx = (void *)o; }
         eo.config_yaml = key_yaml;
         rc = dist ? mm_extract_dist(ds, fs, n_fs, &eo, &t, err) : mm_extract(ds, fs, n_fs, &eo, &t, err);
     }
