@@ -7,6 +7,8 @@
  */
 #include "runtime/pca.h"
 
+#include "core/cpu.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -115,8 +117,9 @@ void mm_pca_quantize(const float *v, size_t n, size_t k, int8_t *q, float *inv_n
 }
 
 /* An integer dot product, so every clone gives the same result: AVX2 where
- * the CPU has it (chosen at load time), SSE2 otherwise. */
-__attribute__((target_clones("avx2", "default")))
+ * the CPU has it (chosen at load time), SSE2 otherwise (MM_SIMD_CLONES: no
+ * clones under clang, whose target_clones left the symbol undefined, or ASan). */
+MM_SIMD_CLONES
 float mm_pca_cosine(const int8_t *a, float inv_a, const int8_t *b, float inv_b, size_t k)
 {
     int32_t s = 0;
