@@ -984,7 +984,11 @@ static int read_windows(hid_t f, const char *file, mm_library *l, mm_err *err)
     return 0;
 }
 
-static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
+/* The class table and shape attributes of a v2 file into l: class names
+ * and points (owned by l from here), embedding_dim as l->dim, and the
+ * index's grid side into *grid; all checked (check_classes). 0, or an
+ * error code with err naming the file and what is wrong. */
+static int read_v2_classes(hid_t f, const char *file, mm_library *l, int64_t *grid, mm_err *err)
 {
     int rc;
     char **names = NULL;
@@ -992,8 +996,6 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
     float *cva = NULL;
     int rank;
     hsize_t dims[4];
-    mm_library *l = mm_calloc(1, sizeof *l, err);
-    if (!l) return MM_ENOMEM;
     if ((rc = read_strs(f, file, "classes/names", (size_t)-1, &names, &k, err))) goto done;
     if (k < 1 || k > MAX_CLASSES) { rc = mm_err_set(err, MM_EFORMAT, "%s: %zu classes, expected 1..%d", file, k, MAX_CLASSES); goto done; }
     if ((rc = mm_h5_read_f32(f, "classes/va", 2, &cva, &rank, dims, err))) goto done;
@@ -1003,18 +1005,28 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
     names = NULL;
     if (!(l->class_va = mm_malloc(k, sizeof *l->class_va, err))) { rc = MM_ENOMEM; goto done; }
     for (size_t c = 0; c < k; c++) { l->class_va[c].valence = cva[2 * c]; l->class_va[c].arousal = cva[2 * c + 1]; }
-    int64_t dim64 = 0, grid = 0;
-    if (mm_h5_attr_get_i64(f, "embedding_dim", &dim64, err) || mm_h5_attr_get_i64(f, "grid", &grid, err)) {
+    int64_t dim64 = 0;
+    if (mm_h5_attr_get_i64(f, "embedding_dim", &dim64, err) || mm_h5_attr_get_i64(f, "grid", grid, err)) {
         rc = mm_err_set(err, MM_EFORMAT, "%s: attributes embedding_dim and grid are required (format version 2)", file);
         goto done;
     }
-    if (dim64 < 1 || dim64 > (int64_t)MAX_DIM || grid < 1 || grid > 1024) {
-        rc = mm_err_set(err, MM_EFORMAT, "%s: embedding_dim %lld, grid %lld", file, (long long)dim64, (long long)grid);
+    if (dim64 < 1 || dim64 > (int64_t)MAX_DIM || *grid < 1 || *grid > 1024) {
+        rc = mm_err_set(err, MM_EFORMAT, "%s: embedding_dim %lld, grid %lld", file, (long long)dim64, (long long)*grid);
         goto done;
     }
     l->dim = (size_t)dim64;
     if ((rc = check_classes((int)k, (const char *const *)l->class_names, l->class_va, l->dim, err))) { mm_err_prefix(err, "%s", file); goto done; }
-    /* map the file (by its HDF5 name: offsets are from its start) */
+done:
+    if (names) mm_h5_free_strings(names, k);
+    free(cva);
+    return rc;
+}
+
+/* Map the file of f read-only into l->map (by its HDF5 name: dataset
+ * offsets are from its start); left unmapped when that fails, and view()
+ * then reads into memory instead. */
+static void map_file(hid_t f, mm_library *l)
+{
     char fname[PATH_MAX];
     ssize_t fnl = H5Fget_name(f, fname, sizeof fname);
     int fd = fnl > 0 && (size_t)fnl < sizeof fname ? open(fname, O_RDONLY) : -1;
@@ -1024,73 +1036,110 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
         if (m != MAP_FAILED) { l->map = m; l->map_len = (size_t)st.st_size; }
     }
     if (fd >= 0) close(fd);
-    const void *v_text, *v_toff, *v_size, *v_mtime, *v_dur, *v_proba, *v_va, *v_conf, *v_quad, *v_top, *v_by[3],
-        *v_sim, *v_inv, *v_basis = NULL, *v_order, *v_cells;
+}
+
+/* The datasets of a v2 file, as view() gives them (in the mapping or owned
+ * by the library); shapes in the comments, n tracks, k classes. */
+typedef struct v2_views {
+    size_t n;               /* tracks (rows of tracks/text_offset) */
+    size_t text_len;        /* bytes of tracks/text */
+    size_t kd;              /* similarity dimension (columns of index/sim) */
+    const void *toff;       /* i64 (n, N_TEXT): offsets into text */
+    const void *text;       /* u8 (text_len): NUL-terminated strings */
+    const void *size, *mtime;                   /* i64 (n) */
+    const void *dur;        /* f64 (n) */
+    const void *proba;      /* f32 (n, k) */
+    const void *va;         /* f32 (n, 2) */
+    const void *conf;       /* f32 (n) */
+    const void *quad, *top; /* i32 (n) */
+    const void *by[3];      /* i64 (n): by_id, by_path, by_artist */
+    const void *sim;        /* i8 (n, kd) */
+    const void *inv;        /* f32 (n) */
+    const void *basis;      /* f32 (dim, kd), or NULL when kd = dim */
+    const void *order;      /* i32 (n) */
+    const void *cells;      /* i64 (MM_VAINDEX_GROUPS·grid² + 1) */
+} v2_views;
+
+/* Every per-track and index dataset of a v2 file into *v, each checked for
+ * type and shape against the others (l's class count and dimension, the
+ * grid side); the basis also for finite values. 0, or an error code with
+ * err naming the file and dataset. */
+static int view_v2(hid_t f, const char *file, mm_library *l, int64_t grid, v2_views *v, mm_err *err)
+{
+    int rc;
+    size_t k = (size_t)l->n_classes;
     hsize_t g[2], any[2] = {0, 0};
-    if ((rc = view(f, file, l, "tracks/text_offset", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 2, (hsize_t[]){0, N_TEXT}, g, &v_toff, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/text_offset", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 2, (hsize_t[]){0, N_TEXT}, g, &v->toff, err))) return rc;
     size_t n = (size_t)g[0];
-    if (n > MAX_TRACKS) { rc = mm_err_set(err, MM_EFORMAT, "%s: %zu tracks, at most %u", file, n, MAX_TRACKS); goto done; }
+    if (n > MAX_TRACKS) return mm_err_set(err, MM_EFORMAT, "%s: %zu tracks, at most %u", file, n, MAX_TRACKS);
+    v->n = n;
     hsize_t w1[1] = {n}, w2[2] = {n, k};
-    if ((rc = view(f, file, l, "tracks/text", H5T_INTEGER, 1, 0, H5T_NATIVE_UINT8, 1, any, g, &v_text, err))) goto done;
-    size_t text_len = (size_t)g[0];
-    if ((rc = view(f, file, l, "tracks/size", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v_size, err))) goto done;
-    if ((rc = view(f, file, l, "tracks/mtime", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v_mtime, err))) goto done;
-    if ((rc = view(f, file, l, "tracks/duration", H5T_FLOAT, 8, 1, H5T_NATIVE_DOUBLE, 1, w1, g, &v_dur, err))) goto done;
-    if ((rc = view(f, file, l, "tracks/proba", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v_proba, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/text", H5T_INTEGER, 1, 0, H5T_NATIVE_UINT8, 1, any, g, &v->text, err))) return rc;
+    v->text_len = (size_t)g[0];
+    if ((rc = view(f, file, l, "tracks/size", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v->size, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/mtime", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v->mtime, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/duration", H5T_FLOAT, 8, 1, H5T_NATIVE_DOUBLE, 1, w1, g, &v->dur, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/proba", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v->proba, err))) return rc;
     w2[1] = 2;
-    if ((rc = view(f, file, l, "tracks/va", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v_va, err))) goto done;
-    if ((rc = view(f, file, l, "tracks/confidence", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 1, w1, g, &v_conf, err))) goto done;
-    if ((rc = view(f, file, l, "tracks/quadrant", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v_quad, err))) goto done;
-    if ((rc = view(f, file, l, "tracks/top_class", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v_top, err))) goto done;
+    if ((rc = view(f, file, l, "tracks/va", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, w2, g, &v->va, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/confidence", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 1, w1, g, &v->conf, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/quadrant", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v->quad, err))) return rc;
+    if ((rc = view(f, file, l, "tracks/top_class", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v->top, err))) return rc;
     static const char *const onames[3] = {"tracks/by_id", "tracks/by_path", "tracks/by_artist"};
     for (int o = 0; o < 3; o++)
-        if ((rc = view(f, file, l, onames[o], H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v_by[o], err))) goto done;
+        if ((rc = view(f, file, l, onames[o], H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, w1, g, &v->by[o], err))) return rc;
     w2[1] = 0;
-    if ((rc = view(f, file, l, "index/sim", H5T_INTEGER, 1, 1, H5T_NATIVE_INT8, 2, w2, g, &v_sim, err))) goto done;
+    if ((rc = view(f, file, l, "index/sim", H5T_INTEGER, 1, 1, H5T_NATIVE_INT8, 2, w2, g, &v->sim, err))) return rc;
     size_t kd = (size_t)g[1];
-    if (kd < 1 || kd > l->dim) {
-        rc = mm_err_set(err, MM_EFORMAT, "%s: similarity vectors of dimension %zu for embeddings of dimension %zu", file, kd, l->dim);
-        goto done;
-    }
-    if ((rc = view(f, file, l, "index/sim_inv_norm", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 1, w1, g, &v_inv, err))) goto done;
+    if (kd < 1 || kd > l->dim)
+        return mm_err_set(err, MM_EFORMAT, "%s: similarity vectors of dimension %zu for embeddings of dimension %zu", file, kd, l->dim);
+    v->kd = kd;
+    if ((rc = view(f, file, l, "index/sim_inv_norm", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 1, w1, g, &v->inv, err))) return rc;
+    v->basis = NULL;
     if (mm_h5_exists(f, "index/basis")) {
         hsize_t wb[2] = {l->dim, kd};
-        if ((rc = view(f, file, l, "index/basis", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, wb, g, &v_basis, err))) goto done;
+        if ((rc = view(f, file, l, "index/basis", H5T_FLOAT, 4, 1, H5T_NATIVE_FLOAT, 2, wb, g, &v->basis, err))) return rc;
         for (size_t i = 0; i < l->dim * kd; i++)
-            if (!isfinite(((const float *)v_basis)[i])) { rc = mm_err_set(err, MM_EFORMAT, "%s: index/basis has a non-finite value", file); goto done; }
+            if (!isfinite(((const float *)v->basis)[i])) return mm_err_set(err, MM_EFORMAT, "%s: index/basis has a non-finite value", file);
     } else if (kd != l->dim) {
-        rc = mm_err_set(err, MM_EFORMAT, "%s: similarity vectors of dimension %zu without index/basis for embeddings of dimension %zu", file, kd, l->dim);
-        goto done;
+        return mm_err_set(err, MM_EFORMAT, "%s: similarity vectors of dimension %zu without index/basis for embeddings of dimension %zu", file, kd, l->dim);
     }
-    if ((rc = view(f, file, l, "index/order", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v_order, err))) goto done;
+    if ((rc = view(f, file, l, "index/order", H5T_INTEGER, 4, 1, H5T_NATIVE_INT32, 1, w1, g, &v->order, err))) return rc;
     hsize_t wc[1] = {(hsize_t)MM_VAINDEX_GROUPS * grid * grid + 1};
-    if ((rc = view(f, file, l, "index/cell_start", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, wc, g, &v_cells, err))) goto done;
+    return view(f, file, l, "index/cell_start", H5T_INTEGER, 8, 1, H5T_NATIVE_INT64, 1, wc, g, &v->cells, err);
+}
 
-    /* tracks */
+/* The tracks of a v2 file from its views: l->tracks (allocated here, their
+ * strings pointing into v->text, their arrays into the views) and the
+ * similarity and index arrays; text offsets, strings and every value
+ * checked. Relative paths are resolved (resolve_track) into l->resolved.
+ * 0, or an error code with err naming the file and track. */
+static int read_v2_tracks(const char *file, mm_library *l, const v2_views *v, mm_err *err)
+{
+    int rc;
+    size_t n = v->n, k = (size_t)l->n_classes, text_len = v->text_len;
     l->n = n;
-    l->sim_dim = kd;
-    l->sim = v_sim;
-    l->sim_inv = v_inv;
-    l->basis = v_basis;
-    l->va = v_va;
-    l->conf = v_conf;
-    l->quad = v_quad;
-    if (!(l->tracks = mm_calloc(n ? n : 1, sizeof *l->tracks, err))) { rc = MM_ENOMEM; goto done; }
-    const int64_t *toff = v_toff;
-    const char *text = v_text;
-    if (n && (!text_len || text[text_len - 1] != 0)) { rc = mm_err_set(err, MM_EFORMAT, "%s: tracks/text does not end with a NUL", file); goto done; }
+    l->sim_dim = v->kd;
+    l->sim = v->sim;
+    l->sim_inv = v->inv;
+    l->basis = v->basis;
+    l->va = v->va;
+    l->conf = v->conf;
+    l->quad = v->quad;
+    if (!(l->tracks = mm_calloc(n ? n : 1, sizeof *l->tracks, err))) return MM_ENOMEM;
+    const int64_t *toff = v->toff;
+    const char *text = v->text;
+    if (n && (!text_len || text[text_len - 1] != 0)) return mm_err_set(err, MM_EFORMAT, "%s: tracks/text does not end with a NUL", file);
     for (size_t j = 0; j < n * N_TEXT; j++) {
         int64_t a = toff[j], b = j + 1 < n * N_TEXT ? toff[j + 1] : (int64_t)text_len;
-        if (a < 0 || b <= a || (uint64_t)b > text_len || (j == 0 && a != 0) || text[b - 1] != 0) {
-            rc = mm_err_set(err, MM_EFORMAT, "%s: tracks/text_offset entry %zu (track %zu) is out of order or its string is not NUL-terminated", file, j, j / N_TEXT);
-            goto done;
-        }
+        if (a < 0 || b <= a || (uint64_t)b > text_len || (j == 0 && a != 0) || text[b - 1] != 0)
+            return mm_err_set(err, MM_EFORMAT, "%s: tracks/text_offset entry %zu (track %zu) is out of order or its string is not NUL-terminated", file, j, j / N_TEXT);
     }
-    const float *proba = v_proba, *conf = v_conf, *inv = v_inv;
-    const mm_va *va = v_va;
-    const int32_t *quad = v_quad, *top = v_top;
-    const int64_t *size = v_size, *mtime = v_mtime;
-    const double *dur = v_dur;
+    const float *proba = v->proba, *conf = v->conf, *inv = v->inv;
+    const mm_va *va = v->va;
+    const int32_t *quad = v->quad, *top = v->top;
+    const int64_t *size = v->size, *mtime = v->mtime;
+    const double *dur = v->dur;
     for (size_t i = 0; i < n; i++) {
         mm_library_track *t = &l->tracks[i];
         const int64_t *o = toff + i * N_TEXT;
@@ -1108,54 +1157,79 @@ static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
         t->top_class = top[i];
         t->quadrant = quad[i];
         t->confidence = conf[i];
-        if (!t->path[0] || !t->id[0]) { rc = mm_err_set(err, MM_EFORMAT, "%s: track %zu has no %s", file, i, t->path[0] ? "id" : "path"); goto done; }
-        if ((rc = check_proba(t->proba, i, t->path, (int)k, err))) { mm_err_prefix(err, "%s", file); goto done; }
+        if (!t->path[0] || !t->id[0]) return mm_err_set(err, MM_EFORMAT, "%s: track %zu has no %s", file, i, t->path[0] ? "id" : "path");
+        if ((rc = check_proba(t->proba, i, t->path, (int)k, err))) { mm_err_prefix(err, "%s", file); return rc; }
         if (!isfinite(t->duration) || t->duration < 0 || !(fabsf(t->va.valence) <= 1) || !(fabsf(t->va.arousal) <= 1) ||
             !(t->confidence >= 0 && t->confidence <= 1.0001f) || t->quadrant < 1 || t->quadrant > 4 ||
-            t->top_class < 0 || t->top_class >= (int)k || !(inv[i] >= 0 && isfinite(inv[i]))) {
-            rc = mm_err_set(err, MM_EFORMAT, "%s: track %zu (%s): duration, point, confidence, quadrant, class or similarity norm out of range",
-                            file, i, t->path);
-            goto done;
-        }
+            t->top_class < 0 || t->top_class >= (int)k || !(inv[i] >= 0 && isfinite(inv[i])))
+            return mm_err_set(err, MM_EFORMAT, "%s: track %zu (%s): duration, point, confidence, quadrant, class or similarity norm out of range",
+                              file, i, t->path);
         if (t->path[0] != '/') {   /* written by another tool with relative paths: see resolve_track */
-            if (!l->resolved && !(l->resolved = mm_calloc(n, sizeof *l->resolved, err))) { rc = MM_ENOMEM; goto done; }
-            if (!(l->resolved[i] = resolve_track(file, t->path))) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
+            if (!l->resolved && !(l->resolved = mm_calloc(n, sizeof *l->resolved, err))) return MM_ENOMEM;
+            if (!(l->resolved[i] = resolve_track(file, t->path))) return mm_err_set(err, MM_ENOMEM, "out of memory");
             t->path = l->resolved[i];
         }
     }
-    if ((rc = read_windows(f, file, l, err))) goto done;
+    return 0;
+}
+
+/* The sort orders and the valence–arousal index of a v2 file into l (the
+ * tracks read): each order checked to be a permutation (and by_path sorted,
+ * re-sorted when paths were resolved at load), ids unique, artist ids
+ * derived, and the index's cells checked (mm_vaindex_check) with its
+ * cell-ordered copies of the points and confidences. 0, or an error code
+ * with err naming the file and dataset. */
+static int read_v2_orders(const char *file, mm_library *l, const v2_views *v, int64_t grid, mm_err *err)
+{
+    int rc;
+    size_t n = l->n;
     /* sort orders (int64 read as size_t: same width, checked in range) */
     _Static_assert(sizeof(size_t) == sizeof(int64_t), "size_t is 64 bits");
-    l->by_id = v_by[0];
-    l->by_path = v_by[1];
-    l->by_artist = v_by[2];
-    if ((rc = check_order(l, file, "tracks/by_id", v_by[0], 0, err))) goto done;
-    if ((rc = check_unique_ids(l, file, err))) goto done;
+    l->by_id = v->by[0];
+    l->by_path = v->by[1];
+    l->by_artist = v->by[2];
+    if ((rc = check_order(l, file, "tracks/by_id", v->by[0], 0, err))) return rc;
+    if ((rc = check_unique_ids(l, file, err))) return rc;
     /* which 3: a permutation only — paths resolved at load (relative in the file) need a new order */
-    if ((rc = check_order(l, file, "tracks/by_path", v_by[1], l->resolved ? 3 : 1, err))) goto done;
+    if ((rc = check_order(l, file, "tracks/by_path", v->by[1], l->resolved ? 3 : 1, err))) return rc;
     if (l->resolved) {
         size_t *bp = mm_malloc(n ? n : 1, sizeof *bp, err);
-        if (own(l, bp, err)) { rc = MM_ENOMEM; goto done; }
-        memcpy(bp, v_by[1], n * sizeof *bp);
+        if (own(l, bp, err)) return MM_ENOMEM;
+        memcpy(bp, v->by[1], n * sizeof *bp);
         qsort_r(bp, n, sizeof *bp, cmp_path, l);
         l->by_path = bp;
     }
-    if ((rc = check_order(l, file, "tracks/by_artist", v_by[2], 3, err))) goto done;
-    if ((rc = artist_ids(l, file, err))) goto done;   /* and sorted */
-    l->vx = (mm_vaindex){.grid = (int)grid, .n = n, .order = v_order, .cell_start = v_cells, .va = va, .conf = conf};
-    {
-        mm_va *vo = mm_malloc(n ? n : 1, sizeof *vo, err);
-        if (own(l, vo, err)) { rc = MM_ENOMEM; goto done; }
-        float *co = mm_malloc(n ? n : 1, sizeof *co, err);
-        if (own(l, co, err)) { rc = MM_ENOMEM; goto done; }
-        if ((rc = mm_vaindex_check(&l->vx, quad, vo, co, err))) { mm_err_prefix(err, "%s", file); goto done; }
-        l->vx.va_ord = vo;
-        l->vx.conf_ord = co;
+    if ((rc = check_order(l, file, "tracks/by_artist", v->by[2], 3, err))) return rc;
+    if ((rc = artist_ids(l, file, err))) return rc;   /* and sorted */
+    l->vx = (mm_vaindex){.grid = (int)grid, .n = n, .order = v->order, .cell_start = v->cells, .va = v->va, .conf = v->conf};
+    mm_va *vo = mm_malloc(n ? n : 1, sizeof *vo, err);
+    if (own(l, vo, err)) return MM_ENOMEM;
+    float *co = mm_malloc(n ? n : 1, sizeof *co, err);
+    if (own(l, co, err)) return MM_ENOMEM;
+    if ((rc = mm_vaindex_check(&l->vx, v->quad, vo, co, err))) { mm_err_prefix(err, "%s", file); return rc; }
+    l->vx.va_ord = vo;
+    l->vx.conf_ord = co;
+    return 0;
+}
+
+/* A v2 library file (mapped where it can be: map_file, view) into *out,
+ * written only on success; the caller frees it with mm_library_free. 0, or
+ * an error code with err naming the file and what is wrong. */
+static int read_v2(hid_t f, const char *file, mm_library **out, mm_err *err)
+{
+    int64_t grid = 0;
+    v2_views v = {0};
+    mm_library *l = mm_calloc(1, sizeof *l, err);
+    if (!l) return MM_ENOMEM;
+    int rc = read_v2_classes(f, file, l, &grid, err);
+    if (!rc) {
+        map_file(f, l);
+        rc = view_v2(f, file, l, grid, &v, err);
     }
-    rc = read_failed_and_attrs(f, file, l, err);
-done:
-    if (names) mm_h5_free_strings(names, k);
-    free(cva);
+    if (!rc) rc = read_v2_tracks(file, l, &v, err);
+    if (!rc) rc = read_windows(f, file, l, err);
+    if (!rc) rc = read_v2_orders(file, l, &v, grid, err);
+    if (!rc) rc = read_failed_and_attrs(f, file, l, err);
     if (rc) {
         mm_library_free(l);
         return rc;
@@ -1559,6 +1633,177 @@ static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, 
     if (!j->t.artist || !j->t.title) { j->status = -1; j->reason = strdup("out of memory"); }
 }
 
+/* The bundle's k class names into names[k] (borrowed from b) and their
+ * valence–arousal points from va into cva[k] (both arrays the caller's).
+ * 0, or an error code with err naming the bundle (bundle_path, or
+ * "bundle") when a label has no point. */
+static int class_points(const mm_bundle *b, const char *bundle_path, const mm_va_table *va, int k,
+                        const char **names, mm_va *cva, mm_err *err)
+{
+    for (int c = 0; c < k; c++) names[c] = mm_bundle_class_name(b, c);
+    int rc = mm_va_label_points(va, names, k, cva, err);
+    if (rc)
+        mm_err_prefix(err, "%s: the music model's labels need valence–arousal points (configs/recommend)",
+                      bundle_path ? bundle_path : "bundle");
+    return rc;
+}
+
+/* The files to index into jl, sorted by path: a folder source walked for
+ * the extensions of p (default_ext when none), artist and title joined
+ * from p->metadata or the folder's metadata.csv when readable; any other
+ * source is a manifest (read_manifest; a path listed twice is an error),
+ * joined with p->metadata when given. 0, or an error code with err naming
+ * the source, manifest or metadata file. */
+static int list_files(const char *source, const mm_library_index_params *p, joblist *jl, mm_err *err)
+{
+    int rc;
+    struct stat st;
+    if (stat(source, &st) != 0) return mm_err_set(err, MM_EIO, "%s: %s", source, strerror(errno));
+    const char *const *ext = p->extensions ? p->extensions : default_ext;
+    if (S_ISDIR(st.st_mode)) {
+        char top[PATH_MAX];   /* absolute, so that the stored paths work from anywhere */
+        if (!realpath(source, top)) return mm_err_set(err, MM_EIO, "%s: %s", source, strerror(errno));
+        if ((rc = walk(top, 0, NULL, ext, jl, err))) return rc;
+        if (jl->n) qsort(jl->v, jl->n, sizeof *jl->v, cmp_job);
+        char meta[4096];
+        const char *mp = p->metadata;
+        if (!mp) {
+            snprintf(meta, sizeof meta, "%s%smetadata.csv", source, source[strlen(source) - 1] == '/' ? "" : "/");
+            if (access(meta, R_OK) == 0) mp = meta;
+        }
+        if (mp && (rc = join_metadata(jl, mp, p->key_column, err))) return rc;
+    } else {
+        if ((rc = read_manifest(source, jl, err))) return rc;
+        if (jl->n) qsort(jl->v, jl->n, sizeof *jl->v, cmp_job);
+        for (size_t i = 1; i < jl->n; i++)
+            if (!strcmp(jl->v[i].path, jl->v[i - 1].path)) return mm_err_set(err, MM_EINVAL, "%s: '%s' listed twice", source, jl->v[i].path);
+        if (p->metadata && (rc = join_metadata(jl, p->metadata, p->key_column, err))) return rc;
+    }
+    return 0;
+}
+
+/* The library already at out_path into *old (the caller frees it), and
+ * *reusable = 1 when its tracks may be reused: the same bundle (SHA-256
+ * bsha), the same k class names and dimension dim, and the same windows
+ * as md. 0, or MM_EFORMAT with err set when the file is not a readable
+ * library. */
+static int open_previous(const char *out_path, int k, size_t dim, const char *const *names, const char *bsha,
+                         const index_mode *md, mm_library **old, int *reusable, mm_err *err)
+{
+    mm_err e = {0};
+    if (mm_library_open(out_path, old, &e))
+        return mm_err_set(err, MM_EFORMAT, "%s exists and is not a readable library (%s); remove it or choose another output",
+                          out_path, e.msg);
+    mm_library *o = *old;
+    int ok = !strcmp(mm_library_bundle_sha256(o), bsha) && o->n_classes == k && o->dim == dim &&
+             o->window_s == md->window_s && o->hop_s == md->hop_s;   /* other windows: classify again */
+    for (int c = 0; ok && c < k; c++) ok = !strcmp(o->class_names[c], names[c]);
+    *reusable = ok;
+    return 0;
+}
+
+/* Hash, reuse (from old, or NULL) or classify every job with b, in parallel
+ * over files (p->n_threads, else OpenMP's maximum); each job writes only
+ * its own slot. p->progress is called once per finished file, one call at
+ * a time. */
+static void classify_all(joblist *jl, const mm_bundle *b, const mm_library *old, int k, size_t dim,
+                         const index_mode *md, const mm_library_index_params *p)
+{
+#ifdef MM_TAGLIB
+    taglib_set_string_management_enabled(0);   /* we free what it returns */
+#endif
+    int nt = p->n_threads > 0 ? p->n_threads : omp_get_max_threads();
+    size_t done_count = 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (size_t i = 0; i < jl->n; i++) {
+        index_one(&jl->v[i], b, old, k, dim, md);
+        if (p->progress) {
+#pragma omp critical(mm_library_progress)
+            p->progress(p->progress_ctx, ++done_count, jl->n, jl->v[i].path);
+        }
+    }
+}
+
+/* The new library from the classified jobs, in path order, into *out (the
+ * caller frees it): the indexed tracks copied, the failed files listed
+ * with their reasons, the model name, bundle SHA-256 bsha and windows of
+ * md recorded; s->n_unchanged, n_new, n_indexed and n_failed counted. Lookups and the
+ * similarity index are not built yet. 0, or an error code with err set
+ * (MM_EDATA naming source and the first file when none was indexed). */
+static int assemble(joblist *jl, const mm_bundle *b, int k, const char *const *names, const mm_va *cva, size_t dim,
+                    const index_mode *md, const char *bsha, const char *source, mm_library_index_stats *s,
+                    mm_library **out, mm_err *err)
+{
+    int rc = 0;
+    size_t n_ok = 0, n_fail = 0;
+    for (size_t i = 0; i < jl->n; i++) {
+        if (jl->v[i].status >= 0) n_ok++; else n_fail++;
+    }
+    if (!n_ok)
+        return mm_err_set(err, MM_EDATA, "%s: none of the %zu audio files could be indexed (first: %s: %s)",
+                          source, jl->n, jl->v[0].path, jl->v[0].reason ? jl->v[0].reason : "?");
+    mm_library *lib = lib_alloc(n_ok, k, names, cva, dim, err);
+    if (!lib) return err ? err->code : MM_ENOMEM;
+    lib->failed_path = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_path, err);
+    lib->failed_reason = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_reason, err);
+    lib->model_name = xstrdup(mm_bundle_model_name(b));
+    lib->window_s = md->window_s;
+    lib->hop_s = md->hop_s;
+    lib->bundle_sha = xstrdup(bsha);
+    if (!lib->failed_path || !lib->failed_reason || !lib->model_name || !lib->bundle_sha) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+    size_t w = 0;
+    for (size_t i = 0; i < jl->n && !rc; i++) {
+        job *j = &jl->v[i];
+        if (j->status < 0) {
+            size_t f = lib->n_failed++;
+            lib->failed_path[f] = xstrdup(j->path);
+            lib->failed_reason[f] = xstrdup(j->reason ? j->reason : "unknown error");
+            if (!lib->failed_path[f] || !lib->failed_reason[f]) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+            continue;
+        }
+        if (j->status == 1) s->n_unchanged++; else s->n_new++;
+        mm_library_track t = j->t;
+        t.path = j->path;
+        t.true_label = j->label ? j->label : "";
+        t.proba = j->proba;
+        t.embedding = j->emb;
+        t.trajectory = j->traj;
+        rc = copy_track(lib, w++, &t, err);
+    }
+    if (rc) { mm_library_free(lib); return rc; }
+    s->n_indexed = n_ok;
+    s->n_failed = n_fail;
+    *out = lib;
+    return 0;
+}
+
+/* Tracks of the previous library old whose paths are not among the jobs. */
+static size_t count_removed(const mm_library *old, const joblist *jl)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < old->n; i++) {
+        job probe = {.path = old->tracks[i].path};
+        if (!bsearch(&probe, jl->v, jl->n, sizeof *jl->v, cmp_job)) n++;
+    }
+    return n;
+}
+
+/* Copy the similarity vectors and norms of the tracks reused from old (a
+ * v2 library whose basis lib's index was built with) into lib's index, row
+ * by row in job order (failed jobs have no row). */
+static void lend_similarity(mm_library *lib, const mm_library *old, const joblist *jl)
+{
+    size_t kd = lib->sim_dim, r = 0;
+    for (size_t i = 0; i < jl->n; i++) {
+        if (jl->v[i].status < 0) continue;
+        if (jl->v[i].status == 1 && jl->v[i].old >= 0) {
+            memcpy((int8_t *)lib->sim + r * kd, old->sim + (size_t)jl->v[i].old * kd, kd);
+            ((float *)lib->sim_inv)[r] = old->sim_inv[jl->v[i].old];
+        }
+        r++;
+    }
+}
+
 int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_table *va,
                      const char *source, const char *out_path,
                      const mm_library_index_params *pin, mm_library_index_stats *stats,
@@ -1584,12 +1829,7 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     names = mm_malloc((size_t)k, sizeof *names, err);
     cva = mm_malloc((size_t)k, sizeof *cva, err);
     if (!names || !cva) { rc = MM_ENOMEM; goto done; }
-    for (int c = 0; c < k; c++) names[c] = mm_bundle_class_name(b, c);
-    if ((rc = mm_va_label_points(va, names, k, cva, err))) {
-        mm_err_prefix(err, "%s: the music model's labels need valence–arousal points (configs/recommend)",
-                      bundle_path ? bundle_path : "bundle");
-        goto done;
-    }
+    if ((rc = class_points(b, bundle_path, va, k, names, cva, err))) goto done;
     if (bundle_path && (rc = mm_sha256_file(bundle_path, bsha, err))) goto done;
     if (p.window_s < 0 || p.window_s > 3600 || !isfinite(p.window_s) || !isfinite(p.hop_s) || p.hop_s > 3600) {
         rc = mm_err_set(err, MM_EINVAL, "index: window %g s, hop %g s: expected a window in [0, 3600] s (0: whole files) and a hop up to 3600 s",
@@ -1600,122 +1840,21 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
     md.hop_s = p.window_s > 0 ? (p.hop_s > 0 ? p.hop_s : p.window_s / 2) : 0;
     md.class_va = cva;
 
-    /* files */
-    struct stat st;
-    if (stat(source, &st) != 0) { rc = mm_err_set(err, MM_EIO, "%s: %s", source, strerror(errno)); goto done; }
-    const char *const *ext = p.extensions ? p.extensions : default_ext;
-    if (S_ISDIR(st.st_mode)) {
-        char top[PATH_MAX];   /* absolute, so that the stored paths work from anywhere */
-        if (!realpath(source, top)) { rc = mm_err_set(err, MM_EIO, "%s: %s", source, strerror(errno)); goto done; }
-        if ((rc = walk(top, 0, NULL, ext, &jl, err))) goto done;
-        if (jl.n) qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
-        char meta[4096];
-        const char *mp = p.metadata;
-        if (!mp) {
-            snprintf(meta, sizeof meta, "%s%smetadata.csv", source, source[strlen(source) - 1] == '/' ? "" : "/");
-            if (access(meta, R_OK) == 0) mp = meta;
-        }
-        if (mp && (rc = join_metadata(&jl, mp, p.key_column, err))) goto done;
-    } else {
-        if ((rc = read_manifest(source, &jl, err))) goto done;
-        if (jl.n) qsort(jl.v, jl.n, sizeof *jl.v, cmp_job);
-        for (size_t i = 1; i < jl.n; i++)
-            if (!strcmp(jl.v[i].path, jl.v[i - 1].path)) { rc = mm_err_set(err, MM_EINVAL, "%s: '%s' listed twice", source, jl.v[i].path); goto done; }
-        if (p.metadata && (rc = join_metadata(&jl, p.metadata, p.key_column, err))) goto done;
-    }
+    if ((rc = list_files(source, &p, &jl, err))) goto done;
     s.n_files = jl.n;
     if (!jl.n) { rc = mm_err_set(err, MM_EDATA, "%s: no audio files found", source); goto done; }
-
-    /* the previous library */
-    if (p.reuse && access(out_path, F_OK) == 0) {
-        mm_err e = {0};
-        if (mm_library_open(out_path, &old, &e)) {
-            rc = mm_err_set(err, MM_EFORMAT, "%s exists and is not a readable library (%s); remove it or choose another output",
-                            out_path, e.msg);
-            goto done;
-        }
-        reusable = !strcmp(mm_library_bundle_sha256(old), bsha) && old->n_classes == k && old->dim == dim &&
-                   old->window_s == md.window_s && old->hop_s == md.hop_s;   /* other windows: classify again */
-        for (int c = 0; reusable && c < k; c++) reusable = !strcmp(old->class_names[c], names[c]);
-    }
-
-#ifdef MM_TAGLIB
-    taglib_set_string_management_enabled(0);   /* we free what it returns */
-#endif
-    /* classify, in parallel over files; each job writes only its own slot */
-    int nt = p.n_threads > 0 ? p.n_threads : omp_get_max_threads();
-    size_t done_count = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (size_t i = 0; i < jl.n; i++) {
-        index_one(&jl.v[i], b, reusable ? old : NULL, k, dim, &md);
-        if (p.progress) {
-#pragma omp critical(mm_library_progress)
-            p.progress(p.progress_ctx, ++done_count, jl.n, jl.v[i].path);
-        }
-    }
-
-    /* assemble in path order */
-    size_t n_ok = 0, n_fail = 0;
-    for (size_t i = 0; i < jl.n; i++) {
-        if (jl.v[i].status >= 0) n_ok++; else n_fail++;
-    }
-    if (!n_ok) {
-        rc = mm_err_set(err, MM_EDATA, "%s: none of the %zu audio files could be indexed (first: %s: %s)",
-                        source, jl.n, jl.v[0].path, jl.v[0].reason ? jl.v[0].reason : "?");
+    if (p.reuse && access(out_path, F_OK) == 0 &&
+        (rc = open_previous(out_path, k, dim, names, bsha, &md, &old, &reusable, err)))
         goto done;
-    }
-    if (!(lib = lib_alloc(n_ok, k, names, cva, dim, err))) { rc = err ? err->code : MM_ENOMEM; goto done; }
-    lib->failed_path = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_path, err);
-    lib->failed_reason = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_reason, err);
-    lib->model_name = xstrdup(mm_bundle_model_name(b));
-    lib->window_s = md.window_s;
-    lib->hop_s = md.hop_s;
-    lib->bundle_sha = xstrdup(bsha);
-    if (!lib->failed_path || !lib->failed_reason || !lib->model_name || !lib->bundle_sha) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-    size_t w = 0;
-    for (size_t i = 0; i < jl.n && !rc; i++) {
-        job *j = &jl.v[i];
-        if (j->status < 0) {
-            size_t f = lib->n_failed++;
-            lib->failed_path[f] = xstrdup(j->path);
-            lib->failed_reason[f] = xstrdup(j->reason ? j->reason : "unknown error");
-            if (!lib->failed_path[f] || !lib->failed_reason[f]) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
-            continue;
-        }
-        if (j->status == 1) s.n_unchanged++; else s.n_new++;
-        mm_library_track t = j->t;
-        t.path = j->path;
-        t.true_label = j->label ? j->label : "";
-        t.proba = j->proba;
-        t.embedding = j->emb;
-        t.trajectory = j->traj;
-        rc = copy_track(lib, w++, &t, err);
-    }
-    if (rc) goto done;
-    if (old) {
-        for (size_t i = 0; i < old->n; i++) {
-            job probe = {.path = old->tracks[i].path};
-            if (!bsearch(&probe, jl.v, jl.n, sizeof *jl.v, cmp_job)) s.n_removed++;
-        }
-    }
-    s.n_indexed = n_ok;
-    s.n_failed = n_fail;
+    classify_all(&jl, b, reusable ? old : NULL, k, dim, &md, &p);
+    if ((rc = assemble(&jl, b, k, names, cva, dim, &md, bsha, source, &s, &lib, err))) goto done;
+    if (old) s.n_removed = count_removed(old, &jl);
     if ((rc = build_lookup(lib, out_path, err))) goto done;
     /* similarity vectors: a previous v2 library (no embeddings kept) lends
      * its basis and the vectors of the tracks reused from it */
     int lend = reusable && old && !old->emb && s.n_unchanged;
     if ((rc = build_index(lib, lend ? old->basis : NULL, lend ? old->sim_dim : 0, err))) goto done;
-    if (lend) {
-        size_t kd = lib->sim_dim, r = 0;
-        for (size_t i = 0; i < jl.n; i++) {
-            if (jl.v[i].status < 0) continue;
-            if (jl.v[i].status == 1 && jl.v[i].old >= 0) {
-                memcpy((int8_t *)lib->sim + r * kd, old->sim + (size_t)jl.v[i].old * kd, kd);
-                ((float *)lib->sim_inv)[r] = old->sim_inv[jl.v[i].old];
-            }
-            r++;
-        }
-    }
+    if (lend) lend_similarity(lib, old, &jl);
     if ((rc = save_to(lib, out_path, source, err))) goto done;
     if (stats) *stats = s;
 done:

@@ -191,10 +191,6 @@ void mm_rec_result_free(mm_rec_result *res)
  * (each label counted in the quadrant of its point) — the Bayes choice when
  * the playlist is judged by quadrant. Exact ties: the expected point's
  * quadrant when it is among them, else the lowest. */
-/* The listener's quadrant: the one holding the most speech probability
- * (each label counted in the quadrant of its point) — the Bayes choice when
- * the playlist is judged by quadrant. Exact ties: the expected point's
- * quadrant when it is among them, else the lowest. */
 static int listener_quadrant(const mm_recommender *r, const float *proba, mm_va expected)
 {
     double mass[5] = {0};
@@ -707,50 +703,255 @@ static int prepare_sets(req *q, const mm_feedback_prefs *prefs, size_t *n_dislik
     return 0;
 }
 
+/* ---- the request, step by step ---------------------------------------------- */
+
+/* Checks a request before any work: the parameters p (pin or the defaults)
+ * and the speech probabilities proba (r's n_labels values, finite, >= 0,
+ * not all zero). On success writes their sum to *psum and the most probable
+ * label to *top and returns 0; else MM_EINVAL with err naming the value. */
+static int check_request(const mm_recommender *r, const float *proba, const mm_recommend_params *p, double *psum,
+                         int *top, mm_err *err)
+{
+    if (p->n < 1 || p->n > MAX_N) return mm_err_set(err, MM_EINVAL, "recommend: n = %zu, expected 1..%d", p->n, MAX_N);
+    if (!(p->lambda >= 0 && p->lambda <= 1)) return mm_err_set(err, MM_EINVAL, "recommend: lambda = %g, expected 0..1", p->lambda);
+    if (!(p->temperature >= 0 && p->temperature <= 100))
+        return mm_err_set(err, MM_EINVAL, "recommend: temperature = %g, expected 0..100", p->temperature);
+    if (!(p->epsilon >= 0 && p->epsilon <= 100))
+        return mm_err_set(err, MM_EINVAL, "recommend: epsilon = %g, expected 0..100", p->epsilon);
+    if (!(p->explore >= 0 && p->explore <= 1))
+        return mm_err_set(err, MM_EINVAL, "recommend: explore = %g, expected 0..1", p->explore);
+    if (p->shortlist < 1) return mm_err_set(err, MM_EINVAL, "recommend: shortlist = %zu, expected >= 1", p->shortlist);
+    if (p->n_exclude && !p->exclude) return mm_err_set(err, MM_EINVAL, "recommend: %zu excluded tracks but no list", p->n_exclude);
+    if (p->policy != MM_POLICY_MATCH && p->policy != MM_POLICY_REGULATE)
+        return mm_err_set(err, MM_EINVAL, "recommend: policy %d: expected match or regulate", (int)p->policy);
+    if (p->has_target && !(fabsf(p->target.valence) <= 1 && fabsf(p->target.arousal) <= 1))
+        return mm_err_set(err, MM_EINVAL, "recommend: target (%g, %g) outside [-1, 1]",
+                          (double)p->target.valence, (double)p->target.arousal);
+    double sum = 0;
+    int best = 0;
+    for (int k = 0; k < r->n_labels; k++) {
+        if (!isfinite(proba[k]) || proba[k] < 0)
+            return mm_err_set(err, MM_EINVAL, "recommend: probability of '%s' is %g, expected a finite value >= 0",
+                              r->labels[k], (double)proba[k]);
+        sum += proba[k];
+        if (proba[k] > proba[best]) best = k;
+    }
+    if (!(sum > 0)) return mm_err_set(err, MM_EINVAL, "recommend: the speech probabilities are all zero");
+    *psum = sum;
+    *top = best;
+    return 0;
+}
+
+/* A result with no items yet: the policy, the listener's point and
+ * quadrant, the top label and its share of psum (the sum of proba), and the
+ * target (the listener for match; params.target, else the recommender's,
+ * for regulate). Overwrites *res entirely. */
+static void result_start(const mm_recommender *r, const float *proba, const mm_recommend_params *p, double psum,
+                         int top, mm_rec_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->policy = p->policy;
+    res->listener = mm_va_expected(r->label_va, proba, r->n_labels);
+    res->listener_quadrant = listener_quadrant(r, proba, res->listener);
+    res->top_label = top;
+    res->top_proba = (float)(proba[top] / psum);
+    res->target = res->listener;
+    if (p->policy == MM_POLICY_REGULATE) res->target = p->has_target ? p->target : r->target;
+}
+
+/* The tracks of quadrant `quadrant` (1..4) less the blocked ones in it
+ * (q->blocked must be prepared). */
+static size_t available_in_quadrant(const req *q, int quadrant)
+{
+    size_t a, e;
+    mm_vaindex_group_range(mm_library_vaindex(q->lib), quadrant, &a, &e);
+    size_t n = e - a;
+    for (size_t j = 0; j < q->n_blocked; j++)
+        if (mm_library_quadrant(q->lib, q->blocked[j]) == quadrant) n--;
+    return n;
+}
+
+/* The per-slot rate of wider picks (explore_pick): match with
+ * params.explore > 0: explore · 2(1 − the listener quadrant's share of the
+ * speech probability), at most 1; else 0. psum is the sum of proba. */
+static double explore_rate_of(const mm_recommender *r, const float *proba, double psum, const mm_recommend_params *p,
+                              int quadrant)
+{
+    if (!(p->explore > 0 && p->policy == MM_POLICY_MATCH)) return 0;
+    double mass = 0;
+    for (int k = 0; k < r->n_labels; k++)
+        if (mm_va_quadrant(r->label_va[k]) == quadrant) mass += proba[k];
+    double rate = p->explore * 2 * (1 - mass / psum);
+    return rate > 1 ? 1 : rate;
+}
+
+/* The point slot `slot` of `want` is ranked from: the listener; regulate
+ * (want > 1): the point slot/(want − 1) of the way from the listener to
+ * the target. */
+static mm_va waypoint(const mm_rec_result *res, const mm_recommend_params *p, size_t slot, size_t want)
+{
+    mm_va way = res->listener;
+    if (p->policy == MM_POLICY_REGULATE && want > 1) {
+        double f = (double)slot / (double)(want - 1);
+        way.valence = (float)(res->listener.valence + f * (res->target.valence - res->listener.valence));
+        way.arousal = (float)(res->listener.arousal + f * (res->target.arousal - res->listener.arousal));
+    }
+    return way;
+}
+
+/* One slot's track, ranked from waypoint way: a wider pick when
+ * explore_pick makes one (*explored = 1, *tier = 0), else the best of the
+ * first tier that has a track, best first: 0 fits every rule; then the
+ * rules are relaxed one by one (match: quadrant; regulate: monotone
+ * approach; last: artist twice in a row). Tiers 0 and 2 draw from *sin, 1
+ * and 3 from *sout; a stream is started here on first use (regulate's
+ * disc: the previous track's distance to the target). b->track < 0 (and
+ * *tier = 4): no track left. 0, or an error code with err set. */
+static int pick_slot(req *q, const slot_rule *sr, stream *sin, stream *sout, size_t slot, mm_va way,
+                     double explore_rate, best *b, int *tier, int *explored, mm_err *err)
+{
+    const mm_recommend_params *p = q->p;
+    unsigned qmask = 1u << (sr->quadrant - 1);
+    int rc, best_tier = 0;
+    *b = (best){-1, 0, 0};
+    *explored = 0;
+    long ex = explore_pick(q, sr, slot, explore_rate);
+    if (ex >= 0) {
+        cand c = cand_at(q, (size_t)ex, way);
+        double sc;
+        if (score_of(q, &c, &sc)) return mm_err_set(err, MM_ENOMEM, "out of memory");
+        *b = (best){ex, sc, c.rel};
+        *explored = 1;
+    }
+    for (; !*explored && best_tier < 4; best_tier++) {
+        stream *S = best_tier == 0 || best_tier == 2 ? sin : sout;
+        if (!S->live && !S->done && !S->n) {
+            unsigned mask;
+            double radius = -1;
+            if (p->policy == MM_POLICY_MATCH) mask = S == sin ? qmask : 0xFu & ~qmask;
+            else {
+                mask = 0xF;
+                if (S == sin && isfinite(sr->prev_td)) radius = sr->prev_td + 1e-6;
+            }
+            if ((rc = stream_start(q, S, mask, way, sr->target, radius, err))) return rc;
+        }
+        if ((rc = search_tier(q, S, sr, best_tier, b, err))) return rc;
+        if (b->track >= 0) break;
+    }
+    *tier = best_tier;
+    return 0;
+}
+
+/* What the reason lines quote, fixed for a request. */
+typedef struct reason_ctx {
+    const char *top_label;  /* the most probable speech label */
+    const char *listener;   /* the listener's point as fmt_va writes it */
+    size_t n_in_q;          /* available tracks of the listener's quadrant */
+    size_t want;            /* slots to fill */
+} reason_ctx;
+
+/* The notes a reason ends with, into extra (size bytes, cut to fit): the
+ * listener's feedback on track i, and for a track of tier 2 or 3 (not a
+ * wider pick) that its artist repeats. */
+static void reason_extra(const req *q, size_t i, int tier, int explored, char *extra, size_t size)
+{
+    int liked, artist_likes, skips;
+    feedback(q, i, &liked, &artist_likes, &skips);
+    size_t el = 0;
+    extra[0] = 0;
+    if (liked) el += (size_t)snprintf(extra + el, size - el, "; you liked it");
+    else if (artist_likes) el += (size_t)snprintf(extra + el, size - el, "; you like this artist");
+    if (skips && el < size) el += (size_t)snprintf(extra + el, size - el, "; skipped %d×", skips);
+    if (!explored && tier >= 2 && el < size) snprintf(extra + el, size - el, "; same artist again (no other left)");
+}
+
+/* Append the slot's pick b (found in `tier`, or `explored`) from waypoint
+ * way to res->items (room for it is the caller's) with its reason; mark it
+ * chosen in q and move the slot rule on (previous artist; regulate: the
+ * nearest distance to the target so far). 0, or MM_ENOMEM with err set. */
+static int add_item(req *q, slot_rule *sr, mm_rec_result *res, const reason_ctx *rx, size_t slot, mm_va way,
+                    const best *b, int tier, int explored, mm_err *err)
+{
+    const mm_library *lib = q->lib;
+    size_t bi = (size_t)b->track;
+    memo_ent *me = memo_get(q, (int32_t)bi);
+    if (!me) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    me->chosen = 1;
+    const mm_library_track *t = mm_library_track_at(lib, bi);
+    mm_rec_item *it = &res->items[res->n++];
+    it->track = bi;
+    it->relevance = (float)b->rel;
+    it->score = (float)b->score;
+    it->distance = mm_va_dist(way, t->va);
+    char tbuf[64], wbuf[64], extra[96], line[1024];
+    fmt_va(tbuf, sizeof tbuf, t->va);
+    reason_extra(q, bi, tier, explored, extra, sizeof extra);
+    if (q->p->policy == MM_POLICY_MATCH) {
+        if (explored) {
+            snprintf(line, sizeof line,
+                     "Q%d like the listener (%s, %s %.0f%%), a wider pick: track %s at %.2f, %s %.0f%%%s",
+                     t->quadrant, rx->top_label, rx->listener, 100.0 * res->top_proba, tbuf, (double)it->distance,
+                     mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
+        } else if (tier == 1 || tier == 3) {
+            it->filled = 1;
+            res->n_filled++;
+            snprintf(line, sizeof line,
+                     "filler: only %zu tracks in Q%d; nearest other (Q%d, %s) at %.2f from the listener (%s)%s",
+                     rx->n_in_q, res->listener_quadrant, t->quadrant, tbuf, (double)it->distance, rx->listener, extra);
+        } else {
+            snprintf(line, sizeof line,
+                     "Q%d like the listener (%s, %s %.0f%%): track %s at %.2f, %s %.0f%%%s",
+                     t->quadrant, rx->top_label, rx->listener, 100.0 * res->top_proba, tbuf, (double)it->distance,
+                     mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
+        }
+    } else {
+        fmt_va(wbuf, sizeof wbuf, way);
+        double td = mm_va_dist(t->va, res->target);
+        snprintf(line, sizeof line,
+                 "step %zu/%zu from %s (%s) toward the target: waypoint %s, track %s, %.2f from the target%s%s",
+                 slot + 1, rx->want, rx->top_label, rx->listener, wbuf, tbuf, td,
+                 tier == 1 || tier == 3 ? " (no nearer track left)" : "", extra);
+        if (td < sr->prev_td) sr->prev_td = td;
+    }
+    copy_line(it->reason, sizeof it->reason, line);
+    q->chosen[q->n_chosen++] = bi;
+    sr->prev_artist = mm_library_artist_id(lib, bi);
+    return 0;
+}
+
+/* The playlist's one-line summary into res->note, for res's items and the
+ * n_asked tracks asked for. */
+static void write_note(mm_rec_result *res, size_t n_asked, const reason_ctx *rx)
+{
+    char tbuf[64], line[1024];
+    if (res->policy == MM_POLICY_MATCH)
+        snprintf(line, sizeof line, "match: listener %s (%s, Q%d); %zu tracks in Q%d%s%s",
+                 rx->top_label, rx->listener, res->listener_quadrant, rx->n_in_q, res->listener_quadrant,
+                 res->n_filled ? ", filled with the nearest others" : "",
+                 res->n < n_asked ? "; fewer tracks than asked" : "");
+    else {
+        fmt_va(tbuf, sizeof tbuf, res->target);
+        snprintf(line, sizeof line, "regulate: from %s (%s) to %s in %zu steps%s", rx->top_label, rx->listener,
+                 tbuf, res->n, res->n < n_asked ? "; fewer tracks than asked" : "");
+    }
+    copy_line(res->note, sizeof res->note, line);
+}
+
 int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend_params *pin,
                  mm_feedback *fb, mm_rec_result *out, mm_err *err)
 {
     mm_recommend_params p;
     if (pin) p = *pin; else mm_recommend_params_default(&p);
     if (!r || !proba) return mm_err_set(err, MM_EINVAL, "recommend: no recommender or probabilities");
-    if (p.n < 1 || p.n > MAX_N) return mm_err_set(err, MM_EINVAL, "recommend: n = %zu, expected 1..%d", p.n, MAX_N);
-    if (!(p.lambda >= 0 && p.lambda <= 1)) return mm_err_set(err, MM_EINVAL, "recommend: lambda = %g, expected 0..1", p.lambda);
-    if (!(p.temperature >= 0 && p.temperature <= 100))
-        return mm_err_set(err, MM_EINVAL, "recommend: temperature = %g, expected 0..100", p.temperature);
-    if (!(p.epsilon >= 0 && p.epsilon <= 100))
-        return mm_err_set(err, MM_EINVAL, "recommend: epsilon = %g, expected 0..100", p.epsilon);
-    if (!(p.explore >= 0 && p.explore <= 1))
-        return mm_err_set(err, MM_EINVAL, "recommend: explore = %g, expected 0..1", p.explore);
-    if (p.shortlist < 1) return mm_err_set(err, MM_EINVAL, "recommend: shortlist = %zu, expected >= 1", p.shortlist);
-    if (p.n_exclude && !p.exclude) return mm_err_set(err, MM_EINVAL, "recommend: %zu excluded tracks but no list", p.n_exclude);
-    if (p.policy != MM_POLICY_MATCH && p.policy != MM_POLICY_REGULATE)
-        return mm_err_set(err, MM_EINVAL, "recommend: policy %d: expected match or regulate", (int)p.policy);
-    if (p.has_target && !(fabsf(p.target.valence) <= 1 && fabsf(p.target.arousal) <= 1))
-        return mm_err_set(err, MM_EINVAL, "recommend: target (%g, %g) outside [-1, 1]",
-                          (double)p.target.valence, (double)p.target.arousal);
     double psum = 0;
     int top = 0;
-    for (int k = 0; k < r->n_labels; k++) {
-        if (!isfinite(proba[k]) || proba[k] < 0)
-            return mm_err_set(err, MM_EINVAL, "recommend: probability of '%s' is %g, expected a finite value >= 0",
-                              r->labels[k], (double)proba[k]);
-        psum += proba[k];
-        if (proba[k] > proba[top]) top = k;
-    }
-    if (!(psum > 0)) return mm_err_set(err, MM_EINVAL, "recommend: the speech probabilities are all zero");
+    int rc = check_request(r, proba, &p, &psum, &top, err);
+    if (rc) return rc;
 
     const mm_library *lib = r->lib;
     size_t n_tr = mm_library_size(lib);
     mm_rec_result res;
-    memset(&res, 0, sizeof res);
-    res.policy = p.policy;
-    res.listener = mm_va_expected(r->label_va, proba, r->n_labels);
-    res.listener_quadrant = listener_quadrant(r, proba, res.listener);
-    res.top_label = top;
-    res.top_proba = (float)(proba[top] / psum);
-    res.target = res.listener;
-    if (p.policy == MM_POLICY_REGULATE) res.target = p.has_target ? p.target : r->target;
-    int rc = 0;
+    result_start(r, proba, &p, psum, top, &res);
     mm_feedback_prefs prefs = {0};
     int have_prefs = 0;
     req q = {.r = r, .lib = lib, .p = &p};
@@ -773,131 +974,30 @@ int mm_recommend(const mm_recommender *r, const float *proba, const mm_recommend
     if ((rc = prepare_sets(&q, q.prefs, &n_disliked, err))) goto done;
     res.n_excluded = n_disliked;
     res.n_recent = q.n_blocked - n_disliked;   /* distinct excluded by params.exclude only */
-    size_t n_avail = n_tr - q.n_blocked, n_in_q = 0;
-    {   /* tracks of the listener's quadrant, less the blocked ones in it */
-        size_t a, e;
-        mm_vaindex_group_range(mm_library_vaindex(lib), res.listener_quadrant, &a, &e);
-        n_in_q = e - a;
-        for (size_t j = 0; j < q.n_blocked; j++)
-            if (mm_library_quadrant(lib, q.blocked[j]) == res.listener_quadrant) n_in_q--;
-    }
+    size_t n_avail = n_tr - q.n_blocked;
     size_t want = p.n < n_avail ? p.n : n_avail;
     slot_rule sr = {.policy = p.policy, .quadrant = res.listener_quadrant, .target = res.target,
                     .prev_td = INFINITY, .d_min = 0, .prev_artist = -1};
-    char lbuf[64], tbuf[64], wbuf[64], line[1024];
+    char lbuf[64];
     fmt_va(lbuf, sizeof lbuf, res.listener);
-    unsigned qmask = 1u << (res.listener_quadrant - 1);
-    double explore_rate = 0;   /* match: explore · 2(1 − the listener quadrant's share of the speech probability) */
-    if (p.explore > 0 && p.policy == MM_POLICY_MATCH) {
-        double mass = 0;
-        for (int k = 0; k < r->n_labels; k++)
-            if (mm_va_quadrant(r->label_va[k]) == res.listener_quadrant) mass += proba[k];
-        explore_rate = p.explore * 2 * (1 - mass / psum);
-        if (explore_rate > 1) explore_rate = 1;
-    }
+    reason_ctx rx = {.top_label = r->labels[top], .listener = lbuf,
+                     .n_in_q = available_in_quadrant(&q, res.listener_quadrant), .want = want};
+    double explore_rate = explore_rate_of(r, proba, psum, &p, res.listener_quadrant);
     for (size_t slot = 0; slot < want; slot++) {
-        mm_va way = res.listener;
-        if (p.policy == MM_POLICY_REGULATE && want > 1) {
-            double f = (double)slot / (double)(want - 1);
-            way.valence = (float)(res.listener.valence + f * (res.target.valence - res.listener.valence));
-            way.arousal = (float)(res.listener.arousal + f * (res.target.arousal - res.listener.arousal));
-        }
+        mm_va way = waypoint(&res, &p, slot, want);
         if (p.policy == MM_POLICY_REGULATE) {
             if ((rc = nth_target_dist(&q, res.target, want - slot - 1, &sr.d_min, err))) goto done;
             stream_free(&sin);   /* the waypoint moved */
             stream_free(&sout);
         }
-        /* Tiers, best first: 0 fits every rule; then the rules are relaxed
-         * one by one (match: quadrant; regulate: monotone approach; last:
-         * artist twice in a row). */
-        best b = {-1, 0, 0};
-        int best_tier = 0, explored = 0;
-        long ex = explore_pick(&q, &sr, slot, explore_rate);
-        if (ex >= 0) {
-            cand c = cand_at(&q, (size_t)ex, way);
-            double sc;
-            if (score_of(&q, &c, &sc)) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-            b = (best){ex, sc, c.rel};
-            explored = 1;
-        }
-        for (; !explored && best_tier < 4; best_tier++) {
-            stream *S = best_tier == 0 || best_tier == 2 ? &sin : &sout;
-            if (!S->live && !S->done && !S->n) {
-                unsigned mask;
-                double radius = -1;
-                if (p.policy == MM_POLICY_MATCH) mask = S == &sin ? qmask : 0xFu & ~qmask;
-                else {
-                    mask = 0xF;
-                    if (S == &sin && isfinite(sr.prev_td)) radius = sr.prev_td + 1e-6;
-                }
-                if ((rc = stream_start(&q, S, mask, way, res.target, radius, err))) goto done;
-            }
-            if ((rc = search_tier(&q, S, &sr, best_tier, &b, err))) goto done;
-            if (b.track >= 0) break;
-        }
+        best b;
+        int tier, explored;
+        if ((rc = pick_slot(&q, &sr, &sin, &sout, slot, way, explore_rate, &b, &tier, &explored, err))) goto done;
         if (b.track < 0) break;
-        size_t bi = (size_t)b.track;
-        memo_ent *me = memo_get(&q, (int32_t)bi);
-        if (!me) { rc = mm_err_set(err, MM_ENOMEM, "out of memory"); goto done; }
-        me->chosen = 1;
-        const mm_library_track *t = mm_library_track_at(lib, bi);
-        mm_rec_item *it = &res.items[res.n++];
-        it->track = bi;
-        it->relevance = (float)b.rel;
-        it->score = (float)b.score;
-        it->distance = mm_va_dist(way, t->va);
-        fmt_va(tbuf, sizeof tbuf, t->va);
-        int liked, artist_likes, skips;
-        feedback(&q, bi, &liked, &artist_likes, &skips);
-        char extra[96] = "";
-        size_t el = 0;
-        if (liked) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you liked it");
-        else if (artist_likes) el += (size_t)snprintf(extra + el, sizeof extra - el, "; you like this artist");
-        if (skips && el < sizeof extra) el += (size_t)snprintf(extra + el, sizeof extra - el, "; skipped %d×", skips);
-        if (!explored && best_tier >= 2 && el < sizeof extra) snprintf(extra + el, sizeof extra - el, "; same artist again (no other left)");
-        if (p.policy == MM_POLICY_MATCH) {
-            if (explored) {
-                snprintf(line, sizeof line,
-                         "Q%d like the listener (%s, %s %.0f%%), a wider pick: track %s at %.2f, %s %.0f%%%s",
-                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, (double)it->distance,
-                         mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
-            } else if (best_tier == 1 || best_tier == 3) {
-                it->filled = 1;
-                res.n_filled++;
-                snprintf(line, sizeof line,
-                         "filler: only %zu tracks in Q%d; nearest other (Q%d, %s) at %.2f from the listener (%s)%s",
-                         n_in_q, res.listener_quadrant, t->quadrant, tbuf, (double)it->distance, lbuf, extra);
-            } else {
-                snprintf(line, sizeof line,
-                         "Q%d like the listener (%s, %s %.0f%%): track %s at %.2f, %s %.0f%%%s",
-                         t->quadrant, r->labels[top], lbuf, 100.0 * res.top_proba, tbuf, (double)it->distance,
-                         mm_library_class_name(lib, t->top_class), 100.0 * t->confidence, extra);
-            }
-        } else {
-            fmt_va(wbuf, sizeof wbuf, way);
-            double td = mm_va_dist(t->va, res.target);
-            snprintf(line, sizeof line,
-                     "step %zu/%zu from %s (%s) toward the target: waypoint %s, track %s, %.2f from the target%s%s",
-                     slot + 1, want, r->labels[top], lbuf, wbuf, tbuf, td,
-                     best_tier == 1 || best_tier == 3 ? " (no nearer track left)" : "", extra);
-            if (td < sr.prev_td) sr.prev_td = td;
-        }
-        copy_line(it->reason, sizeof it->reason, line);
-        q.chosen[q.n_chosen++] = bi;
-        sr.prev_artist = mm_library_artist_id(lib, bi);
+        if ((rc = add_item(&q, &sr, &res, &rx, slot, way, &b, tier, explored, err))) goto done;
     }
     res.exact = !q.approx;
-    if (p.policy == MM_POLICY_MATCH)
-        snprintf(line, sizeof line, "match: listener %s (%s, Q%d); %zu tracks in Q%d%s%s",
-                 r->labels[top], lbuf, res.listener_quadrant, n_in_q, res.listener_quadrant,
-                 res.n_filled ? ", filled with the nearest others" : "",
-                 res.n < p.n ? "; fewer tracks than asked" : "");
-    else {
-        fmt_va(tbuf, sizeof tbuf, res.target);
-        snprintf(line, sizeof line, "regulate: from %s (%s) to %s in %zu steps%s", r->labels[top], lbuf,
-                 tbuf, res.n, res.n < p.n ? "; fewer tracks than asked" : "");
-    }
-    copy_line(res.note, sizeof res.note, line);
+    write_note(&res, p.n, &rx);
 done:
     stream_free(&sin);
     stream_free(&sout);
