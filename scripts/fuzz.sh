@@ -55,7 +55,7 @@ for t in tests/fuzz/fuzz_*.c; do
     for crash in "$art"crash-* "$art"leak-*; do
       [ -f "$crash" ] || continue
       trace=$( { (cd "$out" && "./fuzz_$name" "../$crash" 2>&1) | grep -E '^ *#[0-9]+ ' | head -40; } || true)
-      first=$(printf '%s\n' "$trace" | grep -vE 'sanitizer_common|asan_|ubsan_|libc\.so|libFuzzer|fuzzer::|__interceptor|/interception/' \
+      first=$(printf '%s\n' "$trace" | grep -vE 'sanitizer_common|asan_|ubsan_|libc\.so|libFuzzer|fuzzer::|__interceptor|/interception/|sysdeps/|__mem(cpy|move|set)' \
               | head -1 || true)
       if printf '%s\n' "$first" | grep -q 'libhdf5'; then
         theirs=$((theirs + 1)); cp "$crash" "$out/hdf5_$name/"
