@@ -39,7 +39,9 @@ static const char *usage_text =
 static const char *const top_keys[] = {"dataset", "features", "audio", "output", "data_root",
                                        "model_root", "name", "description", "seed", "protocol",
                                        "preprocessing", "models", "ensembles", "tsne", "repeats",
-                                       "allow_group_leakage", "cache", "threads", "validation", NULL};
+                                       "allow_group_leakage", "cache", "threads", "validation",
+                                       /* an experiment's own sections: an experiment file is an extraction config */
+                                       "augment", "search", "robustness", "table", NULL};
 
 /* Extraction progress on stderr: on a terminal one line rewritten in place
  * ('\r'), else one line per call. */
