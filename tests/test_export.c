@@ -14,6 +14,19 @@ static char dir[256];
 static const int freqs[3] = {220, 880, 3520};
 
 static void write_tone_amp(const char *path, int freq, int variant, float amp);
+
+/* 1 s of a tone at amp, then 1 s of it at amp·10^(-70/20), float WAV. */
+static void write_tone_tail(const char *path, int freq, float amp)
+{
+    SF_INFO info = {.samplerate = 16000, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
+    assert_non_null(f);
+    static float x[32000];
+    for (int i = 0; i < 32000; i++)
+        x[i] = (i < 16000 ? amp : amp * 3.1623e-4f) * sinf(6.2831853f * (float)freq * (float)i / 16000.f);
+    assert_int_equal(sf_writef_float(f, x, 32000), 32000);
+    sf_close(f);
+}
 static void write_tone(const char *path, int freq, int variant) { write_tone_amp(path, freq, variant, 0.3f); }
 
 static void write_tone_amp(const char *path, int freq, int variant, float amp)
@@ -124,7 +137,7 @@ static void test_n_train_and_n_val(void **st)
 }
 
 /* A bundle from an experiment with audio.normalize applies it: the same clip
- * recorded 20 dB quieter gives the same features (log-mel statistics within
+ * recorded 40 dB quieter gives the same features (log-mel statistics within
  * 1e-3; float rounding of the gain), while a bundle without it sees the level. */
 static void test_bundle_applies_normalize(void **st)
 {
@@ -132,12 +145,15 @@ static void test_bundle_applies_normalize(void **st)
     snprintf(cfgp, sizeof cfgp, "%s/exp_norm.yaml", dir);
     FILE *y = fopen(cfgp, "w");
     assert_non_null(y);
-    fprintf(y, "include: exp.yaml\nname: export_norm\naudio: {normalize: {method: lufs, target: -23, peak_limit: -1}}\n");
+    fprintf(y, "include: exp.yaml\nname: export_norm\n"
+               "audio: {trim: true, trim_top_db: 60, normalize: {method: lufs, target: -23, peak_limit: -1}}\n");
     fclose(y);
     snprintf(loud, sizeof loud, "%s/loud.wav", dir);
     snprintf(quiet, sizeof quiet, "%s/quiet.wav", dir);
-    write_tone_amp(loud, 880, 4, 0.29f);   /* float WAVs, 20 dB apart */
-    write_tone_amp(quiet, 880, 4, 0.029f);
+    /* float WAVs 40 dB apart, a tone then a tail 70 dB below it: trimmed at the recording's
+     * level, librosa's RMS floor (1e-5) would keep the quiet copy's tail and cut the loud one's */
+    write_tone_tail(loud, 880, 0.29f);
+    write_tone_tail(quiet, 880, 0.0029f);
     double diff[2];
     for (int norm = 0; norm < 2; norm++) {
         mm_cfg *cfg = NULL;
@@ -158,7 +174,7 @@ static void test_bundle_applies_normalize(void **st)
         free(a), free(q);
         mm_bundle_free(b);
     }
-    printf("  features of a clip and its -20 dB copy: max |d| %.3g without audio.normalize, %.3g with\n", diff[0],
+    printf("  features of a clip and its -40 dB copy: max |d| %.3g without audio.normalize, %.3g with\n", diff[0],
            diff[1]);
     assert_true(diff[0] > 1.0);    /* log-mel moves with the level ... */
     assert_true(diff[1] < 1e-3);   /* ... unless the bundle normalises, as the experiment did */

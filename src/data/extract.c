@@ -202,6 +202,22 @@ const char *mm_level_opts_describe(const mm_level_opts *l, char *buf, size_t siz
     return buf;
 }
 
+/* Scale a to a 0 dBFS peak, then trim it by o's rule (mm_trim_bounds), in place;
+ * an all-silent clip is refused as mm_audio_load's trim would refuse it. */
+static int trim_at_unit_peak(const mm_audio_opts *o, const char *name, mm_audio *a, mm_err *err)
+{
+    float peak = 0;
+    for (size_t i = 0; i < a->n; i++) if (fabsf(a->x[i]) > peak) peak = fabsf(a->x[i]);
+    if (!(peak > 0)) return mm_err_set(err, MM_EFORMAT, "%s: silent after trim (all samples are zero)", name);
+    for (size_t i = 0; i < a->n; i++) a->x[i] /= peak;
+    size_t start = 0, end = a->n;
+    mm_trim_bounds(a->x, a->n, o->trim_top_db, o->trim_frame, o->trim_hop, &start, &end);
+    if (end <= start) return mm_err_set(err, MM_EFORMAT, "%s: silent after trim", name);
+    memmove(a->x, a->x + start, (end - start) * sizeof *a->x);
+    a->n = end - start;
+    return 0;
+}
+
 /* The decoded clip a through the pipeline's transform and level normalisation, in place. */
 static int clip_chain(const mm_pipeline_audio *pa, size_t clip, mm_audio *a, mm_err *err)
 {
@@ -235,7 +251,13 @@ int mm_featsets_compute_pipeline(const mm_featset_inst *sets, size_t n_sets, con
         if (k == n_dec || k == MAX_RATES) {
             mm_audio_opts ao = pa->audio;
             ao.target_sr = sr;
+            /* With level normalisation, trim after scaling to a 0 dBFS peak: librosa's trim
+             * floors frame RMS at 1e-5, so a quiet recording's silences would sit at the floor
+             * and be kept; scaled first, the bounds do not depend on the recording level. */
+            int late_trim = pa->level.on && ao.trim && ao.fixed_seconds <= 0;
+            if (late_trim) ao.trim = 0;
             rc = path ? mm_audio_load(path, &ao, a, err) : mm_audio_load_memory(data, len, name, &ao, a, err);
+            if (!rc && late_trim) rc = trim_at_unit_peak(&pa->audio, path ? path : name, a, err);
             if (!rc) rc = clip_chain(pa, clip, a, err);
             if (rc == MM_CLIP_SKIP) {   /* left out: every value NaN */
                 size_t D = 0;
