@@ -7,6 +7,7 @@
  * configs/recommend/default.yaml, or --config; 4Q bundles (labels Q1..Q4)
  * work without one. Track paths are stored absolute.
  */
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,39 +78,62 @@ static void progress(void *ctx, size_t done, size_t total, const char *path)
 
 int mm_cmd_index(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'},
+        {"no-reuse", no_argument, NULL, 'R'}, {"config", required_argument, NULL, 'c'},
+        {"metadata", required_argument, NULL, 'm'}, {"key-column", required_argument, NULL, 'k'},
+        {"window", required_argument, NULL, 'W'}, {"hop", required_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
+    };
     const char *bundle_path = NULL, *source = NULL, *out = NULL, *config = NULL;
     mm_library_index_params p;
     mm_library_index_params_default(&p);
     p.window_s = 10;   /* TODO(bundle): the bundle should record its training clip length; until it does, 4Q's 10 s */
-    int threads = mm_cli_default_threads(), quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (mm_cli_is_help(a)) { fputs(usage, stdout); return 0; }
-        else if (!strcmp(a, "-o") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(a, "--config") && i + 1 < argc) config = argv[++i];
-        else if (!strcmp(a, "--metadata") && i + 1 < argc) p.metadata = argv[++i];
-        else if (!strcmp(a, "--key-column") && i + 1 < argc) p.key_column = argv[++i];
-        else if (!strcmp(a, "--no-reuse")) p.reuse = 0;
-        else if ((!strcmp(a, "--window") || !strcmp(a, "--hop")) && i + 1 < argc) {
-            char *end;
-            double v = strtod(argv[++i], &end);
-            int is_window = !strcmp(a, "--window");
-            if (*end || end == argv[i] || !(v >= (is_window ? 0 : 1e-3) && v <= 3600))
-                return mm_cli_usage("index", "%s expects seconds in [%s, 3600], got '%s'", a, is_window ? "0" : "0.001", argv[i]);
-            if (is_window) p.window_s = v; else p.hop_s = v;
-        }
-        else if (!strcmp(a, "--quiet")) quiet = 1;
-        else if (!strcmp(a, "-j") && i + 1 < argc) {
-            long v = mm_cli_parse_long(argv[++i], 1, 1024);
-            if (v < 0) return mm_cli_usage("index", "-j expects a thread count >= 1, got '%s'", argv[i]);
+    int threads = mm_cli_default_threads(), quiet = 0, usage_rc = 0, rc = 0, c;
+    mm_err err = {0};
+    mm_va_table *va = NULL;
+    mm_bundle *b = NULL;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:j:", opts, NULL)) != -1) {
+        char *end;
+        double d;
+        long v;
+        switch (c) {
+        case 'h': fputs(usage, stdout); goto done;
+        case 'q': quiet = 1; break;
+        case 'R': p.reuse = 0; break;
+        case 'o': out = optarg; break;
+        case 'c': config = optarg; break;
+        case 'm': p.metadata = optarg; break;
+        case 'k': p.key_column = optarg; break;
+        case 'W':
+        case 'H':
+            d = strtod(optarg, &end);
+            if (*end || end == optarg || !(d >= (c == 'W' ? 0 : 1e-3) && d <= 3600)) {
+                usage_rc = mm_cli_usage("index", "%s expects seconds in [%s, 3600], got '%s'", c == 'W' ? "--window" : "--hop",
+                                        c == 'W' ? "0" : "0.001", optarg);
+                goto done;
+            }
+            if (c == 'W') p.window_s = d; else p.hop_s = d;
+            break;
+        case 'j':
+            if ((v = mm_cli_parse_long(optarg, 1, 1024)) < 0) { usage_rc = mm_cli_usage("index", "-j expects a thread count >= 1, got '%s'", optarg); goto done; }
             threads = (int)v;
-        } else if (a[0] == '-' && a[1]) return mm_cli_usage("index", "unknown option '%s'", a);
-        else if (!bundle_path) bundle_path = a;
-        else if (!source) source = a;
-        else return mm_cli_usage("index", "unexpected argument '%s'", a);
+            break;
+        case ':': usage_rc = mm_cli_usage("index", "option '%s' needs a value", argv[optind - 1]); goto done;
+        default: usage_rc = mm_cli_usage("index", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
     }
-    if (!bundle_path || !source || !out)
-        return mm_cli_usage("index", "expected MUSIC_BUNDLE.h5, DIR or MANIFEST.csv, and -o LIBRARY.h5");
+    for (; optind < argc; optind++) {
+        if (!bundle_path) bundle_path = argv[optind];
+        else if (!source) source = argv[optind];
+        else { usage_rc = mm_cli_usage("index", "unexpected argument '%s'", argv[optind]); goto done; }
+    }
+    if (!bundle_path || !source || !out) {
+        usage_rc = mm_cli_usage("index", "expected MUSIC_BUNDLE.h5, DIR or MANIFEST.csv, and -o LIBRARY.h5");
+        goto done;
+    }
     p.n_threads = threads;
     progress_state ps = {.tty = isatty(STDERR_FILENO), .last_tenth = 0, .t0 = now_s()};
     if (!quiet) {
@@ -117,10 +141,6 @@ int mm_cmd_index(int argc, char **argv)
         p.progress_ctx = &ps;
     }
 
-    mm_err err = {0};
-    mm_va_table *va = NULL;
-    mm_bundle *b = NULL;
-    int rc = 0;
     char cfg_buf[PATH_MAX];
     mm_err no_table = {0};   /* why there is no table, when there is none (fine for Q1..Q4) */
     const char *cfg_path = mm_cli_recommend_config(config, cfg_buf, sizeof cfg_buf, &no_table);
@@ -150,7 +170,9 @@ int mm_cmd_index(int argc, char **argv)
         fprintf(stderr, "indexed %zu of %zu files → %s (%zu classified, %zu unchanged, %zu removed, %zu failed)\n",
                 s.n_indexed, s.n_files, out, s.n_new, s.n_unchanged, s.n_removed, s.n_failed);
     }
+done:
+    if (rc) mm_cli_fail("index", &err);
     mm_bundle_free(b);
     mm_va_table_free(va);
-    return rc ? mm_cli_fail("index", &err) : 0;
+    return usage_rc ? usage_rc : rc ? 1 : 0;
 }
