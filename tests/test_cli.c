@@ -199,10 +199,12 @@ static void test_getopt_commands(void **st)
         {"tag", "%s/in.wav --labels=%s/nothere.csv", "--labels %s/nothere.csv %s/in.wav", 1, "nothere.csv"},
         {"tsne", "%s/nothere.h5 --output=%s/t.h5", "--output %s/t.h5 %s/nothere.h5", 1, "nothere.h5"},
         {"serve", "--library %s/lib.h5 --speech=%s/nothere.h5", "--speech %s/nothere.h5 --library %s/lib.h5", 1, "nothere.h5"},
+        {"index", "%s/b.h5 dir -o o.h5 --config=%s/nothere.yaml", "--config %s/nothere.yaml %s/b.h5 dir -o o.h5", 1, "nothere.yaml"},
+        {"recommend", "--speech %s/s.h5 v.wav --library=%s/nothere.h5", "v.wav --library %s/nothere.h5 --speech %s/s.h5", 1, "nothere.h5"},
     };
     char e[4096], args[1024], help[64], out[300];
-    const char *all[] = {"embed", "tag", "tsne", "spectrogram", "serve"};
-    const char *valued[] = {"--model", "-k", "--perplexity", "--frontend", "--timeout"};
+    const char *all[] = {"embed", "tag", "tsne", "spectrogram", "serve", "index", "recommend"};
+    const char *valued[] = {"--model", "-k", "--perplexity", "--frontend", "--timeout", "--window", "--lambda"};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
         snprintf(help, sizeof help, "melodic %s --help", all[i]);
         assert_int_equal(mel(e, sizeof e, "%s --no-such-option", all[i]), 2);

@@ -7,6 +7,7 @@
  * feedback (SQLite). Also records feedback (--feedback) and runs batches of
  * probability vectors from HDF5 (--batch, for scripts/bench_congruence.py).
  */
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,107 +222,118 @@ done:
     return rc;
 }
 
+/* A number in [lo, hi]: 0, else -1. */
+static int parse_range(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || end == s || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
 int mm_cmd_recommend(int argc, char **argv)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'}, {"json", no_argument, NULL, 'J'},
+        {"timing", no_argument, NULL, 'T'}, {"exhaustive", no_argument, NULL, 'X'},
+        {"speech", required_argument, NULL, 's'}, {"library", required_argument, NULL, 'L'},
+        {"config", required_argument, NULL, 'c'}, {"db", required_argument, NULL, 'D'},
+        {"user", required_argument, NULL, 'u'}, {"policy", required_argument, NULL, 'P'},
+        {"target", required_argument, NULL, 't'}, {"feedback", required_argument, NULL, 'F'},
+        {"track", required_argument, NULL, 'k'}, {"batch", required_argument, NULL, 'B'},
+        {"epsilon", required_argument, NULL, 'e'}, {"explore", required_argument, NULL, 'x'},
+        {"shortlist", required_argument, NULL, 'S'}, {"temperature", required_argument, NULL, 'm'},
+        {"seed", required_argument, NULL, 'r'}, {"lambda", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
+    };
     const char *speech = NULL, *library = NULL, *voice = NULL, *config = NULL, *db = NULL, *user = NULL;
     const char *policy = NULL, *target = NULL, *feedback = NULL, *track = NULL, *batch = NULL, *out = NULL;
     long n = -1, seed = -1;
     double lambda = -1, temperature = -1, epsilon = -1, explore = -1;
     long shortlist = -1;
     int exhaustive = 0;
-    int json = 0, timing = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int more = i + 1 < argc;
-        if (mm_cli_is_help(a)) { fputs(usage, stdout); return 0; }
-        else if (!strcmp(a, "--speech") && more) speech = argv[++i];
-        else if (!strcmp(a, "--library") && more) library = argv[++i];
-        else if (!strcmp(a, "--config") && more) config = argv[++i];
-        else if (!strcmp(a, "--db") && more) db = argv[++i];
-        else if (!strcmp(a, "--user") && more) user = argv[++i];
-        else if (!strcmp(a, "--policy") && more) policy = argv[++i];
-        else if (!strcmp(a, "--target") && more) target = argv[++i];
-        else if (!strcmp(a, "--feedback") && more) feedback = argv[++i];
-        else if (!strcmp(a, "--track") && more) track = argv[++i];
-        else if (!strcmp(a, "--batch") && more) batch = argv[++i];
-        else if (!strcmp(a, "-o") && more) out = argv[++i];
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--timing")) timing = 1;
-        else if (!strcmp(a, "--exhaustive")) exhaustive = 1;
-        else if (!strcmp(a, "--epsilon") && more) {
-            char *end;
-            epsilon = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(epsilon >= 0 && epsilon <= 100))
-                return mm_cli_usage("recommend", "--epsilon expects a number in [0, 100], got '%s'", argv[i]);
-        } else if (!strcmp(a, "--explore") && more) {
-            char *end;
-            explore = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(explore >= 0 && explore <= 1))
-                return mm_cli_usage("recommend", "--explore expects a probability in [0, 1], got '%s'", argv[i]);
-        } else if (!strcmp(a, "--shortlist") && more) {
-            if ((shortlist = mm_cli_parse_long(argv[++i], 1, 100000000)) < 0)
-                return mm_cli_usage("recommend", "--shortlist expects a number of candidates >= 1, got '%s'", argv[i]);
-        }
-        else if (!strcmp(a, "--temperature") && more) {
-            char *end;
-            temperature = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(temperature >= 0 && temperature <= 100))
-                return mm_cli_usage("recommend", "--temperature expects a number in [0, 100], got '%s'", argv[i]);
-        }
-        else if (!strcmp(a, "-n") && more) {
-            if ((n = mm_cli_parse_long(argv[++i], 1, 1000)) < 0)
-                return mm_cli_usage("recommend", "-n expects a number of tracks 1..1000, got '%s'", argv[i]);
-        } else if (!strcmp(a, "--seed") && more) {
-            if ((seed = mm_cli_parse_long(argv[++i], 0, 0x7fffffffffffffffL)) < 0)
-                return mm_cli_usage("recommend", "--seed expects an integer >= 0, got '%s'", argv[i]);
-        } else if (!strcmp(a, "--lambda") && more) {
-            char *end;
-            lambda = strtod(argv[++i], &end);
-            if (*end || end == argv[i] || !(lambda >= 0 && lambda <= 1))
-                return mm_cli_usage("recommend", "--lambda expects a number in [0, 1], got '%s'", argv[i]);
-        } else if (a[0] == '-' && a[1]) return mm_cli_usage("recommend", "unknown option '%s'", a);
-        else if (!voice) voice = a;
-        else return mm_cli_usage("recommend", "unexpected argument '%s'", a);
-    }
+    int json = 0, timing = 0, usage_rc = 0, rc = 0, c;
     mm_err err = {0};
-    int rc = 0;
     mm_feedback *fb = NULL;
     mm_library *lib = NULL;
-
-    if (feedback) {   /* record one event */
-        mm_feedback_action act;
-        if (!db || !user || !track) return mm_cli_usage("recommend", "--feedback needs --db FILE, --user ID and --track ID");
-        if (mm_feedback_action_parse(feedback, &act, &err)) return mm_cli_usage("recommend", "%s", err.msg);
-        const char *id = track, *artist = NULL;
-        if (library) {
-            if ((rc = mm_library_open(library, &lib, &err))) return mm_cli_fail("recommend", &err);
-            long t = mm_library_find(lib, track);
-            if (t < 0) {
-                mm_err_set(&err, MM_EINVAL, "%s: no track with id or path '%s'", library, track);
-                mm_library_free(lib);
-                return mm_cli_fail("recommend", &err);
-            }
-            id = mm_library_track_at(lib, (size_t)t)->id;
-            artist = mm_library_track_at(lib, (size_t)t)->artist;
-        }
-        if (!(rc = mm_feedback_open(db, &fb, &err))) rc = mm_feedback_record(fb, user, id, artist, act, &err);
-        if (!rc) fprintf(stderr, "recorded %s of %s for %s\n", feedback, id, user);
-        mm_feedback_close(fb);
-        mm_library_free(lib);
-        return rc ? mm_cli_fail("recommend", &err) : 0;
-    }
-
-    if (!library) return mm_cli_usage("recommend", "expected --library LIBRARY.h5");
-    if (batch && !out) return mm_cli_usage("recommend", "--batch needs -o OUT.h5");
-    if (!batch && (!speech || !voice)) return mm_cli_usage("recommend", "expected --speech SPEECH.h5 and a VOICE recording");
-    if (db && !user) return mm_cli_usage("recommend", "--db needs --user ID");
-
     mm_cfg *cfg = NULL;
     mm_va_table *va = NULL;
     mm_bundle *sb = NULL;
     mm_recommender *r = NULL;
     float *proba = NULL;
     const char **labels = NULL;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hn:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(usage, stdout); goto done;
+        case 'J': json = 1; break;
+        case 'T': timing = 1; break;
+        case 'X': exhaustive = 1; break;
+        case 's': speech = optarg; break;
+        case 'L': library = optarg; break;
+        case 'c': config = optarg; break;
+        case 'D': db = optarg; break;
+        case 'u': user = optarg; break;
+        case 'P': policy = optarg; break;
+        case 't': target = optarg; break;
+        case 'F': feedback = optarg; break;
+        case 'k': track = optarg; break;
+        case 'B': batch = optarg; break;
+        case 'o': out = optarg; break;
+        case 'e':
+            if (parse_range(optarg, 0, 100, &epsilon)) { usage_rc = mm_cli_usage("recommend", "--epsilon expects a number in [0, 100], got '%s'", optarg); goto done; }
+            break;
+        case 'x':
+            if (parse_range(optarg, 0, 1, &explore)) { usage_rc = mm_cli_usage("recommend", "--explore expects a probability in [0, 1], got '%s'", optarg); goto done; }
+            break;
+        case 'S':
+            if ((shortlist = mm_cli_parse_long(optarg, 1, 100000000)) < 0) { usage_rc = mm_cli_usage("recommend", "--shortlist expects a number of candidates >= 1, got '%s'", optarg); goto done; }
+            break;
+        case 'm':
+            if (parse_range(optarg, 0, 100, &temperature)) { usage_rc = mm_cli_usage("recommend", "--temperature expects a number in [0, 100], got '%s'", optarg); goto done; }
+            break;
+        case 'n':
+            if ((n = mm_cli_parse_long(optarg, 1, 1000)) < 0) { usage_rc = mm_cli_usage("recommend", "-n expects a number of tracks 1..1000, got '%s'", optarg); goto done; }
+            break;
+        case 'r':
+            if ((seed = mm_cli_parse_long(optarg, 0, 0x7fffffffffffffffL)) < 0) { usage_rc = mm_cli_usage("recommend", "--seed expects an integer >= 0, got '%s'", optarg); goto done; }
+            break;
+        case 'l':
+            if (parse_range(optarg, 0, 1, &lambda)) { usage_rc = mm_cli_usage("recommend", "--lambda expects a number in [0, 1], got '%s'", optarg); goto done; }
+            break;
+        case ':': usage_rc = mm_cli_usage("recommend", "option '%s' needs a value", argv[optind - 1]); goto done;
+        default: usage_rc = mm_cli_usage("recommend", "unknown option '%s'", argv[optind - 1]); goto done;
+        }
+    }
+    for (; optind < argc; optind++) {
+        if (!voice) voice = argv[optind];
+        else { usage_rc = mm_cli_usage("recommend", "unexpected argument '%s'", argv[optind]); goto done; }
+    }
+
+    if (feedback) {   /* record one event */
+        mm_feedback_action act;
+        if (!db || !user || !track) { usage_rc = mm_cli_usage("recommend", "--feedback needs --db FILE, --user ID and --track ID"); goto done; }
+        if (mm_feedback_action_parse(feedback, &act, &err)) { usage_rc = mm_cli_usage("recommend", "%s", err.msg); goto done; }
+        const char *id = track, *artist = NULL;
+        if (library) {
+            if ((rc = mm_library_open(library, &lib, &err))) goto done;
+            long t = mm_library_find(lib, track);
+            if (t < 0) { rc = mm_err_set(&err, MM_EINVAL, "%s: no track with id or path '%s'", library, track); goto done; }
+            id = mm_library_track_at(lib, (size_t)t)->id;
+            artist = mm_library_track_at(lib, (size_t)t)->artist;
+        }
+        if (!(rc = mm_feedback_open(db, &fb, &err))) rc = mm_feedback_record(fb, user, id, artist, act, &err);
+        if (!rc) fprintf(stderr, "recorded %s of %s for %s\n", feedback, id, user);
+        goto done;
+    }
+
+    if (!library) { usage_rc = mm_cli_usage("recommend", "expected --library LIBRARY.h5"); goto done; }
+    if (batch && !out) { usage_rc = mm_cli_usage("recommend", "--batch needs -o OUT.h5"); goto done; }
+    if (!batch && (!speech || !voice)) { usage_rc = mm_cli_usage("recommend", "expected --speech SPEECH.h5 and a VOICE recording"); goto done; }
+    if (db && !user) { usage_rc = mm_cli_usage("recommend", "--db needs --user ID"); goto done; }
+
     mm_recommend_params p;
     mm_recommend_params_default(&p);
     char cfg_buf[PATH_MAX];
@@ -388,6 +400,7 @@ int mm_cmd_recommend(int argc, char **argv)
     print_result(r, lib, &res, proba, json);
     mm_rec_result_free(&res);
 done:
+    if (rc) mm_cli_fail("recommend", &err);
     mm_recommender_free(r);
     mm_bundle_free(sb);
     mm_feedback_close(fb);
@@ -396,5 +409,5 @@ done:
     mm_cfg_free(cfg);
     free(proba);
     free(labels);
-    return rc ? mm_cli_fail("recommend", &err) : 0;
+    return usage_rc ? usage_rc : rc ? 1 : 0;
 }
