@@ -10,7 +10,8 @@
  * a one-line error. The single-loader target fuzz_library builds files from
  * fuzzer-chosen parts; this one mutates real files, where a disagreement
  * between groups (orders vs strings, index vs points) lives. Seeds: small
- * libraries written by `melodic index` (tests/fuzz/corpus_library_file/).
+ * libraries `melodic index` wrote from generated tones (12 tracks with 1 s windows,
+ * and 2 tracks) with a forest trained on those tones, no dataset audio.
  * Build: scripts/fuzz.sh. */
 #include <math.h>
 #include <stdint.h>
