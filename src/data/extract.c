@@ -202,14 +202,21 @@ const char *mm_level_opts_describe(const mm_level_opts *l, char *buf, size_t siz
     return buf;
 }
 
+/* Scale a so that max |x| = 1; 0 (a left as is) when it is all zeros. */
+static int scale_to_unit_peak(mm_audio *a)
+{
+    float peak = 0;
+    for (size_t i = 0; i < a->n; i++) if (fabsf(a->x[i]) > peak) peak = fabsf(a->x[i]);
+    if (!(peak > 0)) return 0;
+    for (size_t i = 0; i < a->n; i++) a->x[i] /= peak;
+    return 1;
+}
+
 /* Scale a to a 0 dBFS peak, then trim it by o's rule (mm_trim_bounds), in place;
  * an all-silent clip is refused as mm_audio_load's trim would refuse it. */
 static int trim_at_unit_peak(const mm_audio_opts *o, const char *name, mm_audio *a, mm_err *err)
 {
-    float peak = 0;
-    for (size_t i = 0; i < a->n; i++) if (fabsf(a->x[i]) > peak) peak = fabsf(a->x[i]);
-    if (!(peak > 0)) return mm_err_set(err, MM_EFORMAT, "%s: silent after trim (all samples are zero)", name);
-    for (size_t i = 0; i < a->n; i++) a->x[i] /= peak;
+    if (!scale_to_unit_peak(a)) return mm_err_set(err, MM_EFORMAT, "%s: silent after trim (all samples are zero)", name);
     size_t start = 0, end = a->n;
     mm_trim_bounds(a->x, a->n, o->trim_top_db, o->trim_frame, o->trim_hop, &start, &end);
     if (end <= start) return mm_err_set(err, MM_EFORMAT, "%s: silent after trim", name);
@@ -226,9 +233,8 @@ static int clip_chain(const mm_pipeline_audio *pa, size_t clip, mm_audio *a, mm_
     if (!rc && pa->level.on) {
         /* first to a 0 dBFS peak (exact, any gain): the −70 LUFS absolute gate then
          * admits the same blocks whatever the clip's recorded level */
-        float peak = 0, *y = NULL;
-        for (size_t i = 0; i < a->n; i++) if (fabsf(a->x[i]) > peak) peak = fabsf(a->x[i]);
-        if (peak > 0) for (size_t i = 0; i < a->n; i++) a->x[i] /= peak;
+        float *y = NULL;
+        scale_to_unit_peak(a);
         rc = mm_level_normalize(a->x, a->n, a->sr, &pa->level.p, &y, NULL, err);
         if (rc) mm_err_prefix(err, "audio.normalize");
         else { free(a->x); a->x = y; }
