@@ -8,6 +8,7 @@
 #include "nn/layers.h"
 
 #include <cblas.h>
+#include "core/cpu.h"
 #include "nn/par.h"
 #include "nn/sgemm.h"
 #include <math.h>

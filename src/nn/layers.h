@@ -109,6 +109,12 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     /* Gradients of the training-mode forward: dgamma, dbeta (C), dx (R, C). */                \
     void mm_nn_bn_backward##S(size_t R, size_t C, const T *x, const T *gamma, const T *mean,   \
                               const T *invstd, const T *dy, T *dgamma, T *dbeta, T *dx);       \
+    /* The same for a ReLU followed by batch norm, x being the ReLU's output:                  \
+     * dx is then the gradient at the ReLU's input (zero where x <= 0), the                    \
+     * same values as bn_backward then act_backward, in one pass. */                           \
+    void mm_nn_bn_relu_backward##S(size_t R, size_t C, const T *x, const T *gamma,             \
+                                   const T *mean, const T *invstd, const T *dy, T *dgamma,     \
+                                   T *dbeta, T *dx);                                           \
     /* Conv1D: x (B, L, cin), W (cout, k, cin), b (cout) -> y (B, Lout, cout) with             \
      * stride s and pad_left zeros (from mm_nn_window). col (B*Lout, k*cin) is                 \
      * workspace that backward needs again (im2col rows, or Winograd's input                   \

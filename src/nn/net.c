@@ -344,6 +344,14 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     return 0;
 }
 
+/* Layer i is a batch norm right after a ReLU (so its input is the ReLU's
+ * output): mm_net_backward fuses the two backward passes. */
+static int relu_before(const mm_net *n, size_t i)
+{
+    return i > 0 && n->l[i].s.kind == MM_NET_BATCHNORM && n->l[i - 1].s.kind == MM_NET_ACT &&
+           n->l[i - 1].s.act == MM_NN_ACT_RELU;
+}
+
 void mm_net_backward(mm_net *n, const float *dlogits)
 {
     size_t B = n->B;
@@ -363,12 +371,16 @@ void mm_net_backward(mm_net *n, const float *dlogits)
                                     L->pad_left, L->out_len, L->col, p, dy, g, g + L->w_n, n->dcol, i ? dx : NULL);
             break;
         case MM_NET_BATCHNORM:
-            mm_nn_bn_backward_f(R, L->in_ch, x, p, L->mean, L->invstd, dy, g, g + L->w_n, dx);
+            if (relu_before(n, i))   /* ReLU -> BN: one pass gives the gradient at the ReLU's input */
+                mm_nn_bn_relu_backward_f(R, L->in_ch, x, p, L->mean, L->invstd, dy, g, g + L->w_n, dx);
+            else
+                mm_nn_bn_backward_f(R, L->in_ch, x, p, L->mean, L->invstd, dy, g, g + L->w_n, dx);
             break;
         case MM_NET_MAXPOOL1D:
             mm_nn_maxpool_backward_f(B, L->in_len, L->in_ch, L->out_len, L->arg, dy, dx);
             break;
         case MM_NET_ACT:
+            if (i + 1 < n->n && relu_before(n, i + 1)) continue;   /* done by the batch norm's backward */
             mm_nn_act_backward_f(L->s.act, B * in_size(L), x, L->out, dy, dx);
             break;
         case MM_NET_DROPOUT:

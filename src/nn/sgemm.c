@@ -154,15 +154,25 @@ static void tr8x8(const float *src, size_t lds, float *dst, size_t ldd)
 static void pack_b(enum CBLAS_TRANSPOSE tb, const float *B, size_t ldb, size_t pc, size_t jc, size_t kc, size_t nc,
                    float *Bp)
 {
+    if (tb == CblasNoTrans && nc % NR == 0) {   /* whole panels: each row of B read once, in order */
+        for (size_t k = 0; k < kc; k++) {
+            const float *src = B + (pc + k) * ldb + jc;
+            for (size_t jr = 0; jr < nc; jr += NR) memcpy(Bp + jr * kc + k * NR, src + jr, NR * sizeof *B);
+        }
+        return;
+    }
     for (size_t jr = 0; jr < nc; jr += NR) {
         size_t nr = nc - jr < NR ? nc - jr : NR;
         float *dst = Bp + jr * kc;
         if (tb == CblasNoTrans) {
-            for (size_t k = 0; k < kc; k++) {
-                const float *src = B + (pc + k) * ldb + jc + jr;
-                memcpy(dst + k * NR, src, nr * sizeof *src);
-                if (nr < NR) memset(dst + k * NR + nr, 0, (NR - nr) * sizeof *src);
-            }
+            if (nr == NR)   /* a constant size: inlined vector moves, not a rep movs per row */
+                for (size_t k = 0; k < kc; k++) memcpy(dst + k * NR, B + (pc + k) * ldb + jc + jr, NR * sizeof *B);
+            else
+                for (size_t k = 0; k < kc; k++) {
+                    const float *src = B + (pc + k) * ldb + jc + jr;
+                    memcpy(dst + k * NR, src, nr * sizeof *src);
+                    memset(dst + k * NR + nr, 0, (NR - nr) * sizeof *src);
+                }
         } else {
             if (nr < NR) memset(dst, 0, kc * NR * sizeof *dst);
             size_t j8 = nr / 8 * 8, k8 = kc / 8 * 8;
