@@ -29,9 +29,12 @@ if [ ! -d "$data/ravdess" ] && [ ! -d data/ravdess ]; then
   exit 1
 fi
 done_list=()
+t_all=$SECONDS
 for e in $exps; do
   echo "== $e"
+  t0=$SECONDS
   $bin run "experiments/$e.yaml" -o "results/$e" -j "$j" --resume
+  echo "== $e: $((SECONDS - t0)) s (make run so far: $((SECONDS - t_all)) s)" >&2
   done_list+=("results/$e")
   rm -rf "results/$e/units"
   echo "scripts/run_main.sh (make run) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown): $bin run experiments/$e.yaml -o results/$e -j $j; /usr/bin/python3 scripts/plot_results.py results/$e" > "results/$e/made_by.txt"
