@@ -34,7 +34,7 @@ static int check_test_block(const mm_cfg *p, const mm_cfg *b, mm_err *err)
                           "e.g. {type: csv, manifest: corpus/manifest.csv, labels: {ang: angry}}", mm_cfg_where(b ? b : p, w, sizeof w));
     static const char *const types[] = {"ravdess", "folder", "csv", NULL};
     int type = -1, rc = mm_cfg_get_choice(b, "type", types, -1, &type, err);
-    if (rc) return mm_err_prefix(err, "protocol.test");
+    if (rc) return rc;
     if (type < 0)
         return mm_err_set(err, MM_EINVAL, "%s: protocol.test: the test dataset needs 'type: folder|csv|ravdess'", mm_cfg_where(b, w, sizeof w));
     const char *key = type == 2 ? "manifest" : "root";
@@ -451,7 +451,7 @@ static void groups_text(const side *s, const plan *p, int q, char *buf, size_t s
         while (i < j && s->groups[p->rows[q][i]] != id) i++;
         g += id >= 0 && i == j;
     }
-    if (g) snprintf(buf, size, ", %zu %s", g, s->group_by ? s->group_by : "group");
+    if (g) snprintf(buf, size, ", %zu %ss", g, s->group_by ? s->group_by : "group");
 }
 
 /* The summary.md paragraph. */
