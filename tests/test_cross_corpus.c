@@ -398,6 +398,43 @@ static void test_halves_run(void **st)
     mm_cfg_free(c);
 }
 
+/* Augmentation, SMOTE and a validation carve on the training side: the run goes through,
+ * the test side is still exactly the 72 shared-class clips of actors 13-24, and the
+ * validation part comes out of training speakers (a model that uses one trains). */
+static void test_halves_augmented(void **st)
+{
+    if (!have_data) skip();
+    char text[4096], out[400], path[500];
+    snprintf(out, sizeof out, "%s/run_aug", dir);
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    halves_cfg(text, sizeof text, "{scaler: standard, smote: true, domain_norm: per_corpus}",
+               "[{name: lr, model: logreg}, {name: mlp, model: mlp, params: {hidden_layer_sizes: [16], max_iter: 20, early_stopping: true}}]");
+    strcat(text, "augment: {gain: {db: [-6, 6]}}\n");
+    assert_int_equal(mm_cfg_parse_string(text, "h.yaml", &c, &e), 0);
+    mm_run_opts o = {.out_dir = out, .config_path = "h.yaml", .n_threads = 2, .quiet = 1};
+    int rc = mm_experiment_run(c, &o, &e);
+    if (rc) printf("%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof path, "%s/results.h5", out);
+    hid_t f;
+    assert_int_equal(mm_h5_open_read(path, &f, &e), 0);
+    const char *models[2] = {"lr", "mlp"};
+    for (int m = 0; m < 2; m++) {
+        int32_t *ti = NULL;
+        int r;
+        hsize_t d[4];
+        char ds[100];
+        snprintf(ds, sizeof ds, "models/%s/folds/0/test_index", models[m]);
+        assert_int_equal(mm_h5_read_i32(f, ds, 1, &ti, &r, d, &e), 0);
+        assert_int_equal(d[0], 72);
+        for (size_t i = 0; i < 72; i++) assert_int_equal(ti[i], 84 + (int)i);
+        free(ti);
+    }
+    mm_h5_close(f);
+    mm_cfg_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -405,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_halves_data),
         cmocka_unit_test(test_halves_run),
+        cmocka_unit_test(test_halves_augmented),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
