@@ -154,31 +154,30 @@ static void bad(const char *protocol, const char *prep, const char *want)
 
 static void test_bad_input(void **st)
 {
-    char p[1200];
-    /* a test set sharing no class with training; one class only */
-    snprintf(p, sizeof p, "{kind: cross_corpus, test: {type: csv, manifest: %s/xy.csv}}", dir);
-    bad(p, "{scaler: standard}", "shares no class with training (training: a, b; test: x, y)");
-    snprintf(p, sizeof p, "{kind: cross_corpus, test: {type: csv, manifest: %s/ax.csv}}", dir);
-    bad(p, "{scaler: standard}", "shares only one class");
-    /* an unknown domain_norm value; domain_norm without a second corpus */
-    snprintf(p, sizeof p, "{kind: cross_corpus, test: {type: csv, manifest: %s/ab.csv}}", dir);
-    bad(p, "{domain_norm: per_speaker}", "key 'domain_norm': expected one of none, per_corpus, got 'per_speaker'");
-    bad("{kind: stratified_kfold, n_folds: 2}", "{domain_norm: per_corpus}", "domain_norm standardises each corpus");
-    /* a test block without its kind, its manifest or root; no test block */
-    snprintf(p, sizeof p, "{kind: cross_corpus, test: {manifest: %s/ab.csv}}", dir);
-    bad(p, "{}", "the test dataset needs 'type: folder|csv|ravdess'");
-    bad("{kind: cross_corpus, test: {type: csv, labels: {a: a}}}", "{}", "a csv dataset needs 'manifest: FILE.csv'");
-    bad("{kind: cross_corpus, test: {type: folder}}", "{}", "a folder dataset needs 'root: FOLDER'");
-    bad("{kind: cross_corpus}", "{}", "protocol cross_corpus needs 'test:'");
-    bad("{kind: cross_corpus, test: {type: wav, root: x}}", "{}", "expected one of ravdess, folder, csv, got 'wav'");
-    /* other keys of the protocol */
-    snprintf(p, sizeof p, "{kind: cross_corpus, n_folds: 5, test: {type: csv, manifest: %s/ab.csv}}", dir);
-    bad(p, "{}", "n_folds");
-    snprintf(p, sizeof p, "{kind: cross_corpus, train_groups: [1], test: {type: csv, manifest: %s/ab.csv}}", dir);
-    bad(p, "{}", "give both train_groups and test_groups or neither");
-    /* the test manifest missing on disk */
-    snprintf(p, sizeof p, "{kind: cross_corpus, test: {type: csv, manifest: %s/missing.csv}}", dir);
-    bad(p, "{}", "missing.csv");
+    /* protocol (%s: the temp folder), preprocessing, the message expected */
+    static const char *const cases[][3] = {
+        /* a test set sharing no class with training; one class only */
+        {"{kind: cross_corpus, test: {type: csv, manifest: %s/xy.csv}}", "{scaler: standard}", "shares no class with training (training: a, b; test: x, y)"},
+        {"{kind: cross_corpus, test: {type: csv, manifest: %s/ax.csv}}", "{scaler: standard}", "shares only one class"},
+        /* an unknown domain_norm value; domain_norm without a second corpus */
+        {"{kind: cross_corpus, test: {type: csv, manifest: %s/ab.csv}}", "{domain_norm: per_speaker}", "key 'domain_norm': expected one of none, per_corpus, got 'per_speaker'"},
+        {"{kind: stratified_kfold, n_folds: 2}", "{domain_norm: per_corpus}", "domain_norm standardises each corpus"},
+        /* a test block without its kind, its manifest or root; no test block; an unknown kind */
+        {"{kind: cross_corpus, test: {manifest: %s/ab.csv}}", "{}", "the test dataset needs 'type: folder|csv|ravdess'"},
+        {"{kind: cross_corpus, test: {type: csv, labels: {a: a}}}", "{}", "a csv dataset needs 'manifest: FILE.csv'"},
+        {"{kind: cross_corpus, test: {type: folder}}", "{}", "a folder dataset needs 'root: FOLDER'"},
+        {"{kind: cross_corpus}", "{}", "protocol cross_corpus needs 'test:'"},
+        {"{kind: cross_corpus, test: {type: wav, root: x}}", "{}", "expected one of ravdess, folder, csv, got 'wav'"},
+        /* other keys of the protocol; the test manifest missing on disk */
+        {"{kind: cross_corpus, n_folds: 5, test: {type: csv, manifest: %s/ab.csv}}", "{}", "n_folds"},
+        {"{kind: cross_corpus, train_groups: [1], test: {type: csv, manifest: %s/ab.csv}}", "{}", "give both train_groups and test_groups or neither"},
+        {"{kind: cross_corpus, test: {type: csv, manifest: %s/missing.csv}}", "{}", "missing.csv"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char p[1200];
+        snprintf(p, sizeof p, cases[i][0], dir);
+        bad(p, cases[i][1], cases[i][2]);
+    }
 }
 
 /* ---- two halves of RAVDESS ---- */
@@ -231,29 +230,77 @@ static double *hand_z(const mm_table *raw, const uint8_t *use)
     return z;
 }
 
+/* The experiment of halves_cfg run into out; returns its config (caller frees). */
+static mm_cfg *run_halves(const char *prep, const char *models, const char *extra, const char *out, int threads)
+{
+    char text[4096];
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    halves_cfg(text, sizeof text, prep, models);
+    strncat(text, extra, sizeof text - strlen(text) - 1);
+    assert_int_equal(mm_cfg_parse_string(text, "h.yaml", &c, &e), 0);
+    if (!out) return c;
+    mm_run_opts o = {.out_dir = out, .config_path = "h.yaml", .n_threads = threads, .quiet = 1};
+    int rc = mm_experiment_run(c, &o, &e);
+    if (rc) printf("%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    return c;
+}
+
+/* What the runner builds from c: the combined table, its round, the summary note. */
+typedef struct halves { mm_table *t; mm_split *split; char *note; mm_exp_cross cc; mm_split_params sp; } halves;
+
+static void cross_data(const mm_cfg *c, halves *h)
+{
+    mm_exp_prep prep = {0};
+    mm_exp_augment aug = {0};
+    float *aug_X[MM_EXP_MAX_AUG] = {0};
+    mm_err e = {0};
+    mm_run_opts o = {.n_threads = 2};
+    memset(h, 0, sizeof *h);
+    h->sp = mm_split_params_default();
+    assert_int_equal(mm_exp_parse_prep(c, &prep, &e), 0);
+    assert_int_equal(mm_exp_parse_protocol(c, &prep, &h->cc, &h->sp, &e), 0);
+    assert_true(h->cc.enabled);
+    int rc = mm_exp_cross_data(c, &o, &h->cc, &prep, &h->sp, &aug, 5, &h->t, &h->split, aug_X, &h->note, &e);
+    if (rc) printf("%s\n", e.msg);
+    assert_int_equal(rc, 0);
+}
+
+static void halves_free(halves *h)
+{
+    free(h->note);
+    mm_split_free(h->split);
+    mm_table_free(h->t);
+    mm_split_params_release(&h->sp);
+}
+
+/* models/<model>/folds/0/test_index of out's results: exactly the 72 test rows, after the 84 training rows. */
+static void check_test_rows(hid_t f, const char *model)
+{
+    int32_t *ti = NULL;
+    int r;
+    hsize_t d[4];
+    char ds[100];
+    mm_err e = {0};
+    snprintf(ds, sizeof ds, "models/%s/folds/0/test_index", model);
+    assert_int_equal(mm_h5_read_i32(f, ds, 1, &ti, &r, d, &e), 0);
+    assert_int_equal(d[0], 72);
+    for (size_t i = 0; i < 72; i++) assert_int_equal(ti[i], 84 + (int)i);
+    free(ti);
+}
+
 /* The combined table: rows, roles, classes, groups, and domain_norm's statistics per side. */
 static void test_halves_data(void **st)
 {
     if (!have_data) skip();
-    char text[4096];
-    mm_cfg *c = NULL;
-    mm_err e = {0};
-    assert_int_equal(mm_cfg_parse_string(halves_cfg(text, sizeof text, "{scaler: standard, domain_norm: per_corpus}", "[logreg]"), "h.yaml", &c, &e), 0);
-    mm_exp_prep prep = {0};
-    mm_exp_cross cc;
-    mm_split_params sp = mm_split_params_default();
-    mm_exp_augment aug = {0};
-    assert_int_equal(mm_exp_parse_prep(c, &prep, &e), 0);
-    assert_int_equal(mm_exp_parse_protocol(c, &prep, &cc, &sp, &e), 0);
-    assert_true(cc.enabled);
-    mm_run_opts o = {.n_threads = 2};
-    mm_table *t = NULL;
-    mm_split *split = NULL;
-    float *aug_X[MM_EXP_MAX_AUG] = {0};
-    char *note = NULL;
-    int rc = mm_exp_cross_data(c, &o, &cc, &prep, &sp, &aug, 5, &t, &split, aug_X, &note, &e);
-    if (rc) printf("%s\n", e.msg);
-    assert_int_equal(rc, 0);
+    mm_cfg *c = run_halves("{scaler: standard, domain_norm: per_corpus}", "[logreg]", "", NULL, 1);
+    halves h;
+    cross_data(c, &h);
+    mm_table *t = h.t;
+    mm_split *split = h.split;
+    const char *note = h.note;
+    const mm_exp_cross cc = h.cc;
     /* 96 training clips less 12 surprised, 84 test clips less 12 bored; 6 shared classes */
     assert_int_equal(t->n, 84 + 72);
     assert_int_equal(t->n_classes, 6);
@@ -297,10 +344,7 @@ static void test_halves_data(void **st)
     assert_true(maxd < 1e-4);
     assert_true(max_alt > 1e-2);
     mm_table_free(raw[0]); mm_table_free(raw[1]);
-    free(note);
-    mm_split_free(split);
-    mm_table_free(t);
-    mm_split_params_release(&sp);
+    halves_free(&h);
     mm_cfg_free(c);
 }
 
@@ -310,18 +354,12 @@ static void test_halves_data(void **st)
 static void test_halves_run(void **st)
 {
     if (!have_data) skip();
-    char text[4096], out[400], path[500];
+    char out[400], path[500], models[200];
+    mm_err e = {0};
     snprintf(out, sizeof out, "%s/run", dir);
     const char *params = "{C: 1.0, max_iter: 300}";
-    char models[200];
     snprintf(models, sizeof models, "[{name: lr, model: logreg, params: %s}]", params);
-    mm_cfg *c = NULL;
-    mm_err e = {0};
-    assert_int_equal(mm_cfg_parse_string(halves_cfg(text, sizeof text, "{scaler: standard, domain_norm: per_corpus}", models), "h.yaml", &c, &e), 0);
-    mm_run_opts o = {.out_dir = out, .config_path = "h.yaml", .n_threads = 1, .quiet = 1};
-    int rc = mm_experiment_run(c, &o, &e);
-    if (rc) printf("%s\n", e.msg);
-    assert_int_equal(rc, 0);
+    mm_cfg *c = run_halves("{scaler: standard, domain_norm: per_corpus}", models, "", out, 1);
     snprintf(path, sizeof path, "%s/results.h5", out);
     hid_t f;
     assert_int_equal(mm_h5_open_read(path, &f, &e), 0);
@@ -329,16 +367,16 @@ static void test_halves_run(void **st)
     size_t nn = 0;
     assert_int_equal(mm_h5_read_strings(f, "dataset/label_names", &names, &nn, &e), 0);
     assert_int_equal(nn, 6);
-    int32_t *ti = NULL, *yt = NULL;
+    int32_t *yt = NULL;
     float *proba = NULL;
     int r;
     hsize_t d[4];
-    assert_int_equal(mm_h5_read_i32(f, "models/lr/folds/0/test_index", 1, &ti, &r, d, &e), 0);
-    assert_int_equal(d[0], 72);
+    check_test_rows(f, "lr");
     assert_int_equal(mm_h5_read_i32(f, "models/lr/folds/0/y_true", 1, &yt, &r, d, &e), 0);
     assert_int_equal(mm_h5_read_f32(f, "models/lr/folds/0/proba", 2, &proba, &r, d, &e), 0);
+    assert_int_equal(d[0], 72);
     assert_int_equal(d[1], 6);
-    for (size_t i = 0; i < 72; i++) { assert_int_equal(ti[i], 84 + (int)i); assert_true(yt[i] >= 0 && yt[i] < 6); }
+    for (size_t i = 0; i < 72; i++) assert_true(yt[i] >= 0 && yt[i] < 6);
     int64_t dn = 0;
     assert_int_equal(mm_h5_attr_get_i64(f, "domain_norm", &dn, &e), 0);
     assert_int_equal(dn, 1);
@@ -354,18 +392,9 @@ static void test_halves_run(void **st)
     assert_non_null(strstr(md, "Left out of the test corpus: 12 clips of classes absent from training (bored)"));
     assert_non_null(strstr(md, "transductive"));
     /* the same round by hand: the combined table, a scaler and a logistic regression on the training rows */
-    mm_exp_prep prep = {0};
-    mm_exp_cross cc;
-    mm_split_params sp = mm_split_params_default();
-    mm_exp_augment aug = {0};
-    mm_table *t = NULL;
-    mm_split *split = NULL;
-    float *aug_X[MM_EXP_MAX_AUG] = {0};
-    char *note = NULL;
-    mm_run_opts ro = {.n_threads = 1};
-    assert_int_equal(mm_exp_parse_prep(c, &prep, &e), 0);
-    assert_int_equal(mm_exp_parse_protocol(c, &prep, &cc, &sp, &e), 0);
-    assert_int_equal(mm_exp_cross_data(c, &ro, &cc, &prep, &sp, &aug, 5, &t, &split, aug_X, &note, &e), 0);
+    halves h;
+    cross_data(c, &h);
+    mm_table *t = h.t;
     size_t D = t->d;
     mm_scaler *sc = NULL;
     assert_int_equal(mm_scaler_fit(t->X, 84, D, &sc, &e), 0);
@@ -389,12 +418,10 @@ static void test_halves_run(void **st)
     assert_int_equal(mm_learner_predict_proba(l2, t->X + 84 * D, 72, D, mine, &e), 0);
     assert_true(tu_max_abs_diff(proba, mine, 72 * 6) > 1e-3);
     mm_learner_free(l); mm_learner_free(l2); mm_scaler_free(sc); mm_cfg_free(pc);
-    free(mine); free(note); free(ti); free(yt); free(proba);
+    free(mine); free(yt); free(proba);
     for (size_t i = 0; i < nn; i++) free(names[i]);
     free(names);
-    mm_split_free(split);
-    mm_table_free(t);
-    mm_split_params_release(&sp);
+    halves_free(&h);
     mm_cfg_free(c);
 }
 
@@ -404,33 +431,17 @@ static void test_halves_run(void **st)
 static void test_halves_augmented(void **st)
 {
     if (!have_data) skip();
-    char text[4096], out[400], path[500];
-    snprintf(out, sizeof out, "%s/run_aug", dir);
-    mm_cfg *c = NULL;
+    char out[400], path[500];
     mm_err e = {0};
-    halves_cfg(text, sizeof text, "{scaler: standard, smote: true, domain_norm: per_corpus}",
-               "[{name: lr, model: logreg}, {name: mlp, model: mlp, params: {hidden_layer_sizes: [16], max_iter: 20, early_stopping: true}}]");
-    strcat(text, "augment: {gain: {db: [-6, 6]}}\n");
-    assert_int_equal(mm_cfg_parse_string(text, "h.yaml", &c, &e), 0);
-    mm_run_opts o = {.out_dir = out, .config_path = "h.yaml", .n_threads = 2, .quiet = 1};
-    int rc = mm_experiment_run(c, &o, &e);
-    if (rc) printf("%s\n", e.msg);
-    assert_int_equal(rc, 0);
+    snprintf(out, sizeof out, "%s/run_aug", dir);
+    mm_cfg *c = run_halves("{scaler: standard, smote: true, domain_norm: per_corpus}",
+                           "[{name: lr, model: logreg}, {name: mlp, model: mlp, params: {hidden_layer_sizes: [16], max_iter: 20, early_stopping: true}}]",
+                           "augment: {gain: {db: [-6, 6]}}\n", out, 2);
     snprintf(path, sizeof path, "%s/results.h5", out);
     hid_t f;
     assert_int_equal(mm_h5_open_read(path, &f, &e), 0);
-    const char *models[2] = {"lr", "mlp"};
-    for (int m = 0; m < 2; m++) {
-        int32_t *ti = NULL;
-        int r;
-        hsize_t d[4];
-        char ds[100];
-        snprintf(ds, sizeof ds, "models/%s/folds/0/test_index", models[m]);
-        assert_int_equal(mm_h5_read_i32(f, ds, 1, &ti, &r, d, &e), 0);
-        assert_int_equal(d[0], 72);
-        for (size_t i = 0; i < 72; i++) assert_int_equal(ti[i], 84 + (int)i);
-        free(ti);
-    }
+    check_test_rows(f, "lr");
+    check_test_rows(f, "mlp");
     mm_h5_close(f);
     mm_cfg_free(c);
 }
