@@ -8,8 +8,8 @@
  * hand computation in double, the run's test rows, classes and summary, and its
  * predictions bit for bit against a logistic regression fitted here on the training
  * side alone. Bad input (no data needed): a test set sharing no class, an unknown
- * domain_norm value, a test block without its type or its manifest, and the rest of the
- * protocol's one-line errors, each before any work.
+ * domain_norm value, a test block without its type or its manifest, clips on both sides,
+ * and the rest of the protocol's one-line errors, each before any work.
  */
 #include "testutil.h"
 #include <hdf5.h>
@@ -172,6 +172,8 @@ static void test_bad_input(void **st)
         {"{kind: cross_corpus, n_folds: 5, test: {type: csv, manifest: %s/ab.csv}}", "{}", "n_folds"},
         {"{kind: cross_corpus, train_groups: [1], test: {type: csv, manifest: %s/ab.csv}}", "{}", "give both train_groups and test_groups or neither"},
         {"{kind: cross_corpus, test: {type: csv, manifest: %s/missing.csv}}", "{}", "missing.csv"},
+        /* one clip on both sides (the same corpus, or overlapping groups) */
+        {"{kind: cross_corpus, test: {type: csv, manifest: %s/ab.csv}}", "{}", "4 clips are in both the training and the test corpus"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char p[1200];

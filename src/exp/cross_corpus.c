@@ -185,6 +185,12 @@ static int match_classes(const side s[2], plan *p, uint8_t *present[2], const ch
                       where, p->k ? "only one class" : "no class", a, b);
 }
 
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
 /* The plan of two sides: corpus rows, shared classes, kept rows, test group offset. */
 static int plan_make(const side s[2], const char *where, plan *p, mm_err *err)
 {
@@ -204,6 +210,9 @@ static int plan_make(const side s[2], const char *where, plan *p, mm_err *err)
     if (!rc) rc = match_classes(s, p, present, where, err);
     int32_t max_tr = INT32_MIN, min_te = INT32_MAX;
     int collide = 0;
+    int32_t *ids = rc ? NULL : mm_malloc(s[0].n + 1, sizeof *ids, err);   /* the training side's group ids, sorted */
+    size_t n_ids = 0;
+    if (!rc && !ids) rc = MM_ENOMEM;
     for (int q = 0; q < 2 && !rc; q++) {
         for (size_t i = 0; i < s[q].n; i++) {
             if (!p->in[q][i]) continue;
@@ -214,12 +223,17 @@ static int plan_make(const side s[2], const char *where, plan *p, mm_err *err)
         list_names(&s[q], p->cls[q], present[q], p->dropped_names[q], sizeof p->dropped_names[q]);
     }
     for (size_t i = 0; !rc && i < s[0].n; i++)
-        if (p->in[0][i] && s[0].groups[i] >= 0 && s[0].groups[i] > max_tr) max_tr = s[0].groups[i];
+        if (p->in[0][i] && s[0].groups[i] >= 0) {
+            ids[n_ids++] = s[0].groups[i];
+            if (s[0].groups[i] > max_tr) max_tr = s[0].groups[i];
+        }
+    if (!rc) qsort(ids, n_ids, sizeof *ids, cmp_i32);
     for (size_t i = 0; !rc && i < s[1].n; i++) {
         if (!p->in[1][i] || s[1].groups[i] < 0) continue;
         if (s[1].groups[i] < min_te) min_te = s[1].groups[i];
-        for (size_t j = 0; j < s[0].n && !collide; j++) collide = p->in[0][j] && s[0].groups[j] == s[1].groups[i];
+        collide |= bsearch(&s[1].groups[i], ids, n_ids, sizeof *ids, cmp_i32) != NULL;
     }
+    free(ids);
     if (!rc && collide) p->goff = max_tr + 1 - min_te;
     p->names = s[0].classes;
     free(present[0]);
@@ -270,6 +284,35 @@ static void sides_init(side s[2], const mm_split_params *sp)
     s[1] = (side){.what = "test", .keep = sp->test_groups, .n_keep = sp->n_test_groups, .keep_key = "test_groups"};
 }
 
+static int cmp_str_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* A clip (by path) in both corpora is refused: two halves of one corpus must not overlap. */
+static int check_disjoint(const mm_dataset *const d[2], const plan *p, const char *where, mm_err *err)
+{
+    char **v[2] = {NULL, NULL};
+    size_t m[2] = {0, 0};
+    int rc = 0;
+    for (int q = 0; q < 2 && !rc; q++) {
+        if (!(v[q] = mm_malloc(d[q]->n + 1, sizeof *v[q], err))) { rc = MM_ENOMEM; break; }
+        for (size_t i = 0; i < d[q]->n; i++) if (p->in[q][i]) v[q][m[q]++] = d[q]->paths[i];
+        qsort(v[q], m[q], sizeof *v[q], cmp_str_ptr);
+    }
+    size_t both = 0;
+    const char *first = NULL;
+    for (size_t i = 0, j = 0; !rc && i < m[0] && j < m[1];) {
+        int c = strcmp(v[0][i], v[1][j]);
+        if (!c && !both++) first = v[0][i];
+        i += c <= 0;
+        j += c >= 0;
+    }
+    if (both)
+        rc = mm_err_set(err, MM_EINVAL, "%s: protocol cross_corpus: %zu clips are in both the training and the test corpus (e.g. %s); "
+                        "give disjoint corpora, or disjoint train_groups and test_groups", where, both, first);
+    free(v[0]);
+    free(v[1]);
+    return rc;
+}
+
 int mm_exp_cross_precheck(const mm_cfg *cfg, const mm_exp_cross *cc, const mm_split_params *sp,
                           const mm_dataset *train, int32_t **labels, int32_t **groups, size_t *n,
                           mm_split **split, mm_err *err)
@@ -291,6 +334,7 @@ int mm_exp_cross_precheck(const mm_cfg *cfg, const mm_exp_cross *cc, const mm_sp
     plan p;
     *labels = *groups = NULL;
     rc = plan_make(s, where, &p, err);
+    if (!rc) rc = check_disjoint(d, &p, where, err);
     if (!rc) rc = plan_index(s, &p, labels, groups, err);
     if (!rc) {
         *n = p.nrows[0] + p.nrows[1];
@@ -347,12 +391,6 @@ static const char *group_name(const mm_table *t, int32_t g)
     for (size_t j = 0; j < t->n_group_ids; j++)
         if (t->group_ids[j] == g) return t->group_names ? t->group_names[j] : NULL;
     return NULL;
-}
-
-static int cmp_i32(const void *a, const void *b)
-{
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
 }
 
 /* Distinct group ids of the combined rows, ascending, with their names (a test group's
