@@ -264,6 +264,11 @@ int mm_export_bundle(const mm_cfg *cfg, const mm_export_opts *o, mm_err *err)
         (rc = mm_cfg_get_int(cfg, "seed", 0, 0, LONG_MAX, &seed_l, err)) ||
         (rc = mm_cfg_get_str(cfg, "model_root", NULL, &model_root, err)))
         goto done;
+    if (prep.domain_norm) {   /* a bundle sees one clip at a time, never a corpus's statistics */
+        rc = mm_err_set(err, MM_EINVAL, "%s: export: preprocessing.domain_norm standardises with the test corpus's own statistics, "
+                        "which a bundle serving one clip at a time does not have; export a model trained without it", cfg_name(o));
+        goto done;
+    }
     const mm_cfg *params = spec->params;
     if (spec->is_ensemble && !(params = vparams = voting_params(specs, spec, err))) { rc = err->code ? err->code : MM_ENOMEM; goto done; }
     mm_run_opts ro = {.config_path = o->config_path, .n_threads = o->n_threads, .progress = o->on_progress != NULL,

@@ -371,6 +371,8 @@ static int write_h5(const mm_report_input *in, const model_summary *ms, const ch
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_leakage_allowed", in->leakage_allowed, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_norm", in->group_norm, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "group_norm_clips", (int64_t)in->group_norm_clips, err);
+    if (!rc) rc = mm_h5_attr_set_i64(f, "domain_norm", in->domain_norm, err);
+    if (!rc && in->cross_note) rc = mm_h5_attr_set_str(f, "cross_corpus", in->cross_note, err);
     if (!rc) rc = mm_h5_attr_set_i64(f, "augment_copies", (int64_t)in->n_augment, err);
     if (!rc) rc = mm_h5_write_strings(f, "dataset/label_names", (const char *const *)t->label_names, (size_t)k, err);
     int64_t *counts = calloc((size_t)k, sizeof *counts);
@@ -569,6 +571,7 @@ static char *summary_md(const mm_report_input *in, const model_summary *ms, cons
                  "test %ss included: these scores assume unlabelled recordings of each new %s (calibration), which a model without it does not need.\n",
             g, k_txt, g, g, g);
     }
+    if (in->cross_note) sbf(&md, "%s", in->cross_note);
     if (in->n_augment) {
         size_t ns = in->n_augment_speed;
         sbf(&md, "\n**Augmentation**: each round's training clips also entered training");
@@ -662,6 +665,7 @@ static char *summary_json(const mm_report_input *in, const model_summary *ms, co
     sbf(&js, ", \"n_folds\": %zu, \"n_repeats\": %zu, \"group_leakage_allowed\": %s, \"group_norm\": %s, \"group_norm_clips\": %zu},\n",
         in->split->n_folds, in->split->n_repeats, in->leakage_allowed ? "true" : "false",
         in->group_norm ? "true" : "false", in->group_norm_clips);
+    if (in->cross_note) sbf(&js, "  \"domain_norm\": %s,\n", in->domain_norm ? "\"per_corpus\"" : "null");
     sbf(&js, "  \"dataset\": {\"n\": %zu, \"n_features\": %zu, \"labels\": [", t->n, t->d);
     for (int c = 0; c < k; c++) { if (c) sbf(&js, ", "); json_str(&js, t->label_names[c]); }
     sbf(&js, "]},\n  \"models\": {\n");

@@ -51,6 +51,8 @@ typedef struct mm_report_input {
     int leakage_allowed;
     int group_norm;                 /* features standardised per group (per speaker) */
     size_t group_norm_clips;        /* 0: from all of a group's rows; K: K other rows */
+    int domain_norm;                /* features standardised per corpus (cross_corpus, domain_norm: per_corpus) */
+    const char *cross_note;         /* cross_corpus: its summary.md paragraph (corpora, rows left out); NULL otherwise */
     size_t n_augment;               /* perturbed copies of the training rows (speed, then corruptions) */
     const double *augment_speed;    /* (n_augment_speed) */
     size_t n_augment_speed;

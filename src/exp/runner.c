@@ -11,6 +11,7 @@
  * them as bytes); all of them run the same loop over mm_unit_fit.
  */
 #include "exp/runner.h"
+#include "exp/cross_corpus.h"
 #include "exp/spec.h"
 #include "exp/unit.h"
 
@@ -178,6 +179,8 @@ typedef struct run {
     mm_exp_search search;
     mm_report_tsne_opts tsne;
     mm_split_params sp;
+    mm_exp_cross cc;               /* protocol kind cross_corpus (cc.enabled) */
+    char *cc_note;                 /* its summary.md paragraph */
     mm_table *t;                   /* labelled rows */
     mm_split *split;
     char dir[PATH_MAX];
@@ -264,7 +267,7 @@ static int run_parse(run *x, mm_err *err)
     if (!rc) rc = mm_exp_parse_search(cfg, x->specs, x->n_models, &x->search, err);
     if (!rc && x->search.enabled && !mm_cfg_find(cfg, "search.inner.seed")) x->search.inner.seed = x->seed;
     if (!rc) rc = mm_report_tsne_opts_from_cfg(mm_cfg_child(cfg, "tsne"), &x->tsne, err);
-    if (!rc) rc = mm_split_params_from_cfg(mm_cfg_child(cfg, "protocol"), &x->sp, err);
+    if (!rc) rc = mm_exp_parse_protocol(cfg, &x->prep, &x->cc, &x->sp, err);
     if (rc) return rc;
     if (!mm_cfg_find(cfg, "protocol.seed")) x->sp.seed = x->seed;
     int wants_val = 0;
@@ -302,24 +305,30 @@ static int run_precheck(run *x, mm_err *err)
     mm_split *early = NULL;
     int rc = mm_cfg_get_str(x->cfg, "data_root", NULL, &data_root, err);
     if (!rc) rc = mm_dataset_load(mm_cfg_child(x->cfg, "dataset"), mm_data_root(data_root), &ds, err);
-    if (!rc) rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, ds->labels, ds->groups, ds->n, ds->group_by, x->allow_leak, &x->o, &early, err);
+    int32_t *cc_labels = NULL, *cc_groups = NULL;   /* cross_corpus: the rows of both corpora */
+    size_t cc_n = 0;
+    if (!rc && x->cc.enabled) rc = mm_exp_cross_precheck(x->cfg, &x->cc, &x->sp, ds, &cc_labels, &cc_groups, &cc_n, &early, err);
+    else if (!rc) rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, ds->labels, ds->groups, ds->n, ds->group_by, x->allow_leak, &x->o, &early, err);
     if (!rc) {
         mm_table view = {.n = ds->n, .labels = ds->labels, .groups = ds->groups, .group_by = ds->group_by};
+        if (x->cc.enabled) view = (mm_table){.n = cc_n, .labels = cc_labels, .groups = cc_groups, .group_by = ds->group_by};
         mm_unit_env env = {.t = &view, .split = early, .search = &x->search};
         rc = check_search(&env, x->specs, x->n_models, err);
     }
     if (!rc) rc = check_scale(x->d, x->n_models, early->n_rounds, err);
     /* noise folders and babble pools, before any extraction */
-    for (size_t k = 0; !rc && k < x->aug.n_corr; k++) rc = mm_exp_check_corruption(x->cfg, &x->aug.corr[k], early, err);
+    for (size_t k = 0; !rc && k < x->aug.n_corr; k++) rc = mm_exp_check_corruption(x->cfg, &x->aug.corr[k], x->cc.enabled ? NULL : early, err);
     for (size_t k = 0; !rc && k < x->n_rob; k++) rc = mm_exp_check_corruption(x->cfg, &x->rob[k], early, err);
+    free(cc_labels);
+    free(cc_groups);
     mm_split_free(early);
     mm_dataset_free(ds);
     return rc;
 }
 
-/* The table (labelled rows), per-group normalisation, augmented copies,
- * the split and its checks, the output folder and the config hash. */
-static int run_data(run *x, mm_err *err)
+/* The table (labelled rows), per-group normalisation, the split and its
+ * checks, augmented copies: one corpus, split by the protocol. */
+static int run_table_split(run *x, mm_err *err)
 {
     int rc = mm_mpi_agree(mm_exp_get_table(x->cfg, &x->o, &x->t, err), err);
     if (rc) return rc;
@@ -339,6 +348,18 @@ static int run_data(run *x, mm_err *err)
      * each; only their training rows are ever used */
     if (x->aug.n && (rc = mm_mpi_agree(mm_exp_augment_tables_split(x->cfg, &x->o, &x->aug, t, 1, &x->prep, x->seed, x->split, x->aug_X, err), err)))
         return rc;
+    return 0;
+}
+
+/* The data (one corpus split by the protocol, or two: cross_corpus), the
+ * robustness copies, the output folder and the config hash. */
+static int run_data(run *x, mm_err *err)
+{
+    int rc = !x->cc.enabled ? run_table_split(x, err)
+           : mm_mpi_agree(mm_exp_cross_data(x->cfg, &x->o, &x->cc, &x->prep, &x->sp, &x->aug, x->seed, &x->t,
+                                            &x->split, x->aug_X, &x->cc_note, err), err);
+    if (rc) return rc;
+    mm_table *t = x->t;
     /* robustness: every clip corrupted (other seeds and noise sources than training);
      * only each round's test rows are ever used */
     for (size_t c = 0; c < x->n_rob; c++) {
@@ -614,7 +635,8 @@ static int run_report(run *x, mm_err *err)
     mm_report_input in = {
         .name = x->name, .config_path = x->o.config_path, .config_yaml = x->cfg_yaml, .table = x->t, .split = x->split,
         .n_models = x->n_specs, .leakage_allowed = x->leak, .group_norm = x->prep.group_norm,
-        .group_norm_clips = x->prep.group_norm_clips, .n_augment = x->aug.n, .augment_speed = x->aug.speed,
+        .group_norm_clips = x->prep.group_norm_clips, .domain_norm = x->prep.domain_norm, .cross_note = x->cc_note,
+        .n_augment = x->aug.n, .augment_speed = x->aug.speed,
         .n_augment_speed = x->aug.n_speed, .augment_names = aug_names, .n_rob = x->n_rob, .rob_names = x->rob_names,
         .rob_mask = x->rob_mask,
         .seed = x->seed, .tsne = &x->tsne, .n_threads = x->o.n_threads,
@@ -653,6 +675,7 @@ static void run_free(run *x)
     free(x->units);
     free(x->todo); free(x->done); free(x->cost);
     free(x->cfg_yaml);
+    free(x->cc_note);
     mm_split_free(x->split);
     for (size_t k = 0; k < MM_EXP_MAX_AUG; k++) free(x->aug_X[k]);
     for (size_t k = 0; k < MAX_ROB; k++) free(x->rob_X[k]);

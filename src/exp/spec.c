@@ -311,11 +311,13 @@ int mm_exp_group_norm(mm_table *t, const mm_exp_prep *prep, uint64_t seed, int n
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err)
 {
     const mm_cfg *m = mm_cfg_child(cfg, "preprocessing");
-    static const char *const keys[] = {"scaler", "smote", "group_norm", NULL};
+    static const char *const keys[] = {"scaler", "smote", "group_norm", "domain_norm", NULL};
     int rc = mm_cfg_check_keys(m, "preprocessing", keys, err);
     if (rc) return rc;
     static const char *const scalers[] = {"none", "standard", NULL};
     if ((rc = mm_cfg_get_choice(m, "scaler", scalers, 1, &p->scaler, err))) return rc;
+    static const char *const domains[] = {"none", "per_corpus", NULL};
+    if ((rc = mm_cfg_get_choice(m, "domain_norm", domains, 0, &p->domain_norm, err))) return rc;
     const mm_cfg *sm = m ? mm_cfg_child(m, "smote") : NULL;
     p->smote = 0;
     p->smote_params = NULL;

@@ -57,6 +57,7 @@ typedef struct mm_exp_prep {
     const mm_cfg *smote_params;
     int group_norm;           /* 1: per-group standardisation (learn/groupnorm.h) before all else */
     size_t group_norm_clips;  /* 0: all of the group's rows; K: K other rows per row */
+    int domain_norm;          /* 1: per_corpus, each corpus standardised by its own statistics (exp/cross_corpus.h) */
 } mm_exp_prep;
 
 /* Parse `models:` and `ensembles:` (models first, then ensembles in *out;
@@ -77,7 +78,7 @@ void mm_exp_search_release(mm_exp_search *s);
 /* The score of predictions under metric (MM_EXP_METRIC_*): sklearn's. */
 int mm_exp_score(int metric, const int32_t *y_true, const int32_t *y_pred, size_t n, int n_classes,
                  double *score, mm_err *err);
-/* Parse `preprocessing:` (scaler, smote). */
+/* Parse `preprocessing:` (scaler, smote, group_norm, domain_norm: none | per_corpus). */
 int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
 
 /* `augment:` data augmentation: each entry gives a perturbed copy of every clip (one
