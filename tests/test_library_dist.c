@@ -6,7 +6,8 @@
  * excepted), the PCA basis and grid index included. The bundle records its
  * training clip length and `melodic index` windows by it (old bundles: 10 s
  * and a note); the summary gives the throughput. Bad input: parts missing,
- * twice, of another run, not a part; more shards than files; --shard under
+ * twice, of another run, not a part, damaged (cut short, a row out of range
+ * or twice); more shards than files; --shard under
  * mpirun; the generator asked for 0 or more than 10^8 tracks. Without
  * mpirun the MPI cases skip. */
 #include "testutil.h"
@@ -100,16 +101,9 @@ static int mel(int np, const char *fmt, ...)
 
 static const char *slurp_err(void)
 {
-    static char buf[16384];
     char p[300];
     snprintf(p, sizeof p, "%s/err.txt", dir);
-    FILE *f = fopen(p, "r");
-    buf[0] = 0;
-    if (!f) return buf;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return tu_slurp(p);
 }
 
 /* Libraries a and b equal: every dataset (h5diff, root attributes left to
@@ -178,7 +172,7 @@ static void test_clip_seconds(void **st)
     printf("%s", e);
     assert_null(strstr(e, "does not record"));
     assert_non_null(strstr(e, "h of audio per hour per core"));
-    assert_non_null(strstr(e, "shorter than the 2 s window"));   /* the 1 and 1.5 s tracks */
+    assert_non_null(strstr(e, "shorter than the 2 s window"));   /* the 1 s tracks (1.5 s: within hop/2) */
     mm_library *l = NULL;
     assert_int_equal(mm_library_open(out, &l, &err), 0);
     double hop = 0;
@@ -241,6 +235,12 @@ static void test_shards_equal(void **st)
         assert_non_null(strstr(slurp_err(), "MPI ranks"));
         assert_same_library(one, x);
     }
+    /* again under mpirun into the same file: every track reused, the same library */
+    char x[400];
+    snprintf(x, sizeof x, "%s/np2.h5", dir);
+    assert_int_equal(mel(2, "index %s %s -o %s --window 1 --hop 0.5", bundle, lib_dir, x), 0);
+    assert_non_null(strstr(slurp_err(), "(0 classified, 16 unchanged, 0 removed, 1 failed)"));
+    assert_same_library(one, x);
 }
 
 static void expect_fail(int np, const char *want, const char *args)
@@ -253,6 +253,17 @@ static void expect_fail(int np, const char *want, const char *args)
     int lines = 0;
     for (const char *l = strstr(e, "melodic "); l; l = strstr(l + 1, "\nmelodic ")) lines++;
     assert_int_equal(lines, 1);
+}
+
+/* dir/b2.h5 copied to dir/NAME.h5 and damaged by the h5py statements py
+ * (f: the file), then merged with b1.h5: refused with a line holding want. */
+static void expect_damaged(const char *name, const char *py, const char *want, const char *out)
+{
+    assert_int_equal(tu_system("cp %s/b2.h5 %s/%s.h5 && /usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r+'); %s\" %s/%s.h5",
+                               dir, dir, name, py, dir, name), 0);
+    char a[1024];
+    snprintf(a, sizeof a, "index --merge %s/b1.h5 %s/%s.h5 -o %s", dir, dir, name, out);
+    expect_fail(0, want, a);
 }
 
 static void test_bad_input(void **st)
@@ -279,6 +290,10 @@ static void test_bad_input(void **st)
     expect_fail(0, "got '3/2'", a);
     snprintf(a, sizeof a, "index --merge %s/b1.h5", dir);
     expect_fail(0, "--merge expects PART.h5... and -o LIBRARY.h5", a);
+    /* a damaged part: its bytes cut short, a row out of range or twice */
+    expect_damaged("cut", "b=f['part/blob'][:]; del f['part/blob']; f['part/blob']=b[:len(b)//2]", "out of range", out);
+    expect_damaged("row", "r=f['part/rows']; r[0]=10**6", "row.h5: part row 0: file 1000000", out);
+    expect_damaged("dup", "r=f['part/rows']; r[1]=r[0]", "is in two parts", out);
     assert_int_not_equal(access(out, F_OK), 0);   /* nothing half-written */
     /* the generator: 0 and more than 10^8 tracks, one line, no output */
     char lib[400];

@@ -145,18 +145,11 @@ static int mel(int np, const char *fmt, ...)
     return tu_system("%s %s > %s/out.txt 2> %s/err.txt", tu_bin(), args, dir, dir);
 }
 
-static char *slurp_err(void)
+static const char *slurp_err(void)
 {
-    static char buf[16384];
     char p[300];
     snprintf(p, sizeof p, "%s/err.txt", dir);
-    FILE *f = fopen(p, "r");
-    buf[0] = 0;
-    if (!f) return buf;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return tu_slurp(p);
 }
 
 /* ---- comparing HDF5 files dataset by dataset ---- */
@@ -364,7 +357,7 @@ static void expect_fail(int np, const char *want, const char *fmt, const char *a
     char args[2048];
     snprintf(args, sizeof args, fmt, arg, arg, arg, arg);
     int rc = mel(np, "%s", args);
-    char *e = slurp_err();
+    const char *e = slurp_err();
     if (!strstr(e, want)) fprintf(stderr, "expected '%s' from '%s', got:\n%s", want, args, e);
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(e, want));

@@ -104,6 +104,20 @@ static inline int tu_system(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* The text of a small file (up to 16 KiB; "" when unreadable), in a
+ * static buffer overwritten by the next call: e.g. a command's stderr. */
+static inline const char *tu_slurp(const char *path)
+{
+    static char buf[16384];
+    FILE *f = fopen(path, "r");
+    buf[0] = 0;
+    if (!f) return buf;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
 /* The melodic binary under test. */
 static inline const char *tu_bin(void)
 {

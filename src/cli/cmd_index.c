@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,7 +41,8 @@ static const char *usage =
     "Tags are read with TagLib when melodic is linked with it (else libsndfile: WAV, FLAC, Ogg).\n"
     "Re-indexing into an existing LIBRARY.h5 reuses unchanged files (size, mtime, SHA-256)\n"
     "and drops removed ones; unreadable files are listed with their reasons.\n"
-    "The summary line gives the throughput in hours of audio per hour per core.\n"
+    "The summary line gives the throughput in hours of audio per hour per core (per CPU\n"
+    "second of the process; under mpirun per wall second × cores).\n"
     "  --config FILE     valence–arousal points of the labels (default: the installed\n"
     "                    " MM_CLI_RECOMMEND_CONFIG "; $MELODIC_SHARE overrides)\n"
     "  --metadata CSV    artist/title table (default DIR/metadata.csv when present)\n"
@@ -91,13 +93,24 @@ static void progress(void *ctx, size_t done, size_t total, const char *path)
     }
 }
 
-/* The summary's throughput: audio_s seconds classified in wall_s seconds
- * on cores cores, as hours of audio per hour per core. */
-static void say_throughput(double audio_s, double wall_s, int cores)
+/* CPU seconds (user + system) of this process so far, all threads. */
+static double cpu_s(void)
 {
-    if (audio_s <= 0 || wall_s <= 0) return;
-    fprintf(stderr, "; %.2f h of audio in %.1f s: %.0f h of audio per hour per core (%d core%s)", audio_s / 3600, wall_s,
-            audio_s / wall_s / (cores > 0 ? cores : 1), cores, cores == 1 ? "" : "s");
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+/* The summary's throughput, hours of audio per hour per core: audio_s
+ * seconds classified per CPU second of this process (a shared machine's
+ * other load does not count), or under MPI, where rank 0 sees only its own
+ * CPU time, per wall second × cores. */
+static void say_throughput(double audio_s, double wall_s, double cpu, int cores, int mpi)
+{
+    double per = mpi ? wall_s * (cores > 0 ? cores : 1) : cpu;
+    if (audio_s <= 0 || per <= 0) return;
+    fprintf(stderr, "; %.2f h of audio in %.1f s (%.1f s CPU): %.0f h of audio per hour per core (%s, %d core%s)", audio_s / 3600,
+            wall_s, cpu, audio_s / per, mpi ? "wall time × cores" : "CPU time", cores, cores == 1 ? "" : "s");
 }
 
 /* The --window default: the bundle's training clip length, else 10 s
@@ -232,7 +245,7 @@ int mm_cmd_index(int argc, char **argv)
         rc = mm_err_set(&err, MM_EINVAL, "%s has per-speaker calibration (group_norm), which music tracks do not have: export the music model without it", bundle_path);
     if (!rc && !window_set) p.window_s = default_window(b, bundle_path, quiet || rank != 0);
     mm_library_index_stats s = {0};
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     if (mpi_on) rc = mm_mpi_agree(rc, &err);
     if (!rc) {
         if (shard_n) rc = mm_library_index_shard(b, bundle_path, va, source, out, shard_i, shard_n, &p, &s, &err);
@@ -252,8 +265,8 @@ int mm_cmd_index(int argc, char **argv)
             fprintf(stderr, "indexed %zu of %zu files → %s (%zu classified, %zu unchanged, %zu removed, %zu failed)",
                     s.n_indexed, s.n_files, out, s.n_new, s.n_unchanged, s.n_removed, s.n_failed);
         }
-        if (s.n_short) fprintf(stderr, "; %zu shorter than the %g s window, each classified as one window", s.n_short, p.window_s);
-        say_throughput(s.audio_s, now_s() - t0, cores);
+        if (s.n_short) fprintf(stderr, "; %zu shorter than the %g s window, each classified whole as one window", s.n_short, p.window_s);
+        say_throughput(s.audio_s, now_s() - t0, cpu_s() - c0, cores, mm_mpi_active());
         if (mm_mpi_active()) fprintf(stderr, " (%d MPI ranks × %d threads)", mm_mpi_size(), threads);
         fputc('\n', stderr);
     }

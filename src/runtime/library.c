@@ -1742,7 +1742,7 @@ static int assemble(mm_librun *r, mm_library_index_stats *s, mm_library **out, m
             continue;
         }
         if (j->status == 1) s->n_unchanged++; else { s->n_new++; s->audio_s += j->t.duration; }
-        if (r->md.window_s > 0 && j->t.duration < r->md.window_s) s->n_short++;
+        if (r->md.window_s > 0 && j->t.duration < r->md.window_s - r->md.hop_s / 2) s->n_short++;
         mm_library_track t = j->t;
         t.path = j->path;
         t.true_label = j->label ? j->label : "";

@@ -168,7 +168,8 @@ typedef struct mm_library_index_stats {
     size_t n_unchanged;     /* reused from the previous library */
     size_t n_removed;       /* in the previous library, gone now */
     size_t n_failed;        /* listed with reasons */
-    size_t n_short;         /* windowed: tracks shorter than one window (each classified as one window) */
+    size_t n_short;         /* windowed: tracks more than hop/2 shorter than the window (each classified
+                               as one window of the whole track; a shorter gap is the tail windows.h drops) */
     double audio_s;         /* seconds of audio classified this time (the new tracks' durations) */
 } mm_library_index_stats;
 

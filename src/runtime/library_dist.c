@@ -256,7 +256,7 @@ int mm_library_index_shard(const mm_bundle *b, const char *bundle_path, const mm
             s.n_indexed++;
             s.n_new++;
             s.audio_s += j->t.duration;
-            if (r.md.window_s > 0 && j->t.duration < r.md.window_s) s.n_short++;
+            if (r.md.window_s > 0 && j->t.duration < r.md.window_s - r.md.hop_s / 2) s.n_short++;
         }
         *stats = s;
     }
