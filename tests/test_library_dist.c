@@ -189,6 +189,10 @@ static void test_clip_seconds(void **st)
     assert_int_equal(mm_library_open(out, &l, &err), 0);
     assert_true(mm_library_window(l, &hop) == 10.0 && hop == 5.0);
     mm_library_free(l);
+    /* a recorded length out of range: the bundle is refused, naming the attribute */
+    tu_system("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r+'); f.attrs['clip_seconds']=-1.0\" %s", old);
+    assert_int_not_equal(mel(0, "index %s %s -o %s/never.h5", old, lib_dir, dir), 0);
+    assert_non_null(strstr(slurp_err(), "clip_seconds = -1, expected seconds in (0, 3600]"));
     /* --help says where the default comes from */
     assert_int_equal(tu_system("%s index --help | grep -q 'clips the music model was trained on'", tu_bin()), 0);
 }
