@@ -73,10 +73,7 @@ static int setup(void **st)
     if (tu_system("%s export %s/exp.yaml --model forest -o %s 2>/dev/null", tu_bin(), dir, bundle)) return -1;
     have_mpirun = tu_system("command -v mpirun > /dev/null 2>&1") == 0;
     have_h5diff = tu_system("command -v h5diff > /dev/null 2>&1") == 0;
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_btl", "self,vader", 0);
-    setenv("OMP_NUM_THREADS", "1", 0);
+    tu_mpi_env();
     return 0;
 }
 
@@ -89,14 +86,13 @@ static int teardown(void **st)
 /* melodic ARGS (np > 0: under mpirun -np np), stderr into dir/err.txt. */
 static int mel(int np, const char *fmt, ...)
 {
-    char args[4096];
+    char err[300];
+    snprintf(err, sizeof err, "%s/err.txt", dir);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = tu_vmelodic(np, "/dev/null", err, fmt, ap);
     va_end(ap);
-    if (np)
-        return tu_system("mpirun --oversubscribe -np %d %s %s > /dev/null 2> %s/err.txt", np, tu_bin(), args, dir);
-    return tu_system("%s %s > /dev/null 2> %s/err.txt", tu_bin(), args, dir);
+    return rc;
 }
 
 static const char *slurp_err(void)
