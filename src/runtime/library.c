@@ -13,8 +13,10 @@
  * libraries written before that, with paths relative to the indexing
  * command's working directory, are resolved on loading where the files are
  * found (see resolve_track).
- * Leaves out watching folders for changes (and, without TagLib, tags
- * libsndfile cannot read: ID3 in MP3, MP4).
+ * An index run is cut into phases (prepare, classify any subset, finish:
+ * library_run.h) that library_dist.c shares among --shard parts and MPI
+ * ranks. Leaves out watching folders for changes (and, without TagLib,
+ * tags libsndfile cannot read: ID3 in MP3, MP4).
  */
 #include "runtime/library.h"
 
@@ -1683,6 +1685,7 @@ int mm_librun_open_previous(const mm_librun *r, const char *out_path, mm_library
     return 0;
 }
 
+/* See library_run.h; each job writes only its own slot. */
 void mm_librun_classify(mm_librun *r, const mm_bundle *b, const mm_library *old, const size_t *items, size_t m,
                         const mm_library_index_params *p)
 {
