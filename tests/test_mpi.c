@@ -106,22 +106,7 @@ static int setup(void **st)
     tu_system("rm -rf %s && mkdir -p %s", dir, dir);
     make_data();
     have_mpirun = tu_system("command -v mpirun > /dev/null 2>&1") == 0;
-    /* as root (CI) Open MPI wants these; under ASan its runtime's leaks are not ours */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_btl", "self,vader", 0);     /* one machine: no network probing */
-    setenv("OMP_NUM_THREADS", "1", 0);
-    if (getenv("MELODIC_ASAN")) {
-        char cwd[1024], s[1200];
-        if (getcwd(cwd, sizeof cwd)) {
-            /* full unwinding: the leaking frames sit in plugins whose own
-             * frames LSan cannot name; the libmpi frames below them match */
-            snprintf(s, sizeof s, "suppressions=%s/tests/lsan_mpi.supp:print_suppressions=0:fast_unwind_on_malloc=0", cwd);
-            setenv("LSAN_OPTIONS", s, 1);
-        }
-        setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 1);
-        setenv("PMIX_MCA_mca_base_component_disable_dlclose", "1", 1);
-    }
+    tu_mpi_env();
     return 0;
 }
 
@@ -135,28 +120,21 @@ static int teardown(void **st)
  * dir/err.txt; returns the exit status. */
 static int mel(int np, const char *fmt, ...)
 {
-    char args[4096];
+    char out[300], err[300];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
+    snprintf(err, sizeof err, "%s/err.txt", dir);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = tu_vmelodic(np, out, err, fmt, ap);
     va_end(ap);
-    if (np)
-        return tu_system("mpirun --oversubscribe -np %d %s %s > %s/out.txt 2> %s/err.txt", np, tu_bin(), args, dir, dir);
-    return tu_system("%s %s > %s/out.txt 2> %s/err.txt", tu_bin(), args, dir, dir);
+    return rc;
 }
 
-static char *slurp_err(void)
+static const char *slurp_err(void)
 {
-    static char buf[16384];
     char p[300];
     snprintf(p, sizeof p, "%s/err.txt", dir);
-    FILE *f = fopen(p, "r");
-    buf[0] = 0;
-    if (!f) return buf;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    return tu_slurp(p);
 }
 
 /* ---- comparing HDF5 files dataset by dataset ---- */
@@ -364,7 +342,7 @@ static void expect_fail(int np, const char *want, const char *fmt, const char *a
     char args[2048];
     snprintf(args, sizeof args, fmt, arg, arg, arg, arg);
     int rc = mel(np, "%s", args);
-    char *e = slurp_err();
+    const char *e = slurp_err();
     if (!strstr(e, want)) fprintf(stderr, "expected '%s' from '%s', got:\n%s", want, args, e);
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(e, want));

@@ -10,7 +10,8 @@
  * float samples reach the same front end), the trajectory and segment
  * fields survive the file, reuse keeps them and another hop re-classifies;
  * the quadrant of each joined file is reported (and must be right for most);
- * throughput in hours of audio per hour per core; a file shorter than a
+ * throughput in hours of audio per hour per core (also from the CLI summary,
+ * windowed by the bundle's recorded clip length, ~10.03 s); a file shorter than a
  * window is one window; `melodic index` writes no \r into a log; with
  * TagLib linked, ID3 tags in a WAV (which libsndfile does not read) name the
  * artist and title. */
@@ -216,6 +217,22 @@ static void test_songs(void **st)
     assert_int_equal(s.n_new, 4);
     assert_int_equal(mm_library_open(out, &l, &err), 0);
     assert_int_equal(mm_library_track_at(l, 0)->n_windows, 24);
+    mm_library_free(l);
+    /* the bundle records the training clips' length (4Q: the excerpts' ~10.03 s, the
+     * median decoded duration), and `melodic index` windows by it by default; its
+     * summary line gives the throughput per core */
+    double clip_s = mm_bundle_clip_seconds(b);
+    printf("bundle clip_seconds = %.3f (4Q excerpts: 9.99-10.03 s)\n", clip_s);
+    assert_true(clip_s > 9.9 && clip_s < 10.1);
+    char log[600], cli_out[600];
+    snprintf(cli_out, sizeof cli_out, "%s/songs_cli.h5", dir);
+    snprintf(log, sizeof log, "%s/index_cli.log", dir);
+    assert_int_equal(tu_system("%s index %s %s -o %s -j 1 --quiet 2> %s", tu_bin(), bundle, songs, cli_out, log), 0);
+    tu_system("cat %s", log);
+    assert_int_equal(tu_system("grep -q 'h of audio per hour per core (CPU time, 1 core)' %s", log), 0);
+    assert_int_equal(tu_system("! grep -q 'does not record' %s", log), 0);
+    assert_int_equal(mm_library_open(cli_out, &l, &err), 0);
+    assert_true(mm_library_window(l, &hop) == clip_s && hop == clip_s / 2);
     mm_library_free(l);
     mm_bundle_free(b);
 }

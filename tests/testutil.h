@@ -104,11 +104,59 @@ static inline int tu_system(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* The text of a small file (up to 16 KiB; "" when unreadable), in a
+ * static buffer overwritten by the next call: e.g. a command's stderr. */
+static inline const char *tu_slurp(const char *path)
+{
+    static char buf[16384];
+    FILE *f = fopen(path, "r");
+    buf[0] = 0;
+    if (!f) return buf;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
 /* The melodic binary under test. */
 static inline const char *tu_bin(void)
 {
     const char *b = getenv("MELODIC_BIN");
     return b && *b ? b : "build/melodic";
+}
+
+/* The environment for running melodic under mpirun from a test: as root
+ * (CI) Open MPI wants the ALLOW_RUN_AS_ROOT pair; one machine, no network
+ * probing; one OpenMP thread unless set; under ASan (MELODIC_ASAN) Open
+ * MPI's own leaks are suppressed (tests/lsan_mpi.supp). */
+static inline void tu_mpi_env(void)
+{
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_btl", "self,vader", 0);
+    setenv("OMP_NUM_THREADS", "1", 0);
+    if (!getenv("MELODIC_ASAN")) return;
+    char cwd[1024], s[1200];
+    if (getcwd(cwd, sizeof cwd)) {
+        /* full unwinding: the leaking frames sit in plugins whose own
+         * frames LSan cannot name; the libmpi frames below them match */
+        snprintf(s, sizeof s, "suppressions=%s/tests/lsan_mpi.supp:print_suppressions=0:fast_unwind_on_malloc=0", cwd);
+        setenv("LSAN_OPTIONS", s, 1);
+    }
+    setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 1);
+    setenv("PMIX_MCA_mca_base_component_disable_dlclose", "1", 1);
+}
+
+/* Run the melodic binary with the arguments fmt (np > 0: under `mpirun
+ * --oversubscribe -np np`), stdout to out_path, stderr to err_path; the
+ * exit status. */
+static inline int tu_vmelodic(int np, const char *out_path, const char *err_path, const char *fmt, va_list ap)
+{
+    char args[4096];
+    vsnprintf(args, sizeof args, fmt, ap);
+    if (np)
+        return tu_system("mpirun --oversubscribe -np %d %s %s > %s 2> %s", np, tu_bin(), args, out_path, err_path);
+    return tu_system("%s %s > %s 2> %s", tu_bin(), args, out_path, err_path);
 }
 
 #endif

@@ -5,6 +5,7 @@
 #include "exp/export.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +209,37 @@ static char *read_metrics(const mm_export_opts *o, const char *name)
     return buf;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The length of the clips the model learnt from, in seconds, for the
+ * bundle's clip_seconds (runtime windows songs by it): audio.fixed_seconds
+ * when the config crops/pads every clip to it, else the median decoded
+ * duration of the table's clips (before any trim: the table keeps no
+ * trimmed length). 0 when unknown (no durations, or a bad audio map). */
+static double training_clip_seconds(const mm_cfg *cfg, const mm_table *t)
+{
+    mm_pipeline_audio pa;
+    mm_err e = {0};
+    if (!mm_pipeline_audio_from_cfg(mm_cfg_child(cfg, "audio"), &pa, &e) && pa.audio.fixed_seconds > 0)
+        return pa.audio.fixed_seconds;
+    if (!t->durations || !t->n) return 0;
+    float *d = malloc(t->n * sizeof *d);
+    size_t m = 0;
+    for (size_t i = 0; d && i < t->n; i++)
+        if (t->durations[i] > 0 && isfinite(t->durations[i])) d[m++] = t->durations[i];
+    double med = 0;
+    if (m) {
+        qsort(d, m, sizeof *d, cmp_float);
+        med = m % 2 ? d[m / 2] : 0.5 * ((double)d[m / 2 - 1] + (double)d[m / 2]);
+    }
+    free(d);
+    return med <= 3600 ? med : 0;
+}
+
 static int write_bundle(const mm_cfg *cfg, const mm_export_opts *o, const export_fit *x, const char *learner_name,
                         const char *name, const mm_exp_prep *prep, const char *model_root, mm_err *err)
 {
@@ -219,6 +251,7 @@ static int write_bundle(const mm_cfg *cfg, const mm_export_opts *o, const export
         .model = o->model, .learner_name = learner_name, .experiment = name, .git_commit = o->git_commit,
         .data_fingerprint = (unsigned long long)mm_table_fingerprint(x->t), .n_train = x->ntr, .n_val = x->nva,
         .calibration_clips = !prep->group_norm ? 0 : prep->group_norm_clips ? prep->group_norm_clips : CALIB_DEFAULT_CLIPS,
+        .clip_seconds = training_clip_seconds(cfg, x->t),
         .config_yaml = cfg_yaml, .features_yaml = feat_yaml, .audio_yaml = audio_yaml,
         .sets = x->fs, .n_sets = x->n_fs, .model_root = model_root, .embed_weights = o->embed_weights,
         .scaler = x->sc, .learner = x->l,

@@ -36,6 +36,7 @@ struct mm_bundle {
     size_t n_labels;
     char *metrics;
     size_t calib_clips;        /* 0: ordinary; else clips of a speaker needed (group_norm) */
+    double clip_s;             /* training clip length in seconds; 0: not recorded */
     char pipeline_id[65];      /* SHA-256 of the feature pipeline (raw feature space) */
     char *tmp_weights[8];      /* extracted embedded weights, removed on free */
 };
@@ -128,6 +129,8 @@ static int write_attributes(hid_t f, const mm_bundle_parts *p, mm_err *err)
     if (!rc) rc = mm_h5_attr_set_i64(f, "n_val", (int64_t)p->n_val, err);
     if (!rc && p->calibration_clips)   /* absent in ordinary bundles */
         rc = mm_h5_attr_set_i64(f, "calibration_clips", (int64_t)p->calibration_clips, err);
+    if (!rc && p->clip_seconds > 0)   /* absent: an old bundle or an unknown length */
+        rc = mm_h5_attr_set_f64(f, "clip_seconds", p->clip_seconds, err);
     return rc;
 }
 
@@ -246,6 +249,11 @@ int mm_bundle_open(const char *path, const char *model_root_in, int n_threads, m
             rc = mm_err_set(err, MM_EFORMAT, "attribute calibration_clips = %lld, expected 2..%d", (long long)k, MM_CALIB_MAX_CLIPS);
         if (!rc) b->calib_clips = (size_t)k;
     }
+    if (!rc && H5Aexists(f, "clip_seconds") > 0) {
+        rc = mm_h5_attr_get_f64(f, "clip_seconds", &b->clip_s, err);
+        if (!rc && !(b->clip_s > 0 && b->clip_s <= 3600))
+            rc = mm_err_set(err, MM_EFORMAT, "attribute clip_seconds = %g, expected seconds in (0, 3600]", b->clip_s);
+    }
     if (!rc) rc = mm_h5_read_text(f, "pipeline/features", &feat_yaml, err);
     if (!rc) rc = mm_h5_read_text(f, "pipeline/audio", &audio_yaml, err);
     if (!rc) {   /* the raw feature space: feature and audio settings, backbone checksums */
@@ -341,6 +349,7 @@ const char *mm_bundle_model_name(const mm_bundle *b) { return b->model_name; }
 const char *mm_bundle_metrics(const mm_bundle *b) { return b->metrics; }
 
 size_t mm_bundle_calibration_clips(const mm_bundle *b) { return b->calib_clips; }
+double mm_bundle_clip_seconds(const mm_bundle *b) { return b->clip_s; }
 const char *mm_bundle_pipeline_id(const mm_bundle *b) { return b->pipeline_id; }
 
 /* Raw features of one file or buffer into x (dim). */

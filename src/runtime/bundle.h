@@ -38,6 +38,9 @@ typedef struct mm_bundle_parts {
     size_t n_train;                     /* rows the model was fitted on (after SMOTE, augmentation) */
     size_t n_val;                       /* rows of the validation part, used only to stop early */
     size_t calibration_clips;           /* 0: an ordinary bundle; else clips of a speaker wanted */
+    double clip_seconds;                /* length of the training clips in seconds (audio.fixed_seconds
+                                           when the config crops/pads, else the median decoded duration
+                                           of the training rows); 0: not recorded */
     const char *config_yaml;            /* the resolved experiment config */
     const char *features_yaml;          /* its `features:` */
     const char *audio_yaml;             /* its `audio:` (NULL: "{}") */
@@ -88,6 +91,10 @@ int mm_bundle_classify_memory(const mm_bundle *b, const void *data, size_t len, 
  * experiment's group_norm clips, or 20 for "all"); 0 for an ordinary
  * bundle. mm_bundle_classify_* refuse a calibrated bundle (no history). */
 size_t mm_bundle_calibration_clips(const mm_bundle *b);
+/* Length in seconds of the clips the model was trained on (attribute
+ * clip_seconds; `melodic index` windows songs by it); 0 for a bundle
+ * written before it was recorded. */
+double mm_bundle_clip_seconds(const mm_bundle *b);
 /* SHA-256 (hex) of the bundle's feature pipeline — feature sets, audio
  * settings, backbone checksums: equal ids mean equal raw feature vectors, so
  * a calibration history stays valid across re-exports of one pipeline. */

@@ -13,8 +13,10 @@
  * libraries written before that, with paths relative to the indexing
  * command's working directory, are resolved on loading where the files are
  * found (see resolve_track).
- * Leaves out watching folders for changes (and, without TagLib, tags
- * libsndfile cannot read: ID3 in MP3, MP4).
+ * An index run is cut into phases (prepare, classify any subset, finish:
+ * library_run.h) that library_dist.c shares among --shard parts and MPI
+ * ranks. Leaves out watching folders for changes (and, without TagLib,
+ * tags libsndfile cannot read: ID3 in MP3, MP4).
  */
 #include "runtime/library.h"
 
@@ -38,6 +40,7 @@
 #include "core/paths.h"
 #include "core/sha256.h"
 #include "io/csv.h"
+#include "runtime/library_run.h"
 #include "runtime/pca.h"
 #include "runtime/windows.h"
 
@@ -1270,26 +1273,10 @@ static int has_ext(const char *name, const char *const *ext)
     return 0;
 }
 
-/* One file to index. */
-typedef struct job {
-    char *path;
-    char *label;        /* true label from layout / manifest, or NULL */
-    char *artist, *title;   /* from metadata / manifest, or NULL */
-    /* results */
-    int status;         /* 0 ok, 1 reused, -1 failed */
-    char *reason;
-    mm_library_track t;
-    float *proba, *emb;
-    long old;           /* reused: index in the previous library */
-    mm_va *traj;        /* (t.n_windows) windowed: the trajectory, or NULL */
-} job;
+typedef mm_libjob job;
+typedef mm_libjobs joblist;
 
-typedef struct joblist {
-    job *v;
-    size_t n, cap;
-} joblist;
-
-static int push_job(joblist *jl, const char *path, const char *label, mm_err *err)
+int mm_libjobs_push(joblist *jl, const char *path, const char *label, mm_err *err)
 {
     if (jl->n == jl->cap) {
         size_t nc = jl->cap ? 2 * jl->cap : 256;
@@ -1307,14 +1294,17 @@ static int push_job(joblist *jl, const char *path, const char *label, mm_err *er
     return 0;
 }
 
+void mm_libjob_clear(job *j)
+{
+    free(j->path); free(j->label); free(j->artist); free(j->title); free(j->reason);
+    free(j->t.id); free(j->t.artist); free(j->t.title);
+    free(j->proba); free(j->emb); free(j->traj);
+    memset(j, 0, sizeof *j);
+}
+
 static void free_jobs(joblist *jl)
 {
-    for (size_t i = 0; i < jl->n; i++) {
-        job *j = &jl->v[i];
-        free(j->path); free(j->label); free(j->artist); free(j->title); free(j->reason);
-        free(j->t.id); free(j->t.artist); free(j->t.title);
-        free(j->proba); free(j->emb); free(j->traj);
-    }
+    for (size_t i = 0; i < jl->n; i++) mm_libjob_clear(&jl->v[i]);
     free(jl->v);
     memset(jl, 0, sizeof *jl);
 }
@@ -1346,9 +1336,9 @@ static int walk(const char *dir, int depth, const char *top, const char *const *
         if (lstat(p, &lst) == 0 && S_ISDIR(lst.st_mode)) {
             rc = walk(p, depth + 1, depth == 0 ? e->d_name : top, ext, jl, err);
         } else if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && has_ext(e->d_name, ext)) {
-            rc = push_job(jl, p, depth == 1 ? top : NULL, err);
+            rc = mm_libjobs_push(jl, p, depth == 1 ? top : NULL, err);
         } else if (has_ext(e->d_name, ext) && !S_ISDIR(lst.st_mode)) {
-            rc = push_job(jl, p, depth == 1 ? top : NULL, err);   /* dangling link etc.: listed as failed */
+            rc = mm_libjobs_push(jl, p, depth == 1 ? top : NULL, err);   /* dangling link etc.: listed as failed */
         }
         free(p);
     }
@@ -1469,7 +1459,7 @@ static int read_manifest(const char *path, joblist *jl, mm_err *err)
         else snprintf(full, sizeof full, "%s%s", dir, p);
         absolute_path(full, abs, sizeof abs);
         const char *lab = lc >= 0 && mm_csv_cell(c, r, (size_t)lc)[0] ? mm_csv_cell(c, r, (size_t)lc) : NULL;
-        if ((rc = push_job(jl, abs, lab, err))) break;
+        if ((rc = mm_libjobs_push(jl, abs, lab, err))) break;
         job *j = &jl->v[jl->n - 1];
         if (ac >= 0 && mm_csv_cell(c, r, (size_t)ac)[0] && !(j->artist = strdup(mm_csv_cell(c, r, (size_t)ac)))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
         if (tc >= 0 && mm_csv_cell(c, r, (size_t)tc)[0] && !(j->title = strdup(mm_csv_cell(c, r, (size_t)tc)))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
@@ -1555,14 +1545,9 @@ static char *one_line(const char *s)
     return r;
 }
 
-/* Hash, reuse or classify one file. Thread-safe given a read-only `old`. */
-/* How files are classified: whole, or by windows (window_s > 0) with the
- * classes' points for the trajectories. */
-typedef struct index_mode {
-    double window_s, hop_s;
-    const mm_va *class_va;  /* (k) */
-} index_mode;
+typedef mm_libmode index_mode;
 
+/* Hash, reuse or classify one file. Thread-safe given a read-only `old`. */
 static void index_one(job *j, const mm_bundle *b, const mm_library *old, int k, size_t dim, const index_mode *md)
 {
     mm_err e = {0};
@@ -1683,73 +1668,71 @@ static int list_files(const char *source, const mm_library_index_params *p, jobl
 }
 
 /* The library already at out_path into *old (the caller frees it), and
- * *reusable = 1 when its tracks may be reused: the same bundle (SHA-256
- * bsha), the same k class names and dimension dim, and the same windows
- * as md. 0, or MM_EFORMAT with err set when the file is not a readable
- * library. */
-static int open_previous(const char *out_path, int k, size_t dim, const char *const *names, const char *bsha,
-                         const index_mode *md, mm_library **old, int *reusable, mm_err *err)
+ * *reusable = 1 when its tracks may be reused: the same bundle (SHA-256),
+ * the same class names and dimension, and the same windows as r. 0, or
+ * MM_EFORMAT with err set when the file is not a readable library. */
+int mm_librun_open_previous(const mm_librun *r, const char *out_path, mm_library **old, int *reusable, mm_err *err)
 {
     mm_err e = {0};
     if (mm_library_open(out_path, old, &e))
         return mm_err_set(err, MM_EFORMAT, "%s exists and is not a readable library (%s); remove it or choose another output",
                           out_path, e.msg);
     mm_library *o = *old;
-    int ok = !strcmp(mm_library_bundle_sha256(o), bsha) && o->n_classes == k && o->dim == dim &&
-             o->window_s == md->window_s && o->hop_s == md->hop_s;   /* other windows: classify again */
-    for (int c = 0; ok && c < k; c++) ok = !strcmp(o->class_names[c], names[c]);
+    int ok = !strcmp(mm_library_bundle_sha256(o), r->bsha) && o->n_classes == r->k && o->dim == r->dim &&
+             o->window_s == r->md.window_s && o->hop_s == r->md.hop_s;   /* other windows: classify again */
+    for (int c = 0; ok && c < r->k; c++) ok = !strcmp(o->class_names[c], r->names[c]);
     *reusable = ok;
     return 0;
 }
 
-/* Hash, reuse (from old, or NULL) or classify every job with b, in parallel
- * over files (p->n_threads, else OpenMP's maximum); each job writes only
- * its own slot. p->progress is called once per finished file, one call at
- * a time. */
-static void classify_all(joblist *jl, const mm_bundle *b, const mm_library *old, int k, size_t dim,
-                         const index_mode *md, const mm_library_index_params *p)
+/* See library_run.h; each job writes only its own slot. */
+void mm_librun_classify(mm_librun *r, const mm_bundle *b, const mm_library *old, const size_t *items, size_t m,
+                        const mm_library_index_params *p)
 {
 #ifdef MM_TAGLIB
     taglib_set_string_management_enabled(0);   /* we free what it returns */
 #endif
     int nt = p->n_threads > 0 ? p->n_threads : omp_get_max_threads();
     size_t done_count = 0;
+    joblist *jl = &r->jl;
+    if (!items) m = jl->n;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (size_t i = 0; i < jl->n; i++) {
-        index_one(&jl->v[i], b, old, k, dim, md);
+    for (size_t i = 0; i < m; i++) {
+        job *j = &jl->v[items ? items[i] : i];
+        index_one(j, b, old, r->k, r->dim, &r->md);
         if (p->progress) {
 #pragma omp critical(mm_library_progress)
-            p->progress(p->progress_ctx, ++done_count, jl->n, jl->v[i].path);
+            p->progress(p->progress_ctx, ++done_count, m, j->path);
         }
     }
 }
 
 /* The new library from the classified jobs, in path order, into *out (the
  * caller frees it): the indexed tracks copied, the failed files listed
- * with their reasons, the model name, bundle SHA-256 bsha and windows of
- * md recorded; s->n_unchanged, n_new, n_indexed and n_failed counted. Lookups and the
- * similarity index are not built yet. 0, or an error code with err set
- * (MM_EDATA naming source and the first file when none was indexed). */
-static int assemble(joblist *jl, const mm_bundle *b, int k, const char *const *names, const mm_va *cva, size_t dim,
-                    const index_mode *md, const char *bsha, const char *source, mm_library_index_stats *s,
-                    mm_library **out, mm_err *err)
+ * with their reasons, the model name, bundle SHA-256 and windows of r
+ * recorded; s->n_unchanged, n_new, n_indexed, n_failed, n_short and audio_s
+ * counted. Lookups and the similarity index are not built yet. 0, or an
+ * error code with err set (MM_EDATA naming source and the first file when
+ * none was indexed). */
+static int assemble(mm_librun *r, mm_library_index_stats *s, mm_library **out, mm_err *err)
 {
     int rc = 0;
+    joblist *jl = &r->jl;
     size_t n_ok = 0, n_fail = 0;
     for (size_t i = 0; i < jl->n; i++) {
         if (jl->v[i].status >= 0) n_ok++; else n_fail++;
     }
     if (!n_ok)
         return mm_err_set(err, MM_EDATA, "%s: none of the %zu audio files could be indexed (first: %s: %s)",
-                          source, jl->n, jl->v[0].path, jl->v[0].reason ? jl->v[0].reason : "?");
-    mm_library *lib = lib_alloc(n_ok, k, names, cva, dim, err);
+                          r->source, jl->n, jl->v[0].path, jl->v[0].reason ? jl->v[0].reason : "?");
+    mm_library *lib = lib_alloc(n_ok, r->k, (const char *const *)r->names, r->cva, r->dim, err);
     if (!lib) return err ? err->code : MM_ENOMEM;
     lib->failed_path = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_path, err);
     lib->failed_reason = mm_calloc(n_fail ? n_fail : 1, sizeof *lib->failed_reason, err);
-    lib->model_name = xstrdup(mm_bundle_model_name(b));
-    lib->window_s = md->window_s;
-    lib->hop_s = md->hop_s;
-    lib->bundle_sha = xstrdup(bsha);
+    lib->model_name = xstrdup(r->model_name);
+    lib->window_s = r->md.window_s;
+    lib->hop_s = r->md.hop_s;
+    lib->bundle_sha = xstrdup(r->bsha);
     if (!lib->failed_path || !lib->failed_reason || !lib->model_name || !lib->bundle_sha) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
     size_t w = 0;
     for (size_t i = 0; i < jl->n && !rc; i++) {
@@ -1761,7 +1744,8 @@ static int assemble(joblist *jl, const mm_bundle *b, int k, const char *const *n
             if (!lib->failed_path[f] || !lib->failed_reason[f]) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
             continue;
         }
-        if (j->status == 1) s->n_unchanged++; else s->n_new++;
+        if (j->status == 1) s->n_unchanged++; else { s->n_new++; s->audio_s += j->t.duration; }
+        if (r->md.window_s > 0 && j->t.duration < r->md.window_s - r->md.hop_s / 2) s->n_short++;
         mm_library_track t = j->t;
         t.path = j->path;
         t.true_label = j->label ? j->label : "";
@@ -1804,6 +1788,88 @@ static void lend_similarity(mm_library *lib, const mm_library *old, const joblis
     }
 }
 
+int mm_librun_finish(mm_librun *r, const mm_library *old, int reusable, const char *out_path,
+                     mm_library_index_stats *stats, mm_err *err)
+{
+    mm_library_index_stats s = {.n_files = r->jl.n};
+    mm_library *lib = NULL;
+    int rc = assemble(r, &s, &lib, err);
+    if (rc) return rc;
+    if (old) s.n_removed = count_removed(old, &r->jl);
+    if ((rc = build_lookup(lib, out_path, err))) goto done;
+    /* similarity vectors: a previous v2 library (no embeddings kept) lends
+     * its basis and the vectors of the tracks reused from it */
+    int lend = reusable && old && !old->emb && s.n_unchanged;
+    if ((rc = build_index(lib, lend ? old->basis : NULL, lend ? old->sim_dim : 0, err))) goto done;
+    if (lend) lend_similarity(lib, old, &r->jl);
+    if ((rc = save_to(lib, out_path, r->source, err))) goto done;
+    if (stats) *stats = s;
+done:
+    mm_library_free(lib);
+    return rc;
+}
+
+int mm_librun_init(mm_librun *r, int k, const char *const *names, const mm_va *cva, size_t dim,
+                   const char *model_name, const char *bsha, double window_s, double hop_s, mm_err *err)
+{
+    memset(r, 0, sizeof *r);
+    if (k < 1 || k > MAX_CLASSES || dim < 1 || dim > MAX_DIM)
+        return mm_err_set(err, MM_EINVAL, "index: bundle has %d classes and %zu features", k, dim);
+    r->k = k;
+    r->dim = dim;
+    r->names = mm_calloc((size_t)k, sizeof *r->names, err);
+    r->cva = mm_malloc((size_t)k, sizeof *r->cva, err);
+    r->model_name = xstrdup(model_name);
+    if (!r->names || !r->cva || !r->model_name) return MM_ENOMEM;
+    for (int c = 0; c < k; c++)
+        if (!(r->names[c] = xstrdup(names ? names[c] : ""))) return mm_err_set(err, MM_ENOMEM, "out of memory");
+    if (cva) memcpy(r->cva, cva, (size_t)k * sizeof *r->cva);
+    snprintf(r->bsha, sizeof r->bsha, "%s", bsha ? bsha : "");
+    r->md = (mm_libmode){.window_s = window_s, .hop_s = hop_s, .class_va = r->cva};
+    return 0;
+}
+
+void mm_librun_free(mm_librun *r)
+{
+    if (!r) return;
+    free_strv(r->names, r->names ? (size_t)r->k : 0);
+    free(r->cva);
+    free(r->model_name);
+    free_jobs(&r->jl);
+    memset(r, 0, sizeof *r);
+}
+
+int mm_librun_prepare(const mm_bundle *b, const char *bundle_path, const mm_va_table *va, const char *source,
+                      const mm_library_index_params *p, mm_librun *r, mm_err *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!b || !source) return mm_err_set(err, MM_EINVAL, "index: bundle, source and output are required");
+    if (p->window_s < 0 || p->window_s > 3600 || !isfinite(p->window_s) || !isfinite(p->hop_s) || p->hop_s > 3600)
+        return mm_err_set(err, MM_EINVAL, "index: window %g s, hop %g s: expected a window in [0, 3600] s (0: whole files) and a hop up to 3600 s",
+                          p->window_s, p->hop_s);
+    int rc, k = mm_bundle_n_classes(b);
+    double hop = p->window_s > 0 ? (p->hop_s > 0 ? p->hop_s : p->window_s / 2) : 0;
+    const char **names = mm_malloc(k > 0 ? (size_t)k : 1, sizeof *names, err);
+    mm_va *cva = mm_malloc(k > 0 ? (size_t)k : 1, sizeof *cva, err);
+    if (!names || !cva) rc = MM_ENOMEM;
+    else if (!(rc = mm_librun_init(r, k, NULL, NULL, mm_bundle_dim(b), mm_bundle_model_name(b), NULL, p->window_s, hop, err)) &&
+             !(rc = class_points(b, bundle_path, va, k, names, cva, err))) {
+        for (int c = 0; c < k && !rc; c++) {
+            free(r->names[c]);
+            if (!(r->names[c] = strdup(names[c]))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+        }
+        memcpy(r->cva, cva, (size_t)k * sizeof *cva);
+    }
+    free(names);
+    free(cva);
+    if (rc) return rc;
+    r->source = source;
+    if (bundle_path && (rc = mm_sha256_file(bundle_path, r->bsha, err))) return rc;
+    if ((rc = list_files(source, p, &r->jl, err))) return rc;
+    if (!r->jl.n) return mm_err_set(err, MM_EDATA, "%s: no audio files found", source);
+    return 0;
+}
+
 int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_table *va,
                      const char *source, const char *out_path,
                      const mm_library_index_params *pin, mm_library_index_stats *stats,
@@ -1811,57 +1877,17 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
 {
     mm_library_index_params p;
     if (pin) p = *pin; else mm_library_index_params_default(&p);
-    if (!b || !source || !out_path) return mm_err_set(err, MM_EINVAL, "index: bundle, source and output are required");
-    int k = mm_bundle_n_classes(b);
-    size_t dim = mm_bundle_dim(b);
-    if (k < 1 || k > MAX_CLASSES || dim < 1 || dim > MAX_DIM)
-        return mm_err_set(err, MM_EINVAL, "index: bundle has %d classes and %zu features", k, dim);
-    int rc = 0;
-    joblist jl = {0};
-    mm_library *old = NULL, *lib = NULL;
-    mm_va *cva = NULL;
-    const char **names = NULL;
-    char bsha[65] = "";
-    mm_library_index_stats s = {0};
-    index_mode md = {0};
+    if (!out_path) return mm_err_set(err, MM_EINVAL, "index: bundle, source and output are required");
+    mm_librun r;
+    mm_library *old = NULL;
     int reusable = 0;     /* the previous library came from the same bundle */
-
-    names = mm_malloc((size_t)k, sizeof *names, err);
-    cva = mm_malloc((size_t)k, sizeof *cva, err);
-    if (!names || !cva) { rc = MM_ENOMEM; goto done; }
-    if ((rc = class_points(b, bundle_path, va, k, names, cva, err))) goto done;
-    if (bundle_path && (rc = mm_sha256_file(bundle_path, bsha, err))) goto done;
-    if (p.window_s < 0 || p.window_s > 3600 || !isfinite(p.window_s) || !isfinite(p.hop_s) || p.hop_s > 3600) {
-        rc = mm_err_set(err, MM_EINVAL, "index: window %g s, hop %g s: expected a window in [0, 3600] s (0: whole files) and a hop up to 3600 s",
-                        p.window_s, p.hop_s);
-        goto done;
+    int rc = mm_librun_prepare(b, bundle_path, va, source, &p, &r, err);
+    if (!rc && p.reuse && access(out_path, F_OK) == 0) rc = mm_librun_open_previous(&r, out_path, &old, &reusable, err);
+    if (!rc) {
+        mm_librun_classify(&r, b, reusable ? old : NULL, NULL, 0, &p);
+        rc = mm_librun_finish(&r, old, reusable, out_path, stats, err);
     }
-    md.window_s = p.window_s;
-    md.hop_s = p.window_s > 0 ? (p.hop_s > 0 ? p.hop_s : p.window_s / 2) : 0;
-    md.class_va = cva;
-
-    if ((rc = list_files(source, &p, &jl, err))) goto done;
-    s.n_files = jl.n;
-    if (!jl.n) { rc = mm_err_set(err, MM_EDATA, "%s: no audio files found", source); goto done; }
-    if (p.reuse && access(out_path, F_OK) == 0 &&
-        (rc = open_previous(out_path, k, dim, names, bsha, &md, &old, &reusable, err)))
-        goto done;
-    classify_all(&jl, b, reusable ? old : NULL, k, dim, &md, &p);
-    if ((rc = assemble(&jl, b, k, names, cva, dim, &md, bsha, source, &s, &lib, err))) goto done;
-    if (old) s.n_removed = count_removed(old, &jl);
-    if ((rc = build_lookup(lib, out_path, err))) goto done;
-    /* similarity vectors: a previous v2 library (no embeddings kept) lends
-     * its basis and the vectors of the tracks reused from it */
-    int lend = reusable && old && !old->emb && s.n_unchanged;
-    if ((rc = build_index(lib, lend ? old->basis : NULL, lend ? old->sim_dim : 0, err))) goto done;
-    if (lend) lend_similarity(lib, old, &jl);
-    if ((rc = save_to(lib, out_path, source, err))) goto done;
-    if (stats) *stats = s;
-done:
-    free(names);
-    free(cva);
-    free_jobs(&jl);
     mm_library_free(old);
-    mm_library_free(lib);
+    mm_librun_free(&r);
     return rc;
 }

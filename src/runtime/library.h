@@ -168,6 +168,9 @@ typedef struct mm_library_index_stats {
     size_t n_unchanged;     /* reused from the previous library */
     size_t n_removed;       /* in the previous library, gone now */
     size_t n_failed;        /* listed with reasons */
+    size_t n_short;         /* windowed: tracks more than hop/2 shorter than the window (each classified
+                               as one window of the whole track; a shorter gap is the tail windows.h drops) */
+    double audio_s;         /* seconds of audio classified this time (the new tracks' durations) */
 } mm_library_index_stats;
 
 /* Index `source` (a folder, searched recursively, or a manifest CSV with a
@@ -183,5 +186,34 @@ int mm_library_index(const mm_bundle *b, const char *bundle_path, const mm_va_ta
                      const char *source, const char *out_path,
                      const mm_library_index_params *p, mm_library_index_stats *stats,
                      mm_err *err);
+
+/* Scale-out (library_dist.c), with the same library as mm_library_index:
+ * every dataset equal, the PCA basis, int8 vectors and valence–arousal grid
+ * computed over all tracks after gathering them.
+ * mm_library_index_shard: only share shard_index of shard_count (1-based;
+ * files dealt largest first to the share with the fewest bytes, as
+ * `melodic extract --shard`: mpi/shard.h) into part_path, a part file
+ * (format melodic-library-part: the run's classes, bundle, windows and a
+ * fingerprint of the file list, and each file's result) written
+ * atomically. A previous library is not reused. More shards than files is
+ * an error. stats: this share's files. */
+int mm_library_index_shard(const mm_bundle *b, const char *bundle_path, const mm_va_table *va, const char *source,
+                           const char *part_path, int shard_index, int shard_count,
+                           const mm_library_index_params *p, mm_library_index_stats *stats, mm_err *err);
+/* The parts of one run (each shard once, any order) into out_path. Refused
+ * with one line, before writing: a file that is not a part, parts of
+ * different runs (file lists, bundles, classes, windows or shard counts
+ * differ), a shard given twice or missing. Needs no bundle. */
+int mm_library_merge(const char *const *parts, size_t n, const char *out_path, mm_library_index_stats *stats,
+                     mm_err *err);
+/* Collective under MPI (mpi/mpi.h; mm_library_index without it): every
+ * rank lists the files; rank 0 hands them out largest first (mpi/sched.h)
+ * and gathers each file's result; rank 0 writes out_path. p->progress is
+ * called on rank 0 only, once per file of the whole job. Reuses a previous
+ * library as mm_library_index does (every rank opens it). More ranks than
+ * files is an error. Same return code and message on every rank. */
+int mm_library_index_dist(const mm_bundle *b, const char *bundle_path, const mm_va_table *va, const char *source,
+                          const char *out_path, const mm_library_index_params *p, mm_library_index_stats *stats,
+                          mm_err *err);
 
 #endif
