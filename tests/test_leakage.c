@@ -259,25 +259,11 @@ static int run_exp(const char *extra, const char *out, mm_err *e)
     return rc;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 static char *read_out(const char *out, const char *file)
 {
     char p[600];
     snprintf(p, sizeof p, "%s/%s", out, file);
-    char *s = slurp(p);
+    char *s = tu_slurp(p);
     assert_non_null(s);
     return s;
 }
@@ -307,17 +293,25 @@ static void test_runner_refuses(void **st)
     assert_null(strchr(e.msg, '\n'));
 }
 
+/* Run extra into dir/name, which must succeed; its summary.md and summary.json. */
+static void run_ok(const char *extra, const char *name, char **md, char **js)
+{
+    char out[400];
+    snprintf(out, sizeof out, "%s/%s", dir, name);
+    mm_err e = {0};
+    int rc = run_exp(extra, out, &e);
+    if (rc) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    *md = read_out(out, "summary.md");
+    *js = read_out(out, "summary.json");
+}
+
 /* Allowed: it runs, the summaries flag it; the after-split twin reads the same
  * cached copies and is not flagged; a group protocol keeps every clip's rows together. */
 static void test_runner_allowed_and_twin(void **st)
 {
-    char out[400];
-    snprintf(out, sizeof out, "%s/leaky", dir);
-    mm_err e = {0};
-    int rc = run_exp(BEFORE "allow_copy_leakage: true\n", out, &e);
-    if (rc) fprintf(stderr, "%s\n", e.msg);
-    assert_int_equal(rc, 0);
-    char *md = read_out(out, "summary.md"), *js = read_out(out, "summary.json");
+    char *md, *js;
+    run_ok(BEFORE "allow_copy_leakage: true\n", "leaky", &md, &js);
     assert_non_null(strstr(md, "# leaky\n\n**LEAKY: 72 of 72 test rows have a copy of their source clip in training** "
                                "(24 of 24 source clips have rows in both training and test data; allow_copy_leakage: true). "
                                "augment_before_split entered each of the 24 clips as 3 rows (itself; gain, noise) before the split"));
@@ -327,24 +321,14 @@ static void test_runner_allowed_and_twin(void **st)
     free(md); free(js);
     assert_int_equal(tu_system("ls %s/cache/*.h5 | wc -l | grep -qx 3", dir), 0);   /* clean + 2 copies */
     /* the twin: the same copies after the split */
-    snprintf(out, sizeof out, "%s/twin", dir);
-    rc = run_exp(AFTER, out, &e);
-    if (rc) fprintf(stderr, "%s\n", e.msg);
-    assert_int_equal(rc, 0);
+    run_ok(AFTER, "twin", &md, &js);
     assert_int_equal(tu_system("ls %s/cache/*.h5 | wc -l | grep -qx 3", dir), 0);   /* no new table */
-    md = read_out(out, "summary.md");
-    js = read_out(out, "summary.json");
     assert_null(strstr(md, "LEAKY"));
     assert_null(strstr(js, "copy_leakage"));
     assert_non_null(strstr(js, "\"dataset\": {\"n\": 24,"));
     free(md); free(js);
     /* speakers held out: copies share their clip's speaker, so none is split apart */
-    snprintf(out, sizeof out, "%s/grouped", dir);
-    rc = run_exp(BEFORE "protocol: {kind: group_kfold, n_folds: 2}\n", out, &e);
-    if (rc) fprintf(stderr, "%s\n", e.msg);
-    assert_int_equal(rc, 0);
-    md = read_out(out, "summary.md");
-    js = read_out(out, "summary.json");
+    run_ok(BEFORE "protocol: {kind: group_kfold, n_folds: 2}\n", "grouped", &md, &js);
     assert_null(strstr(md, "LEAKY"));
     assert_non_null(strstr(md, "the protocol kept every clip's rows on one side"));
     assert_non_null(strstr(js, "\"copy_leakage\": {\"leaky\": false, \"leaky_test_rows\": 0, \"test_rows\": 72, \"shared_source_clips\": 0,"));
