@@ -11,6 +11,7 @@
 #include <sndfile.h>
 #include "data/table.h"
 #include "eval/splits.h"
+#include "exp/export.h"
 #include "exp/leakage.h"
 #include "exp/runner.h"
 #include "exp/spec.h"
@@ -306,6 +307,26 @@ static void run_ok(const char *extra, const char *name, char **md, char **js)
     *js = read_out(out, "summary.json");
 }
 
+/* An augment_before_split experiment is not exported: the scores a bundle
+ * carries would be the leaky ones. One line, nothing written. */
+static void test_export_refused(void **st)
+{
+    char text[1024], out[400];
+    snprintf(text, sizeof text, "name: leaky\ndata_root: %s/data\ncache: %s/cache\ndataset: {type: csv, manifest: speech/manifest.csv}\n"
+                                "features: [logmel_stats]\n" BEFORE "allow_copy_leakage: true\n"
+                                "models:\n  - {name: forest, model: rf, params: {n_estimators: 5}}\n", dir, dir);
+    snprintf(out, sizeof out, "%s/leaky_bundle.h5", dir);
+    mm_cfg *c = NULL;
+    mm_err e = {0};
+    assert_int_equal(mm_cfg_parse_string(text, "leaky.yaml", &c, &e), 0);
+    mm_export_opts o = {.model = "forest", .out_path = out, .config_path = "leaky.yaml", .n_threads = 1};
+    assert_int_equal(mm_export_bundle(c, &o, &e), MM_EINVAL);
+    mm_cfg_free(c);
+    assert_non_null(strstr(e.msg, "leaky.yaml: export of an augment_before_split experiment"));
+    assert_null(strchr(e.msg, '\n'));
+    assert_int_not_equal(tu_system("test -e %s", out), 0);
+}
+
 /* Allowed: it runs, the summaries flag it; the after-split twin reads the same
  * cached copies and is not flagged; a group protocol keeps every clip's rows together. */
 static void test_runner_allowed_and_twin(void **st)
@@ -400,6 +421,7 @@ int main(void)
         cmocka_unit_test(test_copies_after_split_stay_together),
         cmocka_unit_test(test_runner_refuses),
         cmocka_unit_test(test_runner_allowed_and_twin),
+        cmocka_unit_test(test_export_refused),
         cmocka_unit_test(test_table_with_repeated_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
