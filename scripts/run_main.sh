@@ -9,7 +9,8 @@
 # RUN_EXPERIMENTS="speech_layers_speaker_nested speech_calibrated_speaker_nested" make run.
 # table2_speech_leaky_augment is the common recipe that augments before splitting (copies
 # of one recording in training and test, flagged LEAKY); its twin augments after the split
-# and runs first, extracting the copies both read from the cache (about 3 minutes together).
+# and runs first, extracting the copies both read from the cache (2 minutes together on 2
+# cores, the extraction included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/melodic
