@@ -63,6 +63,30 @@ PY
     done
     echo
   fi
+  if [ -f results/table2_speech_leaky_augment/summary.json ] && [ -f results/table2_speech_augment_after_split/summary.json ]; then
+    echo "## Augmenting before or after the split"
+    echo
+    echo "The common RAVDESS recipe augments every clip (noise, pitch, stretch) before a random split, so copies of one"
+    echo "recording are in training and test data (\`table2_speech_leaky_augment\`, flagged LEAKY); its twin makes the same"
+    echo "copies after the split, for the training clips only (\`table2_speech_augment_after_split\`). Accuracy and macro-F1 in %."
+    echo
+    echo "| model | copies before the split (leaky) | after the split | leaky F1 | F1 |"
+    echo "|---|---|---|---|---|"
+    /usr/bin/python3 - results/table2_speech_leaky_augment/summary.json results/table2_speech_augment_after_split/summary.json <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for m, u in a["models"].items():
+    v = b["models"].get(m, {})
+    if "accuracy" not in u or "accuracy" not in v:
+        continue
+    print(f"| {m} | {100 * u['accuracy']['mean']:.1f} | {100 * v['accuracy']['mean']:.1f} | "
+          f"{100 * u['macro_f1']['mean']:.1f} | {100 * v['macro_f1']['mean']:.1f} |")
+c = a.get("copy_leakage", {})
+if c:
+    print(f"\nLeaky: {c['leaky_test_rows']} of {c['test_rows']} test rows have a copy of their source clip in training.")
+PY
+    echo
+  fi
   for d in results/*/; do
     [ -f "$d/summary.md" ] || continue
     name=$(basename "$d")

@@ -96,20 +96,6 @@ static int run_exp(const char *extra, const char *out, mm_err *e)
     return rc;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 /* ---- level normalisation ---- */
 
 typedef struct { double db; } gain_ctx;
@@ -188,12 +174,12 @@ static void test_experiment(void **st)
     snprintf(p, sizeof p, "ls %s/cache/features-*.h5 | wc -l | grep -qx 18", dir);
     assert_int_equal(tu_system("%s", p), 0);
     snprintf(p, sizeof p, "%s/summary.json", out);
-    char *js = slurp(p);
+    char *js = tu_read_file(p);
     assert_non_null(js);
     assert_non_null(strstr(js, "\"corruption_accuracy\""));
     assert_non_null(strstr(js, "\"babble_10db\""));
     snprintf(p, sizeof p, "%s/summary.md", out);
-    char *md = slurp(p);
+    char *md = tu_read_file(p);
     assert_non_null(strstr(md, "| **corruption accuracy** |"));
     assert_non_null(strstr(md, "corrupted, one copy each (gain, noise, babble, music, reverb, telephone, codec, pitch"));
     /* results.h5: per corruption, model and round */
@@ -214,7 +200,7 @@ static void test_experiment(void **st)
     rc = run_exp(extra, out2, &e);
     assert_int_equal(rc, 0);
     snprintf(p, sizeof p, "%s/summary.json", out2);
-    char *js2 = slurp(p);
+    char *js2 = tu_read_file(p);
     assert_string_equal(js, js2);
     free(js); free(js2); free(md);
     /* every other clip corrupted: the others are scored nowhere, the run still reports */
@@ -223,7 +209,7 @@ static void test_experiment(void **st)
     if (rc) fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(rc, 0);
     snprintf(p, sizeof p, "%s/summary.json", out2);
-    js = slurp(p);
+    js = tu_read_file(p);
     assert_non_null(js);
     assert_non_null(strstr(js, "\"white_0db\""));
     free(js);

@@ -118,6 +118,21 @@ static inline const char *tu_slurp(const char *path)
     return buf;
 }
 
+/* The whole file as a NUL-terminated string (malloc'd), or NULL when it cannot be read. */
+static inline char *tu_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    size_t got = s ? fread(s, 1, (size_t)n, f) : 0;
+    if (s) s[got] = 0;
+    fclose(f);
+    return s;
+}
+
 /* The melodic binary under test. */
 static inline const char *tu_bin(void)
 {

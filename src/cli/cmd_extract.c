@@ -41,7 +41,8 @@ static const char *const top_keys[] = {"dataset", "features", "audio", "output",
                                        "preprocessing", "models", "ensembles", "tsne", "repeats",
                                        "allow_group_leakage", "cache", "threads", "validation",
                                        /* an experiment's own sections: an experiment file is an extraction config */
-                                       "augment", "search", "robustness", "table", NULL};
+                                       "augment", "search", "robustness", "table",
+                                       "augment_before_split", "allow_copy_leakage", NULL};
 
 /* Extraction progress on stderr: on a terminal one line rewritten in place
  * ('\r'), else one line per call. */

@@ -283,6 +283,9 @@ int mm_export_bundle(const mm_cfg *cfg, const mm_export_opts *o, mm_err *err)
                           "pipeline to export)", cfg_name(o));
     int rc = mm_cfg_check_keys(cfg, "experiment", mm_experiment_keys, err);
     if (rc) return rc;
+    if (mm_cfg_child(cfg, "augment_before_split"))   /* its scores are the leaky recipe's (exp/leakage.h) */
+        return mm_err_set(err, MM_EINVAL, "%s: export of an augment_before_split experiment: its cross-validated scores count copies of test clips seen in training; "
+                          "export its twin with the same copies under 'augment:'", cfg_name(o));
     mm_exp_model *specs = NULL;
     size_t n_specs = 0, n_models = 0;
     if ((rc = mm_exp_parse_models(cfg, &specs, &n_specs, &n_models, err))) return rc;

@@ -527,6 +527,37 @@ static int write_timing(const mm_report_input *in, const model_summary *ms, cons
 }
 
 
+/* The copy-leakage note of summary.md, right under its title: LEAKY in bold
+ * when test rows have a copy of their source clip in training. */
+static void copies_md(sb *md, const mm_report_input *in)
+{
+    if (!in->copies_report) return;
+    if (in->copy_leaky_rows)
+        sbf(md, "**LEAKY: %zu of %zu test rows have a copy of their source clip in training** "
+                "(%zu of %zu source clips have rows in both training and test data; allow_copy_leakage: true). ",
+            in->copy_leaky_rows, in->copy_test_rows, in->copy_shared, in->copy_sources);
+    if (in->copies_per_clip)
+        sbf(md, "augment_before_split entered each of the %zu clips as %zu rows (itself; %s) before the split%s\n\n",
+            in->copy_clips, 1 + in->copies_per_clip, in->copies_text ? in->copies_text : "perturbed copies",
+            in->copy_leaky_rows ? ", so these scores measure recognising perturbed recordings the model was trained on, not new recordings."
+                                : "; the protocol kept every clip's rows on one side (no test row has a copy in training).");
+    else if (in->copy_leaky_rows)
+        sbf(md, "Rows with the same path are copies of one recording; these scores measure recognising recordings the model was trained on.\n\n");
+}
+
+/* "copy_leakage" of summary.json (a line of the top-level object). */
+static void copies_json(sb *js, const mm_report_input *in)
+{
+    if (!in->copies_report) return;
+    sbf(js, "  \"copy_leakage\": {\"leaky\": %s, \"leaky_test_rows\": %zu, \"test_rows\": %zu, \"shared_source_clips\": %zu, "
+            "\"source_clips\": %zu, \"copies_per_clip\": %zu, \"before_split\": ",
+        in->copy_leaky_rows ? "true" : "false", in->copy_leaky_rows, in->copy_test_rows, in->copy_shared, in->copy_sources,
+        in->copies_per_clip);
+    if (in->copies_per_clip) json_str(js, in->copies_text ? in->copies_text : "");
+    else sbf(js, "null");
+    sbf(js, "},\n");
+}
+
 /* summary.md (malloc'd; NULL when out of memory). */
 static char *summary_md(const mm_report_input *in, const model_summary *ms, const char *kind, const char *proto,
                         size_t tn, double tkl)
@@ -535,6 +566,7 @@ static char *summary_md(const mm_report_input *in, const model_summary *ms, cons
     int k = t->n_classes;
     sb md = {0};
     sbf(&md, "# %s\n\n", in->name);
+    copies_md(&md, in);
     sbf(&md, "- dataset: %zu samples, %d classes (", t->n, k);
     for (int c = 0; c < k; c++) sbf(&md, "%s%s", c ? ", " : "", t->label_names[c]);
     sbf(&md, "), %zu features (%s)\n", t->d, t->feature_set ? t->feature_set : "table");
@@ -666,6 +698,7 @@ static char *summary_json(const mm_report_input *in, const model_summary *ms, co
         in->split->n_folds, in->split->n_repeats, in->leakage_allowed ? "true" : "false",
         in->group_norm ? "true" : "false", in->group_norm_clips);
     if (in->cross_note) sbf(&js, "  \"domain_norm\": %s,\n", in->domain_norm ? "\"per_corpus\"" : "null");
+    copies_json(&js, in);
     sbf(&js, "  \"dataset\": {\"n\": %zu, \"n_features\": %zu, \"labels\": [", t->n, t->d);
     for (int c = 0; c < k; c++) { if (c) sbf(&js, ", "); json_str(&js, t->label_names[c]); }
     sbf(&js, "]},\n  \"models\": {\n");

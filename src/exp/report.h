@@ -60,6 +60,12 @@ typedef struct mm_report_input {
     size_t n_rob;                   /* robustness: corruptions of the test rows */
     const char *const *rob_names;   /* (n_rob) */
     const uint8_t *rob_mask;        /* (table n) 1: the row was corrupted and is scored; NULL: all */
+    /* copies of one recording on both sides of the split (exp/leakage.h mm_leak_count) */
+    int copies_report;              /* 1: report them (augment_before_split, or shared source clips) */
+    size_t copies_per_clip;         /* augment_before_split: perturbed copies of each clip among the rows; 0: none */
+    size_t copy_clips;              /* rows before those copies */
+    const char *copies_text;        /* the copies, e.g. "speed 0.8, noise, pitch" */
+    size_t copy_sources, copy_shared, copy_test_rows, copy_leaky_rows;
     uint64_t seed;
     const char *search_metric;      /* NULL: no hyperparameter search */
     const char *search_inner;       /* inner protocol kind, e.g. "group_kfold" */

@@ -12,6 +12,7 @@
  */
 #include "exp/runner.h"
 #include "exp/cross_corpus.h"
+#include "exp/leakage.h"
 #include "exp/spec.h"
 #include "exp/unit.h"
 
@@ -35,7 +36,8 @@
 const char *const mm_experiment_keys[] = {
     "name", "description", "seed", "table", "dataset", "features", "audio", "cache",
     "data_root", "model_root", "protocol", "preprocessing", "models", "ensembles", "tsne",
-    "allow_group_leakage", "output", "augment", "search", "robustness", NULL};
+    "allow_group_leakage", "output", "augment", "search", "robustness",
+    "augment_before_split", "allow_copy_leakage", NULL};
 
 #define MAX_ROB 64   /* corruptions in a robustness: section */
 
@@ -169,6 +171,7 @@ typedef struct run {
     mm_exp_prep prep;
     mm_exp_augment aug;
     float *aug_X[MM_EXP_MAX_AUG];
+    mm_leak copies;                /* augment_before_split, copies across the split (exp/leakage.h) */
     size_t n_rob;                  /* robustness: corruptions of the test clips */
     mm_corr rob[MAX_ROB];
     const char *rob_names[MAX_ROB];
@@ -259,6 +262,7 @@ static int run_parse(run *x, mm_err *err)
     if (!rc) rc = mm_exp_parse_models(cfg, &x->specs, &x->n_specs, &x->n_models, err);
     if (!rc) rc = mm_exp_parse_prep(cfg, &x->prep, err);
     if (!rc) rc = mm_exp_parse_augment(cfg, &x->aug, err);
+    if (!rc) rc = mm_leak_parse(cfg, &x->copies, err);
     if (!rc) rc = parse_robustness(x, err);
     if (!rc && mm_cfg_child(cfg, "dataset")) {   /* audio: (normalize included) checked before any work */
         mm_pipeline_audio pa;
@@ -316,8 +320,13 @@ static int run_precheck(run *x, mm_err *err)
         rc = check_search(&env, x->specs, x->n_models, err);
     }
     if (!rc) rc = check_scale(x->d, x->n_models, early->n_rounds, err);
+    if (!rc && x->cc.enabled && x->copies.pre.n)
+        rc = mm_err_set(err, MM_EINVAL, "%s: augment_before_split cannot be combined with protocol cross_corpus "
+                        "(the test corpus is never split); use augment:", x->name);
+    if (!rc) rc = mm_leak_precheck(&x->copies, &x->sp, ds->labels, ds->groups, ds->n, x->name, err);
     /* noise folders and babble pools, before any extraction */
     for (size_t k = 0; !rc && k < x->aug.n_corr; k++) rc = mm_exp_check_corruption(x->cfg, &x->aug.corr[k], x->cc.enabled ? NULL : early, err);
+    for (size_t k = 0; !rc && k < x->copies.pre.n_corr; k++) rc = mm_exp_check_corruption(x->cfg, &x->copies.pre.corr[k], NULL, err);
     for (size_t k = 0; !rc && k < x->n_rob; k++) rc = mm_exp_check_corruption(x->cfg, &x->rob[k], early, err);
     free(cc_labels);
     free(cc_groups);
@@ -342,8 +351,14 @@ static int run_table_split(run *x, mm_err *err)
         if (!t->group_by) return mm_err_set(err, MM_EINVAL, "%s: preprocessing.group_norm needs a dataset with groups (group_by, e.g. actor)", x->name);
         if ((rc = mm_exp_group_norm(t, &x->prep, x->seed, x->o.n_threads, err))) return rc;
     }
+    /* augment_before_split: every clip's copies become rows before the split */
+    if ((rc = mm_mpi_agree(mm_leak_expand(x->cfg, &x->o, &x->copies, t, &x->prep, x->seed, err), err))) return rc;
     rc = check_protocol(&x->sp, mm_cfg_child(x->cfg, "protocol") != NULL, t->labels, t->groups, t->n, t->group_by, x->allow_leak, &x->o, &x->split, err);
+    if (!rc) rc = mm_leak_check(&x->copies, x->split, t, x->name, err);
     if ((rc = mm_mpi_agree(rc, err))) return rc;
+    if (x->copies.count.leaky_rows)
+        mm_run_say(&x->o, "LEAKY (allow_copy_leakage): %zu of %zu test rows have a copy of their source clip in training",
+                   x->copies.count.leaky_rows, x->copies.count.test_rows);
     /* augmented copies: the same clips perturbed, extracted (and cached) once
      * each; only their training rows are ever used */
     if (x->aug.n && (rc = mm_mpi_agree(mm_exp_augment_tables_split(x->cfg, &x->o, &x->aug, t, 1, &x->prep, x->seed, x->split, x->aug_X, err), err)))
@@ -644,6 +659,12 @@ static int run_report(run *x, mm_err *err)
         .search_inner = x->search.enabled ? x->search.inner_kind : NULL,
         .search_folds = x->search.inner.n_folds,
     };
+    char copies_text[256];
+    mm_leak_describe(&x->copies, copies_text, sizeof copies_text);
+    in.copies_report = x->copies.pre.n || x->copies.count.shared;
+    in.copies_per_clip = x->copies.pre.n, in.copy_clips = x->copies.n_clips, in.copies_text = copies_text;
+    in.copy_sources = x->copies.count.n_sources, in.copy_shared = x->copies.count.shared;
+    in.copy_test_rows = x->copies.count.test_rows, in.copy_leaky_rows = x->copies.count.leaky_rows;
     const char **names = calloc(x->n_specs, sizeof *names);
     mm_report_unit *ru = calloc(x->n_specs * R, sizeof *ru);
     int rc = !names || !ru ? mm_err_set(err, MM_ENOMEM, "out of memory") : 0;

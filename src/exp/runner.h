@@ -9,7 +9,10 @@
  * DIR/results.h5, DIR/summary.md and DIR/summary.json are written atomically.
  * Results schema: README "Results". A model that fails records its error
  * and the others go on. Leakage guard: a protocol that puts one group in
- * both training and test data is refused unless allow_group_leakage: true.
+ * both training and test data is refused unless allow_group_leakage: true,
+ * and one that puts copies of one recording (rows of one path, e.g. from
+ * augment_before_split) on both sides unless allow_copy_leakage: true
+ * (exp/leakage.h).
  */
 #ifndef MM_RUNNER_H
 #define MM_RUNNER_H

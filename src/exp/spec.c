@@ -154,37 +154,57 @@ void mm_exp_keep_labelled(mm_table *full)
 
 int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err)
 {
+    return mm_exp_parse_augment_key(cfg, "augment", a, err);
+}
+
+/* The corruption parser names its keys augment.<kind>.<key>: under another
+ * section (augment_before_split) the message names that one instead. */
+static void rename_augment_key(mm_err *err, const char *key)
+{
+    char *p = strstr(err->msg, ": augment.");   /* after the file:line, which may hold the word */
+    if (!p) return;
+    p += 2;
+    char rest[sizeof err->msg];
+    snprintf(rest, sizeof rest, "%s", p + strlen("augment"));
+    snprintf(p, sizeof err->msg - (size_t)(p - err->msg), "%s%s", key, rest);
+}
+
+int mm_exp_parse_augment_key(const mm_cfg *cfg, const char *key, mm_exp_augment *a, mm_err *err)
+{
     memset(a, 0, sizeof *a);
-    const mm_cfg *m = mm_cfg_child(cfg, "augment");
+    const mm_cfg *m = mm_cfg_child(cfg, key);
     if (!m) return 0;
     char w[600];
     if (m->type != MM_CFG_MAP)
-        return mm_err_set(err, MM_EINVAL, "%s: augment: expected a map, e.g. {speed: [0.9, 1.1], noise: {snr: [5, 20]}}", mm_cfg_where(m, w, sizeof w));
+        return mm_err_set(err, MM_EINVAL, "%s: %s: expected a map, e.g. {speed: [0.9, 1.1], noise: {snr: [5, 20]}}", mm_cfg_where(m, w, sizeof w), key);
     int rc = 0;
     for (size_t i = 0; i < m->n && !rc; i++) {
         const mm_cfg *e = m->items[i];
         if (strcmp(e->key, "speed")) {
             if (a->n_corr >= MM_EXP_MAX_AUG)
-                return mm_err_set(err, MM_EINVAL, "%s: augment: at most %d augmentations", mm_cfg_where(e, w, sizeof w), MM_EXP_MAX_AUG);
+                return mm_err_set(err, MM_EINVAL, "%s: %s: at most %d augmentations", mm_cfg_where(e, w, sizeof w), key, MM_EXP_MAX_AUG);
             rc = mm_corr_parse_augment(e, &a->corr[a->n_corr++], err);
+            if (rc && strcmp(key, "augment")) rename_augment_key(err, key);
             continue;
         }
         if (e->type != MM_CFG_SEQ || e->n < 1 || e->n > 4)
-            return mm_err_set(err, MM_EINVAL, "%s: augment.speed: expected a list of 1 to %d factors, e.g. [0.9, 1.1]", mm_cfg_where(e, w, sizeof w), 4);
+            return mm_err_set(err, MM_EINVAL, "%s: %s.speed: expected a list of 1 to %d factors, e.g. [0.9, 1.1]", mm_cfg_where(e, w, sizeof w), key, 4);
+        char what[96];
+        snprintf(what, sizeof what, "%s.speed", key);
         for (size_t k = 0; k < e->n; k++) {
             double f;
-            if ((rc = mm_cfg_scalar_double(e->items[k], "augment.speed", &f, err))) return rc;
+            if ((rc = mm_cfg_scalar_double(e->items[k], what, &f, err))) return rc;
             if (!(f >= 0.5 && f <= 2.0) || f == 1.0)
-                return mm_err_set(err, MM_EINVAL, "%s: augment.speed factor %g: expected 0.5..2 and not 1", mm_cfg_where(e->items[k], w, sizeof w), f);
+                return mm_err_set(err, MM_EINVAL, "%s: %s.speed factor %g: expected 0.5..2 and not 1", mm_cfg_where(e->items[k], w, sizeof w), key, f);
             a->speed[a->n_speed++] = f;
         }
     }
     if (rc) return rc;
     a->n = a->n_speed + a->n_corr;
     if (a->n > MM_EXP_MAX_AUG)
-        return mm_err_set(err, MM_EINVAL, "%s: augment: %zu tables; at most %d", mm_cfg_where(m, w, sizeof w), a->n, MM_EXP_MAX_AUG);
+        return mm_err_set(err, MM_EINVAL, "%s: %s: %zu tables; at most %d", mm_cfg_where(m, w, sizeof w), key, a->n, MM_EXP_MAX_AUG);
     if (a->n && !mm_cfg_child(cfg, "dataset"))
-        return mm_err_set(err, MM_EINVAL, "%s: augment needs 'dataset' and 'features' (a feature table has no audio to perturb)", mm_cfg_where(m, w, sizeof w));
+        return mm_err_set(err, MM_EINVAL, "%s: %s needs 'dataset' and 'features' (a feature table has no audio to perturb)", mm_cfg_where(m, w, sizeof w), key);
     return 0;
 }
 

@@ -103,6 +103,9 @@ typedef struct mm_exp_augment {
 } mm_exp_augment;
 /* Parse `augment` (absent: n = 0); needs dataset + features. */
 int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err);
+/* The same grammar under another top-level key (augment_before_split, exp/leakage.h);
+ * messages name that key. */
+int mm_exp_parse_augment_key(const mm_cfg *cfg, const char *key, mm_exp_augment *a, mm_err *err);
 /* Rows m .. m·(1 + n_aug) of X (d columns) and y: for each table k, its rows
  * idx[0..m) with labels[idx[i]] (X and y hold room for them). */
 void mm_exp_append_augmented(float *X, int32_t *y, size_t m, size_t d, const float *const *aug, size_t n_aug,
