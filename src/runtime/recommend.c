@@ -525,8 +525,10 @@ static int stream_draw(req *q, stream *S)
         mm_va va = x->va_ord ? x->va_ord[pos] : mm_library_point(q->lib, (size_t)i);
         cand c = make_cand(q, (size_t)i, rel, va, mm_vaindex_group_at(x, pos));
         c.artist = mm_library_artist_id_at(q->lib, pos);   /* in walk order: no cache miss per candidate */
-        long nx = mm_vaindex_peek(&S->it);   /* likely the next draw: its vector loads while this one is scored */
-        if (nx >= 0) mm_library_prefetch_sim(q->lib, (size_t)nx);
+        for (size_t j = 0; j < 3; j++) {   /* likely the next draws: their vectors load while this one is scored */
+            long nx = mm_vaindex_peek(&S->it, j);
+            if (nx >= 0) mm_library_prefetch_sim(q->lib, (size_t)nx);
+        }
         return stream_push(S, c) ? -1 : 1;
     }
     S->done = 1;

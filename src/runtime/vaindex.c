@@ -267,9 +267,9 @@ long mm_vaindex_next(mm_vaindex_iter *it, double *rel, size_t *pos)
     return -1;
 }
 
-long mm_vaindex_peek(const mm_vaindex_iter *it)
+long mm_vaindex_peek(const mm_vaindex_iter *it, size_t j)
 {
-    return it->n_heap ? it->x->order[it->heap[0].pos] : -1;
+    return j < it->n_heap ? it->x->order[it->heap[j].pos] : -1;
 }
 
 double mm_vaindex_bound(const mm_vaindex_iter *it)
