@@ -199,7 +199,6 @@ void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop,
     free(ms);
 }
 
-
 /* ---- resampling ---- */
 
 int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size_t *ny,
