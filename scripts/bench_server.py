@@ -10,8 +10,21 @@ clients (keep-alive connections, fixed request counts). Also prints the
 largest probability difference between the two (same models → small; the
 resamplers differ: soxr vs torchaudio's sinc). The load generator runs on the
 same machine and takes some of its CPU for both.
+
+With --tracks N (issue 17's scale targets), melodic is also run on a library
+of N tracks made from --library by scripts/make_synthetic_library (kept in
+--work, remade when missing or older than --library), side by side with
+--library itself, same model, clip and load; for each it reports the time to
+ready (exec to the first /api/health 200, the library being opened before the
+server listens; with --cold also once with the library file evicted from the
+page cache), the server's peak resident memory (VmHWM) and its CPU time
+per request at 1 and 16 clients (on a machine shared with other work the
+steady figure: 2 cores / CPU per request bounds the throughput the load
+generator could not reach), and checks the targets (p50 <= 10 ms, p99 <= 30 ms
+at 1 client, >= 300 req/s at 16 clients, ready <= 3 s, RSS <= 2 GB).
 Usage: /usr/bin/python3 scripts/bench_server.py [--speech S.h5] [--library L.h5]
-         [--clip FILE] [--threads N] [--requests N] [--no-ref]
+         [--clip FILE] [--threads N] [--requests N] [--no-ref] [--bin MELODIC]
+         [--tracks N [--work DIR] [--cold]]
 """
 import argparse
 import http.client
@@ -47,7 +60,7 @@ def wav_bytes(path):
     return b.getvalue(), len(x) / sr
 
 
-def wait_up(port, proc, seconds=300):
+def wait_up(port, proc, seconds=300, poll=0.2):
     t0 = time.time()
     while time.time() - t0 < seconds:
         if proc.poll() is not None:
@@ -59,7 +72,7 @@ def wait_up(port, proc, seconds=300):
                 return
         except OSError:
             pass
-        time.sleep(0.2)
+        time.sleep(poll)
     raise RuntimeError("server did not come up")
 
 
@@ -109,6 +122,20 @@ def cpu_s(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def own_cpu_s():
+    """user + system CPU seconds of this process (the load generator's threads)."""
+    t = os.times()
+    return t.user + t.system
+
+
+def vm_hwm_mb(pid):
+    """peak resident set (VmHWM) of a running process, MB."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def bench(name, port, body, n_lat, counts, pid):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     for _ in range(5):
@@ -123,19 +150,23 @@ def bench(name, port, body, n_lat, counts, pid):
     print(f"{name:>8}: 1 client, {n_lat} requests: p50 {out['p50']:.1f} ms, p99 {out['p99']:.1f} ms, "
           f"server CPU {out['cpu_ms']:.1f} ms/request, errors {err}", flush=True)
     for c, total in counts:
-        c0 = cpu_s(pid)
+        c0, g0 = cpu_s(pid), own_cpu_s()
         lat, wall, err = run_load(port, body, c, total)
+        c1, g1 = cpu_s(pid), own_cpu_s()
         out[c] = total / wall
+        out[f"cpu_ms{c}"] = 1e3 * (c1 - c0) / total
+        out[f"gen_ms{c}"] = 1e3 * (g1 - g0) / total
         print(f"{name:>8}: {c:2d} clients, {total} requests: {total / wall:6.1f} req/s, "
               f"p50 {np.percentile(lat, 50) * 1e3:.1f} ms, p99 {np.percentile(lat, 99) * 1e3:.1f} ms, "
-              f"server busy {(cpu_s(pid) - c0) / wall:.2f} cores, errors {err}", flush=True)
+              f"server busy {(c1 - c0) / wall:.2f} cores, CPU {out[f'cpu_ms{c}']:.1f} ms/request "
+              f"(load generator {out[f'gen_ms{c}']:.1f}), errors {err}", flush=True)
     return out
 
 
-def start(cmd, port, env=None):
+def start(cmd, port, env=None, poll=0.2):
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     try:
-        wait_up(port, p)
+        wait_up(port, p, poll=poll)
     except Exception:
         p.kill()
         print(p.stderr.read().decode()[-2000:], file=sys.stderr)
@@ -152,6 +183,93 @@ def stop(p):
         p.wait()
 
 
+def synthetic(library, n, work):
+    """The n-track library made from `library` (kept in work; remade when missing or older)."""
+    os.makedirs(work, exist_ok=True)
+    out = os.path.join(work, f"library_{n}.h5")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(library):
+        t = time.time()
+        tmp = out + ".tmp"
+        subprocess.run([os.path.join(ROOT, "scripts/make_synthetic_library"), library, str(n), tmp], check=True,
+                       stdout=subprocess.DEVNULL)
+        os.replace(tmp, out)
+        print(f"made {os.path.relpath(out, ROOT)} from {os.path.relpath(library, ROOT)} in {time.time() - t:.0f} s",
+              flush=True)
+    return out
+
+
+def run_melodic(name, a, library, body, counts, env, ready_runs):
+    """Start melodic serve on library ready_runs times (time to the first /api/health 200, polled every
+    2 ms; the median is reported), bench the last one and read its VmHWM before stopping it."""
+    cmd = [a.bin, "serve", "--speech", a.speech, "--library", library,
+           "--threads", str(a.threads), "--db", "none", "--quiet"]
+    cold = None
+    if a.cold:   # one start with the library file evicted from the page cache (its clean pages only)
+        fd = os.open(library, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+        port = free_port()
+        t0 = time.perf_counter()
+        stop(start(cmd + ["--port", str(port)], port, env, poll=0.002))
+        cold = time.perf_counter() - t0
+    ready = []
+    for k in range(ready_runs):
+        port = free_port()
+        t0 = time.perf_counter()
+        p = start(cmd + ["--port", str(port)], port, env, poll=0.002)
+        ready.append(time.perf_counter() - t0)
+        if k + 1 < ready_runs:
+            stop(p)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/api/health")
+        n_tracks = json.loads(c.getresponse().read())["tracks"]
+        c.close()
+        out = bench(name, port, body, a.requests, counts, p.pid)
+        out["n_tracks"] = n_tracks
+        out["ready"] = float(np.median(ready))
+        out["hwm"] = vm_hwm_mb(p.pid)
+    finally:
+        stop(p)
+    out["tracks"] = out["answer"].get("tracks", [])
+    out["cold"] = cold
+    print(f"{name:>8}: ready {out['ready']:.2f} s (median of {ready_runs} starts: "
+          f"{', '.join(f'{r:.2f}' for r in ready)}" + (f"; file evicted from the page cache first: {cold:.2f} s"
+                                                       if cold is not None else "")
+          + f"), peak RSS (VmHWM) {out['hwm']:.0f} MB", flush=True)
+    return out
+
+
+def scale_report(a, small, big):
+    """The issue-17 targets at --tracks, side by side with the small library."""
+    cores, n_small = os.cpu_count(), small["n_tracks"]
+    print(f"scale: {n_small} tracks vs {big['n_tracks']} tracks (same speech model, clip, load; {cores} cores)")
+    rows = [("p50 at 1 client, ms", "p50", "{:.1f}", "<= 10"), ("p99 at 1 client, ms", "p99", "{:.1f}", "<= 30"),
+            ("req/s at 1 client", 1, "{:.0f}", ""), ("req/s at 4 clients", 4, "{:.0f}", ""),
+            ("req/s at 16 clients", 16, "{:.0f}", ">= 300"),
+            ("server CPU ms/request, 1 client", "cpu_ms", "{:.2f}", ""),
+            ("server CPU ms/request, 16 clients", "cpu_ms16", "{:.2f}", ""),
+            ("load generator CPU ms/request, 16 clients", "gen_ms16", "{:.2f}", ""),
+            (f"req/s bound by CPU at 16 clients ({cores} cores / server CPU per request)", "bound", "{:.0f}", ">= 300"),
+            (f"  same, with this load generator on the same {cores} cores", "bound_gen", "{:.0f}", ""),
+            ("ready (exec to /api/health), s", "ready", "{:.2f}", "<= 3"),
+            ("  same, library file evicted from the page cache first, s", "cold", "{:.2f}", ""),
+            ("peak RSS (VmHWM), MB", "hwm", "{:.0f}", "<= 2048")]
+    for r in (small, big):
+        r["bound"] = 1e3 * cores / r["cpu_ms16"]
+        r["bound_gen"] = 1e3 * cores / (r["cpu_ms16"] + r["gen_ms16"])
+    ok = {"p50": big["p50"] <= 10, "p99": big["p99"] <= 30, 16: big[16] >= 300, "bound": big["bound"] >= 300,
+          "ready": big["ready"] <= 3, "hwm": big["hwm"] <= 2048}
+    print(f"  {'':66s} {n_small:>9d} {big['n_tracks']:>9d}  target")
+    for label, key, fmt, target in rows:
+        if small.get(key) is None or big.get(key) is None:
+            continue
+        mark = "" if not target else ("  met" if ok[key] else "  MISSED")
+        print(f"  {label:66s} {fmt.format(small[key]):>9s} {fmt.format(big[key]):>9s}  {target}{mark}")
+    print(f"  answers: {len(small['tracks'])} and {len(big['tracks'])} tracks, emotion "
+          f"{small['answer']['emotion']} / {big['answer']['emotion']}", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--speech", default=os.path.join(ROOT, "build/models/speech.h5"))
@@ -161,22 +279,26 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--requests", type=int, default=60, help="requests for the 1-client latency run")
     ap.add_argument("--no-ref", action="store_true")
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build/melodic"), help="the melodic to run (e.g. another build)")
+    ap.add_argument("--tracks", type=int, default=0, help="also run melodic on a synthetic library of N tracks")
+    ap.add_argument("--work", default=os.path.join(ROOT, "build/bench_server"), help="where --tracks keeps its library")
+    ap.add_argument("--ready-runs", type=int, default=3, help="server starts timed per library (median)")
+    ap.add_argument("--cold", action="store_true", help="also time one start with the library evicted from the page cache")
     a = ap.parse_args()
     body, secs = wav_bytes(a.clip)
     print(f"clip {os.path.relpath(a.clip, ROOT)}: {secs:.2f} s, {len(body)} bytes WAV; "
-          f"{os.cpu_count()} cores; ours with {a.threads} workers", flush=True)
+          f"{os.cpu_count()} cores; ours with {a.threads} workers; load average "
+          + open("/proc/loadavg").read().split()[0], flush=True)
     counts = [(1, a.requests // 2), (4, a.requests), (16, 2 * a.requests)]
     # the machine's OpenBLAS needs its core type named (else a slow generic kernel); both servers get it
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = {}
-    port = free_port()
-    p = start([os.path.join(ROOT, "build/melodic"), "serve", "--speech", a.speech, "--library", a.library,
-               "--port", str(port), "--threads", str(a.threads), "--db", "none", "--quiet"], port, env)
-    try:
-        res["melodic"] = bench("melodic", port, body, a.requests, counts, p.pid)
-    finally:
-        stop(p)
+    big = synthetic(a.library, a.tracks, a.work) if a.tracks else None
+    res["melodic"] = run_melodic("melodic", a, a.library, body, counts, env, a.ready_runs)
+    if big:
+        res["big"] = run_melodic(f"melodic {a.tracks}", a, big, body, counts, env, a.ready_runs)
+        scale_report(a, res["melodic"], res["big"])
     if not a.no_ref:
         # the reference in its best thread setting (Flask's threaded server runs requests
         # concurrently either way): torch, OpenMP and OpenBLAS with one thread each, or

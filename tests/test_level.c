@@ -231,6 +231,25 @@ static void test_normalize_peak_limit(void **st)
     free(x);
 }
 
+/* mm_level_peak_abs against a one-at-a-time scan, known answers: every
+ * length 0..70 (the 16-wide body and the tail), the peak at each place and
+ * negative, NaNs skipped as the scalar comparison skips them. */
+static void test_peak_abs(void **st)
+{
+    float x[70];
+    for (size_t n = 0; n <= 70; n++)
+        for (size_t at = 0; at < (n ? n : 1); at++) {
+            for (size_t i = 0; i < n; i++) x[i] = 0.25f * (float)sin(0.7 * (double)i);
+            if (n) x[at] = (at % 2 ? -1.5f : 1.5f) + 0.001f * (float)at;
+            if (n > 3) x[(at + 3) % n] = NAN;
+            float ref = 0;
+            for (size_t i = 0; i < n; i++) ref = fabsf(x[i]) > ref ? fabsf(x[i]) : ref;
+            assert_true(mm_level_peak_abs(x, n) == ref);
+            if (n && (at + 3) % n != at) assert_true(ref == fabsf(x[at]));
+        }
+    assert_true(mm_level_peak_abs(NULL, 0) == 0.0f);
+}
+
 int main(void)
 {
     mm_h5_init();
@@ -240,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_voiced_rms),
         cmocka_unit_test(test_normalize_gain_invariance),
         cmocka_unit_test(test_normalize_peak_limit),
+        cmocka_unit_test(test_peak_abs),
     };
     return cmocka_run_group_tests_name("level", tests, NULL, NULL);
 }

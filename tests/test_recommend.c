@@ -787,6 +787,65 @@ static void test_variety(void **st)
 
 /* Bad libraries: duplicate ids, non-finite embeddings, per-track arrays of
  * different lengths, similarity vectors of the wrong dimension. */
+/* The walk's helpers on an in-memory and a reopened (mapped) library:
+ * artist ids in walk order equal the ids through the order; peeking at the
+ * heap (any entry) changes nothing — the walk with peeks and prefetches
+ * interleaved returns the same tracks and relevances as without — and
+ * answers −1 past the heap and once the walk is done; prefetching a track
+ * out of range is a no-op. */
+static void walk_helpers_case(const mm_library *l)
+{
+    const mm_vaindex *x = mm_library_vaindex(l);
+    size_t n = mm_library_size(l);
+    for (size_t p = 0; p < n; p++)
+        assert_int_equal(mm_library_artist_id_at(l, p), mm_library_artist_id(l, (size_t)x->order[p]));
+    mm_va point = {0.3f, -0.2f};
+    mm_err err = {0};
+    mm_vaindex_iter a, b;
+    assert_int_equal(mm_vaindex_iter_init(&a, x, point, 3.0, 0x5, point, -1, &err), 0);
+    assert_int_equal(mm_vaindex_iter_init(&b, x, point, 3.0, 0x5, point, -1, &err), 0);
+    size_t count = 0;
+    for (;;) {
+        for (size_t j = 0; j < 3; j++) {
+            long t = mm_vaindex_peek(&b, j);
+            assert_true(j < b.n_heap ? t >= 0 && (size_t)t < n : t == -1);
+            if (t >= 0) mm_library_prefetch_sim(l, (size_t)t);
+        }
+        assert_int_equal(mm_vaindex_peek(&b, b.n_heap), -1);
+        double ra = 0, rb = 0;
+        size_t pa = 0, pb = 0;
+        long ta = mm_vaindex_next(&a, &ra, &pa), tb = mm_vaindex_next(&b, &rb, &pb);
+        assert_int_equal(ta, tb);
+        if (ta < 0) break;
+        assert_true(ra == rb && pa == pb);
+        count++;
+    }
+    assert_int_equal(mm_vaindex_peek(&b, 0), -1);
+    mm_library_prefetch_sim(l, n);   /* out of range: nothing */
+    size_t b1, e1, b3, e3;
+    mm_vaindex_group_range(x, 1, &b1, &e1);
+    mm_vaindex_group_range(x, 3, &b3, &e3);
+    assert_int_equal(count, (e1 - b1) + (e3 - b3));   /* every track of quadrants 1 and 3, once */
+    mm_vaindex_iter_free(&a);
+    mm_vaindex_iter_free(&b);
+}
+
+static void test_walk_helpers(void **st)
+{
+    mm_library *l = random_lib(3000, 16, 5);
+    walk_helpers_case(l);
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/mm_rec_walk_%d.h5", (int)getpid());
+    mm_err err = {0};
+    assert_int_equal(mm_library_save(l, path, &err), 0);
+    mm_library *m = NULL;
+    assert_int_equal(mm_library_open(path, &m, &err), 0);
+    walk_helpers_case(m);
+    mm_library_free(m);
+    mm_library_free(l);
+    unlink(path);
+}
+
 static void test_bad_libraries(void **st)
 {
     mm_library *l = random_lib(50, 200, 5), *m = NULL;
@@ -847,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_index_recall),
         cmocka_unit_test(test_variety),
         cmocka_unit_test(test_bad_libraries),
+        cmocka_unit_test(test_walk_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

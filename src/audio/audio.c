@@ -8,6 +8,7 @@
  * a choice of resampler (always SOXR_HQ).
  */
 #include "audio/audio.h"
+#include "audio/level.h"
 
 #include <errno.h>
 #include <math.h>
@@ -198,22 +199,6 @@ void mm_trim_bounds(const float *x, size_t n, double top_db, int frame, int hop,
     free(ms);
 }
 
-/* Largest |x[i]| (x finite): 16 running maxima the compiler keeps in one vector. */
-static float peak_abs(const float *x, size_t n)
-{
-    float m[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) {
-            float v = fabsf(x[i + j]);
-            m[j] = v > m[j] ? v : m[j];
-        }
-    float p = 0;
-    for (; i < n; i++) p = fabsf(x[i]) > p ? fabsf(x[i]) : p;
-    for (int j = 0; j < 16; j++) p = m[j] > p ? m[j] : p;
-    return p;
-}
-
 /* ---- resampling ---- */
 
 int mm_resample(const float *x, size_t n, int sr_in, int sr_out, float **y, size_t *ny,
@@ -386,7 +371,7 @@ static int postprocess(const char *name, float *x, size_t n, int sr, const mm_au
         n = L;
     }
     if (o->peak_normalize) {
-        float peak = peak_abs(x, n);
+        float peak = mm_level_peak_abs(x, n);
         if (peak > 0)
             for (size_t i = 0; i < n; i++) x[i] /= peak;
     }

@@ -181,10 +181,20 @@ int mm_level_voiced_rms(const float *x, size_t n, int sr, double top_db, int fra
     return 0;
 }
 
-static float peak_abs(const float *x, size_t n)
+/* 16 running maxima the compiler keeps in one vector; max is exact in any
+ * order, and a NaN is skipped by every comparison alike. */
+float mm_level_peak_abs(const float *x, size_t n)
 {
+    float m[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float v = fabsf(x[i + j]);
+            m[j] = v > m[j] ? v : m[j];
+        }
     float p = 0;
-    for (size_t i = 0; i < n; i++) p = fabsf(x[i]) > p ? fabsf(x[i]) : p;
+    for (; i < n; i++) p = fabsf(x[i]) > p ? fabsf(x[i]) : p;
+    for (int j = 0; j < 16; j++) p = m[j] > p ? m[j] : p;
     return p;
 }
 
@@ -217,7 +227,7 @@ int mm_level_normalize(const float *x, size_t n, int sr, const mm_level_params *
                           "normalize: the signal is silent (%s); nothing to scale",
                           p->measure == MM_LEVEL_LUFS ? "no 400 ms block above -70 LUFS"
                                                       : "all samples are 0");
-    double peak = peak_abs(x, n);
+    double peak = mm_level_peak_abs(x, n);
     double wanted = p->target - level;
     double room = peak > 0 ? p->peak_limit_dbfs - 20.0 * log10(peak) : INFINITY;
     double gain = wanted < room ? wanted : room;
@@ -227,7 +237,7 @@ int mm_level_normalize(const float *x, size_t n, int sr, const mm_level_params *
     for (size_t i = 0; i < n; i++) o[i] = x[i] * g;
     /* rounding of g·peak may land a hair above the limit: step g down until it does not */
     float lim = (float)pow(10.0, p->peak_limit_dbfs / 20.0);
-    while (peak_abs(o, n) > lim) {
+    while (mm_level_peak_abs(o, n) > lim) {
         g = nextafterf(g, 0.0f);
         for (size_t i = 0; i < n; i++) o[i] = x[i] * g;
     }
@@ -236,7 +246,7 @@ int mm_level_normalize(const float *x, size_t n, int sr, const mm_level_params *
         rep->gain_db = 20.0 * log10(g);
         rep->wanted_db = wanted;
         rep->limited = room < wanted;
-        double op = peak_abs(o, n);
+        double op = mm_level_peak_abs(o, n);
         rep->peak_dbfs = op > 0 ? 20.0 * log10(op) : -INFINITY;
     }
     *y = o;

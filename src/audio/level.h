@@ -57,6 +57,9 @@ typedef struct mm_level_report {
     int limited;          /* 1 when the peak limit lowered the gain (gain_db < wanted_db) */
 } mm_level_report;
 
+/* The sample peak max |x[i]| of n floats (0 for n = 0; NaNs are skipped). */
+float mm_level_peak_abs(const float *x, size_t n);
+
 /* y[i] = x[i]·10^(gain_db/20), gain_db = min(target − measured, peak_limit − peak(x)), so
  * the output reaches the target unless that would push its sample peak above the limit;
  * then the gain is capped and rep->limited = 1 (nothing is ever clipped). *y (n floats,

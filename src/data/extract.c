@@ -205,8 +205,7 @@ const char *mm_level_opts_describe(const mm_level_opts *l, char *buf, size_t siz
 /* Scale a so that max |x| = 1; 0 (a left as is) when it is all zeros. */
 static int scale_to_unit_peak(mm_audio *a)
 {
-    float peak = 0;
-    for (size_t i = 0; i < a->n; i++) if (fabsf(a->x[i]) > peak) peak = fabsf(a->x[i]);
+    float peak = mm_level_peak_abs(a->x, a->n);
     if (!(peak > 0)) return 0;
     for (size_t i = 0; i < a->n; i++) a->x[i] /= peak;
     return 1;

@@ -66,6 +66,7 @@ struct mm_library {
     const size_t *by_id;        /* (n) track indices sorted by id (strictly: ids are unique) */
     const size_t *by_artist;    /* (n) track indices sorted by artist, then index */
     int32_t *artist_id;         /* (n) equal ⇔ same artist; −1 for no artist (from by_artist) */
+    int32_t *artist_ord;        /* (n) artist_id[vx.order[p]]: a walk of the VA index reads it in sequence */
     /* similarity vectors (pca.h) */
     size_t sim_dim;             /* k */
     const int8_t *sim;          /* (n, k) */
@@ -241,8 +242,19 @@ static long lookup(const mm_library *l, const size_t *order, int by_id, const ch
     return -1;
 }
 
+/* The artist ids in the VA index's layout order (l->artist_ord), from
+ * l->artist_id and a layout already checked or built here. */
+static int artist_ordered(mm_library *l, mm_err *err)
+{
+    int32_t *ao = mm_malloc(l->n ? l->n : 1, sizeof *ao, err);
+    if (own(l, ao, err)) return MM_ENOMEM;
+    for (size_t p = 0; p < l->n; p++) ao[p] = l->artist_id[l->vx.order[p]];
+    l->artist_ord = ao;
+    return 0;
+}
+
 /* The index's points and confidences in layout order (vaindex.h), from a
- * layout already checked or built here. */
+ * layout already checked or built here; and the artist ids (artist_ordered). */
 static int ordered_copies(mm_library *l, mm_err *err)
 {
     size_t n = l->n;
@@ -256,7 +268,7 @@ static int ordered_copies(mm_library *l, mm_err *err)
     }
     l->vx.va_ord = vo;
     l->vx.conf_ord = co;
-    return 0;
+    return artist_ordered(l, err);
 }
 
 /* Similarity vectors and the VA index of an in-memory library whose
@@ -372,6 +384,7 @@ int mm_library_quadrant(const mm_library *l, size_t i) { return l->quad[i]; }
 const char *mm_library_artist(const mm_library *l, size_t i) { return l->tracks[i].artist; }
 const char *mm_library_id(const mm_library *l, size_t i) { return l->tracks[i].id; }
 int32_t mm_library_artist_id(const mm_library *l, size_t i) { return l->artist_id[i]; }
+int32_t mm_library_artist_id_at(const mm_library *l, size_t pos) { return l->artist_ord[pos]; }
 float mm_library_sim_inv(const mm_library *l, size_t i) { return l->sim_inv[i]; }
 float mm_library_cosine(const mm_library *l, size_t a, size_t b)
 {
@@ -383,6 +396,13 @@ const int8_t *mm_library_sim(const mm_library *l, size_t i, float *inv_norm)
     if (i >= l->n) return NULL;
     if (inv_norm) *inv_norm = l->sim_inv[i];
     return l->sim + i * l->sim_dim;
+}
+void mm_library_prefetch_sim(const mm_library *l, size_t i)
+{
+    if (i >= l->n) return;
+    const int8_t *row = l->sim + i * l->sim_dim;
+    for (size_t b = 0; b < l->sim_dim; b += 64) __builtin_prefetch(row + b);
+    __builtin_prefetch(&l->sim_inv[i]);
 }
 const mm_vaindex *mm_library_vaindex(const mm_library *l) { return &l->vx; }
 size_t mm_library_n_failed(const mm_library *l) { return l->n_failed; }
@@ -1212,7 +1232,7 @@ static int read_v2_orders(const char *file, mm_library *l, const v2_views *v, in
     if ((rc = mm_vaindex_check(&l->vx, v->quad, vo, co, err))) { mm_err_prefix(err, "%s", file); return rc; }
     l->vx.va_ord = vo;
     l->vx.conf_ord = co;
-    return 0;
+    return artist_ordered(l, err);
 }
 
 /* A v2 library file (mapped where it can be: map_file, view) into *out,

@@ -105,12 +105,18 @@ const char *mm_library_artist(const mm_library *l, size_t i);
 const char *mm_library_id(const mm_library *l, size_t i);
 /* A number per artist: equal for tracks of the same artist, −1 for none. */
 int32_t mm_library_artist_id(const mm_library *l, size_t i);
+/* mm_library_artist_id of the track at position pos of the VA index's
+ * order (pos < size, not checked): read in sequence by an index walk. */
+int32_t mm_library_artist_id_at(const mm_library *l, size_t pos);
 /* Dimension k of the similarity vectors (≤ MM_PCA_DIM, or D when D is smaller). */
 size_t mm_library_sim_dim(const mm_library *l);
 /* Track i's int8 similarity vector (k) and its 1/‖q‖; NULL when out of range. */
 const int8_t *mm_library_sim(const mm_library *l, size_t i, float *inv_norm);
 /* Track i's 1/‖q‖ (i < size, not checked). */
 float mm_library_sim_inv(const mm_library *l, size_t i);
+/* A hint only: start loading track i's similarity vector and 1/‖q‖ into the
+ * cache (nothing for i out of range). */
+void mm_library_prefetch_sim(const mm_library *l, size_t i);
 /* Cosine of tracks a and b (< size) from their similarity vectors. */
 float mm_library_cosine(const mm_library *l, size_t a, size_t b);
 /* The valence–arousal index over the tracks (groups: quadrants). */

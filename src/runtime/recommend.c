@@ -523,7 +523,13 @@ static int stream_draw(req *q, stream *S)
     while ((i = mm_vaindex_next(&S->it, &rel, &pos)) >= 0) {
         if (in_sorted(q->blocked, q->n_blocked, (size_t)i) || in_sorted(q->boosted, q->n_boosted, (size_t)i)) continue;
         mm_va va = x->va_ord ? x->va_ord[pos] : mm_library_point(q->lib, (size_t)i);
-        return stream_push(S, make_cand(q, (size_t)i, rel, va, mm_vaindex_group_at(x, pos))) ? -1 : 1;
+        cand c = make_cand(q, (size_t)i, rel, va, mm_vaindex_group_at(x, pos));
+        c.artist = mm_library_artist_id_at(q->lib, pos);   /* in walk order: no cache miss per candidate */
+        for (size_t j = 0; j < 3; j++) {   /* likely the next draws: their vectors load while this one is scored */
+            long nx = mm_vaindex_peek(&S->it, j);
+            if (nx >= 0) mm_library_prefetch_sim(q->lib, (size_t)nx);
+        }
+        return stream_push(S, c) ? -1 : 1;
     }
     S->done = 1;
     return 0;

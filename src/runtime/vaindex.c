@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 16 bytes, so that a heap of every cell of a quadrant at 1M tracks (16,384
+ * cells at grid 128) stays in L2; a cell's end is cell_start[cell + 1].
+ * Positions fit: n ≤ 2^31 (order holds int32 track indices, each once). */
 typedef struct mm_vaindex_entry {
     double key;
-    int64_t pos;        /* cell: next position in order; track: its position in order */
+    uint32_t pos;       /* cell: next position in order; track: its position in order */
     int32_t cell;       /* cell id, or −1 for a track entry */
-    int64_t end;        /* cell: end position */
 } entry;
 
 static int cell_of(mm_va p, int g, int grid)
@@ -144,17 +146,20 @@ static void sift_up(entry *h, size_t i)
     h[i] = e;
 }
 
+/* The larger child (the left one on a tie) moves up while its key exceeds
+ * e's: the same moves as comparing e with the left child, then the right
+ * child with the larger of the two, written so the child choice needs no
+ * branch. */
 static void sift_down(entry *h, size_t n, size_t i)
 {
     entry e = h[i];
     for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        double bk = e.key;
-        if (l < n && h[l].key > bk) { best = l; bk = h[l].key; }
-        if (l + 1 < n && h[l + 1].key > bk) best = l + 1;
-        if (best == i) break;
-        h[i] = h[best];
-        i = best;
+        size_t l = 2 * i + 1;
+        if (l >= n) break;
+        size_t c = l + (l + 1 < n && h[l + 1].key > h[l].key);
+        if (!(h[c].key > e.key)) break;
+        h[i] = h[c];
+        i = c;
     }
     h[i] = e;
 }
@@ -210,7 +215,7 @@ int mm_vaindex_iter_init(mm_vaindex_iter *it, const mm_vaindex *x, mm_va point, 
             int64_t a = x->cell_start[cell], b = x->cell_start[cell + 1];
             if (a >= b) continue;
             if (it->has_disc && cell_mindist(c % grid, c / grid, grid, disc_centre) > disc_radius) continue;
-            entry e = {cell_key(it, cell, a), a, cell, b};
+            entry e = {cell_key(it, cell, a), (uint32_t)a, cell};
             if (it->n_heap == it->cap) {   /* appended, then heapified below */
                 size_t nc = it->cap ? 2 * it->cap : 256;
                 entry *nh = realloc(it->heap, nc * sizeof *nh);
@@ -243,8 +248,8 @@ long mm_vaindex_next(mm_vaindex_iter *it, double *rel, size_t *pos)
         mm_va v = x->va_ord ? x->va_ord[p] : x->va[t];
         float c = x->conf_ord ? x->conf_ord[p] : x->conf[t];
         double r = -(double)mm_va_dist(v, it->point) + it->w * c;
-        if (p + 1 < top.end) {   /* the cell's next track replaces it at the top */
-            it->heap[0].pos = p + 1;
+        if (p + 1 < x->cell_start[top.cell + 1]) {   /* the cell's next track replaces it at the top */
+            it->heap[0].pos = (uint32_t)(p + 1);
             it->heap[0].key = cell_key(it, top.cell, p + 1);
         } else {
             it->heap[0] = it->heap[--it->n_heap];
@@ -256,10 +261,15 @@ long mm_vaindex_next(mm_vaindex_iter *it, double *rel, size_t *pos)
             if (pos) *pos = (size_t)p;
             return t;
         }
-        entry te = {r, p, -1, 0};
+        entry te = {r, (uint32_t)p, -1};
         if (push(it, te)) return -1;
     }
     return -1;
+}
+
+long mm_vaindex_peek(const mm_vaindex_iter *it, size_t j)
+{
+    return j < it->n_heap ? it->x->order[it->heap[j].pos] : -1;
 }
 
 double mm_vaindex_bound(const mm_vaindex_iter *it)

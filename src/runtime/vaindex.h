@@ -81,6 +81,11 @@ int mm_vaindex_iter_init(mm_vaindex_iter *it, const mm_vaindex *x, mm_va point, 
  * relevance is computed as −(double)mm_va_dist(va, point) + w·conf, bit for
  * bit what a caller computing it directly gets. */
 long mm_vaindex_next(mm_vaindex_iter *it, double *rel, size_t *pos);
+/* The track heap entry j points at (j = 0: the top, which the next
+ * mm_vaindex_next returns unless a cell's next track ranks below another
+ * entry; 1, 2: the top's children, likely soon after), or −1 when there is
+ * no entry j; changes nothing (for prefetching). */
+long mm_vaindex_peek(const mm_vaindex_iter *it, size_t j);
 /* The group (1..4) of the track at position pos of x->order. */
 int mm_vaindex_group_at(const mm_vaindex *x, size_t pos);
 /* An upper bound of the relevance of every track not yet returned (−∞ when none). */
