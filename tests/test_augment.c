@@ -423,6 +423,30 @@ static void test_telephone(void **st)
     expect_err(mm_augment_telephone(x, 10, 4000, 1, &y, &e), &e, "sample rate 4000", "8000..192000");
 }
 
+/* The band edges: a 4th-order Butterworth high-pass at 300 Hz and low-pass at 3400 Hz, each
+ * prewarped, pass a tone at its cut-off at -3.01 dB (|H|² = 1/2) and the other section adds
+ * < 0.1 dB there; an octave outside each edge is 24 dB down (4th order) and more. Through
+ * 8 kHz (resample = 1) the edges hold as well: soxr HQ's pass band reaches ~3.8 kHz. */
+static void test_telephone_band_edges(void **st)
+{
+    (void)st;
+    int sr = 16000;
+    size_t n = 2 * (size_t)sr;
+    mm_err e = {0};
+    const double hz[] = {150, 300, 3400, 6800};
+    for (int mode = 0; mode <= 1; mode++)
+        for (int k = 0; k < 4; k++) {
+            float *x = tone(sr, n, hz[k], 0.5), *y;
+            if (mm_augment_telephone(x, n, sr, mode, &y, &e)) fail_msg("%s", e.msg);
+            double db = 20 * log10(amplitude_at(y, n / 4, n - n / 8, sr, hz[k]) / 0.5);
+            printf("  telephone (%s) at %4.0f Hz: %7.2f dB\n", mode ? "8 kHz resampled" : "band-pass only", hz[k], db);
+            if (k == 1 || k == 2) assert_true(fabs(db + 3.01) < 0.05);   /* the edges */
+            else assert_true(db < -24);                                     /* an octave out */
+            free(x);
+            free(y);
+        }
+}
+
 /* Through a codec: a 440 Hz tone at -6 dBFS keeps its frequency (±1 Hz) and level (±1 dB; MP3
  * reads 0.45 dB low, Opus within 0.2 dB) and the input's length; broadband audio comes out
  * aligned (cross-correlation peak at lag 0, Opus at 16 kbit/s within one sample). */
@@ -518,6 +542,34 @@ static void test_pitch(void **st)
         free(ref);
         free(y);
     }
+    /* the same tempo: a 440 Hz burst from 0.5 to 1.5 s of a 2 s clip keeps its start and end
+     * (half-amplitude crossings of the shifted tone's envelope, on a 10 ms grid, within 10 ms;
+     * a tempo change of 2^(s/12) would move the end by 110 ms or more) and the clip its
+     * length, while its frequency moves by 2^(s/12) */
+    size_t nb = 2 * 16000;
+    float *b = calloc(nb, sizeof *b);
+    for (size_t i = 8000; i < 24000; i++) b[i] = (float)(0.5 * sin(2 * M_PI * 440 * i / 16000.0));
+    const double sb[] = {-2, 2, 5};
+    for (int i = 0; i < 3; i++) {
+        float *yb;
+        if (mm_augment_pitch(b, nb, 16000, sb[i], 0, &yb, &e)) fail_msg("%s", e.msg);
+        double want = 440 * pow(2, sb[i] / 12), got = peak_hz(yb + 12000, 8000, 16000);
+        /* envelope: amplitude at `want` over 10 ms windows; first and last window above half
+         * of the steady level */
+        double steady = amplitude_at(yb, 12000, 20000, 16000, want);
+        long on = -1, off = -1;
+        for (size_t w = 0; w + 160 <= nb; w += 160)
+            if (amplitude_at(yb, w, w + 160, 16000, want) > 0.5 * steady) {
+                if (on < 0) on = (long)w + 80;
+                off = (long)w + 80;
+            }
+        printf("  burst 0.50-1.50 s %+g semitones: %.2f Hz (expected %.2f), on %.3f s, off %.3f s\n",
+               sb[i], got, want, on / 16000.0, off / 16000.0);
+        assert_true(fabs(got - want) / want < 0.002);
+        assert_true(labs(on - 8000) <= 160 && labs(off - 24000) <= 160);
+        free(yb);
+    }
+    free(b);
     float *y;
     expect_err(mm_augment_pitch(x, nx, 16000, 12.5, 0, &y, &e), &e, "semitones 12.5", "-12..12");
     expect_err(mm_augment_pitch(x, nx, 16000, 2, 1000, &y, &e), &e, "n_fft 1000", "256..8192");
@@ -602,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_rir_rt60),
         cmocka_unit_test(test_reverb_alignment_level),
         cmocka_unit_test(test_telephone),
+        cmocka_unit_test(test_telephone_band_edges),
         cmocka_unit_test(test_codec),
         cmocka_unit_test(test_pitch),
         cmocka_unit_test(test_specmask),

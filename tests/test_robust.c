@@ -239,6 +239,14 @@ static void test_errors(void **st)
     expect_error("augment: {codec: {format: [mp3], kbps: [400]}}\n", "augment.codec.kbps 400 is out of range");
     expect_error("augment: {codec: {format: [opus], kbps: [300]}}\n", "opus at 300 kbit/s");
     expect_error("augment: {gain: {db: [50]}}\n", "augment.gain.db 50 is out of range");
+    expect_error("augment: {gain: {db: [-41]}}\n", "augment.gain.db -41 is out of range");
+    expect_error("augment: {music: {snr: [10, 70]}}\n", "augment.music.snr 70 is out of range");
+    expect_error("augment: {music: {snr: [-20]}}\n", "augment.music.snr -20 is out of range");
+    expect_error("augment: {pitch: {semitones: [2, 13]}}\n", "augment.pitch.semitones 13 is out of range");
+    expect_error("augment: {pitch: {semitones: [-12.5]}}\n", "augment.pitch.semitones -12.5 is out of range");
+    expect_error("augment: {pitch: {}}\n", "augment.pitch needs 'semitones: [values]'");
+    expect_error("augment: {telephone: false}\n", "augment.telephone: expected true or {}");
+    expect_error("augment: {telephone: {band: [300, 3400]}}\n", "band");
     expect_error("augment: {noise: {color: [purple]}}\n", "unknown value 'purple'");
     expect_error("augment: {music: {snr: [10], dir: empty}}\n", "holds 0 audio files");
     expect_error("augment: {music: {snr: [10], dir: nowhere}}\n", "cannot be opened");
@@ -253,6 +261,74 @@ static void test_errors(void **st)
     expect_error("audio: {normalize: {method: lufs, gain: 3}}\n", "gain");
     /* six speakers in six folds: nobody shares a side with another speaker */
     expect_error("protocol: {kind: group_kfold, n_folds: 6}\nrobustness: {corruptions: [babble_10db]}\n", "babble needs clips of another speaker");
+}
+
+/* Amplitude of frequency hz in x (projection on sine and cosine over the whole clip). */
+static double amp_at(const float *x, size_t n, int sr, double hz)
+{
+    double c = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        c += x[i] * cos(2 * M_PI * hz * i / sr);
+        s += x[i] * sin(2 * M_PI * hz * i / sr);
+    }
+    return 2 * sqrt(c * c + s * s) / (double)n;
+}
+
+/* Music as background at a stated SNR, training apart from tests: the music folder holds
+ * track0 (f0 335 Hz) and track1 (f0 395 Hz); a training augmentation (test_part 0) mixes
+ * the even-numbered file, a robustness corruption the odd-numbered one. On a 1 kHz tone the
+ * mix's SNR (signal power over the added part's) is the one asked for, and the added part
+ * holds the f0 of its own track only. */
+static void test_music_parts(void **st)
+{
+    mm_dataset ds = {.n = 1};
+    mm_audio_opts ao;
+    mm_audio_opts_default(&ao);
+    char root[300];
+    snprintf(root, sizeof root, "%s/data", dir);
+    int sr = 16000;
+    size_t n = 2 * (size_t)sr;
+    for (int part = 0; part <= 1; part++)
+        for (int k = 0; k < 2; k++) {
+            const double snr = k ? 0 : 10;
+            mm_corr c;
+            mm_err e = {0};
+            if (part) {
+                char name[32];
+                snprintf(name, sizeof name, "music_%gdb", snr);
+                assert_int_equal(mm_corr_parse_name(name, &c, &e), 0);
+            } else {
+                char text[64];
+                mm_cfg *m = NULL;
+                snprintf(text, sizeof text, "music: {snr: [%g]}\n", snr);
+                assert_int_equal(mm_cfg_parse_string(text, "t", &m, &e), 0);
+                assert_int_equal(mm_corr_parse_augment(mm_cfg_child(m, "music"), &c, &e), 0);
+                mm_cfg_free(m);
+            }
+            assert_int_equal(c.test_part, part);
+            mm_corr_ctx *x = NULL;
+            if (mm_corr_ctx_create(&c, 11, &ds, NULL, 0, &ao, root, &x, &e)) fail_msg("%s", e.msg);
+            float *y = malloc(n * sizeof *y), *orig = malloc(n * sizeof *orig);
+            for (size_t i = 0; i < n; i++) orig[i] = y[i] = (float)(0.3 * sin(2 * M_PI * 1000.0 * i / sr));
+            size_t ny = n;
+            if (mm_corr_apply_fn(x, 0, sr, &y, &ny, &e)) fail_msg("%s", e.msg);
+            assert_int_equal(ny, n);
+            double ps = 0, pn = 0;
+            for (size_t i = 0; i < n; i++) {
+                ps += (double)orig[i] * orig[i];
+                y[i] -= orig[i];
+                pn += (double)y[i] * y[i];
+            }
+            double got = 10 * log10(ps / pn), a335 = amp_at(y, n, sr, 335), a395 = amp_at(y, n, sr, 395);
+            printf("music %s part at %g dB: SNR %.4f dB, added f0 335 Hz %.4f, 395 Hz %.4f\n", part ? "test" : "training",
+                   snr, got, a335, a395);
+            assert_true(fabs(got - snr) < 0.01);
+            if (part) assert_true(a395 > 10 * a335);   /* track1, the odd-numbered file */
+            else assert_true(a335 > 10 * a395);        /* track0, the even-numbered file */
+            free(y);
+            free(orig);
+            mm_corr_ctx_free(x);
+        }
 }
 
 /* Parsing names and the standard suite. */
@@ -281,6 +357,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_level_invariance),
+        cmocka_unit_test(test_music_parts),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_experiment),
     };
