@@ -6,6 +6,7 @@
  * ../shared/models (the weights) is absent. */
 #include "testutil.h"
 #include "audio/audio.h"
+#include "audio/augment.h"
 #include "dsp/frontend.h"
 #include "features/featset.h"
 #include "io/h5.h"
@@ -363,6 +364,107 @@ static void test_featset(void **st)
     fl->free(state);
 }
 
+/* A hook that masks each window with mm_augment_specmask (seed 7 + window) and keeps a
+ * copy of the masked log-mel of window 0, so the test can run the network on it alone. */
+typedef struct seen { float *mel; size_t frames; int calls; } seen;
+
+static int record_mask(void *ctx, size_t win, float *mel, size_t frames, size_t bins, mm_err *err)
+{
+    seen *s = ctx;
+    mm_specmask_params p = {.n_time = 2, .time_width = 20, .n_freq = 2, .freq_width = 15, .fill_mean = 1};
+    float *o = NULL;
+    int rc = mm_augment_specmask(mel, frames, bins, &p, 7 + win, &o, NULL, err);
+    if (rc) return rc;
+    memcpy(mel, o, frames * bins * sizeof *mel);
+    free(o);
+    if (win == 0) {
+        free(s->mel);
+        s->mel = malloc(frames * bins * sizeof *mel);
+        memcpy(s->mel, mel, frames * bins * sizeof *mel);
+        s->frames = frames;
+    }
+    s->calls++;
+    return 0;
+}
+
+/* SpecAugment (issue 16 §2): the hook sees the front end's log-mel of the clip, and what
+ * the network returns is the statistics of the masked matrix (mm_mobilenet_layers_mel on
+ * it); a hook that leaves the matrix alone changes nothing; the mn04_layers feature set's
+ * `specaugment` param gives the same values as no param with 0 masks, other values with
+ * masks, the same on a second call and other masks for another seed; bad params are one
+ * line. */
+static void test_specaugment(void **st)
+{
+    (void)st;
+    const mm_featset_vt *fl = mm_featset_find("mn04_layers");
+    mm_err e = {0};
+    void *state = NULL;
+    static const char *const bad[] = {"specaugment: {time_masks: 11}\n", "specaugment: {freq_width: 0}\n",
+                                      "specaugment: {fill: median}\n", "specaugment: {masks: 2}\n",
+                                      "specaugment: [2, 40]\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mm_cfg *c = NULL;
+        assert_int_equal(mm_cfg_parse_string(bad[i], "p.yaml", &c, &e), 0);
+        assert_int_not_equal(fl->create(c, tu_model_root(), &state, &e), 0);
+        printf("# %s\n", e.msg);
+        assert_non_null(strstr(e.msg, "p.yaml:1"));   /* the file, line and key or section */
+        assert_true(strstr(e.msg, "specaugment") || strstr(e.msg, "time_masks") || strstr(e.msg, "freq_width"));
+        assert_null(strchr(e.msg, '\n'));
+        mm_cfg_free(c);
+    }
+    if (!g_net) skip();
+    size_t n = 48000;   /* 1.5 s at 32 kHz: one window */
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)(0.1 * sin(0.03 * i) + 0.05 * sin(0.0071 * i * (1 + i / 48000.0)));
+    size_t d = mm_mobilenet_layer_dim(g_net);
+    float *plain = malloc(d * sizeof *plain), *hooked = malloc(d * sizeof *hooked), *ref = malloc(d * sizeof *ref);
+    assert_int_equal(mm_mobilenet_layers_audio(g_net, x, n, plain, 0, &e), 0);
+    seen s = {0};
+    assert_int_equal(mm_mobilenet_audio_hooked(g_net, x, n, NULL, hooked, record_mask, &s, 0, &e), 0);
+    assert_int_equal(s.calls, 1);
+    /* the hook got the front end's log-mel: the network on the masked copy gives the same values */
+    mm_frontend *fe = NULL;
+    assert_int_equal(mm_frontend_create(MM_FE_MN04, &fe, &e), 0);
+    size_t nf = mm_frontend_n_frames(fe, n);
+    assert_int_equal(s.frames, nf);
+    float *mel = malloc(nf * 128 * sizeof *mel), *masked = NULL;
+    assert_int_equal(mm_frontend_compute(fe, x, n, mel, &e), 0);
+    mm_specmask_params p = {.n_time = 2, .time_width = 20, .n_freq = 2, .freq_width = 15, .fill_mean = 1};
+    assert_int_equal(mm_augment_specmask(mel, nf, 128, &p, 7, &masked, NULL, &e), 0);
+    assert_memory_equal(masked, s.mel, nf * 128 * sizeof *mel);
+    assert_int_equal(mm_mobilenet_layers_mel(g_net, masked, nf, ref, 0, &e), 0);
+    assert_memory_equal(ref, hooked, d * sizeof *ref);
+    double diff = 0;
+    for (size_t i = 0; i < d; i++) diff = fmax(diff, fabs((double)hooked[i] - plain[i]));
+    printf("# masks move the layer statistics by up to %.3g\n", diff);
+    assert_true(diff > 1e-3);
+    /* the feature set's param */
+    float *a = malloc(d * sizeof *a), *b = malloc(d * sizeof *b);
+    const char *cfgs[] = {"specaugment: {time_masks: 0, freq_masks: 0}\n", "specaugment: {seed: 3}\n",
+                          "specaugment: {seed: 4}\n"};
+    float *out[3];
+    for (int k = 0; k < 3; k++) {
+        mm_cfg *c = NULL;
+        assert_int_equal(mm_cfg_parse_string(cfgs[k], "p.yaml", &c, &e), 0);
+        assert_int_equal(fl->create(c, tu_model_root(), &state, &e), 0);
+        out[k] = malloc(d * sizeof *a);
+        assert_int_equal(fl->compute(state, x, n, out[k], &e), 0);
+        assert_int_equal(fl->compute(state, x, n, a, &e), 0);
+        assert_memory_equal(a, out[k], d * sizeof *a);   /* the same clip, the same masks */
+        char buf[1024];
+        printf("# %s", strstr(fl->describe(state, buf, sizeof buf), "specaugment="));
+        fl->free(state);
+        mm_cfg_free(c);
+    }
+    assert_memory_equal(out[0], plain, d * sizeof *a);
+    assert_memory_not_equal(out[1], plain, d * sizeof *a);
+    assert_memory_not_equal(out[1], out[2], d * sizeof *a);
+    (void)b;
+    for (int k = 0; k < 3; k++) free(out[k]);
+    free(a); free(b); free(mel); free(masked); free(s.mel); free(x); free(plain); free(hooked); free(ref);
+    mm_frontend_free(fe);
+}
+
 /* melodic embed and melodic tag end to end on the stereo RAVDESS clip. */
 static void test_cli(void **st)
 {
@@ -448,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_long_and_short_inputs),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_featset),
+        cmocka_unit_test(test_specaugment),
         cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -79,13 +79,13 @@ static int run_exp(const char *extra, const char *out, mm_err *e)
     snprintf(text, sizeof text,
              "name: robust\nseed: 5\ndata_root: %s/data\ncache: %s/cache\n"
              "dataset: {type: csv, manifest: speech/manifest.csv}\n"
-             "features: [logmel_stats]\n"
+             "%s"
              "%s%s"
              "models:\n  - {name: logreg, model: logreg, params: {C: 0.1, max_iter: 300}}\n"
              "  - {name: forest, model: rf, params: {n_estimators: 20}}\n"
              "ensembles:\n  - {name: both, members: [logreg, forest]}\n"
              "tsne: {enabled: false}\n%s",
-             dir, dir, strstr(extra, "protocol:") ? "" : "protocol: {kind: group_kfold, n_folds: 3}\n",
+             dir, dir, strstr(extra, "features:") ? "" : "features: [logmel_stats]\n", strstr(extra, "protocol:") ? "" : "protocol: {kind: group_kfold, n_folds: 3}\n",
              strstr(extra, "preprocessing:") ? "" : "preprocessing: {scaler: standard}\n", extra);
     mm_cfg *c = NULL;
     int rc = mm_cfg_parse_string(text, "robust.yaml", &c, e);
@@ -261,6 +261,45 @@ static void test_errors(void **st)
     expect_error("audio: {normalize: {method: lufs, gain: 3}}\n", "gain");
     /* six speakers in six folds: nobody shares a side with another speaker */
     expect_error("protocol: {kind: group_kfold, n_folds: 6}\nrobustness: {corruptions: [babble_10db]}\n", "babble needs clips of another speaker");
+    expect_error("augment: {specaugment: {copies: 2}}\n", "feature set 'logmel_stats' has no log-mel to mask");
+    expect_error("features: [mn04_layers]\naugment: {specaugment: {copies: 5}}\n", "key 'copies'");
+    expect_error("features: [mn04_layers]\naugment: {specaugment: {seed: 3}}\n", "augment.specaugment.seed");
+    expect_error("features: [mn04_layers]\naugment: {specaugment: {time_masks: 12}}\n", "key 'time_masks'");
+    expect_error("features: [mn04_layers]\naugment: {specaugment: {fill: noise}}\n", "augment.specaugment.fill 'noise'");
+}
+
+/* augment.specaugment (issue 16 §2) end to end on mn04 embeddings: `copies` tables of
+ * masked-log-mel embeddings join the training rows (cached like the other augmentations:
+ * one new table per copy, none on a rerun), the summary names them, and a rerun gives the
+ * same bytes. */
+static void test_specaugment_run(void **st)
+{
+    const char *mr = tu_model_root();
+    char w[1024];
+    snprintf(w, sizeof w, "%s/efficientat/mn04_as_mAP_432.pt", mr ? mr : "");
+    if (!mr || access(w, R_OK)) skip();
+    char out[400], p[512], extra[600];
+    snprintf(extra, sizeof extra, "model_root: %s\nfeatures: [mn04_embedding]\n"
+             "augment: {specaugment: {copies: 2, time_masks: 2, time_width: 10, freq_masks: 2, freq_width: 20}}\n", mr);
+    snprintf(out, sizeof out, "%s/spec1", dir);
+    mm_err e = {0};
+    int rc = run_exp(extra, out, &e);
+    if (rc) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(rc, 0);
+    snprintf(p, sizeof p, "grep -l 'specaugment' %s/cache/features-*.h5 | wc -l | grep -qx 2", dir);
+    assert_int_equal(tu_system("%s", p), 0);   /* two masked tables, each its own key */
+    snprintf(p, sizeof p, "%s/summary.md", out);
+    char *md = tu_read_file(p);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "specaugment"));
+    snprintf(p, sizeof p, "%s/summary.json", out);
+    char *js = tu_read_file(p);
+    snprintf(out, sizeof out, "%s/spec2", dir);
+    assert_int_equal(run_exp(extra, out, &e), 0);
+    snprintf(p, sizeof p, "%s/summary.json", out);
+    char *js2 = tu_read_file(p);
+    assert_string_equal(js, js2);
+    free(md); free(js); free(js2);
 }
 
 /* Amplitude of frequency hz in x (projection on sine and cosine over the whole clip). */
@@ -360,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_music_parts),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_experiment),
+        cmocka_unit_test(test_specaugment_run),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -767,6 +767,35 @@ done:
 
 /* ---- SpecAugment ---- */
 
+int mm_specmask_params_from_cfg(const mm_cfg *m, const char *what, mm_specmask_params *p, uint64_t *seed,
+                                mm_err *err)
+{
+    static const char *const keys[] = {"time_masks", "time_width", "freq_masks", "freq_width", "fill", "seed", NULL};
+    char w[600];
+    if (m->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "%s: %s: expected a map, e.g. {time_masks: 2, time_width: 40, "
+                          "freq_masks: 2, freq_width: 15}", mm_cfg_where(m, w, sizeof w), what);
+    mm_specmask_params d;
+    mm_specmask_params_default(&d);
+    long nt = 0, tw = 0, nf = 0, fw = 0, sd = 0;
+    const char *fill = NULL;
+    int rc = mm_cfg_check_keys(m, what, keys, err);
+    if (!rc) rc = mm_cfg_get_int(m, "time_masks", d.n_time, 0, 10, &nt, err);
+    if (!rc) rc = mm_cfg_get_int(m, "time_width", d.time_width, 1, 1000, &tw, err);
+    if (!rc) rc = mm_cfg_get_int(m, "freq_masks", d.n_freq, 0, 10, &nf, err);
+    if (!rc) rc = mm_cfg_get_int(m, "freq_width", d.freq_width, 1, 128, &fw, err);
+    if (!rc) rc = mm_cfg_get_int(m, "seed", 0, 0, 0x7fffffffffffffffL, &sd, err);
+    if (!rc) rc = mm_cfg_get_str(m, "fill", "mean", &fill, err);
+    if (rc) return rc;
+    if (strcmp(fill, "mean") != 0 && strcmp(fill, "zero") != 0)
+        return mm_err_set(err, MM_EINVAL, "%s: %s.fill '%s': expected mean or zero",
+                          mm_cfg_where(mm_cfg_child(m, "fill"), w, sizeof w), what, fill);
+    *p = (mm_specmask_params){.n_time = (int)nt, .time_width = (int)tw, .n_freq = (int)nf,
+                              .freq_width = (int)fw, .fill_mean = strcmp(fill, "mean") == 0};
+    *seed = (uint64_t)sd;
+    return 0;
+}
+
 void mm_specmask_params_default(mm_specmask_params *p)
 {
     p->n_time = 2;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "core/err.h"
+#include "io/cfg.h"
 
 /* Parameter ranges (inclusive). */
 #define MM_AUG_GAIN_DB_MAX 40.0          /* gain −40..40 dB */
@@ -141,5 +142,12 @@ void mm_specmask_params_default(mm_specmask_params *p);
  * in the order applied. */
 int mm_augment_specmask(const float *m, size_t frames, size_t bins, const mm_specmask_params *p,
                         uint64_t seed, float **out, int *masks, mm_err *err);
+
+/* A `specaugment:` map {time_masks 0..10, time_width 1..1000 frames, freq_masks 0..10,
+ * freq_width 1..128 bins, fill: mean|zero, seed >= 0}; absent keys take
+ * mm_specmask_params_default's values (seed 0). Unknown keys and values out of range are one
+ * line naming the file, line and `what` (e.g. "mn04_layers.specaugment"). */
+int mm_specmask_params_from_cfg(const mm_cfg *map, const char *what, mm_specmask_params *p, uint64_t *seed,
+                                mm_err *err);
 
 #endif

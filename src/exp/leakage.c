@@ -211,6 +211,8 @@ void mm_leak_describe(const mm_leak *lk, char *buf, size_t size)
         const char *sep = k ? ", " : "";
         int w = k < lk->pre.n_speed
                     ? snprintf(buf + used, size - used, "%sspeed %g", sep, lk->pre.speed[k])
+                    : k >= lk->pre.n_speed + lk->pre.n_corr
+                    ? snprintf(buf + used, size - used, "%sspecaugment", sep)
                     : snprintf(buf + used, size - used, "%s%s", sep, lk->pre.corr[k - lk->pre.n_speed].name + strlen("augment_"));
         if (w < 0) break;
         used += (size_t)w;

@@ -641,6 +641,7 @@ static int run_report(run *x, mm_err *err)
     size_t R = x->R;
     const char *aug_names[MM_EXP_MAX_AUG];
     for (size_t k = 0; k < x->aug.n_corr; k++) aug_names[k] = x->aug.corr[k].name + strlen("augment_");
+    for (size_t k = 0; k < x->aug.n_spec; k++) aug_names[x->aug.n_corr + k] = "specaugment";
     for (size_t r = 0; r < R; r++)
         for (size_t e = x->n_models; e < x->n_specs; e++) {
             const mm_unit *mem[MM_EXP_MAX_MEMBERS];

@@ -5,6 +5,8 @@
  * before any work, with errors that name file, line and key. */
 #include "exp/spec.h"
 
+#include "audio/augment.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -169,6 +171,87 @@ static void rename_augment_key(mm_err *err, const char *key)
     snprintf(p, sizeof err->msg - (size_t)(p - err->msg), "%s%s", key, rest);
 }
 
+/* The specaugment map without `copies`, with `seed` (a table's stream): the feature
+ * sets' specaugment param. NULL when out of memory. */
+static mm_cfg *specaugment_param(const mm_cfg *spec, uint64_t seed)
+{
+    mm_cfg *p = mm_cfg_new_map();
+    for (size_t i = 0; p && i < spec->n; i++)
+        if (strcmp(spec->items[i]->key, "copies") && strcmp(spec->items[i]->key, "seed") &&
+            mm_cfg_put(p, spec->items[i]->key, spec->items[i], NULL)) { mm_cfg_free(p); return NULL; }
+    char as[64];
+    snprintf(as, sizeof as, "seed=%llu", (unsigned long long)(seed & 0x7fffffffffffffffULL));
+    if (p && mm_cfg_set(p, as, NULL)) { mm_cfg_free(p); return NULL; }
+    return p;
+}
+
+/* The name of a `features` entry (a name or {set: NAME, ...}); NULL if neither. */
+static const char *feature_entry_name(const mm_cfg *e)
+{
+    if (e->type == MM_CFG_SCALAR) return e->value;
+    const mm_cfg *s = e->type == MM_CFG_MAP ? mm_cfg_child(e, "set") : NULL;
+    return s && s->type == MM_CFG_SCALAR ? s->value : NULL;
+}
+
+/* augment.specaugment: {copies: 1..4, mask keys of mm_specmask_params_from_cfg}; every
+ * feature set must have a log-mel to mask (mn04_embedding, mn04_layers). */
+static int parse_specaugment(const mm_cfg *cfg, const char *key, const mm_cfg *e, mm_exp_augment *a, mm_err *err)
+{
+    char w[600], what[64];
+    snprintf(what, sizeof what, "%s.specaugment", key);
+    if (e->type != MM_CFG_MAP)
+        return mm_err_set(err, MM_EINVAL, "%s: %s: expected a map, e.g. {copies: 2, time_masks: 2, time_width: 40, "
+                          "freq_masks: 2, freq_width: 15}", mm_cfg_where(e, w, sizeof w), what);
+    long copies = 0;
+    int rc = mm_cfg_get_int(e, "copies", 1, 1, 4, &copies, err);
+    if (rc) return rc;
+    if (mm_cfg_child(e, "seed"))
+        return mm_err_set(err, MM_EINVAL, "%s: %s.seed: the masks' seeds come from the experiment's seed; remove it",
+                          mm_cfg_where(mm_cfg_child(e, "seed"), w, sizeof w), what);
+    mm_cfg *p = specaugment_param(e, 0);
+    mm_specmask_params sp;
+    uint64_t sd;
+    rc = p ? mm_specmask_params_from_cfg(p, what, &sp, &sd, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
+    mm_cfg_free(p);
+    if (rc) return rc;
+    const mm_cfg *f = mm_cfg_child(cfg, "features");
+    for (size_t i = 0; f && i < (f->type == MM_CFG_SEQ ? f->n : 1); i++) {
+        const char *name = feature_entry_name(f->type == MM_CFG_SEQ ? f->items[i] : f);
+        if (!name || (strcmp(name, "mn04_embedding") && strcmp(name, "mn04_layers")))
+            return mm_err_set(err, MM_EINVAL, "%s: %s: feature set '%s' has no log-mel to mask; specaugment applies "
+                              "to mn04_embedding and mn04_layers", mm_cfg_where(e, w, sizeof w), what, name ? name : "?");
+    }
+    a->spec = e;
+    a->n_spec = (size_t)copies;
+    return 0;
+}
+
+/* cfg with every feature set given `specaugment: param` (the table of one specaugment
+ * copy); NULL when out of memory. */
+static mm_cfg *with_specaugment(const mm_cfg *cfg, const mm_cfg *param)
+{
+    const mm_cfg *f = mm_cfg_child(cfg, "features");
+    mm_cfg *c = mm_cfg_clone(cfg), *box = mm_cfg_new_map();
+    int rc = !c || !box || !f;
+    for (size_t i = 0; !rc && i < (f->type == MM_CFG_SEQ ? f->n : 1); i++) {
+        const mm_cfg *e = f->type == MM_CFG_SEQ ? f->items[i] : f;
+        mm_cfg *item = e->type == MM_CFG_MAP ? mm_cfg_clone(e) : mm_cfg_new_map();
+        const mm_cfg *old = e->type == MM_CFG_MAP ? mm_cfg_child(e, "params") : NULL;
+        mm_cfg *params = old ? mm_cfg_clone(old) : mm_cfg_new_map();
+        rc = !item || !params;
+        if (!rc && e->type == MM_CFG_SCALAR) rc = mm_cfg_put_str(item, "set", e->value, NULL);
+        if (!rc) rc = mm_cfg_put(params, "specaugment", param, NULL);
+        if (!rc) rc = mm_cfg_put(item, "params", params, NULL);
+        if (!rc) rc = mm_cfg_append(box, "features", item, NULL);
+        mm_cfg_free(item);
+        mm_cfg_free(params);
+    }
+    if (!rc) rc = mm_cfg_put(c, "features", mm_cfg_child(box, "features"), NULL);
+    mm_cfg_free(box);
+    if (rc) { mm_cfg_free(c); return NULL; }
+    return c;
+}
+
 int mm_exp_parse_augment_key(const mm_cfg *cfg, const char *key, mm_exp_augment *a, mm_err *err)
 {
     memset(a, 0, sizeof *a);
@@ -180,6 +263,10 @@ int mm_exp_parse_augment_key(const mm_cfg *cfg, const char *key, mm_exp_augment 
     int rc = 0;
     for (size_t i = 0; i < m->n && !rc; i++) {
         const mm_cfg *e = m->items[i];
+        if (!strcmp(e->key, "specaugment")) {
+            rc = parse_specaugment(cfg, key, e, a, err);
+            continue;
+        }
         if (strcmp(e->key, "speed")) {
             if (a->n_corr >= MM_EXP_MAX_AUG)
                 return mm_err_set(err, MM_EINVAL, "%s: %s: at most %d augmentations", mm_cfg_where(e, w, sizeof w), key, MM_EXP_MAX_AUG);
@@ -200,7 +287,7 @@ int mm_exp_parse_augment_key(const mm_cfg *cfg, const char *key, mm_exp_augment 
         }
     }
     if (rc) return rc;
-    a->n = a->n_speed + a->n_corr;
+    a->n = a->n_speed + a->n_corr + a->n_spec;
     if (a->n > MM_EXP_MAX_AUG)
         return mm_err_set(err, MM_EINVAL, "%s: %s: %zu tables; at most %d", mm_cfg_where(m, w, sizeof w), key, a->n, MM_EXP_MAX_AUG);
     if (a->n && !mm_cfg_child(cfg, "dataset"))
@@ -291,6 +378,14 @@ int mm_exp_augment_tables_split(const mm_cfg *cfg, const mm_run_opts *o, const m
             rc = c ? mm_cfg_set(c, as, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
             if (!rc) rc = mm_exp_get_table(c, o, &t, err);
             mm_cfg_free(c);
+        } else if (k >= a->n_speed + a->n_corr) {   /* specaugment copy j: its own mask stream */
+            size_t j = k - a->n_speed - a->n_corr;
+            snprintf(what, sizeof what, "augment specaugment copy %zu", j + 1);
+            mm_cfg *param = specaugment_param(a->spec, seed ^ (0x5bd1e995ULL * (j + 1)));
+            mm_cfg *c = param ? with_specaugment(cfg, param) : NULL;
+            rc = c ? mm_exp_get_table(c, o, &t, err) : mm_err_set(err, MM_ENOMEM, "out of memory");
+            mm_cfg_free(c);
+            mm_cfg_free(param);
         } else {
             const mm_corr *cc = &a->corr[k - a->n_speed];
             snprintf(what, sizeof what, "%s", cc->name);

@@ -91,6 +91,9 @@ int mm_exp_parse_prep(const mm_cfg *cfg, mm_exp_prep *p, mm_err *err);
  *   music: {snr: [...], dir: music-4q}  even-numbered files of the folder
  *   reverb: {rt60: [0.2, 0.5, 1.0]}, telephone: true, codec: {format: [mp3, opus], kbps: [16, 32, 64]},
  *   pitch: {semitones: [-2, 2]} (level matched after the shift)
+ *   specaugment: {copies: 2, time_masks: 2, time_width: 40, freq_masks: 2, freq_width: 15}
+ *                copies with SpecAugment masks on the log-mel before the frozen network
+ *                (mn04_embedding / mn04_layers only; features/mn04_embedding.c)
  * Values out of range (exp/corrupt.h), unknown augmentations and noise folders without
  * audio are refused before any work. */
 #define MM_EXP_MAX_AUG 16
@@ -100,6 +103,8 @@ typedef struct mm_exp_augment {
     double speed[MM_EXP_MAX_AUG];
     size_t n_corr;
     mm_corr corr[MM_EXP_MAX_AUG];
+    size_t n_spec;                /* specaugment copies (the last tables) */
+    const mm_cfg *spec;           /* the specaugment map (in the config; lives as long as it) */
 } mm_exp_augment;
 /* Parse `augment` (absent: n = 0); needs dataset + features. */
 int mm_exp_parse_augment(const mm_cfg *cfg, mm_exp_augment *a, mm_err *err);

@@ -616,22 +616,28 @@ static void fe_item(void *ctx, size_t i)
 }
 
 static int run_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb, float *scores,
-                     float *layers, int parallel, mm_err *err);
+                     float *layers, mm_mel_hook hook, void *hook_ctx, int parallel, mm_err *err);
 
 int mm_mobilenet_embed_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb,
                              float *scores, int parallel, mm_err *err)
 {
-    return run_audio(m, x, n, emb, scores, NULL, parallel, err);
+    return run_audio(m, x, n, emb, scores, NULL, NULL, NULL, parallel, err);
 }
 
 int mm_mobilenet_layers_audio(const mm_mobilenet *m, const float *x, size_t n, float *layers,
                               int parallel, mm_err *err)
 {
-    return run_audio(m, x, n, NULL, NULL, layers, parallel, err);
+    return run_audio(m, x, n, NULL, NULL, layers, NULL, NULL, parallel, err);
+}
+
+int mm_mobilenet_audio_hooked(const mm_mobilenet *m, const float *x, size_t n, float *emb, float *layers,
+                              mm_mel_hook hook, void *hook_ctx, int parallel, mm_err *err)
+{
+    return run_audio(m, x, n, emb, NULL, layers, hook, hook_ctx, parallel, err);
 }
 
 static int run_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb, float *scores,
-                     float *layers, int parallel, mm_err *err)
+                     float *layers, mm_mel_hook hook, void *hook_ctx, int parallel, mm_err *err)
 {
     if (n == 0) return mm_err_set(err, MM_EDATA, "mn04: empty audio");
     float *padded = NULL, *mel = NULL;
@@ -673,6 +679,7 @@ static int run_audio(const mm_mobilenet *m, const float *x, size_t n, float *emb
             if (err) *err = fj->err;
             goto done;
         }
+        if (hook && (rc = hook(hook_ctx, wi, mel, nw, MM_MOBILENET_N_MELS, err))) goto done;
         size_t t_out;
         if ((rc = pool_impl(m, mel, nw, pooled, &t_out, parallel, taps, err))) goto done;
         for (int c = 0; c < MM_MOBILENET_EMB; c++) acc[c] += (double)pooled[c] * (double)t_out;

@@ -85,4 +85,14 @@ int mm_mobilenet_layers_mel(const mm_mobilenet *m, const float *mel, size_t n_fr
 int mm_mobilenet_layers_audio(const mm_mobilenet *m, const float *x, size_t n, float *layers,
                               int parallel, mm_err *err);
 
+/* A transform of each log-mel window before the network (training-time
+ * SpecAugment masks, features/mn04_embedding.c): mel is (frames, 128) row-major
+ * as the front end writes it and may be changed in place; win counts the
+ * clip's windows from 0. Non-zero return: the error of the whole call. */
+typedef int (*mm_mel_hook)(void *ctx, size_t win, float *mel, size_t frames, size_t bins, mm_err *err);
+/* embed_audio / layers_audio (whichever of emb, layers is non-NULL) with `hook`
+ * run on each window's log-mel; hook NULL: the same values as those. */
+int mm_mobilenet_audio_hooked(const mm_mobilenet *m, const float *x, size_t n, float *emb, float *layers,
+                              mm_mel_hook hook, void *hook_ctx, int parallel, mm_err *err);
+
 #endif
