@@ -98,7 +98,7 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
      * invstd = 1/sqrt(var + eps). Writes mean (C), invstd (C) for backward and,               \
      * when run_mean/run_var are non-NULL, updates them PyTorch-style:                         \
      * run = (1 - momentum) run + momentum stat, with the unbiased variance                    \
-     * var * R/(R-1) (R > 1). */                                                               \
+     * var * R/(R-1) (R > 1). y may be NULL (statistics only). */                            \
     void mm_nn_bn_forward_train##S(size_t R, size_t C, const T *x, const T *gamma,             \
                                    const T *beta, double eps, double momentum, T *y, T *mean,  \
                                    T *invstd, T *run_mean, T *run_var);                        \
@@ -133,6 +133,14 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     void mm_nn_maxpool_forward##S(size_t B, size_t L, size_t C, size_t pool, size_t s,         \
                                   size_t pad_left, size_t Lout, const T *x, T *y,              \
                                   int32_t *arg);                                               \
+    /* Batch norm in training mode (as bn_forward_train) followed by MaxPool1D                  \
+     * over x (B, L, C): y, arg as maxpool_forward of bn_forward_train's y, with                 \
+     * the same bits, without storing the normalised values. */                                \
+    void mm_nn_bn_maxpool_forward_train##S(size_t B, size_t L, size_t C, size_t pool, size_t s,   \
+                                           size_t pad_left, size_t Lout, const T *x,             \
+                                           const T *gamma, const T *beta, double eps,            \
+                                           double momentum, T *mean, T *invstd, T *run_mean,     \
+                                           T *run_var, T *y, int32_t *arg);                      \
     void mm_nn_maxpool_backward##S(size_t B, size_t L, size_t C, size_t Lout,                  \
                                    const int32_t *arg, const T *dy, T *dx);                    \
     /* Softmax cross-entropy with PyTorch CrossEntropyLoss semantics (mean                     \

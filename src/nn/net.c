@@ -322,6 +322,16 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
         size_t R = B * L->in_len;
         if (L->s.kind == MM_NET_FLATTEN) {
             L->out = (float *)x;   /* alias: flatten is a no-op channels-last */
+        } else if (training && L->s.kind == MM_NET_BATCHNORM && i + 1 < n->n &&
+                   n->l[i + 1].s.kind == MM_NET_MAXPOOL1D) {
+            /* BN -> MaxPool: the pool reads the normalised values as they are made (its
+             * backward needs only arg, BN's only its input, so BN's output is not kept) */
+            layer *P = &n->l[++i];
+            mm_nn_bn_maxpool_forward_train_f(B, L->in_len, L->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride,
+                                             P->pad_left, P->out_len, x, p, p + L->w_n, MM_NET_BN_EPS,
+                                             MM_NET_BN_MOMENTUM, L->mean, L->invstd, n->buffers + L->buf_off,
+                                             n->buffers + L->buf_off + L->in_ch, P->out, P->arg);
+            L = P;
         } else if (training && L->s.kind == MM_NET_BATCHNORM) {
             mm_nn_bn_forward_train_f(R, L->in_ch, x, p, p + L->w_n, MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, L->out,
                                      L->mean, L->invstd, n->buffers + L->buf_off,
