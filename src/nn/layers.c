@@ -168,17 +168,23 @@ static void dgemm_st(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M,
     cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
+/* Narrow Conv1D (k cin <= CONV_DIRECT_KC) in float: the product written out
+ * as mm_sgemm's fused multiply-add chains (one block, kc <= its 256). */
+#define CONV_DIRECT_KC 16
 #define T float
 #define S _f
 #define GEMM sgemm_sel
+#define CONV_DIRECT 1
 #include "nn/layers_kern.inc"
 #undef T
 #undef S
 #undef GEMM
+#undef CONV_DIRECT
 
 #define T double
 #define S _d
 #define GEMM dgemm_st
+#define CONV_DIRECT 0
 #include "nn/layers_kern.inc"
 #undef T
 #undef S

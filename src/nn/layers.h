@@ -122,6 +122,11 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     void mm_nn_conv1d_forward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,        \
                                  size_t s, size_t pad_left, size_t Lout, const T *x,           \
                                  const T *W, const T *b, T *col, T *y);                        \
+    /* The same followed by a ReLU: y = max(conv, 0), the values of                          \
+     * conv1d_forward then act_forward(RELU), in one pass over y. */                          \
+    void mm_nn_conv1d_relu_forward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,   \
+                                      size_t s, size_t pad_left, size_t Lout, const T *x,      \
+                                      const T *W, const T *b, T *col, T *y);                   \
     /* dW = dy^T col, db = sum dy, dx = col2im(dy W); dcol (B*Lout, k*cin) is                  \
      * workspace; dx may be NULL (then dcol may be NULL). */                                   \
     void mm_nn_conv1d_backward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,       \

@@ -308,6 +308,14 @@ static void eval_layer(const mm_net *n, const layer *L, size_t B, const float *x
     }
 }
 
+/* Layer i is a batch norm right after a ReLU (so its input is the ReLU's
+ * output): mm_net_backward fuses the two backward passes. */
+static int relu_before(const mm_net *n, size_t i)
+{
+    return i > 0 && i < n->n && n->l[i].s.kind == MM_NET_BATCHNORM && n->l[i - 1].s.kind == MM_NET_ACT &&
+           n->l[i - 1].s.act == MM_NN_ACT_RELU;
+}
+
 int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t drop_seed, uint64_t step,
                    const float **logits, mm_err *err)
 {
@@ -317,16 +325,15 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     n->X = X;
     const float *x = X;
     for (size_t i = 0; i < n->n; i++) {
-        layer *L = &n->l[i];
+        layer *L = &n->l[i], *next = i + 1 < n->n ? &n->l[i + 1] : NULL;   /* a fused pair ends at next */
         float *p = n->params + L->p_off;
         size_t R = B * L->in_len;
         if (L->s.kind == MM_NET_FLATTEN) {
             L->out = (float *)x;   /* alias: flatten is a no-op channels-last */
-        } else if (training && L->s.kind == MM_NET_BATCHNORM && i + 1 < n->n &&
-                   n->l[i + 1].s.kind == MM_NET_MAXPOOL1D) {
+        } else if (training && L->s.kind == MM_NET_BATCHNORM && next && next->s.kind == MM_NET_MAXPOOL1D) {
             /* BN -> MaxPool: the pool reads the normalised values as they are made (its
              * backward needs only arg, BN's only its input, so BN's output is not kept) */
-            layer *P = &n->l[++i];
+            layer *P = next;
             mm_nn_bn_maxpool_forward_train_f(B, L->in_len, L->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride,
                                              P->pad_left, P->out_len, x, p, p + L->w_n, MM_NET_BN_EPS,
                                              MM_NET_BN_MOMENTUM, L->mean, L->invstd, n->buffers + L->buf_off,
@@ -336,6 +343,16 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
             mm_nn_bn_forward_train_f(R, L->in_ch, x, p, p + L->w_n, MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, L->out,
                                      L->mean, L->invstd, n->buffers + L->buf_off,
                                      n->buffers + L->buf_off + L->in_ch);
+        } else if (training && L->s.kind == MM_NET_CONV1D && next && next->s.kind == MM_NET_ACT &&
+                   next->s.act == MM_NN_ACT_RELU && i + 2 < n->n && n->l[i + 2].s.kind == MM_NET_BATCHNORM) {
+            /* Conv -> ReLU -> BN (relu_before(n, i + 2)): the conv writes the ReLU's output
+             * (its own output, the ReLU's input, is never read: the ReLU's backward is
+             * the BN's) */
+            layer *A = next;
+            mm_nn_conv1d_relu_forward_f(B, L->in_len, L->in_ch, L->out_ch, (size_t)L->s.kernel,
+                                        (size_t)L->s.stride, L->pad_left, L->out_len, x, p, p + L->w_n, L->col,
+                                        A->out);
+            L = A;
         } else if (training && L->s.kind == MM_NET_DROPOUT) {
             size_t per = in_size(L);
 #pragma omp parallel for schedule(static) if (B * per > 65536)
@@ -349,17 +366,10 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
             eval_layer(n, L, B, x, L->out, L->col, L->arg);
         }
         x = L->out;
+        if (L == next) i++;
     }
     *logits = x;
     return 0;
-}
-
-/* Layer i is a batch norm right after a ReLU (so its input is the ReLU's
- * output): mm_net_backward fuses the two backward passes. */
-static int relu_before(const mm_net *n, size_t i)
-{
-    return i > 0 && n->l[i].s.kind == MM_NET_BATCHNORM && n->l[i - 1].s.kind == MM_NET_ACT &&
-           n->l[i - 1].s.act == MM_NN_ACT_RELU;
 }
 
 void mm_net_backward(mm_net *n, const float *dlogits)
