@@ -115,6 +115,17 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     void mm_nn_bn_relu_backward##S(size_t R, size_t C, const T *x, const T *gamma,             \
                                    const T *mean, const T *invstd, const T *dy, T *dgamma,     \
                                    T *dbeta, T *dx);                                           \
+    /* The backward of [ReLU ->] batch norm -> MaxPool1D [-> dropout] over x (B, L, C),       \
+     * x being the BN's input (the ReLU's output when relu): from dy (B, Lout, C)              \
+     * at the pool's output (at the dropout's output when mask is non-NULL), the               \
+     * same dgamma, dbeta and dx as dropout_backward, maxpool_backward, then                   \
+     * bn_backward (bn_relu_backward when relu), without storing the gradients                 \
+     * between them. arg, pool geometry and mask as the forward kernels had them. */           \
+    void mm_nn_bn_maxpool_backward##S(size_t B, size_t L, size_t C, size_t pool, size_t s,      \
+                                      size_t pad_left, size_t Lout, const int32_t *arg,        \
+                                      const uint8_t *mask, double rate, int relu, const T *x,  \
+                                      const T *gamma, const T *mean, const T *invstd,          \
+                                      const T *dy, T *dgamma, T *dbeta, T *dx);                \
     /* Conv1D: x (B, L, cin), W (cout, k, cin), b (cout) -> y (B, Lout, cout) with             \
      * stride s and pad_left zeros (from mm_nn_window). col (B*Lout, k*cin) is                 \
      * workspace that backward needs again (im2col rows, or Winograd's input                   \

@@ -372,6 +372,28 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     return 0;
 }
 
+/* Layer i ends a BN -> MaxPool (-> Dropout) chain: its backward, with the BN's
+ * and the pool's (and a ReLU's before the BN, see relu_before), in one kernel
+ * from dy into dx. Returns the number of layers done (0: not such a chain). */
+static size_t bn_pool_backward(mm_net *n, size_t i, const float *dy, float *dx)
+{
+    const uint8_t *mask = NULL;
+    double rate = 0;
+    if (n->l[i].s.kind == MM_NET_DROPOUT && i >= 2) {
+        mask = n->l[i].mask;
+        rate = n->l[i].s.rate;
+        i--;
+    }
+    const layer *P = &n->l[i], *N = i ? &n->l[i - 1] : NULL;
+    if (P->s.kind != MM_NET_MAXPOOL1D || !N || N->s.kind != MM_NET_BATCHNORM) return 0;
+    const float *x = i >= 2 ? n->l[i - 2].out : n->X, *p = n->params + N->p_off;
+    float *g = n->grads + N->p_off;
+    mm_nn_bn_maxpool_backward_f(n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride, P->pad_left,
+                                P->out_len, P->arg, mask, rate, relu_before(n, i - 1), x, p, N->mean, N->invstd,
+                                dy, g, g + N->w_n, dx);
+    return mask ? 3 : 2;
+}
+
 void mm_net_backward(mm_net *n, const float *dlogits)
 {
     size_t B = n->B;
@@ -381,7 +403,12 @@ void mm_net_backward(mm_net *n, const float *dlogits)
         const float *x = i ? n->l[i - 1].out : n->X;
         float *p = n->params + L->p_off, *g = n->grads + L->p_off;
         float *dx = dy == n->g0 ? n->g1 : n->g0;
-        size_t R = B * L->in_len;
+        size_t R = B * L->in_len, done = bn_pool_backward(n, i, dy, dx);
+        if (done) {   /* layers i - done + 1 .. i */
+            i -= done - 1;
+            dy = dx;
+            continue;
+        }
         switch (L->s.kind) {
         case MM_NET_DENSE:
             mm_nn_dense_backward_f(R, L->in_ch, L->out_ch, x, p, dy, g, g + L->w_n, i ? dx : NULL);
