@@ -137,6 +137,15 @@ static const wino *wino_pick(size_t cin, size_t cout, size_t k, size_t s, size_t
     return w;
 }
 
+/* Where in the col workspace (B Lout r cin) the forward leaves the weight
+ * transform U (WA cout cin) for backward: right after V (WA tiles cin), or 0
+ * when it does not fit (backward then recomputes it). Shapes only. */
+static size_t wino_u_off(const wino *w, size_t B, size_t Lout, size_t cin, size_t cout)
+{
+    size_t v = WA * B * ((Lout + w->m - 1) / w->m) * cin;
+    return v + WA * cout * cin <= B * Lout * w->r * cin ? v : 0;
+}
+
 static void sgemm_sel(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,
                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {

@@ -129,7 +129,8 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     /* Conv1D: x (B, L, cin), W (cout, k, cin), b (cout) -> y (B, Lout, cout) with             \
      * stride s and pad_left zeros (from mm_nn_window). col (B*Lout, k*cin) is                 \
      * workspace that backward needs again (im2col rows, or Winograd's input                   \
-     * transform, which fits in it). */                                                        \
+     * transform, which fits in it, and its weight transform when that fits too:               \
+     * backward must be given the W this forward had). */                                      \
     void mm_nn_conv1d_forward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,        \
                                  size_t s, size_t pad_left, size_t Lout, const T *x,           \
                                  const T *W, const T *b, T *col, T *y);                        \
