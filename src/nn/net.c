@@ -7,9 +7,11 @@
 #include "nn/net.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/rng.h"
+#include "nn/par.h"
 #include "io/h5.h"
 
 #define MAX_LAYERS 64
@@ -316,6 +318,23 @@ static int relu_before(const mm_net *n, size_t i)
            n->l[i - 1].s.act == MM_NN_ACT_RELU;
 }
 
+/* Dropout masks, one nn/par item per sample (each its own stream, so the
+ * masks never depend on the thread count). */
+typedef struct mask_job {
+    uint64_t seed, step;
+    size_t layer, per;
+    double rate;
+    uint8_t *mask;
+} mask_job;
+
+static void mask_item(void *ctx, size_t b)
+{
+    const mask_job *j = ctx;
+    mm_rng r;
+    mm_rng_seed(&r, j->seed, j->step, ((uint64_t)j->layer << 32) | b);
+    mm_nn_dropout_mask(j->per, j->rate, &r, j->mask + b * j->per);
+}
+
 int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t drop_seed, uint64_t step,
                    const float **logits, mm_err *err)
 {
@@ -355,12 +374,8 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
             L = A;
         } else if (training && L->s.kind == MM_NET_DROPOUT) {
             size_t per = in_size(L);
-#pragma omp parallel for schedule(static) if (B * per > 65536)
-            for (size_t b = 0; b < B; b++) {
-                mm_rng r;
-                mm_rng_seed(&r, drop_seed, step, ((uint64_t)i << 32) | b);
-                mm_nn_dropout_mask(per, L->s.rate, &r, L->mask + b * per);
-            }
+            mask_job mj = {drop_seed, step, i, per, L->s.rate, L->mask};
+            mm_par_for_n(B, mask_item, &mj, B * per > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0);
             mm_nn_dropout_forward_f(B * per, L->s.rate, L->mask, x, L->out);
         } else {
             eval_layer(n, L, B, x, L->out, L->col, L->arg);
