@@ -151,13 +151,15 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
                                   size_t pad_left, size_t Lout, const T *x, T *y,              \
                                   int32_t *arg);                                               \
     /* Batch norm in training mode (as bn_forward_train) followed by MaxPool1D                  \
-     * over x (B, L, C): y, arg as maxpool_forward of bn_forward_train's y, with                 \
-     * the same bits, without storing the normalised values. */                                \
+     * over x (B, L, C) and, when mask is non-NULL, dropout: y, arg as                        \
+     * maxpool_forward of bn_forward_train's y (then dropout_forward with mask and             \
+     * rate), with the same bits, without storing the values between them. */                  \
     void mm_nn_bn_maxpool_forward_train##S(size_t B, size_t L, size_t C, size_t pool, size_t s,   \
                                            size_t pad_left, size_t Lout, const T *x,             \
                                            const T *gamma, const T *beta, double eps,            \
                                            double momentum, T *mean, T *invstd, T *run_mean,     \
-                                           T *run_var, T *y, int32_t *arg);                      \
+                                           T *run_var, const uint8_t *mask, double rate, T *y,   \
+                                           int32_t *arg);                                        \
     void mm_nn_maxpool_backward##S(size_t B, size_t L, size_t C, size_t Lout,                  \
                                    const int32_t *arg, const T *dy, T *dx);                    \
     /* Softmax cross-entropy with PyTorch CrossEntropyLoss semantics (mean                     \

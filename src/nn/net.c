@@ -335,6 +335,14 @@ static void mask_item(void *ctx, size_t b)
     mm_nn_dropout_mask(j->per, j->rate, &r, j->mask + b * j->per);
 }
 
+/* The masks of dropout layer D (index i) for this step. */
+static void draw_masks(layer *D, size_t i, size_t B, uint64_t drop_seed, uint64_t step)
+{
+    size_t per = in_size(D);
+    mask_job mj = {drop_seed, step, i, per, D->s.rate, D->mask};
+    mm_par_for_n(B, mask_item, &mj, B * per > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0);
+}
+
 int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t drop_seed, uint64_t step,
                    const float **logits, mm_err *err)
 {
@@ -344,26 +352,30 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     n->X = X;
     const float *x = X;
     for (size_t i = 0; i < n->n; i++) {
-        layer *L = &n->l[i], *next = i + 1 < n->n ? &n->l[i + 1] : NULL;   /* a fused pair ends at next */
+        layer *L = &n->l[i], *next = i + 1 < n->n ? &n->l[i + 1] : NULL;   /* fused layers end at L */
+        layer *after = i + 2 < n->n ? &n->l[i + 2] : NULL;
         float *p = n->params + L->p_off;
         size_t R = B * L->in_len;
         if (L->s.kind == MM_NET_FLATTEN) {
             L->out = (float *)x;   /* alias: flatten is a no-op channels-last */
         } else if (training && L->s.kind == MM_NET_BATCHNORM && next && next->s.kind == MM_NET_MAXPOOL1D) {
-            /* BN -> MaxPool: the pool reads the normalised values as they are made (its
-             * backward needs only arg, BN's only its input, so BN's output is not kept) */
-            layer *P = next;
+            /* BN -> MaxPool (-> Dropout): the pool reads the normalised values as they
+             * are made and the dropout applies to its rows (the backward needs only
+             * arg, the mask and the BN's input, so nothing between them is kept) */
+            layer *P = next, *D = after && after->s.kind == MM_NET_DROPOUT ? after : NULL;
+            if (D) draw_masks(D, i + 2, B, drop_seed, step);
             mm_nn_bn_maxpool_forward_train_f(B, L->in_len, L->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride,
                                              P->pad_left, P->out_len, x, p, p + L->w_n, MM_NET_BN_EPS,
                                              MM_NET_BN_MOMENTUM, L->mean, L->invstd, n->buffers + L->buf_off,
-                                             n->buffers + L->buf_off + L->in_ch, P->out, P->arg);
-            L = P;
+                                             n->buffers + L->buf_off + L->in_ch, D ? D->mask : NULL,
+                                             D ? D->s.rate : 0, D ? D->out : P->out, P->arg);
+            L = D ? D : P;
         } else if (training && L->s.kind == MM_NET_BATCHNORM) {
             mm_nn_bn_forward_train_f(R, L->in_ch, x, p, p + L->w_n, MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, L->out,
                                      L->mean, L->invstd, n->buffers + L->buf_off,
                                      n->buffers + L->buf_off + L->in_ch);
         } else if (training && L->s.kind == MM_NET_CONV1D && next && next->s.kind == MM_NET_ACT &&
-                   next->s.act == MM_NN_ACT_RELU && i + 2 < n->n && n->l[i + 2].s.kind == MM_NET_BATCHNORM) {
+                   next->s.act == MM_NN_ACT_RELU && after && after->s.kind == MM_NET_BATCHNORM) {
             /* Conv -> ReLU -> BN (relu_before(n, i + 2)): the conv writes the ReLU's output
              * (its own output, the ReLU's input, is never read: the ReLU's backward is
              * the BN's) */
@@ -373,15 +385,13 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
                                         A->out);
             L = A;
         } else if (training && L->s.kind == MM_NET_DROPOUT) {
-            size_t per = in_size(L);
-            mask_job mj = {drop_seed, step, i, per, L->s.rate, L->mask};
-            mm_par_for_n(B, mask_item, &mj, B * per > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0);
-            mm_nn_dropout_forward_f(B * per, L->s.rate, L->mask, x, L->out);
+            draw_masks(L, i, B, drop_seed, step);
+            mm_nn_dropout_forward_f(B * in_size(L), L->s.rate, L->mask, x, L->out);
         } else {
             eval_layer(n, L, B, x, L->out, L->col, L->arg);
         }
         x = L->out;
-        if (L == next) i++;
+        i = (size_t)(L - n->l);
     }
     *logits = x;
     return 0;
