@@ -120,12 +120,14 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
      * at the pool's output (at the dropout's output when mask is non-NULL), the               \
      * same dgamma, dbeta and dx as dropout_backward, maxpool_backward, then                   \
      * bn_backward (bn_relu_backward when relu), without storing the gradients                 \
-     * between them. arg, pool geometry and mask as the forward kernels had them. */           \
+     * between them. arg, pool geometry and mask as the forward kernels had them.              \
+     * dxsum (C), when non-NULL, receives the column sums of dx as the conv1d                  \
+     * backward's db would compute them from dx (then give it db NULL). */                     \
     void mm_nn_bn_maxpool_backward##S(size_t B, size_t L, size_t C, size_t pool, size_t s,      \
                                       size_t pad_left, size_t Lout, const int32_t *arg,        \
                                       const uint8_t *mask, double rate, int relu, const T *x,  \
                                       const T *gamma, const T *mean, const T *invstd,          \
-                                      const T *dy, T *dgamma, T *dbeta, T *dx);                \
+                                      const T *dy, T *dgamma, T *dbeta, T *dx, T *dxsum);      \
     /* Conv1D: x (B, L, cin), W (cout, k, cin), b (cout) -> y (B, Lout, cout) with             \
      * stride s and pad_left zeros (from mm_nn_window). col (B*Lout, k*cin) is                 \
      * workspace that backward needs again (im2col rows, or Winograd's input                   \
@@ -140,7 +142,8 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
                                       size_t s, size_t pad_left, size_t Lout, const T *x,      \
                                       const T *W, const T *b, T *col, T *y);                   \
     /* dW = dy^T col, db = sum dy, dx = col2im(dy W); dcol (B*Lout, k*cin) is                  \
-     * workspace; dx may be NULL (then dcol may be NULL). */                                   \
+     * workspace; dx may be NULL (then dcol may be NULL); db may be NULL (not                  \
+     * computed: the caller has it, e.g. from bn_maxpool_backward's dxsum). */                 \
     void mm_nn_conv1d_backward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,       \
                                   size_t s, size_t pad_left, size_t Lout, const T *col,        \
                                   const T *W, const T *dy, T *dW, T *db, T *dcol, T *dx);      \

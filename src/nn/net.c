@@ -397,6 +397,14 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     return 0;
 }
 
+/* Layer i is a conv whose output gradient bn_pool_backward makes (Conv -> ReLU
+ * -> BN -> MaxPool): that kernel also sums it into the conv's bias gradient. */
+static int bias_from_bn_pool(const mm_net *n, size_t i)
+{
+    return n->l[i].s.kind == MM_NET_CONV1D && i + 3 < n->n && relu_before(n, i + 2) &&
+           n->l[i + 3].s.kind == MM_NET_MAXPOOL1D;
+}
+
 /* Layer i ends a BN -> MaxPool (-> Dropout) chain: its backward, with the BN's
  * and the pool's (and a ReLU's before the BN, see relu_before), in one kernel
  * from dy into dx. Returns the number of layers done (0: not such a chain). */
@@ -412,10 +420,11 @@ static size_t bn_pool_backward(mm_net *n, size_t i, const float *dy, float *dx)
     const layer *P = &n->l[i], *N = i ? &n->l[i - 1] : NULL;
     if (P->s.kind != MM_NET_MAXPOOL1D || !N || N->s.kind != MM_NET_BATCHNORM) return 0;
     const float *x = i >= 2 ? n->l[i - 2].out : n->X, *p = n->params + N->p_off;
-    float *g = n->grads + N->p_off;
+    float *g = n->grads + N->p_off, *db = NULL;
+    if (i >= 3 && bias_from_bn_pool(n, i - 3)) db = n->grads + n->l[i - 3].p_off + n->l[i - 3].w_n;
     mm_nn_bn_maxpool_backward_f(n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride, P->pad_left,
                                 P->out_len, P->arg, mask, rate, relu_before(n, i - 1), x, p, N->mean, N->invstd,
-                                dy, g, g + N->w_n, dx);
+                                dy, g, g + N->w_n, dx, db);
     return mask ? 3 : 2;
 }
 
@@ -440,7 +449,8 @@ void mm_net_backward(mm_net *n, const float *dlogits)
             break;
         case MM_NET_CONV1D:
             mm_nn_conv1d_backward_f(B, L->in_len, L->in_ch, L->out_ch, (size_t)L->s.kernel, (size_t)L->s.stride,
-                                    L->pad_left, L->out_len, L->col, p, dy, g, g + L->w_n, n->dcol, i ? dx : NULL);
+                                    L->pad_left, L->out_len, L->col, p, dy, g,
+                                    bias_from_bn_pool(n, i) ? NULL : g + L->w_n, n->dcol, i ? dx : NULL);
             break;
         case MM_NET_BATCHNORM:
             if (relu_before(n, i))   /* ReLU -> BN: one pass gives the gradient at the ReLU's input */
