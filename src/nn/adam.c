@@ -7,7 +7,13 @@
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
+#include "core/cpu.h"
 #include "nn/par.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_AVX_STEP 1
+#endif
 
 struct mm_adam {
     size_t n;
@@ -53,7 +59,33 @@ typedef struct adam_job {
     const float *grad;
     float b1, b2, eps, wd, step, bc2s, shrink;
     int decoupled;
+    int avx;   /* adam_avx may run */
 } adam_job;
+
+#ifdef HAVE_AVX_STEP
+/* Values [lo, hi) without weight decay, 8 at a time, each with adam_item's
+ * float operations in its order (sqrt correctly rounded, no contraction):
+ * the same bits. Written with intrinsics because sqrtf's errno keeps the
+ * compiler from vectorising the plain loop. Returns where it stopped. */
+__attribute__((target("avx"))) static size_t adam_avx(const adam_job *j, size_t lo, size_t hi)
+{
+    const __m256 b1 = _mm256_set1_ps(j->b1), c1 = _mm256_set1_ps(1 - j->b1), b2 = _mm256_set1_ps(j->b2);
+    const __m256 c2 = _mm256_set1_ps(1 - j->b2), eps = _mm256_set1_ps(j->eps), step = _mm256_set1_ps(j->step);
+    const __m256 bc2s = _mm256_set1_ps(j->bc2s);
+    size_t i = lo;
+    for (; i + 8 <= hi; i += 8) {
+        __m256 g = _mm256_loadu_ps(j->grad + i), m = _mm256_loadu_ps(j->m + i), v = _mm256_loadu_ps(j->v + i);
+        m = _mm256_add_ps(_mm256_mul_ps(m, b1), _mm256_mul_ps(c1, g));
+        v = _mm256_add_ps(_mm256_mul_ps(v, b2), _mm256_mul_ps(_mm256_mul_ps(c2, g), g));
+        __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(v), bc2s), eps);
+        __m256 t = _mm256_sub_ps(_mm256_loadu_ps(j->theta + i), _mm256_div_ps(_mm256_mul_ps(step, m), denom));
+        _mm256_storeu_ps(j->m + i, m);
+        _mm256_storeu_ps(j->v + i, v);
+        _mm256_storeu_ps(j->theta + i, t);
+    }
+    return i;
+}
+#endif
 
 /* Values [it ADAM_CHUNK, (it + 1) ADAM_CHUNK) of the step (elementwise, so the
  * split never changes a result). */
@@ -61,6 +93,9 @@ static void adam_item(void *ctx, size_t it)
 {
     const adam_job *j = ctx;
     size_t lo = it * ADAM_CHUNK, hi = j->n - lo < ADAM_CHUNK ? j->n : lo + ADAM_CHUNK;
+#ifdef HAVE_AVX_STEP
+    if (j->wd == 0 && j->avx) lo = adam_avx(j, lo, hi);
+#endif
     const float b1 = j->b1, b2 = j->b2, eps = j->eps, wd = j->wd, step = j->step, bc2s = j->bc2s;
     const float shrink = j->shrink;
     float *restrict theta = j->theta, *restrict m = j->m, *restrict v = j->v;
@@ -87,7 +122,7 @@ void mm_adam_step(mm_adam *a, float *theta, const float *grad, double lr)
                   .b2 = (float)a->p.beta2, .eps = (float)a->p.eps, .wd = (float)a->p.weight_decay,
                   .step = (float)(lr / bc1), .bc2s = (float)sqrt(bc2),
                   .shrink = (float)(1.0 - lr * a->p.weight_decay),
-                  .decoupled = a->p.wd_mode == MM_ADAM_WD_DECOUPLED};
+                  .decoupled = a->p.wd_mode == MM_ADAM_WD_DECOUPLED, .avx = mm_cpu_avx2_fma()};
     /* nn/par items, not an OpenMP loop: OpenMP's team would spin on the cores the
      * layer kernels' helpers need */
     int helpers = a->n > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0;
