@@ -16,6 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kernels with an AVX-512 build beside their MM_SIMD_CLONES ones (GCC, x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define HAVE_AVX512_ITEMS 1
+#else
+#define HAVE_AVX512_ITEMS 0
+#endif
+
 #define COLBLK 64
 #define COLSPAN 1024   /* widest column range one thread reduces over all rows */
 
