@@ -5,7 +5,7 @@
  * bias correction:  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
  * theta -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
  * An mm_adam owns its moment buffers; one optimiser per training run, not
- * shared between threads (the step itself may use OpenMP, elementwise).
+ * shared between threads (the step itself runs on nn/par helper threads, elementwise).
  */
 #ifndef MM_NN_ADAM_H
 #define MM_NN_ADAM_H

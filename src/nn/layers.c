@@ -16,6 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kernels with an AVX-512 build beside their MM_SIMD_CLONES ones (GCC, x86-64). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define HAVE_AVX512_ITEMS 1
+#else
+#define HAVE_AVX512_ITEMS 0
+#endif
+
 #define COLBLK 64
 #define COLSPAN 1024   /* widest column range one thread reduces over all rows */
 
@@ -137,6 +144,15 @@ static const wino *wino_pick(size_t cin, size_t cout, size_t k, size_t s, size_t
     return w;
 }
 
+/* Where in the col workspace (B Lout r cin) the forward leaves the weight
+ * transform U (WA cout cin) for backward: right after V (WA tiles cin), or 0
+ * when it does not fit (backward then recomputes it). Shapes only. */
+static size_t wino_u_off(const wino *w, size_t B, size_t Lout, size_t cin, size_t cout)
+{
+    size_t v = WA * B * ((Lout + w->m - 1) / w->m) * cin;
+    return v + WA * cout * cin <= B * Lout * w->r * cin ? v : 0;
+}
+
 static void sgemm_sel(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,
                       const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc)
 {
@@ -168,17 +184,23 @@ static void dgemm_st(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M,
     cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
+/* Narrow Conv1D (k cin <= CONV_DIRECT_KC) in float: the product written out
+ * as mm_sgemm's fused multiply-add chains (one block, kc <= its 256). */
+#define CONV_DIRECT_KC 16
 #define T float
 #define S _f
 #define GEMM sgemm_sel
+#define CONV_DIRECT 1
 #include "nn/layers_kern.inc"
 #undef T
 #undef S
 #undef GEMM
+#undef CONV_DIRECT
 
 #define T double
 #define S _d
 #define GEMM dgemm_st
+#define CONV_DIRECT 0
 #include "nn/layers_kern.inc"
 #undef T
 #undef S

@@ -98,7 +98,7 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
      * invstd = 1/sqrt(var + eps). Writes mean (C), invstd (C) for backward and,               \
      * when run_mean/run_var are non-NULL, updates them PyTorch-style:                         \
      * run = (1 - momentum) run + momentum stat, with the unbiased variance                    \
-     * var * R/(R-1) (R > 1). */                                                               \
+     * var * R/(R-1) (R > 1). y may be NULL (statistics only). */                            \
     void mm_nn_bn_forward_train##S(size_t R, size_t C, const T *x, const T *gamma,             \
                                    const T *beta, double eps, double momentum, T *y, T *mean,  \
                                    T *invstd, T *run_mean, T *run_var);                        \
@@ -115,15 +115,35 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     void mm_nn_bn_relu_backward##S(size_t R, size_t C, const T *x, const T *gamma,             \
                                    const T *mean, const T *invstd, const T *dy, T *dgamma,     \
                                    T *dbeta, T *dx);                                           \
+    /* The backward of [ReLU ->] batch norm -> MaxPool1D [-> dropout] over x (B, L, C),       \
+     * x being the BN's input (the ReLU's output when relu): from dy (B, Lout, C)              \
+     * at the pool's output (at the dropout's output when mask is non-NULL), the               \
+     * same dgamma, dbeta and dx as dropout_backward, maxpool_backward, then                   \
+     * bn_backward (bn_relu_backward when relu), without storing the gradients                 \
+     * between them. arg, pool geometry and mask as the forward kernels had them.              \
+     * dxsum (C), when non-NULL, receives the column sums of dx as the conv1d                  \
+     * backward's db would compute them from dx (then give it db NULL). */                     \
+    void mm_nn_bn_maxpool_backward##S(size_t B, size_t L, size_t C, size_t pool, size_t s,      \
+                                      size_t pad_left, size_t Lout, const int32_t *arg,        \
+                                      const uint8_t *mask, double rate, int relu, const T *x,  \
+                                      const T *gamma, const T *mean, const T *invstd,          \
+                                      const T *dy, T *dgamma, T *dbeta, T *dx, T *dxsum);      \
     /* Conv1D: x (B, L, cin), W (cout, k, cin), b (cout) -> y (B, Lout, cout) with             \
      * stride s and pad_left zeros (from mm_nn_window). col (B*Lout, k*cin) is                 \
      * workspace that backward needs again (im2col rows, or Winograd's input                   \
-     * transform, which fits in it). */                                                        \
+     * transform, which fits in it, and its weight transform when that fits too:               \
+     * backward must be given the W this forward had). */                                      \
     void mm_nn_conv1d_forward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,        \
                                  size_t s, size_t pad_left, size_t Lout, const T *x,           \
                                  const T *W, const T *b, T *col, T *y);                        \
+    /* The same followed by a ReLU: y = max(conv, 0), the values of                          \
+     * conv1d_forward then act_forward(RELU), in one pass over y. */                          \
+    void mm_nn_conv1d_relu_forward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,   \
+                                      size_t s, size_t pad_left, size_t Lout, const T *x,      \
+                                      const T *W, const T *b, T *col, T *y);                   \
     /* dW = dy^T col, db = sum dy, dx = col2im(dy W); dcol (B*Lout, k*cin) is                  \
-     * workspace; dx may be NULL (then dcol may be NULL). */                                   \
+     * workspace; dx may be NULL (then dcol may be NULL); db may be NULL (not                  \
+     * computed: the caller has it, e.g. from bn_maxpool_backward's dxsum). */                 \
     void mm_nn_conv1d_backward##S(size_t B, size_t L, size_t cin, size_t cout, size_t k,       \
                                   size_t s, size_t pad_left, size_t Lout, const T *col,        \
                                   const T *W, const T *dy, T *dW, T *db, T *dcol, T *dx);      \
@@ -133,6 +153,16 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
     void mm_nn_maxpool_forward##S(size_t B, size_t L, size_t C, size_t pool, size_t s,         \
                                   size_t pad_left, size_t Lout, const T *x, T *y,              \
                                   int32_t *arg);                                               \
+    /* Batch norm in training mode (as bn_forward_train) followed by MaxPool1D                  \
+     * over x (B, L, C) and, when mask is non-NULL, dropout: y, arg as                        \
+     * maxpool_forward of bn_forward_train's y (then dropout_forward with mask and             \
+     * rate), with the same bits, without storing the values between them. */                  \
+    void mm_nn_bn_maxpool_forward_train##S(size_t B, size_t L, size_t C, size_t pool, size_t s,   \
+                                           size_t pad_left, size_t Lout, const T *x,             \
+                                           const T *gamma, const T *beta, double eps,            \
+                                           double momentum, T *mean, T *invstd, T *run_mean,     \
+                                           T *run_var, const uint8_t *mask, double rate, T *y,   \
+                                           int32_t *arg);                                        \
     void mm_nn_maxpool_backward##S(size_t B, size_t L, size_t C, size_t Lout,                  \
                                    const int32_t *arg, const T *dy, T *dx);                    \
     /* Softmax cross-entropy with PyTorch CrossEntropyLoss semantics (mean                     \

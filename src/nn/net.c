@@ -7,9 +7,11 @@
 #include "nn/net.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/rng.h"
+#include "nn/par.h"
 #include "io/h5.h"
 
 #define MAX_LAYERS 64
@@ -308,6 +310,39 @@ static void eval_layer(const mm_net *n, const layer *L, size_t B, const float *x
     }
 }
 
+/* Layer i is a batch norm right after a ReLU (so its input is the ReLU's
+ * output): mm_net_backward fuses the two backward passes. */
+static int relu_before(const mm_net *n, size_t i)
+{
+    return i > 0 && i < n->n && n->l[i].s.kind == MM_NET_BATCHNORM && n->l[i - 1].s.kind == MM_NET_ACT &&
+           n->l[i - 1].s.act == MM_NN_ACT_RELU;
+}
+
+/* Dropout masks, one nn/par item per sample (each its own stream, so the
+ * masks never depend on the thread count). */
+typedef struct mask_job {
+    uint64_t seed, step;
+    size_t layer, per;
+    double rate;
+    uint8_t *mask;
+} mask_job;
+
+static void mask_item(void *ctx, size_t b)
+{
+    const mask_job *j = ctx;
+    mm_rng r;
+    mm_rng_seed(&r, j->seed, j->step, ((uint64_t)j->layer << 32) | b);
+    mm_nn_dropout_mask(j->per, j->rate, &r, j->mask + b * j->per);
+}
+
+/* The masks of dropout layer D (index i) for this step. */
+static void draw_masks(layer *D, size_t i, size_t B, uint64_t drop_seed, uint64_t step)
+{
+    size_t per = in_size(D);
+    mask_job mj = {drop_seed, step, i, per, D->s.rate, D->mask};
+    mm_par_for_n(B, mask_item, &mj, B * per > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0);
+}
+
 int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t drop_seed, uint64_t step,
                    const float **logits, mm_err *err)
 {
@@ -317,39 +352,80 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     n->X = X;
     const float *x = X;
     for (size_t i = 0; i < n->n; i++) {
-        layer *L = &n->l[i];
+        layer *L = &n->l[i], *next = i + 1 < n->n ? &n->l[i + 1] : NULL;   /* fused layers end at L */
+        layer *after = i + 2 < n->n ? &n->l[i + 2] : NULL;
         float *p = n->params + L->p_off;
         size_t R = B * L->in_len;
         if (L->s.kind == MM_NET_FLATTEN) {
             L->out = (float *)x;   /* alias: flatten is a no-op channels-last */
+        } else if (training && L->s.kind == MM_NET_BATCHNORM && next && next->s.kind == MM_NET_MAXPOOL1D) {
+            /* BN -> MaxPool (-> Dropout): the pool reads the normalised values as they
+             * are made and the dropout applies to its rows (the backward needs only
+             * arg, the mask and the BN's input, so nothing between them is kept) */
+            layer *P = next, *D = after && after->s.kind == MM_NET_DROPOUT ? after : NULL;
+            if (D) draw_masks(D, i + 2, B, drop_seed, step);
+            mm_nn_bn_maxpool_forward_train_f(B, L->in_len, L->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride,
+                                             P->pad_left, P->out_len, x, p, p + L->w_n, MM_NET_BN_EPS,
+                                             MM_NET_BN_MOMENTUM, L->mean, L->invstd, n->buffers + L->buf_off,
+                                             n->buffers + L->buf_off + L->in_ch, D ? D->mask : NULL,
+                                             D ? D->s.rate : 0, D ? D->out : P->out, P->arg);
+            L = D ? D : P;
         } else if (training && L->s.kind == MM_NET_BATCHNORM) {
             mm_nn_bn_forward_train_f(R, L->in_ch, x, p, p + L->w_n, MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, L->out,
                                      L->mean, L->invstd, n->buffers + L->buf_off,
                                      n->buffers + L->buf_off + L->in_ch);
+        } else if (training && L->s.kind == MM_NET_CONV1D && next && next->s.kind == MM_NET_ACT &&
+                   next->s.act == MM_NN_ACT_RELU && after && after->s.kind == MM_NET_BATCHNORM) {
+            /* Conv -> ReLU -> BN (relu_before(n, i + 2)): the conv writes the ReLU's output
+             * (its own output, the ReLU's input, is never read: the ReLU's backward is
+             * the BN's) */
+            layer *A = next;
+            mm_nn_conv1d_relu_forward_f(B, L->in_len, L->in_ch, L->out_ch, (size_t)L->s.kernel,
+                                        (size_t)L->s.stride, L->pad_left, L->out_len, x, p, p + L->w_n, L->col,
+                                        A->out);
+            L = A;
         } else if (training && L->s.kind == MM_NET_DROPOUT) {
-            size_t per = in_size(L);
-#pragma omp parallel for schedule(static) if (B * per > 65536)
-            for (size_t b = 0; b < B; b++) {
-                mm_rng r;
-                mm_rng_seed(&r, drop_seed, step, ((uint64_t)i << 32) | b);
-                mm_nn_dropout_mask(per, L->s.rate, &r, L->mask + b * per);
-            }
-            mm_nn_dropout_forward_f(B * per, L->s.rate, L->mask, x, L->out);
+            draw_masks(L, i, B, drop_seed, step);
+            mm_nn_dropout_forward_f(B * in_size(L), L->s.rate, L->mask, x, L->out);
         } else {
             eval_layer(n, L, B, x, L->out, L->col, L->arg);
         }
         x = L->out;
+        i = (size_t)(L - n->l);
     }
     *logits = x;
     return 0;
 }
 
-/* Layer i is a batch norm right after a ReLU (so its input is the ReLU's
- * output): mm_net_backward fuses the two backward passes. */
-static int relu_before(const mm_net *n, size_t i)
+/* Layer i is a conv whose output gradient bn_pool_backward makes (Conv -> ReLU
+ * -> BN -> MaxPool): that kernel also sums it into the conv's bias gradient. */
+static int bias_from_bn_pool(const mm_net *n, size_t i)
 {
-    return i > 0 && n->l[i].s.kind == MM_NET_BATCHNORM && n->l[i - 1].s.kind == MM_NET_ACT &&
-           n->l[i - 1].s.act == MM_NN_ACT_RELU;
+    return n->l[i].s.kind == MM_NET_CONV1D && i + 3 < n->n && relu_before(n, i + 2) &&
+           n->l[i + 3].s.kind == MM_NET_MAXPOOL1D;
+}
+
+/* Layer i ends a BN -> MaxPool (-> Dropout) chain: its backward, with the BN's
+ * and the pool's (and a ReLU's before the BN, see relu_before), in one kernel
+ * from dy into dx. Returns the number of layers done (0: not such a chain). */
+static size_t bn_pool_backward(mm_net *n, size_t i, const float *dy, float *dx)
+{
+    const uint8_t *mask = NULL;
+    double rate = 0;
+    if (n->l[i].s.kind == MM_NET_DROPOUT && i >= 2) {
+        mask = n->l[i].mask;
+        rate = n->l[i].s.rate;
+        i--;
+    }
+    const layer *P = &n->l[i], *N = i ? &n->l[i - 1] : NULL;
+    if (P->s.kind != MM_NET_MAXPOOL1D || !N || N->s.kind != MM_NET_BATCHNORM) return 0;
+    const float *x = i >= 2 ? n->l[i - 2].out : n->X, *p = n->params + N->p_off;
+    float *g = n->grads + N->p_off, *db = NULL;
+    if (i >= 3 && bias_from_bn_pool(n, i - 3)) db = n->grads + n->l[i - 3].p_off + n->l[i - 3].w_n;
+    mm_nn_bn_maxpool_backward_f(n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride, P->pad_left,
+                                P->out_len, P->arg, mask, rate, relu_before(n, i - 1), x, p, N->mean, N->invstd,
+                                dy, g, g + N->w_n, dx, db);
+    return mask ? 3 : 2;
 }
 
 void mm_net_backward(mm_net *n, const float *dlogits)
@@ -361,14 +437,20 @@ void mm_net_backward(mm_net *n, const float *dlogits)
         const float *x = i ? n->l[i - 1].out : n->X;
         float *p = n->params + L->p_off, *g = n->grads + L->p_off;
         float *dx = dy == n->g0 ? n->g1 : n->g0;
-        size_t R = B * L->in_len;
+        size_t R = B * L->in_len, done = bn_pool_backward(n, i, dy, dx);
+        if (done) {   /* layers i - done + 1 .. i */
+            i -= done - 1;
+            dy = dx;
+            continue;
+        }
         switch (L->s.kind) {
         case MM_NET_DENSE:
             mm_nn_dense_backward_f(R, L->in_ch, L->out_ch, x, p, dy, g, g + L->w_n, i ? dx : NULL);
             break;
         case MM_NET_CONV1D:
             mm_nn_conv1d_backward_f(B, L->in_len, L->in_ch, L->out_ch, (size_t)L->s.kernel, (size_t)L->s.stride,
-                                    L->pad_left, L->out_len, L->col, p, dy, g, g + L->w_n, n->dcol, i ? dx : NULL);
+                                    L->pad_left, L->out_len, L->col, p, dy, g,
+                                    bias_from_bn_pool(n, i) ? NULL : g + L->w_n, n->dcol, i ? dx : NULL);
             break;
         case MM_NET_BATCHNORM:
             if (relu_before(n, i))   /* ReLU -> BN: one pass gives the gradient at the ReLU's input */
