@@ -5,11 +5,8 @@
  * Prints one line: "<model> n=N d=D threads=T epochs=E seconds_per_epoch=S".
  * `bench_nn_driver layers D THREADS STEPS BATCH` instead times each layer
  * kernel of the Table I CNN (forward and backward, CPU ms per training
- * step) — the profile behind the epoch time.
- * `bench_nn_driver fused` checks that the fused training kernels the net
- * uses (conv+ReLU, BN+pool(+dropout) forward and backward with the bias sums)
- * give the bits of the separate kernels on Table I-like shapes; exits 1 on
- * the first difference, naming it. */
+ * step) — the profile behind the epoch time. (That the fused kernels give
+ * the separate kernels' bits is tests/test_nn_kern.c's test_fused_kernels.) */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -107,84 +104,8 @@ static int layers(size_t d, int threads, int steps, size_t B)
     return 0;
 }
 
-/* 1 (and a line naming what) when a and b differ in any bit. */
-static int differs(const char *what, const void *a, const void *b, size_t bytes)
-{
-    if (!memcmp(a, b, bytes)) return 0;
-    const unsigned char *p = a, *q = b;
-    size_t i = 0;
-    while (p[i] == q[i]) i++;
-    fprintf(stderr, "bench_nn_driver fused: %s differs at byte %zu\n", what, i);
-    return 1;
-}
-
-/* Fused kernels against the separate ones, bit for bit (see the header). */
-static int fused(void)
-{
-    mm_rng r;
-    mm_rng_seed(&r, 3, 0, 0);
-    static const size_t CIN[3] = {1, 32, 48}, COUT[3] = {64, 48, 32}, K[3] = {5, 5, 3}, LL[3] = {37, 23, 17};
-    int bad = 0;
-    for (int t = 0; t < 3; t++) {
-        size_t B = 5, L = LL[t], cin = CIN[t], cout = COUT[t], k = K[t], Lc, pl, Lp, ppl, pool = 5;
-        mm_nn_window(L, k, 1, MM_NN_PAD_SAME, &Lc, &pl);
-        mm_nn_window(Lc, pool, 2, MM_NN_PAD_SAME, &Lp, &ppl);
-        size_t ny = B * Lc * cout, np = B * Lp * cout;
-        float *x = randn(B * L * cin, &r), *W = randn(cout * k * cin, &r), *b = randn(cout, &r);
-        float *col = malloc(B * Lc * k * cin * sizeof(float)), *y0 = malloc(ny * sizeof(float));
-        float *y1 = malloc(ny * sizeof(float)), *gam = randn(cout, &r), *bet = randn(cout, &r);
-        /* conv -> ReLU */
-        mm_nn_conv1d_forward_f(B, L, cin, cout, k, 1, pl, Lc, x, W, b, col, y0);
-        mm_nn_act_forward_f(MM_NN_ACT_RELU, ny, y0, y0);
-        mm_nn_conv1d_relu_forward_f(B, L, cin, cout, k, 1, pl, Lc, x, W, b, col, y1);
-        bad |= differs("conv1d_relu_forward", y0, y1, ny * sizeof(float));
-        for (int drop = 0; drop < 2; drop++) {
-            /* BN -> pool (-> dropout) forward */
-            float m0[64], i0[64], rm0[64] = {0}, rv0[64], m1[64], i1[64], rm1[64] = {0}, rv1[64];
-            for (size_t c = 0; c < cout; c++) rv0[c] = rv1[c] = 1;
-            uint8_t *mask = malloc(np);
-            mm_nn_dropout_mask(np, 0.2, &r, mask);
-            float *z = malloc(ny * sizeof(float)), *p0 = malloc(np * sizeof(float)), *p1 = malloc(np * sizeof(float));
-            int32_t *a0 = malloc(np * sizeof(int32_t)), *a1 = malloc(np * sizeof(int32_t));
-            mm_nn_bn_forward_train_f(B * Lc, cout, y1, gam, bet, 1e-5, 0.1, z, m0, i0, rm0, rv0);
-            mm_nn_maxpool_forward_f(B, Lc, cout, pool, 2, ppl, Lp, z, p0, a0);
-            if (drop) mm_nn_dropout_forward_f(np, 0.2, mask, p0, p0);
-            mm_nn_bn_maxpool_forward_train_f(B, Lc, cout, pool, 2, ppl, Lp, y1, gam, bet, 1e-5, 0.1, m1, i1, rm1, rv1,
-                                             drop ? mask : NULL, 0.2, p1, a1);
-            bad |= differs("bn_maxpool_forward y", p0, p1, np * sizeof(float));
-            bad |= differs("bn_maxpool_forward arg", a0, a1, np * sizeof(int32_t));
-            bad |= differs("bn_maxpool_forward stats", m0, m1, cout * sizeof(float)) |
-                   differs("bn_maxpool_forward invstd", i0, i1, cout * sizeof(float)) |
-                   differs("bn_maxpool_forward running var", rv0, rv1, cout * sizeof(float));
-            /* its backward, with the ReLU before and the bias sums */
-            float *dp = randn(np, &r), *g0 = malloc(ny * sizeof(float)), *g1 = malloc(ny * sizeof(float));
-            float *dq = malloc(np * sizeof(float)), dg0[64], db0[64], dg1[64], db1[64], s0[64], s1[64];
-            if (drop) mm_nn_dropout_backward_f(np, 0.2, mask, dp, dq);
-            else memcpy(dq, dp, np * sizeof(float));
-            mm_nn_maxpool_backward_f(B, Lc, cout, Lp, a0, dq, z);
-            mm_nn_bn_relu_backward_f(B * Lc, cout, y1, gam, m0, i0, z, dg0, db0, g0);
-            for (size_t c = 0; c < cout; c++) {   /* conv1d_backward's column sums */
-                double acc = 0;
-                for (size_t q = 0; q < B * Lc; q++) acc += g0[q * cout + c];
-                s0[c] = (float)acc;
-            }
-            mm_nn_bn_maxpool_backward_f(B, Lc, cout, pool, 2, ppl, Lp, a1, drop ? mask : NULL, 0.2, 1, y1, gam, m1,
-                                        i1, dp, dg1, db1, g1, s1);
-            bad |= differs("bn_maxpool_backward dx", g0, g1, ny * sizeof(float)) |
-                   differs("bn_maxpool_backward dgamma", dg0, dg1, cout * sizeof(float)) |
-                   differs("bn_maxpool_backward dbeta", db0, db1, cout * sizeof(float)) |
-                   differs("bn_maxpool_backward dxsum", s0, s1, cout * sizeof(float));
-            free(mask); free(z); free(p0); free(p1); free(a0); free(a1); free(dp); free(g0); free(g1); free(dq);
-        }
-        free(x); free(W); free(b); free(col); free(y0); free(y1); free(gam); free(bet);
-    }
-    printf("fused kernels: %s\n", bad ? "DIFFERENT" : "same bits as the separate kernels");
-    return bad;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc == 2 && !strcmp(argv[1], "fused")) return fused();
     if (argc == 6 && !strcmp(argv[1], "layers"))
         return layers(strtoul(argv[2], NULL, 10), atoi(argv[3]), atoi(argv[4]), strtoul(argv[5], NULL, 10));
     if (argc != 6 && argc != 7) {
