@@ -974,6 +974,7 @@ const mm_learner_vt mm_learner_logreg = {
     .params = &LOGREG_PARAMS,
     .summary = "multinomial L2 logistic regression by L-BFGS (scikit-learn LogisticRegression, lbfgs)",
     .wants_validation = 0,
+    .concurrent_fits = 1,
     .create = lv_create,
     .fit = lv_fit,
     .predict_proba = lv_predict,

@@ -1437,6 +1437,7 @@ const mm_learner_vt mm_learner_svm = {
     .params = &SVM_PARAMS,
     .summary = "C-SVC (LIBSVM's SMO, one-vs-one) with Platt-scaled probabilities",
     .wants_validation = 0,
+    .concurrent_fits = 1,
     .create = lv_create,
     .fit = lv_fit,
     .predict_proba = lv_predict,
