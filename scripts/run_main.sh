@@ -2,11 +2,10 @@
 # `make run`: the main job on the default data — the paper's Table II (speech,
 # RAVDESS) and Table III (music, 4Q) reproductions, each under the honest
 # group protocol and the random stratified split, then the figures.
-# RUN_EXPERIMENTS="a b" limits the list; MELODIC_THREADS sets -j. The speech twins
-# of the nested search (speech_layers_speaker_nested, speech_calibrated_speaker_nested:
-# 13 logistic-regression and SVM fits per round on 3,456 augmented rows × 1,760 values,
-# about 25 minutes each on 2 cores) are not in the default list:
-# RUN_EXPERIMENTS="speech_layers_speaker_nested speech_calibrated_speaker_nested" make run.
+# RUN_EXPERIMENTS="a b" limits the list; MELODIC_THREADS sets -j. The three nested-search
+# twins (music_layers_artist_nested, speech_layers_speaker_nested,
+# speech_calibrated_speaker_nested: 13 logistic-regression and 13 SVM fits per round)
+# run after the experiments whose features they reuse.
 # table2_speech_leaky_augment is the common recipe that augments before splitting (copies
 # of one recording in training and test, flagged LEAKY); its twin augments after the split
 # and runs first, extracting the copies both read from the cache (2 minutes together on 2
@@ -16,7 +15,7 @@ cd "$(dirname "$0")/.."
 bin=build/melodic
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}   # as this machine kind documents (see Makefile)
 j=${MELODIC_THREADS:-$(nproc)}
-exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random table2_speech_augment_after_split table2_speech_leaky_augment speech_beyond_speaker music_beyond_artist music_layers_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random music_layers_artist_nested speech_robust_speaker"}
+exps=${RUN_EXPERIMENTS:-"table3_music_artist table3_music_random table2_speech_mn04_speaker table2_speech_mn04_random table2_speech_augment_after_split table2_speech_leaky_augment speech_beyond_speaker music_beyond_artist music_layers_artist speech_layers_speaker speech_calibrated_speaker table2_speech_cnn_speaker table2_speech_cnn_random music_layers_artist_nested speech_layers_speaker_nested speech_calibrated_speaker_nested speech_robust_speaker"}
 data=${MELODIC_DATA:-../shared/data}
 models=${MELODIC_MODELS:-../shared/models}
 # The paper's own network, PANNs CNN14, once `make weights` has fetched it (needs internet);

@@ -285,48 +285,103 @@ static int inner_rows(const rows *w, const mm_split *isp, size_t f, rows *o, mm_
     return 0;
 }
 
+/* Inner folds [f0, f1) of isp prepared (scaler, SMOTE, augmentation fitted
+ * on each inner training part) into ir[f - f0], their test labels into
+ * truth[f - f0] (each (w->ntr) ints). */
+static int prepare_inner(const mm_unit_env *env, const rows *w, const mm_split *isp, size_t round, size_t f0,
+                         size_t f1, mm_unit_round *ir, int32_t *const *truth, mm_err *err)
+{
+    int rc = 0;
+    for (size_t f = f0; !rc && f < f1; f++) {
+        rows o;
+        if ((rc = inner_rows(w, isp, f, &o, err))) break;
+        uint64_t smote_seed = env->seed ^ (0x5307eULL + round) ^ ((uint64_t)(f + 1) << 40);
+        rc = prepare_rows(env, &o, smote_seed, round, 0, &ir[f - f0], err);
+        for (size_t i = 0; !rc && i < o.nte; i++) truth[f - f0][i] = env->t->labels[o.te[i]];
+        rows_free(&o);
+    }
+    return rc;
+}
+
+/* Candidate c fitted on the prepared inner fold ir and scored on its test
+ * rows: the metric, or NaN (a failed fit: the message in e). proba (n_test,
+ * k) and pred (n_test) are scratch. */
+static double score_candidate(const mm_unit_env *env, const mm_exp_model *m, size_t c, size_t round,
+                              const mm_unit_round *ir, const int32_t *truth, float *proba, int32_t *pred, mm_err *e)
+{
+    int k = env->t->n_classes;
+    double s = NAN;
+    if (fit_predict(env, m, m->cand_params[c], round, ir, proba, NULL, NULL, NULL, e) == 0) {
+        mm_proba_argmax(proba, ir->n_test, k, pred);
+        if (mm_exp_score(env->search->metric, truth, pred, ir->n_test, k, &s, e)) s = NAN;
+    }
+    return s;
+}
+
+/* Every candidate on inner folds [f0, f1) into u->scores (c * F + f); a
+ * failure's message into msg[c * F + f] (owned). Concurrent: the fits run
+ * side by side on env's threads, one thread each (the learner's results do
+ * not depend on its thread count, so neither do the scores). */
+static int score_folds(const mm_unit_env *env, const mm_exp_model *m, size_t round, size_t f0, size_t f1, size_t F,
+                       const mm_unit_round *ir, int32_t *const *truth, size_t max_test, int concurrent, mm_unit *u,
+                       char **msg, mm_err *err)
+{
+    mm_unit_env one = *env;
+    size_t C = m->n_cand, jobs = C * (f1 - f0);
+    int nt = concurrent && env->n_threads > 1 && jobs > 1 ? env->n_threads : 1, oom = 0;
+    if (nt > 1) { one.n_threads = 1; one.say = NULL; }   /* no epoch lines from side-by-side fits */
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        float *proba = malloc((max_test * (size_t)env->t->n_classes + 1) * sizeof *proba);
+        int32_t *pred = malloc((max_test + 1) * sizeof *pred);
+        #pragma omp for schedule(dynamic, 1)
+        for (size_t j = 0; j < jobs; j++) {
+            size_t f = f0 + j / C, c = j % C;
+            mm_err e = {0};
+            double s = NAN;
+            if (!proba || !pred) { __atomic_store_n(&oom, 1, __ATOMIC_RELAXED); continue; }
+            s = score_candidate(nt > 1 ? &one : env, m, c, round, &ir[f - f0], truth[f - f0], proba, pred, &e);
+            if (isnan(s)) msg[c * F + f] = strdup(e.msg);
+            u->scores[c * F + f] = s;
+        }
+        free(proba);
+        free(pred);
+    }
+    return oom ? mm_err_set(err, MM_ENOMEM, "out of memory") : 0;
+}
+
 /* Score every candidate of m on every inner fold of the round's training
  * part into u->scores and choose (u->chosen; -1 when every candidate
- * failed, u->error then holds the first failure). */
+ * failed, u->error then holds the first failure in fold, then candidate,
+ * order). A learner with concurrent_fits has all its inner folds prepared
+ * at once and its fits run side by side; others one fold at a time. */
 static int search_candidates(const mm_unit_env *env, const mm_exp_model *m, size_t round, mm_unit *u, mm_err *err)
 {
     mm_split *isp = NULL;
     rows w;
     size_t ntrain;
-    int k = env->t->n_classes, rc = round_rows(env->split, round, m->uses_val, &w, &ntrain, err);
+    int rc = round_rows(env->split, round, m->uses_val, &w, &ntrain, err);
     if (!rc) rc = mm_unit_inner_split(env, round, m->uses_val, &isp, err);
     size_t F = isp ? isp->n_rounds : 0, C = m->n_cand;
+    const mm_learner_vt *vt = mm_learner_find(m->learner);
+    int concurrent = vt && vt->concurrent_fits && env->n_threads > 1;
+    size_t batch = concurrent ? F : 1;   /* inner folds prepared at a time */
     u->n_cand = C, u->n_inner = F;
     u->cand = calloc(C, sizeof *u->cand);
     u->scores = malloc((C * F + 1) * sizeof *u->scores);
-    float *proba = malloc((w.ntr * (size_t)k + 1) * sizeof *proba);
-    int32_t *pred = malloc((w.ntr + 1) * sizeof *pred), *truth = malloc((w.ntr + 1) * sizeof *truth);
-    if (!rc && (!u->cand || !u->scores || !proba || !pred || !truth)) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+    char **msg = calloc(C * F + 1, sizeof *msg);
+    mm_unit_round *ir = calloc(batch + 1, sizeof *ir);
+    int32_t **truth = calloc(batch + 1, sizeof *truth);
+    if (!rc && (!u->cand || !u->scores || !msg || !ir || !truth)) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
+    for (size_t b = 0; !rc && b < batch; b++)
+        if (!(truth[b] = malloc((w.ntr + 1) * sizeof **truth))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
     for (size_t c = 0; !rc && c < C; c++)
         if (!(u->cand[c] = strdup(m->cand_text[c]))) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
-    for (size_t f = 0; !rc && f < F; f++) {
-        rows o;
-        mm_unit_round ir = {0};
-        if ((rc = inner_rows(&w, isp, f, &o, err))) break;
-        uint64_t smote_seed = env->seed ^ (0x5307eULL + round) ^ ((uint64_t)(f + 1) << 40);
-        rc = prepare_rows(env, &o, smote_seed, round, 0, &ir, err);
-        for (size_t i = 0; !rc && i < o.nte; i++) truth[i] = env->t->labels[o.te[i]];
-        for (size_t c = 0; !rc && c < C; c++) {
-            mm_err e = {0};
-            double s = NAN;
-            if (fit_predict(env, m, m->cand_params[c], round, &ir, proba, NULL, NULL, NULL, &e) == 0) {
-                mm_proba_argmax(proba, ir.n_test, k, pred);
-                if (mm_exp_score(env->search->metric, truth, pred, ir.n_test, k, &s, &e)) s = NAN;
-            }
-            if (isnan(s) && !u->error) {
-                char buf[1200];
-                snprintf(buf, sizeof buf, "candidate %s, inner fold %zu: %s", m->cand_text[c], f + 1, e.msg);
-                u->error = strdup(buf);
-            }
-            u->scores[c * F + f] = s;
-        }
-        round_release(&ir);
-        rows_free(&o);
+    for (size_t f0 = 0; !rc && f0 < F; f0 += batch) {
+        size_t f1 = f0 + batch < F ? f0 + batch : F;
+        rc = prepare_inner(env, &w, isp, round, f0, f1, ir, truth, err);
+        if (!rc) rc = score_folds(env, m, round, f0, f1, F, ir, truth, w.ntr, concurrent, u, msg, err);
+        for (size_t b = 0; b < batch; b++) round_release(&ir[b]);
     }
     u->chosen = -1;
     double best = -INFINITY;
@@ -336,8 +391,18 @@ static int search_candidates(const mm_unit_env *env, const mm_exp_model *m, size
         double mean = sum / (double)F;
         if (!isnan(mean) && (u->chosen < 0 || mean > best)) { best = mean; u->chosen = (int32_t)c; }
     }
-    if (!rc && u->chosen >= 0) { free(u->error); u->error = NULL; }
-    free(proba); free(pred); free(truth);
+    for (size_t j = 0; !rc && u->chosen < 0 && !u->error && j < C * F; j++) {   /* fold-major: the first failure */
+        size_t f = j / C, c = j % C;
+        if (isnan(u->scores[c * F + f])) {
+            char buf[1200];
+            snprintf(buf, sizeof buf, "candidate %s, inner fold %zu: %s", m->cand_text[c], f + 1,
+                     msg[c * F + f] ? msg[c * F + f] : "out of memory");
+            u->error = strdup(buf);
+        }
+    }
+    for (size_t j = 0; msg && j < C * F; j++) free(msg[j]);
+    for (size_t b = 0; truth && b < batch; b++) free(truth[b]);
+    free(msg); free(ir); free(truth);
     mm_split_free(isp);
     rows_free(&w);
     return rc;

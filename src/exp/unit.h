@@ -6,9 +6,10 @@
  * experiment has `search:`, fit, predict the test part; save and load a
  * unit as DIR/units/<model>__rNNN.h5 (--resume, merge), pack and unpack it
  * as bytes (MPI). Ensembles are combined from their members' units with
- * mm_voting_combine, as exported bundles are. Not covered: fitting several
- * units at once (each learner uses all threads, so results do not depend on
- * the thread count).
+ * mm_voting_combine, as exported bundles are. Units run one at a time,
+ * each learner on all threads; only a search's inner fits of a learner with
+ * concurrent_fits run side by side, one thread each. Results do not depend
+ * on the thread count either way.
  */
 #ifndef MM_EXP_UNIT_H
 #define MM_EXP_UNIT_H

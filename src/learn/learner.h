@@ -35,6 +35,11 @@ typedef struct mm_learner_vt {
      * made for another model costs this one nothing; -1: X_val is passed
      * through as it is (ensembles hand it to their members). */
     int wants_validation;
+    /* 1: fits of separate instances, each on 1 thread, may run at the same
+     * time (the fit touches no process-wide state: no BLAS or OpenMP thread
+     * settings); the nested search then runs its inner fits side by side.
+     * 0 (the default): one fit at a time. */
+    int concurrent_fits;
     /* Validate `params` (a map, or NULL for defaults) and make an unfitted state. */
     int (*create)(const mm_cfg *params, uint64_t seed, int n_threads, void **state, mm_err *err);
     int (*fit)(void *state, const mm_fit_data *data, mm_err *err);

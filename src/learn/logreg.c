@@ -7,7 +7,8 @@
  * at most 20 evaluations, first step 1/||d||), pair skipped when s'y <= eps
  * (-g's), memory dropped and steepest descent retried after a failed search.
  * Loss and gradient in double over fixed row chunks summed in chunk order,
- * so results do not depend on the thread count. Left out: see logreg.h.
+ * so results do not depend on the thread count; the chunk kernel is compiled
+ * per instruction set (AVX-512, AVX2, x86-64) with the same bits on each. Left out: see logreg.h.
  */
 #include "learn/logreg.h"
 
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/cpu.h"
 #include "io/h5.h"
 #include "learn/learner.h"
 #include "learn/params.h"
@@ -113,11 +115,17 @@ typedef float v8f __attribute__((vector_size(32)));
 #define LD8(dst, p) memcpy(&(dst), (p), sizeof(v8d))
 #define LD8F(dst, p) do { v8f t_; memcpy(&t_, (p), sizeof t_); (dst) = __builtin_convertvector(t_, v8d); } while (0)
 
+/* The kernels below are inlined into one chunk evaluation compiled three
+ * times (AVX-512, AVX2, baseline x86-64; chosen at run time): the 8-lane
+ * arithmetic is written out, there is no reassociation and no fused
+ * multiply-add (-ffp-contract=off), so every path gives the same bits. */
+#define KERNEL static inline __attribute__((always_inline))
+
 /* Four classes × four rows: zc[r] = w_c · x_r for c < 4, each with 8
  * partial sums (one 8-lane vector), then the tail, then the lanes in order
  * (the same per-(class, row) order as dot24_dd and dot4_dd). x: the 4 rows
  * widened to double, stride d; w: 4 rows of stride D; z: (4 classes, RB). */
-static inline void dot44_dd(const double *w, size_t D, const double *x, size_t d, double *z)
+KERNEL void dot44_dd(const double *w, size_t D, const double *x, size_t d, double *z)
 {
     v8d a[4][4] = {{{0}}};
     size_t j = 0;
@@ -140,7 +148,7 @@ static inline void dot44_dd(const double *w, size_t D, const double *x, size_t d
 /* Two classes × four rows (w streamed once per row block): z0[r] = w0 · x_r,
  * z1[r] = w1 · x_r, each with 8 partial sums (one 8-lane vector), then the
  * tail, then the lanes in order. x: the 4 rows widened to double, stride d. */
-static inline void dot24_dd(const double *w0p, const double *w1p, const double *x, size_t d, double z0[4],
+KERNEL void dot24_dd(const double *w0p, const double *w1p, const double *x, size_t d, double z0[4],
                             double z1[4])
 {
     v8d a0[4] = {{0}}, a1[4] = {{0}};
@@ -171,7 +179,7 @@ static inline void dot24_dd(const double *w0p, const double *w1p, const double *
 }
 
 /* One class × four rows, the same operation order per (class, row). */
-static inline void dot4_dd(const double *w, const double *x, size_t d, double z[4])
+KERNEL void dot4_dd(const double *w, const double *x, size_t d, double z[4])
 {
     v8d a[4] = {{0}};
     size_t j = 0;
@@ -195,7 +203,7 @@ static inline void dot4_dd(const double *w, const double *x, size_t d, double z[
  * 8-column slice, 8 classes at a time accumulate over the chunk's rows in row
  * order in registers, then are stored once (no read-modify-write of gc).
  * gzc: (nrows, Kp) logit gradients, Kp a multiple of 8, padding zero. */
-static void grad_chunk(double *gc, size_t D, int fi, const float *X, size_t d, size_t nrows,
+KERNEL void grad_chunk(double *gc, size_t D, int fi, const float *X, size_t d, size_t nrows,
                        const double *gzc, int K, int Kp)
 {
     for (int k0 = 0; k0 < K; k0 += 8) {
@@ -228,7 +236,9 @@ static void grad_chunk(double *gc, size_t D, int fi, const float *X, size_t d, s
 
 #define RB 4   /* rows per block in the loss kernel */
 
-typedef struct problem {
+typedef struct problem problem;
+typedef void (*chunk_fn)(const problem *pb, const double *w, int want_g, size_t c);
+struct problem {
     const float *X;        /* (n, d) */
     const int32_t *y;      /* (n) in [0, K) */
     const double *sw;      /* (n) row weights or NULL (all 1) */
@@ -242,7 +252,69 @@ typedef struct problem {
     double *part;          /* (n_chunks, stride): partial gradient (P), loss, weight sum, the
                             * logits of one row block (K, RB), its rows widened to double
                             * (RB, d), the chunk's logit gradients (chunk, Kp) */
-} problem;
+    chunk_fn eval_chunk;   /* eval_chunk_{avx512,avx2,base}: the CPU's widest, same bits */
+};
+
+/* Chunk c of the data term at w: its loss, weight sum and (want_g) partial
+ * gradient into its slot of pb->part. Rows in order, RB at a time. */
+KERNEL void eval_chunk(const problem *pb, const double *w, int want_g, size_t c)
+{
+    const size_t P = pb->P, D = pb->D, d = pb->d, stride = pb->stride;
+    const int K = pb->K, Kp = pb->Kp;
+    double *gc = pb->part + c * stride;
+    double *zb = gc + P + 2;                 /* (K, RB) */
+    double *xb = zb + RB * (size_t)K;        /* (RB, d) */
+    double *gzc = xb + RB * d;               /* (chunk rows, Kp) */
+    double loss = 0, wsum = 0;
+    size_t i0 = c * pb->chunk, i1 = i0 + pb->chunk < pb->n ? i0 + pb->chunk : pb->n;
+    for (size_t i = i0; i < i1; i += RB) {
+        int nr = i1 - i < RB ? (int)(i1 - i) : RB;
+        for (int r = 0; r < RB; r++) {   /* widen once; pad with row i (its results unused) */
+            const float *x = pb->X + (i + (size_t)(r < nr ? r : 0)) * d;
+            for (size_t j = 0; j < d; j++) xb[(size_t)r * d + j] = x[j];
+        }
+        int k = 0;
+        for (; k + 4 <= K; k += 4) dot44_dd(w + (size_t)k * D, D, xb, d, zb + (size_t)k * RB);
+        for (; k + 2 <= K; k += 2)
+            dot24_dd(w + (size_t)k * D, w + (size_t)(k + 1) * D, xb, d, zb + (size_t)k * RB,
+                     zb + (size_t)(k + 1) * RB);
+        if (k < K) dot4_dd(w + (size_t)k * D, xb, d, zb + (size_t)k * RB);
+        if (pb->fi)
+            for (k = 0; k < K; k++)
+                for (int r = 0; r < RB; r++) zb[(size_t)k * RB + r] += w[(size_t)k * D + d];
+        for (int r = 0; r < nr; r++) {
+            double zmax = -INFINITY, se = 0;
+            for (k = 0; k < K; k++) zmax = fmax(zmax, zb[(size_t)k * RB + r]);
+            for (k = 0; k < K; k++) se += exp(zb[(size_t)k * RB + r] - zmax);
+            double lse = zmax + log(se), s = pb->sw ? pb->sw[i + r] : 1.0;
+            int yi = pb->y[i + r];
+            loss += s * (lse - zb[(size_t)yi * RB + r]);   /* CE = logsumexp(z) - z_y */
+            wsum += s;
+            double *gr = gzc + (i - i0 + (size_t)r) * (size_t)Kp;
+            for (k = 0; k < K; k++)   /* dCE/dz_k = softmax_k - [k == y] */
+                gr[k] = s * (exp(zb[(size_t)k * RB + r] - lse) - (k == yi ? 1.0 : 0.0));
+            for (; k < Kp; k++) gr[k] = 0;
+        }
+    }
+    if (want_g) grad_chunk(gc, D, pb->fi, pb->X + i0 * d, d, i1 - i0, gzc, K, Kp);
+    gc[P] = loss;
+    gc[P + 1] = wsum;
+}
+
+__attribute__((target("avx512f"))) static void eval_chunk_avx512(const problem *pb, const double *w, int want_g, size_t c)
+{
+    eval_chunk(pb, w, want_g, c);
+}
+
+__attribute__((target("avx2"))) static void eval_chunk_avx2(const problem *pb, const double *w, int want_g, size_t c)
+{
+    eval_chunk(pb, w, want_g, c);
+}
+
+static void eval_chunk_base(const problem *pb, const double *w, int want_g, size_t c)
+{
+    eval_chunk(pb, w, want_g, c);
+}
 
 static int problem_init(problem *pb, const float *X, const int32_t *y, const double *sw, size_t n, size_t d,
                         int K, double C, int fi, int nt, mm_err *err)
@@ -263,6 +335,7 @@ static int problem_init(problem *pb, const float *X, const int32_t *y, const dou
     pb->chunk = (n + nc - 1) / nc;
     pb->n_chunks = (n + pb->chunk - 1) / pb->chunk;
     pb->stride = fixed + pb->chunk * (size_t)pb->Kp;
+    pb->eval_chunk = mm_cpu_avx512() ? eval_chunk_avx512 : mm_cpu_avx2_fma() ? eval_chunk_avx2 : eval_chunk_base;
     pb->part = mm_malloc(pb->n_chunks * pb->stride, sizeof(double), err);
     return pb->part ? 0 : MM_ENOMEM;
 }
@@ -272,50 +345,11 @@ static int problem_init(problem *pb, const float *X, const int32_t *y, const dou
 static double problem_eval(const problem *pb, const double *w, double *g, double *mean_ce)
 {
     const size_t P = pb->P, D = pb->D, d = pb->d, stride = pb->stride;
-    const int K = pb->K, Kp = pb->Kp;
+    const int K = pb->K;
     int par = pb->nt > 1 && pb->n_chunks > 1 && (double)pb->n * (double)P > 2e5;
     (void)par;   /* used only by the pragma (unused when OpenMP is off) */
     #pragma omp parallel for schedule(dynamic, 1) num_threads(pb->nt) if (par)
-    for (size_t c = 0; c < pb->n_chunks; c++) {
-        double *gc = pb->part + c * stride;
-        double *zb = gc + P + 2;                 /* (K, RB) */
-        double *xb = zb + RB * (size_t)K;        /* (RB, d) */
-        double *gzc = xb + RB * d;               /* (chunk rows, Kp) */
-        double loss = 0, wsum = 0;
-        size_t i0 = c * pb->chunk, i1 = i0 + pb->chunk < pb->n ? i0 + pb->chunk : pb->n;
-        for (size_t i = i0; i < i1; i += RB) {
-            int nr = i1 - i < RB ? (int)(i1 - i) : RB;
-            for (int r = 0; r < RB; r++) {   /* widen once; pad with row i (its results unused) */
-                const float *x = pb->X + (i + (size_t)(r < nr ? r : 0)) * d;
-                for (size_t j = 0; j < d; j++) xb[(size_t)r * d + j] = x[j];
-            }
-            int k = 0;
-            for (; k + 4 <= K; k += 4) dot44_dd(w + (size_t)k * D, D, xb, d, zb + (size_t)k * RB);
-            for (; k + 2 <= K; k += 2)
-                dot24_dd(w + (size_t)k * D, w + (size_t)(k + 1) * D, xb, d, zb + (size_t)k * RB,
-                         zb + (size_t)(k + 1) * RB);
-            if (k < K) dot4_dd(w + (size_t)k * D, xb, d, zb + (size_t)k * RB);
-            if (pb->fi)
-                for (k = 0; k < K; k++)
-                    for (int r = 0; r < RB; r++) zb[(size_t)k * RB + r] += w[(size_t)k * D + d];
-            for (int r = 0; r < nr; r++) {
-                double zmax = -INFINITY, se = 0;
-                for (k = 0; k < K; k++) zmax = fmax(zmax, zb[(size_t)k * RB + r]);
-                for (k = 0; k < K; k++) se += exp(zb[(size_t)k * RB + r] - zmax);
-                double lse = zmax + log(se), s = pb->sw ? pb->sw[i + r] : 1.0;
-                int yi = pb->y[i + r];
-                loss += s * (lse - zb[(size_t)yi * RB + r]);   /* CE = logsumexp(z) - z_y */
-                wsum += s;
-                double *gr = gzc + (i - i0 + (size_t)r) * (size_t)Kp;
-                for (k = 0; k < K; k++)   /* dCE/dz_k = softmax_k - [k == y] */
-                    gr[k] = s * (exp(zb[(size_t)k * RB + r] - lse) - (k == yi ? 1.0 : 0.0));
-                for (; k < Kp; k++) gr[k] = 0;
-            }
-        }
-        if (g) grad_chunk(gc, D, pb->fi, pb->X + i0 * d, d, i1 - i0, gzc, K, Kp);
-        gc[P] = loss;
-        gc[P + 1] = wsum;
-    }
+    for (size_t c = 0; c < pb->n_chunks; c++) pb->eval_chunk(pb, w, g != NULL, c);
     double f = 0, wsum = 0;
     for (size_t c = 0; c < pb->n_chunks; c++) { f += pb->part[c * stride + P]; wsum += pb->part[c * stride + P + 1]; }
     if (mean_ce) *mean_ce = wsum > 0 ? f / wsum : 0;
@@ -940,6 +974,7 @@ const mm_learner_vt mm_learner_logreg = {
     .params = &LOGREG_PARAMS,
     .summary = "multinomial L2 logistic regression by L-BFGS (scikit-learn LogisticRegression, lbfgs)",
     .wants_validation = 0,
+    .concurrent_fits = 1,
     .create = lv_create,
     .fit = lv_fit,
     .predict_proba = lv_predict,

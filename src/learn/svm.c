@@ -3,8 +3,10 @@
  * Reference: LIBSVM 3.x svm.cpp under scikit-learn 1.2 SVC: Solver with WSS2,
  * shrinking + gradient reconstruction, LRU column cache, rho from free vectors,
  * svm_binary_svc_probability, sigmoid_train, multiclass_probability. Kernels
- * use float32 dot products (LIBSVM: double); when the n×n kernel fits in
- * cache_size it is computed once for all subproblems. Left out: nu-SVC, SVR,
+ * use float32 dot products (LIBSVM: double), computed in cache-sized
+ * blocks by one kernel compiled per instruction set (the same bits on
+ * each); when the n×n kernel fits in cache_size it is computed once for all
+ * subproblems. Left out: nu-SVC, SVR,
  * one-class, precomputed kernels, class-weight maps (only 'balanced').
  */
 #include "learn/svm.h"
@@ -15,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/cpu.h"
 #include "core/rng.h"
 #include "io/h5.h"
 #include "learn/learner.h"
@@ -46,6 +49,84 @@ static inline float dotf(const float *a, const float *b, size_t d)
     for (; i < d; i++) s += a[i] * b[i];
     for (int k = 0; k < 16; k++) s += acc[k];
     return s;
+}
+
+/* GCC/Clang 16-lane float vectors: lane k of an accumulator is dotf's
+ * acc[k], so the order of operations is fixed by the source whatever the
+ * instruction set the lanes map onto. */
+typedef float v16f __attribute__((vector_size(64)));
+
+/* out[a * ldo + b] = dotf(A[a], B + b * ldb, d) for a < na (<= 4), b < nb,
+ * bit for bit (the same 16 partial sums, tail and lane order): each row of
+ * B is loaded once for the na rows of A, which stay in L1. Inlined into one
+ * function per instruction set (dots4_avx512, _avx2, _base, chosen by
+ * dots4_pick; no fused multiply-add: -ffp-contract=off). */
+static inline __attribute__((always_inline)) void dots4(const float *const A[4], int na, const float *B, size_t ldb,
+                                                        size_t nb, size_t d, float *out, size_t ldo)
+{
+    const float *a4[4];
+    for (int a = 0; a < 4; a++) a4[a] = A[a < na ? a : 0];   /* padding rows: results unused */
+    for (size_t b = 0; b < nb; b++) {
+        const float *y = B + b * ldb;
+        v16f acc[4] = {{0}};
+        size_t j = 0;
+        for (; j + 16 <= d; j += 16) {
+            v16f yv, xv;
+            memcpy(&yv, y + j, sizeof yv);
+            for (int a = 0; a < 4; a++) {
+                memcpy(&xv, a4[a] + j, sizeof xv);
+                acc[a] += xv * yv;
+            }
+        }
+        for (int a = 0; a < na; a++) {
+            float s = 0;
+            for (size_t t = j; t < d; t++) s += a4[a][t] * y[t];
+            for (int k = 0; k < 16; k++) s += acc[a][k];
+            out[(size_t)a * ldo + b] = s;
+        }
+    }
+}
+
+typedef void (*dots4_fn)(const float *const A[4], int na, const float *B, size_t ldb, size_t nb, size_t d,
+                         float *out, size_t ldo);
+
+__attribute__((target("avx512f"))) static void dots4_avx512(const float *const A[4], int na, const float *B,
+                                                            size_t ldb, size_t nb, size_t d, float *out, size_t ldo)
+{
+    dots4(A, na, B, ldb, nb, d, out, ldo);
+}
+
+__attribute__((target("avx2"))) static void dots4_avx2(const float *const A[4], int na, const float *B, size_t ldb,
+                                                       size_t nb, size_t d, float *out, size_t ldo)
+{
+    dots4(A, na, B, ldb, nb, d, out, ldo);
+}
+
+static void dots4_base(const float *const A[4], int na, const float *B, size_t ldb, size_t nb, size_t d, float *out,
+                       size_t ldo)
+{
+    dots4(A, na, B, ldb, nb, d, out, ldo);
+}
+
+/* The widest dots4 this CPU may run (MELODIC_NO_AVX512 honoured); all agree. */
+static dots4_fn dots4_pick(void)
+{
+    return mm_cpu_avx512() ? dots4_avx512 : mm_cpu_avx2_fma() ? dots4_avx2 : dots4_base;
+}
+
+#define PANEL 32    /* rows of A per dots_panel call: 32 × d floats stay in L2 */
+#define BBLOCK 64   /* rows of B per pass over the panel, also kept in L2 */
+
+/* out[a * ldo + b] = dotf(A[a], B + b * ldb, d) for a < na (<= PANEL), b < nb:
+ * dots4 over blocks of BBLOCK rows of B, each reused for all na rows. */
+static void dots_panel(dots4_fn dots, const float *const *A, int na, const float *B, size_t ldb, size_t nb, size_t d,
+                       float *out, size_t ldo)
+{
+    for (size_t b0 = 0; b0 < nb; b0 += BBLOCK) {
+        size_t bn = nb - b0 < BBLOCK ? nb - b0 : BBLOCK;
+        for (int a0 = 0; a0 < na; a0 += 4)
+            dots(A + a0, na - a0 < 4 ? na - a0 : 4, B + b0 * ldb, ldb, bn, d, out + (size_t)a0 * ldo + b0, ldo);
+    }
 }
 
 static inline double powi(double b, int e)
@@ -865,9 +946,21 @@ int mm_svm_train(const float *X, const int32_t *y, size_t n, size_t d, int n_cla
     /* the whole kernel fits in the cache budget: compute it once (rows in parallel) */
     if ((double)n * n * sizeof(float) <= p->cache_size * (1 << 20) && (K = malloc(n * n * sizeof *K))) {
         int big = (double)n * n * d > 2e7;   /* below this, threads cost more than they save */
-        #pragma omp parallel for schedule(dynamic, 16) num_threads(n_threads) if (big)
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j <= i; j++) K[i * n + j] = (float)kval(&kc, i, j);
+        dots4_fn dots = dots4_pick();
+        /* PANEL rows at a time: their dot products with rows 0..i0+PANEL-1, then K(i, j)
+         * for j <= i from each (as kval: the dot rounded to float, the kernel value too);
+         * the raw dots left above the diagonal are overwritten by the mirror below */
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (big)
+        for (size_t i0 = 0; i0 < n; i0 += PANEL) {
+            int na = n - i0 < PANEL ? (int)(n - i0) : PANEL;
+            const float *A[PANEL];
+            for (int a = 0; a < na; a++) A[a] = kc.X + (i0 + (size_t)a) * d;
+            dots_panel(dots, A, na, kc.X, d, i0 + (size_t)na, d, K + i0 * n, n);
+            for (size_t i = i0; i < i0 + (size_t)na; i++)
+                for (size_t j = 0; j <= i; j++)
+                    K[i * n + j] = (float)kfun(kc.kernel, kc.degree, kc.gamma, kc.coef0, K[i * n + j],
+                                               kc.sq ? kc.sq[i] : 0, kc.sq ? kc.sq[j] : 0);
+        }
         /* mirror the lower triangle, in 64×64 tiles for locality */
         #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (big)
         for (size_t ib = 0; ib < n; ib += 64)
@@ -989,18 +1082,31 @@ done:
 
 size_t mm_svm_n_pairs(const mm_svm *m) { return (size_t)m->m * (size_t)(m->m - 1) / 2; }
 
-/* Decision values of one row into dec (n_pairs); kv (n_sv) and xc (d) are scratch. */
-static void decide_row(const mm_svm *M, const float *x, double *kv, float *xc, double *dec)
+/* The dot products of up to PANEL rows x (centred as the SVs are, in xc:
+ * PANEL × d) with every SV into dots (PANEL, n_sv), and their squared norms
+ * into xsq (RBF). */
+static void dot_rows(const mm_svm *M, dots4_fn dots, const float *X, int nr, float *xc, float *dots_out, double *xsq)
 {
-    if (M->center) {
-        for (size_t j = 0; j < M->d; j++) xc[j] = x[j] - M->center[j];
-        x = xc;
+    size_t d = M->d;
+    const float *A[PANEL];
+    for (int a = 0; a < nr; a++) {
+        A[a] = X + (size_t)a * d;
+        if (M->center) {
+            float *c = xc + (size_t)a * d;
+            for (size_t j = 0; j < d; j++) c[j] = A[a][j] - M->center[j];
+            A[a] = c;
+        }
+        xsq[a] = M->kernel == MM_SVM_RBF ? dotf(A[a], A[a], d) : 0;
     }
-    double xsq = M->kernel == MM_SVM_RBF ? dotf(x, x, M->d) : 0;
-    for (size_t s = 0; s < M->n_sv; s++) {
-        float dot = dotf(x, M->sv + s * M->d, M->d);
-        kv[s] = kfun(M->kernel, M->degree, M->gamma, M->coef0, dot, xsq, M->sv_sq[s]);
-    }
+    dots_panel(dots, A, nr, M->sv, d, M->n_sv, d, dots_out, M->n_sv);
+}
+
+/* Decision values of one row into dec (n_pairs) from its dot products with
+ * the SVs (dot, n_sv) and squared norm xsq; kv (n_sv) is scratch. */
+static void decide_row(const mm_svm *M, const float *dot, double xsq, double *kv, double *dec)
+{
+    for (size_t s = 0; s < M->n_sv; s++)
+        kv[s] = kfun(M->kernel, M->degree, M->gamma, M->coef0, dot[s], xsq, M->sv_sq[s]);
     int q = 0;
     size_t nsv = M->n_sv;
     for (int a = 0; a < M->m; a++)
@@ -1022,48 +1128,55 @@ static int predict_any(const mm_svm *M, const float *X, size_t n, size_t d, int 
     if (rc) return rc;
     int nt = M->n_threads < 1 ? 1 : M->n_threads, m = M->m;
     size_t np = mm_svm_n_pairs(M);
-    /* per-thread scratch: kernel values, decision values, pairwise r (m, m), p (m) */
-    size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1 + (M->d + 1) / 2;
+    /* per-thread scratch: kernel values, decision values, pairwise r (m, m), p (m),
+     * then PANEL rows' norms (PANEL), dot products (PANEL, n_sv) and centred copies (PANEL, d) */
+    size_t per = M->n_sv + np + (size_t)m * m + (size_t)m + 1 + PANEL + (PANEL * (M->n_sv + M->d) + 2) / 2;
     double *scratch = mm_malloc((size_t)nt, per * sizeof(double), err);
     if (!scratch) return MM_ENOMEM;
+    dots4_fn dots = dots4_pick();
     #pragma omp parallel num_threads(nt) if ((double)n * (M->n_sv + 1) * d > 2e6)
     {
         double *kv = scratch + (size_t)omp_get_thread_num() * per;
-        double *dec = kv + M->n_sv, *r = dec + np, *pr = r + (size_t)m * m;
-        float *xc = (float *)(pr + m + 1);   /* (d) */
-        #pragma omp for schedule(static)
-        for (size_t i = 0; i < n; i++) {
-            decide_row(M, X + i * d, kv, xc, dec);
-            if (what == OUT_DEC) { memcpy((double *)out + i * np, dec, np * sizeof *dec); continue; }
-            float *prow = what == OUT_PROBA ? (float *)out + i * (size_t)M->n_classes : NULL;
-            if (what == OUT_LABEL || !M->probA) {
-                /* one-vs-one votes */
-                for (int a = 0; a < m; a++) pr[a] = 0;
-                int q = 0;
-                for (int a = 0; a < m; a++)
-                    for (int b = a + 1; b < m; b++, q++) pr[dec[q] > 0 ? a : b] += 1;
-                if (what == OUT_LABEL) {
-                    int best = 0;
-                    for (int a = 1; a < m; a++) if (pr[a] > pr[best]) best = a;
-                    ((int32_t *)out)[i] = M->classes[best];
-                    continue;
-                }
-                for (int a = 0; a < m; a++) pr[a] /= (double)np;
-            } else {
-                const double min_p = 1e-7;
-                int q = 0;
-                for (int a = 0; a < m; a++)
-                    for (int b = a + 1; b < m; b++, q++) {
-                        double v = sigmoid_predict(dec[q], M->probA[q], M->probB[q]);
-                        v = v < min_p ? min_p : v > 1 - min_p ? 1 - min_p : v;
-                        r[a * m + b] = v;
-                        r[b * m + a] = 1 - v;
+        double *dec = kv + M->n_sv, *r = dec + np, *pr = r + (size_t)m * m, *xsq = pr + m + 1;
+        float *dotp = (float *)(xsq + PANEL);          /* (PANEL, n_sv) */
+        float *xc = dotp + PANEL * M->n_sv;            /* (PANEL, d) */
+        #pragma omp for schedule(dynamic, 1)
+        for (size_t i0 = 0; i0 < n; i0 += PANEL) {
+            int nr = n - i0 < PANEL ? (int)(n - i0) : PANEL;
+            dot_rows(M, dots, X + i0 * d, nr, xc, dotp, xsq);
+            for (size_t i = i0; i < i0 + (size_t)nr; i++) {
+                decide_row(M, dotp + (i - i0) * M->n_sv, xsq[i - i0], kv, dec);
+                if (what == OUT_DEC) { memcpy((double *)out + i * np, dec, np * sizeof *dec); continue; }
+                float *prow = what == OUT_PROBA ? (float *)out + i * (size_t)M->n_classes : NULL;
+                if (what == OUT_LABEL || !M->probA) {
+                    /* one-vs-one votes */
+                    for (int a = 0; a < m; a++) pr[a] = 0;
+                    int q = 0;
+                    for (int a = 0; a < m; a++)
+                        for (int b = a + 1; b < m; b++, q++) pr[dec[q] > 0 ? a : b] += 1;
+                    if (what == OUT_LABEL) {
+                        int best = 0;
+                        for (int a = 1; a < m; a++) if (pr[a] > pr[best]) best = a;
+                        ((int32_t *)out)[i] = M->classes[best];
+                        continue;
                     }
-                if (m == 2) { pr[0] = r[1]; pr[1] = r[2]; }
-                else mm_svm_couple(m, r, pr);
+                    for (int a = 0; a < m; a++) pr[a] /= (double)np;
+                } else {
+                    const double min_p = 1e-7;
+                    int q = 0;
+                    for (int a = 0; a < m; a++)
+                        for (int b = a + 1; b < m; b++, q++) {
+                            double v = sigmoid_predict(dec[q], M->probA[q], M->probB[q]);
+                            v = v < min_p ? min_p : v > 1 - min_p ? 1 - min_p : v;
+                            r[a * m + b] = v;
+                            r[b * m + a] = 1 - v;
+                        }
+                    if (m == 2) { pr[0] = r[1]; pr[1] = r[2]; }
+                    else mm_svm_couple(m, r, pr);
+                }
+                for (int c = 0; c < M->n_classes; c++) prow[c] = 0;
+                for (int a = 0; a < m; a++) prow[M->classes[a]] = (float)pr[a];
             }
-            for (int c = 0; c < M->n_classes; c++) prow[c] = 0;
-            for (int a = 0; a < m; a++) prow[M->classes[a]] = (float)pr[a];
         }
     }
     free(scratch);
@@ -1324,6 +1437,7 @@ const mm_learner_vt mm_learner_svm = {
     .params = &SVM_PARAMS,
     .summary = "C-SVC (LIBSVM's SMO, one-vs-one) with Platt-scaled probabilities",
     .wants_validation = 0,
+    .concurrent_fits = 1,
     .create = lv_create,
     .fit = lv_fit,
     .predict_proba = lv_predict,
