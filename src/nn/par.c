@@ -64,16 +64,20 @@ static long now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-static void run_items(mm_par_fn fn, void *ctx, size_t n)
+/* Claims and runs items until none is left; returns how many this thread ran. */
+static size_t run_items(mm_par_fn fn, void *ctx, size_t n)
 {
+    size_t ran = 0;
     t_inside = 1;
     for (;;) {
         size_t i = atomic_fetch_add_explicit(&P.next, 1, memory_order_relaxed);
         if (i >= n) break;
         fn(ctx, i);
+        ran++;
         atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
     }
     t_inside = 0;
+    return ran;
 }
 
 /* An open generation other than `seen`, else 0. */
@@ -166,7 +170,7 @@ void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int helpers)
     pthread_mutex_lock(&P.mu);
     if (P.sleeping) pthread_cond_broadcast(&P.cv);
     pthread_mutex_unlock(&P.mu);
-    run_items(fn, ctx, n);
+    size_t mine = run_items(fn, ctx, n);
     /* only the items a helper has claimed are waited for */
     long t1 = now_ns();
     for (unsigned k = 1; atomic_load_explicit(&P.done, memory_order_acquire) < n; k++) {
@@ -175,9 +179,12 @@ void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int helpers)
     }
     /* A wait much longer than one item means a helper ran slowly (its core is shared with
      * other work): then the helpers cost more than they give, so loops run alone for a
-     * while and try again after BACKOFF_NS. */
-    long waited = now_ns() - t1;
-    if (waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0)
+     * while and try again after BACKOFF_NS. Waiting for about one item is normal when the
+     * items are few and large (a helper that woke a little later finishes its last one
+     * after the caller): the wait counts against the caller's work time, or against
+     * WAIT_RATIO of the caller's mean item when that is longer. */
+    long waited = now_ns() - t1, item = mine ? (t1 - t0) / (long)mine : 0;
+    if (waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0 && waited > WAIT_RATIO * item)
         atomic_store_explicit(&g_backoff_until, t1 + waited + BACKOFF_NS, memory_order_relaxed);
     atomic_fetch_add(&P.gen, 1);   /* even: closed */
     /* a registered helper either ran items (all claimed and done by now) or sees the close */
