@@ -2,7 +2,8 @@
  * `mlp` learners on random data for scripts/bench_nn.py, which builds it
  * against build/libmelodic.a and runs PyTorch on the same shapes.
  * Usage: bench_nn_driver cnn1d|mlp N D THREADS EPOCHS [BATCH]
- * Prints one line: "<model> n=N d=D threads=T epochs=E seconds_per_epoch=S".
+ * Prints one line: "<model> n=N d=D threads=T epochs=E batch=B proba_hash=H
+ * seconds_per_epoch=S", H a hash of the trained model's probabilities.
  * `bench_nn_driver layers D THREADS STEPS BATCH` instead times each layer
  * kernel of the Table I CNN (forward and backward, CPU ms per training
  * step) — the profile behind the epoch time. (That the fused kernels give
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
 #include "core/rng.h"
 #include "learn/learner.h"
@@ -144,8 +146,19 @@ int main(int argc, char **argv)
         return 1;
     }
     double s = now() - t0;
-    printf("%s n=%zu d=%zu threads=%d epochs=%d batch=%ld seconds_per_epoch=%.4f\n", model, n, d, threads, epochs,
-           bs, s / epochs);
+    /* FNV-1a of the trained model's probabilities on the training rows: equal
+     * hashes before and after a kernel change mean the same trained bits */
+    float *proba = malloc(n * 7 * sizeof *proba);
+    if (!proba || mm_learner_predict_proba(l, X, n, d, proba, &e)) {
+        fprintf(stderr, "bench_nn_driver: predict_proba: %s\n", e.msg);
+        return 1;
+    }
+    uint64_t h = 1469598103934665603ull;
+    const unsigned char *pb = (const unsigned char *)proba;
+    for (size_t i = 0; i < n * 7 * sizeof *proba; i++) h = (h ^ pb[i]) * 1099511628211ull;
+    free(proba);
+    printf("%s n=%zu d=%zu threads=%d epochs=%d batch=%ld proba_hash=%016llx seconds_per_epoch=%.4f\n", model, n, d,
+           threads, epochs, bs, (unsigned long long)h, s / epochs);
     mm_learner_free(l);
     mm_cfg_free(c);
     free(X);
