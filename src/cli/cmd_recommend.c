@@ -262,7 +262,6 @@ int mm_cmd_recommend(int argc, char **argv)
     mm_bundle *sb = NULL;
     mm_recommender *r = NULL;
     float *proba = NULL;
-    const char **labels = NULL;
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hn:o:", opts, NULL)) != -1) {
@@ -368,12 +367,8 @@ int mm_cmd_recommend(int argc, char **argv)
     }
     if ((rc = mm_bundle_open(speech, NULL, mm_cli_default_threads(), &sb, &err))) goto done;
     if ((rc = mm_cli_check_speech_bundle(sb, speech, lib, &err))) goto done;
-    int k = mm_bundle_n_classes(sb);
-    proba = mm_malloc((size_t)k, sizeof *proba, &err);
-    labels = mm_malloc((size_t)k, sizeof *labels, &err);
-    if (!proba || !labels) { rc = MM_ENOMEM; goto done; }
-    for (int c = 0; c < k; c++) labels[c] = mm_bundle_class_name(sb, c);
-    if ((rc = mm_recommender_create(lib, va, labels, k, &r, &err))) goto done;
+    if (!(proba = mm_malloc((size_t)mm_bundle_n_classes(sb), sizeof *proba, &err))) { rc = MM_ENOMEM; goto done; }
+    if ((rc = mm_cli_speech_recommender(sb, lib, va, &r, &err))) goto done;
     size_t need = mm_bundle_calibration_clips(sb);
     if (!need) {
         if ((rc = mm_bundle_classify_file(sb, voice, proba, NULL, NULL, &err))) goto done;
@@ -408,6 +403,5 @@ done:
     mm_va_table_free(va);
     mm_cfg_free(cfg);
     free(proba);
-    free(labels);
     return usage_rc ? usage_rc : rc ? 1 : 0;
 }

@@ -116,7 +116,6 @@ int mm_cmd_serve(int argc, char **argv)
     mm_recommender *rec = NULL;
     mm_feedback *fb = NULL;
     mm_server *srv = NULL;
-    const char **labels = NULL;
     optind = 1;
     opterr = 0;
     while (idx = -1, (c = getopt_long(argc, argv, ":hj:", opts, &idx)) != -1) {
@@ -179,12 +178,7 @@ int mm_cmd_serve(int argc, char **argv)
     if (!rc) rc = mm_cfg_load_file(va_path, &vcfg, &err);
     if (!rc) rc = mm_va_table_from_cfg(vcfg, &va, &err);
     if (!rc) rc = mm_recommend_params_from_cfg(mm_cfg_child(vcfg, "recommend"), va, &p.rec, &err);
-    if (!rc) {
-        int k = mm_bundle_n_classes(b);
-        labels = calloc((size_t)k, sizeof *labels);
-        for (int i = 0; labels && i < k; i++) labels[i] = mm_bundle_class_name(b, i);
-        rc = labels ? mm_recommender_create(lib, va, labels, k, &rec, &err) : mm_err_set(&err, MM_ENOMEM, "out of memory");
-    }
+    if (!rc) rc = mm_cli_speech_recommender(b, lib, va, &rec, &err);
     char dbpath[PATH_MAX];
     if (!rc && (!db || strcmp(db, "none"))) {
         if (!db) {
@@ -229,7 +223,6 @@ done:
     if (rc) mm_cli_fail("serve", &err);
     mm_feedback_close(fb);
     mm_recommender_free(rec);
-    free(labels);
     mm_va_table_free(va);
     mm_cfg_free(vcfg);
     mm_library_free(lib);

@@ -3,6 +3,7 @@
 
 #include "runtime/bundle.h"
 #include "runtime/library.h"
+#include "runtime/recommend.h"
 #include "core/paths.h"
 
 #include <errno.h>
@@ -80,4 +81,16 @@ int mm_cli_check_speech_bundle(const mm_bundle *speech, const char *path, const 
     return mm_err_set(err, MM_EINVAL,
                       "%s: this bundle's classes are the music library's (%s): it is a music model; pass a "
                       "speech model (exported from a speech experiment) as --speech", path, names);
+}
+
+int mm_cli_speech_recommender(const mm_bundle *speech, const mm_library *lib, const mm_va_table *va,
+                              mm_recommender **out, mm_err *err)
+{
+    int k = mm_bundle_n_classes(speech);
+    const char **labels = mm_malloc((size_t)k, sizeof *labels, err);
+    if (!labels) return MM_ENOMEM;
+    for (int c = 0; c < k; c++) labels[c] = mm_bundle_class_name(speech, c);
+    int rc = mm_recommender_create(lib, va, labels, k, out, err);
+    free(labels);
+    return rc;
 }

@@ -36,6 +36,13 @@ struct mm_library;
 int mm_cli_check_speech_bundle(const struct mm_bundle *speech, const char *path, const struct mm_library *lib,
                                mm_err *err);
 
+/* A recommender over `lib` whose speech labels are `speech`'s classes, in
+ * its class order (the recommender keeps its own copy of the names). */
+struct mm_va_table;
+struct mm_recommender;
+int mm_cli_speech_recommender(const struct mm_bundle *speech, const struct mm_library *lib,
+                              const struct mm_va_table *va, struct mm_recommender **out, mm_err *err);
+
 /* Is this argument a help flag? */
 int mm_cli_is_help(const char *a);
 
