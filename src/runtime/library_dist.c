@@ -58,25 +58,31 @@ static void put_str(wbuf *w, const char *s)
     put(w, s ? s : "", strlen(s ? s : "") + 1);
 }
 
-int mm_libjob_pack(const mm_libjob *j, int k, size_t dim, unsigned char **out, size_t *len, mm_err *err)
+/* Append j's bytes to w (w->oom on failure). */
+static void put_job(wbuf *w, const mm_libjob *j, int k, size_t dim)
 {
-    wbuf w = {0};
     int32_t st = j->status;
     int64_t h[4] = {j->old, j->t.size, j->t.mtime, j->status < 0 ? 0 : (int64_t)j->t.n_windows};
     double d[2] = {j->t.duration, j->t.segment_start};
-    put(&w, &st, sizeof st);
-    put(&w, h, sizeof h);
-    put(&w, d, sizeof d);
+    put(w, &st, sizeof st);
+    put(w, h, sizeof h);
+    put(w, d, sizeof d);
     if (j->status >= 0) {
-        put(&w, j->proba, (size_t)k * sizeof(float));
-        put(&w, j->emb, dim * sizeof(float));
+        put(w, j->proba, (size_t)k * sizeof(float));
+        put(w, j->emb, dim * sizeof(float));
         for (size_t i = 0; i < (size_t)h[3]; i++) {
             float v[2] = {j->traj[i].valence, j->traj[i].arousal};
-            put(&w, v, sizeof v);
+            put(w, v, sizeof v);
         }
     }
     const char *s[6] = {j->path, j->label, j->reason, j->t.id, j->t.artist, j->t.title};
-    for (int i = 0; i < 6; i++) put_str(&w, s[i]);
+    for (int i = 0; i < 6; i++) put_str(w, s[i]);
+}
+
+int mm_libjob_pack(const mm_libjob *j, int k, size_t dim, unsigned char **out, size_t *len, mm_err *err)
+{
+    wbuf w = {0};
+    put_job(&w, j, k, dim);
     if (w.oom) { free(w.p); return mm_err_set(err, MM_ENOMEM, "out of memory"); }
     *out = w.p;
     *len = w.n;
@@ -196,13 +202,9 @@ static int write_part_rows(hid_t f, const mm_librun *r, const size_t *rows, size
     int rc = ri && off ? 0 : MM_ENOMEM;
     if (off) off[0] = 0;
     for (size_t i = 0; i < m && !rc; i++) {
-        unsigned char *b = NULL;
-        size_t len = 0;
-        if ((rc = mm_libjob_pack(&r->jl.v[rows[i]], r->k, r->dim, &b, &len, err))) break;
-        put(&w, b, len);
-        free(b);
+        put_job(&w, &r->jl.v[rows[i]], r->k, r->dim);
         ri[i] = (int64_t)rows[i];
-        off[i + 1] = off[i] + (int64_t)len;
+        off[i + 1] = (int64_t)w.n;
     }
     if (!rc && w.oom) rc = mm_err_set(err, MM_ENOMEM, "out of memory");
     hsize_t dm[1] = {m}, dm1[1] = {m + 1};
