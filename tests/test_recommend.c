@@ -115,6 +115,7 @@ static void test_va_config_errors(void **st)
         {"emotions: {calm: {valence: 0.5, arousal: 0.1}}\ntarget: joy\n", "joy"},
         {"emotions: {calm: {valence: 0.5, arousal: 0.1}}\nscale: percent\n", "scale"},
         {"emotions: []\n", "emotions"},
+        {"emotions: {calm: {valence: 0.5, arousal: 0.1}}\nrecomend: {explore: 0.2}\n", "unknown key 'recomend'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         mm_cfg *c = NULL;

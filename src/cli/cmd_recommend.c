@@ -339,8 +339,6 @@ int mm_cmd_recommend(int argc, char **argv)
     const char *cfg_path = mm_cli_recommend_config(config, cfg_buf, sizeof cfg_buf, &err);
     if (!cfg_path) { rc = err.code; goto done; }
     if ((rc = mm_cli_load_config(cfg_path, NULL, 0, &cfg, &err))) goto done;
-    static const char *const top_keys[] = {"include", "scale", "emotions", "merges", "target", "recommend", NULL};
-    if ((rc = mm_cfg_check_keys(cfg, cfg_path, top_keys, &err))) goto done;
     if ((rc = mm_va_table_from_cfg(cfg, &va, &err))) goto done;
     if ((rc = mm_recommend_params_from_cfg(mm_cfg_child(cfg, "recommend"), va, &p, &err))) goto done;
     if (policy && (rc = mm_policy_parse(policy, &p.policy, &err))) goto done;

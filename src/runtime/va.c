@@ -91,6 +91,9 @@ int mm_va_table_from_cfg(const mm_cfg *root, mm_va_table **out, mm_err *err)
     int rc = 0;
     if (!root || root->type != MM_CFG_MAP)
         return mm_err_set(err, MM_EINVAL, "valence–arousal config: expected a map");
+    /* the recommender config's top level (its `recommend` map is read by mm_recommend_params_from_cfg) */
+    static const char *const top_keys[] = {"include", "scale", "emotions", "merges", "target", "recommend", NULL};
+    if ((rc = mm_cfg_check_keys(root, root->file ? root->file : "valence–arousal config", top_keys, err))) return rc;
     mm_va_table *t = mm_calloc(1, sizeof *t, err);
     if (!t) return MM_ENOMEM;
     static const char *const scales[] = {"unit", "signed", NULL};

@@ -28,8 +28,9 @@ typedef struct mm_va_table mm_va_table;
  * merged label sits at the mean of its words, e.g. RAVDESS-7's neutral =
  * neutral + calm) and optional `target:` (a word or {valence, arousal} in
  * [-1, 1]; the default end point of the regulate policy, default word
- * "calm"). Other top-level keys are left for the caller (recommend params).
- * Unknown keys inside these sections, values outside the scale, and a target
+ * "calm"). `recommend:` (and `include:`) are left for the caller (recommend params);
+ * any other top-level key is an error, so a typo is refused by every command
+ * that reads the config (index, recommend, serve). Unknown keys inside these sections, values outside the scale, and a target
  * word missing from `emotions` are errors naming file, line and key.
  * *out owned by caller (mm_va_table_free). */
 int mm_va_table_from_cfg(const mm_cfg *root, mm_va_table **out, mm_err *err);
