@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/util.h"
+#include "core/clock.h"
 #include "mpi/mpi.h"
 #include "mpi/shard.h"
 #include "runtime/library.h"
@@ -71,13 +72,6 @@ typedef struct progress_state {
     double t0;
 } progress_state;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void progress(void *ctx, size_t done, size_t total, const char *path)
 {
     (void)path;
@@ -89,7 +83,7 @@ static void progress(void *ctx, size_t done, size_t total, const char *path)
     int tenth = total ? (int)(10 * done / total) : 10;
     if (tenth > ps->last_tenth) {
         ps->last_tenth = tenth;
-        fprintf(stderr, "melodic index: %zu of %zu files (%d%%, %.0f s)\n", done, total, 10 * tenth, now_s() - ps->t0);
+        fprintf(stderr, "melodic index: %zu of %zu files (%d%%, %.0f s)\n", done, total, 10 * tenth, mm_now_s() - ps->t0);
     }
 }
 
@@ -230,7 +224,7 @@ int mm_cmd_index(int argc, char **argv)
         goto done;
     }
     p.n_threads = threads;
-    progress_state ps = {.tty = isatty(STDERR_FILENO), .last_tenth = 0, .t0 = now_s()};
+    progress_state ps = {.tty = isatty(STDERR_FILENO), .last_tenth = 0, .t0 = mm_now_s()};
     if (!quiet && rank == 0) {
         p.progress = progress;
         p.progress_ctx = &ps;
@@ -245,7 +239,7 @@ int mm_cmd_index(int argc, char **argv)
         rc = mm_err_set(&err, MM_EINVAL, "%s has per-speaker calibration (group_norm), which music tracks do not have: export the music model without it", bundle_path);
     if (!rc && !window_set) p.window_s = default_window(b, bundle_path, quiet || rank != 0);
     mm_library_index_stats s = {0};
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = mm_now_s(), c0 = cpu_s();
     if (mpi_on) rc = mm_mpi_agree(rc, &err);
     if (!rc) {
         if (shard_n) rc = mm_library_index_shard(b, bundle_path, va, source, out, shard_i, shard_n, &p, &s, &err);
@@ -266,7 +260,7 @@ int mm_cmd_index(int argc, char **argv)
                     s.n_indexed, s.n_files, out, s.n_new, s.n_unchanged, s.n_removed, s.n_failed);
         }
         if (s.n_short) fprintf(stderr, "; %zu shorter than the %g s window, each classified whole as one window", s.n_short, p.window_s);
-        say_throughput(s.audio_s, now_s() - t0, cpu_s() - c0, cores, mm_mpi_active());
+        say_throughput(s.audio_s, mm_now_s() - t0, cpu_s() - c0, cores, mm_mpi_active());
         if (mm_mpi_active()) fprintf(stderr, " (%d MPI ranks × %d threads)", mm_mpi_size(), threads);
         fputc('\n', stderr);
     }

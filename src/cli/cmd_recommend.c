@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli/util.h"
+#include "core/clock.h"
 #include "io/h5.h"
 #include "runtime/bundle.h"
 #include "runtime/recommend.h"
@@ -136,13 +137,6 @@ static int parse_target(const char *s, const mm_va_table *va, mm_va *out, mm_err
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static double cpu_s(void)
 {
     struct timespec ts;
@@ -177,7 +171,7 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     size_t n = dims[0];
     if (!(tr = mm_malloc(n ? n * p->n : 1, sizeof *tr, err))) { rc = MM_ENOMEM; goto done; }
     for (size_t i = 0; i < n * p->n; i++) tr[i] = -1;
-    double t0 = now_s(), worst = 0;
+    double t0 = mm_now_s(), worst = 0;
     lat = mm_malloc(n ? 2 * n : 1, sizeof *lat, err);   /* per request wall, then CPU time: percentiles */
     if (!lat) { rc = MM_ENOMEM; goto done; }
     size_t inexact = 0;
@@ -185,9 +179,9 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
         mm_rec_result res;
         mm_recommend_params pi = *p;
         if (p->temperature > 0 || p->epsilon > 0 || p->explore > 0) pi.seed = p->seed + i;   /* one listener per row */
-        double t1 = now_s(), c1 = cpu_s();
+        double t1 = mm_now_s(), c1 = cpu_s();
         if ((rc = mm_recommend(r, proba + i * nl, &pi, fb, &res, err))) { mm_err_prefix(err, "%s: row %zu", batch, i); break; }
-        double dt = now_s() - t1;
+        double dt = mm_now_s() - t1;
         lat[i] = dt;
         lat[n + i] = cpu_s() - c1;
         if (dt > worst) worst = dt;
@@ -198,7 +192,7 @@ static int run_batch(const mm_library *lib, const mm_va_table *va, const char *b
     if (rc) goto done;
     if (timing)
         fprintf(stderr, "timing: %zu requests, %.1f us per request (slowest %.1f us), %zu not certified exact\n", n,
-                n ? 1e6 * (now_s() - t0) / (double)n : 0.0, 1e6 * worst, inexact);
+                n ? 1e6 * (mm_now_s() - t0) / (double)n : 0.0, 1e6 * worst, inexact);
     if (timing && n) {
         qsort(lat, n, sizeof *lat, cmp_double);
         qsort(lat + n, n, sizeof *lat, cmp_double);
@@ -355,9 +349,9 @@ int mm_cmd_recommend(int argc, char **argv)
     if (shortlist > 0) p.shortlist = (size_t)shortlist;
     if (exhaustive) p.exhaustive = 1;
     p.user = user;
-    double t_open = now_s();
+    double t_open = mm_now_s();
     if ((rc = mm_library_open(library, &lib, &err))) goto done;
-    if (timing) fprintf(stderr, "timing: library of %zu tracks opened in %.1f ms\n", mm_library_size(lib), 1e3 * (now_s() - t_open));
+    if (timing) fprintf(stderr, "timing: library of %zu tracks opened in %.1f ms\n", mm_library_size(lib), 1e3 * (mm_now_s() - t_open));
     if (db && (rc = mm_feedback_open(db, &fb, &err))) goto done;
     if (batch) {
         rc = run_batch(lib, va, batch, out, &p, fb, timing, &err);

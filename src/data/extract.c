@@ -2,6 +2,7 @@
  * ranks with src/mpi/sched.h, largest file first, and assembles the same
  * table on rank 0. Progress goes to the caller's callback only. */
 #include "data/extract.h"
+#include "core/clock.h"
 #include "data/shard_table.h"
 #include "mpi/mpi.h"
 #include "mpi/sched.h"
@@ -75,13 +76,6 @@ int mm_featsets_create(const mm_cfg *features, const char *model_root, mm_featse
     return 0;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Progress over n files for opts' on_progress (fn NULL: none). The caller
  * serialises progress_tick. */
 typedef struct progress {
@@ -93,7 +87,7 @@ typedef struct progress {
 
 static void progress_init(progress *p, const mm_extract_opts *o, size_t n)
 {
-    double t = now_s();
+    double t = mm_now_s();
     *p = (progress){.fn = o->on_progress, .ctx = o->progress_ctx, .n = n, .next = (n + 9) / 10, .t0 = t, .last = t};
 }
 
@@ -105,7 +99,7 @@ static void progress_tick(progress *p)
 {
     if (!p->fn) return;
     p->done++;
-    double t = now_s();
+    double t = mm_now_s();
     if (t - p->t0 < 5.0) return;
     if (p->done < p->n && t - p->last < 5.0 && p->done < p->next) return;
     p->last = t;

@@ -11,6 +11,7 @@
  * them as bytes); all of them run the same loop over mm_unit_fit.
  */
 #include "exp/runner.h"
+#include "core/clock.h"
 #include "exp/cross_corpus.h"
 #include "exp/leakage.h"
 #include "exp/spec.h"
@@ -40,13 +41,6 @@ const char *const mm_experiment_keys[] = {
     "augment_before_split", "allow_copy_leakage", NULL};
 
 #define MAX_ROB 64   /* corruptions in a robustness: section */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void mm_run_say(const mm_run_opts *o, const char *fmt, ...)
 {
@@ -455,7 +449,7 @@ static void say_unit(const run *x, const char *what, size_t item, int rank)
     if (rank >= 0) snprintf(where, sizeof where, " on rank %d", rank);
     if (eta >= 0) snprintf(eta_txt, sizeof eta_txt, "ETA %.0f s", eta);
     mm_run_say(&x->o, "[%zu/%zu] %s, round %zu/%zu (repeat %zu, fold %zu)%s%s  elapsed %.0f s, %s", x->finished + (rank < 0),
-               x->total, x->specs[m].name, r + 1, x->R, r / nf + 1, r % nf + 1, where, what, now_s() - x->t0, eta_txt);
+               x->total, x->specs[m].name, r + 1, x->R, r / nf + 1, r % nf + 1, where, what, mm_now_s() - x->t0, eta_txt);
 }
 
 /* A fitted unit arrives: it becomes units[item]. */
@@ -716,7 +710,7 @@ int mm_experiment_run_dist(const mm_cfg *cfg, const mm_run_opts *o, const mm_run
     if (!rc) rc = run_precheck(&x, err);
     rc = mm_mpi_agree(rc, err);
     if (!rc) rc = run_data(&x, err);
-    x.t0 = now_s();
+    x.t0 = mm_now_s();
     if (!rc && d->assemble_only) rc = load_all_units(&x, err);
     else if (!rc && mm_mpi_active()) rc = run_mpi(&x, err);
     else if (!rc) rc = run_local(&x, err);

@@ -8,6 +8,7 @@
  * error_score=nan, and is never chosen), the first best mean wins.
  */
 #include "exp/unit.h"
+#include "core/clock.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,13 +22,6 @@
 #include "learn/scaler.h"
 #include "learn/smote.h"
 #include "learn/voting.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static const char *const hist_names[4] = {"train_loss", "train_acc", "val_loss", "val_acc"};
 
@@ -204,7 +198,7 @@ typedef struct epoch_ctx {
 static void say_epoch(void *ctx, size_t epoch, size_t n_epochs, double train_loss, double val_loss)
 {
     epoch_ctx *c = ctx;
-    double t = now_s();
+    double t = mm_now_s();
     if (t - c->last < 5.0 && epoch < n_epochs) return;
     c->last = t;
     char line[256];
@@ -227,13 +221,13 @@ static int fit_predict(const mm_unit_env *env, const mm_exp_model *m, const mm_c
     int rc = mm_learner_create(m->learner, params, env->seed + 1000003ULL * round, env->n_threads, &l, e);
     mm_fit_data fd = {.X = r->Xtr, .y = r->ytr, .n = r->n_train, .d = env->t->d, .n_classes = k,
                       .X_val = r->n_val ? r->Xva : NULL, .y_val = r->n_val ? r->yva : NULL, .n_val = r->n_val};
-    epoch_ctx ec = {env, m->name, round, env->split ? env->split->n_rounds : 0, now_s(), 0};
+    epoch_ctx ec = {env, m->name, round, env->split ? env->split->n_rounds : 0, mm_now_s(), 0};
     if (env->say) { fd.on_epoch = say_epoch; fd.epoch_ctx = &ec; }
-    double t0 = now_s();
+    double t0 = mm_now_s();
     if (!rc) rc = mm_learner_fit(l, &fd, e);
-    double t1 = now_s();
+    double t1 = mm_now_s();
     if (!rc) rc = mm_learner_predict_proba(l, r->Xte, r->n_test, env->t->d, proba, e);
-    double t2 = now_s();
+    double t2 = mm_now_s();
     if (fit_s) *fit_s = t1 - t0;
     if (pred_s) *pred_s = t2 - t1;
     if (!rc && keep) *keep = l;
@@ -433,13 +427,13 @@ int mm_unit_fit(const mm_unit_env *env, mm_unit_cache *cache, size_t model, size
     mm_unit_round *r = &cache->slot[v];
     if (r->round != round && (rc = prepare_round(env, round, v, r, err))) return rc;
     const mm_cfg *params = m->params;
-    double t0 = now_s(), fit_s = 0, pred_s = 0;
+    double t0 = mm_now_s(), fit_s = 0, pred_s = 0;
     if (env->search && env->search->enabled && m->n_cand) {
         if ((rc = search_candidates(env, m, round, u, err))) return rc;
         if (u->chosen < 0) { u->failed = 1; u->done = 1; return 0; }
         params = m->cand_params[u->chosen];
     }
-    double search_s = now_s() - t0;
+    double search_s = mm_now_s() - t0;
     mm_err e = {0};
     mm_learner *l = NULL;
     u->proba = malloc((r->n_test + 1) * (size_t)k * sizeof *u->proba);

@@ -26,6 +26,7 @@
  * addresses is limited by max_connections alone).
  */
 #include "runtime/server.h"
+#include "core/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -129,13 +130,6 @@ struct mm_server {
     mm_ratelimit *feedback_rl;  /* feedback events per user */
     _Atomic uint64_t n_requests, n_busy, n_jobs, n_conn_refused, n_rate_limited, n_timed_out;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 void mm_server_params_default(mm_server_params *p)
 {
@@ -442,7 +436,7 @@ static enum MHD_Result post_feedback(mm_server *s, struct MHD_Connection *c, req
         ok = send_error(c, 400, "feedback: 'track' must be a track id (64 hex digits)");
     else if (!signal || mm_feedback_action_parse(signal, &a, &e))
         ok = send_error(c, 400, "feedback: 'signal' must be \"like\", \"skip\" or \"dislike\"");
-    else if ((wait = mm_ratelimit_take(s->feedback_rl, user, now_s())) > 0) {
+    else if ((wait = mm_ratelimit_take(s->feedback_rl, user, mm_now_s())) > 0) {
         atomic_fetch_add(&s->n_rate_limited, 1);
         retry_after_s = (unsigned)ceil(wait);
         ok = send_error(c, 429, "feedback: user %s sends more than %g events per second; retry in %.1f s", user,
@@ -757,7 +751,7 @@ static void process(mm_server *s, req *r)
         if (remember) record_served(s, rp.user, &res);
         mm_rec_result_free(&res);
     }
-    if (j) json_object_set_new(j, "ms", json_real(1000.0 * (now_s() - r->t_body)));
+    if (j) json_object_set_new(j, "ms", json_real(1000.0 * (mm_now_s() - r->t_body)));
     set_result(r, 200, j);
 done:
     free(proba);
@@ -861,7 +855,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     k->fd = ci ? (int)ci->connect_fd : -1;
     ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     conn_address(k, ci ? ci->client_addr : NULL);
-    k->t_start = now_s();
+    k->t_start = mm_now_s();
     k->receiving = 1;
     pthread_mutex_lock(&s->conn_mu);
     size_t same = 0;
@@ -889,7 +883,7 @@ static void conn_set_receiving(mm_server *s, conn *k, int receiving)
     if (!k) return;
     pthread_mutex_lock(&s->conn_mu);
     k->receiving = receiving;
-    if (receiving) k->t_start = now_s();
+    if (receiving) k->t_start = mm_now_s();
     pthread_mutex_unlock(&s->conn_mu);
 }
 
@@ -908,7 +902,7 @@ static void *sweeper_main(void *arg)
         ts.tv_nsec += 100000000L;
         if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
         pthread_cond_timedwait(&s->sweep_cv, &s->conn_mu, &ts);
-        double t = now_s(), full = s->p.request_timeout_s;
+        double t = mm_now_s(), full = s->p.request_timeout_s;
         double refused = full < REFUSED_DEADLINE_S ? full : REFUSED_DEADLINE_S;
         for (conn *k = s->conns; k; k = k->next)
             if (k->receiving && !k->shut && k->fd >= 0 && t - k->t_start > (k->refused ? refused : full)) {
@@ -987,7 +981,7 @@ static enum MHD_Result handle_request(mm_server *s, struct MHD_Connection *c, co
     if (!r) {   /* first call: headers are in, the body (if any) is not */
         if (!(r = calloc(1, sizeof *r))) return MHD_NO;
         *con_cls = r;
-        r->t0 = now_s();
+        r->t0 = mm_now_s();
         snprintf(r->method, sizeof r->method, "%s", method);
         snprintf(r->url, sizeof r->url, "%s", url);
         int post_route;
@@ -1086,7 +1080,7 @@ static enum MHD_Result handle_request(mm_server *s, struct MHD_Connection *c, co
         return send_buf(c, r->res_status, "application/json", js, strlen(js), MHD_RESPMEM_MUST_FREE);
     }
     if (r->queued) return MHD_YES;   /* spurious call while suspended */
-    r->t_body = now_s();
+    r->t_body = mm_now_s();
     if (r->status) return send_error(c, r->status, "%s", r->msg);
     if (r->route == R_FEEDBACK) return post_feedback(s, c, r);
     int st = locate_audio(c, r);
@@ -1122,7 +1116,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum 
     atomic_fetch_add(&s->n_requests, 1);
     if (s->p.on_request) {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
-        s->p.on_request(s->p.on_request_ctx, r->method, r->url, ci ? (int)ci->http_status : 0, 1000.0 * (now_s() - r->t0));
+        s->p.on_request(s->p.on_request_ctx, r->method, r->url, ci ? (int)ci->http_status : 0, 1000.0 * (mm_now_s() - r->t0));
     }
     free(r->body);
     free(r->res_json);
