@@ -104,20 +104,6 @@ static inline int tu_system(const char *fmt, ...)
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
-/* The text of a small file (up to 16 KiB; "" when unreadable), in a
- * static buffer overwritten by the next call: e.g. a command's stderr. */
-static inline const char *tu_slurp(const char *path)
-{
-    static char buf[16384];
-    FILE *f = fopen(path, "r");
-    buf[0] = 0;
-    if (!f) return buf;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* The whole file as a NUL-terminated string (malloc'd), or NULL when it cannot be read. */
 static inline char *tu_read_file(const char *path)
 {
@@ -131,6 +117,16 @@ static inline char *tu_read_file(const char *path)
     if (s) s[got] = 0;
     fclose(f);
     return s;
+}
+
+/* The same kept by the helper until its next call ("" when unreadable), for
+ * one-off reads such as a command's stderr. */
+static inline const char *tu_slurp(const char *path)
+{
+    static char *last;
+    free(last);
+    last = tu_read_file(path);
+    return last ? last : "";
 }
 
 /* The melodic binary under test. */
