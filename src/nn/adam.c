@@ -5,7 +5,6 @@
 #include "nn/adam.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include "core/cpu.h"
 #include "nn/par.h"
@@ -125,6 +124,5 @@ void mm_adam_step(mm_adam *a, float *theta, const float *grad, double lr)
                   .decoupled = a->p.wd_mode == MM_ADAM_WD_DECOUPLED, .avx = mm_cpu_avx2_fma()};
     /* nn/par items, not an OpenMP loop: OpenMP's team would spin on the cores the
      * layer kernels' helpers need */
-    int helpers = a->n > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0;
-    mm_par_for_n((a->n + ADAM_CHUNK - 1) / ADAM_CHUNK, adam_item, &j, helpers);
+    mm_par_for_n((a->n + ADAM_CHUNK - 1) / ADAM_CHUNK, adam_item, &j, mm_par_helpers_for((double)a->n));
 }

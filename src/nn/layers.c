@@ -26,12 +26,11 @@
 #define COLBLK 64
 #define COLSPAN 1024   /* widest column range one thread reduces over all rows */
 
-/* Threads a kernel may use for `work` values: omp_get_max_threads() (which
- * mm_train_fit sets from n_threads) when the work is worth splitting and the
- * caller is not inside an OpenMP parallel region, else 1. */
+/* Threads a kernel may use for `work` values: the caller and its helpers
+ * (mm_par_helpers_for). */
 static int n_workers(double work)
 {
-    return work > 65536 && !omp_in_parallel() ? omp_get_max_threads() : 1;
+    return mm_par_helpers_for(work) + 1;
 }
 
 /* fn(ctx, i) for i < n, on this thread and up to workers - 1 nn/par helper

@@ -7,7 +7,6 @@
 #include "nn/net.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/rng.h"
@@ -340,7 +339,7 @@ static void draw_masks(layer *D, size_t i, size_t B, uint64_t drop_seed, uint64_
 {
     size_t per = in_size(D);
     mask_job mj = {drop_seed, step, i, per, D->s.rate, D->mask};
-    mm_par_for_n(B, mask_item, &mj, B * per > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0);
+    mm_par_for_n(B, mask_item, &mj, mm_par_helpers_for((double)B * per));
 }
 
 int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t drop_seed, uint64_t step,

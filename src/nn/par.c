@@ -14,6 +14,7 @@
  */
 #include "nn/par.h"
 
+#include <omp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -139,6 +140,11 @@ int mm_par_helpers(void)
 {
     pthread_once(&g_once, start_helpers);
     return g_helpers;
+}
+
+int mm_par_helpers_for(double work)
+{
+    return work > 65536 && !omp_in_parallel() ? omp_get_max_threads() - 1 : 0;
 }
 
 void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers)

@@ -26,6 +26,11 @@ void mm_par_for(size_t n, mm_par_fn fn, void *ctx, int helpers);
  * for callers that honour a thread count. */
 void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int max_helpers);
 
+/* Helpers a loop over `work` values asks mm_par_for_n for: omp_get_max_threads() - 1
+ * (mm_train_fit sets it from n_threads) when work > 65536 and the caller is not inside an
+ * OpenMP parallel region, else 0. */
+int mm_par_helpers_for(double work);
+
 /* Helper threads this process can use (0 on one core or before any could start). */
 int mm_par_helpers(void);
 
