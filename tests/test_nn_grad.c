@@ -345,7 +345,10 @@ static void test_softmax_xent(void **st)
  * results independent of the CPU. */
 static void test_sgemm(void **st)
 {
-    const size_t shapes[][3] = {{1, 1, 1}, {7, 33, 5}, {8, 32, 8}, {19, 70, 300}, {65, 530, 263}, {3, 1030, 17}};
+    /* whole and partial 12 x 32 tiles (partial rows 8..11 too), K past one
+     * 256 block, M past one 96-row block, N past one 1536-column block */
+    const size_t shapes[][3] = {{1, 1, 1},     {7, 33, 5},      {12, 32, 8}, {19, 70, 300},
+                                {65, 530, 263}, {3, 1030, 17}, {10, 40, 270}, {101, 1600, 21}};
     for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
@@ -395,7 +398,7 @@ static void test_sgemm(void **st)
                     assert_true(C[ldc - 1] == pad);
                     free(A); free(B); free(C); free(ref);
                 }
-    printf("  sgemm: 6 shapes x 4 transpose cases x beta 0/1 within 1e-6 of a double reference; kernels bit-equal "
+    printf("  sgemm: 8 shapes x 4 transpose cases x beta 0/1 within 1e-6 of a double reference; kernels bit-equal "
            "to scalar:%s%s (auto: %s)\n", mm_sgemm_kernel_available(MM_SGEMM_AVX2) ? " avx2" : "",
            mm_sgemm_kernel_available(MM_SGEMM_AVX512) ? " avx512" : "", mm_sgemm_kernel_name(mm_sgemm_kernel_auto()));
 }

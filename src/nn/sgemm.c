@@ -1,6 +1,6 @@
 /* sgemm.c — packed float32 GEMM (see sgemm.h). Reference: the Goto/BLIS
  * loop structure (pack a K-block of B into 32-column panels, an M-block of A
- * into 8-row panels, then a register tile of 8 rows x 32 columns accumulated
+ * into 12-row panels, then a register tile of 12 rows x 32 columns accumulated
  * over the K-block). Three micro-kernels compute the same arithmetic: each
  * element of a tile is one fused multiply-add chain over the K-block from
  * zero, then added to C. AVX-512 (16 lanes), AVX2+FMA (8 lanes) and a scalar
@@ -11,6 +11,7 @@
 
 #include "core/cpu.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,13 +23,13 @@
 #define HAVE_X86_KERNELS 1
 #endif
 
-#define MR 8
+#define MR 12
 #define NR 32
-#define KC 256
-#define MC 64
-#define NC 512
+#define KC 256   /* fixed: it sets where the chains restart (the results' bits) */
+#define MC 96
+#define NC 1536
 
-/* C[0..mr, 0..nr) (+)= Ap (kc x 8) . Bp (kc x 32); `add` keeps C's values.
+/* C[0..mr, 0..nr) (+)= Ap (kc x MR) . Bp (kc x NR); `add` keeps C's values.
  * The contract every kernel keeps: acc = fma(a_k, b_k, acc) for k = 0..kc-1
  * from acc = 0, then C = C + acc (add) or C = acc. */
 typedef void (*ukernel_fn)(size_t kc, const float *Ap, const float *Bp, float *C, size_t ldc, size_t mr, size_t nr,
@@ -47,7 +48,7 @@ static void ukernel_scalar(size_t kc, const float *Ap, const float *Bp, float *C
 }
 
 #ifdef HAVE_X86_KERNELS
-/* AVX2 + FMA: the 8 x 32 tile as 2 x 2 sub-tiles of 4 rows x 16 columns
+/* AVX2 + FMA: the MR x 32 tile as (MR / 4) x 2 sub-tiles of 4 rows x 16 columns
  * (8 accumulators), each the same chain per element as the other kernels. */
 __attribute__((target("avx2,fma"))) static void ukernel_avx2(size_t kc, const float *Ap, const float *Bp, float *C,
                                                              size_t ldc, size_t mr, size_t nr, int add)
@@ -83,20 +84,25 @@ __attribute__((target("avx2,fma"))) static void ukernel_avx2(size_t kc, const fl
         }
 }
 
+/* AVX-512: the 12 x 32 tile in 24 accumulators (2 vectors per row), the B
+ * panel a few rows ahead prefetched: with the A panel held in L1 across the
+ * column panels (see packed_gemm), B streams from L2. */
 __attribute__((target("avx512f"))) static void ukernel_avx512(size_t kc, const float *Ap, const float *Bp, float *C,
                                                        size_t ldc, size_t mr, size_t nr, int add)
 {
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    __m512 acc[MR][2];
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (size_t k = 0; k < kc; k++, Ap += MR, Bp += NR) {
-        __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16), a;
-#define ROW(i) a = _mm512_set1_ps(Ap[i]); c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0); \
-               c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);
-        ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
-#undef ROW
+        __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
+        _mm_prefetch((const char *)(Bp + 16 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(Bp + 16 * NR + 16), _MM_HINT_T0);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(Ap[i]);
+            acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+        }
     }
-    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
-                         {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
     for (size_t i = 0; i < mr; i++) {
@@ -136,9 +142,37 @@ __attribute__((target("avx2"))) static void tr8x8_avx(const float *src, size_t l
     _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
 }
 
+
+/* dst[c*ldd + r] = src[r*lds + c] for a 4 x 8 tile (rows r < 4, columns c < 8). */
+__attribute__((target("avx2"))) static void tr4x8_avx(const float *src, size_t lds, float *dst, size_t ldd)
+{
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds);
+    __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    _mm_storeu_ps(dst, _mm256_castps256_ps128(u0));
+    _mm_storeu_ps(dst + ldd, _mm256_castps256_ps128(u1));
+    _mm_storeu_ps(dst + 2 * ldd, _mm256_castps256_ps128(u2));
+    _mm_storeu_ps(dst + 3 * ldd, _mm256_castps256_ps128(u3));
+    _mm_storeu_ps(dst + 4 * ldd, _mm256_extractf128_ps(u0, 1));
+    _mm_storeu_ps(dst + 5 * ldd, _mm256_extractf128_ps(u1, 1));
+    _mm_storeu_ps(dst + 6 * ldd, _mm256_extractf128_ps(u2, 1));
+    _mm_storeu_ps(dst + 7 * ldd, _mm256_extractf128_ps(u3, 1));
+}
 #endif
 
 static int have_avx512 = -1, have_avx2 = -1;   /* set once by pick(), same value from any thread */
+
+static void tr4x8(const float *src, size_t lds, float *dst, size_t ldd)
+{
+#ifdef HAVE_X86_KERNELS
+    if (have_avx2) { tr4x8_avx(src, lds, dst, ldd); return; }
+#endif
+    for (size_t r = 0; r < 4; r++)
+        for (size_t c = 0; c < 8; c++) dst[c * ldd + r] = src[r * lds + c];
+}
 
 static void tr8x8(const float *src, size_t lds, float *dst, size_t ldd)
 {
@@ -196,11 +230,16 @@ static void pack_a(enum CBLAS_TRANSPOSE ta, const float *A, size_t lda, size_t i
         float *dst = Ap + ir * kc;
         if (mr < MR) memset(dst, 0, kc * MR * sizeof *dst);
         if (ta == CblasNoTrans) {
-            size_t k8 = mr == MR ? kc / 8 * 8 : 0;
-            for (size_t k = 0; k < k8; k += 8) tr8x8(A + (ic + ir) * lda + pc + k, lda, dst + k * MR, MR);
+            /* 8 x 8 tiles, 4 x 8 tiles for rows 8..11, then the edges */
+            size_t i8 = mr >= 8 ? 8 : 0, i4 = mr == MR ? MR : i8, k8 = kc / 8 * 8;
+            for (size_t k = 0; k < k8; k += 8) {
+                const float *src = A + (ic + ir) * lda + pc + k;
+                if (i8) tr8x8(src, lda, dst + k * MR, MR);
+                for (size_t i = i8; i < i4; i += 4) tr4x8(src + i * lda, lda, dst + k * MR + i, MR);
+            }
             for (size_t i = 0; i < mr; i++) {
                 const float *src = A + (ic + ir + i) * lda + pc;
-                for (size_t k = k8; k < kc; k++) dst[k * MR + i] = src[k];
+                for (size_t k = i < i4 ? k8 : 0; k < kc; k++) dst[k * MR + i] = src[k];
             }
         } else if (mr == MR) {
             for (size_t k = 0; k < kc; k++) memcpy(dst + k * MR, A + (pc + k) * lda + ic + ir, MR * sizeof *A);
@@ -213,13 +252,30 @@ static void pack_a(enum CBLAS_TRANSPOSE ta, const float *A, size_t lda, size_t i
     }
 }
 
+/* The packing buffers (B block, then A block): one per thread, kept for the
+ * thread's life and freed when it exits (a fresh 1.6 MB per call would be
+ * mapped and faulted in every time). NULL when out of memory. */
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static void pack_key_make(void) { pthread_key_create(&pack_key, free); }
+
+static float *pack_buffers(void)
+{
+    pthread_once(&pack_once, pack_key_make);
+    float *p = pthread_getspecific(pack_key);
+    if (!p && (p = aligned_alloc(64, (size_t)KC * (NC + MC) * sizeof(float))) && pthread_setspecific(pack_key, p)) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
 static int packed_gemm(ukernel_fn ukernel, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N,
                        size_t K, const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                        size_t ldc)
 {
-    float *Bp = aligned_alloc(64, (size_t)KC * NC * sizeof(float));
-    float *Ap = aligned_alloc(64, (size_t)KC * MC * sizeof(float));
-    if (!Bp || !Ap) { free(Bp); free(Ap); return -1; }
+    float *Bp = pack_buffers(), *Ap = Bp ? Bp + (size_t)KC * NC : NULL;
+    if (!Bp) return -1;
     for (size_t jc = 0; jc < N; jc += NC) {
         size_t nc = N - jc < NC ? N - jc : NC;
         for (size_t pc = 0; pc < K; pc += KC) {
@@ -229,15 +285,13 @@ static int packed_gemm(ukernel_fn ukernel, enum CBLAS_TRANSPOSE ta, enum CBLAS_T
             for (size_t ic = 0; ic < M; ic += MC) {
                 size_t mc = M - ic < MC ? M - ic : MC;
                 pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
-                for (size_t jr = 0; jr < nc; jr += NR)
-                    for (size_t ir = 0; ir < mc; ir += MR)
+                for (size_t ir = 0; ir < mc; ir += MR)   /* A panel stays in L1, B panels stream */
+                    for (size_t jr = 0; jr < nc; jr += NR)
                         ukernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
                                 mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, add);
             }
         }
     }
-    free(Bp);
-    free(Ap);
     return 0;
 }
 
@@ -287,7 +341,7 @@ void mm_sgemm_using(mm_sgemm_kernel kern, enum CBLAS_TRANSPOSE ta, enum CBLAS_TR
 #endif
     if (kern == MM_SGEMM_SCALAR) k = ukernel_scalar;
     if (K > 0 && packed_gemm(k, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
-    /* K == 0 (C = beta C) or out of memory for the 576 kB of packing buffers */
+    /* K == 0 (C = beta C) or out of memory for the 1.6 MB of packing buffers */
     cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K, 1, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
 }
 
