@@ -255,7 +255,7 @@ static void test_conv1d(void **st)
     conv_case(8, 5, 1, MM_NN_PAD_SAME, 3, 4);    /* even length, odd kernel */
     conv_case(7, 4, 2, MM_NN_PAD_SAME, 3, 4);    /* even kernel: asymmetric padding */
     conv_case(9, 3, 2, MM_NN_PAD_VALID, 3, 4);
-    /* Winograd F(4, 5) and F(6, 3): a partial last tile, tiles reading padding
+    /* Winograd F(6, 5), F(4, 5) (5 outputs) and F(6, 3): a partial last tile, tiles reading padding
      * on both sides, more channels out than in and fewer */
     conv_case(11, 5, 1, MM_NN_PAD_SAME, 16, 20);
     conv_case(13, 3, 1, MM_NN_PAD_SAME, 17, 16);
@@ -264,7 +264,8 @@ static void test_conv1d(void **st)
     conv_case(11, 5, 1, MM_NN_PAD_SAME, 16, 20);
     conv_case(13, 3, 1, MM_NN_PAD_SAME, 17, 16);
     mm_nn_conv1d_algo(old);
-    wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_AUTO);
+    wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_AUTO);   /* F(6, 5): 4 tiles of 10 points, not 6 of 8 */
+    wino_vs_im2col(8, 5, 24, 16, MM_NN_CONV_AUTO);    /* F(4, 5): 2 tiles of 8 points, not 2 of 10 */
     wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_AUTO);
     wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_WINOGRAD_NOALLOC);
     wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_WINOGRAD_NOALLOC);

@@ -55,32 +55,41 @@ static size_t col_span(size_t R, size_t C)
     return w > COLSPAN ? COLSPAN : w < 16 ? 16 : w;
 }
 
-/* ---- Winograd F(m, r) for stride-1 Conv1D (r = 5: F(4, 5); r = 3: F(6, 3)) ----
- * Toom-Cook on the points 0, 1, -1, 2, -2, 1/2, -1/2, inf (alpha = 8 for
- * both), Lavin & Gray's formulation: a tile of m outputs is
- * y = AT [(G w) * (BT d)] over an input tile d of alpha = m + r - 1 positions.
- * The entries of AT and BT are exact in binary; G's (multiples of 1/90) are
- * applied in double once per weight. Multiplications per output: alpha/m
- * per (cin, cout) pair instead of r (2.5x fewer for k = 5, 2.25x for k = 3);
- * float32 error about 2.5x im2col's (1.4e-6 vs 5.7e-7 relative on a
- * 512-channel layer, measured against float64). */
-#define WA 8
-static const double wino_bt[WA][WA] = {
-    {-1, 0, 5.25, 0, -5.25, 0, 1, 0},   {0, 1, 1, -4.25, -4.25, 1, 1, 0},
-    {0, -1, 1, 4.25, -4.25, -1, 1, 0},  {0, 0.5, 0.25, -2.5, -1.25, 2, 1, 0},
-    {0, -0.5, 0.25, 2.5, -1.25, -2, 1, 0}, {0, 2, 4, -2.5, -5, 0.5, 1, 0},
-    {0, -2, 4, 2.5, -5, -0.5, 1, 0},    {0, -1, 0, 5.25, 0, -5.25, 0, 1}};
-static const double wino_at4[4][WA] = {
-    {1, 1, 1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0.5, -0.5, 0},
-    {0, 1, 1, 4, 4, 0.25, 0.25, 0}, {0, 1, -1, 8, -8, 0.125, -0.125, 1}};
-static const double wino_at6[6][WA] = {
-    {1, 1, 1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0.5, -0.5, 0},
-    {0, 1, 1, 4, 4, 0.25, 0.25, 0}, {0, 1, -1, 8, -8, 0.125, -0.125, 0},
-    {0, 1, 1, 16, 16, 0.0625, 0.0625, 0}, {0, 1, -1, 32, -32, 0.03125, -0.03125, 1}};
-/* G (alpha x r): row x is p_x^j / prod_{y != x} (p_x - p_y) for a finite
- * point, (0, ..., 0, 1) for inf; F(6, 3) has the same finite rows cut to
- * three columns. */
-static const double wino_g5[WA][5] = {
+/* ---- Winograd F(m, r) for stride-1 Conv1D -------------------------------
+ * k = 5: F(6, 5) on the points 0, 1, -1, 2, -2, 1/2, -1/2, 3/4, -3/4, inf
+ * (alpha = 10), or F(4, 5) on the first eight (alpha = 8) when that makes
+ * fewer products (short outputs); k = 3: F(6, 3) on the eight. Lavin &
+ * Gray's formulation: a tile of m outputs is y = AT [(G w) * (BT d)] over an
+ * input tile d of alpha = m + r - 1 positions. The tables come from
+ * scripts/gen_winograd.py, which checks each exactly; the entries of AT and
+ * BT are exact in binary (dyadic points), G's are applied in double once per
+ * weight. Multiplications per output: alpha/m per (cin, cout) pair instead of
+ * r (3x fewer for F(6, 5), 2.5x for F(4, 5), 2x for F(6, 3)). float32 error
+ * relative to float64 on a 512-channel tile (gen_winograd.py --error): F(4, 5)
+ * 2.1x im2col's own, F(6, 3) 2.7x, F(6, 5) 7.1x (3.2e-6 rms). */
+#define WAMAX 10   /* the largest alpha */
+static const double wino_bt8[8][8] = {
+    {-1, 0, 5.25, 0, -5.25, 0, 1, 0},
+    {0, 1, 1, -4.25, -4.25, 1, 1, 0},
+    {0, -1, 1, 4.25, -4.25, -1, 1, 0},
+    {0, 0.5, 0.25, -2.5, -1.25, 2, 1, 0},
+    {0, -0.5, 0.25, 2.5, -1.25, -2, 1, 0},
+    {0, 2, 4, -2.5, -5, 0.5, 1, 0},
+    {0, -2, 4, 2.5, -5, -0.5, 1, 0},
+    {0, -1, 0, 5.25, 0, -5.25, 0, 1}};
+static const double wino_at4[4][8] = {
+    {1, 1, 1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, 0.5, -0.5, 0},
+    {0, 1, 1, 4, 4, 0.25, 0.25, 0},
+    {0, 1, -1, 8, -8, 0.125, -0.125, 1}};
+static const double wino_at6[6][8] = {
+    {1, 1, 1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, 0.5, -0.5, 0},
+    {0, 1, 1, 4, 4, 0.25, 0.25, 0},
+    {0, 1, -1, 8, -8, 0.125, -0.125, 0},
+    {0, 1, 1, 16, 16, 0.0625, 0.0625, 0},
+    {0, 1, -1, 32, -32, 0.03125, -0.03125, 1}};
+static const double wino_g5[8][5] = {
     {-1, 0, 0, 0, 0},
     {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
     {-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9},
@@ -89,7 +98,7 @@ static const double wino_g5[WA][5] = {
     {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
     {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45},
     {0, 0, 0, 0, 1}};
-static const double wino_g3[WA][3] = {
+static const double wino_g3[8][3] = {
     {-1, 0, 0},
     {-2.0 / 9, -2.0 / 9, -2.0 / 9},
     {-2.0 / 9, 2.0 / 9, -2.0 / 9},
@@ -98,15 +107,46 @@ static const double wino_g3[WA][3] = {
     {32.0 / 45, 16.0 / 45, 8.0 / 45},
     {32.0 / 45, -16.0 / 45, 8.0 / 45},
     {0, 0, 1}};
+static const double wino_bt10[10][10] = {
+    {0.5625, 0, -3.953125, 0, 8.203125, 0, -5.8125, 0, 1, 0},
+    {0, -0.5625, -0.5625, 3.390625, 3.390625, -4.8125, -4.8125, 1, 1, 0},
+    {0, 0.5625, -0.5625, -3.390625, 3.390625, 4.8125, -4.8125, -1, 1, 0},
+    {0, -0.28125, -0.140625, 1.90625, 0.953125, -3.625, -1.8125, 2, 1, 0},
+    {0, 0.28125, -0.140625, -1.90625, 0.953125, 3.625, -1.8125, -2, 1, 0},
+    {0, -1.125, -2.25, 3.40625, 6.8125, -2.78125, -5.5625, 0.5, 1, 0},
+    {0, 1.125, -2.25, -3.40625, 6.8125, 2.78125, -5.5625, -0.5, 1, 0},
+    {0, -0.75, -1, 3.9375, 5.25, -3.9375, -5.25, 0.75, 1, 0},
+    {0, 0.75, -1, -3.9375, 5.25, 3.9375, -5.25, -0.75, 1, 0},
+    {0, 0.5625, 0, -3.953125, 0, 8.203125, 0, -5.8125, 0, 1}};
+static const double wino_at6_10[6][10] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, 0.5, -0.5, 0.75, -0.75, 0},
+    {0, 1, 1, 4, 4, 0.25, 0.25, 0.5625, 0.5625, 0},
+    {0, 1, -1, 8, -8, 0.125, -0.125, 0.421875, -0.421875, 0},
+    {0, 1, 1, 16, 16, 0.0625, 0.0625, 0.31640625, 0.31640625, 0},
+    {0, 1, -1, 32, -32, 0.03125, -0.03125, 0.2373046875, -0.2373046875, 1}};
+static const double wino_g5_10[10][5] = {
+    {16.0 / 9, 0, 0, 0, 0},
+    {-32.0 / 63, -32.0 / 63, -32.0 / 63, -32.0 / 63, -32.0 / 63},
+    {-32.0 / 63, 32.0 / 63, -32.0 / 63, 32.0 / 63, -32.0 / 63},
+    {8.0 / 2475, 16.0 / 2475, 32.0 / 2475, 64.0 / 2475, 128.0 / 2475},
+    {8.0 / 2475, -16.0 / 2475, 32.0 / 2475, -64.0 / 2475, 128.0 / 2475},
+    {-512.0 / 225, -256.0 / 225, -128.0 / 225, -64.0 / 225, -32.0 / 225},
+    {-512.0 / 225, 256.0 / 225, -128.0 / 225, 64.0 / 225, -32.0 / 225},
+    {32768.0 / 17325, 8192.0 / 5775, 2048.0 / 1925, 1536.0 / 1925, 1152.0 / 1925},
+    {32768.0 / 17325, -8192.0 / 5775, 2048.0 / 1925, -1536.0 / 1925, 1152.0 / 1925},
+    {0, 0, 0, 0, 1}};
 
 typedef struct wino {
-    size_t m, r;          /* outputs per tile, kernel size */
-    const double *at;     /* (m, WA) */
-    const double *g;      /* (WA, r) */
+    size_t m, r, a;       /* outputs per tile, kernel size, alpha = m + r - 1 */
+    const double *at;     /* (m, a) */
+    const double *g;      /* (a, r) */
+    const double *bt;     /* (a, a) */
 } wino;
 
-static const wino wino_f45 = {4, 5, &wino_at4[0][0], &wino_g5[0][0]};
-static const wino wino_f63 = {6, 3, &wino_at6[0][0], &wino_g3[0][0]};
+static const wino wino_f45 = {4, 5, 8, &wino_at4[0][0], &wino_g5[0][0], &wino_bt8[0][0]};
+static const wino wino_f65 = {6, 5, 10, &wino_at6_10[0][0], &wino_g5_10[0][0], &wino_bt10[0][0]};
+static const wino wino_f63 = {6, 3, 8, &wino_at6[0][0], &wino_g3[0][0], &wino_bt8[0][0]};
 
 static mm_nn_conv_algo g_conv_algo = MM_NN_CONV_AUTO;
 static int g_gemm_kernel = MM_SGEMM_AUTO;
@@ -133,23 +173,27 @@ int mm_nn_gemm_kernel(int k)
  * transformed input V (alpha x tiles x cin per sample) and the transformed
  * output gradient (alpha x tiles x cout) fitting in the col / dcol
  * workspace the caller provides (B Lout k cin). */
+static size_t wino_products(const wino *w, size_t Lout) { return w->a * ((Lout + w->m - 1) / w->m); }
+
 static const wino *wino_pick(size_t cin, size_t cout, size_t k, size_t s, size_t Lout)
 {
     if (g_conv_algo == MM_NN_CONV_IM2COL || s != 1 || (k != 5 && k != 3)) return NULL;
-    const wino *w = k == 5 ? &wino_f45 : &wino_f63;
+    const wino *w = &wino_f63;
+    if (k == 5)   /* F(6, 5) where it makes fewer products than F(4, 5) (ties: F(4, 5), the more exact) */
+        w = Lout >= 6 && wino_products(&wino_f65, Lout) < wino_products(&wino_f45, Lout) ? &wino_f65 : &wino_f45;
     if (cin < 16 || cout < 16 || cin > 4096 || Lout < w->m) return NULL;
-    size_t nt = (Lout + w->m - 1) / w->m;
-    if (WA * nt > k * Lout || WA * nt * cout > k * Lout * cin) return NULL;
+    size_t an = wino_products(w, Lout);
+    if (an > k * Lout || an * cout > k * Lout * cin) return NULL;
     return w;
 }
 
 /* Where in the col workspace (B Lout r cin) the forward leaves the weight
- * transform U (WA cout cin) for backward: right after V (WA tiles cin), or 0
- * when it does not fit (backward then recomputes it). Shapes only. */
+ * transform U (alpha cout cin) for backward: right after V (alpha tiles
+ * cin), or 0 when it does not fit (backward then recomputes it). Shapes only. */
 static size_t wino_u_off(const wino *w, size_t B, size_t Lout, size_t cin, size_t cout)
 {
-    size_t v = WA * B * ((Lout + w->m - 1) / w->m) * cin;
-    return v + WA * cout * cin <= B * Lout * w->r * cin ? v : 0;
+    size_t v = B * wino_products(w, Lout) * cin;
+    return v + w->a * cout * cin <= B * Lout * w->r * cin ? v : 0;
 }
 
 static void sgemm_sel(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,

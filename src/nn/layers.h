@@ -1,7 +1,8 @@
 /* layers.h — forward and backward kernels of the layers used for training:
  * dense, activations (ReLU, tanh, GELU, hardswish), inverted dropout, batch
- * normalisation, Conv1D (Winograd F(4,5) / F(6,3) for stride-1 kernels of 5 /
- * 3 taps with >= 16 channels, im2col + GEMM otherwise), MaxPool1D and softmax
+ * normalisation, Conv1D (Winograd F(6,5) or F(4,5) / F(6,3) for stride-1
+ * kernels of 5 / 3 taps with >= 16 channels, im2col + GEMM otherwise),
+ * MaxPool1D and softmax
  * cross-entropy.
  *
  * Layout: channels-last, row-major. A batch of sequences is (B, L, C) and is
@@ -50,8 +51,9 @@ typedef enum {
 void mm_nn_window(size_t L, size_t k, size_t s, mm_nn_padding pad, size_t *out, size_t *pad_left);
 
 /* How Conv1D computes (process-wide; for tests and benchmarks, not to be
- * switched while kernels run). AUTO: Winograd F(4, 5) / F(6, 3) for stride-1
- * kernels of size 5 / 3 with >= 16 channels in and out, im2col + GEMM
+ * switched while kernels run). AUTO: Winograd F(6, 5) (F(4, 5) where that
+ * makes fewer products) / F(6, 3) for stride-1 kernels of size 5 / 3 with
+ * >= 16 channels in and out, im2col + GEMM
  * otherwise (the choice depends on the layer's shape, never on the batch).
  * IM2COL: always im2col. WINOGRAD_NOALLOC: Winograd where AUTO would, with
  * the allocation-free fallback that runs when scratch memory cannot be
