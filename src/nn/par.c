@@ -9,7 +9,10 @@
  * Registration and close are sequentially consistent (each side stores, then loads the
  * other's variable), so a helper either is seen by the owner or sees the close. When the
  * owner waited for a helper much longer than it should (the helper's core is busy with other
- * work), loops run alone for half a second. Leaves out:
+ * work), loops run alone for a while: 10 ms after one such wait, doubling with each one that
+ * follows up to half a second, back to 10 ms after a loop whose helpers kept pace (one late
+ * helper on a shared VM is noise; a helper core that stays busy keeps the loops alone). Leaves
+ * out:
  * helper shutdown (they live as long as the process), CPU affinity.
  */
 #include "nn/par.h"
@@ -32,7 +35,8 @@
 #define SPIN_NS 200000L     /* how long an idle helper keeps watching before it sleeps */
 #define WAIT_MIN_NS 50000L  /* waits for helpers shorter than this are never a reason ... */
 #define WAIT_RATIO 4        /* ... nor those under a quarter of the caller's own work time */
-#define BACKOFF_NS 500000000L   /* then loops run alone for half a second */
+#define BACKOFF_MIN_NS 10000000L    /* then loops run alone for 10 ms, */
+#define BACKOFF_MAX_NS 500000000L   /* doubling while it repeats, up to half a second */
 
 static struct {
     /* written by the owner while the job is closed, read by helpers once published; atomic
@@ -57,6 +61,7 @@ static int g_helpers;                                          /* started helper
 static _Thread_local int t_inside;                             /* running items of a job */
 static atomic_long g_backoff_until;                            /* now_ns() before which loops
                                                                   run alone */
+static long g_backoff_ns = BACKOFF_MIN_NS;                     /* the next backoff (owner only) */
 
 static long now_ns(void)
 {
@@ -185,13 +190,19 @@ void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int helpers)
     }
     /* A wait much longer than one item means a helper ran slowly (its core is shared with
      * other work): then the helpers cost more than they give, so loops run alone for a
-     * while and try again after BACKOFF_NS. Waiting for about one item is normal when the
-     * items are few and large (a helper that woke a little later finishes its last one
-     * after the caller): the wait counts against the caller's work time, or against
-     * WAIT_RATIO of the caller's mean item when that is longer. */
+     * while (g_backoff_ns, doubled each time it happens again) and try again. Waiting for
+     * about one item is normal when the items are few and large (a helper that woke a
+     * little later finishes its last one after the caller): the wait counts against the
+     * caller's work time, or against WAIT_RATIO of the caller's mean item when that is
+     * longer. A caller that ran no item has nothing to compare with (the helpers took
+     * them all): no verdict. */
     long waited = now_ns() - t1, item = mine ? (t1 - t0) / (long)mine : 0;
-    if (waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0 && waited > WAIT_RATIO * item)
-        atomic_store_explicit(&g_backoff_until, t1 + waited + BACKOFF_NS, memory_order_relaxed);
+    if (mine && waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0 && waited > WAIT_RATIO * item) {
+        atomic_store_explicit(&g_backoff_until, t1 + waited + g_backoff_ns, memory_order_relaxed);
+        g_backoff_ns = g_backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : g_backoff_ns * 2;
+    } else if (mine) {
+        g_backoff_ns = BACKOFF_MIN_NS;
+    }
     atomic_fetch_add(&P.gen, 1);   /* even: closed */
     /* a registered helper either ran items (all claimed and done by now) or sees the close */
     while (atomic_load(&P.refs) > 0) CPU_RELAX();
