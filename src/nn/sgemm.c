@@ -28,6 +28,7 @@
 #define KC 256   /* fixed: it sets where the chains restart (the results' bits) */
 #define MC 96
 #define NC 1536
+_Static_assert(MR >= 8 && MR % 4 == 0 && NR == 32, "pack_a's 8 + 4k row tiles and the AVX kernels' 2 x 16 columns");
 
 /* C[0..mr, 0..nr) (+)= Ap (kc x MR) . Bp (kc x NR); `add` keeps C's values.
  * The contract every kernel keeps: acc = fma(a_k, b_k, acc) for k = 0..kc-1
