@@ -238,14 +238,15 @@ static int differs(const char *what, const void *a, const void *b, size_t bytes)
 
 /* The fused training kernels the net uses (conv+ReLU; BN+pool(+dropout) forward, and
  * its backward with the ReLU before and the conv's bias sums) give the bits of the
- * separate kernels, on the first layer's shape (cin 1), F(4,5) and F(6,3). */
+ * separate kernels, on the first layer's shape (cin 1; also with the conv's output
+ * computed where it is read, mm_nn_conv_rows), F(6,5) and F(6,3). */
 static void test_fused_kernels(void **st)
 {
     (void)st;
     mm_rng r;
     mm_rng_seed(&r, 3, 0, 0);
     static const size_t CIN[3] = {1, 32, 48}, COUT[3] = {64, 48, 32}, K[3] = {5, 5, 3}, LL[3] = {37, 23, 17};
-    int bad = 0;
+    int bad = 0, conv_rows_cases = 0;
     for (int t = 0; t < 3; t++) {
         size_t B = 5, L = LL[t], cin = CIN[t], cout = COUT[t], k = K[t], Lc, pl, Lp, ppl, pool = 5;
         mm_nn_window(L, k, 1, MM_NN_PAD_SAME, &Lc, &pl);
@@ -295,10 +296,38 @@ static void test_fused_kernels(void **st)
                    differs("bn_maxpool_backward dgamma", dg0, dg1, cout * sizeof(float)) |
                    differs("bn_maxpool_backward dbeta", db0, db1, cout * sizeof(float)) |
                    differs("bn_maxpool_backward dxsum", s0, s1, cout * sizeof(float));
+            if (mm_nn_conv_rows_fit_f(k * cin, cout)) {
+                /* the same with the conv's ReLU computed where it is read (y1 never stored) */
+                mm_nn_conv_rows cv = {L, cin, k, 1, pl, x, W, b};
+                float m2[64], i2[64], rm2[64] = {0}, rv2[64], dg2[64], db2[64], s2[64];
+                for (size_t c = 0; c < cout; c++) rv2[c] = 1;
+                float *p2 = malloc(np * sizeof(float)), *g2 = malloc(ny * sizeof(float));
+                int32_t *a2 = malloc(np * sizeof(int32_t));
+                mm_nn_conv_bn_maxpool_forward_train_f(&cv, B, Lc, cout, pool, 2, ppl, Lp, gam, bet, 1e-5, 0.1, m2,
+                                                      i2, rm2, rv2, drop ? mask : NULL, 0.2, p2, a2);
+                bad |= differs("conv_bn_maxpool_forward y", p1, p2, np * sizeof(float)) |
+                       differs("conv_bn_maxpool_forward arg", a1, a2, np * sizeof(int32_t)) |
+                       differs("conv_bn_maxpool_forward mean", m1, m2, cout * sizeof(float)) |
+                       differs("conv_bn_maxpool_forward invstd", i1, i2, cout * sizeof(float)) |
+                       differs("conv_bn_maxpool_forward running mean", rm1, rm2, cout * sizeof(float)) |
+                       differs("conv_bn_maxpool_forward running var", rv1, rv2, cout * sizeof(float));
+                mm_nn_conv_bn_maxpool_backward_f(&cv, B, Lc, cout, pool, 2, ppl, Lp, a2, drop ? mask : NULL, 0.2,
+                                                 gam, m2, i2, dp, dg2, db2, g2, s2);
+                bad |= differs("conv_bn_maxpool_backward dx", g1, g2, ny * sizeof(float)) |
+                       differs("conv_bn_maxpool_backward dgamma", dg1, dg2, cout * sizeof(float)) |
+                       differs("conv_bn_maxpool_backward dbeta", db1, db2, cout * sizeof(float)) |
+                       differs("conv_bn_maxpool_backward dxsum", s1, s2, cout * sizeof(float));
+                float *col2 = malloc(B * Lc * k * cin * sizeof(float));
+                mm_nn_conv1d_im2col_f(B, L, cin, k, 1, pl, Lc, x, col2);
+                bad |= differs("conv1d_im2col", col, col2, B * Lc * k * cin * sizeof(float));
+                free(p2); free(g2); free(a2); free(col2);
+                conv_rows_cases++;
+            }
             free(mask); free(z); free(p0); free(p1); free(a0); free(a1); free(dp); free(g0); free(g1); free(dq);
         }
         free(x); free(W); free(b); free(col); free(y0); free(y1); free(gam); free(bet);
     }
+    assert_int_equal(conv_rows_cases, 2);   /* the one-channel conv, with and without dropout */
     assert_int_equal(bad, 0);
 }
 

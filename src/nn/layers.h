@@ -181,4 +181,34 @@ void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask);
 MM_NN_DECLARE(float, _f)
 MM_NN_DECLARE(double, _d)
 
+/* ---- A narrow conv's ReLU computed where it is read (float only) ----
+ * The first conv of a network over one-channel input (k cin <= 16) makes a
+ * large tensor (B, L, C) for a few multiply-adds per value; Conv1D -> ReLU ->
+ * BatchNorm -> MaxPool1D (-> Dropout) in training need not store it: the
+ * batch norm's and the pool's kernels compute each of its rows from the conv
+ * where they read it, with conv1d_relu_forward's expression (the same bits
+ * as storing it). mm_nn_conv_rows_fit says whether a shape can be given so. */
+typedef struct mm_nn_conv_rows {
+    size_t L, cin, k, s, pad_left;   /* the conv's input length, channels, taps, stride, padding */
+    const float *x, *W, *b;          /* its input (B, L, cin), weights (C, k, cin), bias (C) */
+} mm_nn_conv_rows;
+
+int mm_nn_conv_rows_fit_f(size_t kc, size_t C);
+/* bn_maxpool_forward_train with x the ReLU of the conv cv (L rows per sample). */
+void mm_nn_conv_bn_maxpool_forward_train_f(const mm_nn_conv_rows *cv, size_t B, size_t L, size_t C,
+                                           size_t pool, size_t s, size_t pad_left, size_t Lout,
+                                           const float *gamma, const float *beta, double eps, double momentum,
+                                           float *mean, float *invstd, float *run_mean, float *run_var,
+                                           const uint8_t *mask, double rate, float *y, int32_t *arg);
+/* bn_maxpool_backward (relu set) with x the ReLU of the conv cv. */
+void mm_nn_conv_bn_maxpool_backward_f(const mm_nn_conv_rows *cv, size_t B, size_t L, size_t C, size_t pool,
+                                      size_t s, size_t pad_left, size_t Lout, const int32_t *arg,
+                                      const uint8_t *mask, double rate, const float *gamma, const float *mean,
+                                      const float *invstd, const float *dy, float *dgamma, float *dbeta,
+                                      float *dx, float *dxsum);
+/* The conv's im2col rows (B*Lout, k*cin) alone, as conv1d_forward leaves them
+ * in col for conv1d_backward. */
+void mm_nn_conv1d_im2col_f(size_t B, size_t L, size_t cin, size_t k, size_t s, size_t pad_left, size_t Lout,
+                           const float *x, float *col);
+
 #endif

@@ -317,6 +317,26 @@ static int relu_before(const mm_net *n, size_t i)
            n->l[i - 1].s.act == MM_NN_ACT_RELU;
 }
 
+/* Layer i is a narrow conv (k cin <= 16: one-channel input) starting Conv ->
+ * ReLU -> BN -> MaxPool: in training its output is never stored, the BN's and
+ * the pool's kernels compute it where they read it (mm_nn_conv_rows). */
+static int conv_rows_chain(const mm_net *n, size_t i)
+{
+    const layer *L = &n->l[i];
+    return L->s.kind == MM_NET_CONV1D && i + 3 < n->n && relu_before(n, i + 2) &&
+           n->l[i + 3].s.kind == MM_NET_MAXPOOL1D &&
+           mm_nn_conv_rows_fit_f((size_t)L->s.kernel * L->in_ch, L->out_ch);
+}
+
+/* The mm_nn_conv_rows of conv layer i. */
+static mm_nn_conv_rows conv_rows_of(const mm_net *n, size_t i)
+{
+    const layer *L = &n->l[i];
+    const float *p = n->params + L->p_off;
+    return (mm_nn_conv_rows){L->in_len, L->in_ch, (size_t)L->s.kernel, (size_t)L->s.stride, L->pad_left,
+                             i ? n->l[i - 1].out : n->X, p, p + L->w_n};
+}
+
 /* Dropout masks, one nn/par item per sample (each its own stream, so the
  * masks never depend on the thread count). */
 typedef struct mask_job {
@@ -373,6 +393,23 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
             mm_nn_bn_forward_train_f(R, L->in_ch, x, p, p + L->w_n, MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, L->out,
                                      L->mean, L->invstd, n->buffers + L->buf_off,
                                      n->buffers + L->buf_off + L->in_ch);
+        } else if (training && conv_rows_chain(n, i)) {
+            /* Conv -> ReLU -> BN -> MaxPool (-> Dropout) over a narrow conv: only the
+             * im2col rows its backward needs are stored, not its output */
+            layer *N = &n->l[i + 2], *P = &n->l[i + 3];
+            layer *D = i + 4 < n->n && n->l[i + 4].s.kind == MM_NET_DROPOUT ? &n->l[i + 4] : NULL;
+            mm_nn_conv1d_im2col_f(B, L->in_len, L->in_ch, (size_t)L->s.kernel, (size_t)L->s.stride, L->pad_left,
+                                  L->out_len, x, L->col);
+            if (D) draw_masks(D, i + 4, B, drop_seed, step);
+            mm_nn_conv_rows cv = conv_rows_of(n, i);
+            const float *pn = n->params + N->p_off;
+            mm_nn_conv_bn_maxpool_forward_train_f(&cv, B, N->in_len, N->in_ch, (size_t)P->s.kernel,
+                                                  (size_t)P->s.stride, P->pad_left, P->out_len, pn, pn + N->w_n,
+                                                  MM_NET_BN_EPS, MM_NET_BN_MOMENTUM, N->mean, N->invstd,
+                                                  n->buffers + N->buf_off, n->buffers + N->buf_off + N->in_ch,
+                                                  D ? D->mask : NULL, D ? D->s.rate : 0, D ? D->out : P->out,
+                                                  P->arg);
+            L = D ? D : P;
         } else if (training && L->s.kind == MM_NET_CONV1D && next && next->s.kind == MM_NET_ACT &&
                    next->s.act == MM_NN_ACT_RELU && after && after->s.kind == MM_NET_BATCHNORM) {
             /* Conv -> ReLU -> BN (relu_before(n, i + 2)): the conv writes the ReLU's output
@@ -421,6 +458,13 @@ static size_t bn_pool_backward(mm_net *n, size_t i, const float *dy, float *dx)
     const float *x = i >= 2 ? n->l[i - 2].out : n->X, *p = n->params + N->p_off;
     float *g = n->grads + N->p_off, *db = NULL;
     if (i >= 3 && bias_from_bn_pool(n, i - 3)) db = n->grads + n->l[i - 3].p_off + n->l[i - 3].w_n;
+    if (i >= 3 && conv_rows_chain(n, i - 3)) {   /* x was never stored: the conv gives it */
+        mm_nn_conv_rows cv = conv_rows_of(n, i - 3);
+        mm_nn_conv_bn_maxpool_backward_f(&cv, n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride,
+                                         P->pad_left, P->out_len, P->arg, mask, rate, p, N->mean, N->invstd, dy, g,
+                                         g + N->w_n, dx, db);
+        return mask ? 3 : 2;
+    }
     mm_nn_bn_maxpool_backward_f(n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride, P->pad_left,
                                 P->out_len, P->arg, mask, rate, relu_before(n, i - 1), x, p, N->mean, N->invstd,
                                 dy, g, g + N->w_n, dx, db);
