@@ -200,12 +200,16 @@ void mm_nn_conv_bn_maxpool_forward_train_f(const mm_nn_conv_rows *cv, size_t B, 
                                            const float *gamma, const float *beta, double eps, double momentum,
                                            float *mean, float *invstd, float *run_mean, float *run_var,
                                            const uint8_t *mask, double rate, float *y, int32_t *arg);
-/* bn_maxpool_backward (relu set) with x the ReLU of the conv cv. */
-void mm_nn_conv_bn_maxpool_backward_f(const mm_nn_conv_rows *cv, size_t B, size_t L, size_t C, size_t pool,
-                                      size_t s, size_t pad_left, size_t Lout, const int32_t *arg,
-                                      const uint8_t *mask, double rate, const float *gamma, const float *mean,
-                                      const float *invstd, const float *dy, float *dgamma, float *dbeta,
-                                      float *dx, float *dxsum);
+/* bn_maxpool_backward (relu set) with x the ReLU of the conv cv. With dW
+ * non-NULL also the conv's weight gradient dW (C, k cin) = dx^T col from its
+ * im2col rows col, the bits conv1d_backward gives (mm_sgemm's chains), and
+ * dx may be NULL (the conv is the first layer: nothing needs it). Returns 0,
+ * or -1 without memory for dW's sums (nothing written: call it without dW). */
+int mm_nn_conv_bn_maxpool_backward_f(const mm_nn_conv_rows *cv, size_t B, size_t L, size_t C, size_t pool,
+                                     size_t s, size_t pad_left, size_t Lout, const int32_t *arg,
+                                     const uint8_t *mask, double rate, const float *gamma, const float *mean,
+                                     const float *invstd, const float *dy, float *dgamma, float *dbeta,
+                                     float *dx, float *dxsum, const float *col, float *dW);
 /* The conv's im2col rows (B*Lout, k*cin) alone, as conv1d_forward leaves them
  * in col for conv1d_backward. */
 void mm_nn_conv1d_im2col_f(size_t B, size_t L, size_t cin, size_t k, size_t s, size_t pad_left, size_t Lout,

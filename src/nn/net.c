@@ -459,10 +459,18 @@ static size_t bn_pool_backward(mm_net *n, size_t i, const float *dy, float *dx)
     float *g = n->grads + N->p_off, *db = NULL;
     if (i >= 3 && bias_from_bn_pool(n, i - 3)) db = n->grads + n->l[i - 3].p_off + n->l[i - 3].w_n;
     if (i >= 3 && conv_rows_chain(n, i - 3)) {   /* x was never stored: the conv gives it */
+        const layer *Cv = &n->l[i - 3];
         mm_nn_conv_rows cv = conv_rows_of(n, i - 3);
+        /* the first layer: its dW made here too, and no gradient stored for it (its input's
+         * is never needed); else, or without memory for that, dx for the conv's backward */
+        if (i == 3 && !mm_nn_conv_bn_maxpool_backward_f(&cv, n->B, P->in_len, P->in_ch, (size_t)P->s.kernel,
+                                                        (size_t)P->s.stride, P->pad_left, P->out_len, P->arg, mask,
+                                                        rate, p, N->mean, N->invstd, dy, g, g + N->w_n, NULL, db,
+                                                        Cv->col, n->grads + Cv->p_off))
+            return mask ? 5 : 4;   /* the conv and its ReLU too */
         mm_nn_conv_bn_maxpool_backward_f(&cv, n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride,
                                          P->pad_left, P->out_len, P->arg, mask, rate, p, N->mean, N->invstd, dy, g,
-                                         g + N->w_n, dx, db);
+                                         g + N->w_n, dx, db, NULL, NULL);
         return mask ? 3 : 2;
     }
     mm_nn_bn_maxpool_backward_f(n->B, P->in_len, P->in_ch, (size_t)P->s.kernel, (size_t)P->s.stride, P->pad_left,

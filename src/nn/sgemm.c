@@ -25,7 +25,7 @@
 
 #define MR 12
 #define NR 32
-#define KC 256   /* fixed: it sets where the chains restart (the results' bits) */
+#define KC MM_SGEMM_KC   /* fixed: it sets where the chains restart (the results' bits) */
 #define MC 96
 #define NC 1536
 _Static_assert(MR >= 8 && MR % 4 == 0 && NR == 32, "pack_a's 8 + 4k row tiles and the AVX kernels' 2 x 16 columns");

@@ -1,10 +1,12 @@
 /* sgemm.h — single-threaded float32 matrix product for the training kernels.
  *
  * C (M, N) = op(A) op(B) + beta C, row-major, op = transpose or not, beta 0
- * or 1. A packed Goto-style kernel (8 x 32 register tile) with AVX-512,
+ * or 1. A packed Goto-style kernel (12 x 32 register tile) with AVX-512,
  * AVX2+FMA or scalar fmaf() micro-kernels, chosen at run time: each
- * element's sum over k is one fused multiply-add chain per block of 256, the
- * blocks added in order, so results depend only on the shapes — never on
+ * element's sum over k is one fused multiply-add chain fma(a, b, acc) from
+ * zero per block of MM_SGEMM_KC values of k, the first block's sum stored
+ * (or added to C when beta is 1), the next ones added in order, so results
+ * depend only on the shapes — never on
  * the CPU, the OpenBLAS core type, the kernel or the thread count.
  * Thread-safe (the kernel choice is made once, idempotently); callers
  * parallelise over blocks of rows.
@@ -14,6 +16,8 @@
 
 #include <cblas.h>
 #include <stddef.h>
+
+#define MM_SGEMM_KC 256   /* the chain block (kernels that reproduce mm_sgemm's sums use it) */
 
 typedef enum { MM_SGEMM_AUTO, MM_SGEMM_SCALAR, MM_SGEMM_AVX2, MM_SGEMM_AVX512 } mm_sgemm_kernel;
 
