@@ -166,21 +166,17 @@ __attribute__((target("avx2"))) static void tr4x8_avx(const float *src, size_t l
 
 static int have_avx512 = -1, have_avx2 = -1;   /* set once by pick(), same value from any thread */
 
-static void tr4x8(const float *src, size_t lds, float *dst, size_t ldd)
+/* dst[c*ldd + r] = src[r*lds + c] for a rows x 8 tile, rows 4 or 8. */
+static void tr_tile(size_t rows, const float *src, size_t lds, float *dst, size_t ldd)
 {
 #ifdef HAVE_X86_KERNELS
-    if (have_avx2) { tr4x8_avx(src, lds, dst, ldd); return; }
+    if (have_avx2) {
+        if (rows == 8) tr8x8_avx(src, lds, dst, ldd);
+        else tr4x8_avx(src, lds, dst, ldd);
+        return;
+    }
 #endif
-    for (size_t r = 0; r < 4; r++)
-        for (size_t c = 0; c < 8; c++) dst[c * ldd + r] = src[r * lds + c];
-}
-
-static void tr8x8(const float *src, size_t lds, float *dst, size_t ldd)
-{
-#ifdef HAVE_X86_KERNELS
-    if (have_avx2) { tr8x8_avx(src, lds, dst, ldd); return; }
-#endif
-    for (size_t r = 0; r < 8; r++)
+    for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < 8; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
@@ -212,7 +208,8 @@ static void pack_b(enum CBLAS_TRANSPOSE tb, const float *B, size_t ldb, size_t p
             if (nr < NR) memset(dst, 0, kc * NR * sizeof *dst);
             size_t j8 = nr / 8 * 8, k8 = kc / 8 * 8;
             for (size_t j = 0; j < j8; j += 8)          /* 8 x 8 tiles, then the edges */
-                for (size_t k = 0; k < k8; k += 8) tr8x8(B + (jc + jr + j) * ldb + pc + k, ldb, dst + k * NR + j, NR);
+                for (size_t k = 0; k < k8; k += 8)
+                    tr_tile(8, B + (jc + jr + j) * ldb + pc + k, ldb, dst + k * NR + j, NR);
             for (size_t j = 0; j < nr; j++) {
                 const float *src = B + (jc + jr + j) * ldb + pc;
                 for (size_t k = j < j8 ? k8 : 0; k < kc; k++) dst[k * NR + j] = src[k];
@@ -235,8 +232,8 @@ static void pack_a(enum CBLAS_TRANSPOSE ta, const float *A, size_t lda, size_t i
             size_t i8 = mr >= 8 ? 8 : 0, i4 = mr == MR ? MR : i8, k8 = kc / 8 * 8;
             for (size_t k = 0; k < k8; k += 8) {
                 const float *src = A + (ic + ir) * lda + pc + k;
-                if (i8) tr8x8(src, lda, dst + k * MR, MR);
-                for (size_t i = i8; i < i4; i += 4) tr4x8(src + i * lda, lda, dst + k * MR + i, MR);
+                if (i8) tr_tile(8, src, lda, dst + k * MR, MR);
+                for (size_t i = i8; i < i4; i += 4) tr_tile(4, src + i * lda, lda, dst + k * MR + i, MR);
             }
             for (size_t i = 0; i < mr; i++) {
                 const float *src = A + (ic + ir + i) * lda + pc;
