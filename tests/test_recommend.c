@@ -514,15 +514,23 @@ static void test_reference_fixture(void **st)
     free(proba); free(emb); free(sp); free(want); free(params);
 }
 
-static void test_library_roundtrip(void **st)
+/* l saved to /tmp/mm_rec_<tag>_<pid>.h5 (its name in path) and opened again. */
+static mm_library *saved_and_opened(const mm_library *l, const char *tag, char path[128])
 {
-    mm_library *l = lib40();
-    char path[128];
-    snprintf(path, sizeof path, "/tmp/mm_rec_lib_%d.h5", (int)getpid());
+    snprintf(path, 128, "/tmp/mm_rec_%s_%d.h5", tag, (int)getpid());
     mm_err err = {0};
     assert_int_equal(mm_library_save(l, path, &err), 0);
     mm_library *m = NULL;
     assert_int_equal(mm_library_open(path, &m, &err), 0);
+    return m;
+}
+
+static void test_library_roundtrip(void **st)
+{
+    mm_library *l = lib40();
+    char path[128];
+    mm_err err = {0};
+    mm_library *m = saved_and_opened(l, "lib", path);
     assert_int_equal(mm_library_size(m), 40);
     assert_int_equal(mm_library_dim(m), 40);
     for (size_t i = 0; i < 40; i++) {
@@ -836,11 +844,7 @@ static void test_walk_helpers(void **st)
     mm_library *l = random_lib(3000, 16, 5);
     walk_helpers_case(l);
     char path[128];
-    snprintf(path, sizeof path, "/tmp/mm_rec_walk_%d.h5", (int)getpid());
-    mm_err err = {0};
-    assert_int_equal(mm_library_save(l, path, &err), 0);
-    mm_library *m = NULL;
-    assert_int_equal(mm_library_open(path, &m, &err), 0);
+    mm_library *m = saved_and_opened(l, "walk", path);
     walk_helpers_case(m);
     mm_library_free(m);
     mm_library_free(l);
@@ -864,10 +868,7 @@ static void test_bad_libraries(void **st)
     assert_int_equal(mm_library_from_tracks(t, 2, 4, q_names, q_va, 200, &m, &err), MM_EFORMAT);
     assert_non_null(strstr(err.msg, "not finite"));
     char path[128];
-    snprintf(path, sizeof path, "/tmp/mm_rec_bad_%d.h5", (int)getpid());
-    assert_int_equal(mm_library_save(l, path, &err), 0);
-    assert_int_equal(mm_library_open(path, &m, &err), 0);
-    mm_library_free(m);
+    mm_library_free(saved_and_opened(l, "bad", path));
     /* a per-track array one short */
     tu_system("/usr/bin/python3 -c \"import h5py,sys; f=h5py.File(sys.argv[1],'r+'); c=f['tracks/confidence'][:-1]; del f['tracks/confidence']; f['tracks/confidence']=c\" %s", path);
     assert_true(mm_library_open(path, &m, &err) < 0);

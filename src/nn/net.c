@@ -317,15 +317,21 @@ static int relu_before(const mm_net *n, size_t i)
            n->l[i - 1].s.act == MM_NN_ACT_RELU;
 }
 
-/* Layer i is a narrow conv (k cin <= 16: one-channel input) starting Conv ->
- * ReLU -> BN -> MaxPool: in training its output is never stored, the BN's and
- * the pool's kernels compute it where they read it (mm_nn_conv_rows). */
+/* Layer i is a conv whose output gradient bn_pool_backward makes (Conv -> ReLU
+ * -> BN -> MaxPool): that kernel also sums it into the conv's bias gradient. */
+static int bias_from_bn_pool(const mm_net *n, size_t i)
+{
+    return n->l[i].s.kind == MM_NET_CONV1D && i + 3 < n->n && relu_before(n, i + 2) &&
+           n->l[i + 3].s.kind == MM_NET_MAXPOOL1D;
+}
+
+/* bias_from_bn_pool with a narrow conv (k cin <= 16: one-channel input): in
+ * training its output is never stored, the BN's and the pool's kernels compute
+ * it where they read it (mm_nn_conv_rows). */
 static int conv_rows_chain(const mm_net *n, size_t i)
 {
     const layer *L = &n->l[i];
-    return L->s.kind == MM_NET_CONV1D && i + 3 < n->n && relu_before(n, i + 2) &&
-           n->l[i + 3].s.kind == MM_NET_MAXPOOL1D &&
-           mm_nn_conv_rows_fit_f((size_t)L->s.kernel * L->in_ch, L->out_ch);
+    return bias_from_bn_pool(n, i) && mm_nn_conv_rows_fit_f((size_t)L->s.kernel * L->in_ch, L->out_ch);
 }
 
 /* The mm_nn_conv_rows of conv layer i. */
@@ -431,14 +437,6 @@ int mm_net_forward(mm_net *n, const float *X, size_t B, int training, uint64_t d
     }
     *logits = x;
     return 0;
-}
-
-/* Layer i is a conv whose output gradient bn_pool_backward makes (Conv -> ReLU
- * -> BN -> MaxPool): that kernel also sums it into the conv's bias gradient. */
-static int bias_from_bn_pool(const mm_net *n, size_t i)
-{
-    return n->l[i].s.kind == MM_NET_CONV1D && i + 3 < n->n && relu_before(n, i + 2) &&
-           n->l[i + 3].s.kind == MM_NET_MAXPOOL1D;
 }
 
 /* Layer i ends a BN -> MaxPool (-> Dropout) chain: its backward, with the BN's
