@@ -69,11 +69,6 @@ static void git_commit(char *buf, size_t size)
     pclose(p);
 }
 
-/* Progress lines on stderr (the export's callback). */
-static void say(void *ctx, const char *line)
-{
-    fprintf(stderr, "%s\n", line);
-}
 
 /* The results folder: --results DIR must hold summary.json; else the first
  * candidate that does, or NULL with a warning. */
@@ -105,7 +100,7 @@ int mm_cmd_export(int argc, char **argv)
     };
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
-    mm_export_opts o = {.n_threads = mm_cli_default_threads(), .on_progress = say};
+    mm_export_opts o = {.n_threads = mm_cli_default_threads(), .on_progress = mm_cli_say};
     mm_cfg *cfg = NULL;
     mm_err err = {0};
     int rc = 2, c;

@@ -26,17 +26,7 @@ static const char *usage =
     "  -j N         threads for the report (t-SNE)\n"
     "  --quiet      no summary table on stdout\n";
 
-/* Progress lines on stderr (the runner's callback). */
-static void say(void *ctx, const char *line)
-{
-    fprintf(stderr, "%s\n", line);
-}
 
-/* The summary table on stdout. */
-static void show(void *ctx, const char *md)
-{
-    fputs(md, stdout);
-}
 
 static int merge_runs(char **parts, size_t n, const char *out, int threads, int quiet, mm_err *err)
 {
@@ -69,7 +59,8 @@ static int merge_runs(char **parts, size_t n, const char *out, int threads, int 
     if (!rc) rc = mm_cfg_parse_string(p[0].config_yaml, p[0].config_path, &cfg, err);
     if (!rc) {
         mm_run_opts o = {.out_dir = out ? out : p[0].out_dir, .config_path = p[0].config_path,
-                         .n_threads = threads, .resume = 1, .progress = 1, .quiet = quiet, .on_progress = say, .on_summary = show};
+                         .n_threads = threads, .resume = 1, .progress = 1, .quiet = quiet,
+                         .on_progress = mm_cli_say, .on_summary = mm_cli_show};
         mm_run_dist d = {.assemble_only = 1, .parts_count = p[0].count};
         rc = mm_experiment_run_dist(cfg, &o, &d, err);
     }

@@ -34,17 +34,7 @@ static const char *usage =
     "Under mpirun/srun, DIR must be on a file system all ranks see, and -j defaults to\n"
     "the node's cores divided among its ranks; results equal the single-process run's.\n";
 
-/* Progress lines on stderr (the runner's callback). */
-static void say(void *ctx, const char *line)
-{
-    fprintf(stderr, "%s\n", line);
-}
 
-/* The summary table on stdout. */
-static void show(void *ctx, const char *md)
-{
-    fputs(md, stdout);
-}
 
 int mm_cmd_run(int argc, char **argv)
 {
@@ -55,7 +45,8 @@ int mm_cmd_run(int argc, char **argv)
     };
     char **sets = calloc((size_t)argc + 1, sizeof *sets);
     size_t n_sets = 0;
-    mm_run_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1, .on_progress = say, .on_summary = show};
+    mm_run_opts o = {.n_threads = mm_cli_default_threads(), .progress = 1, .on_progress = mm_cli_say,
+                     .on_summary = mm_cli_show};
     mm_run_dist d = {0};
     int threads_set = 0, c;
     mm_err err = {0};

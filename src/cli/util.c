@@ -94,3 +94,15 @@ int mm_cli_speech_recommender(const mm_bundle *speech, const mm_library *lib, co
     free(labels);
     return rc;
 }
+
+void mm_cli_say(void *ctx, const char *line)
+{
+    (void)ctx;
+    fprintf(stderr, "%s\n", line);
+}
+
+void mm_cli_show(void *ctx, const char *md)
+{
+    (void)ctx;
+    fputs(md, stdout);
+}

@@ -11,6 +11,11 @@
 int mm_cli_fail(const char *cmd, const mm_err *err);
 int mm_cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Callbacks for the runner and export: a progress line to stderr (with a
+ * newline), a summary table to stdout as given. ctx unused. */
+void mm_cli_say(void *ctx, const char *line);
+void mm_cli_show(void *ctx, const char *md);
+
 /* Default thread count: $OMP_NUM_THREADS or the number of cores. */
 int mm_cli_default_threads(void);
 /* Parse a positive integer option value; returns -1 when invalid. */
