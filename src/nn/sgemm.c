@@ -1,12 +1,14 @@
 /* sgemm.c — packed float32 GEMM (see sgemm.h). Reference: the Goto/BLIS
  * loop structure (pack a K-block of B into 32-column panels, an M-block of A
  * into 12-row panels, then a register tile of 12 rows x 32 columns accumulated
- * over the K-block). Three micro-kernels compute the same arithmetic: each
- * element of a tile is one fused multiply-add chain over the K-block from
- * zero, then added to C. AVX-512 (16 lanes), AVX2+FMA (8 lanes) and a scalar
- * one with fmaf() therefore give bit-identical results; which one runs is
- * decided at run time (cpuid, MELODIC_NO_AVX512). Leaves out multithreading
- * (the callers split rows). */
+ * over the K-block); a NoTrans A is read in place instead of packed, and a
+ * small enough B is packed whole (see packed_gemm). Three micro-kernels
+ * compute the same arithmetic: each element of a tile is one fused
+ * multiply-add chain over the K-block from zero, then added to C. AVX-512
+ * (16 lanes), AVX2+FMA (8 lanes) and a scalar one with fmaf() therefore give
+ * bit-identical results, whatever the loop order or where A is read from;
+ * which one runs is decided at run time (cpuid, MELODIC_NO_AVX512). Leaves
+ * out multithreading (the callers split rows). */
 #include "nn/sgemm.h"
 
 #include "core/cpu.h"
@@ -30,20 +32,22 @@
 #define NC 1536
 _Static_assert(MR >= 8 && MR % 4 == 0 && NR == 32, "pack_a's 8 + 4k row tiles and the AVX kernels' 2 x 16 columns");
 
-/* C[0..mr, 0..nr) (+)= Ap (kc x MR) . Bp (kc x NR); `add` keeps C's values.
- * The contract every kernel keeps: acc = fma(a_k, b_k, acc) for k = 0..kc-1
- * from acc = 0, then C = C + acc (add) or C = acc. */
-typedef void (*ukernel_fn)(size_t kc, const float *Ap, const float *Bp, float *C, size_t ldc, size_t mr, size_t nr,
-                           int add);
+/* C[0..mr, 0..nr) (+)= A (MR x kc) . Bp (kc x NR), A's element (i, k) at
+ * A[i rs + k cs]: a packed panel (rs 1, cs MR) or the caller's matrix read
+ * in place (all MR rows readable); Bp a packed panel. `add` keeps C's values. The contract every kernel keeps:
+ * acc = fma(a_k, b_k, acc) for k = 0..kc-1 from acc = 0, then C = C + acc
+ * (add) or C = acc — so where the operands are read from never changes a bit. */
+typedef void (*ukernel_fn)(size_t kc, const float *A, size_t rs, size_t cs, const float *Bp, float *C, size_t ldc,
+                           size_t mr, size_t nr, int add);
 
-static void ukernel_scalar(size_t kc, const float *Ap, const float *Bp, float *C, size_t ldc, size_t mr, size_t nr,
-                           int add)
+static void ukernel_scalar(size_t kc, const float *A, size_t rs, size_t cs, const float *Bp, float *C, size_t ldc,
+                           size_t mr, size_t nr, int add)
 {
     float acc[MR][NR];
     memset(acc, 0, sizeof acc);
-    for (size_t k = 0; k < kc; k++, Ap += MR, Bp += NR)
+    for (size_t k = 0; k < kc; k++, A += cs, Bp += NR)
         for (size_t i = 0; i < MR; i++)
-            for (size_t j = 0; j < NR; j++) acc[i][j] = fmaf(Ap[i], Bp[j], acc[i][j]);
+            for (size_t j = 0; j < NR; j++) acc[i][j] = fmaf(A[i * rs], Bp[j], acc[i][j]);
     for (size_t i = 0; i < mr; i++)
         for (size_t j = 0; j < nr; j++) C[i * ldc + j] = add ? C[i * ldc + j] + acc[i][j] : acc[i][j];
 }
@@ -51,18 +55,19 @@ static void ukernel_scalar(size_t kc, const float *Ap, const float *Bp, float *C
 #ifdef HAVE_X86_KERNELS
 /* AVX2 + FMA: the MR x 32 tile as (MR / 4) x 2 sub-tiles of 4 rows x 16 columns
  * (8 accumulators), each the same chain per element as the other kernels. */
-__attribute__((target("avx2,fma"))) static void ukernel_avx2(size_t kc, const float *Ap, const float *Bp, float *C,
-                                                             size_t ldc, size_t mr, size_t nr, int add)
+__attribute__((target("avx2,fma"))) static void ukernel_avx2(size_t kc, const float *A, size_t rs, size_t cs,
+                                                             const float *Bp, float *C, size_t ldc, size_t mr,
+                                                             size_t nr, int add)
 {
     for (size_t i0 = 0; i0 < MR && i0 < mr; i0 += 4)
         for (size_t j0 = 0; j0 < NR && j0 < nr; j0 += 16) {
             __m256 c[4][2];
             for (int i = 0; i < 4; i++) c[i][0] = c[i][1] = _mm256_setzero_ps();
-            const float *a = Ap + i0, *b = Bp + j0;
-            for (size_t k = 0; k < kc; k++, a += MR, b += NR) {
+            const float *a = A + i0 * rs, *b = Bp + j0;
+            for (size_t k = 0; k < kc; k++, a += cs, b += NR) {
                 __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
                 for (int i = 0; i < 4; i++) {
-                    __m256 av = _mm256_broadcast_ss(a + i);
+                    __m256 av = _mm256_broadcast_ss(a + i * rs);
                     c[i][0] = _mm256_fmadd_ps(av, b0, c[i][0]);
                     c[i][1] = _mm256_fmadd_ps(av, b1, c[i][1]);
                 }
@@ -85,21 +90,25 @@ __attribute__((target("avx2,fma"))) static void ukernel_avx2(size_t kc, const fl
         }
 }
 
-/* AVX-512: the 12 x 32 tile in 24 accumulators (2 vectors per row), the B
- * panel a few rows ahead prefetched: with the A panel held in L1 across the
- * column panels (see packed_gemm), B streams from L2. */
-__attribute__((target("avx512f"))) static void ukernel_avx512(size_t kc, const float *Ap, const float *Bp, float *C,
-                                                       size_t ldc, size_t mr, size_t nr, int add)
+/* AVX-512: the 12 x 32 tile in 24 accumulators (2 vectors per row), B a
+ * few rows ahead prefetched: with A's 12 rows held in L1 across the column
+ * panels (see gemm_blocks), B streams from L2. A's rows are read through
+ * three base pointers (rows 0, 4, 8) plus multiples of rs. */
+__attribute__((target("avx512f"))) static void ukernel_avx512(size_t kc, const float *A, size_t rs, size_t cs,
+                                                       const float *Bp, float *C, size_t ldc, size_t mr, size_t nr,
+                                                       int add)
 {
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (size_t k = 0; k < kc; k++, Ap += MR, Bp += NR) {
+    const float *a0 = A, *a4 = A + 4 * rs, *a8 = A + 8 * rs;
+    for (size_t k = 0; k < kc; k++, a0 += cs, a4 += cs, a8 += cs, Bp += NR) {
         __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
         _mm_prefetch((const char *)(Bp + 16 * NR), _MM_HINT_T0);
         _mm_prefetch((const char *)(Bp + 16 * NR + 16), _MM_HINT_T0);
 #pragma GCC unroll 12
         for (int i = 0; i < MR; i++) {
-            __m512 a = _mm512_set1_ps(Ap[i]);
+            const float *ai = (i < 4 ? a0 : i < 8 ? a4 : a8) + (size_t)(i % 4) * rs;
+            __m512 a = _mm512_set1_ps(*ai);
             acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
             acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
         }
@@ -268,25 +277,66 @@ static float *pack_buffers(void)
     return p;
 }
 
+/* C = op(A) op(B) (+ C). Two loop orders, the same chains either way (each
+ * element's K-blocks summed in order): when A is read in place (NoTrans) and
+ * all of op(B) packs within BWHOLE floats, B is packed once and each block of
+ * MC rows runs over all of K while its rows of C stay in L2; otherwise (the
+ * Goto order) one K-block of B is packed at a time and A's blocks are packed
+ * for it. A's whole 12-row panels are read in place when A is NoTrans (rows
+ * at stride lda; a transposed A's 12 values per k would straddle lines), the
+ * next panel's rows prefetched while the current one runs, and the next C
+ * tile prefetched before each micro-kernel call. */
+#define BWHOLE (256 * 1024)   /* 1 MB: L2 (2 MB here) holds it beside an MC block of C and A */
 static int packed_gemm(ukernel_fn ukernel, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N,
                        size_t K, const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
                        size_t ldc)
 {
     float *Bp = pack_buffers(), *Ap = Bp ? Bp + (size_t)KC * NC : NULL;
     if (!Bp) return -1;
-    for (size_t jc = 0; jc < N; jc += NC) {
-        size_t nc = N - jc < NC ? N - jc : NC;
-        for (size_t pc = 0; pc < K; pc += KC) {
-            size_t kc = K - pc < KC ? K - pc : KC;
-            int add = pc > 0 || beta != 0;
-            pack_b(tb, B, ldb, pc, jc, kc, nc, Bp);
+    int direct = ta == CblasNoTrans;
+    size_t Nr = (N + NR - 1) / NR * NR;   /* N with its padding to whole panels */
+    int whole = direct && K * Nr <= BWHOLE;
+    size_t ncmax = whole ? Nr : NC;
+    for (size_t jc = 0; jc < N; jc += ncmax) {
+        size_t nc = N - jc < ncmax ? N - jc : ncmax, ncr = (nc + NR - 1) / NR * NR;
+        for (size_t pc0 = 0, pend; pc0 < K; pc0 = pend) {   /* K-blocks [pc0, pend) of B packed */
+            pend = whole ? K : pc0 + KC < K ? pc0 + KC : K;
+            for (size_t pc = pc0; pc < pend; pc += KC)
+                pack_b(tb, B, ldb, pc, jc, K - pc < KC ? K - pc : KC, nc, Bp + (pc - pc0) * ncr);
             for (size_t ic = 0; ic < M; ic += MC) {
                 size_t mc = M - ic < MC ? M - ic : MC;
-                pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
-                for (size_t ir = 0; ir < mc; ir += MR)   /* A panel stays in L1, B panels stream */
-                    for (size_t jr = 0; jr < nc; jr += NR)
-                        ukernel(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                                mc - ir < MR ? mc - ir : MR, nc - jr < NR ? nc - jr : NR, add);
+                for (size_t pc = pc0; pc < pend; pc += KC) {
+                    size_t kc = K - pc < KC ? K - pc : KC;
+                    int add = pc > 0 || beta != 0;
+                    const float *bp = Bp + (pc - pc0) * ncr;
+                    if (!direct) pack_a(ta, A, lda, ic, pc, mc, kc, Ap);
+                    for (size_t ir = 0; ir < mc; ir += MR) {   /* A's rows stay in L1, B panels stream */
+                        size_t mr = mc - ir < MR ? mc - ir : MR, rs = 1, cs = MR;
+                        const float *ap = Ap + ir * kc, *next = NULL;
+                        if (direct && mr == MR) {
+                            ap = A + (ic + ir) * lda + pc;
+                            rs = lda;
+                            cs = 1;
+                            if (ir + 2 * MR <= mc) next = ap + MR * lda;
+                        } else if (direct) {   /* a last partial panel: packed, zero rows below M */
+                            pack_a(ta, A, lda, ic + ir, pc, mr, kc, Ap);
+                            ap = Ap;
+                        }
+                        /* the next panel's lines spread over this panel's column calls */
+                        size_t lines = (kc + 15) / 16, npan = (nc + NR - 1) / NR, per = (lines + npan - 1) / npan;
+                        for (size_t jr = 0, q = 0; jr < nc; jr += NR, q++) {
+                            for (size_t l = q * per; next && l < (q + 1) * per && l < lines; l++)
+                                for (size_t r = 0; r < MR; r++) __builtin_prefetch(next + r * lda + l * 16);
+                            for (size_t r = 0; jr + NR < nc && r < mr; r++) {
+                                const float *cn = C + (ic + ir + r) * ldc + jc + jr + NR;
+                                __builtin_prefetch(cn);
+                                __builtin_prefetch(cn + 16);
+                            }
+                            ukernel(kc, ap, rs, cs, bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, mr,
+                                    nc - jr < NR ? nc - jr : NR, add);
+                        }
+                    }
+                }
             }
         }
     }
