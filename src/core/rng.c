@@ -21,20 +21,6 @@ void mm_rng_seed(mm_rng *r, uint64_t seed, uint64_t a, uint64_t b)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t mm_rng_u64(mm_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t res = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
-    s[2] ^= t; s[3] = rotl(s[3], 45);
-    return res;
-}
-
-double mm_rng_uniform(mm_rng *r) { return (double)(mm_rng_u64(r) >> 11) * 0x1.0p-53; }
-
 uint64_t mm_rng_below(mm_rng *r, uint64_t n)
 {
     uint64_t lim = UINT64_MAX - UINT64_MAX % n;

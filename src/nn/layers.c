@@ -12,6 +12,7 @@
 #include "nn/par.h"
 #include "nn/sgemm.h"
 #include <math.h>
+#include <limits.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +219,9 @@ void mm_nn_window(size_t L, size_t k, size_t s, mm_nn_padding pad, size_t *out, 
 
 void mm_nn_dropout_mask(size_t n, double rate, mm_rng *r, uint8_t *mask)
 {
-    for (size_t i = 0; i < n; i++) mask[i] = mm_rng_uniform(r) >= rate;
+    mm_rng s = *r;   /* a local copy: the state stays in registers */
+    for (size_t i = 0; i < n; i++) mask[i] = mm_rng_uniform(&s) >= rate;
+    *r = s;
 }
 
 static void dgemm_st(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N, size_t K,
