@@ -281,8 +281,9 @@ static float *pack_buffers(void)
  * element's K-blocks summed in order): when A is read in place (NoTrans) and
  * all of op(B) packs within BWHOLE floats, B is packed once and each block of
  * MC rows runs over all of K while its rows of C stay in L2; otherwise (the
- * Goto order) one K-block of B is packed at a time and A's blocks are packed
- * for it. A's whole 12-row panels are read in place when A is NoTrans (rows
+ * Goto order) one K-block of B is packed at a time and a transposed A's
+ * blocks are packed for it. A's whole 12-row panels are read in place when A
+ * is NoTrans (rows
  * at stride lda; a transposed A's 12 values per k would straddle lines), the
  * next panel's rows prefetched while the current one runs, and the next C
  * tile prefetched before each micro-kernel call. */
