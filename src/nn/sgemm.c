@@ -283,10 +283,9 @@ static float *pack_buffers(void)
  * MC rows runs over all of K while its rows of C stay in L2; otherwise (the
  * Goto order) one K-block of B is packed at a time and a transposed A's
  * blocks are packed for it. A's whole 12-row panels are read in place when A
- * is NoTrans (rows
- * at stride lda; a transposed A's 12 values per k would straddle lines), the
- * next panel's rows prefetched while the current one runs, and the next C
- * tile prefetched before each micro-kernel call. */
+ * is NoTrans (rows at stride lda; a transposed A's 12 values per k would
+ * straddle lines), the next panel's rows prefetched while the current one
+ * runs, and the next C tile prefetched before each micro-kernel call. */
 #define BWHOLE (256 * 1024)   /* 1 MB: L2 (2 MB here) holds it beside an MC block of C and A */
 static int packed_gemm(ukernel_fn ukernel, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M, size_t N,
                        size_t K, const float *A, size_t lda, const float *B, size_t ldb, float beta, float *C,
