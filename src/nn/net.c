@@ -249,6 +249,21 @@ static size_t col_size(const layer *L)
     return L->s.kind == MM_NET_CONV1D ? L->out_len * (size_t)L->s.kernel * L->in_ch : 0;
 }
 
+/* Activation and gradient arrays: 64-byte aligned (freed with free), so
+ * threads working on neighbouring column ranges of one row, which start at
+ * multiples of 16 floats, never write into a shared cache line. */
+static void *ws_alloc(size_t n, size_t size, mm_err *err)
+{
+    if (size && n > (SIZE_MAX - 63) / size) {
+        mm_err_set(err, MM_ENOMEM, "allocation of %zu x %zu bytes overflows", n, size);
+        return NULL;
+    }
+    size_t bytes = (n * size + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (!p) mm_err_set(err, MM_ENOMEM, "out of memory allocating %zu bytes", n * size);
+    return p;
+}
+
 static int reserve(mm_net *n, size_t B, mm_err *err)
 {
     if (B <= n->cap) return 0;
@@ -258,18 +273,18 @@ static int reserve(mm_net *n, size_t B, mm_err *err)
         layer *L = &n->l[i];
         if (act_size(L) > gmax) gmax = act_size(L);
         if (col_size(L) > cmax) cmax = col_size(L);
-        if (L->s.kind != MM_NET_FLATTEN && !(L->out = mm_malloc(B, act_size(L) * sizeof(float), err)))
+        if (L->s.kind != MM_NET_FLATTEN && !(L->out = ws_alloc(B, act_size(L) * sizeof(float), err)))
             goto fail;
-        if (L->s.kind == MM_NET_CONV1D && !(L->col = mm_malloc(B, col_size(L) * sizeof(float), err)))
+        if (L->s.kind == MM_NET_CONV1D && !(L->col = ws_alloc(B, col_size(L) * sizeof(float), err)))
             goto fail;
-        if (L->s.kind == MM_NET_MAXPOOL1D && !(L->arg = mm_malloc(B, act_size(L) * sizeof(int32_t), err)))
+        if (L->s.kind == MM_NET_MAXPOOL1D && !(L->arg = ws_alloc(B, act_size(L) * sizeof(int32_t), err)))
             goto fail;
-        if (L->s.kind == MM_NET_DROPOUT && !(L->mask = mm_malloc(B, in_size(L), err)))
+        if (L->s.kind == MM_NET_DROPOUT && !(L->mask = ws_alloc(B, in_size(L), err)))
             goto fail;
     }
-    if (!(n->g0 = mm_malloc(B, gmax * sizeof(float), err)) || !(n->g1 = mm_malloc(B, gmax * sizeof(float), err)))
+    if (!(n->g0 = ws_alloc(B, gmax * sizeof(float), err)) || !(n->g1 = ws_alloc(B, gmax * sizeof(float), err)))
         goto fail;
-    if (cmax && !(n->dcol = mm_malloc(B, cmax * sizeof(float), err))) goto fail;
+    if (cmax && !(n->dcol = ws_alloc(B, cmax * sizeof(float), err))) goto fail;
     n->cap = B;
     return 0;
 fail:
@@ -536,10 +551,10 @@ int mm_net_infer(const mm_net *n, const float *X, size_t rows, float *logits, mm
     }
     size_t chunk = rows < INFER_CHUNK ? rows : INFER_CHUNK;
     if (!chunk) return 0;
-    float *a = mm_malloc(chunk, gmax * sizeof(float), err);
-    float *b = a ? mm_malloc(chunk, gmax * sizeof(float), err) : NULL;
-    float *col = b && cmax ? mm_malloc(chunk, cmax * sizeof(float), err) : NULL;
-    int32_t *arg = b && amax ? mm_malloc(chunk, amax * sizeof(int32_t), err) : NULL;
+    float *a = ws_alloc(chunk, gmax * sizeof(float), err);
+    float *b = a ? ws_alloc(chunk, gmax * sizeof(float), err) : NULL;
+    float *col = b && cmax ? ws_alloc(chunk, cmax * sizeof(float), err) : NULL;
+    int32_t *arg = b && amax ? ws_alloc(chunk, amax * sizeof(int32_t), err) : NULL;
     int rc = 0;
     if (!b || (cmax && !col) || (amax && !arg)) { rc = MM_ENOMEM; goto done; }
     size_t od = mm_net_out_dim(n);
