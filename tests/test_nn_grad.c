@@ -267,6 +267,7 @@ static void test_conv1d(void **st)
     wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_AUTO);   /* F(6, 5): 4 tiles of 10 points, not 6 of 8 */
     wino_vs_im2col(8, 5, 24, 16, MM_NN_CONV_AUTO);    /* F(4, 5): 2 tiles of 8 points, not 2 of 10 */
     wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_AUTO);
+    wino_vs_im2col(21, 5, 20, 16, MM_NN_CONV_AUTO);   /* cin 20: the weight transforms' 8-wide blocks, then 4 */
     wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_WINOGRAD_NOALLOC);
     wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_WINOGRAD_NOALLOC);
     /* 'same' window arithmetic (TensorFlow): out = ceil(L/s), pad_left = total/2 */
