@@ -26,6 +26,8 @@
 
 #define COLBLK 64
 #define COLSPAN 1024   /* widest column range one thread reduces over all rows */
+#define DWT_RB 8       /* rows of dx per update of the fused conv's weight-gradient sums */
+_Static_assert(MM_SGEMM_KC % DWT_RB == 0, "a block of DWT_RB rows never straddles a chain block");
 
 /* Threads a kernel may use for `work` values: the caller and its helpers
  * (mm_par_helpers_for). */
