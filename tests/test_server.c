@@ -239,15 +239,18 @@ static int write_wav(const char *path, int freq, double seconds, int variant)
     return 0;
 }
 
+/* The file's bytes (malloc'd, *n of them), or NULL with *n = 0. */
 static uint8_t *slurp(const char *path, size_t *n)
 {
+    *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    rewind(f);
-    uint8_t *b = malloc((size_t)sz + 1);
-    *n = fread(b, 1, (size_t)sz, f);
+    uint8_t *b = NULL;
+    long sz = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
+    if (sz >= 0 && (b = malloc((size_t)sz + 1))) {
+        rewind(f);
+        *n = fread(b, 1, (size_t)sz, f);
+    }
     fclose(f);
     return b;
 }
@@ -669,6 +672,7 @@ static void test_calibration(void **st)
     float proba[3];
     size_t n[3];
     uint8_t *wav[3] = {clip("cal_a", 230, 1.0, &n[0]), clip("cal_b", 3000, 1.0, &n[1]), clip("cal_c", 1500, 1.0, &n[2])};
+    for (int i = 0; i < 3; i++) assert_non_null(wav[i]);
     /* export refuses group_norm: true (the runtime calibrates with K earlier clips, never with the clip itself) */
     assert_int_equal(tu_system("%s export %s/exp.yaml --model forest -o %s/never.h5 --set 'preprocessing={group_norm: true}' 2> %s/gn.err",
                                tu_bin(), dir, dir, dir), 1);
