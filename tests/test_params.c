@@ -2,8 +2,12 @@
  * every row of every table refuses a value outside its range in one line
  * naming file:line, key, the value and the range; defaults parse; the
  * shared training rows agree with mm_train_params_default(); a struct
- * filled in code is range-checked from the same rows. */
+ * filled in code is range-checked from the same rows; class_weight is one
+ * parser for every learner that has it; README.md's tables are what
+ * `melodic models --params all --markdown` prints. */
 #include "testutil.h"
+
+#include <unistd.h>
 #include "learn/gbdt.h"
 #include "learn/learner.h"
 #include "learn/netparams.h"
@@ -68,6 +72,79 @@ static void test_rows_refuse_out_of_range(void **st)
     assert_true(checked > 50);
 }
 
+/* Every learner with a class_weight key reads it with the one parser:
+ * balanced, none, None and null are taken, anything else refused with the
+ * same message. */
+static void test_class_weight_one_parser(void **st)
+{
+    (void)st;
+    size_t learners = 0;
+    for (const mm_learner_vt *const *vt = mm_learner_list(); *vt; vt++) {
+        if (!(*vt)->params || !strcmp((*vt)->name, "voting")) continue;
+        mm_param_ref rows[MM_PARAM_MAX_ROWS];
+        size_t n = mm_params_rows((*vt)->params, rows, MM_PARAM_MAX_ROWS), has = 0;
+        for (size_t i = 0; i < n; i++) has |= !strcmp(rows[i].row->name, "class_weight");
+        if (!has) continue;
+        learners++;
+        static const char *const ok[] = {"balanced", "none", "None", "null"};
+        for (size_t k = 0; k < 4; k++) {
+            char text[64];
+            snprintf(text, sizeof text, "class_weight: %s\n", ok[k]);
+            mm_cfg *c = yaml(text);
+            mm_learner *l = NULL;
+            mm_err e = {0};
+            if (mm_learner_create((*vt)->name, c, 0, 1, &l, &e)) fail_msg("%s: '%s' refused: %s", (*vt)->name, ok[k], e.msg);
+            mm_learner_free(l);
+            mm_cfg_free(c);
+        }
+        mm_cfg *c = yaml("class_weight: heavy\n");
+        mm_learner *l = NULL;
+        mm_err e = {0};
+        assert_int_equal(mm_learner_create((*vt)->name, c, 0, 1, &l, &e), MM_EINVAL);
+        if (!strstr(e.msg, "t.yaml:1: key 'class_weight': expected 'balanced' or none, got 'heavy'"))
+            fail_msg("%s: %s", (*vt)->name, e.msg);
+        mm_cfg_free(c);
+    }
+    printf("  class_weight read alike by %zu learners\n", learners);
+    assert_true(learners >= 4);   /* logreg, svm, rf and the neural nets at least */
+}
+
+/* README.md lists the learners' keys as `melodic models --params all
+ * --markdown` prints them (regenerate that section when a row changes). */
+static void test_readme_tables_generated(void **st)
+{
+    (void)st;
+    char out[] = "/tmp/mm_params_md_XXXXXX";
+    int fd = mkstemp(out);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(tu_system("%s models --params all --markdown > %s", tu_bin(), out), 0);
+    char *want = tu_read_file(out), *readme = tu_read_file("README.md");
+    unlink(out);
+    assert_non_null(want);
+    assert_non_null(readme);
+    assert_true(strlen(want) > 1000);
+    if (!strstr(readme, want)) {   /* name the first table line the README lacks */
+        char line[512] = "";
+        for (const char *p = want; *p;) {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            snprintf(line, sizeof line, "%.*s", (int)(n < sizeof line - 1 ? n : sizeof line - 1), p);
+            char *needle = malloc(n + 3);
+            snprintf(needle, n + 3, "\n%s\n", line);
+            int found = n == 0 || strstr(readme, needle) != NULL;
+            free(needle);
+            if (!found) break;
+            line[0] = 0;
+            p = e ? e + 1 : p + n;
+        }
+        fail_msg("README.md's learner tables differ from `melodic models --params all --markdown`; first line "
+                 "missing: %s", line[0] ? line : "(their order)");
+    }
+    free(want);
+    free(readme);
+}
+
 static void test_train_rows_match_nn_defaults(void **st)
 {
     (void)st;
@@ -115,6 +192,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_refuse_out_of_range),
+        cmocka_unit_test(test_class_weight_one_parser),
+        cmocka_unit_test(test_readme_tables_generated),
         cmocka_unit_test(test_train_rows_match_nn_defaults),
         cmocka_unit_test(test_struct_checks_and_defaults),
     };

@@ -30,7 +30,6 @@ int mm_net_parse_batch_size(const mm_param *row, const mm_cfg *map, void *field,
 static const char *const WD_MODES[] = {"l2", "decoupled", NULL};
 static const char *const SCHEDULES[] = {"constant", "step", "cosine", NULL};
 static const char *const MONITORS[] = {"val_loss", "val_accuracy", NULL};
-static const char *const WEIGHTS[] = {"none", "balanced", NULL};
 
 #define TP(f) offsetof(mm_train_params, f)
 const mm_param mm_net_train_rows[] = {
@@ -60,8 +59,8 @@ const mm_param mm_net_train_rows[] = {
      .help = "with early stopping: keep the best epoch's parameters"},
     {"shuffle", MM_PARAM_BOOL, TP(shuffle), .def = 1, .help = "reshuffle the rows every epoch"},
     {"label_smoothing", MM_PARAM_DOUBLE, TP(label_smoothing), 0, 0.99, .def = 0, .help = "label smoothing"},
-    {"class_weight", MM_PARAM_CHOICE, TP(balanced), .def = 0, .choices = WEIGHTS,
-     .help = "balanced: class weights n / (k n_c)"},
+    {"class_weight", MM_PARAM_CUSTOM, TP(balanced), .parse = mm_param_parse_class_weight, .def_text = "none",
+     .type_text = "string", .range_text = "balanced or none", .help = "balanced: class weights n / (k n_c)"},
     {NULL},
 };
 #undef TP

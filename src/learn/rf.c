@@ -82,7 +82,6 @@ static int parse_max_features(const mm_param *row, const mm_cfg *map, void *fiel
 
 static const char *const RF_CRITERIA[] = {"gini", "entropy", "log_loss", NULL};
 static const int RF_CRITERION_VALUES[] = {MM_RF_GINI, MM_RF_ENTROPY, MM_RF_ENTROPY};
-static const char *const RF_WEIGHTS[] = {"none", "balanced", NULL};
 
 #define RF(f) offsetof(mm_rf_params, f)
 static const mm_param RF_ROWS[] = {
@@ -99,7 +98,8 @@ static const mm_param RF_ROWS[] = {
      .type_text = "value", .range_text = "sqrt, log2, all, null, an integer >= 1 or a fraction in (0, 1]",
      .help = "features each node considers"},
     {"bootstrap", MM_PARAM_BOOL, RF(bootstrap), .def = 1, .help = "each tree sees n draws with replacement"},
-    {"class_weight", MM_PARAM_CHOICE, RF(class_weight_balanced), .def = 0, .choices = RF_WEIGHTS,
+    {"class_weight", MM_PARAM_CUSTOM, RF(class_weight_balanced), .parse = mm_param_parse_class_weight,
+     .def_text = "none", .type_text = "string", .range_text = "balanced or none",
      .help = "balanced: class k weighs n / (n_present_classes * n_k)"},
     {NULL},
 };

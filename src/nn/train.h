@@ -80,25 +80,6 @@ int mm_train_step(mm_net *net, mm_adam *opt, const float *X, const int32_t *y, s
                   double smoothing, double alpha, double lr, uint64_t drop_seed, uint64_t step, double *loss,
                   size_t *correct, mm_err *err);
 
-/* Keys whose names differ between learners (scikit-learn vs Keras style). */
-typedef struct mm_train_keys {
-    const char *epochs;      /* "max_iter" / "epochs" */
-    const char *lr;          /* "learning_rate_init" / "learning_rate" */
-    const char *patience;    /* "n_iter_no_change" / "patience" */
-} mm_train_keys;
-
-/* The shared training keys read by mm_train_params_from_cfg besides the
- * three above (NULL-terminated), for the learners' check_keys lists. */
-extern const char *const mm_train_cfg_keys[];
-
-/* Read the training keys of a params map (may be NULL) into *p; missing keys
- * keep p's current values. Errors name file, line, key and value:
- * batch_size ('auto' or >= 1), beta_1/beta_2 in [0, 1), epsilon > 0,
- * weight_decay >= 0, weight_decay_mode l2|decoupled (default l2), alpha,
- * lr_schedule constant|step|cosine, step_size, gamma, lr_min, early_stopping,
- * validation_fraction, monitor val_loss|val_accuracy, tol, restore_best,
- * shuffle, label_smoothing in [0, 1), class_weight none|balanced. */
-int mm_train_params_from_cfg(const mm_cfg *map, const mm_train_keys *names, mm_train_params *p, mm_err *err);
 
 /* A list of integers in [min, max] under key: a sequence or a single
  * integer. Missing: def (ndef values). At most maxn values. */
