@@ -255,11 +255,12 @@ static void test_conv1d(void **st)
     conv_case(8, 5, 1, MM_NN_PAD_SAME, 3, 4);    /* even length, odd kernel */
     conv_case(7, 4, 2, MM_NN_PAD_SAME, 3, 4);    /* even kernel: asymmetric padding */
     conv_case(9, 3, 2, MM_NN_PAD_VALID, 3, 4);
-    /* Winograd F(6, 5), F(4, 5) (5 outputs) and F(6, 3): a partial last tile, tiles reading padding
+    /* Winograd F(6, 5), F(4, 5) (5 outputs), F(9, 5) and F(6, 3): a partial last tile, tiles reading padding
      * on both sides, more channels out than in and fewer */
     conv_case(11, 5, 1, MM_NN_PAD_SAME, 16, 20);
     conv_case(13, 3, 1, MM_NN_PAD_SAME, 17, 16);
     conv_case(9, 5, 1, MM_NN_PAD_VALID, 16, 16);
+    conv_case(27, 5, 1, MM_NN_PAD_SAME, 16, 20);   /* F(9, 5) */
     mm_nn_conv_algo old = mm_nn_conv1d_algo(MM_NN_CONV_WINOGRAD_NOALLOC);
     conv_case(11, 5, 1, MM_NN_PAD_SAME, 16, 20);
     conv_case(13, 3, 1, MM_NN_PAD_SAME, 17, 16);
@@ -268,6 +269,9 @@ static void test_conv1d(void **st)
     wino_vs_im2col(8, 5, 24, 16, MM_NN_CONV_AUTO);    /* F(4, 5): 2 tiles of 8 points, not 2 of 10 */
     wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_AUTO);
     wino_vs_im2col(21, 5, 20, 16, MM_NN_CONV_AUTO);   /* cin 20: the weight transforms' 8-wide blocks, then 4 */
+    wino_vs_im2col(27, 5, 24, 16, MM_NN_CONV_AUTO);   /* F(9, 5): 3 tiles of 13 points, not 5 of 10 */
+    wino_vs_im2col(25, 5, 17, 24, MM_NN_CONV_AUTO);   /* F(9, 5) with a partial last tile, cin 17 */
+    wino_vs_im2col(27, 5, 24, 16, MM_NN_CONV_WINOGRAD_NOALLOC);
     wino_vs_im2col(21, 5, 24, 16, MM_NN_CONV_WINOGRAD_NOALLOC);
     wino_vs_im2col(14, 3, 32, 40, MM_NN_CONV_WINOGRAD_NOALLOC);
     /* 'same' window arithmetic (TensorFlow): out = ceil(L/s), pad_left = total/2 */

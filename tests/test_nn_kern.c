@@ -173,17 +173,20 @@ static void conv_run(size_t B, size_t L, size_t cin, size_t cout, size_t k, cons
 }
 
 /* Winograd against im2col, and Winograd without scratch memory against
- * Winograd, in float on Table I-like shapes (a partial last tile in each).
- * Metric: max |a - b| / max |b| per array; tol 1e-5 (measured ~1e-6 for
- * k 3, F(6, 3), and up to 7e-6 for k 5, F(6, 5): float32 sums over 320-640
- * products in two orders; the transforms add 2.7x and 7.1x im2col's own
- * rounding, scripts/gen_winograd.py --error). Whole training runs are not compared here:
+ * Winograd, in float on Table I-like shapes (a partial last tile in each
+ * but the first). Metric: max |a - b| / max |b| per array; tol 1e-5
+ * (measured ~1e-6 for k 3, F(6, 3), and up to 7e-6 for k 5, F(6, 5):
+ * float32 sums over 320-640 products in two orders; the transforms add 2.7x
+ * and 7.1x im2col's own rounding, scripts/gen_winograd.py --error), 5e-5 for
+ * F(9, 5) (Table I's second conv, an output of 81: its transforms add 25x,
+ * 3.4x F(6, 5)'s; measured up to 2.4e-5). Whole training runs are not compared here:
  * ReLU -> batch norm -> max-pool turns 1e-7 differences into different
  * pooled positions (see test_nn_torch.c), so only the bits can be asked of
  * them, which test_same_bits_on_every_path does. */
 static void test_algorithms_agree(void **st)
 {
-    static const size_t shapes[][5] = {{4, 81, 128, 64, 5}, {4, 21, 64, 96, 3}, {3, 11, 32, 16, 3}};
+    static const size_t shapes[][5] = {{4, 81, 128, 64, 5}, {4, 41, 128, 64, 5}, {4, 21, 64, 96, 3}, {3, 11, 32, 16, 3}};
+    static const double tols[] = {5e-5, 1e-5, 1e-5, 1e-5};   /* F(9, 5), F(6, 5), F(6, 3), F(6, 3) */
     mm_rng r;
     mm_rng_seed(&r, 9, 0, 0);
     for (size_t t = 0; t < sizeof shapes / sizeof *shapes; t++) {
@@ -207,8 +210,8 @@ static void test_algorithms_agree(void **st)
             double ew = tu_max_abs_diff(o[1][i], o[0][i], n[i]) / tu_max_abs(o[0][i], n[i]);
             double ef = tu_max_abs_diff(o[2][i], o[1][i], n[i]) / tu_max_abs(o[1][i], n[i]);
             printf("  conv1d %zux%zux%zu->%zu k%zu %-2s: winograd vs im2col %.2e, without scratch vs with %.2e "
-                   "(tol 1e-5)\n", B, L, cin, cout, k, what[i], ew, ef);
-            assert_true(ew < 1e-5 && ef < 1e-5);
+                   "(tol %.0e)\n", B, L, cin, cout, k, what[i], ew, ef, tols[t]);
+            assert_true(ew < tols[t] && ef < tols[t]);
             if (i == 0) assert_true(ew > 0);   /* the Winograd path did run */
         }
         for (int a = 0; a < 3; a++)
