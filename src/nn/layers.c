@@ -288,18 +288,22 @@ static void dgemm_st(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, size_t M,
 #define T float
 #define S _f
 #define GEMM sgemm_sel
+#define GEMM_ROWCUT_EXACT 1   /* a block of C's rows gets the bits of the whole product */
 #define CONV_DIRECT 1
 #include "nn/layers_kern.inc"
 #undef T
 #undef S
 #undef GEMM
+#undef GEMM_ROWCUT_EXACT
 #undef CONV_DIRECT
 
 #define T double
 #define S _d
 #define GEMM dgemm_st
+#define GEMM_ROWCUT_EXACT 0
 #define CONV_DIRECT 0
 #include "nn/layers_kern.inc"
 #undef T
 #undef S
 #undef GEMM
+#undef GEMM_ROWCUT_EXACT
