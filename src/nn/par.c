@@ -8,10 +8,11 @@
  * (even generation) and waits until no helper is registered before the slot is reused.
  * Registration and close are sequentially consistent (each side stores, then loads the
  * other's variable), so a helper either is seen by the owner or sees the close. When the
- * owner waited for a helper much longer than it should (the helper's core is busy with other
- * work), loops run alone for a while: 10 ms after one such wait, doubling with each one that
+ * owner waited for a helper much longer than it should twice in a row (the helper's core is
+ * busy with other work), loops run alone for a while: 10 ms, doubling with each such wait that
  * follows up to half a second, back to 10 ms after a loop whose helpers kept pace (one late
- * helper on a shared VM is noise; a helper core that stays busy keeps the loops alone). Leaves
+ * helper on a shared VM is noise, which must not leave 10 ms of loops to one thread; a helper
+ * core that stays busy keeps the loops alone). Leaves
  * out:
  * helper shutdown (they live as long as the process), CPU affinity.
  */
@@ -62,6 +63,7 @@ static _Thread_local int t_inside;                             /* running items 
 static atomic_long g_backoff_until;                            /* now_ns() before which loops
                                                                   run alone */
 static long g_backoff_ns = BACKOFF_MIN_NS;                     /* the next backoff (owner only) */
+static int g_late;                                             /* late waits in a row (owner only) */
 
 static long now_ns(void)
 {
@@ -197,10 +199,12 @@ void mm_par_for_n(size_t n, mm_par_fn fn, void *ctx, int helpers)
      * longer. A caller that ran no item has nothing to compare with (the helpers took
      * them all): no verdict. */
     long waited = now_ns() - t1, item = mine ? (t1 - t0) / (long)mine : 0;
-    if (mine && waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0 && waited > WAIT_RATIO * item) {
+    int late = mine && waited > WAIT_MIN_NS && waited * WAIT_RATIO > t1 - t0 && waited > WAIT_RATIO * item;
+    if (late && ++g_late >= 2) {
         atomic_store_explicit(&g_backoff_until, t1 + waited + g_backoff_ns, memory_order_relaxed);
         g_backoff_ns = g_backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : g_backoff_ns * 2;
-    } else if (mine) {
+    } else if (mine && !late) {
+        g_late = 0;
         g_backoff_ns = BACKOFF_MIN_NS;
     }
     atomic_fetch_add(&P.gen, 1);   /* even: closed */
