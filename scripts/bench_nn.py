@@ -2,7 +2,7 @@
 """Seconds per training epoch: our engine vs PyTorch 1.13, same shapes, one run.
 
   /usr/bin/python3 scripts/bench_nn.py [--n 1440] [--cnn-epochs 1] [--cnn-batch 64] [--mlp-epochs 5]
-                                      [--threads 1,2] [--build build] [--models cnn1d,mlp]
+                                      [--threads 1,2] [--build build] [--models cnn1d,mlp] [--repeat 3]
 
 Models: the paper's Table I CNN (cnn1d learner; 1,440 x 162 inputs, batch 64
 as configs/models/speech_cnn.yaml, Adam, dropout 0.2, batch norm) and the MLP (hidden 256; 1,440 x 2,048 inputs,
@@ -12,11 +12,16 @@ first, or pass --build DIR); PyTorch runs in this process with torch.set_num_thr
 model uses channels-first Conv1d(padding='same') and MaxPool1d(k, 2, k//2),
 the same work up to one pooled position per block. Prints times and the
 ratio torch / ours (> 1: ours is faster), for wall time and for CPU time.
+Each engine runs --repeat times, the two alternating (ours, torch, ours,
+...), and each column is the median of its runs: a shared VM's speed drifts
+by 5-15 % from minute to minute, which a single pair of runs turns into the
+ratio; alternating puts both engines in the same minutes.
 """
 import argparse
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -103,18 +108,24 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--build", default="build", help="build directory holding libmelodic.a")
     ap.add_argument("--models", default="cnn1d,mlp")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each engine, alternating; medians reported")
     a = ap.parse_args()
     exe = build_driver(a.build)
-    print("OPENBLAS_CORETYPE=%s; wall and CPU seconds per epoch (CPU time is the steadier figure on a"
-          " shared machine)" % os.environ["OPENBLAS_CORETYPE"])
+    if a.repeat < 1:
+        sys.exit("bench_nn: --repeat must be at least 1, got %d" % a.repeat)
+    print("OPENBLAS_CORETYPE=%s; wall and CPU seconds per epoch, each the median of %d runs alternating"
+          " ours / torch (CPU time is the steadier figure on a shared machine)"
+          % (os.environ["OPENBLAS_CORETYPE"], a.repeat))
     print("%-30s %3s %10s %10s %6s %10s %10s %6s" % ("model", "thr", "ours wall", "torch wall", "ratio",
                                                      "ours cpu", "torch cpu", "ratio"))
     for model, d, ep, bs in (("cnn1d", 162, a.cnn_epochs, a.cnn_batch), ("mlp", 2048, a.mlp_epochs, 200)):
         if model not in a.models.split(","):
             continue
         for t in (int(x) for x in a.threads.split(",")):
-            ow, oc = ours(exe, model, a.n, d, t, ep, bs)
-            pw, pc = torch_epoch(model, a.n, d, t, ep, bs)
+            runs = []
+            for _ in range(a.repeat):
+                runs.append(ours(exe, model, a.n, d, t, ep, bs) + torch_epoch(model, a.n, d, t, ep, bs))
+            ow, oc, pw, pc = (statistics.median(r[k] for r in runs) for k in range(4))
             name = "%s %d x %d b%d" % ("Table I CNN" if model == "cnn1d" else "MLP hidden 256", a.n, d, bs)
             print("%-30s %3d %10.3f %10.3f %6.2f %10.3f %10.3f %6.2f" % (name, t, ow, pw, pw / ow, oc, pc, pc / oc),
                   flush=True)
