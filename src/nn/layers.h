@@ -52,8 +52,9 @@ void mm_nn_window(size_t L, size_t k, size_t s, mm_nn_padding pad, size_t *out, 
 
 /* How Conv1D computes (process-wide; for tests and benchmarks, not to be
  * switched while kernels run). AUTO: Winograd F(6, 5) (F(4, 5) where that
- * makes fewer products) / F(6, 3) for stride-1 kernels of size 5 / 3 with
- * >= 16 channels in and out, im2col + GEMM
+ * makes fewer products, F(9, 5) where that makes at least 10 % fewer) /
+ * F(6, 3) for stride-1 kernels of size 5 / 3 with >= 16 channels in and
+ * out, im2col + GEMM
  * otherwise (the choice depends on the layer's shape, never on the batch).
  * IM2COL: always im2col. WINOGRAD_NOALLOC: Winograd where AUTO would, with
  * the allocation-free fallback that runs when scratch memory cannot be
