@@ -110,9 +110,9 @@ def main():
     ap.add_argument("--models", default="cnn1d,mlp")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each engine, alternating; medians reported")
     a = ap.parse_args()
-    exe = build_driver(a.build)
     if a.repeat < 1:
         sys.exit("bench_nn: --repeat must be at least 1, got %d" % a.repeat)
+    exe = build_driver(a.build)
     print("OPENBLAS_CORETYPE=%s; wall and CPU seconds per epoch, each the median of %d runs alternating"
           " ours / torch (CPU time is the steadier figure on a shared machine)"
           % (os.environ["OPENBLAS_CORETYPE"], a.repeat))
